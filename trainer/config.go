@@ -1,0 +1,162 @@
+package trainer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Config describes a base model: its architecture as an ordered list of
+// named blocks, its input, the normalisation its inputs expect, and its
+// classes. It is the content of a base model's config.json.
+type Config struct {
+	// Name identifies the model in the zoo ("digits-cnn").
+	Name string `json:"name"`
+	// Architecture is a short human description ("cnn", "mlp").
+	Architecture string `json:"architecture,omitempty"`
+	// InputShape is the per-sample input shape: [features] for tables,
+	// [channels, height, width] for images.
+	InputShape []int `json:"input_shape"`
+	// Normalize, when set, maps raw inputs x to (x-mean)/std per channel
+	// (images) or per feature (tables) before the first layer.
+	Normalize *Normalization `json:"normalize,omitempty"`
+	// Classes names the outputs of the head, in order.
+	Classes []string `json:"classes"`
+	// Blocks lists the units of freezing from input to output; the last one
+	// is the head.
+	Blocks []BlockConfig `json:"blocks"`
+}
+
+// Normalization holds per-channel (or per-feature) statistics. A single
+// value applies to every channel.
+type Normalization struct {
+	Mean []float64 `json:"mean"`
+	Std  []float64 `json:"std"`
+}
+
+// BlockConfig is one block: a name and its layers, in order.
+type BlockConfig struct {
+	Name   string        `json:"name"`
+	Layers []LayerConfig `json:"layers"`
+}
+
+// LayerConfig describes one layer. Type selects the layer; the other fields
+// use PyTorch's argument names and apply to the types noted.
+type LayerConfig struct {
+	// Type is one of linear, conv2d, maxpool2d, flatten, relu, gelu,
+	// dropout, batchnorm1d, batchnorm2d.
+	Type string `json:"type"`
+	// Name is the PyTorch module path of a layer with parameters
+	// ("features.0"); its parameters are Name+".weight" and so on.
+	Name string `json:"name,omitempty"`
+
+	InFeatures  int `json:"in_features,omitempty"`  // linear
+	OutFeatures int `json:"out_features,omitempty"` // linear
+
+	InChannels  int `json:"in_channels,omitempty"`  // conv2d
+	OutChannels int `json:"out_channels,omitempty"` // conv2d
+	KernelSize  int `json:"kernel_size,omitempty"`  // conv2d, maxpool2d
+	Stride      int `json:"stride,omitempty"`       // conv2d (default 1), maxpool2d (default kernel_size)
+	Padding     int `json:"padding,omitempty"`      // conv2d, maxpool2d
+
+	NumFeatures int     `json:"num_features,omitempty"` // batchnorm1d, batchnorm2d
+	Eps         float64 `json:"eps,omitempty"`          // batchnorm (default 1e-5)
+	Momentum    float64 `json:"momentum,omitempty"`     // batchnorm (default 0.1)
+
+	P float64 `json:"p,omitempty"` // dropout probability
+}
+
+// LoadConfig reads and validates a config.json.
+func LoadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := ParseConfig(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseConfig decodes and validates a config.json. Unknown fields are an
+// error, so a typo does not silently become a default.
+func ParseConfig(b []byte) (*Config, error) {
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	var cfg Config
+	if err := dec.Decode(&cfg); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			line, col := lineCol(b, se.Offset)
+			return nil, fmt.Errorf("line %d, column %d: %v", line, col, err)
+		}
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// lineCol converts a byte offset into 1-based line and column numbers.
+func lineCol(b []byte, off int64) (line, col int) {
+	line, col = 1, 1
+	for i := int64(0); i < off && i < int64(len(b)); i++ {
+		if b[i] == '\n' {
+			line++
+			col = 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}
+
+// Validate checks that the config describes a buildable model: named,
+// unique blocks; known layer types; shapes that chain from the input to a
+// head with one output per class. Errors name the block and layer.
+func (c *Config) Validate() error {
+	if len(c.InputShape) == 0 {
+		return errors.New("config: input_shape is empty")
+	}
+	for _, d := range c.InputShape {
+		if d <= 0 {
+			return fmt.Errorf("config: input_shape %v has a non-positive dimension", c.InputShape)
+		}
+	}
+	if len(c.Blocks) == 0 {
+		return errors.New("config: no blocks")
+	}
+	if len(c.Classes) < 2 {
+		return fmt.Errorf("config: %d classes, need at least 2", len(c.Classes))
+	}
+	if n := c.Normalize; n != nil {
+		if len(n.Mean) != len(n.Std) || len(n.Mean) == 0 {
+			return fmt.Errorf("config: normalize has %d means and %d stds", len(n.Mean), len(n.Std))
+		}
+		if len(n.Mean) != 1 && len(n.Mean) != c.InputShape[0] {
+			return fmt.Errorf("config: normalize has %d values, input has %d channels", len(n.Mean), c.InputShape[0])
+		}
+		for _, s := range n.Std {
+			if !(s > 0) {
+				return fmt.Errorf("config: normalize std %v is not positive", s)
+			}
+		}
+	}
+	// Building a float64 model checks every layer and the shape chain
+	// without drawing weights.
+	_, err := build[float64](c)
+	return err
+}
+
+// BlockNames returns the block names from input to output.
+func (c *Config) BlockNames() []string {
+	names := make([]string, len(c.Blocks))
+	for i, b := range c.Blocks {
+		names[i] = b.Name
+	}
+	return names
+}
