@@ -22,6 +22,9 @@ type Param[T Float] struct {
 	// NoDecay excludes the parameter from weight decay (biases and
 	// normalisation weights, as is usual in PyTorch recipes).
 	NoDecay bool
+	// Int64 marks a buffer that PyTorch stores as int64
+	// (num_batches_tracked); it is written to safetensors as I64.
+	Int64 bool
 }
 
 // grad returns p.Grad, allocating it on first use.
