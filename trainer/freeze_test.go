@@ -28,7 +28,7 @@ var optCases = []optCase{
 	}},
 }
 
-func snapshot[T Float](m *Model[T]) map[string][]T {
+func paramSnapshot[T Float](m *Model[T]) map[string][]T {
 	s := map[string][]T{}
 	for _, p := range m.Params() {
 		s[p.Name] = slices.Clone(p.Value.Data)
@@ -86,7 +86,7 @@ func TestFrozenBlocksStayPut(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				snap := snapshot(m)
+				snap := paramSnapshot(m)
 				o := oc.new(m)
 				trainSteps(m, o, 50, 1)
 				checkFrozen(t, m, o, snap, lay.frozen...)
@@ -121,7 +121,7 @@ func TestStateKeptWhenRefrozen(t *testing.T) {
 		t.Errorf("head step: %v, want 5", got)
 	}
 	m.FreezeBelow(1)
-	snap := snapshot(m)
+	snap := paramSnapshot(m)
 	trainSteps(m, o, 4, 3)
 	after := o.State()
 	for _, k := range []string{"fc1.weight.exp_avg", "fc1.weight.exp_avg_sq", "fc1.bias.exp_avg", "fc1.weight.step"} {

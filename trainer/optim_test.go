@@ -8,9 +8,9 @@ import (
 	"testing"
 )
 
-// mlpConfig describes an MLP with ReLUs between linear layers: one block per
+// stackConfig describes an MLP with ReLUs between linear layers: one block per
 // linear layer, named fc1, fc2, … and head for the last.
-func mlpConfig(sizes ...int) *Config {
+func stackConfig(sizes ...int) *Config {
 	cfg := &Config{Name: "mlp", Architecture: "mlp", InputShape: []int{sizes[0]}}
 	for i := 1; i < len(sizes); i++ {
 		name := fmt.Sprintf("fc%d", i)
@@ -31,7 +31,7 @@ func mlpConfig(sizes ...int) *Config {
 
 func newMLP[T Float](t testing.TB, seed uint64, sizes ...int) *Model[T] {
 	t.Helper()
-	m, err := New[T](mlpConfig(sizes...), rand.New(rand.NewPCG(seed, 1)))
+	m, err := New[T](stackConfig(sizes...), rand.New(rand.NewPCG(seed, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,10 +289,10 @@ func TestStepDoesNotAllocate(t *testing.T) {
 	}
 }
 
-// TestStateRoundTrip checks that exporting and importing the state resumes
+// TestOptimizerStateRoundTrip checks that exporting and importing the state resumes
 // bit-exactly: a model copied after 3 steps with a fresh optimizer loaded
 // from the state matches the original after 3 more.
-func TestStateRoundTrip(t *testing.T) {
+func TestOptimizerStateRoundTrip(t *testing.T) {
 	for _, name := range []string{"sgd", "adamw"} {
 		t.Run(name, func(t *testing.T) {
 			mk := func(m *Model[float32]) Optimizer[float32] {
@@ -310,7 +310,7 @@ func TestStateRoundTrip(t *testing.T) {
 			state := oa.State()
 			wantKeys := map[string]int{"sgd": 2, "adamw": 6}[name]
 			if len(state) != wantKeys {
-				t.Errorf("%d state entries, want %d (head only): %v", len(state), wantKeys, keys(state))
+				t.Errorf("%d state entries, want %d (head only): %v", len(state), wantKeys, stateKeys(state))
 			}
 			for k := range state {
 				if strings.HasPrefix(k, "fc1.") {
@@ -340,7 +340,7 @@ func TestStateRoundTrip(t *testing.T) {
 	}
 }
 
-func keys[V any](m map[string]V) []string {
+func stateKeys[V any](m map[string]V) []string {
 	var ks []string
 	for k := range m {
 		ks = append(ks, k)
@@ -348,7 +348,7 @@ func keys[V any](m map[string]V) []string {
 	return ks
 }
 
-func TestLoadStateErrors(t *testing.T) {
+func TestOptimizerLoadStateErrors(t *testing.T) {
 	m := newMLP[float64](t, 1, 4, 3, 2)
 	o, _ := NewAdamW(m, 0.9, 0.999, 1e-8, 0)
 	trainSteps(m, o, 1, 1)
