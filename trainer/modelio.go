@@ -53,7 +53,8 @@ func (m *Model[T]) StateDict() ([]SafeTensor, error) {
 // PyTorch's strict load_state_dict does: every parameter must be present
 // with its shape (a one-element Int64 buffer also accepts [] or [1]), and a
 // tensor that matches no parameter is an error too. Any float dtype loads
-// into either precision (see ToTensor for the rounding). Errors name the
+// into a parameter of either precision (see ToTensor for the rounding);
+// Int64 buffers take I64 only, and parameters no I64. Errors name the
 // tensor, and for a shape the expected and the given one. m is unchanged if
 // LoadState returns an error.
 func (m *Model[T]) LoadState(tensors []SafeTensor) error {
@@ -80,6 +81,13 @@ func (m *Model[T]) LoadState(tensors []SafeTensor) error {
 		}
 		if dtypeSize(t.DType) == 0 {
 			return unsupportedDType(t.Name, t.DType)
+		}
+		if p.Int64 != (t.DType == DTypeI64) {
+			want := "a float dtype"
+			if p.Int64 {
+				want = DTypeI64
+			}
+			return formatErr(t.Name, "dtype %s, want %s", t.DType, want)
 		}
 		if n, _ := byteSize(t.Shape, t.DType); n != uint64(len(t.Data)) {
 			return formatErr(t.Name, "shape %v of %s needs %d bytes, Data has %d", t.Shape, t.DType, n, len(t.Data))

@@ -190,6 +190,13 @@ func TestStateDictInt64(t *testing.T) {
 		t.Errorf("num_batches_tracked of shape [1]: %v", err)
 	}
 
+	// A float count is a wrong file, not a count.
+	st.Shape = []int{}
+	st.DType = DTypeF64
+	if err := m2.LoadState(sf.Tensors); err == nil || !strings.Contains(err.Error(), `"features.1.num_batches_tracked": dtype F64, want I64`) {
+		t.Errorf("F64 num_batches_tracked: error %v, want a dtype mismatch naming it", err)
+	}
+
 	// A count that is not an integer cannot be written as I64.
 	m.Blocks[0].Layers[1].Params()[0].Value.Data[0] = 0.5
 	if _, err := m.StateDict(); err == nil || !strings.Contains(err.Error(), "num_batches_tracked") {
@@ -260,6 +267,8 @@ func TestLoadStateErrors(t *testing.T) {
 			`tensor "features.0.weight": given twice`},
 		{"bad dtype", edit(func(s []SafeTensor) []SafeTensor { s[2].DType = "U8"; return s }),
 			`tensor "classifier.weight": dtype U8 is not supported`},
+		{"int64 weight", edit(func(s []SafeTensor) []SafeTensor { s[3].DType = DTypeI64; s[3].Data = make([]byte, 24); return s }),
+			`tensor "classifier.bias": dtype I64, want a float dtype`},
 		{"short data", edit(func(s []SafeTensor) []SafeTensor { s[2].Data = s[2].Data[:4]; return s }),
 			`tensor "classifier.weight": shape [3 8] of F32 needs 96 bytes, Data has 4`},
 	} {

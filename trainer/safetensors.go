@@ -688,8 +688,9 @@ func encodeHeader(tensors []SafeTensor, metadata map[string]string) ([]byte, err
 func writeJSONString(b *bytes.Buffer, s string) {
 	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false)
-	enc.Encode(s)           // a valid UTF-8 string always encodes
-	b.Truncate(b.Len() - 1) // Encode appends a newline
+	// A string cannot fail to encode; Encode appends a newline.
+	enc.Encode(s)
+	b.Truncate(b.Len() - 1)
 }
 
 // ToTensor decodes st into a new tensor of element type T. F32, F64, F16
