@@ -15,8 +15,8 @@ import (
 
 // Optimizer kinds.
 const (
-	SGD   = "sgd"
-	AdamW = "adamw"
+	OptimizerSGD   = "sgd"
+	OptimizerAdamW = "adamw"
 )
 
 // OptimizerConfig holds an optimizer's settings apart from the learning
@@ -54,7 +54,7 @@ type OptimizerConfig struct {
 // PyTorch's AdamW defaults.
 func DefaultOptimizer() OptimizerConfig {
 	return OptimizerConfig{
-		Kind:        AdamW,
+		Kind:        OptimizerAdamW,
 		WeightDecay: 0.01,  // torch.optim.AdamW
 		Beta1:       0.9,   // Kingma & Ba 2015
 		Beta2:       0.999, // Kingma & Ba 2015
@@ -85,11 +85,11 @@ func (o OptimizerConfig) WithDefaults() OptimizerConfig {
 func (o OptimizerConfig) Validate() error {
 	o = o.WithDefaults()
 	switch {
-	case o.Kind != SGD && o.Kind != AdamW:
-		return fmt.Errorf("unknown optimizer %q (optimizers: %q, %q)", o.Kind, SGD, AdamW)
+	case o.Kind != OptimizerSGD && o.Kind != OptimizerAdamW:
+		return fmt.Errorf("unknown optimizer %q (optimizers: %q, %q)", o.Kind, OptimizerSGD, OptimizerAdamW)
 	case !(o.Momentum >= 0 && o.Momentum < 1):
 		return fmt.Errorf("optimizer: momentum %v must be in [0, 1)", o.Momentum)
-	case o.Kind == SGD && o.Nesterov && o.Momentum == 0:
+	case o.Kind == OptimizerSGD && o.Nesterov && o.Momentum == 0:
 		return errors.New("optimizer: nesterov needs a momentum above 0")
 	case !(o.WeightDecay >= 0):
 		return fmt.Errorf("optimizer: weight_decay %v must be at least 0", o.WeightDecay)

@@ -80,24 +80,24 @@ func TestResolveExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	planOpt := OptimizerConfig{Kind: AdamW, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, ClipNorm: 1}
+	planOpt := OptimizerConfig{Kind: OptimizerAdamW, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, ClipNorm: 1}
 	f := 2.6
 	want := []ResolvedStage{
 		{
 			Label: "stage 1: head", Blocks: blocks4, LRMult: []float64{0, 0, 0, 1}, Trainable: []string{"head"},
-			Epochs: 2, LR: 0.003, Schedule: Schedule{Kind: OneCycle, PctStart: 0.25, Div: 25, DivFinal: 1e5},
+			Epochs: 2, LR: 0.003, Schedule: Schedule{Kind: ScheduleOneCycle, PctStart: 0.25, Div: 25, DivFinal: 1e5},
 			LRFactor: 1, Optimizer: planOpt, Patience: 3,
 		},
 		{
 			Label: "stage 2: top two", Blocks: blocks4, LRMult: []float64{0, 0, 1, 1}, Trainable: []string{"fc1", "head"},
-			Epochs: 3, LR: 0.001, Schedule: Schedule{Kind: Cosine, WarmupFrac: 0.1},
+			Epochs: 3, LR: 0.001, Schedule: Schedule{Kind: ScheduleCosine, WarmupFrac: 0.1},
 			LRFactor: 1, Optimizer: planOpt, Patience: 3,
 		},
 		{
 			Label: "stage 3: all", Blocks: blocks4, LRMult: []float64{1 / (f * f * f), 1 / (f * f), 1 / f, 1},
-			Trainable: blocks4, Steps: 600, LR: 0.001, Schedule: Schedule{Kind: SlantedTriangular, CutFrac: 0.1, Ratio: 32},
+			Trainable: blocks4, Steps: 600, LR: 0.001, Schedule: Schedule{Kind: ScheduleSlantedTriangular, CutFrac: 0.1, Ratio: 32},
 			LRFactor: 2.6, Patience: 3, TrainBN: true,
-			Optimizer: OptimizerConfig{Kind: SGD, Momentum: 0.9, Nesterov: true, WeightDecay: 0.0005, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
+			Optimizer: OptimizerConfig{Kind: OptimizerSGD, Momentum: 0.9, Nesterov: true, WeightDecay: 0.0005, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
 		},
 	}
 	if len(r.Stages) != len(want) {

@@ -23,12 +23,12 @@ var presets = []struct {
 	PresetInfo
 	plan func(blocks []string, lr float64, epochs int) Plan
 }{
-	{PresetInfo{"head", "linear probe: train the head only, the body stays frozen"}, LinearProbe},
-	{PresetInfo{"fine-tune", "fastai's fine_tune: one epoch on the head, then all blocks with spread learning rates"}, FineTune},
-	{PresetInfo{"gradual", "ULMFiT: the head, then one more block per stage, discriminative rates (2.6), slanted triangular"}, Gradual},
-	{PresetInfo{"chain-thaw", "DeepMoji: the head, then each block alone from the input up, then all blocks"}, ChainThaw},
-	{PresetInfo{"full", "train every block in one stage"}, Full},
-	{PresetInfo{"lp-ft", "linear probe, then full fine-tuning at a tenth of the learning rate"}, LPFT},
+	{PresetInfo{"head", "linear probe: train the head only, the body stays frozen"}, PresetHead},
+	{PresetInfo{"fine-tune", "fastai's fine_tune: one epoch on the head, then all blocks with spread learning rates"}, PresetFineTune},
+	{PresetInfo{"gradual", "ULMFiT: the head, then one more block per stage, discriminative rates (2.6), slanted triangular"}, PresetGradual},
+	{PresetInfo{"chain-thaw", "DeepMoji: the head, then each block alone from the input up, then all blocks"}, PresetChainThaw},
+	{PresetInfo{"full", "train every block in one stage"}, PresetFull},
+	{PresetInfo{"lp-ft", "linear probe, then full fine-tuning at a tenth of the learning rate"}, PresetLPFT},
 }
 
 // Presets lists the presets in the order the UI offers them.
@@ -67,36 +67,36 @@ func presetArgs(lr, defLR float64, epochs int) (float64, int) {
 	return lr, epochs
 }
 
-// LinearProbe returns the head preset: one stage of epochs epochs that
+// PresetHead returns the head preset: one stage of epochs epochs that
 // trains the head alone at lr with cosine annealing, the body frozen. Zero
 // lr means DefaultPresetLR, zero epochs DefaultPresetEpochs. blocks is
 // unused; it is there so every preset has the same signature.
-func LinearProbe(blocks []string, lr float64, epochs int) Plan {
+func PresetHead(blocks []string, lr float64, epochs int) Plan {
 	lr, epochs = presetArgs(lr, DefaultPresetLR, epochs)
 	return Plan{
 		Name:        "head",
 		Description: "Linear probe: only the head trains.",
 		Stages: []Stage{
-			{Train: []string{"head"}, Epochs: epochs, LR: lr, Schedule: &Schedule{Kind: Cosine}},
+			{Train: []string{"head"}, Epochs: epochs, LR: lr, Schedule: &Schedule{Kind: ScheduleCosine}},
 		},
 	}
 }
 
-// Full returns the full preset: one stage of epochs epochs that trains every
-// block at lr with cosine annealing. Zero lr means DefaultPresetLR, zero
-// epochs DefaultPresetEpochs. blocks is unused.
-func Full(blocks []string, lr float64, epochs int) Plan {
+// PresetFull returns the full preset: one stage of epochs epochs that
+// trains every block at lr with cosine annealing. Zero lr means
+// DefaultPresetLR, zero epochs DefaultPresetEpochs. blocks is unused.
+func PresetFull(blocks []string, lr float64, epochs int) Plan {
 	lr, epochs = presetArgs(lr, DefaultPresetLR, epochs)
 	return Plan{
 		Name:        "full",
 		Description: "Full fine-tuning: every block trains from the start.",
 		Stages: []Stage{
-			{Train: []string{"all"}, Epochs: epochs, LR: lr, Schedule: &Schedule{Kind: Cosine}},
+			{Train: []string{"all"}, Epochs: epochs, LR: lr, Schedule: &Schedule{Kind: ScheduleCosine}},
 		},
 	}
 }
 
-// LPFT returns the lp-ft preset (Kumar et al. 2022, "Fine-Tuning can
+// PresetLPFT returns the lp-ft preset (Kumar et al. 2022, "Fine-Tuning can
 // Distort Pretrained Features and Underperform Out-of-Distribution"): a
 // linear probe of epochs epochs at lr, then epochs epochs of every block at
 // lr/10, both with cosine annealing. Starting the full stage from a trained
@@ -104,12 +104,12 @@ func Full(blocks []string, lr float64, epochs int) Plan {
 // the paper tunes the second learning rate, and a tenth is thaw's default.
 // Zero lr means DefaultPresetLR, zero epochs DefaultPresetEpochs. blocks is
 // unused.
-func LPFT(blocks []string, lr float64, epochs int) Plan {
+func PresetLPFT(blocks []string, lr float64, epochs int) Plan {
 	lr, epochs = presetArgs(lr, DefaultPresetLR, epochs)
 	return Plan{
 		Name:        "lp-ft",
 		Description: "Linear probe, then full fine-tuning at a tenth of the learning rate.",
-		Schedule:    &Schedule{Kind: Cosine},
+		Schedule:    &Schedule{Kind: ScheduleCosine},
 		Stages: []Stage{
 			{Train: []string{"head"}, Epochs: epochs, LR: lr},
 			{Train: []string{"all"}, Epochs: epochs, LR: lr / 10},
@@ -117,8 +117,8 @@ func LPFT(blocks []string, lr float64, epochs int) Plan {
 	}
 }
 
-// FineTune returns the fine-tune preset, fastai's Learner.fine_tune with its
-// defaults (freeze_epochs=1, lr_mult=100, pct_start=0.3, div=5):
+// PresetFineTune returns the fine-tune preset, fastai's Learner.fine_tune
+// with its defaults (freeze_epochs=1, lr_mult=100, pct_start=0.3, div=5):
 //
 //	freeze; fit_one_cycle(1, base_lr, pct_start=0.99)
 //	base_lr /= 2
@@ -135,7 +135,7 @@ func LPFT(blocks []string, lr float64, epochs int) Plan {
 //
 // lr is fastai's base_lr (zero means DefaultFineTuneLR) and epochs the
 // length of the second stage (zero means DefaultPresetEpochs).
-func FineTune(blocks []string, lr float64, epochs int) Plan {
+func PresetFineTune(blocks []string, lr float64, epochs int) Plan {
 	lr, epochs = presetArgs(lr, DefaultFineTuneLR, epochs)
 	const lrMult = 100
 	factor := 1.0
@@ -145,33 +145,33 @@ func FineTune(blocks []string, lr float64, epochs int) Plan {
 	return Plan{
 		Name:        "fine-tune",
 		Description: "fastai's fine_tune: one epoch on the head, then all blocks with learning rates spread 100-fold.",
-		Optimizer:   &OptimizerConfig{Kind: AdamW, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.99, Eps: 1e-5},
+		Optimizer:   &OptimizerConfig{Kind: OptimizerAdamW, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.99, Eps: 1e-5},
 		TrainBN:     true,
 		Stages: []Stage{
-			{Train: []string{"head"}, Epochs: 1, LR: lr, Schedule: &Schedule{Kind: OneCycle, PctStart: 0.99}},
+			{Train: []string{"head"}, Epochs: 1, LR: lr, Schedule: &Schedule{Kind: ScheduleOneCycle, PctStart: 0.99}},
 			{Train: []string{"all"}, Epochs: epochs, LR: lr / 2, LRFactor: factor,
-				Schedule: &Schedule{Kind: OneCycle, PctStart: 0.3, Div: 5}},
+				Schedule: &Schedule{Kind: ScheduleOneCycle, PctStart: 0.3, Div: 5}},
 		},
 	}
 }
 
-// Gradual returns the gradual preset, ULMFiT's gradual unfreezing (Howard &
-// Ruder 2018, §3.3): the head first, then one more block per stage from the
+// PresetGradual returns the gradual preset, ULMFiT's gradual unfreezing
+// (Howard & Ruder 2018, §3.3): the head first, then one more block per stage from the
 // top down until every block trains, one stage per block, each epochs
 // epochs long at peak lr with slanted triangular learning rates and
 // discriminative factor 2.6. The optimizer is the paper's Adam with
 // beta1 0.7 and beta2 0.99 (§4), with decoupled weight decay 0.01.
 // Zero lr means DefaultPresetLR, zero epochs DefaultPresetEpochs.
-func Gradual(blocks []string, lr float64, epochs int) Plan {
+func PresetGradual(blocks []string, lr float64, epochs int) Plan {
 	lr, epochs = presetArgs(lr, DefaultPresetLR, epochs)
 	p := Plan{
 		Name:        "gradual",
 		Description: "ULMFiT's gradual unfreezing: one more block per stage, discriminative learning rates, slanted triangular schedule.",
 		LR:          lr,
 		Epochs:      epochs,
-		Schedule:    &Schedule{Kind: SlantedTriangular},
+		Schedule:    &Schedule{Kind: ScheduleSlantedTriangular},
 		LRFactor:    2.6,
-		Optimizer:   &OptimizerConfig{Kind: AdamW, WeightDecay: 0.01, Beta1: 0.7, Beta2: 0.99, Eps: 1e-8},
+		Optimizer:   &OptimizerConfig{Kind: OptimizerAdamW, WeightDecay: 0.01, Beta1: 0.7, Beta2: 0.99, Eps: 1e-8},
 	}
 	n := max(len(blocks), 1)
 	for k := 1; k <= n; k++ {
@@ -187,7 +187,7 @@ func Gradual(blocks []string, lr float64, epochs int) Plan {
 	return p
 }
 
-// ChainThaw returns the chain-thaw preset of DeepMoji (Felbo et al. 2017,
+// PresetChainThaw returns the chain-thaw preset of DeepMoji (Felbo et al. 2017,
 // "Using millions of emoji occurrences to learn any-domain representations
 // for detecting sentiment, emotion and sarcasm"): the head alone at
 // lr, then each other block alone from the input up, then every block, the
@@ -197,7 +197,7 @@ func Gradual(blocks []string, lr float64, epochs int) Plan {
 // 1. These are the defaults of the authors' code (initial_lr 1e-3,
 // next_lr 1e-4, patience 5, clipnorm 1). Zero lr means DefaultPresetLR, zero
 // epochs DefaultPresetEpochs.
-func ChainThaw(blocks []string, lr float64, epochs int) Plan {
+func PresetChainThaw(blocks []string, lr float64, epochs int) Plan {
 	lr, epochs = presetArgs(lr, DefaultPresetLR, epochs)
 	p := Plan{
 		Name:        "chain-thaw",
@@ -205,7 +205,7 @@ func ChainThaw(blocks []string, lr float64, epochs int) Plan {
 		Epochs:      epochs,
 		LR:          lr / 10,
 		Patience:    5,
-		Optimizer:   &OptimizerConfig{Kind: AdamW, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, ClipNorm: 1},
+		Optimizer:   &OptimizerConfig{Kind: OptimizerAdamW, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, ClipNorm: 1},
 		Stages:      []Stage{{Train: []string{"head"}, LR: lr}},
 	}
 	if len(blocks) < 2 {

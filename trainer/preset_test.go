@@ -28,9 +28,9 @@ type wantStage struct {
 
 func TestPresetExpansion(t *testing.T) {
 	const lr, epochs = 0.01, 3
-	cos := Schedule{Kind: Cosine}
-	stlr := Schedule{Kind: SlantedTriangular, CutFrac: 0.1, Ratio: 32}
-	constant := Schedule{Kind: Constant}
+	cos := Schedule{Kind: ScheduleCosine}
+	stlr := Schedule{Kind: ScheduleSlantedTriangular, CutFrac: 0.1, Ratio: 32}
+	constant := Schedule{Kind: ScheduleConstant}
 	head, all := []string{"head"}, blocks4
 	f := 2.6
 	// fine-tune spreads lr/2 .. lr/200 over 4 blocks: 100^(1/3) per block.
@@ -53,22 +53,22 @@ func TestPresetExpansion(t *testing.T) {
 			{"stage 2: all", all, []float64{1, 1, 1, 1}, lr / 10, epochs, cos},
 		}, DefaultOptimizer(), 0, false},
 		{"fine-tune", []wantStage{
-			{"stage 1: head", head, []float64{0, 0, 0, 1}, lr, 1, Schedule{Kind: OneCycle, PctStart: 0.99, Div: 25, DivFinal: 1e5}},
-			{"stage 2: all", all, []float64{0.01, 1 / (ft * ft), 1 / ft, 1}, lr / 2, epochs, Schedule{Kind: OneCycle, PctStart: 0.3, Div: 5, DivFinal: 1e5}},
-		}, OptimizerConfig{Kind: AdamW, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.99, Eps: 1e-5}, 0, true},
+			{"stage 1: head", head, []float64{0, 0, 0, 1}, lr, 1, Schedule{Kind: ScheduleOneCycle, PctStart: 0.99, Div: 25, DivFinal: 1e5}},
+			{"stage 2: all", all, []float64{0.01, 1 / (ft * ft), 1 / ft, 1}, lr / 2, epochs, Schedule{Kind: ScheduleOneCycle, PctStart: 0.3, Div: 5, DivFinal: 1e5}},
+		}, OptimizerConfig{Kind: OptimizerAdamW, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.99, Eps: 1e-5}, 0, true},
 		{"gradual", []wantStage{
 			{"stage 1: head", head, []float64{0, 0, 0, 1}, lr, epochs, stlr},
 			{"stage 2: +fc1", []string{"fc1", "head"}, []float64{0, 0, 1 / f, 1}, lr, epochs, stlr},
 			{"stage 3: +conv2", []string{"conv2", "fc1", "head"}, []float64{0, 1 / (f * f), 1 / f, 1}, lr, epochs, stlr},
 			{"stage 4: +conv1", all, []float64{1 / (f * f * f), 1 / (f * f), 1 / f, 1}, lr, epochs, stlr},
-		}, OptimizerConfig{Kind: AdamW, WeightDecay: 0.01, Beta1: 0.7, Beta2: 0.99, Eps: 1e-8}, 0, false},
+		}, OptimizerConfig{Kind: OptimizerAdamW, WeightDecay: 0.01, Beta1: 0.7, Beta2: 0.99, Eps: 1e-8}, 0, false},
 		{"chain-thaw", []wantStage{
 			{"stage 1: head", head, []float64{0, 0, 0, 1}, lr, epochs, constant},
 			{"stage 2: conv1 only", []string{"conv1"}, []float64{1, 0, 0, 0}, lr / 10, epochs, constant},
 			{"stage 3: conv2 only", []string{"conv2"}, []float64{0, 1, 0, 0}, lr / 10, epochs, constant},
 			{"stage 4: fc1 only", []string{"fc1"}, []float64{0, 0, 1, 0}, lr / 10, epochs, constant},
 			{"stage 5: all", all, []float64{1, 1, 1, 1}, lr / 10, epochs, constant},
-		}, OptimizerConfig{Kind: AdamW, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, ClipNorm: 1}, 5, false},
+		}, OptimizerConfig{Kind: OptimizerAdamW, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, ClipNorm: 1}, 5, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.preset, func(t *testing.T) {

@@ -6,20 +6,23 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Schedule kinds. Each names a learning-rate curve over one stage; see
 // [Schedule.LR] for the formulas and their sources.
 const (
-	Constant          = "constant"
-	Warmup            = "warmup"
-	Cosine            = "cosine"
-	OneCycle          = "one-cycle"
-	SlantedTriangular = "slanted-triangular"
+	ScheduleConstant          = "constant"
+	ScheduleWarmup            = "warmup"
+	ScheduleCosine            = "cosine"
+	ScheduleOneCycle          = "one-cycle"
+	ScheduleSlantedTriangular = "slanted-triangular"
 )
 
 // ScheduleKinds lists the schedule kinds in the order the UI offers them.
-var ScheduleKinds = []string{Constant, Warmup, Cosine, OneCycle, SlantedTriangular}
+func ScheduleKinds() []string {
+	return []string{ScheduleConstant, ScheduleWarmup, ScheduleCosine, ScheduleOneCycle, ScheduleSlantedTriangular}
+}
 
 // Schedule is a learning-rate curve over one stage: the learning rate as a
 // pure function of the step, the stage's length and its peak.
@@ -110,12 +113,12 @@ func (s Schedule) LR(step, total int, peak float64) float64 {
 	T := max(total, 1)
 	t := min(max(step, 0), T)
 	switch s.Kind {
-	case Warmup:
+	case ScheduleWarmup:
 		if w := s.warmupSteps(T); t < w {
 			return peak * float64(t+1) / float64(w)
 		}
 		return peak
-	case Cosine:
+	case ScheduleCosine:
 		w := s.warmupSteps(T)
 		if t < w {
 			return peak * float64(t+1) / float64(w)
@@ -126,7 +129,7 @@ func (s Schedule) LR(step, total int, peak float64) float64 {
 		floor := peak * s.FloorFrac
 		x := float64(t-w) / float64(T-w)
 		return floor + (peak-floor)*(1+math.Cos(math.Pi*x))/2
-	case OneCycle:
+	case ScheduleOneCycle:
 		lo, end := peak/s.Div, peak/s.DivFinal
 		p := float64(t) / float64(T)
 		if p < s.PctStart {
@@ -137,7 +140,7 @@ func (s Schedule) LR(step, total int, peak float64) float64 {
 			return peak
 		}
 		return schedCos(peak, end, (p-s.PctStart)/(1-s.PctStart))
-	case SlantedTriangular:
+	case ScheduleSlantedTriangular:
 		cut := int(math.Floor(float64(T) * s.CutFrac))
 		var p float64
 		switch {
@@ -174,14 +177,14 @@ func (s Schedule) warmupSteps(T int) int {
 // set to its default.
 func (s Schedule) withDefaults() Schedule {
 	if s.Kind == "" {
-		s.Kind = Constant
+		s.Kind = ScheduleConstant
 	}
 	switch s.Kind {
-	case Warmup:
+	case ScheduleWarmup:
 		if s.WarmupSteps == 0 && s.WarmupFrac == 0 {
 			s.WarmupFrac = DefaultWarmupFrac
 		}
-	case OneCycle:
+	case ScheduleOneCycle:
 		if s.PctStart == 0 {
 			s.PctStart = DefaultPctStart
 		}
@@ -191,7 +194,7 @@ func (s Schedule) withDefaults() Schedule {
 		if s.DivFinal == 0 {
 			s.DivFinal = DefaultDivFinal
 		}
-	case SlantedTriangular:
+	case ScheduleSlantedTriangular:
 		if s.CutFrac == 0 {
 			s.CutFrac = DefaultCutFrac
 		}
@@ -208,16 +211,12 @@ func (s Schedule) withDefaults() Schedule {
 func (s Schedule) Validate() error {
 	kind := s.Kind
 	if kind == "" {
-		kind = Constant
+		kind = ScheduleConstant
 	}
-	known := false
-	for _, k := range ScheduleKinds {
-		known = known || k == kind
+	if !slices.Contains(ScheduleKinds(), kind) {
+		return fmt.Errorf("unknown schedule %q (schedules: %s)", s.Kind, quoteList(ScheduleKinds()))
 	}
-	if !known {
-		return fmt.Errorf("unknown schedule %q (schedules: %s)", s.Kind, quoteList(ScheduleKinds))
-	}
-	warm := kind == Warmup || kind == Cosine
+	warm := kind == ScheduleWarmup || kind == ScheduleCosine
 	params := []struct {
 		name  string
 		set   bool
@@ -227,12 +226,12 @@ func (s Schedule) Validate() error {
 	}{
 		{"warmup_steps", s.WarmupSteps != 0, warm, s.WarmupSteps >= 0, "at least 0"},
 		{"warmup_frac", s.WarmupFrac != 0, warm, s.WarmupFrac >= 0 && s.WarmupFrac < 1, "in [0, 1)"},
-		{"floor_frac", s.FloorFrac != 0, kind == Cosine, s.FloorFrac >= 0 && s.FloorFrac < 1, "in [0, 1)"},
-		{"pct_start", s.PctStart != 0, kind == OneCycle, s.PctStart >= 0 && s.PctStart <= 1, "in [0, 1]"},
-		{"div", s.Div != 0, kind == OneCycle, s.Div > 0, "positive"},
-		{"div_final", s.DivFinal != 0, kind == OneCycle, s.DivFinal > 0, "positive"},
-		{"cut_frac", s.CutFrac != 0, kind == SlantedTriangular, s.CutFrac > 0 && s.CutFrac < 1, "in (0, 1)"},
-		{"ratio", s.Ratio != 0, kind == SlantedTriangular, s.Ratio >= 1, "at least 1"},
+		{"floor_frac", s.FloorFrac != 0, kind == ScheduleCosine, s.FloorFrac >= 0 && s.FloorFrac < 1, "in [0, 1)"},
+		{"pct_start", s.PctStart != 0, kind == ScheduleOneCycle, s.PctStart >= 0 && s.PctStart <= 1, "in [0, 1]"},
+		{"div", s.Div != 0, kind == ScheduleOneCycle, s.Div > 0, "positive"},
+		{"div_final", s.DivFinal != 0, kind == ScheduleOneCycle, s.DivFinal > 0, "positive"},
+		{"cut_frac", s.CutFrac != 0, kind == ScheduleSlantedTriangular, s.CutFrac > 0 && s.CutFrac < 1, "in (0, 1)"},
+		{"ratio", s.Ratio != 0, kind == ScheduleSlantedTriangular, s.Ratio >= 1, "at least 1"},
 	}
 	for _, p := range params {
 		if !p.set {
