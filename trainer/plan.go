@@ -299,8 +299,8 @@ func (p Plan) validateStage(s Stage) error {
 	if f := cmp.Or(s.LRFactor, p.LRFactor); !(f >= 0) || math.IsInf(f, 0) || (f > 0 && f < 1) {
 		return fmt.Errorf("lr_factor %v must be at least 1 (or 0 for none)", f)
 	}
-	if s.Patience < 0 {
-		return fmt.Errorf("patience %d is negative", s.Patience)
+	if pa := cmp.Or(s.Patience, p.Patience); pa < 0 {
+		return fmt.Errorf("patience %d is negative", pa)
 	}
 	if s.Schedule != nil {
 		if err := s.Schedule.Validate(); err != nil {

@@ -141,6 +141,7 @@ func TestParsePlanErrors(t *testing.T) {
 		{"unknown optimizer", `{"lr": 1, "optimizer": {"kind": "adam"}, "stages": [{"train": ["head"], "epochs": 1}]}`, `plan: unknown optimizer "adam"`},
 		{"nesterov without momentum", `{"lr": 1, "stages": [{"train": ["head"], "epochs": 1, "optimizer": {"kind": "sgd", "nesterov": true}}]}`, "nesterov needs a momentum"},
 		{"factor below 1", `{"lr": 1, "lr_factor": 0.5, "stages": [{"train": ["all"], "epochs": 1}]}`, "lr_factor 0.5 must be at least 1"},
+		{"negative patience", `{"lr": 1, "patience": -1, "stages": [{"train": ["all"], "epochs": 1}]}`, "stage 1: patience -1 is negative"},
 		{"top:0", `{"lr": 1, "stages": [{"train": ["top:0"], "epochs": 1}]}`, `selector "top:0": N must be a whole number`},
 		{"top:x", `{"lr": 1, "stages": [{"train": ["top:two"], "epochs": 1}]}`, `selector "top:two": N must be a whole number`},
 	}
