@@ -88,12 +88,7 @@ func ParseConfig(b []byte) (*Config, error) {
 	dec.DisallowUnknownFields()
 	var cfg Config
 	if err := dec.Decode(&cfg); err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			line, col := lineCol(b, se.Offset)
-			return nil, fmt.Errorf("line %d, column %d: %v", line, col, err)
-		}
-		return nil, err
+		return nil, jsonError(b, err)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err

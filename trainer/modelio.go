@@ -1,0 +1,284 @@
+package trainer
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"syscall"
+)
+
+// The files of a saved model, as in a Hugging Face model folder.
+const (
+	ConfigFile  = "config.json"
+	WeightsFile = "model.safetensors"
+)
+
+// StateDict returns every parameter and buffer of m, in state-dict order,
+// under its PyTorch name: F32 tensors for a float32 model, F64 for a
+// float64 one, and I64 for Int64 buffers. A one-element Int64 buffer is a
+// scalar of shape [], as PyTorch's num_batches_tracked is. It returns an
+// error naming the parameter if an Int64 buffer holds a value that is not
+// an integer.
+func (m *Model[T]) StateDict() ([]SafeTensor, error) {
+	dtype := DTypeF32
+	if _, ok := any(T(0)).(float64); ok {
+		dtype = DTypeF64
+	}
+	ps := m.Params()
+	out := make([]SafeTensor, 0, len(ps))
+	for _, p := range ps {
+		dt := dtype
+		if p.Int64 {
+			dt = DTypeI64
+		}
+		st, err := FromTensor(p.Name, p.Value, dt)
+		if err != nil {
+			return nil, err
+		}
+		if p.Int64 && p.Value.Len() == 1 {
+			st.Shape = []int{}
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// LoadState copies tensors into m's parameters and buffers by name, as
+// PyTorch's strict load_state_dict does: every parameter must be present
+// with its shape (a one-element Int64 buffer also accepts [] or [1]), and a
+// tensor that matches no parameter is an error too. Any float dtype loads
+// into a parameter of either precision (see ToTensor for the rounding);
+// Int64 buffers take I64 only, and parameters no I64. Errors name the
+// tensor, and for a shape the expected and the given one. m is unchanged if
+// LoadState returns an error.
+func (m *Model[T]) LoadState(tensors []SafeTensor) error {
+	byName := make(map[string]*SafeTensor, len(tensors))
+	for i := range tensors {
+		t := &tensors[i]
+		if _, dup := byName[t.Name]; dup {
+			return fmt.Errorf("tensor %q: given twice", t.Name)
+		}
+		byName[t.Name] = t
+	}
+
+	// Check everything first, so that a bad file leaves the model as it was.
+	ps := m.Params()
+	var missing []string
+	for _, p := range ps {
+		t, ok := byName[p.Name]
+		if !ok {
+			missing = append(missing, p.Name)
+			continue
+		}
+		if !shapeFits(p, t.Shape) {
+			return fmt.Errorf("tensor %q: shape %v, want %v", p.Name, t.Shape, p.Value.Shape)
+		}
+		if dtypeSize(t.DType) == 0 {
+			return unsupportedDType(t.Name, t.DType)
+		}
+		if p.Int64 != (t.DType == DTypeI64) {
+			want := "a float dtype"
+			if p.Int64 {
+				want = DTypeI64
+			}
+			return formatErr(t.Name, "dtype %s, want %s", t.DType, want)
+		}
+		if n, _ := byteSize(t.Shape, t.DType); n != uint64(len(t.Data)) {
+			return formatErr(t.Name, "shape %v of %s needs %d bytes, Data has %d", t.Shape, t.DType, n, len(t.Data))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing tensors %q", missing)
+	}
+	if len(tensors) > len(ps) {
+		want := make(map[string]bool, len(ps))
+		for _, p := range ps {
+			want[p.Name] = true
+		}
+		var extra []string
+		for _, t := range tensors {
+			if !want[t.Name] {
+				extra = append(extra, t.Name)
+			}
+		}
+		return fmt.Errorf("unexpected tensors %q (not in the model's config)", extra)
+	}
+
+	for _, p := range ps {
+		t := byName[p.Name]
+		decodeInto(p.Value.Data, t.DType, t.Data)
+	}
+	return nil
+}
+
+// shapeFits reports whether a tensor of the given shape loads into p.
+func shapeFits[T Float](p *Param[T], shape []int) bool {
+	if sameShape(p.Value.Shape, shape) {
+		return true
+	}
+	// num_batches_tracked is a scalar in PyTorch; accept it as [1] too.
+	return p.Int64 && p.Value.Len() == 1 && (len(shape) == 0 || sameShape(shape, []int{1}))
+}
+
+// SaveModel writes m to the folder dir, creating it if needed: config.json
+// (m.Config, indented) and model.safetensors (StateDict, with the metadata
+// {"format": "pt"} that Hugging Face's loaders expect), each atomically.
+// The weights are written first, so a crash between the two leaves the old
+// config, which LoadModel then checks against the new weights.
+func SaveModel[T Float](dir string, m *Model[T]) error {
+	sd, err := m.StateDict()
+	if err != nil {
+		return err
+	}
+	cfg, err := json.MarshalIndent(m.Config, "", "  ")
+	if err != nil {
+		return err
+	}
+	cfg = append(cfg, '\n')
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	err = WriteFileAtomic(filepath.Join(dir, WeightsFile), 0o644, func(w io.Writer) error {
+		return WriteSafetensors(w, sd, map[string]string{"format": "pt"})
+	})
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(dir, ConfigFile), 0o644, func(w io.Writer) error {
+		_, err := w.Write(cfg)
+		return err
+	})
+}
+
+// LoadModel reads a model saved by SaveModel (or any folder with a
+// config.json and a model.safetensors in thaw's format): the config is
+// validated, and the weights must match it exactly (see LoadState). Errors
+// name the file and the tensor.
+func LoadModel[T Float](dir string) (*Model[T], error) {
+	return loadModel[T](os.DirFS(dir), ".", func(file string) string { return filepath.Join(dir, file) })
+}
+
+// LoadModelFS is LoadModel for a folder dir of fsys, such as the embedded
+// zoo; dir is slash-separated, "." for the root.
+func LoadModelFS[T Float](fsys fs.FS, dir string) (*Model[T], error) {
+	return loadModel[T](fsys, dir, func(file string) string { return path.Join(dir, file) })
+}
+
+// loadModel reads dir of fsys; errors name files as display(file).
+func loadModel[T Float](fsys fs.FS, dir string, display func(file string) string) (*Model[T], error) {
+	b, err := fs.ReadFile(fsys, path.Join(dir, ConfigFile))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", display(ConfigFile), unwrapPathError(err))
+	}
+	cfg, err := ParseConfig(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", display(ConfigFile), err)
+	}
+	sf, err := readSafetensorsFS(fsys, path.Join(dir, WeightsFile))
+	if err != nil {
+		return nil, withPath(display(WeightsFile), unwrapPathError(err))
+	}
+	return modelFromState[T](cfg, sf, display(WeightsFile))
+}
+
+// unwrapPathError drops the *fs.PathError around an error so that the path
+// is not given twice, in fsys's form and in the caller's.
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return err
+}
+
+// LoadWeights builds a model from cfg, which it validates, and loads the
+// safetensors file at path into it, strictly (see LoadState).
+func LoadWeights[T Float](cfg *Config, path string) (*Model[T], error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	sf, err := ReadSafetensorsFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return modelFromState[T](cfg, sf, path)
+}
+
+func modelFromState[T Float](cfg *Config, sf *SafeFile, name string) (*Model[T], error) {
+	m, err := build[T](cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.LoadState(sf.Tensors); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return m, nil
+}
+
+// WriteFileAtomic replaces the file at path with what write writes, so
+// that readers see either the old file or the complete new one, even after
+// a crash: it writes a temporary file in the same folder, syncs and closes
+// it, gives it mode perm (exactly, not masked by the umask), renames it
+// over path and syncs the folder. If write or any step up to the rename
+// fails, the temporary file is removed, path is untouched and the first
+// error is returned; if only the folder sync fails, the new file is in
+// place but the error is returned, as the rename may not survive a crash.
+// Writes reaching write's io.Writer are buffered.
+func WriteFileAtomic(path string, perm fs.FileMode, write func(io.Writer) error) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close() // may already be closed; the first error is kept
+			os.Remove(tmp)
+		}
+	}()
+	bw := bufio.NewWriter(f)
+	if err := write(bw); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes a rename in dir durable. Systems that cannot sync a folder
+// (Windows cannot open one for it) report an error that is ignored: the
+// rename has happened and there is nothing more to do there.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, errors.ErrUnsupported) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,219 @@
+package trainer
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// PresetInfo names a preset and says in one line what it does.
+type PresetInfo struct {
+	Name        string
+	Description string
+}
+
+// Defaults of the presets' arguments.
+const (
+	DefaultPresetLR     = 1e-3 // every preset but fine-tune
+	DefaultFineTuneLR   = 2e-3 // fastai's fine_tune base_lr
+	DefaultPresetEpochs = 1
+)
+
+var presets = []struct {
+	PresetInfo
+	plan func(blocks []string, lr float64, epochs int) Plan
+}{
+	{PresetInfo{"head", "linear probe: train the head only, the body stays frozen"}, PresetHead},
+	{PresetInfo{"fine-tune", "fastai's fine_tune: one epoch on the head, then all blocks with spread learning rates"}, PresetFineTune},
+	{PresetInfo{"gradual", "ULMFiT: the head, then one more block per stage, discriminative rates (2.6), slanted triangular"}, PresetGradual},
+	{PresetInfo{"chain-thaw", "DeepMoji: the head, then each block alone from the input up, then all blocks"}, PresetChainThaw},
+	{PresetInfo{"full", "train every block in one stage"}, PresetFull},
+	{PresetInfo{"lp-ft", "linear probe, then full fine-tuning at a tenth of the learning rate"}, PresetLPFT},
+}
+
+// Presets lists the presets in the order the UI offers them.
+func Presets() []PresetInfo {
+	out := make([]PresetInfo, len(presets))
+	for i, p := range presets {
+		out[i] = p.PresetInfo
+	}
+	return out
+}
+
+// Preset returns the named preset's plan for a model with the given blocks
+// (input to output), a base learning rate and a number of epochs; see each
+// preset's function for what lr and epochs mean to it, and their zero
+// values. It returns an error naming the presets if there is none by that
+// name.
+func Preset(name string, blocks []string, lr float64, epochs int) (Plan, error) {
+	var names []string
+	for _, p := range presets {
+		if p.Name == name {
+			return p.plan(blocks, lr, epochs), nil
+		}
+		names = append(names, p.Name)
+	}
+	return Plan{}, fmt.Errorf("no preset named %q (presets: %s)", name, strings.Join(names, ", "))
+}
+
+// presetArgs replaces a non-positive lr or epochs with the defaults.
+func presetArgs(lr, defLR float64, epochs int) (float64, int) {
+	if lr <= 0 {
+		lr = defLR
+	}
+	if epochs <= 0 {
+		epochs = DefaultPresetEpochs
+	}
+	return lr, epochs
+}
+
+// PresetHead returns the head preset: one stage of epochs epochs that
+// trains the head alone at lr with cosine annealing, the body frozen. Zero
+// lr means DefaultPresetLR, zero epochs DefaultPresetEpochs. blocks is
+// unused; it is there so every preset has the same signature.
+func PresetHead(blocks []string, lr float64, epochs int) Plan {
+	lr, epochs = presetArgs(lr, DefaultPresetLR, epochs)
+	return Plan{
+		Name:        "head",
+		Description: "Linear probe: only the head trains.",
+		Stages: []Stage{
+			{Train: []string{"head"}, Epochs: epochs, LR: lr, Schedule: &Schedule{Kind: ScheduleCosine}},
+		},
+	}
+}
+
+// PresetFull returns the full preset: one stage of epochs epochs that
+// trains every block at lr with cosine annealing. Zero lr means
+// DefaultPresetLR, zero epochs DefaultPresetEpochs. blocks is unused.
+func PresetFull(blocks []string, lr float64, epochs int) Plan {
+	lr, epochs = presetArgs(lr, DefaultPresetLR, epochs)
+	return Plan{
+		Name:        "full",
+		Description: "Full fine-tuning: every block trains from the start.",
+		Stages: []Stage{
+			{Train: []string{"all"}, Epochs: epochs, LR: lr, Schedule: &Schedule{Kind: ScheduleCosine}},
+		},
+	}
+}
+
+// PresetLPFT returns the lp-ft preset (Kumar et al. 2022, "Fine-Tuning can
+// Distort Pretrained Features and Underperform Out-of-Distribution"): a
+// linear probe of epochs epochs at lr, then epochs epochs of every block at
+// lr/10, both with cosine annealing. Starting the full stage from a trained
+// head keeps the early gradients from distorting the pretrained features;
+// the paper tunes the second learning rate, and a tenth is thaw's default.
+// Zero lr means DefaultPresetLR, zero epochs DefaultPresetEpochs. blocks is
+// unused.
+func PresetLPFT(blocks []string, lr float64, epochs int) Plan {
+	lr, epochs = presetArgs(lr, DefaultPresetLR, epochs)
+	return Plan{
+		Name:        "lp-ft",
+		Description: "Linear probe, then full fine-tuning at a tenth of the learning rate.",
+		Schedule:    &Schedule{Kind: ScheduleCosine},
+		Stages: []Stage{
+			{Train: []string{"head"}, Epochs: epochs, LR: lr},
+			{Train: []string{"all"}, Epochs: epochs, LR: lr / 10},
+		},
+	}
+}
+
+// PresetFineTune returns the fine-tune preset, fastai's Learner.fine_tune
+// with its defaults (freeze_epochs=1, lr_mult=100, pct_start=0.3, div=5):
+//
+//	freeze; fit_one_cycle(1, base_lr, pct_start=0.99)
+//	base_lr /= 2
+//	unfreeze; fit_one_cycle(epochs, slice(base_lr/100, base_lr), pct_start=0.3, div=5)
+//
+// The slice spreads learning rates geometrically over the parameter groups
+// (fastai's even_mults); here every block is a group, so the second stage's
+// discriminative factor is 100^(1/(n-1)) for n blocks: the head learns at
+// lr/2, the lowest block at lr/200. The optimizer is fastai's default Adam
+// (decoupled weight decay 0.01, betas 0.9 and 0.99, eps 1e-5), and
+// BatchNorm keeps training in frozen blocks as with fastai's train_bn=True.
+// fastai also cycles Adam's beta1 from 0.95 to 0.85 and back within each
+// one-cycle stage; thaw keeps it fixed.
+//
+// lr is fastai's base_lr (zero means DefaultFineTuneLR) and epochs the
+// length of the second stage (zero means DefaultPresetEpochs).
+func PresetFineTune(blocks []string, lr float64, epochs int) Plan {
+	lr, epochs = presetArgs(lr, DefaultFineTuneLR, epochs)
+	const lrMult = 100
+	factor := 1.0
+	if n := len(blocks); n > 1 {
+		factor = math.Pow(lrMult, 1/float64(n-1))
+	}
+	return Plan{
+		Name:        "fine-tune",
+		Description: "fastai's fine_tune: one epoch on the head, then all blocks with learning rates spread 100-fold.",
+		Optimizer:   &OptimizerConfig{Kind: OptimizerAdamW, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.99, Eps: 1e-5},
+		TrainBN:     true,
+		Stages: []Stage{
+			{Train: []string{"head"}, Epochs: 1, LR: lr, Schedule: &Schedule{Kind: ScheduleOneCycle, PctStart: 0.99}},
+			{Train: []string{"all"}, Epochs: epochs, LR: lr / 2, LRFactor: factor,
+				Schedule: &Schedule{Kind: ScheduleOneCycle, PctStart: 0.3, Div: 5}},
+		},
+	}
+}
+
+// PresetGradual returns the gradual preset, ULMFiT's gradual unfreezing
+// (Howard & Ruder 2018, §3.3): the head first, then one more block per stage from the
+// top down until every block trains, one stage per block, each epochs
+// epochs long at peak lr with slanted triangular learning rates and
+// discriminative factor 2.6. The optimizer is the paper's Adam with
+// beta1 0.7 and beta2 0.99 (§4), with decoupled weight decay 0.01.
+// Zero lr means DefaultPresetLR, zero epochs DefaultPresetEpochs.
+func PresetGradual(blocks []string, lr float64, epochs int) Plan {
+	lr, epochs = presetArgs(lr, DefaultPresetLR, epochs)
+	p := Plan{
+		Name:        "gradual",
+		Description: "ULMFiT's gradual unfreezing: one more block per stage, discriminative learning rates, slanted triangular schedule.",
+		LR:          lr,
+		Epochs:      epochs,
+		Schedule:    &Schedule{Kind: ScheduleSlantedTriangular},
+		LRFactor:    2.6,
+		Optimizer:   &OptimizerConfig{Kind: OptimizerAdamW, WeightDecay: 0.01, Beta1: 0.7, Beta2: 0.99, Eps: 1e-8},
+	}
+	n := max(len(blocks), 1)
+	for k := 1; k <= n; k++ {
+		sel := fmt.Sprintf("top:%d", k)
+		switch {
+		case k == n:
+			sel = "all"
+		case k == 1:
+			sel = "head"
+		}
+		p.Stages = append(p.Stages, Stage{Train: []string{sel}})
+	}
+	return p
+}
+
+// PresetChainThaw returns the chain-thaw preset of DeepMoji (Felbo et al. 2017,
+// "Using millions of emoji occurrences to learn any-domain representations
+// for detecting sentiment, emotion and sarcasm"): the head alone at
+// lr, then each other block alone from the input up, then every block, the
+// later stages at lr/10. Each stage lasts at most epochs epochs and stops
+// early after 5 evaluations without a better validation loss; the
+// optimizer is Adam without weight decay and with gradients clipped to norm
+// 1. These are the defaults of the authors' code (initial_lr 1e-3,
+// next_lr 1e-4, patience 5, clipnorm 1). Zero lr means DefaultPresetLR, zero
+// epochs DefaultPresetEpochs.
+func PresetChainThaw(blocks []string, lr float64, epochs int) Plan {
+	lr, epochs = presetArgs(lr, DefaultPresetLR, epochs)
+	p := Plan{
+		Name:        "chain-thaw",
+		Description: "DeepMoji's chain-thaw: the head, then each block alone from the input up, then all blocks.",
+		Epochs:      epochs,
+		LR:          lr / 10,
+		Patience:    5,
+		Optimizer:   &OptimizerConfig{Kind: OptimizerAdamW, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, ClipNorm: 1},
+		Stages:      []Stage{{Train: []string{"head"}, LR: lr}},
+	}
+	if len(blocks) < 2 {
+		return p
+	}
+	for _, b := range blocks[:len(blocks)-1] {
+		p.Stages = append(p.Stages, Stage{Train: []string{b}})
+	}
+	p.Stages = append(p.Stages, Stage{Train: []string{"all"}})
+	return p
+}
