@@ -49,7 +49,7 @@ type BlockStats struct {
 	// for a frozen block it is false and the norms are zero.
 	Updated bool
 	// LR is the block's learning rate in the step: the base rate times the
-	// block's LRMult.
+	// block's LRMult; 0 for a block the step did not update.
 	LR float64
 	// GradNorm is ‖g‖ of the gradient the step used: after clipping, before
 	// weight decay.
@@ -107,19 +107,19 @@ type paramSet[T Float] struct {
 // the last call, carrying over the state of parameters that are still
 // there. Layers are compared as interface values, so layers must be
 // pointer types (all of this package's are).
-func (ps *paramSet[T]) sync() {
-	if ps.current() {
+func (o *paramSet[T]) sync() {
+	if o.current() {
 		return
 	}
 	old := map[*Param[T]]*slot[T]{}
-	for _, bs := range ps.blocks {
+	for _, bs := range o.blocks {
 		for _, s := range bs.slots {
 			old[s.p] = s
 		}
 	}
-	ps.blocks = ps.blocks[:0]
-	ps.stats = ps.stats[:0]
-	for _, b := range ps.m.Blocks {
+	o.blocks = o.blocks[:0]
+	o.stats = o.stats[:0]
+	for _, b := range o.m.Blocks {
 		bs := blockSlots[T]{b: b, layers: slices.Clone(b.Layers)}
 		for _, l := range b.Layers {
 			for _, p := range l.Params() {
@@ -133,17 +133,17 @@ func (ps *paramSet[T]) sync() {
 				bs.slots = append(bs.slots, s)
 			}
 		}
-		ps.blocks = append(ps.blocks, bs)
-		ps.stats = append(ps.stats, BlockStats{Block: b.Name})
+		o.blocks = append(o.blocks, bs)
+		o.stats = append(o.stats, BlockStats{Block: b.Name})
 	}
 }
 
-func (ps *paramSet[T]) current() bool {
-	if len(ps.blocks) != len(ps.m.Blocks) {
+func (o *paramSet[T]) current() bool {
+	if len(o.blocks) != len(o.m.Blocks) {
 		return false
 	}
-	for i, b := range ps.m.Blocks {
-		bs := &ps.blocks[i]
+	for i, b := range o.m.Blocks {
+		bs := &o.blocks[i]
 		if bs.b != b || len(bs.layers) != len(b.Layers) {
 			return false
 		}
@@ -163,13 +163,13 @@ func (ps *paramSet[T]) current() bool {
 // nor touched. The norm is accumulated in float64. A non-finite total is
 // returned with the gradients left as they are, for the caller to stop the
 // run as diverged. It panics if maxNorm is not positive.
-func (ps *paramSet[T]) ClipGradNorm(maxNorm float64) float64 {
+func (o *paramSet[T]) ClipGradNorm(maxNorm float64) float64 {
 	if !(maxNorm > 0) {
 		panic(fmt.Sprintf("trainer: ClipGradNorm: max norm %v is not positive", maxNorm))
 	}
-	ps.sync()
+	o.sync()
 	var sum float64
-	for _, bs := range ps.blocks {
+	for _, bs := range o.blocks {
 		for _, s := range bs.slots {
 			if s.active() {
 				sum += sumSq(s.p.Grad.Data)
@@ -180,7 +180,7 @@ func (ps *paramSet[T]) ClipGradNorm(maxNorm float64) float64 {
 	coef := maxNorm / (total + 1e-6)
 	if coef < 1 {
 		c := T(coef)
-		for _, bs := range ps.blocks {
+		for _, bs := range o.blocks {
 			for _, s := range bs.slots {
 				if s.active() {
 					g := s.p.Grad.Data
@@ -197,14 +197,14 @@ func (ps *paramSet[T]) ClipGradNorm(maxNorm float64) float64 {
 // Stats returns the per-block diagnostics of the last Step, one entry per
 // block in model order. The slice is reused by the next Step; copy it to
 // keep it.
-func (ps *paramSet[T]) Stats() []BlockStats { return ps.stats }
+func (o *paramSet[T]) Stats() []BlockStats { return o.stats }
 
 // step runs update over every active parameter, block by block, and fills
 // the diagnostics. update applies the fused rule to one slot with the
 // block's learning rate and returns Σg², Σw² and Σ(Δw)².
-func (ps *paramSet[T]) step(lr float64, update func(s *slot[T], lr float64) (gg, ww, dd float64)) {
-	ps.sync()
-	for i, bs := range ps.blocks {
+func (o *paramSet[T]) step(lr float64, update func(s *slot[T], lr float64) (gg, ww, dd float64)) {
+	o.sync()
+	for i, bs := range o.blocks {
 		blr := lr
 		if bs.b.LRMult != 0 {
 			blr *= bs.b.LRMult
@@ -233,27 +233,27 @@ func (ps *paramSet[T]) step(lr float64, update func(s *slot[T], lr float64) (gg,
 		} else {
 			st.LR = 0
 		}
-		ps.stats[i] = st
+		o.stats[i] = st
 	}
 }
 
 // State returns copies of the state tensors, named "<param>.<suffix>", for
 // every parameter that has state, frozen ones included.
-func (ps *paramSet[T]) State() map[string]*Tensor[T] {
-	ps.sync()
+func (o *paramSet[T]) State() map[string]*Tensor[T] {
+	o.sync()
 	out := map[string]*Tensor[T]{}
-	for _, bs := range ps.blocks {
+	for _, bs := range o.blocks {
 		for _, s := range bs.slots {
 			if s.a == nil {
 				continue
 			}
 			shape := s.p.Value.Shape
-			out[s.p.Name+"."+ps.suffixes[0]] = &Tensor[T]{Shape: slices.Clone(shape), Data: slices.Clone(s.a)}
-			if ps.suffixes[1] != "" {
-				out[s.p.Name+"."+ps.suffixes[1]] = &Tensor[T]{Shape: slices.Clone(shape), Data: slices.Clone(s.b)}
+			out[s.p.Name+"."+o.suffixes[0]] = &Tensor[T]{Shape: slices.Clone(shape), Data: slices.Clone(s.a)}
+			if o.suffixes[1] != "" {
+				out[s.p.Name+"."+o.suffixes[1]] = &Tensor[T]{Shape: slices.Clone(shape), Data: slices.Clone(s.b)}
 			}
-			if ps.suffixes[2] != "" {
-				out[s.p.Name+"."+ps.suffixes[2]] = &Tensor[T]{Shape: []int{}, Data: []T{T(s.step)}}
+			if o.suffixes[2] != "" {
+				out[s.p.Name+"."+o.suffixes[2]] = &Tensor[T]{Shape: []int{}, Data: []T{T(s.step)}}
 			}
 		}
 	}
@@ -266,10 +266,10 @@ func (ps *paramSet[T]) State() map[string]*Tensor[T] {
 // learnable parameter of the model, a shape differs from the parameter's,
 // a parameter's entries are incomplete, or a step count is not a positive
 // integer.
-func (ps *paramSet[T]) LoadState(state map[string]*Tensor[T]) error {
-	ps.sync()
+func (o *paramSet[T]) LoadState(state map[string]*Tensor[T]) error {
+	o.sync()
 	byName := map[string]*slot[T]{}
-	for _, bs := range ps.blocks {
+	for _, bs := range o.blocks {
 		for _, s := range bs.slots {
 			byName[s.p.Name] = s
 		}
@@ -289,7 +289,7 @@ func (ps *paramSet[T]) LoadState(state map[string]*Tensor[T]) error {
 		t := state[k]
 		kind := -1
 		var name string
-		for i, suf := range ps.suffixes {
+		for i, suf := range o.suffixes {
 			if suf != "" && strings.HasSuffix(k, "."+suf) {
 				kind, name = i, strings.TrimSuffix(k, "."+suf)
 				break
@@ -330,13 +330,13 @@ func (ps *paramSet[T]) LoadState(state map[string]*Tensor[T]) error {
 		}
 	}
 	for s, l := range next {
-		for i, suf := range ps.suffixes {
+		for i, suf := range o.suffixes {
 			if suf != "" && !l.seen[i] {
 				return fmt.Errorf("optimizer state: %s has no %q entry", s.p.Name, s.p.Name+"."+suf)
 			}
 		}
 	}
-	for _, bs := range ps.blocks {
+	for _, bs := range o.blocks {
 		for _, s := range bs.slots {
 			s.a, s.b, s.step = nil, nil, 0
 			if l := next[s]; l != nil {
