@@ -469,7 +469,7 @@ func (c *capReader) Read(p []byte) (int, error) {
 }
 
 func (c *capReader) err() error {
-	return fmt.Errorf("%w: more than %s of data (LoadOptions.MaxBytes)", ErrTooLarge, byteSize(c.limit))
+	return fmt.Errorf("data is %w: more than the %s limit (LoadOptions.MaxBytes)", ErrTooLarge, byteSize(c.limit))
 }
 
 // checkFileSize refuses a file larger than limit before reading it.
@@ -479,7 +479,7 @@ func checkFileSize(f *os.File, limit int64) error {
 		return err
 	}
 	if st.Mode().IsRegular() && st.Size() > limit {
-		return fmt.Errorf("%w: file is %s, over the %s limit (LoadOptions.MaxBytes)", ErrTooLarge, byteSize(st.Size()), byteSize(limit))
+		return fmt.Errorf("file of %s is %w: over the %s limit (LoadOptions.MaxBytes)", byteSize(st.Size()), ErrTooLarge, byteSize(limit))
 	}
 	return nil
 }

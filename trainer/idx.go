@@ -211,8 +211,8 @@ func readIDX(r io.Reader, name string, limit int64) (*idxFile, error) {
 	return f, nil
 }
 
-// float32s decodes the elements times scale, refusing non-finite values.
-func (f *idxFile) float32s(scale float32) ([]float32, error) {
+// float32s decodes the elements divided by div, refusing non-finite values.
+func (f *idxFile) float32s(div float32) ([]float32, error) {
 	size := idxElemSize(f.typ)
 	out := make([]float32, len(f.raw)/size)
 	b := f.raw
@@ -235,7 +235,7 @@ func (f *idxFile) float32s(scale float32) ([]float32, error) {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 			return nil, f.errAt(f.dataOff+int64(i*size), "element %d is %v (not finite in float32)", i, v)
 		}
-		out[i] = v * scale
+		out[i] = v / div
 	}
 	return out, nil
 }
@@ -307,11 +307,11 @@ func LoadIDX(images, labels string, opts LoadOptions) (*Dataset, error) {
 	if len(shape) == 2 {
 		shape = []int{1, shape[0], shape[1]}
 	}
-	scale := float32(1)
+	div := float32(1)
 	if imf.typ == idxU8 {
-		scale = 1.0 / 255
+		div = 255
 	}
-	x, err := imf.float32s(scale)
+	x, err := imf.float32s(div)
 	if err != nil {
 		return nil, err
 	}
