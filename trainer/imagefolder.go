@@ -118,8 +118,8 @@ func LoadImageFolder(root string, shape []int, opts LoadOptions) (*Dataset, erro
 	}
 	per := numel(shape)
 	if need := int64(len(items)) * int64(per) * 4; need > limit {
-		return nil, &DataError{File: root, Offset: -1, Err: fmt.Errorf("%w: %d images of shape %v take %s, over the %s limit (LoadOptions.MaxBytes)",
-			ErrTooLarge, len(items), shape, byteSize(need), byteSize(limit))}
+		return nil, &DataError{File: root, Offset: -1, Err: fmt.Errorf("%d images of shape %v are %w: %s, over the %s limit (LoadOptions.MaxBytes)",
+			len(items), shape, ErrTooLarge, byteSize(need), byteSize(limit))}
 	}
 
 	ds := &Dataset{
@@ -180,7 +180,7 @@ func decodeImage(path string, limit int64) (image.Image, error) {
 		return nil, fmt.Errorf("bad image: %d×%d pixels", cfg.Width, cfg.Height)
 	}
 	if int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
-		return nil, fmt.Errorf("%w: %d×%d pixels, over %d", ErrTooLarge, cfg.Width, cfg.Height, maxImagePixels)
+		return nil, fmt.Errorf("image is %w: %d×%d pixels, over %d", ErrTooLarge, cfg.Width, cfg.Height, maxImagePixels)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
