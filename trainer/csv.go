@@ -119,7 +119,7 @@ func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 		} else {
 			want = quote(want)
 		}
-		return nil, at(1, 0, "no label column: want %s, the header has %s", want, quoteList(header))
+		return nil, at(1, 0, "no label column: want %s, the header has %s", want, quoteNames(header))
 	}
 	nf := len(header) - 1
 	if nf == 0 {
@@ -180,7 +180,7 @@ func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 				return nil, at(line, col, "empty label")
 			}
 			if opts.Classes != nil {
-				return nil, at(line, col, "label %s is not one of the %d classes %s", quote(label), len(opts.Classes), quoteList(opts.Classes))
+				return nil, at(line, col, "label %s is not one of the %d classes %s", quote(label), len(opts.Classes), quoteNames(opts.Classes))
 			}
 			id = len(names)
 			ids[label] = id

@@ -243,7 +243,7 @@ func (d *Dataset) Relabel(classes []string) error {
 	for i, c := range d.Classes {
 		j, ok := pos[c]
 		if !ok {
-			return fmt.Errorf("relabel dataset %s: class %s is not among %s", quote(d.Name), quote(c), quoteList(classes))
+			return fmt.Errorf("relabel dataset %s: class %s is not among %s", quote(d.Name), quote(c), quoteNames(classes))
 		}
 		remap[i] = j
 	}
@@ -273,7 +273,7 @@ func (d *Dataset) CheckConfig(cfg *Config) error {
 	}
 	if !slices.Equal(d.Classes, cfg.Classes) {
 		return fmt.Errorf("%w: dataset %s has %d classes %s, model %s has %d classes %s",
-			ErrClassMismatch, quote(d.Name), len(d.Classes), quoteList(d.Classes), quote(cfg.Name), len(cfg.Classes), quoteList(cfg.Classes))
+			ErrClassMismatch, quote(d.Name), len(d.Classes), quoteNames(d.Classes), quote(cfg.Name), len(cfg.Classes), quoteNames(cfg.Classes))
 	}
 	return nil
 }
@@ -469,7 +469,7 @@ func (c *capReader) Read(p []byte) (int, error) {
 }
 
 func (c *capReader) err() error {
-	return fmt.Errorf("data is %w: more than the %s limit (LoadOptions.MaxBytes)", ErrTooLarge, byteSize(c.limit))
+	return fmt.Errorf("data is %w: more than the %s limit (LoadOptions.MaxBytes)", ErrTooLarge, formatBytes(c.limit))
 }
 
 // checkFileSize refuses a file larger than limit before reading it.
@@ -479,13 +479,13 @@ func checkFileSize(f *os.File, limit int64) error {
 		return err
 	}
 	if st.Mode().IsRegular() && st.Size() > limit {
-		return fmt.Errorf("file of %s is %w: over the %s limit (LoadOptions.MaxBytes)", byteSize(st.Size()), ErrTooLarge, byteSize(limit))
+		return fmt.Errorf("file of %s is %w: over the %s limit (LoadOptions.MaxBytes)", formatBytes(st.Size()), ErrTooLarge, formatBytes(limit))
 	}
 	return nil
 }
 
-// byteSize formats n bytes for a message: "512 B", "3.2 MiB".
-func byteSize(n int64) string {
+// formatBytes formats n bytes for a message: "512 B", "3.2 MiB".
+func formatBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
@@ -517,8 +517,8 @@ func quote(s string) string {
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
-// quoteList renders a list of untrusted names, the first few of them.
-func quoteList(names []string) string {
+// quoteNames renders a list of untrusted names, the first few of them.
+func quoteNames(names []string) string {
 	const show = 8
 	var b strings.Builder
 	b.WriteByte('[')

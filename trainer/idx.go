@@ -177,7 +177,7 @@ func readIDX(r io.Reader, name string, limit int64) (*idxFile, error) {
 			break
 		}
 		if int64(d) > maxElems/n {
-			return nil, f.errAt(int64(4+4*i), "shape %v is %w: over the %s limit (LoadOptions.MaxBytes)", f.shape, ErrTooLarge, byteSize(limit))
+			return nil, f.errAt(int64(4+4*i), "shape %v is %w: over the %s limit (LoadOptions.MaxBytes)", f.shape, ErrTooLarge, formatBytes(limit))
 		}
 		n *= int64(d)
 	}

@@ -88,7 +88,7 @@ func LoadImageFolder(root string, shape []int, opts LoadOptions) (*Dataset, erro
 		dir := filepath.Join(root, folder)
 		id, ok := classID[folder]
 		if !ok {
-			return nil, &DataError{File: dir, Offset: -1, Err: fmt.Errorf("folder is not one of the %d classes %s", len(classes), quoteList(classes))}
+			return nil, &DataError{File: dir, Offset: -1, Err: fmt.Errorf("folder is not one of the %d classes %s", len(classes), quoteNames(classes))}
 		}
 		files, err := os.ReadDir(dir)
 		if err != nil {
@@ -119,7 +119,7 @@ func LoadImageFolder(root string, shape []int, opts LoadOptions) (*Dataset, erro
 	per := numel(shape)
 	if need := int64(len(items)) * int64(per) * 4; need > limit {
 		return nil, &DataError{File: root, Offset: -1, Err: fmt.Errorf("%d images of shape %v are %w: %s, over the %s limit (LoadOptions.MaxBytes)",
-			len(items), shape, ErrTooLarge, byteSize(need), byteSize(limit))}
+			len(items), shape, ErrTooLarge, formatBytes(need), formatBytes(limit))}
 	}
 
 	ds := &Dataset{

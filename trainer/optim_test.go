@@ -10,7 +10,7 @@ import (
 
 // mlpConfig describes an MLP with ReLUs between linear layers: one block per
 // linear layer, named fc1, fc2, … and head for the last.
-func mlpConfig(sizes ...int) *Config {
+func mlpConfigSizes(sizes ...int) *Config {
 	cfg := &Config{Name: "mlp", Architecture: "mlp", InputShape: []int{sizes[0]}}
 	for i := 1; i < len(sizes); i++ {
 		name := fmt.Sprintf("fc%d", i)
@@ -31,7 +31,7 @@ func mlpConfig(sizes ...int) *Config {
 
 func newMLP[T Float](t testing.TB, seed uint64, sizes ...int) *Model[T] {
 	t.Helper()
-	m, err := New[T](mlpConfig(sizes...), rand.New(rand.NewPCG(seed, 1)))
+	m, err := New[T](mlpConfigSizes(sizes...), rand.New(rand.NewPCG(seed, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +348,7 @@ func keys[V any](m map[string]V) []string {
 	return ks
 }
 
-func TestLoadStateErrors(t *testing.T) {
+func TestOptimizerLoadStateErrors(t *testing.T) {
 	m := newMLP[float64](t, 1, 4, 3, 2)
 	o, _ := NewAdamW(m, 0.9, 0.999, 1e-8, 0)
 	trainSteps(m, o, 1, 1)
