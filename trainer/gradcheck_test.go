@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -129,6 +130,92 @@ var gradCases = []gradCase{
 		return l
 	}},
 	{name: "relu", input: []int{4, 7}, layer: func(*rand.Rand) Layer[float64] { return &ReLU[float64]{} }},
+	{name: "gelu", input: []int{4, 7}, layer: func(*rand.Rand) Layer[float64] { return &GELU[float64]{} }},
+	{name: "flatten", input: []int{2, 3, 2, 4}, layer: func(*rand.Rand) Layer[float64] { return &Flatten[float64]{} }},
+
+	// Conv2D: stride and padding combinations on a non-square input whose
+	// sizes do not divide evenly by the stride, so the floor in the output
+	// size and the clipped windows at the border are both exercised.
+	convCase(1, 0, 3, []int{2, 3, 6, 5}),
+	convCase(1, 1, 3, []int{2, 3, 6, 5}),
+	convCase(2, 0, 3, []int{2, 3, 7, 6}),
+	convCase(2, 1, 3, []int{2, 3, 7, 6}),
+	convCase(3, 2, 4, []int{2, 2, 8, 7}),
+	convCase(1, 0, 1, []int{3, 4, 3, 2}),
+
+	poolCase(2, 0, 0, []int{2, 3, 6, 5}),
+	poolCase(3, 2, 1, []int{2, 2, 7, 6}),
+	poolCase(3, 1, 0, []int{1, 2, 5, 6}),
+
+	{name: "dropout/train", input: []int{4, 9}, train: true,
+		layer: func(*rand.Rand) Layer[float64] { return NewDropout[float64](0.4) },
+		// A fresh stream with the same seed before every forward replays
+		// the mask, so the layer is a fixed function of x.
+		before: func(l Layer[float64]) { l.(*Dropout[float64]).SetRand(rand.New(rand.NewPCG(7, 8))) }},
+	{name: "dropout/eval", input: []int{4, 9},
+		layer: func(*rand.Rand) Layer[float64] { return NewDropout[float64](0.4) }},
+
+	bnCase("batchnorm1d/train", []int{6, 4}, true),
+	bnCase("batchnorm1d/eval", []int{6, 4}, false),
+	bnCase("batchnorm1d/train 3d input", []int{3, 4, 5}, true),
+	bnCase("batchnorm2d/train", []int{3, 2, 4, 3}, true),
+	bnCase("batchnorm2d/eval", []int{3, 2, 4, 3}, false),
+}
+
+func convCase(stride, pad, kernel int, in []int) gradCase {
+	return gradCase{
+		name:  fmt.Sprintf("conv2d/k%d s%d p%d %v", kernel, stride, pad, in),
+		input: in,
+		layer: func(rng *rand.Rand) Layer[float64] {
+			l := NewConv2D[float64]("conv", in[1], 3, kernel, stride, pad)
+			l.Reset(rng)
+			return l
+		},
+	}
+}
+
+// poolCase checks MaxPool2D on a shuffled arange: distinct values at least
+// 0.1 apart, far beyond the finite-difference step, so no window has a tie
+// that the step could flip.
+func poolCase(kernel, stride, pad int, in []int) gradCase {
+	return gradCase{
+		name:  fmt.Sprintf("maxpool2d/k%d s%d p%d %v", kernel, stride, pad, in),
+		input: in,
+		layer: func(*rand.Rand) Layer[float64] { return NewMaxPool2D[float64](kernel, stride, pad) },
+		fill:  distinct,
+	}
+}
+
+// distinct fills x with a random permutation of 0, 0.1, 0.2, ... .
+func distinct(rng *rand.Rand, x []float64) {
+	for i, j := range rng.Perm(len(x)) {
+		x[i] = 0.1*float64(j) - 0.05*float64(len(x))
+	}
+}
+
+// bnCase checks BatchNorm with non-trivial γ, β and running statistics, so
+// that evaluation mode is not the identity.
+func bnCase(name string, in []int, train bool) gradCase {
+	return gradCase{
+		name:  name,
+		input: in,
+		train: train,
+		layer: func(rng *rand.Rand) Layer[float64] {
+			var l *BatchNorm[float64]
+			if len(in) == 4 {
+				l = NewBatchNorm2D[float64]("bn", in[1], 0, 0)
+			} else {
+				l = NewBatchNorm1D[float64]("bn", in[1], 0, 0)
+			}
+			for i := range l.Features {
+				l.Weight.Value.Data[i] = 1 + 0.5*rng.NormFloat64()
+				l.Bias.Value.Data[i] = rng.NormFloat64()
+				l.RunningMean.Value.Data[i] = 0.3 * rng.NormFloat64()
+				l.RunningVar.Value.Data[i] = 0.5 + rng.Float64()
+			}
+			return l
+		},
+	}
 }
 
 func TestGradients(t *testing.T) {
