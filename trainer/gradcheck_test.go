@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -265,4 +266,128 @@ func TestCrossEntropyValue(t *testing.T) {
 	if got := ce.Forward(logits, []int{0}); math.Abs(got-want) > 1e-12 {
 		t.Errorf("confident: loss %v, want %v", got, want)
 	}
+}
+
+// smallCNN is a model with every layer kind: conv-bn-relu-pool blocks,
+// flatten, a hidden linear block with BatchNorm1d, GELU and dropout, and a
+// linear head.
+func smallCNN() *Config {
+	return &Config{
+		Name:       "tiny-cnn",
+		InputShape: []int{2, 8, 7},
+		Classes:    []string{"a", "b", "c"},
+		Blocks: []BlockConfig{
+			{Name: "conv1", Layers: []LayerConfig{
+				{Type: "conv2d", Name: "features.0", InChannels: 2, OutChannels: 3, KernelSize: 3, Padding: 1},
+				{Type: "batchnorm2d", Name: "features.1", NumFeatures: 3},
+				{Type: "relu"},
+				{Type: "maxpool2d", KernelSize: 2},
+			}},
+			{Name: "conv2", Layers: []LayerConfig{
+				{Type: "conv2d", Name: "features.4", InChannels: 3, OutChannels: 4, KernelSize: 3, Stride: 1, Padding: 1},
+				{Type: "batchnorm2d", Name: "features.5", NumFeatures: 4},
+				{Type: "relu"},
+				{Type: "maxpool2d", KernelSize: 2},
+				{Type: "flatten"},
+			}},
+			{Name: "fc1", Layers: []LayerConfig{
+				{Type: "linear", Name: "classifier.0", InFeatures: 8, OutFeatures: 6},
+				{Type: "batchnorm1d", Name: "classifier.1", NumFeatures: 6},
+				{Type: "gelu"},
+				{Type: "dropout", P: 0.25},
+			}},
+			{Name: "head", Layers: []LayerConfig{
+				{Type: "linear", Name: "classifier.4", InFeatures: 6, OutFeatures: 3},
+			}},
+		},
+	}
+}
+
+// checkModelGradients compares Model.Backward's gradients of the trainable
+// parameters with central differences of the cross-entropy loss of
+// Model.Forward in training mode, at a few sampled elements per tensor.
+// Dropout's streams are re-seeded before each forward so the masks replay.
+func checkModelGradients(t *testing.T, m *Model[float64], x *Tensor[float64], labels []int) {
+	t.Helper()
+	ce := &CrossEntropy[float64]{}
+	loss := func() float64 {
+		m.SetRand(rand.New(rand.NewPCG(21, 22)))
+		return ce.Forward(m.Forward(x, true), labels)
+	}
+	loss()
+	m.Backward(ce.Backward())
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, p := range m.Params() {
+		if !p.Trainable {
+			continue
+		}
+		if p.Grad == nil {
+			t.Errorf("%s: trainable but no gradient", p.Name)
+			continue
+		}
+		const samples = 4
+		var analytic, numeric []float64
+		for s := 0; s < min(samples, p.Value.Len()); s++ {
+			i := rng.IntN(p.Value.Len())
+			orig := p.Value.Data[i]
+			p.Value.Data[i] = orig + fdStep
+			lp := loss()
+			p.Value.Data[i] = orig - fdStep
+			lm := loss()
+			p.Value.Data[i] = orig
+			analytic = append(analytic, p.Grad.Data[i])
+			numeric = append(numeric, (lp-lm)/(2*fdStep))
+		}
+		// A bias feeding a training-mode BatchNorm has a zero gradient; there
+		// both sides are rounding noise, which the absolute floor accepts.
+		// Central differences of a loss of order 1 carry noise of about
+		// ε/h ≈ 1e-10, so 1e-8 is still far below any real gradient.
+		const absFloor = 1e-8
+		if e := relErr(analytic, numeric); e > gradTol && absDiff(analytic, numeric) > absFloor {
+			t.Errorf("%s: relative error %.3g, want < %g (analytic %v, numeric %v)", p.Name, e, gradTol, analytic, numeric)
+		}
+	}
+}
+
+func absDiff(a, b []float64) float64 {
+	var d float64
+	for i := range a {
+		d += (a[i] - b[i]) * (a[i] - b[i])
+	}
+	return math.Sqrt(d)
+}
+
+func TestModelGradients(t *testing.T) {
+	m, err := New[float64](smallCNN(), rand.New(rand.NewPCG(31, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(33, 34))
+	x := NewTensor[float64](5, 2, 8, 7)
+	for i := range x.Data {
+		x.Data[i] = rng.NormFloat64()
+	}
+	labels := []int{0, 2, 1, 1, 0}
+
+	t.Run("all trainable", func(t *testing.T) { checkModelGradients(t, m, x, labels) })
+
+	t.Run("conv1 frozen", func(t *testing.T) {
+		m.FreezeBelow(1)
+		frozen := blockParams(m.Block("conv1"))
+		before := make([]*Tensor[float64], len(frozen))
+		for i, p := range frozen {
+			before[i] = p.Value.Clone()
+		}
+		checkModelGradients(t, m, x, labels)
+		for i, p := range frozen {
+			if p.Grad != nil {
+				t.Errorf("%s: frozen but has a gradient", p.Name)
+			}
+			// A frozen BatchNorm runs in inference mode, so its running
+			// statistics stay as they were.
+			if !slices.Equal(p.Value.Data, before[i].Data) {
+				t.Errorf("%s: changed in a frozen block", p.Name)
+			}
+		}
+	})
 }
