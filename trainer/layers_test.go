@@ -273,3 +273,109 @@ func TestMaxPoolFirstMaxWinsTies(t *testing.T) {
 		t.Errorf("dx = %v, want %v", dx.Data, want)
 	}
 }
+
+// benchCNN is the CNN of the performance notes:
+// conv5x5(8)-pool-conv5x5(16)-pool-fc64-fc10 on 28×28 input.
+func benchCNN() *Config {
+	return &Config{
+		Name:       "bench-cnn",
+		InputShape: []int{1, 28, 28},
+		Classes:    []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"},
+		Blocks: []BlockConfig{
+			{Name: "conv1", Layers: []LayerConfig{
+				{Type: "conv2d", Name: "features.0", InChannels: 1, OutChannels: 8, KernelSize: 5},
+				{Type: "relu"},
+				{Type: "maxpool2d", KernelSize: 2},
+			}},
+			{Name: "conv2", Layers: []LayerConfig{
+				{Type: "conv2d", Name: "features.3", InChannels: 8, OutChannels: 16, KernelSize: 5},
+				{Type: "relu"},
+				{Type: "maxpool2d", KernelSize: 2},
+				{Type: "flatten"},
+			}},
+			{Name: "fc1", Layers: []LayerConfig{
+				{Type: "linear", Name: "classifier.0", InFeatures: 256, OutFeatures: 64},
+				{Type: "relu"},
+			}},
+			{Name: "head", Layers: []LayerConfig{
+				{Type: "linear", Name: "classifier.2", InFeatures: 64, OutFeatures: 10},
+			}},
+		},
+	}
+}
+
+// BenchmarkCNNStep times one forward and backward pass of benchCNN at batch
+// 64 in float32 and reports samples per second, with everything trainable
+// and with the first conv block frozen.
+func BenchmarkCNNStep(b *testing.B) {
+	for _, frozen := range []int{0, 1} {
+		b.Run([]string{"all", "conv1-frozen"}[frozen], func(b *testing.B) {
+			const batch = 64
+			m, err := New[float32](benchCNN(), rand.New(rand.NewPCG(1, 2)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			m.FreezeBelow(frozen)
+			rng := rand.New(rand.NewPCG(3, 4))
+			x := NewTensor[float32](batch, 1, 28, 28)
+			for i := range x.Data {
+				x.Data[i] = float32(rng.Float64())
+			}
+			labels := make([]int, batch)
+			for i := range labels {
+				labels[i] = rng.IntN(10)
+			}
+			ce := &CrossEntropy[float32]{}
+			for b.Loop() {
+				ce.Forward(m.Forward(x, true), labels)
+				m.Backward(ce.Backward())
+			}
+			b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "samples/s")
+		})
+	}
+}
+
+func TestMaxPoolMatchesDirectMax(t *testing.T) {
+	for _, c := range []struct {
+		in        []int
+		k, s, pad int
+	}{
+		{[]int{2, 3, 5, 7}, 2, 2, 0}, // the unrolled path, odd sizes
+		{[]int{2, 3, 6, 6}, 2, 2, 1},
+		{[]int{1, 2, 7, 6}, 3, 2, 1},
+		{[]int{1, 1, 6, 5}, 2, 1, 0},
+	} {
+		rng := rand.New(rand.NewPCG(13, 14))
+		x := randTensor(rng, c.in...)
+		y := NewMaxPool2D[float64](c.k, c.s, c.pad).Forward(x, true)
+		h, w := c.in[2], c.in[3]
+		oh, ow := y.Shape[2], y.Shape[3]
+		for pl := range c.in[0] * c.in[1] {
+			for oy := range oh {
+				for ox := range ow {
+					want := math.Inf(-1)
+					for iy := oy*c.s - c.pad; iy < oy*c.s-c.pad+c.k; iy++ {
+						for ix := ox*c.s - c.pad; ix < ox*c.s-c.pad+c.k; ix++ {
+							if iy >= 0 && iy < h && ix >= 0 && ix < w {
+								want = max(want, x.Data[(pl*h+iy)*w+ix])
+							}
+						}
+					}
+					if got := y.Data[(pl*oh+oy)*ow+ox]; got != want {
+						t.Fatalf("%+v: plane %d, y[%d,%d] = %v, want %v", c, pl, oy, ox, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestMaxPoolPropagatesNaN(t *testing.T) {
+	for _, k := range []int{2, 3} { // unrolled and general paths
+		x := &Tensor[float64]{Shape: []int{1, 1, k, k}, Data: make([]float64, k*k)}
+		x.Data[1] = math.NaN()
+		if y := NewMaxPool2D[float64](k, 0, 0).Forward(x, false); !math.IsNaN(y.Data[0]) {
+			t.Errorf("kernel %d: max over a window with NaN = %v, want NaN", k, y.Data[0])
+		}
+	}
+}

@@ -9,7 +9,8 @@ import (
 // torch.nn.MaxPool2d with dilation 1 and ceil_mode false: the output size is
 // ⌊(size + 2·pad − kernel) / stride⌋ + 1 and padding counts as −∞.
 // Where a window holds several equal maxima the first in row-major order
-// wins and alone receives the gradient, as in PyTorch.
+// wins and alone receives the gradient, and a NaN in a window propagates,
+// as in PyTorch.
 type MaxPool2D[T Float] struct {
 	Kernel, Stride, Pad int
 
@@ -64,6 +65,10 @@ func (l *MaxPool2D[T]) Forward(x *Tensor[T], train bool) *Tensor[T] {
 		l.argmax = make([]int32, y.Len())
 	}
 	l.argmax = l.argmax[:y.Len()]
+	if k == 2 && s == 2 && p == 0 {
+		l.forward2x2(x.Data, y.Data, n*c, h, w, oh, ow)
+		return y
+	}
 	negInf := T(math.Inf(-1))
 	for pl := 0; pl < n*c; pl++ {
 		src := x.Data[pl*h*w:][:h*w]
@@ -74,15 +79,11 @@ func (l *MaxPool2D[T]) Forward(x *Tensor[T], train bool) *Tensor[T] {
 			for ox := 0; ox < ow; ox++ {
 				x0, x1 := max(ox*s-p, 0), min(ox*s-p+k, w)
 				best, at := negInf, y0*w+x0
-			window:
 				for iy := y0; iy < y1; iy++ {
 					for ix := x0; ix < x1; ix++ {
-						v := src[iy*w+ix]
-						if v != v { // NaN propagates, as in PyTorch.
-							best, at = v, iy*w+ix
-							break window
-						}
-						if v > best {
+						// PyTorch's rule: a larger value or a NaN takes over,
+						// so NaN propagates.
+						if v := src[iy*w+ix]; v > best || v != v {
 							best, at = v, iy*w+ix
 						}
 					}
@@ -93,6 +94,34 @@ func (l *MaxPool2D[T]) Forward(x *Tensor[T], train bool) *Tensor[T] {
 		}
 	}
 	return y
+}
+
+// forward2x2 is Forward for the common 2×2 window with stride 2 and no
+// padding, with the window unrolled; it follows the same rule and order.
+func (l *MaxPool2D[T]) forward2x2(x, y []T, planes, h, w, oh, ow int) {
+	for pl := 0; pl < planes; pl++ {
+		src := x[pl*h*w:][:h*w]
+		dst := y[pl*oh*ow:][:oh*ow]
+		arg := l.argmax[pl*oh*ow:][:oh*ow]
+		for oy := 0; oy < oh; oy++ {
+			r0 := src[2*oy*w:][:w]
+			r1 := src[(2*oy+1)*w:][:w]
+			for ox := 0; ox < ow; ox++ {
+				best, at := r0[2*ox], 2*oy*w+2*ox
+				if v := r0[2*ox+1]; v > best || v != v {
+					best, at = v, 2*oy*w+2*ox+1
+				}
+				if v := r1[2*ox]; v > best || v != v {
+					best, at = v, (2*oy+1)*w+2*ox
+				}
+				if v := r1[2*ox+1]; v > best || v != v {
+					best, at = v, (2*oy+1)*w+2*ox+1
+				}
+				dst[oy*ow+ox] = best
+				arg[oy*ow+ox] = int32(at)
+			}
+		}
+	}
 }
 
 // Backward routes each output gradient to the input element that was the
