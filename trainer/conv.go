@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -15,6 +16,11 @@ import (
 // backward pass two more (dW = dY·colᵀ, dcol = Wᵀ·dY, then col2im). One
 // large product beats N small per-sample ones: the per-sample products of a
 // small CNN are too thin (a few hundred columns) for BLAS to reach speed.
+//
+// The column matrix holds In·K·K copies of the input, so a large batch (an
+// evaluation pass) is lowered in chunks of samples that keep it within
+// colLimit elements; Backward then lowers each chunk again. A training
+// batch that fits in one chunk is lowered once and kept.
 type Conv2D[T Float] struct {
 	In, Out             int
 	Kernel, Stride, Pad int
@@ -23,10 +29,13 @@ type Conv2D[T Float] struct {
 
 	// Geometry of the last Forward.
 	n, h, w, oh, ow int
+	chunk           int // samples lowered at a time
+	maxCol          int // bound on the column matrix in elements; 0 means colLimit (tests lower it)
 
-	col   []T // [In·K·K, N·OH·OW], the lowered input of the last Forward
-	prod  []T // [Out, N·OH·OW]: W·col in Forward, dY rearranged in Backward
-	dcol  []T // [In·K·K, N·OH·OW]
+	x     *Tensor[T] // input of the last Forward, lowered again by Backward when chunked
+	col   []T        // [In·K·K, chunk·OH·OW], the lowered input of the last chunk
+	prod  []T        // [Out, chunk·OH·OW]: W·col in Forward, dY rearranged in Backward
+	dcol  []T        // [In·K·K, chunk·OH·OW]
 	y, dx *Tensor[T]
 }
 
@@ -45,6 +54,11 @@ func NewConv2D[T Float](prefix string, in, out, kernel, stride, padding int) *Co
 		Bias:   &Param[T]{Name: prefix + ".bias", Value: NewTensor[T](out), NoDecay: true},
 	}
 }
+
+// colLimit bounds the column matrix, in elements (32 MiB of float64). A
+// training batch of a small CNN is far below it (conv5x5 on 28×28 at batch
+// 64: 0.9M), so the bound only splits large evaluation batches.
+const colLimit = 1 << 22
 
 func (l *Conv2D[T]) Kind() string        { return "conv2d" }
 func (l *Conv2D[T]) Params() []*Param[T] { return []*Param[T]{l.Weight, l.Bias} }
@@ -88,46 +102,49 @@ func (l *Conv2D[T]) Forward(x *Tensor[T], train bool) *Tensor[T] {
 	if l.oh <= 0 || l.ow <= 0 {
 		panic(fmt.Sprintf("trainer: conv2d %s: input shape %v is smaller than the kernel", trimSuffix(l.Weight.Name), x.Shape))
 	}
+	l.x = x
 	kk := l.In * l.Kernel * l.Kernel
 	plane := l.oh * l.ow
-	cols := l.n * plane
-	l.col = grow(l.col, kk*cols)
-	l.im2col(x.Data)
-
-	l.prod = grow(l.prod, l.Out*cols)
-	gemm(false, false, l.Out, cols, kk, 1, l.Weight.Value.Data, kk, l.col, cols, 0, l.prod, cols)
-
-	// prod is [Out, N, OH·OW]; y is [N, Out, OH·OW]. The bias is added while
-	// the planes are moved.
+	l.chunk = max(1, min(l.n, cmp.Or(l.maxCol, colLimit)/(kk*plane)))
 	y := ensure(&l.y, l.n, l.Out, l.oh, l.ow)
-	for o := 0; o < l.Out; o++ {
-		b := l.Bias.Value.Data[o]
-		for i := 0; i < l.n; i++ {
-			src := l.prod[o*cols+i*plane : o*cols+(i+1)*plane]
-			dst := y.Data[(i*l.Out+o)*plane : (i*l.Out+o+1)*plane]
-			for j, v := range src {
-				dst[j] = v + b
+	for s0 := 0; s0 < l.n; s0 += l.chunk {
+		s1 := min(s0+l.chunk, l.n)
+		cols := (s1 - s0) * plane
+		l.col = grow(l.col, kk*cols)
+		l.im2col(x.Data, s0, s1)
+		l.prod = grow(l.prod, l.Out*cols)
+		gemm(false, false, l.Out, cols, kk, 1, l.Weight.Value.Data, kk, l.col, cols, 0, l.prod, cols)
+		// prod is [Out, samples, OH·OW]; y is [N, Out, OH·OW]. The bias is
+		// added while the planes are moved.
+		for o := 0; o < l.Out; o++ {
+			b := l.Bias.Value.Data[o]
+			for i := s0; i < s1; i++ {
+				src := l.prod[o*cols+(i-s0)*plane:][:plane]
+				dst := y.Data[(i*l.Out+o)*plane:][:plane]
+				for j, v := range src {
+					dst[j] = v + b
+				}
 			}
 		}
 	}
 	return y
 }
 
-// im2col writes the lowered input: row (c, ki, kj), column (n, oy, ox)
-// holds x[n, c, oy·s+ki−p, ox·s+kj−p], or 0 in the padding.
-func (l *Conv2D[T]) im2col(x []T) {
+// im2col lowers samples [s0, s1) of x into l.col: row (c, ki, kj), column
+// (n−s0, oy, ox) holds x[n, c, oy·s+ki−p, ox·s+kj−p], or 0 in the padding.
+func (l *Conv2D[T]) im2col(x []T, s0, s1 int) {
 	k, s, p := l.Kernel, l.Stride, l.Pad
 	plane := l.oh * l.ow
-	cols := l.n * plane
+	cols := (s1 - s0) * plane
 	for c := 0; c < l.In; c++ {
 		for ki := 0; ki < k; ki++ {
 			for kj := 0; kj < k; kj++ {
 				row := l.col[((c*k+ki)*k+kj)*cols:][:cols]
 				lo, hi := validRange(l.ow, l.w, kj, s, p)
-				for n := 0; n < l.n; n++ {
+				for n := s0; n < s1; n++ {
 					src := x[(n*l.In+c)*l.h*l.w:][:l.h*l.w]
 					for oy := 0; oy < l.oh; oy++ {
-						dst := row[n*plane+oy*l.ow:][:l.ow]
+						dst := row[(n-s0)*plane+oy*l.ow:][:l.ow]
 						iy := oy*s + ki - p
 						if iy < 0 || iy >= l.h || lo >= hi {
 							clear(dst)
@@ -150,13 +167,12 @@ func (l *Conv2D[T]) im2col(x []T) {
 	}
 }
 
-// col2im accumulates the column gradient into dx (which it zeroes first):
-// the adjoint of im2col.
-func (l *Conv2D[T]) col2im(dx []T) {
-	clear(dx)
+// col2im accumulates the column gradient l.dcol of samples [s0, s1) into
+// dx, which must be zero there: the adjoint of im2col.
+func (l *Conv2D[T]) col2im(dx []T, s0, s1 int) {
 	k, s, p := l.Kernel, l.Stride, l.Pad
 	plane := l.oh * l.ow
-	cols := l.n * plane
+	cols := (s1 - s0) * plane
 	for c := 0; c < l.In; c++ {
 		for ki := 0; ki < k; ki++ {
 			for kj := 0; kj < k; kj++ {
@@ -165,14 +181,14 @@ func (l *Conv2D[T]) col2im(dx []T) {
 				if lo >= hi {
 					continue
 				}
-				for n := 0; n < l.n; n++ {
+				for n := s0; n < s1; n++ {
 					dst := dx[(n*l.In+c)*l.h*l.w:][:l.h*l.w]
 					for oy := 0; oy < l.oh; oy++ {
 						iy := oy*s + ki - p
 						if iy < 0 || iy >= l.h {
 							continue
 						}
-						src := row[n*plane+oy*l.ow:][:l.ow]
+						src := row[(n-s0)*plane+oy*l.ow:][:l.ow]
 						drow := dst[iy*l.w:][:l.w]
 						if s == 1 {
 							d := drow[lo+kj-p:][:hi-lo]
@@ -219,18 +235,40 @@ func (l *Conv2D[T]) Backward(dy *Tensor[T], needDX bool) *Tensor[T] {
 	}
 	kk := l.In * l.Kernel * l.Kernel
 	plane := l.oh * l.ow
-	cols := l.n * plane
-	l.prod = grow(l.prod, l.Out*cols)
-	for o := 0; o < l.Out; o++ {
-		for i := 0; i < l.n; i++ {
-			copy(l.prod[o*cols+i*plane:][:plane], dy.Data[(i*l.Out+o)*plane:][:plane])
-		}
-	}
+	var dw, db []T
 	if l.Weight.Trainable {
-		gemm(false, true, l.Out, kk, cols, 1, l.prod, cols, l.col, cols, 0, l.Weight.grad().Data, kk)
+		dw = l.Weight.grad().Data
 	}
 	if l.Bias.Trainable {
-		db := l.Bias.grad().Data
+		db = l.Bias.grad().Data
+		clear(db)
+	}
+	var dx *Tensor[T]
+	if needDX {
+		dx = ensure(&l.dx, l.n, l.In, l.h, l.w)
+		clear(dx.Data)
+	}
+	for s0 := 0; s0 < l.n; s0 += l.chunk {
+		s1 := min(s0+l.chunk, l.n)
+		cols := (s1 - s0) * plane
+		l.prod = grow(l.prod, l.Out*cols)
+		for o := 0; o < l.Out; o++ {
+			for i := s0; i < s1; i++ {
+				copy(l.prod[o*cols+(i-s0)*plane:][:plane], dy.Data[(i*l.Out+o)*plane:][:plane])
+			}
+		}
+		if dw != nil {
+			if l.chunk < l.n {
+				// Forward kept only the last chunk's columns.
+				l.col = grow(l.col, kk*cols)
+				l.im2col(l.x.Data, s0, s1)
+			}
+			beta := T(1)
+			if s0 == 0 {
+				beta = 0
+			}
+			gemm(false, true, l.Out, kk, cols, 1, l.prod, cols, l.col, cols, beta, dw, kk)
+		}
 		for o := range db {
 			// Summed in float64: a float32 sum over N·OH·OW terms (tens of
 			// thousands) would lose digits.
@@ -238,16 +276,14 @@ func (l *Conv2D[T]) Backward(dy *Tensor[T], needDX bool) *Tensor[T] {
 			for _, v := range l.prod[o*cols : (o+1)*cols] {
 				s += float64(v)
 			}
-			db[o] = T(s)
+			db[o] += T(s)
+		}
+		if needDX {
+			l.dcol = grow(l.dcol, kk*cols)
+			gemm(true, false, kk, cols, l.Out, 1, l.Weight.Value.Data, kk, l.prod, cols, 0, l.dcol, cols)
+			l.col2im(dx.Data, s0, s1)
 		}
 	}
-	if !needDX {
-		return nil
-	}
-	l.dcol = grow(l.dcol, kk*cols)
-	gemm(true, false, kk, cols, l.Out, 1, l.Weight.Value.Data, kk, l.prod, cols, 0, l.dcol, cols)
-	dx := ensure(&l.dx, l.n, l.In, l.h, l.w)
-	l.col2im(dx.Data)
 	return dx
 }
 

@@ -143,6 +143,14 @@ var gradCases = []gradCase{
 	convCase(2, 1, 3, []int{2, 3, 7, 6}),
 	convCase(3, 2, 4, []int{2, 2, 8, 7}),
 	convCase(1, 0, 1, []int{3, 4, 3, 2}),
+	{name: "conv2d/chunked", input: []int{3, 2, 6, 5}, layer: func(rng *rand.Rand) Layer[float64] {
+		// A column bound of two samples' worth lowers the batch of three
+		// in two chunks, the second one short.
+		l := NewConv2D[float64]("conv", 2, 3, 3, 1, 1)
+		l.maxCol = 2 * 2 * 3 * 3 * 6 * 5
+		l.Reset(rng)
+		return l
+	}},
 
 	poolCase(2, 0, 0, []int{2, 3, 6, 5}),
 	poolCase(3, 2, 1, []int{2, 2, 7, 6}),
