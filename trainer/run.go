@@ -130,14 +130,14 @@ type BlockProgress struct {
 
 // StageResult sums up one stage.
 type StageResult struct {
-	Label            string
-	Trainable        []string
-	StartStep        int
-	EndStep          int
-	BestValLoss      float64
-	BestValAcc       float64
-	StoppedEarly     bool
-	Skipped          bool
+	Label        string
+	Trainable    []string
+	StartStep    int
+	EndStep      int
+	BestValLoss  float64
+	BestValAcc   float64
+	StoppedEarly bool
+	Skipped      bool
 }
 
 // Audit is the freeze audit: every block that was never trainable during
@@ -152,19 +152,19 @@ func (a Audit) Passed() bool { return len(a.Changed) == 0 }
 
 // Result sums up a run.
 type Result struct {
-	Status                Status
-	Steps                 int
-	Stages                []StageResult
-	BestStep              int
-	BestValLoss           float64
-	BestValAcc            float64
-	FinalValLoss          float64
-	FinalValAcc           float64
-	SourceAccBefore       float64
-	SourceAccAfter        float64
-	Audit                 Audit
-	SamplesPerSec         float64
-	Wall                  time.Duration
+	Status          Status
+	Steps           int
+	Stages          []StageResult
+	BestStep        int
+	BestValLoss     float64
+	BestValAcc      float64
+	FinalValLoss    float64
+	FinalValAcc     float64
+	SourceAccBefore float64
+	SourceAccAfter  float64
+	Audit           Audit
+	SamplesPerSec   float64
+	Wall            time.Duration
 	// Best is the state dict of the best weights by validation loss, nil
 	// when nothing was evaluated.
 	Best []SafeTensor
@@ -347,7 +347,7 @@ func newRunner(spec Spec, report func(Progress)) (*runner, error) {
 		report = func(Progress) {}
 	}
 	r := &runner{spec: spec, m: m, plan: spec.Plan, report: report, stage: -1}
-	r.spe = (spec.Train.Len() + spec.BatchSize - 1) / spec.BatchSize
+	r.spe = stepsPerEpoch(spec.Train.Len(), spec.BatchSize)
 	r.total = r.plan.Len(r.spe)
 	// ApplyStage checks that the plan was resolved for this model.
 	if err := ApplyStage(m, &r.plan.Stages[0]); err != nil {
@@ -360,7 +360,7 @@ func newRunner(spec Spec, report func(Progress)) (*runner, error) {
 
 func (r *runner) run(ctx context.Context) (res Result, err error) {
 	r.started = time.Now()
-	r.base = snapshot(r.m)
+	r.base = copyWeights(r.m)
 	r.st = LoopState{BestStep: -1, BestValLoss: math.Inf(1), BestValAcc: math.NaN(), StageBestLoss: math.Inf(1), SourceAccBefore: math.NaN()}
 	if r.gauge() {
 		r.st.SourceAccBefore = r.sourceAccuracy()
@@ -370,7 +370,7 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 			return Result{Status: StatusFailed}, err
 		}
 	}
-	r.lastGood = snapshot(r.m)
+	r.lastGood = copyWeights(r.m)
 	r.lossStart = r.st.Step
 	r.lastReport = time.Now()
 
@@ -473,6 +473,18 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		}
 	}
 	return r.finish(status, nil)
+}
+
+// stepsPerEpoch is the number of batches in an epoch of n samples. The
+// last, shorter batch is kept unless it would hold a single sample, which
+// BatchNorm cannot normalise in training (PyTorch raises on it too); that
+// sample waits for another epoch's shuffle.
+func stepsPerEpoch(n, batch int) int {
+	spe := (n + batch - 1) / batch
+	if n%batch == 1 && spe > 1 {
+		spe--
+	}
+	return spe
 }
 
 // dropoutSalt separates the dropout streams from the batch-order streams
@@ -602,7 +614,7 @@ func (r *runner) evaluate(step int) (improved bool, err error) {
 	loss, acc := r.validation()
 	src := r.sourceAccIfGauge()
 	if !math.IsNaN(loss) && !math.IsInf(loss, 0) {
-		r.lastGood = snapshotInto(r.lastGood, r.m)
+		r.lastGood = copyWeightsInto(r.lastGood, r.m)
 	}
 	sr := &r.st.Stages[r.stage]
 	if loss < r.st.StageBestLoss {
@@ -739,7 +751,7 @@ func (r *runner) resume(c *Checkpoint) error {
 
 // diverged restores the last good weights and ends the run as diverged.
 func (r *runner) diverged(step int) (Result, error) {
-	restore(r.m, r.lastGood)
+	restoreWeights(r.m, r.lastGood)
 	r.st.Step = step
 	return r.finish(StatusDiverged, ErrDiverged)
 }
@@ -874,11 +886,11 @@ func (r *runner) blockProgress() []BlockProgress {
 	return out
 }
 
-// snapshot copies every parameter and buffer of m, in Params order.
-func snapshot[T Float](m *Model[T]) [][]T { return snapshotInto(nil, m) }
+// copyWeights copies every parameter and buffer of m, in Params order.
+func copyWeights[T Float](m *Model[T]) [][]T { return copyWeightsInto(nil, m) }
 
-// snapshotInto is snapshot reusing dst's storage.
-func snapshotInto[T Float](dst [][]T, m *Model[T]) [][]T {
+// copyWeightsInto is snapshot reusing dst's storage.
+func copyWeightsInto[T Float](dst [][]T, m *Model[T]) [][]T {
 	ps := m.Params()
 	if len(dst) != len(ps) {
 		dst = make([][]T, len(ps))
@@ -889,8 +901,8 @@ func snapshotInto[T Float](dst [][]T, m *Model[T]) [][]T {
 	return dst
 }
 
-// restore copies a snapshot back into m.
-func restore[T Float](m *Model[T], snap [][]T) {
+// restoreWeights copies a snapshot back into m.
+func restoreWeights[T Float](m *Model[T], snap [][]T) {
 	for i, p := range m.Params() {
 		copy(p.Value.Data, snap[i])
 	}
