@@ -821,12 +821,16 @@ func (r *runner) audit() Audit {
 // emit reports a Progress for an event; loss, acc and src are NaN unless
 // the event is an evaluation.
 func (r *runner) emit(ev Event, loss, acc, src float64) {
+	r.emitAs(ev, StatusRunning, loss, acc, src)
+}
+
+func (r *runner) emitAs(ev Event, status Status, loss, acc, src float64) {
 	now := time.Now()
 	p := Progress{
 		Event: ev, Step: r.st.Step, TotalSteps: r.total,
 		Epoch: float64(r.st.Step) / float64(r.spe),
 		Stage: r.stage, ValLoss: loss, ValAcc: acc, SourceAcc: src,
-		TrainLoss: math.NaN(), Status: StatusRunning,
+		TrainLoss: math.NaN(), Status: status,
 		FirstStep: r.lossStart, Losses: r.losses,
 	}
 	if r.stage >= 0 {
@@ -848,9 +852,13 @@ func (r *runner) emit(ev Event, loss, acc, src float64) {
 	r.lastReport = now
 }
 
-// emitStatus reports a change of status.
+// emitStatus reports a change of status; a final status is EventDone.
 func (r *runner) emitStatus(s Status) {
-	r.emit(EventStep, math.NaN(), math.NaN(), math.NaN())
+	ev := EventDone
+	if s == StatusRunning || s == StatusPaused {
+		ev = EventStep
+	}
+	r.emitAs(ev, s, math.NaN(), math.NaN(), math.NaN())
 }
 
 // blockProgress gathers the per-block diagnostics: the optimizer's last
