@@ -1,0 +1,9 @@
+package export
+
+import (
+	"io"
+)
+
+func Diagnostics(w io.Writer, f Format, run Run, opts Options) ([]string, error) {
+	return nil, nil
+}
