@@ -276,7 +276,7 @@ func lossPanel(cs []runCurves, o Options, single bool, bg []plot.Plotter) (*plot
 		if !single {
 			trainSty, valSty, valGlyph = overlayTrain(i), overlayVal(i), overlayGlyph(i)
 		}
-		var tl, vl *plotter.Line
+		var tl, vl *polyline
 		var vs *plotter.Scatter
 		if len(main) > 0 {
 			tl = line(main, trainSty)
@@ -473,17 +473,16 @@ func overlayGlyph(i int) draw.GlyphStyle {
 	return draw.GlyphStyle{Color: runColor(i), Radius: vg.Points(2.6), Shape: runGlyph(i)}
 }
 
-func line(pts []xy, sty draw.LineStyle) *plotter.Line {
-	l := &plotter.Line{XYs: toXYs(pts), LineStyle: sty}
-	return l
+func line(pts []xy, sty draw.LineStyle) *polyline {
+	return &polyline{pts: pts, style: sty}
 }
 
 func scatter(pts []xy, sty draw.GlyphStyle) *plotter.Scatter {
 	return &plotter.Scatter{XYs: toXYs(pts), GlyphStyle: sty}
 }
 
-// toXYs converts points, all finite by now, without plotter.NewLine's
-// copy-and-check: extract has already dropped what it would reject.
+// toXYs converts points, all finite by now: extract has already dropped
+// what plotter.NewScatter would reject.
 func toXYs(pts []xy) plotter.XYs {
 	out := make(plotter.XYs, len(pts))
 	for i, p := range pts {
