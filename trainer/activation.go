@@ -1,6 +1,9 @@
 package trainer
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // ReLU is max(0, x), element-wise.
 type ReLU[T Float] struct {
@@ -35,6 +38,48 @@ func (l *ReLU[T]) Backward(dy *Tensor[T], needDX bool) *Tensor[T] {
 		} else {
 			dx.Data[i] = 0
 		}
+	}
+	return dx
+}
+
+// GELU is x·Φ(x) with Φ the standard normal CDF, in the exact erf form
+// 0.5·x·(1 + erf(x/√2)) that torch.nn.GELU uses by default
+// (approximate='none'; Hendrycks and Gimpel 2016, "Gaussian Error Linear
+// Units").
+type GELU[T Float] struct {
+	x     *Tensor[T]
+	y, dx *Tensor[T]
+}
+
+func (l *GELU[T]) Kind() string                     { return "gelu" }
+func (l *GELU[T]) Params() []*Param[T]              { return nil }
+func (l *GELU[T]) OutShape(in []int) ([]int, error) { return in, nil }
+
+func (l *GELU[T]) Forward(x *Tensor[T], train bool) *Tensor[T] {
+	l.x = x
+	y := ensure(&l.y, x.Shape...)
+	for i, v := range x.Data {
+		f := float64(v)
+		y.Data[i] = T(0.5 * f * (1 + math.Erf(f/math.Sqrt2)))
+	}
+	return y
+}
+
+// Backward: d/dx x·Φ(x) = Φ(x) + x·φ(x), φ the standard normal density.
+func (l *GELU[T]) Backward(dy *Tensor[T], needDX bool) *Tensor[T] {
+	if !needDX {
+		return nil
+	}
+	if !sameShape(dy.Shape, l.y.Shape) {
+		panic(fmt.Sprintf("trainer: gelu: gradient shape %v, want %v", dy.Shape, l.y.Shape))
+	}
+	const invSqrt2Pi = 0.3989422804014327 // 1/√(2π)
+	dx := ensure(&l.dx, dy.Shape...)
+	for i, v := range l.x.Data {
+		f := float64(v)
+		cdf := 0.5 * (1 + math.Erf(f/math.Sqrt2))
+		pdf := invSqrt2Pi * math.Exp(-0.5*f*f)
+		dx.Data[i] = dy.Data[i] * T(cdf+f*pdf)
 	}
 	return dx
 }

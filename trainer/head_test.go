@@ -17,7 +17,7 @@ func randBatch[T Float](rng *rand.Rand, n, in int) *Tensor[T] {
 }
 
 func TestReplaceHead(t *testing.T) {
-	cfg := stackConfig(6, 5, 4, 3)
+	cfg := mlpConfigSizes(6, 5, 4, 3)
 	// A two-layer head: both layers are re-initialised, the last resized.
 	cfg.Blocks[2].Layers = []LayerConfig{
 		{Type: "linear", Name: "head.0", InFeatures: 4, OutFeatures: 7},

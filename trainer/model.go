@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -109,6 +110,63 @@ func newLayer[T Float](lc LayerConfig, in []int) (Layer[T], error) {
 		return NewLinear[T](lc.Name, lc.InFeatures, lc.OutFeatures), nil
 	case "relu":
 		return &ReLU[T]{}, nil
+	case "gelu":
+		return &GELU[T]{}, nil
+	case "flatten":
+		return &Flatten[T]{}, nil
+	case "conv2d":
+		if err := needName(); err != nil {
+			return nil, err
+		}
+		switch {
+		case lc.InChannels <= 0:
+			return nil, fmt.Errorf("%s: in_channels %d must be positive", lc.Name, lc.InChannels)
+		case lc.OutChannels <= 0:
+			return nil, fmt.Errorf("%s: out_channels %d must be positive", lc.Name, lc.OutChannels)
+		case lc.KernelSize <= 0:
+			return nil, fmt.Errorf("%s: kernel_size %d must be positive", lc.Name, lc.KernelSize)
+		case lc.Stride < 0:
+			return nil, fmt.Errorf("%s: stride %d must be positive (0 means 1)", lc.Name, lc.Stride)
+		case lc.Padding < 0:
+			return nil, fmt.Errorf("%s: padding %d must not be negative", lc.Name, lc.Padding)
+		}
+		stride := lc.Stride
+		if stride == 0 {
+			stride = 1
+		}
+		return NewConv2D[T](lc.Name, lc.InChannels, lc.OutChannels, lc.KernelSize, stride, lc.Padding), nil
+	case "maxpool2d":
+		label := cmp.Or(lc.Name, "maxpool2d")
+		switch {
+		case lc.KernelSize <= 0:
+			return nil, fmt.Errorf("%s: kernel_size %d must be positive", label, lc.KernelSize)
+		case lc.Stride < 0:
+			return nil, fmt.Errorf("%s: stride %d must be positive (0 means kernel_size)", label, lc.Stride)
+		case lc.Padding < 0 || lc.Padding > lc.KernelSize/2:
+			return nil, fmt.Errorf("%s: padding %d must be between 0 and half of kernel_size %d", label, lc.Padding, lc.KernelSize)
+		}
+		return NewMaxPool2D[T](lc.KernelSize, lc.Stride, lc.Padding), nil
+	case "dropout":
+		if !(lc.P >= 0 && lc.P <= 1) {
+			return nil, fmt.Errorf("%s: p %v must be in [0, 1]", cmp.Or(lc.Name, "dropout"), lc.P)
+		}
+		return NewDropout[T](lc.P), nil
+	case "batchnorm1d", "batchnorm2d":
+		if err := needName(); err != nil {
+			return nil, err
+		}
+		switch {
+		case lc.NumFeatures <= 0:
+			return nil, fmt.Errorf("%s: num_features %d must be positive", lc.Name, lc.NumFeatures)
+		case lc.Eps < 0:
+			return nil, fmt.Errorf("%s: eps %v must be positive (0 means 1e-5)", lc.Name, lc.Eps)
+		case !(lc.Momentum >= 0 && lc.Momentum <= 1):
+			return nil, fmt.Errorf("%s: momentum %v must be in (0, 1] (0 means 0.1)", lc.Name, lc.Momentum)
+		}
+		if lc.Type == "batchnorm2d" {
+			return NewBatchNorm2D[T](lc.Name, lc.NumFeatures, lc.Eps, lc.Momentum), nil
+		}
+		return NewBatchNorm1D[T](lc.Name, lc.NumFeatures, lc.Eps, lc.Momentum), nil
 	}
 	return nil, fmt.Errorf("unknown layer type %q", lc.Type)
 }

@@ -8,9 +8,9 @@ import (
 	"testing"
 )
 
-// stackConfig describes an MLP with ReLUs between linear layers: one block per
+// mlpConfigSizes describes an MLP with ReLUs between linear layers: one block per
 // linear layer, named fc1, fc2, … and head for the last.
-func stackConfig(sizes ...int) *Config {
+func mlpConfigSizes(sizes ...int) *Config {
 	cfg := &Config{Name: "mlp", Architecture: "mlp", InputShape: []int{sizes[0]}}
 	for i := 1; i < len(sizes); i++ {
 		name := fmt.Sprintf("fc%d", i)
@@ -31,7 +31,7 @@ func stackConfig(sizes ...int) *Config {
 
 func newMLP[T Float](t testing.TB, seed uint64, sizes ...int) *Model[T] {
 	t.Helper()
-	m, err := New[T](stackConfig(sizes...), rand.New(rand.NewPCG(seed, 1)))
+	m, err := New[T](mlpConfigSizes(sizes...), rand.New(rand.NewPCG(seed, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,7 +69,7 @@ func TestTorchFixtureUpdate(t *testing.T) {
 		t.Skip("run with -update-torch to regenerate " + torchFixture)
 	}
 	rng := rand.New(rand.NewPCG(2026, 11))
-	m, err := New[float32](stackConfig(torchSizes...), rng)
+	m, err := New[float32](mlpConfigSizes(torchSizes...), rng)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func TestTorchComparison(t *testing.T) {
 // the per-step losses and the final weights by name.
 func trainLikeTorch[T Float](t *testing.T, fix *SafeFile, run torchRun) ([]float64, map[string][]float64) {
 	t.Helper()
-	m, err := New[T](stackConfig(torchSizes...), rand.New(rand.NewPCG(1, 1)))
+	m, err := New[T](mlpConfigSizes(torchSizes...), rand.New(rand.NewPCG(1, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}

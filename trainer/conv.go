@@ -1,0 +1,297 @@
+package trainer
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// Conv2D is a 2-D convolution over NCHW input with a square kernel, as
+// torch.nn.Conv2d with groups=1 and dilation=1: weight [Out, In, K, K],
+// bias [Out], zero padding on every side.
+//
+// The whole batch is lowered to one column matrix (im2col) of shape
+// [In·K·K, N·OH·OW], so a forward pass is a single GEMM W·col and the
+// backward pass two more (dW = dY·colᵀ, dcol = Wᵀ·dY, then col2im). One
+// large product beats N small per-sample ones: the per-sample products of a
+// small CNN are too thin (a few hundred columns) for BLAS to reach speed.
+//
+// The column matrix holds In·K·K copies of the input, so a large batch (an
+// evaluation pass) is lowered in chunks of samples that keep it within
+// colLimit elements; Backward then lowers each chunk again. A training
+// batch that fits in one chunk is lowered once and kept.
+type Conv2D[T Float] struct {
+	In, Out             int
+	Kernel, Stride, Pad int
+	Weight              *Param[T] // [Out, In, Kernel, Kernel]
+	Bias                *Param[T] // [Out]
+
+	// Geometry of the last Forward.
+	n, h, w, oh, ow int
+	chunk           int // samples lowered at a time
+	maxCol          int // bound on the column matrix in elements; 0 means colLimit (tests lower it)
+
+	x     *Tensor[T] // input of the last Forward, lowered again by Backward when chunked
+	col   []T        // [In·K·K, chunk·OH·OW], the lowered input of the last chunk
+	prod  []T        // [Out, chunk·OH·OW]: W·col in Forward, dY rearranged in Backward
+	dcol  []T        // [In·K·K, chunk·OH·OW]
+	y, dx *Tensor[T]
+}
+
+// NewConv2D returns a Conv2D layer with in input and out output channels, a
+// kernel×kernel kernel, the given stride and zero padding, and parameters
+// named prefix+".weight" and prefix+".bias" holding zeros; call Reset to
+// initialise them. It panics if a size is not positive or padding is
+// negative.
+func NewConv2D[T Float](prefix string, in, out, kernel, stride, padding int) *Conv2D[T] {
+	if in <= 0 || out <= 0 || kernel <= 0 || stride <= 0 || padding < 0 {
+		panic(fmt.Sprintf("trainer: conv2d %s: in %d, out %d, kernel %d, stride %d, padding %d", prefix, in, out, kernel, stride, padding))
+	}
+	return &Conv2D[T]{
+		In: in, Out: out, Kernel: kernel, Stride: stride, Pad: padding,
+		Weight: &Param[T]{Name: prefix + ".weight", Value: NewTensor[T](out, in, kernel, kernel)},
+		Bias:   &Param[T]{Name: prefix + ".bias", Value: NewTensor[T](out), NoDecay: true},
+	}
+}
+
+// colLimit bounds the column matrix, in elements (32 MiB of float64). A
+// training batch of a small CNN is far below it (conv5x5 on 28×28 at batch
+// 64: 0.9M), so the bound only splits large evaluation batches.
+const colLimit = 1 << 22
+
+func (l *Conv2D[T]) Kind() string        { return "conv2d" }
+func (l *Conv2D[T]) Params() []*Param[T] { return []*Param[T]{l.Weight, l.Bias} }
+
+// convOut is PyTorch's output size for one spatial dimension:
+// ⌊(size + 2·pad − kernel) / stride⌋ + 1 (dilation 1, floor mode).
+func convOut(size, kernel, stride, pad int) int {
+	return (size+2*pad-kernel)/stride + 1
+}
+
+func (l *Conv2D[T]) OutShape(in []int) ([]int, error) {
+	name := trimSuffix(l.Weight.Name)
+	if len(in) != 3 || in[0] != l.In {
+		return nil, fmt.Errorf("conv2d %s: input shape %v, want [%d H W] (in_channels %d)", name, in, l.In, l.In)
+	}
+	if in[1]+2*l.Pad < l.Kernel || in[2]+2*l.Pad < l.Kernel {
+		return nil, fmt.Errorf("conv2d %s: input %dx%d with padding %d is smaller than kernel_size %d", name, in[1], in[2], l.Pad, l.Kernel)
+	}
+	return []int{l.Out, convOut(in[1], l.Kernel, l.Stride, l.Pad), convOut(in[2], l.Kernel, l.Stride, l.Pad)}, nil
+}
+
+// Reset initialises the weight and bias from U(-1/√fan_in, 1/√fan_in) with
+// fan_in = In·K·K, which is what PyTorch's kaiming_uniform_(a=√5) and its
+// bias rule give for nn.Conv2d (torch/nn/modules/conv.py,
+// _ConvNd.reset_parameters).
+func (l *Conv2D[T]) Reset(rng *rand.Rand) {
+	bound := 1 / math.Sqrt(float64(l.In*l.Kernel*l.Kernel))
+	uniform(rng, l.Weight.Value.Data, bound)
+	uniform(rng, l.Bias.Value.Data, bound)
+}
+
+// Forward computes the convolution of x [N, In, H, W] and returns
+// [N, Out, OH, OW]. It panics if x is not 4-D with In channels or is smaller
+// than the kernel.
+func (l *Conv2D[T]) Forward(x *Tensor[T], train bool) *Tensor[T] {
+	if len(x.Shape) != 4 || x.Shape[1] != l.In {
+		panic(fmt.Sprintf("trainer: conv2d %s: input shape %v, want [N %d H W]", trimSuffix(l.Weight.Name), x.Shape, l.In))
+	}
+	l.n, l.h, l.w = x.Shape[0], x.Shape[2], x.Shape[3]
+	l.oh, l.ow = convOut(l.h, l.Kernel, l.Stride, l.Pad), convOut(l.w, l.Kernel, l.Stride, l.Pad)
+	if l.oh <= 0 || l.ow <= 0 {
+		panic(fmt.Sprintf("trainer: conv2d %s: input shape %v is smaller than the kernel", trimSuffix(l.Weight.Name), x.Shape))
+	}
+	l.x = x
+	kk := l.In * l.Kernel * l.Kernel
+	plane := l.oh * l.ow
+	l.chunk = max(1, min(l.n, cmp.Or(l.maxCol, colLimit)/(kk*plane)))
+	y := ensure(&l.y, l.n, l.Out, l.oh, l.ow)
+	for s0 := 0; s0 < l.n; s0 += l.chunk {
+		s1 := min(s0+l.chunk, l.n)
+		cols := (s1 - s0) * plane
+		l.col = grow(l.col, kk*cols)
+		l.im2col(x.Data, s0, s1)
+		l.prod = grow(l.prod, l.Out*cols)
+		gemm(false, false, l.Out, cols, kk, 1, l.Weight.Value.Data, kk, l.col, cols, 0, l.prod, cols)
+		// prod is [Out, samples, OH·OW]; y is [N, Out, OH·OW]. The bias is
+		// added while the planes are moved.
+		for o := 0; o < l.Out; o++ {
+			b := l.Bias.Value.Data[o]
+			for i := s0; i < s1; i++ {
+				src := l.prod[o*cols+(i-s0)*plane:][:plane]
+				dst := y.Data[(i*l.Out+o)*plane:][:plane]
+				for j, v := range src {
+					dst[j] = v + b
+				}
+			}
+		}
+	}
+	return y
+}
+
+// im2col lowers samples [s0, s1) of x into l.col: row (c, ki, kj), column
+// (n−s0, oy, ox) holds x[n, c, oy·s+ki−p, ox·s+kj−p], or 0 in the padding.
+func (l *Conv2D[T]) im2col(x []T, s0, s1 int) {
+	k, s, p := l.Kernel, l.Stride, l.Pad
+	plane := l.oh * l.ow
+	cols := (s1 - s0) * plane
+	for c := 0; c < l.In; c++ {
+		for ki := 0; ki < k; ki++ {
+			for kj := 0; kj < k; kj++ {
+				row := l.col[((c*k+ki)*k+kj)*cols:][:cols]
+				lo, hi := validRange(l.ow, l.w, kj, s, p)
+				for n := s0; n < s1; n++ {
+					src := x[(n*l.In+c)*l.h*l.w:][:l.h*l.w]
+					for oy := 0; oy < l.oh; oy++ {
+						dst := row[(n-s0)*plane+oy*l.ow:][:l.ow]
+						iy := oy*s + ki - p
+						if iy < 0 || iy >= l.h || lo >= hi {
+							clear(dst)
+							continue
+						}
+						clear(dst[:lo])
+						clear(dst[hi:])
+						srow := src[iy*l.w:][:l.w]
+						if s == 1 {
+							copy(dst[lo:hi], srow[lo+kj-p:])
+						} else {
+							for ox := lo; ox < hi; ox++ {
+								dst[ox] = srow[ox*s+kj-p]
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// col2im accumulates the column gradient l.dcol of samples [s0, s1) into
+// dx, which must be zero there: the adjoint of im2col.
+func (l *Conv2D[T]) col2im(dx []T, s0, s1 int) {
+	k, s, p := l.Kernel, l.Stride, l.Pad
+	plane := l.oh * l.ow
+	cols := (s1 - s0) * plane
+	for c := 0; c < l.In; c++ {
+		for ki := 0; ki < k; ki++ {
+			for kj := 0; kj < k; kj++ {
+				row := l.dcol[((c*k+ki)*k+kj)*cols:][:cols]
+				lo, hi := validRange(l.ow, l.w, kj, s, p)
+				if lo >= hi {
+					continue
+				}
+				for n := s0; n < s1; n++ {
+					dst := dx[(n*l.In+c)*l.h*l.w:][:l.h*l.w]
+					for oy := 0; oy < l.oh; oy++ {
+						iy := oy*s + ki - p
+						if iy < 0 || iy >= l.h {
+							continue
+						}
+						src := row[(n-s0)*plane+oy*l.ow:][:l.ow]
+						drow := dst[iy*l.w:][:l.w]
+						if s == 1 {
+							d := drow[lo+kj-p:][:hi-lo]
+							for j, v := range src[lo:hi] {
+								d[j] += v
+							}
+						} else {
+							for ox := lo; ox < hi; ox++ {
+								drow[ox*s+kj-p] += src[ox]
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// validRange returns the output columns [lo, hi) whose input column
+// ox·s+kj−p lies inside [0, w) for a kernel column kj.
+func validRange(ow, w, kj, s, p int) (lo, hi int) {
+	off := kj - p
+	// Smallest ox with ox·s + off ≥ 0.
+	if off < 0 {
+		lo = (-off + s - 1) / s
+	}
+	// Largest ox with ox·s + off ≤ w−1, plus one.
+	if w-1-off < 0 {
+		return lo, lo
+	}
+	hi = min(ow, (w-1-off)/s+1)
+	return lo, max(lo, hi)
+}
+
+// Backward: with dY rearranged to [Out, N·OH·OW], dW = dY·colᵀ,
+// db = Σ dY over batch and positions, and dcol = Wᵀ·dY scattered back into
+// dx by col2im.
+func (l *Conv2D[T]) Backward(dy *Tensor[T], needDX bool) *Tensor[T] {
+	if !sameShape(dy.Shape, l.y.Shape) {
+		panic(fmt.Sprintf("trainer: conv2d %s: gradient shape %v, want %v", trimSuffix(l.Weight.Name), dy.Shape, l.y.Shape))
+	}
+	if !l.Weight.Trainable && !l.Bias.Trainable && !needDX {
+		return nil
+	}
+	kk := l.In * l.Kernel * l.Kernel
+	plane := l.oh * l.ow
+	var dw, db []T
+	if l.Weight.Trainable {
+		dw = l.Weight.grad().Data
+	}
+	if l.Bias.Trainable {
+		db = l.Bias.grad().Data
+		clear(db)
+	}
+	var dx *Tensor[T]
+	if needDX {
+		dx = ensure(&l.dx, l.n, l.In, l.h, l.w)
+		clear(dx.Data)
+	}
+	for s0 := 0; s0 < l.n; s0 += l.chunk {
+		s1 := min(s0+l.chunk, l.n)
+		cols := (s1 - s0) * plane
+		l.prod = grow(l.prod, l.Out*cols)
+		for o := 0; o < l.Out; o++ {
+			for i := s0; i < s1; i++ {
+				copy(l.prod[o*cols+(i-s0)*plane:][:plane], dy.Data[(i*l.Out+o)*plane:][:plane])
+			}
+		}
+		if dw != nil {
+			if l.chunk < l.n {
+				// Forward kept only the last chunk's columns.
+				l.col = grow(l.col, kk*cols)
+				l.im2col(l.x.Data, s0, s1)
+			}
+			beta := T(1)
+			if s0 == 0 {
+				beta = 0
+			}
+			gemm(false, true, l.Out, kk, cols, 1, l.prod, cols, l.col, cols, beta, dw, kk)
+		}
+		for o := range db {
+			// Summed in float64: a float32 sum over N·OH·OW terms (tens of
+			// thousands) would lose digits.
+			var s float64
+			for _, v := range l.prod[o*cols : (o+1)*cols] {
+				s += float64(v)
+			}
+			db[o] += T(s)
+		}
+		if needDX {
+			l.dcol = grow(l.dcol, kk*cols)
+			gemm(true, false, kk, cols, l.Out, 1, l.Weight.Value.Data, kk, l.prod, cols, 0, l.dcol, cols)
+			l.col2im(dx.Data, s0, s1)
+		}
+	}
+	return dx
+}
+
+// grow returns s resized to n elements, reusing its storage when it is
+// large enough. The contents are unspecified.
+func grow[T Float](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}

@@ -1,0 +1,537 @@
+package trainer
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Dataset is a set of labelled samples held in memory as float32, the
+// element type the trainer uses. Every sample has the same shape: [features]
+// for tables, [channels, height, width] for images, as in Config.InputShape.
+//
+// A Dataset holds raw values (pixels in [0,1], features as read). It is not
+// normalised: Model.Forward applies the config's normalisation, so
+// normalising here as well would apply it twice.
+type Dataset struct {
+	// Name identifies the dataset in the UI and in runs, usually the file
+	// or folder it came from.
+	Name string
+	// Shape is the shape of one sample.
+	Shape []int
+	// X holds the samples one after another, row-major: sample i is
+	// X[i*SampleSize() : (i+1)*SampleSize()].
+	X []float32
+	// Y holds one label per sample, an index into Classes.
+	Y []int
+	// Classes names the labels, in order.
+	Classes []string
+}
+
+// Len returns the number of samples.
+func (d *Dataset) Len() int { return len(d.Y) }
+
+// SampleSize returns the number of values in one sample, the product of
+// Shape.
+func (d *Dataset) SampleSize() int { return numel(d.Shape) }
+
+// Sample returns the values of sample i, aliasing X.
+func (d *Dataset) Sample(i int) []float32 {
+	n := d.SampleSize()
+	return d.X[i*n : (i+1)*n : (i+1)*n]
+}
+
+// Validate checks the dataset's invariants: a sample shape with positive
+// dimensions, as many values as samples times the sample size, labels that
+// index Classes, and distinct class names.
+func (d *Dataset) Validate() error {
+	if len(d.Shape) == 0 {
+		return fmt.Errorf("dataset %s: empty sample shape", quote(d.Name))
+	}
+	for _, s := range d.Shape {
+		if s <= 0 {
+			return fmt.Errorf("dataset %s: sample shape %v has a non-positive dimension", quote(d.Name), d.Shape)
+		}
+	}
+	if want := len(d.Y) * d.SampleSize(); len(d.X) != want {
+		return fmt.Errorf("dataset %s: %d values for %d samples of shape %v, want %d", quote(d.Name), len(d.X), len(d.Y), d.Shape, want)
+	}
+	for i, y := range d.Y {
+		if y < 0 || y >= len(d.Classes) {
+			return fmt.Errorf("dataset %s: sample %d has label %d, want 0 to %d", quote(d.Name), i, y, len(d.Classes)-1)
+		}
+	}
+	seen := make(map[string]bool, len(d.Classes))
+	for _, c := range d.Classes {
+		if seen[c] {
+			return fmt.Errorf("dataset %s: class %s appears twice", quote(d.Name), quote(c))
+		}
+		seen[c] = true
+	}
+	return nil
+}
+
+// Batch copies the samples named by indices into dstX, reshaped to
+// [len(indices), Shape...], and their labels into dstY, and returns the
+// labels slice. dstX's storage is reused when it is large enough and dstY is
+// extended only when its capacity is too small, so a training loop that
+// passes the same buffers every step allocates nothing after the first
+// batch.
+//
+// Batch panics if dstX is nil or an index is out of range.
+func (d *Dataset) Batch(dstX *Tensor[float32], dstY []int, indices []int) []int {
+	n := d.SampleSize()
+	b := len(indices)
+	if cap(dstX.Data) < b*n {
+		dstX.Data = make([]float32, b*n)
+	}
+	dstX.Data = dstX.Data[:b*n]
+	dstX.Shape = append(append(dstX.Shape[:0], b), d.Shape...)
+	dstY = dstY[:0]
+	for j, i := range indices {
+		copy(dstX.Data[j*n:(j+1)*n], d.X[i*n:(i+1)*n])
+		dstY = append(dstY, d.Y[i])
+	}
+	return dstY
+}
+
+// Batches returns one epoch's batches of sample indices: a permutation of
+// 0..Len()-1 drawn from rng, cut into batches of size samples; the last
+// batch is shorter when size does not divide Len(). A nil rng keeps the
+// samples in order, for evaluation. The batches share one backing slice.
+//
+// Batches panics if size is not positive.
+func (d *Dataset) Batches(rng *rand.Rand, size int) [][]int {
+	if size <= 0 {
+		panic(fmt.Sprintf("trainer: batch size %d is not positive", size))
+	}
+	order := make([]int, d.Len())
+	for i := range order {
+		order[i] = i
+	}
+	if rng != nil {
+		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	}
+	batches := make([][]int, 0, (len(order)+size-1)/size)
+	for lo := 0; lo < len(order); lo += size {
+		hi := min(lo+size, len(order))
+		batches = append(batches, order[lo:hi:hi])
+	}
+	return batches
+}
+
+// Subset returns a new dataset holding copies of the samples named by
+// indices, in that order, with the same classes. It panics if an index is
+// out of range.
+func (d *Dataset) Subset(indices []int) *Dataset {
+	n := d.SampleSize()
+	s := &Dataset{
+		Name:    d.Name,
+		Shape:   slices.Clone(d.Shape),
+		X:       make([]float32, 0, len(indices)*n),
+		Y:       make([]int, 0, len(indices)),
+		Classes: slices.Clone(d.Classes),
+	}
+	for _, i := range indices {
+		s.X = append(s.X, d.X[i*n:(i+1)*n]...)
+		s.Y = append(s.Y, d.Y[i])
+	}
+	return s
+}
+
+// ClassCounts returns the number of samples of each class, indexed like
+// Classes.
+func (d *Dataset) ClassCounts() []int {
+	counts := make([]int, len(d.Classes))
+	for _, y := range d.Y {
+		counts[y]++
+	}
+	return counts
+}
+
+// byClass returns the sample indices of each class, in dataset order.
+func (d *Dataset) byClass() [][]int {
+	idx := make([][]int, len(d.Classes))
+	for i, y := range d.Y {
+		idx[y] = append(idx[y], i)
+	}
+	return idx
+}
+
+// shuffleInts permutes x in place with rng (Fisher–Yates, as rand.Shuffle).
+func shuffleInts(rng *rand.Rand, x []int) {
+	rng.Shuffle(len(x), func(i, j int) { x[i], x[j] = x[j], x[i] })
+}
+
+// Split divides the dataset into training and validation sets, stratified
+// by class: each class sends round(valFrac × its count) of its samples, drawn
+// with rng, to validation and the rest to training. A class with at least
+// two samples keeps at least one on each side; a class with one sample puts
+// it in training. Both sets keep the dataset's order and classes. The same
+// rng state gives the same split.
+//
+// Split returns an error if valFrac is not strictly between 0 and 1.
+func (d *Dataset) Split(rng *rand.Rand, valFrac float64) (train, val *Dataset, err error) {
+	if !(valFrac > 0 && valFrac < 1) {
+		return nil, nil, fmt.Errorf("dataset %s: validation fraction %v, want between 0 and 1", quote(d.Name), valFrac)
+	}
+	var tr, va []int
+	for _, idx := range d.byClass() {
+		n := len(idx)
+		if n == 0 {
+			continue
+		}
+		nv := int(math.Round(valFrac * float64(n)))
+		if n >= 2 {
+			nv = min(max(nv, 1), n-1)
+		} else {
+			nv = 0
+		}
+		shuffleInts(rng, idx)
+		va = append(va, idx[:nv]...)
+		tr = append(tr, idx[nv:]...)
+	}
+	slices.Sort(tr)
+	slices.Sort(va)
+	return d.Subset(tr), d.Subset(va), nil
+}
+
+// KShot returns k samples of every class, drawn with rng, in dataset order
+// (few-shot subsampling). It returns an error naming the first class, in
+// class order, that has fewer than k samples, and an error if k is not
+// positive.
+func (d *Dataset) KShot(rng *rand.Rand, k int) (*Dataset, error) {
+	if k <= 0 {
+		return nil, fmt.Errorf("dataset %s: %d shots per class, want at least 1", quote(d.Name), k)
+	}
+	var keep []int
+	for c, idx := range d.byClass() {
+		if len(idx) < k {
+			return nil, fmt.Errorf("dataset %s: class %s has %d samples, fewer than the %d shots asked for", quote(d.Name), quote(d.Classes[c]), len(idx), k)
+		}
+		shuffleInts(rng, idx)
+		keep = append(keep, idx[:k]...)
+	}
+	slices.Sort(keep)
+	return d.Subset(keep), nil
+}
+
+// Relabel changes the class list to classes, remapping every label, so a
+// dataset whose classes come in another order (sorted folder names, say)
+// lines up with a model's head. classes may name classes the dataset does
+// not have. It returns an error naming a dataset class missing from
+// classes, or a class named twice, and leaves the dataset unchanged then.
+func (d *Dataset) Relabel(classes []string) error {
+	pos := make(map[string]int, len(classes))
+	for i, c := range classes {
+		if _, dup := pos[c]; dup {
+			return fmt.Errorf("relabel dataset %s: class %s appears twice", quote(d.Name), quote(c))
+		}
+		pos[c] = i
+	}
+	remap := make([]int, len(d.Classes))
+	for i, c := range d.Classes {
+		j, ok := pos[c]
+		if !ok {
+			return fmt.Errorf("relabel dataset %s: class %s is not among %s", quote(d.Name), quote(c), quoteNames(classes))
+		}
+		remap[i] = j
+	}
+	for i, y := range d.Y {
+		d.Y[i] = remap[y]
+	}
+	d.Classes = slices.Clone(classes)
+	return nil
+}
+
+// ErrShapeMismatch and ErrClassMismatch are wrapped by CheckConfig's errors,
+// so a caller that replaces the head can accept other classes but not
+// another input shape.
+var (
+	ErrShapeMismatch = errors.New("sample shape does not match the model's input")
+	ErrClassMismatch = errors.New("classes do not match the model's")
+)
+
+// CheckConfig reports whether the dataset fits the model described by cfg:
+// its sample shape must equal cfg.InputShape and its classes must equal
+// cfg.Classes, in order. The error says both sides and wraps
+// ErrShapeMismatch or ErrClassMismatch. The shape is checked first.
+func (d *Dataset) CheckConfig(cfg *Config) error {
+	if !sameShape(d.Shape, cfg.InputShape) {
+		return fmt.Errorf("%w: dataset %s has samples of shape %v, model %s takes %v",
+			ErrShapeMismatch, quote(d.Name), d.Shape, quote(cfg.Name), cfg.InputShape)
+	}
+	if !slices.Equal(d.Classes, cfg.Classes) {
+		return fmt.Errorf("%w: dataset %s has %d classes %s, model %s has %d classes %s",
+			ErrClassMismatch, quote(d.Name), len(d.Classes), quoteNames(d.Classes), quote(cfg.Name), len(cfg.Classes), quoteNames(cfg.Classes))
+	}
+	return nil
+}
+
+// FitNormalization returns the mean and standard deviation of every
+// channel of d (Shape[0]: image channels, or table features), over all
+// samples and positions, for a config's Normalize. The standard deviation is
+// the population one (divide by the count), accumulated in float64; a
+// constant channel gets std 1 so the result is always a valid
+// normalisation. An empty dataset gives mean 0 and std 1. It panics if
+// d.Shape is empty.
+func FitNormalization(d *Dataset) Normalization {
+	ch := d.Shape[0]
+	inner := d.SampleSize() / ch
+	sum := make([]float64, ch)
+	sq := make([]float64, ch)
+	n := d.Len()
+	for i := 0; i < n; i++ {
+		s := d.Sample(i)
+		for c := 0; c < ch; c++ {
+			for _, v := range s[c*inner : (c+1)*inner] {
+				sum[c] += float64(v)
+			}
+		}
+	}
+	cnt := float64(n * inner)
+	nz := Normalization{Mean: make([]float64, ch), Std: make([]float64, ch)}
+	for c := range nz.Mean {
+		if cnt > 0 {
+			nz.Mean[c] = sum[c] / cnt
+		}
+	}
+	// Two passes, deviations from the mean, so large offsets do not cancel.
+	for i := 0; i < n; i++ {
+		s := d.Sample(i)
+		for c := 0; c < ch; c++ {
+			m := nz.Mean[c]
+			for _, v := range s[c*inner : (c+1)*inner] {
+				e := float64(v) - m
+				sq[c] += e * e
+			}
+		}
+	}
+	for c := range nz.Std {
+		nz.Std[c] = 1
+		if cnt > 0 {
+			if s := math.Sqrt(sq[c] / cnt); s > 0 {
+				nz.Std[c] = s
+			}
+		}
+	}
+	return nz
+}
+
+// LoadOptions tunes the dataset loaders. The zero value is ready to use.
+type LoadOptions struct {
+	// MaxBytes caps the bytes a loader reads, after decompression, and the
+	// memory its samples take. A file larger than the cap is refused before
+	// it is read. Zero or negative means DefaultMaxBytes().
+	MaxBytes int64
+	// Classes, when set, fixes the class names and their order: labels are
+	// looked up in it and a label not in it is an error. Nil means the
+	// loader's own order (sorted names, or label values for IDX).
+	Classes []string
+	// Label names the label column of a CSV file. Empty means "label", or
+	// "class" when there is no "label" column.
+	Label string
+}
+
+func (o LoadOptions) maxBytes() int64 {
+	if o.MaxBytes > 0 {
+		return o.MaxBytes
+	}
+	return DefaultMaxBytes()
+}
+
+// fallbackMaxBytes is the cap when the available memory is unknown.
+const fallbackMaxBytes = 2 << 30
+
+// DefaultMaxBytes returns the loaders' default size cap: half the memory
+// the kernel reports as available (MemAvailable in /proc/meminfo, read once
+// per process) but at most 2 GiB, or 2 GiB where that is unknown.
+func DefaultMaxBytes() int64 { return defaultMaxBytes() }
+
+var defaultMaxBytes = sync.OnceValue(func() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return fallbackMaxBytes
+	}
+	for line := range strings.Lines(string(b)) {
+		rest, ok := strings.CutPrefix(line, "MemAvailable:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			break
+		}
+		kb, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil || kb <= 0 {
+			break
+		}
+		return min(kb*1024/2, fallbackMaxBytes)
+	}
+	return fallbackMaxBytes
+})
+
+// DataError locates a problem in a data file. Its message reads
+//
+//	file:line:column: message   (CSV; column 0 is left out)
+//	file: byte N: message       (binary formats such as IDX)
+//	file: message               (anything else, such as an image)
+//
+// Offsets into a gzipped file count decompressed bytes and say so.
+type DataError struct {
+	File         string // the path or name given to the loader
+	Line, Column int    // 1-based position in a text file; 0 when not applicable
+	Offset       int64  // byte offset in a binary file; -1 when not applicable
+	Decompressed bool   // Offset counts bytes after gzip decompression
+	Err          error
+}
+
+func (e *DataError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	switch {
+	case e.Line > 0:
+		fmt.Fprintf(&b, ":%d", e.Line)
+		if e.Column > 0 {
+			fmt.Fprintf(&b, ":%d", e.Column)
+		}
+	case e.Offset >= 0:
+		fmt.Fprintf(&b, ": byte %d", e.Offset)
+		if e.Decompressed {
+			b.WriteString(" (decompressed)")
+		}
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *DataError) Unwrap() error { return e.Err }
+
+// ErrTooLarge is wrapped by the errors of loaders that refuse a file over
+// LoadOptions.MaxBytes.
+var ErrTooLarge = errors.New("too large")
+
+// gzipMagic starts every gzip stream (RFC 1952).
+var gzipMagic = []byte{0x1f, 0x8b}
+
+// maybeGunzip returns a reader of r's content, decompressed when it starts
+// with the gzip magic bytes, and whether it was.
+func maybeGunzip(r io.Reader) (io.Reader, bool, error) {
+	br := bufio.NewReader(r)
+	head, err := br.Peek(2)
+	if err != nil && err != io.EOF {
+		return nil, false, err
+	}
+	if !bytes.Equal(head, gzipMagic) {
+		return br, false, nil
+	}
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return nil, true, fmt.Errorf("gzip: %w", err)
+	}
+	return zr, true, nil
+}
+
+// capReader reads from r until more than limit bytes have come, then
+// fails with an error wrapping ErrTooLarge, so a small gzip file cannot
+// expand into more memory than the cap allows.
+type capReader struct {
+	r     io.Reader
+	n     int64
+	limit int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.n > c.limit {
+		return 0, c.err()
+	}
+	// rem overflows to negative only for a limit of MaxInt64: no cap then.
+	if rem := c.limit - c.n + 1; rem > 0 && int64(len(p)) > rem {
+		p = p[:rem]
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.n > c.limit {
+		return n, c.err()
+	}
+	return n, err
+}
+
+func (c *capReader) err() error {
+	return fmt.Errorf("data is %w: more than the %s limit (LoadOptions.MaxBytes)", ErrTooLarge, formatBytes(c.limit))
+}
+
+// checkFileSize refuses a file larger than limit before reading it.
+func checkFileSize(f *os.File, limit int64) error {
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Mode().IsRegular() && st.Size() > limit {
+		return fmt.Errorf("file of %s is %w: over the %s limit (LoadOptions.MaxBytes)", formatBytes(st.Size()), ErrTooLarge, formatBytes(limit))
+	}
+	return nil
+}
+
+// formatBytes formats n bytes for a message: "512 B", "3.2 MiB".
+func formatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	f, i := float64(n)/unit, 0
+	for f >= unit && i < 4 {
+		f /= unit
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB", f, "KMGTP"[i])
+}
+
+// maxQuoted bounds how much of an untrusted string goes into a message.
+const maxQuoted = 64
+
+// quote renders untrusted text (a header name, a label, a file name) for an
+// error message: Go-quoted, so control characters cannot reach a terminal
+// raw, and cut short when long.
+func quote(s string) string {
+	if len(s) > maxQuoted {
+		cut := maxQuoted
+		for cut > 0 && !isRuneStart(s[cut]) {
+			cut--
+		}
+		return strconv.Quote(s[:cut]) + "…"
+	}
+	return strconv.Quote(s)
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// quoteNames renders a list of untrusted names, the first few of them.
+func quoteNames(names []string) string {
+	const show = 8
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, s := range names {
+		if i == show {
+			fmt.Fprintf(&b, " … %d more", len(names)-show)
+			break
+		}
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(quote(s))
+	}
+	b.WriteByte(']')
+	return b.String()
+}

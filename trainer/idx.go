@@ -1,0 +1,369 @@
+package trainer
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+)
+
+// The IDX format is the one MNIST ships in (LeCun, Cortes and Burges, "The
+// MNIST database of handwritten digits"): a magic number of two zero bytes,
+// an element type and a dimension count, then each dimension as a big-endian
+// uint32, then the elements, big-endian, last dimension fastest.
+
+// IDX element types, the third byte of the magic number.
+const (
+	idxU8  = 0x08
+	idxI8  = 0x09
+	idxI16 = 0x0B
+	idxI32 = 0x0C
+	idxF32 = 0x0D
+	idxF64 = 0x0E
+)
+
+// maxIDXDims bounds the dimension count; real files have one to four.
+const maxIDXDims = 8
+
+// maxIDXClasses bounds label values when the caller gives no class list,
+// so a corrupt label cannot make millions of classes.
+const maxIDXClasses = 1 << 16
+
+// idxChunk is how much data is read at a time: memory grows with the bytes
+// that actually arrive, never with what a header claims.
+const idxChunk = 1 << 20
+
+func idxTypeName(t byte) string {
+	switch t {
+	case idxU8:
+		return "u8"
+	case idxI8:
+		return "i8"
+	case idxI16:
+		return "i16"
+	case idxI32:
+		return "i32"
+	case idxF32:
+		return "f32"
+	case idxF64:
+		return "f64"
+	}
+	return fmt.Sprintf("0x%02x", t)
+}
+
+func idxElemSize(t byte) int {
+	switch t {
+	case idxU8, idxI8:
+		return 1
+	case idxI16:
+		return 2
+	case idxI32, idxF32:
+		return 4
+	case idxF64:
+		return 8
+	}
+	return 0
+}
+
+// idxFile is a decoded header and the raw, still big-endian elements.
+type idxFile struct {
+	name    string
+	typ     byte
+	shape   []int
+	raw     []byte
+	dataOff int64 // offset of the first element
+	gz      bool
+}
+
+func (f *idxFile) errAt(off int64, format string, args ...any) error {
+	return &DataError{File: f.name, Offset: off, Decompressed: f.gz, Err: fmt.Errorf(format, args...)}
+}
+
+// countingReader counts the bytes read through it, for error offsets.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// ReadIDX reads one IDX file, gzipped or not (detected by the gzip magic
+// bytes 1f 8b), and returns its shape and its elements as float32 exactly as
+// stored: u8 pixels stay 0–255 here (LoadIDX scales them to [0,1]); i32
+// values beyond ±2²⁴ and f64 values round to the nearest float32.
+//
+// The file is read in chunks and at most DefaultMaxBytes() of data is
+// accepted, so a header that claims a huge size costs nothing until the
+// data arrives. Errors are *DataError values with the byte offset of the
+// problem (in the decompressed stream for a gzipped file): a bad magic
+// number, an unsupported type, no or too many dimensions, a size over the
+// cap, truncated data, bytes after the data, a NaN or infinite element.
+func ReadIDX(r io.Reader) (shape []int, data []float32, err error) {
+	f, err := readIDX(r, "idx", DefaultMaxBytes())
+	if err != nil {
+		return nil, nil, err
+	}
+	data, err = f.float32s(1)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f.shape, data, nil
+}
+
+// readIDX reads and checks the header, the data and the end of the stream.
+// limit caps both the raw data and its float32 form.
+func readIDX(r io.Reader, name string, limit int64) (*idxFile, error) {
+	f := &idxFile{name: name}
+	zr, gz, err := maybeGunzip(r)
+	f.gz = gz
+	if err != nil {
+		return nil, f.errAt(0, "%w", err)
+	}
+	cr := &countingReader{r: zr}
+	short := func(what string, err error) error {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return f.errAt(cr.n, "truncated %s", what)
+		}
+		return f.errAt(cr.n, "reading %s: %w", what, err)
+	}
+
+	var magic [4]byte
+	if _, err := io.ReadFull(cr, magic[:]); err != nil {
+		return nil, short("header", err)
+	}
+	if magic[0] != 0 || magic[1] != 0 {
+		return nil, f.errAt(0, "bad magic number % x, want 00 00 <type> <dimensions>", magic[:])
+	}
+	f.typ = magic[2]
+	size := idxElemSize(f.typ)
+	if size == 0 {
+		return nil, f.errAt(2, "unsupported element type 0x%02x, want u8 (08), i8 (09), i16 (0b), i32 (0c), f32 (0d) or f64 (0e)", f.typ)
+	}
+	nd := int(magic[3])
+	if nd == 0 || nd > maxIDXDims {
+		return nil, f.errAt(3, "%d dimensions, want 1 to %d", nd, maxIDXDims)
+	}
+
+	dims := make([]byte, 4*nd)
+	if _, err := io.ReadFull(cr, dims); err != nil {
+		return nil, short("header", err)
+	}
+	f.shape = make([]int, nd)
+	zero := false
+	for i := range f.shape {
+		d := binary.BigEndian.Uint32(dims[4*i:])
+		f.shape[i] = int(d)
+		zero = zero || d == 0
+	}
+	f.dataOff = int64(4 + 4*nd)
+
+	// Both the raw bytes and the float32 copy must fit under the limit.
+	maxElems := limit / int64(max(size, 4))
+	n := int64(1)
+	if zero {
+		n = 0
+	}
+	for i, d := range f.shape {
+		if zero {
+			break
+		}
+		if int64(d) > maxElems/n {
+			return nil, f.errAt(int64(4+4*i), "shape %v is %w: over the %s limit (LoadOptions.MaxBytes)", f.shape, ErrTooLarge, formatBytes(limit))
+		}
+		n *= int64(d)
+	}
+	need := n * int64(size)
+
+	f.raw = make([]byte, 0, min(need, idxChunk))
+	for int64(len(f.raw)) < need {
+		old := len(f.raw)
+		chunk := int(min(need-int64(old), idxChunk))
+		f.raw = slices.Grow(f.raw, chunk)[:old+chunk]
+		k, err := io.ReadFull(cr, f.raw[old:])
+		if err != nil {
+			f.raw = f.raw[:old+k]
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, f.errAt(cr.n, "truncated data: shape %v of %s needs %d bytes of data, found %d",
+					f.shape, idxTypeName(f.typ), need, len(f.raw))
+			}
+			return nil, f.errAt(cr.n, "reading data: %w", err)
+		}
+	}
+
+	// Reading one byte past the end both finds trailing bytes and makes a
+	// gzip reader check its checksum.
+	var one [1]byte
+	switch k, err := io.ReadFull(cr, one[:]); {
+	case k == 1:
+		return nil, f.errAt(f.dataOff+need, "trailing data after the %d bytes the header declares", need)
+	case err != io.EOF:
+		return nil, f.errAt(cr.n, "after data: %w", err)
+	}
+	return f, nil
+}
+
+// float32s decodes the elements divided by div, refusing non-finite values.
+func (f *idxFile) float32s(div float32) ([]float32, error) {
+	size := idxElemSize(f.typ)
+	out := make([]float32, len(f.raw)/size)
+	b := f.raw
+	for i := range out {
+		var v float32
+		switch f.typ {
+		case idxU8:
+			v = float32(b[i])
+		case idxI8:
+			v = float32(int8(b[i]))
+		case idxI16:
+			v = float32(int16(binary.BigEndian.Uint16(b[2*i:])))
+		case idxI32:
+			v = float32(int32(binary.BigEndian.Uint32(b[4*i:])))
+		case idxF32:
+			v = math.Float32frombits(binary.BigEndian.Uint32(b[4*i:]))
+		case idxF64:
+			v = float32(math.Float64frombits(binary.BigEndian.Uint64(b[8*i:])))
+		}
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, f.errAt(f.dataOff+int64(i*size), "element %d is %v (not finite in float32)", i, v)
+		}
+		out[i] = v / div
+	}
+	return out, nil
+}
+
+// int decodes element i of an integer file.
+func (f *idxFile) int(i int) int64 {
+	b := f.raw
+	switch f.typ {
+	case idxU8:
+		return int64(b[i])
+	case idxI8:
+		return int64(int8(b[i]))
+	case idxI16:
+		return int64(int16(binary.BigEndian.Uint16(b[2*i:])))
+	case idxI32:
+		return int64(int32(binary.BigEndian.Uint32(b[4*i:])))
+	}
+	panic("trainer: int of a float IDX file")
+}
+
+// readIDXFile opens and reads one IDX file, refusing one over limit
+// before reading it.
+func readIDXFile(path string, limit int64) (*idxFile, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	if err := checkFileSize(fh, limit); err != nil {
+		return nil, &DataError{File: path, Offset: -1, Err: err}
+	}
+	return readIDX(fh, path, limit)
+}
+
+// LoadIDX reads a pair of IDX files, samples and labels, gzipped or not, as
+// MNIST ships them (train-images-idx3-ubyte and train-labels-idx1-ubyte).
+//
+// The images file has shape [N, ...]: samples of shape [H, W] become
+// [1, H, W] (one channel, as a model's InputShape has it), other sample
+// shapes stay as stored ([features], or [C, H, W]). u8 values are divided by
+// 255 so pixels lie in [0,1]; other types keep their values.
+//
+// The labels file must hold N integers (u8, i8, i16 or i32), shaped [N] or
+// [N, 1]. With opts.Classes set, a label indexes it; otherwise the classes
+// are "0", "1", … up to the largest label (at most 65536 classes). opts.Label
+// is ignored; opts.MaxBytes caps each file.
+//
+// Errors are *DataError values naming the file and the byte offset: those of
+// ReadIDX, an images file with no sample dimensions or no samples, a labels
+// file of the wrong shape or type, a count that differs from the images', and
+// a negative or out-of-range label.
+func LoadIDX(images, labels string, opts LoadOptions) (*Dataset, error) {
+	limit := opts.maxBytes()
+	imf, err := readIDXFile(images, limit)
+	if err != nil {
+		return nil, err
+	}
+	if len(imf.shape) < 2 {
+		return nil, imf.errAt(3, "shape %v has no sample dimensions, want [N, ...] (is this a labels file?)", imf.shape)
+	}
+	n := imf.shape[0]
+	if n == 0 {
+		return nil, imf.errAt(4, "no samples")
+	}
+	shape := slices.Clone(imf.shape[1:])
+	if numel(shape) == 0 {
+		return nil, imf.errAt(8, "shape %v has empty samples", imf.shape)
+	}
+	if len(shape) == 2 {
+		shape = []int{1, shape[0], shape[1]}
+	}
+	div := float32(1)
+	if imf.typ == idxU8 {
+		div = 255
+	}
+	x, err := imf.float32s(div)
+	if err != nil {
+		return nil, err
+	}
+	imf.raw = nil // the float32 copy replaces it; let it go before the labels arrive
+
+	lbf, err := readIDXFile(labels, limit)
+	if err != nil {
+		return nil, err
+	}
+	switch lbf.typ {
+	case idxU8, idxI8, idxI16, idxI32:
+	default:
+		return nil, lbf.errAt(2, "labels have type %s, want an integer type", idxTypeName(lbf.typ))
+	}
+	if len(lbf.shape) > 2 || len(lbf.shape) == 2 && lbf.shape[1] != 1 {
+		return nil, lbf.errAt(3, "labels have shape %v, want [N] or [N 1]", lbf.shape)
+	}
+	if lbf.shape[0] != n {
+		return nil, lbf.errAt(4, "%d labels for the %d samples of %s", lbf.shape[0], n, images)
+	}
+
+	ncls := len(opts.Classes)
+	if ncls == 0 {
+		ncls = maxIDXClasses
+	}
+	size := int64(idxElemSize(lbf.typ))
+	y := make([]int, n)
+	top := 0
+	for i := range y {
+		v := lbf.int(i)
+		if v < 0 || v >= int64(ncls) {
+			off := lbf.dataOff + int64(i)*size
+			if opts.Classes != nil {
+				return nil, lbf.errAt(off, "label %d of sample %d is out of range for %d classes", v, i, ncls)
+			}
+			return nil, lbf.errAt(off, "label %d of sample %d is out of range 0 to %d", v, i, ncls-1)
+		}
+		y[i] = int(v)
+		top = max(top, y[i])
+	}
+
+	classes := slices.Clone(opts.Classes)
+	if classes == nil {
+		classes = make([]string, top+1)
+		for i := range classes {
+			classes[i] = strconv.Itoa(i)
+		}
+	}
+	ds := &Dataset{Name: filepath.Base(images), Shape: shape, X: x, Y: y, Classes: classes}
+	if err := ds.Validate(); err != nil {
+		// Only duplicate names in opts.Classes can get here.
+		return nil, err
+	}
+	return ds, nil
+}

@@ -1,0 +1,304 @@
+package trainer
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	_ "image/jpeg" // registers the JPEG decoder with image.Decode
+	_ "image/png"  // registers the PNG decoder with image.Decode
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// maxImagePixels bounds the size of one decoded image (64 Mpixel, a 8k×8k
+// photo), checked from its header before decoding, so a small file that
+// declares an enormous image is refused.
+const maxImagePixels = 1 << 26
+
+// LoadImageFolder reads labelled images laid out one folder per class,
+// root/<class>/<image>, as torchvision's ImageFolder does.
+//
+// The classes are the names of root's sub-folders sorted byte-wise, or
+// opts.Classes when set (then every folder must be named in it, and a class
+// without a folder has no samples). Files directly in root are ignored
+// (a README, a licence), as are hidden files and folders (names starting
+// with "."). Inside a class folder, every other entry must be a PNG or JPEG
+// file (.png, .jpg, .jpeg in any case), read in sorted order; an empty class
+// folder is an error naming it.
+//
+// shape is the model's input, [C, H, W] with C 1 or 3. Every image is
+// converted to it:
+//   - channels: C=3 takes red, green and blue; C=1 takes the luminance
+//     0.299 R + 0.587 G + 0.114 B (ITU-R BT.601, as Go's color.GrayModel and
+//     PIL's "L" mode). Alpha is composited over black, as premultiplied
+//     colour has it.
+//   - size: area averaging (a box filter, OpenCV's INTER_AREA): shrinking
+//     gives each output pixel the mean of the input pixels it covers,
+//     weighted by overlap; enlarging replicates pixels. The aspect ratio is
+//     not kept.
+//   - values: scaled to [0,1] (8-bit 255 and 16-bit 65535 both become 1).
+//
+// The samples must fit in opts.MaxBytes (4 bytes per value), checked before
+// any image is decoded. Errors name the file or folder: an unsupported
+// format, a file that does not decode, an image over 64 Mpixel.
+func LoadImageFolder(root string, shape []int, opts LoadOptions) (*Dataset, error) {
+	if len(shape) != 3 || shape[0] != 1 && shape[0] != 3 || shape[1] <= 0 || shape[2] <= 0 {
+		return nil, fmt.Errorf("image folder %s: input shape %v, want [C H W] with C 1 or 3", root, shape)
+	}
+	limit := opts.maxBytes()
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return nil, err
+	}
+	var folders []string
+	for _, e := range entries {
+		if hidden(e.Name()) || !isDir(filepath.Join(root, e.Name()), e) {
+			continue
+		}
+		folders = append(folders, e.Name())
+	}
+	if len(folders) == 0 {
+		return nil, &DataError{File: root, Offset: -1, Err: errors.New("no class folders, want root/<class>/<image>")}
+	}
+
+	classes := folders // os.ReadDir sorts by name
+	if opts.Classes != nil {
+		classes = slices.Clone(opts.Classes)
+	}
+	classID := make(map[string]int, len(classes))
+	for i, c := range classes {
+		if _, dup := classID[c]; dup {
+			return nil, fmt.Errorf("image folder %s: class %s appears twice in LoadOptions.Classes", root, quote(c))
+		}
+		classID[c] = i
+	}
+
+	// List everything first, so the memory check and every listing error
+	// come before the slow part.
+	type item struct {
+		path  string
+		label int
+	}
+	var items []item
+	for _, folder := range folders {
+		dir := filepath.Join(root, folder)
+		id, ok := classID[folder]
+		if !ok {
+			return nil, &DataError{File: dir, Offset: -1, Err: fmt.Errorf("folder is not one of the %d classes %s", len(classes), quoteNames(classes))}
+		}
+		files, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		n := 0
+		for _, f := range files {
+			name := f.Name()
+			path := filepath.Join(dir, name)
+			if hidden(name) {
+				continue
+			}
+			if isDir(path, f) {
+				return nil, &DataError{File: path, Offset: -1, Err: errors.New("folder inside a class folder, want images only")}
+			}
+			switch strings.ToLower(filepath.Ext(name)) {
+			case ".png", ".jpg", ".jpeg":
+			default:
+				return nil, &DataError{File: path, Offset: -1, Err: errors.New("unsupported format, want .png, .jpg or .jpeg")}
+			}
+			items = append(items, item{path, id})
+			n++
+		}
+		if n == 0 {
+			return nil, &DataError{File: dir, Offset: -1, Err: errors.New("class folder has no images")}
+		}
+	}
+	per := numel(shape)
+	if need := int64(len(items)) * int64(per) * 4; need > limit {
+		return nil, &DataError{File: root, Offset: -1, Err: fmt.Errorf("%d images of shape %v are %w: %s, over the %s limit (LoadOptions.MaxBytes)",
+			len(items), shape, ErrTooLarge, formatBytes(need), formatBytes(limit))}
+	}
+
+	ds := &Dataset{
+		Name:    filepath.Base(root),
+		Shape:   slices.Clone(shape),
+		X:       make([]float32, len(items)*per),
+		Y:       make([]int, len(items)),
+		Classes: classes,
+	}
+	var rs resizer
+	for i, it := range items {
+		img, err := decodeImage(it.path, limit)
+		if err != nil {
+			return nil, &DataError{File: it.path, Offset: -1, Err: err}
+		}
+		rs.convert(ds.X[i*per:(i+1)*per], shape, img)
+		ds.Y[i] = it.label
+	}
+	return ds, nil
+}
+
+func hidden(name string) bool { return strings.HasPrefix(name, ".") }
+
+// isDir reports whether a directory entry is a folder, following a
+// symbolic link.
+func isDir(path string, e os.DirEntry) bool {
+	if e.IsDir() {
+		return true
+	}
+	if e.Type()&os.ModeSymlink == 0 {
+		return false
+	}
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
+}
+
+// decodeImage decodes a PNG or JPEG file, checking its declared size first.
+func decodeImage(path string, limit int64) (image.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if err := checkFileSize(f, limit); err != nil {
+		return nil, err
+	}
+	cfg, format, err := image.DecodeConfig(f)
+	if err != nil {
+		if errors.Is(err, image.ErrFormat) {
+			return nil, errors.New("not a PNG or JPEG image")
+		}
+		return nil, fmt.Errorf("bad image: %w", err)
+	}
+	if format != "png" && format != "jpeg" {
+		return nil, fmt.Errorf("unsupported format %s, want PNG or JPEG", format)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return nil, fmt.Errorf("bad image: %d×%d pixels", cfg.Width, cfg.Height)
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
+		return nil, fmt.Errorf("image is %w: %d×%d pixels, over %d", ErrTooLarge, cfg.Width, cfg.Height, maxImagePixels)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	img, _, err := image.Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("bad %s image: %w", format, err)
+	}
+	return img, nil
+}
+
+// resizer converts images to planes of a fixed size, keeping its buffers
+// from one image to the next.
+type resizer struct {
+	src, tmp []float32
+}
+
+// convert writes img into dst as [C, H, W] values in [0,1].
+func (rs *resizer) convert(dst []float32, shape []int, img image.Image) {
+	c, h, w := shape[0], shape[1], shape[2]
+	b := img.Bounds()
+	sw, sh := b.Dx(), b.Dy()
+	rs.src = slices.Grow(rs.src[:0], c*sw*sh)[:c*sw*sh]
+	planes(rs.src, c, img)
+	xt, yt := areaTaps(sw, w), areaTaps(sh, h)
+	rs.tmp = slices.Grow(rs.tmp[:0], sh*w)[:sh*w]
+	for k := 0; k < c; k++ {
+		resizePlane(dst[k*h*w:(k+1)*h*w], w, h, rs.src[k*sw*sh:(k+1)*sw*sh], sw, sh, xt, yt, rs.tmp)
+	}
+	// Weights sum to 1 only up to rounding; keep the promise of [0,1].
+	for i, v := range dst {
+		dst[i] = min(max(v, 0), 1)
+	}
+}
+
+// BT.601 luma weights.
+const (
+	lumaR = 0.299
+	lumaG = 0.587
+	lumaB = 0.114
+)
+
+// planes writes img's pixels into dst as c planes in [0,1].
+func planes(dst []float32, c int, img image.Image) {
+	b := img.Bounds()
+	sw, sh := b.Dx(), b.Dy()
+	if g, ok := img.(*image.Gray); ok {
+		// Gray is exact this way; the general path would go through 16 bits.
+		for y := 0; y < sh; y++ {
+			row := g.Pix[y*g.Stride : y*g.Stride+sw]
+			for x, v := range row {
+				f := float32(v) / 255
+				for k := 0; k < c; k++ {
+					dst[k*sw*sh+y*sw+x] = f
+				}
+			}
+		}
+		return
+	}
+	for y := 0; y < sh; y++ {
+		for x := 0; x < sw; x++ {
+			r16, g16, b16, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
+			r, g, bl := float64(r16)/0xffff, float64(g16)/0xffff, float64(b16)/0xffff
+			i := y*sw + x
+			if c == 1 {
+				dst[i] = float32(lumaR*r + lumaG*g + lumaB*bl)
+				continue
+			}
+			dst[i], dst[sw*sh+i], dst[2*sw*sh+i] = float32(r), float32(g), float32(bl)
+		}
+	}
+}
+
+// tap is one input pixel's weight in an output pixel.
+type tap struct {
+	i int
+	w float32
+}
+
+// areaTaps returns, for each of dst output pixels along an axis of src
+// input pixels, the input pixels it overlaps and their weights: the overlap
+// divided by the output pixel's width in input pixels, so weights sum to 1.
+func areaTaps(src, dst int) [][]tap {
+	scale := float64(src) / float64(dst)
+	taps := make([][]tap, dst)
+	for o := range taps {
+		lo, hi := float64(o)*scale, float64(o+1)*scale
+		for j := int(math.Floor(lo)); j < src && float64(j) < hi; j++ {
+			ov := math.Min(hi, float64(j+1)) - math.Max(lo, float64(j))
+			if ov > 1e-9 {
+				taps[o] = append(taps[o], tap{j, float32(ov / scale)})
+			}
+		}
+	}
+	return taps
+}
+
+// resizePlane resamples one plane, rows first into tmp (sh×dw), then
+// columns into dst (dh×dw).
+func resizePlane(dst []float32, dw, dh int, src []float32, sw, sh int, xt, yt [][]tap, tmp []float32) {
+	for y := 0; y < sh; y++ {
+		row := src[y*sw : (y+1)*sw]
+		for x, ts := range xt {
+			var s float32
+			for _, t := range ts {
+				s += t.w * row[t.i]
+			}
+			tmp[y*dw+x] = s
+		}
+	}
+	for y, ts := range yt {
+		out := dst[y*dw : (y+1)*dw]
+		clear(out)
+		for _, t := range ts {
+			in := tmp[t.i*dw : (t.i+1)*dw]
+			for x := range out {
+				out[x] += t.w * in[x]
+			}
+		}
+	}
+}

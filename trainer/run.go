@@ -1,0 +1,940 @@
+package trainer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+)
+
+// ErrDiverged is returned by Run when the training loss or the weights
+// become NaN or infinite. The model is left holding the last good weights.
+var ErrDiverged = errors.New("training diverged: loss is not finite")
+
+// Status is the state of a run.
+type Status string
+
+// The statuses of a run, as the store records them.
+const (
+	StatusRunning     Status = "running"
+	StatusPaused      Status = "paused"
+	StatusDone        Status = "done"
+	StatusStopped     Status = "stopped"
+	StatusDiverged    Status = "diverged"
+	StatusInterrupted Status = "interrupted"
+	StatusFailed      Status = "failed"
+)
+
+// Spec describes one run: a plan executed on a model and a dataset.
+type Spec struct {
+	// Model is the base model with its pretrained weights, its head already
+	// matching Train's classes (see Model.ReplaceHead). Run trains it in
+	// place; when Run returns it holds the best weights by validation loss
+	// (the last good weights if the run diverged before any evaluation).
+	Model *Model[float32]
+	// Plan is the plan resolved against Model's blocks.
+	Plan *ResolvedPlan
+	// Train and Val are the training and validation sets; their classes must
+	// be the model's. Val may be nil: then nothing is evaluated and the
+	// final weights are kept.
+	Train, Val *Dataset
+	// Source and SourceHead, when both are set, drive the forgetting gauge:
+	// each evaluation also measures accuracy on Source through the current
+	// backbone and SourceHead (the base model's original head).
+	Source     *Dataset
+	SourceHead *Block[float32]
+	// Seed drives every random choice: batch order, dropout. The zero seed
+	// is a seed like any other.
+	Seed uint64
+	// BatchSize is the number of samples per step; zero means 32.
+	BatchSize int
+	// EvalEvery, when positive, evaluates every EvalEvery steps as well as
+	// at the end of every epoch and stage.
+	EvalEvery int
+	// ReportEvery is the least time between two step reports; zero means
+	// 200 ms. Evaluations and stage changes are always reported.
+	ReportEvery time.Duration
+	// LabelSmoothing is passed to the cross-entropy loss.
+	LabelSmoothing float64
+	// Control, when set, lets another goroutine pause, resume, stop the run
+	// or skip to the next stage.
+	Control *Control
+	// Checkpoint, when set, is called with the state at the end of each
+	// stage, at each new best evaluation and at the end of the run. An
+	// error from it fails the run.
+	Checkpoint func(Checkpoint) error
+	// Resume, when set, continues a run from a checkpoint taken by an
+	// earlier Run with the same spec.
+	Resume *Checkpoint
+}
+
+// Event says why a Progress was reported.
+type Event int
+
+// The events a run reports.
+const (
+	EventStep  Event = iota // a training step (rate-limited)
+	EventEval               // an evaluation
+	EventStage              // a stage started
+	EventDone               // the run ended
+)
+
+// Progress is what a run reports while it trains.
+type Progress struct {
+	Event Event
+	// Step counts optimizer steps across the plan; TotalSteps is the plan's
+	// length.
+	Step, TotalSteps int
+	// Epoch is the fractional epoch across the plan.
+	Epoch float64
+	// Stage indexes Plan.Stages; StageLabel is its label.
+	Stage      int
+	StageLabel string
+	// TrainLoss is the mean training loss since the previous report.
+	TrainLoss float64
+	// ValLoss, ValAcc and SourceAcc are set on evaluations and NaN
+	// otherwise; SourceAcc is NaN too when there is no forgetting gauge.
+	ValLoss, ValAcc, SourceAcc float64
+	// SamplesPerSec is the training throughput since the previous report,
+	// and ETA the time left at that pace.
+	SamplesPerSec float64
+	ETA           time.Duration
+	// Blocks has one entry per block, input to output.
+	Blocks []BlockProgress
+	// Status is the run's status as of this report.
+	Status Status
+	// Losses holds the training loss of every step since the previous
+	// report, the first of them at step FirstStep (counting from 0), so a
+	// viewer or the store sees every step although reports are
+	// rate-limited.
+	FirstStep int
+	Losses    []float64
+}
+
+// BlockProgress is the state of one block in a report.
+type BlockProgress struct {
+	Name      string
+	Trainable bool
+	// LR is the block's learning rate at the last step (0 when frozen).
+	LR float64
+	// GradNorm and UpdateRatio (‖Δw‖/‖w‖) are from the last step.
+	GradNorm, UpdateRatio float64
+	// Drift is ‖w−w₀‖/‖w₀‖ over the block's parameters, w₀ being the
+	// weights the run started from.
+	Drift float64
+}
+
+// StageResult sums up one stage.
+type StageResult struct {
+	Label        string
+	Trainable    []string
+	StartStep    int
+	EndStep      int
+	BestValLoss  float64
+	BestValAcc   float64
+	StoppedEarly bool
+	Skipped      bool
+}
+
+// Audit is the freeze audit: every block that was never trainable during
+// the run is checked to be bit-identical to the weights it started with.
+type Audit struct {
+	Checked []string // blocks that were never trainable
+	Changed []string // those among them whose weights differ (should be none)
+}
+
+// Passed reports whether no checked block changed.
+func (a Audit) Passed() bool { return len(a.Changed) == 0 }
+
+// Result sums up a run.
+type Result struct {
+	Status          Status
+	Steps           int
+	Stages          []StageResult
+	BestStep        int
+	BestValLoss     float64
+	BestValAcc      float64
+	FinalValLoss    float64
+	FinalValAcc     float64
+	SourceAccBefore float64
+	SourceAccAfter  float64
+	Audit           Audit
+	SamplesPerSec   float64
+	Wall            time.Duration
+	// Best is the state dict of the best weights by validation loss, nil
+	// when nothing was evaluated.
+	Best []SafeTensor
+}
+
+// Checkpoint is the state of a run at one step: enough to export the model
+// and to resume the run bit for bit.
+type Checkpoint struct {
+	// Kind is "stage-end", "best" or "last".
+	Kind  string
+	Step  int
+	Stage int
+	// Weights is the model's state dict at Step; Best the state dict of the
+	// best weights so far (nil before the first evaluation).
+	Weights, Best []SafeTensor
+	// Optimizer is the optimizer state (see Optimizer.State).
+	Optimizer map[string]*Tensor[float32]
+	// Loop is the rest of the loop's state.
+	Loop LoopState
+}
+
+// Checkpoint kinds.
+const (
+	CheckpointStageEnd = "stage-end"
+	CheckpointBest     = "best"
+	CheckpointLast     = "last"
+)
+
+// LoopState is what the run loop needs, beyond weights and optimizer
+// state, to resume exactly. It is plain data, saved as JSON beside the
+// weights.
+type LoopState struct {
+	Step            int           `json:"step"`
+	BestStep        int           `json:"best_step"`
+	BestValLoss     float64       `json:"best_val_loss"`
+	BestValAcc      float64       `json:"best_val_acc"`
+	StageBestLoss   float64       `json:"stage_best_loss"`
+	SinceBest       int           `json:"since_best"`
+	Stages          []StageResult `json:"stages"`
+	EverTrainable   []string      `json:"ever_trainable"`
+	SourceAccBefore float64       `json:"source_acc_before"`
+}
+
+// Control lets another goroutine steer a run between batches. The zero
+// value is ready to use; a Control serves one run.
+type Control struct {
+	mu      sync.Mutex
+	paused  bool
+	stop    bool
+	skip    bool
+	changed chan struct{} // closed and replaced on every change
+}
+
+func (c *Control) set(f func()) {
+	c.mu.Lock()
+	f()
+	if c.changed != nil {
+		close(c.changed)
+		c.changed = nil
+	}
+	c.mu.Unlock()
+}
+
+// Pause holds the run before its next batch until Resume or Stop.
+func (c *Control) Pause() { c.set(func() { c.paused = true }) }
+
+// Resume continues a paused run.
+func (c *Control) Resume() { c.set(func() { c.paused = false }) }
+
+// Stop ends the run after the current batch; it ends as stopped.
+func (c *Control) Stop() { c.set(func() { c.stop = true }) }
+
+// Skip ends the current stage after the current batch and goes on with the
+// next one.
+func (c *Control) Skip() { c.set(func() { c.skip = true }) }
+
+// poll returns the pending requests, clearing skip, and a channel that is
+// closed on the next change.
+func (c *Control) poll() (paused, stop, skip bool, changed <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	paused, stop, skip = c.paused, c.stop, c.skip
+	c.skip = false
+	if c.changed == nil {
+		c.changed = make(chan struct{})
+	}
+	return paused, stop, skip, c.changed
+}
+
+// Defaults of a Spec's zero fields.
+const (
+	DefaultBatchSize   = 32
+	DefaultReportEvery = 200 * time.Millisecond
+	evalBatchSize      = 256
+)
+
+// runner holds one run's state; Run builds one and drives it.
+type runner struct {
+	spec   Spec
+	m      *Model[float32]
+	plan   *ResolvedPlan
+	report func(Progress)
+
+	spe, total int
+	opt        Optimizer[float32]
+	optCfg     OptimizerConfig
+	ce         CrossEntropy[float32]
+
+	base     [][]float32 // w₀: every parameter and buffer at the start
+	best     []SafeTensor
+	lastGood [][]float32
+	st       LoopState
+	stage    int
+
+	x     *Tensor[float32]
+	y     []int
+	order [][]int // the current epoch's batches
+	epoch int
+
+	// reporting
+	losses        []float64 // step losses since the last report
+	lossStart     int
+	lastReport    time.Time
+	samplesSince  int
+	started       time.Time
+	samplesTotal  int
+	trainDuration time.Duration
+}
+
+// Run executes spec's plan and returns its result. It is synchronous: the
+// caller adds the goroutine. report, if not nil, is called from Run's
+// goroutine at most every spec.ReportEvery for training steps, and on every
+// evaluation, stage change and at the end; it must return quickly (hand
+// the Progress to a channel that drops what a slow viewer cannot take).
+//
+// Run returns ctx.Err() if ctx is cancelled (checked between batches; the
+// run ends as stopped), ErrDiverged if the loss or the weights become
+// non-finite (the model is restored to the last weights whose evaluation
+// was finite, or to the starting weights), an error from spec.Checkpoint,
+// or an error describing a spec that cannot run (checked before training).
+func Run(ctx context.Context, spec Spec, report func(Progress)) (Result, error) {
+	r, err := newRunner(spec, report)
+	if err != nil {
+		return Result{Status: StatusFailed}, err
+	}
+	return r.run(ctx)
+}
+
+func newRunner(spec Spec, report func(Progress)) (*runner, error) {
+	if spec.Model == nil || spec.Plan == nil || spec.Train == nil {
+		return nil, errors.New("run: model, plan and training set are required")
+	}
+	m := spec.Model
+	if spec.BatchSize == 0 {
+		spec.BatchSize = DefaultBatchSize
+	}
+	if spec.BatchSize < 0 {
+		return nil, fmt.Errorf("run: batch size %d is negative", spec.BatchSize)
+	}
+	if spec.ReportEvery == 0 {
+		spec.ReportEvery = DefaultReportEvery
+	}
+	if spec.Train.Len() == 0 {
+		return nil, fmt.Errorf("run: training set %q is empty", spec.Train.Name)
+	}
+	for _, ds := range []*Dataset{spec.Train, spec.Val} {
+		if ds == nil {
+			continue
+		}
+		if err := ds.CheckConfig(&m.Config); err != nil {
+			return nil, fmt.Errorf("run: %w", err)
+		}
+	}
+	if spec.Source != nil && spec.SourceHead != nil {
+		if !sameShape(spec.Source.Shape, m.Config.InputShape) {
+			return nil, fmt.Errorf("run: source set %q has samples of shape %v, the model takes %v", spec.Source.Name, spec.Source.Shape, m.Config.InputShape)
+		}
+	}
+	if report == nil {
+		report = func(Progress) {}
+	}
+	r := &runner{spec: spec, m: m, plan: spec.Plan, report: report, stage: -1}
+	r.spe = stepsPerEpoch(spec.Train.Len(), spec.BatchSize)
+	r.total = r.plan.Len(r.spe)
+	// ApplyStage checks that the plan was resolved for this model.
+	if err := ApplyStage(m, &r.plan.Stages[0]); err != nil {
+		return nil, fmt.Errorf("run: %w", err)
+	}
+	r.x = &Tensor[float32]{}
+	r.epoch = -1
+	return r, nil
+}
+
+func (r *runner) run(ctx context.Context) (res Result, err error) {
+	r.started = time.Now()
+	r.base = copyWeights(r.m)
+	r.st = LoopState{BestStep: -1, BestValLoss: math.Inf(1), BestValAcc: math.NaN(), StageBestLoss: math.Inf(1), SourceAccBefore: math.NaN()}
+	if r.gauge() {
+		r.st.SourceAccBefore = r.sourceAccuracy()
+	}
+	if c := r.spec.Resume; c != nil {
+		if err := r.resume(c); err != nil {
+			return Result{Status: StatusFailed}, err
+		}
+	}
+	r.lastGood = copyWeights(r.m)
+	r.lossStart = r.st.Step
+	r.lastReport = time.Now()
+
+	status := StatusDone
+	for step := r.st.Step; step < r.total; step++ {
+		// Controls: cancellation, stop, pause, skip.
+		skip := false
+		if s, err := r.control(ctx); err != nil {
+			status, res.Status = StatusStopped, StatusStopped
+			return r.finish(status, err)
+		} else if s == controlStop {
+			status = StatusStopped
+			break
+		} else if s == controlSkip {
+			skip = true
+		}
+		stage, stageStep := r.plan.Locate(step, r.spe)
+		if skip && step > 0 && stage == r.stage {
+			// End the current stage now: evaluate, checkpoint, and jump to
+			// the next stage's first step.
+			r.st.Stages[r.stage].Skipped = true
+			if err := r.endStage(step); err != nil {
+				return r.finish(StatusFailed, err)
+			}
+			step = r.plan.Starts(r.spe)[stage] + r.plan.Stages[stage].Len(r.spe) - 1
+			continue
+		}
+		if stage != r.stage {
+			if err := r.enterStage(stage, step); err != nil {
+				return r.finish(StatusFailed, err)
+			}
+		}
+		s := &r.plan.Stages[stage]
+
+		// Learning rate.
+		lr := s.LRAt(stageStep, r.spe)
+
+		// Batch: every epoch has its own permutation drawn from the seed, so
+		// the order depends only on (seed, epoch) and a resumed run sees the
+		// same batches.
+		r.loadBatch(step)
+		r.m.SetRand(rand.New(rand.NewPCG(r.spec.Seed^dropoutSalt, uint64(step))))
+
+		// Forward.
+		logits := r.m.Forward(r.x, true)
+		loss := r.ce.Forward(logits, r.y)
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return r.diverged(step)
+		}
+
+		// Backward.
+		r.m.Backward(r.ce.Backward())
+
+		// Clip.
+		if s.Optimizer.ClipNorm > 0 {
+			r.opt.ClipGradNorm(s.Optimizer.ClipNorm)
+		}
+
+		// Step.
+		r.opt.Step(lr)
+		if !paramsFinite(r.m) {
+			return r.diverged(step)
+		}
+		r.samplesSince += len(r.y)
+		r.samplesTotal += len(r.y)
+		r.losses = append(r.losses, loss)
+		r.st.Step = step + 1
+
+		// Evaluation and checkpoint: at every epoch end, every EvalEvery
+		// steps, and at the end of the stage.
+		stageEnd := stageStep+1 == s.Len(r.spe)
+		epochEnd := (step+1)%r.spe == 0
+		every := r.spec.EvalEvery > 0 && (step+1)%r.spec.EvalEvery == 0
+		if stageEnd {
+			if err := r.endStage(step + 1); err != nil {
+				return r.finish(StatusFailed, err)
+			}
+			continue
+		}
+		if epochEnd || every {
+			improved, err := r.evaluate(step + 1)
+			if err != nil {
+				return r.finish(StatusFailed, err)
+			}
+			// Early stopping: patience counts evaluations without a better
+			// validation loss within the stage.
+			if !improved && s.Patience > 0 && r.st.SinceBest >= s.Patience {
+				r.st.Stages[stage].StoppedEarly = true
+				if err := r.endStage(step + 1); err != nil {
+					return r.finish(StatusFailed, err)
+				}
+				step = r.plan.Starts(r.spe)[stage] + s.Len(r.spe) - 1
+			}
+			continue
+		}
+
+		// Report.
+		if time.Since(r.lastReport) >= r.spec.ReportEvery {
+			r.emit(EventStep, math.NaN(), math.NaN(), math.NaN())
+		}
+	}
+	return r.finish(status, nil)
+}
+
+// stepsPerEpoch is the number of batches in an epoch of n samples. The
+// last, shorter batch is kept unless it would hold a single sample, which
+// BatchNorm cannot normalise in training (PyTorch raises on it too); that
+// sample waits for another epoch's shuffle.
+func stepsPerEpoch(n, batch int) int {
+	spe := (n + batch - 1) / batch
+	if n%batch == 1 && spe > 1 {
+		spe--
+	}
+	return spe
+}
+
+// dropoutSalt separates the dropout streams from the batch-order streams
+// drawn from the same seed.
+const dropoutSalt = 0x9e3779b97f4a7c15
+
+type controlRequest int
+
+const (
+	controlNone controlRequest = iota
+	controlStop
+	controlSkip
+)
+
+// control applies pause, stop and skip requests and cancellation. It blocks
+// while the run is paused.
+func (r *runner) control(ctx context.Context) (controlRequest, error) {
+	if err := ctx.Err(); err != nil {
+		return controlNone, err
+	}
+	c := r.spec.Control
+	if c == nil {
+		return controlNone, nil
+	}
+	reportedPause := false
+	for {
+		paused, stop, skip, changed := c.poll()
+		switch {
+		case stop:
+			return controlStop, nil
+		case skip:
+			return controlSkip, nil
+		case !paused:
+			if reportedPause {
+				r.lastReport = time.Now()
+				r.samplesSince = 0
+				r.emitStatus(StatusRunning)
+			}
+			return controlNone, nil
+		}
+		if !reportedPause {
+			r.emitStatus(StatusPaused)
+			reportedPause = true
+		}
+		select {
+		case <-ctx.Done():
+			return controlNone, ctx.Err()
+		case <-changed:
+		}
+	}
+}
+
+// loadBatch fills r.x and r.y with the batch of a global step.
+func (r *runner) loadBatch(step int) {
+	epoch := step / r.spe
+	if epoch != r.epoch {
+		rng := rand.New(rand.NewPCG(r.spec.Seed, uint64(epoch)))
+		r.order = r.spec.Train.Batches(rng, r.spec.BatchSize)
+		r.epoch = epoch
+	}
+	r.y = r.spec.Train.Batch(r.x, r.y, r.order[step%r.spe])
+}
+
+// enterStage freezes and unfreezes blocks as stage i says and sets up its
+// optimizer: the optimizer is kept across stages with the same settings, so
+// blocks that stay trainable keep their state and only newly trainable ones
+// start fresh.
+func (r *runner) enterStage(i, step int) error {
+	s := &r.plan.Stages[i]
+	if err := ApplyStage(r.m, s); err != nil {
+		return fmt.Errorf("stage %d: %w", i+1, err)
+	}
+	if r.opt == nil || s.Optimizer != r.optCfg {
+		opt, err := newOptimizer(r.m, s.Optimizer)
+		if err != nil {
+			return fmt.Errorf("stage %d: %w", i+1, err)
+		}
+		r.opt, r.optCfg = opt, s.Optimizer
+	}
+	for _, name := range s.Trainable {
+		if !slices.Contains(r.st.EverTrainable, name) {
+			r.st.EverTrainable = append(r.st.EverTrainable, name)
+		}
+	}
+	r.stage = i
+	if len(r.st.Stages) <= i {
+		r.st.Stages = append(r.st.Stages, StageResult{
+			Label: s.Label, Trainable: s.Trainable, StartStep: step,
+			BestValLoss: math.NaN(), BestValAcc: math.NaN(),
+		})
+		r.st.StageBestLoss = math.Inf(1)
+		r.st.SinceBest = 0
+	}
+	r.emit(EventStage, math.NaN(), math.NaN(), math.NaN())
+	return nil
+}
+
+// newOptimizer builds the optimizer a stage asks for.
+func newOptimizer(m *Model[float32], c OptimizerConfig) (Optimizer[float32], error) {
+	switch c.Kind {
+	case OptimizerSGD:
+		return NewSGD(m, c.Momentum, c.WeightDecay, c.Nesterov)
+	case OptimizerAdamW:
+		return NewAdamW(m, c.Beta1, c.Beta2, c.Eps, c.WeightDecay)
+	}
+	return nil, fmt.Errorf("unknown optimizer %q", c.Kind)
+}
+
+// endStage evaluates at the end of the current stage, records it and
+// writes its checkpoint.
+func (r *runner) endStage(step int) error {
+	if _, err := r.evaluate(step); err != nil {
+		return err
+	}
+	r.st.Stages[r.stage].EndStep = step
+	return r.checkpoint(CheckpointStageEnd, step)
+}
+
+// evaluate measures the validation set (and the source set), reports, keeps
+// the best weights and reports whether the validation loss improved within
+// the stage.
+func (r *runner) evaluate(step int) (improved bool, err error) {
+	if r.spec.Val == nil {
+		r.emit(EventEval, math.NaN(), math.NaN(), r.sourceAccIfGauge())
+		return false, nil
+	}
+	loss, acc := r.validation()
+	src := r.sourceAccIfGauge()
+	if !math.IsNaN(loss) && !math.IsInf(loss, 0) {
+		r.lastGood = copyWeightsInto(r.lastGood, r.m)
+	}
+	sr := &r.st.Stages[r.stage]
+	if loss < r.st.StageBestLoss {
+		r.st.StageBestLoss = loss
+		r.st.SinceBest = 0
+		improved = true
+		sr.BestValLoss, sr.BestValAcc = loss, acc
+	} else {
+		r.st.SinceBest++
+	}
+	r.emit(EventEval, loss, acc, src)
+	if loss < r.st.BestValLoss {
+		r.st.BestValLoss, r.st.BestValAcc, r.st.BestStep = loss, acc, step
+		if r.best, err = r.m.StateDict(); err != nil {
+			return improved, err
+		}
+		if err := r.checkpoint(CheckpointBest, step); err != nil {
+			return improved, err
+		}
+	}
+	return improved, nil
+}
+
+// validation returns the mean loss and the accuracy on the validation set,
+// in inference mode.
+func (r *runner) validation() (loss, acc float64) {
+	ds := r.spec.Val
+	var ce CrossEntropy[float32]
+	var sum float64
+	correct := 0
+	x := &Tensor[float32]{}
+	var y []int
+	for _, idx := range ds.Batches(nil, evalBatchSize) {
+		y = ds.Batch(x, y, idx)
+		logits := r.m.Forward(x, false)
+		sum += ce.Forward(logits, y) * float64(len(y))
+		correct += countCorrect(logits, y)
+	}
+	n := float64(ds.Len())
+	return sum / n, float64(correct) / n
+}
+
+func (r *runner) gauge() bool { return r.spec.Source != nil && r.spec.SourceHead != nil }
+
+func (r *runner) sourceAccIfGauge() float64 {
+	if !r.gauge() {
+		return math.NaN()
+	}
+	return r.sourceAccuracy()
+}
+
+// sourceAccuracy measures the source task through the current backbone and
+// the source head: the forgetting gauge.
+func (r *runner) sourceAccuracy() float64 {
+	ds := r.spec.Source
+	x := &Tensor[float32]{}
+	var y []int
+	correct := 0
+	for _, idx := range ds.Batches(nil, evalBatchSize) {
+		y = ds.Batch(x, y, idx)
+		correct += countCorrect(r.m.ForwardWithHead(x, r.spec.SourceHead), y)
+	}
+	return float64(correct) / float64(ds.Len())
+}
+
+// countCorrect counts the rows whose largest logit is the label's.
+func countCorrect(logits *Tensor[float32], y []int) int {
+	k := logits.Len() / max(len(y), 1)
+	n := 0
+	for i, label := range y {
+		row := logits.Data[i*k : (i+1)*k]
+		best := 0
+		for j, v := range row {
+			if v > row[best] {
+				best = j
+			}
+		}
+		if best == label {
+			n++
+		}
+	}
+	return n
+}
+
+// checkpoint hands the state to spec.Checkpoint.
+func (r *runner) checkpoint(kind string, step int) error {
+	if r.spec.Checkpoint == nil {
+		return nil
+	}
+	w, err := r.m.StateDict()
+	if err != nil {
+		return err
+	}
+	st := r.st
+	st.Step = step
+	st.Stages = slices.Clone(r.st.Stages)
+	st.EverTrainable = slices.Clone(r.st.EverTrainable)
+	if err := r.spec.Checkpoint(Checkpoint{
+		Kind: kind, Step: step, Stage: r.stage,
+		Weights: w, Best: r.best, Optimizer: r.opt.State(), Loop: st,
+	}); err != nil {
+		return fmt.Errorf("checkpoint at step %d: %w", step, err)
+	}
+	return nil
+}
+
+// resume loads a checkpoint's weights, loop state and optimizer state.
+func (r *runner) resume(c *Checkpoint) error {
+	if c.Step < 0 || c.Step > r.total {
+		return fmt.Errorf("resume: checkpoint step %d is outside the plan's %d steps", c.Step, r.total)
+	}
+	if err := r.m.LoadState(c.Weights); err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	r.st = c.Loop
+	r.st.Step = c.Step
+	r.st.Stages = slices.Clone(c.Loop.Stages)
+	r.st.EverTrainable = slices.Clone(c.Loop.EverTrainable)
+	r.best = c.Best
+	if c.Step == r.total {
+		return nil
+	}
+	// Enter the stage of the next step without reporting it as new when it
+	// had begun before the checkpoint, then load the optimizer's state.
+	stage, _ := r.plan.Locate(c.Step, r.spe)
+	if err := r.enterStage(stage, c.Step); err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	if err := r.opt.LoadState(c.Optimizer); err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	return nil
+}
+
+// diverged restores the last good weights and ends the run as diverged.
+func (r *runner) diverged(step int) (Result, error) {
+	restoreWeights(r.m, r.lastGood)
+	r.st.Step = step
+	return r.finish(StatusDiverged, ErrDiverged)
+}
+
+// finish computes the result, writes the last checkpoint and reports the
+// end.
+func (r *runner) finish(status Status, err error) (Result, error) {
+	res := Result{
+		Status:          status,
+		Steps:           r.st.Step,
+		Stages:          slices.Clone(r.st.Stages),
+		BestStep:        r.st.BestStep,
+		BestValLoss:     r.st.BestValLoss,
+		BestValAcc:      r.st.BestValAcc,
+		FinalValLoss:    math.NaN(),
+		FinalValAcc:     math.NaN(),
+		SourceAccBefore: r.st.SourceAccBefore,
+		SourceAccAfter:  math.NaN(),
+		Audit:           r.audit(),
+		Wall:            time.Since(r.started),
+		Best:            r.best,
+	}
+	if res.BestStep < 0 {
+		res.BestValLoss = math.NaN()
+	}
+	if r.spec.Val != nil {
+		res.FinalValLoss, res.FinalValAcc = r.validation()
+	}
+	if r.gauge() {
+		res.SourceAccAfter = r.sourceAccuracy()
+	}
+	if secs := res.Wall.Seconds(); secs > 0 {
+		res.SamplesPerSec = float64(r.samplesTotal) / secs
+	}
+	if status != StatusFailed && r.opt != nil {
+		if cerr := r.checkpoint(CheckpointLast, r.st.Step); cerr != nil && err == nil {
+			res.Status, err = StatusFailed, cerr
+		}
+	}
+	r.emitStatus(res.Status)
+	return res, err
+}
+
+// audit checks that every block that was never trainable is bit-identical
+// to its starting weights and buffers.
+func (r *runner) audit() Audit {
+	var a Audit
+	i := 0
+	for _, b := range r.m.Blocks {
+		ps := blockParams(b)
+		if slices.Contains(r.st.EverTrainable, b.Name) {
+			i += len(ps)
+			continue
+		}
+		a.Checked = append(a.Checked, b.Name)
+		for _, p := range ps {
+			if !bitEqual(p.Value.Data, r.base[i]) {
+				a.Changed = append(a.Changed, b.Name)
+				break
+			}
+			i++
+		}
+	}
+	return a
+}
+
+// emit reports a Progress for an event; loss, acc and src are NaN unless
+// the event is an evaluation.
+func (r *runner) emit(ev Event, loss, acc, src float64) {
+	r.emitAs(ev, StatusRunning, loss, acc, src)
+}
+
+func (r *runner) emitAs(ev Event, status Status, loss, acc, src float64) {
+	now := time.Now()
+	p := Progress{
+		Event: ev, Step: r.st.Step, TotalSteps: r.total,
+		Epoch: float64(r.st.Step) / float64(r.spe),
+		Stage: r.stage, ValLoss: loss, ValAcc: acc, SourceAcc: src,
+		TrainLoss: math.NaN(), Status: status,
+		FirstStep: r.lossStart, Losses: r.losses,
+	}
+	if r.stage >= 0 {
+		p.StageLabel = r.plan.Stages[r.stage].Label
+	}
+	if len(r.losses) > 0 {
+		p.TrainLoss = r.losses[len(r.losses)-1]
+	}
+	if dt := now.Sub(r.lastReport).Seconds(); dt > 0 && r.samplesSince > 0 {
+		p.SamplesPerSec = float64(r.samplesSince) / dt
+		stepsLeft := r.total - r.st.Step
+		p.ETA = time.Duration(float64(stepsLeft*r.spec.BatchSize) / p.SamplesPerSec * float64(time.Second))
+	}
+	p.Blocks = r.blockProgress()
+	r.report(p)
+	r.losses = r.losses[:0:0]
+	r.lossStart = r.st.Step
+	r.samplesSince = 0
+	r.lastReport = now
+}
+
+// emitStatus reports a change of status; a final status is EventDone.
+func (r *runner) emitStatus(s Status) {
+	ev := EventDone
+	if s == StatusRunning || s == StatusPaused {
+		ev = EventStep
+	}
+	r.emitAs(ev, s, math.NaN(), math.NaN(), math.NaN())
+}
+
+// blockProgress gathers the per-block diagnostics: the optimizer's last
+// step and the drift from the starting weights.
+func (r *runner) blockProgress() []BlockProgress {
+	var stats []BlockStats
+	if r.opt != nil {
+		stats = r.opt.Stats()
+	}
+	out := make([]BlockProgress, len(r.m.Blocks))
+	i := 0
+	for bi, b := range r.m.Blocks {
+		bp := BlockProgress{Name: b.Name, Trainable: !b.Frozen}
+		if bi < len(stats) && stats[bi].Updated {
+			bp.LR, bp.GradNorm, bp.UpdateRatio = stats[bi].LR, stats[bi].GradNorm, stats[bi].UpdateRatio
+		}
+		var d, w0 float64
+		for _, p := range blockParams(b) {
+			if !p.Buffer {
+				for j, v := range p.Value.Data {
+					base := float64(r.base[i][j])
+					d += (float64(v) - base) * (float64(v) - base)
+					w0 += base * base
+				}
+			}
+			i++
+		}
+		if w0 > 0 {
+			bp.Drift = math.Sqrt(d / w0)
+		}
+		out[bi] = bp
+	}
+	return out
+}
+
+// copyWeights copies every parameter and buffer of m, in Params order.
+func copyWeights[T Float](m *Model[T]) [][]T { return copyWeightsInto(nil, m) }
+
+// copyWeightsInto is snapshot reusing dst's storage.
+func copyWeightsInto[T Float](dst [][]T, m *Model[T]) [][]T {
+	ps := m.Params()
+	if len(dst) != len(ps) {
+		dst = make([][]T, len(ps))
+	}
+	for i, p := range ps {
+		dst[i] = append(dst[i][:0], p.Value.Data...)
+	}
+	return dst
+}
+
+// restoreWeights copies a snapshot back into m.
+func restoreWeights[T Float](m *Model[T], snap [][]T) {
+	for i, p := range m.Params() {
+		copy(p.Value.Data, snap[i])
+	}
+}
+
+// paramsFinite reports whether every trainable parameter is finite.
+func paramsFinite[T Float](m *Model[T]) bool {
+	for _, p := range m.Params() {
+		if p.Trainable && !allFinite(p.Value.Data) {
+			return false
+		}
+	}
+	return true
+}
+
+// bitEqual reports whether a and b hold the same bits (NaNs included).
+func bitEqual(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}

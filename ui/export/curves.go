@@ -1,0 +1,552 @@
+package export
+
+import (
+	"errors"
+	"fmt"
+	"image/color"
+	"io"
+	"math"
+	"strconv"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// ErrNoData is returned when the runs hold nothing the figure can draw.
+var ErrNoData = errors.New("nothing to draw")
+
+// maxMarkers caps the glyphs on one validation series; more clutter the
+// line. TensorBoard samples its markers the same way (_MAX_MARKERS = 20
+// in vz_line_chart2/line-chart.ts).
+const maxMarkers = 20
+
+// Curves draws the learning-curve figure of runs to w in format f, which
+// may also be FormatCSV to write the runs' data as CSV does.
+//
+// The top panel shows the training loss, smoothed as opts.Smoothing says
+// with the raw loss faint behind it, and the validation loss, with the best
+// checkpoint (Run.BestStep) ringed. The bottom panel, drawn only if some run
+// has it, shows validation accuracy and the source-task accuracy. Both panels
+// share the x axis; stage boundaries cross both and are labelled above them.
+// One run is drawn with a colour per metric and its stages shaded
+// alternately; several runs are overlaid with a colour, dash and marker per
+// run, each run's stage boundaries in its colour, a branch beginning at its
+// BranchStep.
+//
+// It returns notes on points left out (non-finite values, values ≤ 0 on a
+// log axis) and an error if opts is invalid, no run has a curve to draw
+// (ErrNoData), or writing fails. It does not panic on any data.
+func Curves(w io.Writer, f Format, runs []Run, opts Options) ([]string, error) {
+	if f == FormatCSV {
+		return nil, CSV(w, runs)
+	}
+	o, err := opts.normalize()
+	if err != nil {
+		return nil, err
+	}
+	var n notes
+	fig, err := buildCurves(runs, o, &n)
+	if err != nil {
+		return n, err
+	}
+	c, err := newCanvas(f, o)
+	if err != nil {
+		return n, err
+	}
+	fig.draw(draw.New(c), o.Title)
+	if _, err := c.WriteTo(w); err != nil {
+		return n, fmt.Errorf("write %v: %w", f, err)
+	}
+	return n, nil
+}
+
+// runCurves is one run's data ready to draw.
+type runCurves struct {
+	run                         Run
+	raw, smooth, val, acc, src  []xy
+	valMarks, accMarks, srcMark []xy
+	best                        []xy // zero or one point
+	marks                       []mark
+	spans                       []span // stage extents, for the bands
+}
+
+// curvesFig is the learning-curve figure laid out as panels.
+type curvesFig struct {
+	panels  []*plot.Plot
+	legends []plot.Legend
+	weights []float64
+	marks   []mark
+}
+
+func buildCurves(runs []Run, o Options, n *notes) (*curvesFig, error) {
+	if len(runs) == 0 {
+		return nil, fmt.Errorf("learning curves: no runs: %w", ErrNoData)
+	}
+	cs := make([]runCurves, len(runs))
+	xlo, xhi := math.Inf(1), math.Inf(-1)
+	for i, r := range runs {
+		cs[i] = prepareRun(r, o, n)
+		c := &cs[i]
+		xlo, xhi = xExtent(xlo, xhi, c.raw, c.val, c.acc, c.src)
+	}
+	if xlo > xhi {
+		return nil, fmt.Errorf("learning curves: no %s, %s, %s or %s points: %w", TrainLoss, ValLoss, ValAcc, SourceAcc, ErrNoData)
+	}
+	if xlo == xhi {
+		xlo, xhi = xlo-0.5, xhi+0.5
+	}
+	// One column per device pixel is as fine as the figure can show.
+	cols := o.Width
+	for i := range cs {
+		c := &cs[i]
+		c.raw = decimate(c.raw, xlo, xhi, cols)
+		c.smooth = decimate(c.smooth, xlo, xhi, cols)
+		c.val = decimate(c.val, xlo, xhi, cols)
+		c.acc = decimate(c.acc, xlo, xhi, cols)
+		c.src = decimate(c.src, xlo, xhi, cols)
+	}
+
+	single := len(runs) == 1
+	fig := &curvesFig{}
+	fig.marks = rulerMarks(cs, single)
+
+	// Bands and boundaries go in first so the curves are drawn over them.
+	bg := boundaryLines(cs, single)
+	if single {
+		bg = append([]plot.Plotter{bands{spans: alternate(cs[0].spans), fill: bandGrey}}, bg...)
+	}
+	loss, lossLeg := lossPanel(cs, o, single, bg)
+	acc, accLeg := accPanel(cs, single, bg)
+	for _, p := range []*plot.Plot{loss, acc} {
+		if p != nil {
+			p.X.Min, p.X.Max = xlo, xhi
+		}
+	}
+	xlabel := "step"
+	if o.X == XEpoch {
+		xlabel = "epoch"
+	}
+	switch {
+	case loss != nil && acc != nil:
+		loss.X.Tick.Marker = unlabelled{loss.X.Tick.Marker}
+		acc.X.Label.Text = xlabel
+		fig.panels = []*plot.Plot{loss, acc}
+		fig.legends = []plot.Legend{lossLeg, accLeg}
+		fig.weights = []float64{0.6, 0.4}
+	case loss != nil:
+		loss.X.Label.Text = xlabel
+		fig.panels, fig.legends, fig.weights = []*plot.Plot{loss}, []plot.Legend{lossLeg}, []float64{1}
+	default:
+		acc.X.Label.Text = xlabel
+		fig.panels, fig.legends, fig.weights = []*plot.Plot{acc}, []plot.Legend{accLeg}, []float64{1}
+	}
+	return fig, nil
+}
+
+// prepareRun extracts, filters and smooths one run's curves.
+func prepareRun(r Run, o Options, n *notes) runCurves {
+	c := runCurves{run: r}
+	c.raw = extract(r, r.series(TrainLoss), o, o.LogY, n)
+	if o.Smoothing > 0 && len(c.raw) > 0 {
+		ys := make([]float64, len(c.raw))
+		for i, p := range c.raw {
+			ys[i] = p.y
+		}
+		Smooth(ys, ys, o.Smoothing)
+		c.smooth = make([]xy, len(c.raw))
+		for i, p := range c.raw {
+			c.smooth[i] = xy{p.x, ys[i]}
+		}
+	}
+	c.val = extract(r, r.series(ValLoss), o, o.LogY, n)
+	c.acc = extract(r, r.series(ValAcc), o, false, n)
+	c.src = extract(r, r.series(SourceAcc), o, false, n)
+	c.valMarks, c.accMarks, c.srcMark = sample(c.val), sample(c.acc), sample(c.src)
+
+	ax := newStepAxis(r, o)
+	if r.BestStep >= 0 && len(c.val) > 0 {
+		// The validation point recorded at the best step, or the nearest.
+		bx := ax.x(r.BestStep)
+		best := c.val[0]
+		for _, p := range c.val {
+			if math.Abs(p.x-bx) < math.Abs(best.x-bx) {
+				best = p
+			}
+		}
+		c.best = []xy{best}
+	}
+	for _, s := range r.Stages {
+		if r.BranchStep > 0 && s.StartStep < r.BranchStep {
+			continue // the parent's stage, drawn with the parent
+		}
+		from := ax.x(s.StartStep)
+		to := math.Inf(1)
+		if s.EndStep > s.StartStep {
+			to = ax.x(s.EndStep)
+		}
+		c.spans = append(c.spans, span{from, to})
+		label := s.Label
+		if label == "" {
+			label = "stage " + strconv.Itoa(s.Index)
+		}
+		c.marks = append(c.marks, mark{x: from, label: label})
+	}
+	return c
+}
+
+// sample returns at most maxMarkers points of pts, evenly spaced.
+func sample(pts []xy) []xy {
+	if len(pts) <= maxMarkers {
+		return pts
+	}
+	out := make([]xy, maxMarkers)
+	for i := range out {
+		out[i] = pts[i*(len(pts)-1)/(maxMarkers-1)]
+	}
+	return out
+}
+
+// alternate returns every second span, starting with the second, so
+// neighbouring stages differ in shade.
+func alternate(s []span) []span {
+	var out []span
+	for i := 1; i < len(s); i += 2 {
+		out = append(out, s[i])
+	}
+	return out
+}
+
+// Colours of the single-run figure, one per metric.
+var (
+	trainColor = palette[0]
+	valColor   = palette[1]
+	accColor   = palette[2]
+	srcColor   = palette[3]
+)
+
+func lossPanel(cs []runCurves, o Options, single bool, bg []plot.Plotter) (*plot.Plot, plot.Legend) {
+	leg := newLegend()
+	var sets [][]xy
+	for _, c := range cs {
+		sets = append(sets, c.raw, c.val)
+	}
+	lo, hi, ok := yRange(o.LogY, sets...)
+	if !ok {
+		return nil, leg
+	}
+	p := newPlot()
+	p.Add(bg...)
+	defer func() { p.Y.Min, p.Y.Max = lo, hi }()
+	p.Y.Label.Text = "loss"
+	if o.LogY {
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = logTicks{}
+	}
+	smoothed := o.Smoothing > 0
+	trainName := "train loss"
+	if smoothed {
+		trainName = fmt.Sprintf("train loss (EMA %g)", o.Smoothing)
+	}
+	// Raw curves first, so every smoothed curve lies on top of them all.
+	for i, c := range cs {
+		if !smoothed || o.HideRaw || len(c.raw) == 0 {
+			continue
+		}
+		col := trainColor
+		alpha := uint8(80)
+		if !single {
+			col, alpha = runColor(i), 35
+		}
+		raw := line(c.raw, draw.LineStyle{Color: faint(col, alpha), Width: vg.Points(0.6)})
+		p.Add(raw)
+		if single {
+			leg.Add("train loss, raw", raw)
+		}
+	}
+	for i, c := range cs {
+		main := c.raw
+		if smoothed {
+			main = c.smooth
+		}
+		trainSty := draw.LineStyle{Color: trainColor, Width: vg.Points(1.2)}
+		valSty := draw.LineStyle{Color: valColor, Width: vg.Points(1.5), Dashes: dashes[1]}
+		valGlyph := draw.GlyphStyle{Color: valColor, Radius: vg.Points(2.2), Shape: draw.CircleGlyph{}}
+		if !single {
+			trainSty, valSty, valGlyph = overlayTrain(i), overlayVal(i), overlayGlyph(i)
+		}
+		var tl, vl *polyline
+		var vs *plotter.Scatter
+		if len(main) > 0 {
+			tl = line(main, trainSty)
+			p.Add(tl)
+		}
+		if len(c.val) > 0 {
+			vl, vs = line(c.val, valSty), scatter(c.valMarks, valGlyph)
+			p.Add(vl, vs)
+		}
+		if single {
+			if tl != nil {
+				leg.Add(trainName, tl)
+			}
+			if vl != nil {
+				leg.Add("val loss", vl, vs)
+			}
+			continue
+		}
+		// One entry per run, in the run's validation style, which carries
+		// all three cues (colour, dash, marker); the metric key follows.
+		leg.Add(runLegendName(c.run), line(nil, valSty), scatter(nil, valGlyph))
+	}
+	if !single {
+		key := color.NRGBA{0x66, 0x66, 0x66, 0xff}
+		leg.Add(trainName, line(nil, draw.LineStyle{Color: key, Width: vg.Points(1)}))
+		leg.Add("val loss (thick, markers)", line(nil, draw.LineStyle{Color: key, Width: vg.Points(1.8)}),
+			scatter(nil, draw.GlyphStyle{Color: key, Radius: vg.Points(2.6), Shape: draw.CircleGlyph{}}))
+	}
+	var bestAdded bool
+	for i, c := range cs {
+		if len(c.best) == 0 {
+			continue
+		}
+		col := color.Color(color.Black)
+		if !single {
+			col = runColor(i)
+		}
+		s := scatter(c.best, draw.GlyphStyle{Color: col, Radius: vg.Points(5), Shape: ringGlyph{width: vg.Points(1.4)}})
+		p.Add(s)
+		if !bestAdded {
+			label := "best checkpoint"
+			if single {
+				label = fmt.Sprintf("best: %.4g at %s", c.best[0].y, xName(o, c.best[0].x))
+			} else {
+				s = scatter(nil, draw.GlyphStyle{Color: color.Black, Radius: vg.Points(5), Shape: ringGlyph{width: vg.Points(1.4)}})
+			}
+			leg.Add(label, s)
+			bestAdded = true
+		}
+	}
+	return p, leg
+}
+
+func accPanel(cs []runCurves, single bool, bg []plot.Plotter) (*plot.Plot, plot.Legend) {
+	leg := newLegend()
+	var sets [][]xy
+	for _, c := range cs {
+		sets = append(sets, c.acc, c.src)
+	}
+	lo, hi, ok := yRange(false, sets...)
+	if !ok {
+		return nil, leg
+	}
+	p := newPlot()
+	p.Add(bg...)
+	defer func() { p.Y.Min, p.Y.Max = lo, hi }()
+	p.Y.Label.Text = "accuracy"
+	var hasAcc, hasSrc bool
+	for i, c := range cs {
+		accSty := draw.LineStyle{Color: accColor, Width: vg.Points(1.5)}
+		accGlyph := draw.GlyphStyle{Color: accColor, Radius: vg.Points(2.2), Shape: draw.SquareGlyph{}}
+		srcSty := draw.LineStyle{Color: srcColor, Width: vg.Points(1.5), Dashes: dashes[3]}
+		srcGlyph := draw.GlyphStyle{Color: srcColor, Radius: vg.Points(2.4), Shape: draw.TriangleGlyph{}}
+		if !single {
+			col := runColor(i)
+			accSty, accGlyph = overlayVal(i), overlayGlyph(i)
+			// The source task is the faded, thinner twin of the run's own
+			// line, with a hollow marker.
+			srcSty = draw.LineStyle{Color: faint(col, 150), Width: vg.Points(1), Dashes: runDash(i)}
+			srcGlyph = draw.GlyphStyle{Color: col, Radius: vg.Points(2.6), Shape: draw.RingGlyph{}}
+		}
+		if len(c.acc) > 0 {
+			l, s := line(c.acc, accSty), scatter(c.accMarks, accGlyph)
+			p.Add(l, s)
+			if single {
+				leg.Add("val accuracy", l, s)
+			}
+			hasAcc = true
+		}
+		if len(c.src) > 0 {
+			l, s := line(c.src, srcSty), scatter(c.srcMark, srcGlyph)
+			p.Add(l, s)
+			if single {
+				leg.Add("source accuracy", l, s)
+			}
+			hasSrc = true
+		}
+	}
+	if !single {
+		// Runs are named in the loss panel's legend; here only the key.
+		key := color.NRGBA{0x66, 0x66, 0x66, 0xff}
+		if hasAcc {
+			leg.Add("val accuracy", line(nil, draw.LineStyle{Color: key, Width: vg.Points(1.8)}),
+				scatter(nil, draw.GlyphStyle{Color: key, Radius: vg.Points(2.6), Shape: draw.CircleGlyph{}}))
+		}
+		if hasSrc {
+			leg.Add("source accuracy (faded)", line(nil, draw.LineStyle{Color: faint(key, 150), Width: vg.Points(1)}),
+				scatter(nil, draw.GlyphStyle{Color: key, Radius: vg.Points(2.6), Shape: draw.RingGlyph{}}))
+		}
+	}
+	return p, leg
+}
+
+// runLegendName names a run in the overlay legend, saying where a branch
+// starts.
+func runLegendName(r Run) string {
+	if r.BranchStep <= 0 {
+		return r.label()
+	}
+	from := "step " + shortNumber(float64(r.BranchStep), float64(r.BranchStep))
+	if r.Parent != "" {
+		return fmt.Sprintf("%s (from %s @ %s)", r.label(), r.Parent, from)
+	}
+	return fmt.Sprintf("%s (from %s)", r.label(), from)
+}
+
+// xName formats an x value for a legend.
+func xName(o Options, x float64) string {
+	if o.X == XEpoch {
+		return "epoch " + strconv.FormatFloat(x, 'f', 2, 64)
+	}
+	return "step " + strconv.FormatFloat(x, 'f', -1, 64)
+}
+
+// rulerMarks returns the labels of the stage ruler. In an overlay, a
+// boundary several runs share at the same x is labelled once, in grey.
+func rulerMarks(cs []runCurves, single bool) []mark {
+	var out []mark
+	seen := map[mark]int{}
+	for i, c := range cs {
+		for _, m := range c.marks {
+			key := mark{x: m.x, label: m.label}
+			if j, ok := seen[key]; ok {
+				out[j].color = grey
+				continue
+			}
+			m.color = color.Color(color.Black)
+			if !single {
+				m.color = runColor(i)
+			}
+			seen[key] = len(out)
+			out = append(out, m)
+		}
+	}
+	sortMarks(out)
+	return out
+}
+
+func sortMarks(m []mark) {
+	for i := 1; i < len(m); i++ {
+		for j := i; j > 0 && m[j].x < m[j-1].x; j-- {
+			m[j], m[j-1] = m[j-1], m[j]
+		}
+	}
+}
+
+// boundaryLines returns the dashed stage boundaries of every run.
+func boundaryLines(cs []runCurves, single bool) []plot.Plotter {
+	var out []plot.Plotter
+	for i, c := range cs {
+		var xs []float64
+		for _, m := range c.marks {
+			xs = append(xs, m.x)
+		}
+		sty := draw.LineStyle{Color: grey, Width: vg.Points(0.8), Dashes: []vg.Length{vg.Points(4), vg.Points(3)}}
+		if !single {
+			sty.Color = faint(runColor(i), 200)
+		}
+		out = append(out, vlines{xs: xs, style: sty})
+	}
+	return out
+}
+
+// Overlay styles: run i has one colour, dash and marker throughout.
+func overlayTrain(i int) draw.LineStyle {
+	return draw.LineStyle{Color: runColor(i), Width: vg.Points(1), Dashes: runDash(i)}
+}
+
+func overlayVal(i int) draw.LineStyle {
+	return draw.LineStyle{Color: runColor(i), Width: vg.Points(1.8), Dashes: runDash(i)}
+}
+
+func overlayGlyph(i int) draw.GlyphStyle {
+	return draw.GlyphStyle{Color: runColor(i), Radius: vg.Points(2.6), Shape: runGlyph(i)}
+}
+
+func line(pts []xy, sty draw.LineStyle) *polyline {
+	return &polyline{pts: pts, style: sty}
+}
+
+func scatter(pts []xy, sty draw.GlyphStyle) *plotter.Scatter {
+	return &plotter.Scatter{XYs: toXYs(pts), GlyphStyle: sty}
+}
+
+// toXYs converts points, all finite by now: extract has already dropped
+// what plotter.NewScatter would reject.
+func toXYs(pts []xy) plotter.XYs {
+	out := make(plotter.XYs, len(pts))
+	for i, p := range pts {
+		out[i] = plotter.XY{X: p.x, Y: p.y}
+	}
+	return out
+}
+
+func newLegend() plot.Legend {
+	l := plot.NewLegend()
+	l.TextStyle = textStyle(legendSize, color.Black)
+	l.Top, l.Left = true, true
+	l.ThumbnailWidth = vg.Points(26)
+	l.Padding = vg.Points(1.5)
+	return l
+}
+
+// ringGlyph is an unfilled circle with its own line width; gonum's
+// RingGlyph uses the canvas's current width.
+type ringGlyph struct{ width vg.Length }
+
+func (g ringGlyph) DrawGlyph(c *draw.Canvas, sty draw.GlyphStyle, pt vg.Point) {
+	c.SetLineStyle(draw.LineStyle{Color: sty.Color, Width: g.width})
+	var p vg.Path
+	p.Move(vg.Point{X: pt.X + sty.Radius, Y: pt.Y})
+	p.Arc(pt, sty.Radius, 0, 2*math.Pi)
+	p.Close()
+	c.Stroke(p)
+}
+
+// draw lays the figure out on dc and draws it.
+func (f *curvesFig) draw(dc draw.Canvas, title string) {
+	dc = frame(dc, title)
+	lw := vg.Length(0)
+	for i := range f.legends {
+		lw = max(lw, legendWidth(&f.legends[i]))
+	}
+	area := dc
+	if lw > 0 {
+		area.Max.X -= lw + vg.Points(12)
+	}
+	gap := vg.Points(6)
+	rows := stack(area, f.weights, gap)
+	alignColumn(f.panels, rows)
+	tr := transformX(f.panels[0], rows[0])
+	d0 := f.panels[0].DataCanvas(rows[0])
+	r := layoutRuler(f.marks, textStyle(stageSize, color.Black), d0.Min.X, d0.Max.X, tr)
+	if h := r.height(); h > 0 {
+		area.Max.Y -= h
+		rows = stack(area, f.weights, gap)
+		alignColumn(f.panels, rows)
+	}
+	for i, p := range f.panels {
+		p.Draw(rows[i])
+	}
+	d0 = f.panels[0].DataCanvas(rows[0])
+	strip := d0
+	strip.Min.Y, strip.Max.Y = d0.Max.Y, d0.Max.Y+r.height()
+	r.draw(strip, transformX(f.panels[0], rows[0]))
+	for i, p := range f.panels {
+		d := p.DataCanvas(rows[i])
+		lc := dc
+		lc.Min.X = dc.Max.X - lw
+		lc.Min.Y, lc.Max.Y = d.Min.Y, d.Max.Y
+		f.legends[i].Draw(lc)
+	}
+}

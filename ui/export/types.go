@@ -1,0 +1,103 @@
+package export
+
+import "strings"
+
+// Metric names the learning-curve figure knows how to draw.
+const (
+	TrainLoss = "train/loss"
+	ValLoss   = "val/loss"
+	ValAcc    = "val/acc"
+	// SourceAcc is accuracy on the pretraining (source) task: it falls as
+	// fine-tuning forgets, which is why the figure shows it next to ValAcc.
+	SourceAcc = "source/acc"
+)
+
+// DriftSeries returns the name of the series holding the drift of block
+// from its pretrained weights, "block/<block>/drift".
+func DriftSeries(block string) string { return "block/" + block + "/drift" }
+
+// driftBlock returns the block name of a drift series and whether name is one.
+func driftBlock(name string) (string, bool) {
+	rest, ok := strings.CutPrefix(name, "block/")
+	if !ok {
+		return "", false
+	}
+	block, ok := strings.CutSuffix(rest, "/drift")
+	return block, ok && block != ""
+}
+
+// Point is one recorded value of a metric.
+type Point struct {
+	Step  int
+	Epoch float64 // fractional epoch at Step; used when the x axis is XEpoch
+	Value float64 // may be NaN or ±Inf: such points are skipped and noted
+}
+
+// Series is one metric of one run, in step order, named like the constants
+// above ("train/loss") or by DriftSeries.
+type Series struct {
+	Name   string
+	Points []Point
+}
+
+// Stage is one stage of a run's plan as it was executed.
+type Stage struct {
+	Index int    // 1-based position in the plan
+	Label string // shown on the figure, e.g. "stage 2: +conv2"
+	// StartStep is the first step of the stage; EndStep is one past its last
+	// step, or ≤ StartStep while the stage is still running.
+	StartStep, EndStep int
+	// Trainable lists the blocks trained during the stage. Nil means unknown,
+	// and the diagnostics figure then shades nothing as frozen; an empty
+	// non-nil slice means every block was frozen.
+	Trainable []string
+}
+
+// contains reports whether step falls inside the stage.
+func (s Stage) contains(step int) bool {
+	return step >= s.StartStep && (s.EndStep <= s.StartStep || step < s.EndStep)
+}
+
+// Run is what the figures need of one run.
+type Run struct {
+	ID, Name string // Name labels the run in legends; ID if Name is empty
+	Series   []Series
+	Stages   []Stage // in order
+	// BestStep is the step of the best checkpoint (lowest validation loss),
+	// marked on the figure; −1 means none.
+	BestStep int
+	// BranchStep is the step of the parent's checkpoint this run started
+	// from; 0 means the run is not a branch. A branch counts steps on from
+	// its parent's, so its own curves begin at BranchStep: points and stages
+	// before it (inherited from the parent) are not drawn for the branch.
+	BranchStep int
+	Parent     string // name of the parent run, for the legend; may be empty
+}
+
+// label returns the run's name for legends and CSV.
+func (r Run) label() string {
+	if r.Name != "" {
+		return r.Name
+	}
+	return r.ID
+}
+
+// series returns the series with the given name, or nil.
+func (r Run) series(name string) *Series {
+	for i := range r.Series {
+		if r.Series[i].Name == name {
+			return &r.Series[i]
+		}
+	}
+	return nil
+}
+
+// stageAt returns the stage that holds step, or nil.
+func (r Run) stageAt(step int) *Stage {
+	for i := len(r.Stages) - 1; i >= 0; i-- {
+		if r.Stages[i].contains(step) {
+			return &r.Stages[i]
+		}
+	}
+	return nil
+}
