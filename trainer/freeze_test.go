@@ -1,6 +1,8 @@
 package trainer
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -178,5 +180,75 @@ func TestBackwardStopsAtLowestTrainable(t *testing.T) {
 				trainSteps(m, o, 1, 2)
 			}()
 		})
+	}
+}
+
+// bnConfig is a 20-16-12-5 MLP with BatchNorm1d after each hidden Linear, as
+// nn.Sequential(Linear, BatchNorm1d, ReLU) blocks.
+func bnConfig() *Config {
+	block := func(name string, in, out int) BlockConfig {
+		return BlockConfig{Name: name, Layers: []LayerConfig{
+			{Type: "linear", Name: name + ".0", InFeatures: in, OutFeatures: out},
+			{Type: "batchnorm1d", Name: name + ".1", NumFeatures: out},
+			{Type: "relu"},
+		}}
+	}
+	return &Config{
+		Name: "bn-mlp", InputShape: []int{20}, Classes: []string{"a", "b", "c", "d", "e"},
+		Blocks: []BlockConfig{
+			block("fc1", 20, 16),
+			block("fc2", 16, 12),
+			{Name: "head", Layers: []LayerConfig{{Type: "linear", Name: "head", InFeatures: 12, OutFeatures: 5}}},
+		},
+	}
+}
+
+// TestFrozenBatchNorm: a frozen block's BatchNorm runs in inference mode, so
+// its running statistics stay bit-identical through 50 training steps; with
+// SetTrainBN(true) they move and its weight and bias train, while the rest
+// of the block stays frozen (fastai's train_bn).
+func TestFrozenBatchNorm(t *testing.T) {
+	for _, trainBN := range []bool{false, true} {
+		for _, oc := range optCases {
+			t.Run(fmt.Sprintf("%s/trainBN=%v", oc.name, trainBN), func(t *testing.T) {
+				m, err := New[float32](bnConfig(), rand.New(rand.NewPCG(1, 1)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				m.FreezeBelow(1)
+				m.SetTrainBN(trainBN)
+				snap := paramSnapshot(m)
+				o := oc.new(m)
+				trainSteps(m, o, 50, 1)
+				state := o.State()
+				for _, p := range m.Params() {
+					same := slices.Equal(p.Value.Data, snap[p.Name])
+					_, hasState := state[p.Name+"."+map[string]string{"sgd": "momentum_buffer", "adamw": "exp_avg"}[oc.name]]
+					var wantMoved, wantState bool
+					switch {
+					case strings.HasPrefix(p.Name, "fc1.0."): // frozen Linear
+					case strings.HasPrefix(p.Name, "fc1.1."): // frozen block's BatchNorm
+						wantMoved = trainBN
+						wantState = trainBN && !p.Buffer
+					default: // trainable blocks: parameters and running statistics move
+						wantMoved = true
+						wantState = !p.Buffer
+					}
+					// A bias right before BatchNorm has zero gradient in exact
+					// arithmetic (BN subtracts the batch mean), so whether a
+					// trainable one moves is rounding noise: not checked.
+					noise := p.Name == "fc2.0.bias"
+					if same == wantMoved && !noise {
+						t.Errorf("%s moved = %v, want %v", p.Name, !same, wantMoved)
+					}
+					if hasState != wantState {
+						t.Errorf("%s has optimizer state = %v, want %v", p.Name, hasState, wantState)
+					}
+					if (p.Grad != nil) != wantState {
+						t.Errorf("%s has a gradient = %v, want %v", p.Name, p.Grad != nil, wantState)
+					}
+				}
+			})
+		}
 	}
 }
