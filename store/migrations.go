@@ -58,6 +58,24 @@ var migrations = [][]string{
 			value  DOUBLE PRECISION, -- NULL stands for NaN, which SQLite cannot store
 			PRIMARY KEY (run_id, name, step)
 		)` + clustered,
+		// Summaries of the metrics over aligned step ranges [bucket*width,
+		// (bucket+1)*width), kept up to date by AddMetrics, so that Series
+		// reads a few thousand rows instead of every point. The value
+		// columns are NULL when every value in the range is NaN.
+		`CREATE TABLE metric_rollups (
+			run_id     TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+			name       TEXT NOT NULL,
+			width      BIGINT NOT NULL,
+			bucket     BIGINT NOT NULL,
+			first_step BIGINT NOT NULL,
+			last_step  BIGINT NOT NULL,
+			min_value  DOUBLE PRECISION,
+			max_value  DOUBLE PRECISION,
+			sum_value  DOUBLE PRECISION,
+			n          BIGINT NOT NULL,
+			n_values   BIGINT NOT NULL,
+			PRIMARY KEY (run_id, name, width, bucket)
+		)` + clustered,
 		`CREATE TABLE checkpoints (
 			id         TEXT PRIMARY KEY,
 			run_id     TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
