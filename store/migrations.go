@@ -1,0 +1,142 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// migrations are the schema changes in order; migration i+1 is migrations[i].
+// Each runs in one transaction together with the row in schema_migrations
+// that records it, so a store is always at a whole version. Append new
+// migrations; never edit one that has been released.
+//
+// Times are BIGINT milliseconds since the Unix epoch (UTC), booleans are
+// BOOLEAN, JSON is TEXT: all of it reads the same in SQLite and PostgreSQL.
+var migrations = [][]string{
+	// 1: runs, their stages, metrics and checkpoints.
+	{
+		`CREATE TABLE runs (
+			id                   TEXT PRIMARY KEY,
+			name                 TEXT NOT NULL,
+			parent_run_id        TEXT REFERENCES runs(id) ON DELETE SET NULL,
+			parent_checkpoint_id TEXT,
+			model                TEXT NOT NULL,
+			model_hash           TEXT NOT NULL,
+			dataset              TEXT NOT NULL,
+			dataset_hash         TEXT NOT NULL,
+			plan                 TEXT NOT NULL,
+			seed                 BIGINT NOT NULL,
+			version              TEXT NOT NULL,
+			status               TEXT NOT NULL CHECK (status IN
+				('running', 'paused', 'done', 'stopped', 'diverged', 'interrupted', 'failed')),
+			created_ms           BIGINT NOT NULL,
+			heartbeat_ms         BIGINT NOT NULL,
+			finished_ms          BIGINT,
+			error                TEXT NOT NULL DEFAULT ''
+		)`,
+		`CREATE INDEX runs_created ON runs (created_ms)`,
+		`CREATE INDEX runs_parent ON runs (parent_run_id)`,
+		`CREATE INDEX runs_status ON runs (status)`,
+		`CREATE TABLE stages (
+			run_id     TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+			idx        INTEGER NOT NULL,
+			name       TEXT NOT NULL,
+			trainable  TEXT NOT NULL,
+			start_step BIGINT NOT NULL,
+			end_step   BIGINT,
+			PRIMARY KEY (run_id, idx)
+		)`,
+		// The primary key (run_id, name, step) is the only access path: a
+		// series is one contiguous range of it, already ordered by step.
+		`CREATE TABLE metrics (
+			run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+			name   TEXT NOT NULL,
+			step   BIGINT NOT NULL,
+			stage  INTEGER NOT NULL,
+			value  DOUBLE PRECISION, -- NULL stands for NaN, which SQLite cannot store
+			PRIMARY KEY (run_id, name, step)
+		)` + clustered,
+		// Summaries of the metrics over aligned step ranges [bucket*width,
+		// (bucket+1)*width), kept up to date by AddMetrics, so that Series
+		// reads a few thousand rows instead of every point. The value
+		// columns are NULL when every value in the range is NaN.
+		`CREATE TABLE metric_rollups (
+			run_id     TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+			name       TEXT NOT NULL,
+			width      BIGINT NOT NULL,
+			bucket     BIGINT NOT NULL,
+			first_step BIGINT NOT NULL,
+			last_step  BIGINT NOT NULL,
+			min_value  DOUBLE PRECISION,
+			max_value  DOUBLE PRECISION,
+			sum_value  DOUBLE PRECISION,
+			n          BIGINT NOT NULL,
+			n_values   BIGINT NOT NULL,
+			PRIMARY KEY (run_id, name, width, bucket)
+		)` + clustered,
+		`CREATE TABLE checkpoints (
+			id         TEXT PRIMARY KEY,
+			run_id     TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+			step       BIGINT NOT NULL,
+			stage      INTEGER NOT NULL,
+			kind       TEXT NOT NULL CHECK (kind IN ('stage-end', 'best', 'last')),
+			path       TEXT NOT NULL,
+			sha256     TEXT NOT NULL,
+			size       BIGINT NOT NULL,
+			created_ms BIGINT NOT NULL,
+			bad        BOOLEAN NOT NULL DEFAULT FALSE,
+			problem    TEXT NOT NULL DEFAULT '',
+			UNIQUE (run_id, step, kind)
+		)`,
+	},
+}
+
+// migrate brings the schema up to the newest version this build knows. It is
+// safe to run from several processes at once: each step checks the version
+// inside its own write transaction.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		applied_ms BIGINT NOT NULL
+	)`); err != nil {
+		return err
+	}
+	for i, stmts := range migrations {
+		version := i + 1
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			var have int
+			if err := tx.QueryRowContext(ctx,
+				`SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+				return err
+			}
+			if have > len(migrations) {
+				return fmt.Errorf("%w: schema version %d, this build knows %d", ErrNewerSchema, have, len(migrations))
+			}
+			if have >= version {
+				return nil
+			}
+			for _, q := range stmts {
+				if _, err := tx.ExecContext(ctx, q); err != nil {
+					return fmt.Errorf("migration %d: %w", version, err)
+				}
+			}
+			_, err := tx.ExecContext(ctx,
+				`INSERT INTO schema_migrations (version, applied_ms) VALUES (?, ?)`,
+				version, time.Now().UnixMilli())
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SchemaVersion returns the schema version recorded in the database.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
+	return v, err
+}
