@@ -1,6 +1,8 @@
 package trainer
 
 import (
+	"sync"
+
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -13,6 +15,26 @@ import (
 func gemm[T Float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	if m == 0 || n == 0 {
 		return
+	}
+	// gonum's pure-Go kernels are fastest, by a wide margin, when neither
+	// operand is transposed: that case streams rows through AXPY and skips
+	// zero entries of a (half of a ReLU's output or gradient), while the
+	// transposed cases fall back to dot products. An explicit transposed
+	// copy costs O(size) against the product's O(m·n·k), so make one.
+	// OpenBLAS handles transposed operands natively.
+	if transposeOperands {
+		if tA {
+			at := getScratch[T](m * k)
+			defer putScratch(at)
+			transpose(*at, a, k, m, lda)
+			a, lda, tA = *at, k, false
+		}
+		if tB {
+			bt := getScratch[T](k * n)
+			defer putScratch(bt)
+			transpose(*bt, b, n, k, ldb)
+			b, ldb, tB = *bt, n, false
+		}
 	}
 	ta, tb := blas.NoTrans, blas.NoTrans
 	if tA {
@@ -31,3 +53,49 @@ func gemm[T Float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb
 
 // Backend names the BLAS implementation in use: "gonum" or "openblas".
 func Backend() string { return backend }
+
+// transpose writes the transpose of the rows×cols matrix src (row stride
+// lds) into dst as a cols×rows matrix, in tiles so both sides stay in
+// cache.
+func transpose[T Float](dst, src []T, rows, cols, lds int) {
+	const tile = 32
+	for i0 := 0; i0 < rows; i0 += tile {
+		i1 := min(i0+tile, rows)
+		for j0 := 0; j0 < cols; j0 += tile {
+			j1 := min(j0+tile, cols)
+			for i := i0; i < i1; i++ {
+				row := src[i*lds : i*lds+j1]
+				for j := j0; j < j1; j++ {
+					dst[j*rows+i] = row[j]
+				}
+			}
+		}
+	}
+}
+
+// Scratch buffers for transposed copies, shared by concurrent runs.
+var scratch32, scratch64 sync.Pool
+
+func getScratch[T Float](n int) *[]T {
+	pool := &scratch64
+	if _, ok := any([]T(nil)).([]float32); ok {
+		pool = &scratch32
+	}
+	p, _ := pool.Get().(*[]T)
+	if p == nil {
+		p = new([]T)
+	}
+	if cap(*p) < n {
+		*p = make([]T, n)
+	}
+	*p = (*p)[:n]
+	return p
+}
+
+func putScratch[T Float](p *[]T) {
+	if _, ok := any([]T(nil)).([]float32); ok {
+		scratch32.Put(p)
+	} else {
+		scratch64.Put(p)
+	}
+}
