@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"thaw/trainer"
 )
 
 func writeBytes(b []byte) func(io.Writer) error {
@@ -121,7 +123,7 @@ func TestOpenRecoversFiles(t *testing.T) {
 		}
 		cs = append(cs, c)
 	}
-	if err := s.SetStatus(ctx, r.ID, StatusStopped, ""); err != nil {
+	if err := s.SetStatus(ctx, r.ID, trainer.StatusStopped, ""); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()

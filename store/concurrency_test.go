@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"thaw/trainer"
 )
 
 // The stress test runs for THAW_STORE_STRESS (a Go duration) if set, else
@@ -63,7 +65,7 @@ func writeFor(s *Store, name string, d time.Duration) (map[string]int, error) {
 			writeBytes([]byte("weights"))); err != nil {
 			return counts, err
 		}
-		if err := s.SetStatus(ctx, r.ID, StatusDone, ""); err != nil {
+		if err := s.SetStatus(ctx, r.ID, trainer.StatusDone, ""); err != nil {
 			return counts, err
 		}
 	}

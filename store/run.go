@@ -10,35 +10,13 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"thaw/trainer"
 )
 
-// Status is where a run is in its life.
-type Status string
-
-// The statuses of a run. Running and paused are live: a process owns the
-// run and sends heartbeats. The others are final until a resume sets the
-// run running again.
-const (
-	StatusRunning     Status = "running"
-	StatusPaused      Status = "paused"
-	StatusDone        Status = "done"        // the plan finished
-	StatusStopped     Status = "stopped"     // the user stopped it
-	StatusDiverged    Status = "diverged"    // loss became NaN or Inf
-	StatusInterrupted Status = "interrupted" // its process died
-	StatusFailed      Status = "failed"      // an error ended it
-)
-
-// Valid reports whether st is one of the statuses above.
-func (st Status) Valid() bool {
-	switch st {
-	case StatusRunning, StatusPaused, StatusDone, StatusStopped, StatusDiverged, StatusInterrupted, StatusFailed:
-		return true
-	}
-	return false
-}
-
-// Live reports whether a process owns a run with this status.
-func (st Status) Live() bool { return st == StatusRunning || st == StatusPaused }
+// Status is where a run is in its life; the statuses are the trainer's
+// (trainer.StatusRunning and so on).
+type Status = trainer.Status
 
 // Run is one execution of a plan on a base model and a dataset.
 type Run struct {
@@ -110,7 +88,7 @@ func (s *Store) CreateRun(ctx context.Context, r Run) (Run, error) {
 	}
 	now := s.now()
 	r.ID = newID(now)
-	r.Status = StatusRunning
+	r.Status = trainer.StatusRunning
 	r.Created, r.Heartbeat = time.UnixMilli(ms(now)), time.UnixMilli(ms(now))
 	r.Finished, r.Error = time.Time{}, ""
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -333,7 +311,7 @@ func runState(ctx context.Context, tx *sql.Tx, id string) error {
 // SetStatus sets the status of the run id, and the error text (empty unless
 // the run failed or diverged). A final status also sets Finished; a live one
 // clears it and refreshes the heartbeat, so that resuming a run is
-// SetStatus(ctx, id, StatusRunning, ""). It returns an error wrapping
+// SetStatus(ctx, id, trainer.StatusRunning, ""). It returns an error wrapping
 // [ErrInvalid] for an unknown status and [ErrNotFound] when the run does not
 // exist.
 func (s *Store) SetStatus(ctx context.Context, id string, st Status, errText string) error {

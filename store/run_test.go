@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"thaw/trainer"
 )
 
 func TestMigrationsIdempotent(t *testing.T) {
@@ -45,7 +47,7 @@ func TestRunCRUD(t *testing.T) {
 	ctx := context.Background()
 	s := mustOpen(t)
 	a := mustRun(t, s, "Gradual on fashion")
-	if len(a.ID) != idLen || a.Status != StatusRunning {
+	if len(a.ID) != idLen || a.Status != trainer.StatusRunning {
 		t.Fatalf("created %+v", a)
 	}
 	got, err := s.Run(ctx, a.ID)
@@ -88,13 +90,13 @@ func TestRunCRUD(t *testing.T) {
 		t.Errorf("CreateRun(bad plan): %v", err)
 	}
 
-	if err := s.SetStatus(ctx, a.ID, StatusFailed, "boom"); err != nil {
+	if err := s.SetStatus(ctx, a.ID, trainer.StatusFailed, "boom"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetStatus(ctx, a.ID, "weird", ""); !errors.Is(err, ErrInvalid) {
 		t.Errorf("SetStatus(weird): %v", err)
 	}
-	if err := s.SetStatus(ctx, "nope", StatusDone, ""); !errors.Is(err, ErrNotFound) {
+	if err := s.SetStatus(ctx, "nope", trainer.StatusDone, ""); !errors.Is(err, ErrNotFound) {
 		t.Errorf("SetStatus(unknown): %v", err)
 	}
 	if err := s.Heartbeat(ctx, a.ID); !errors.Is(err, ErrNotLive) {
@@ -104,7 +106,7 @@ func TestRunCRUD(t *testing.T) {
 		t.Errorf("Heartbeat: %v", err)
 	}
 	got, _ = s.Run(ctx, a.ID)
-	if got.Status != StatusFailed || got.Error != "boom" || got.Finished.IsZero() {
+	if got.Status != trainer.StatusFailed || got.Error != "boom" || got.Finished.IsZero() {
 		t.Errorf("after SetStatus: %+v", got)
 	}
 
@@ -114,7 +116,7 @@ func TestRunCRUD(t *testing.T) {
 		want []string
 	}{
 		{"all, newest first", RunFilter{}, []string{b.ID, a.ID}},
-		{"status", RunFilter{Status: []Status{StatusFailed}}, []string{a.ID}},
+		{"status", RunFilter{Status: []Status{trainer.StatusFailed}}, []string{a.ID}},
 		{"name ignores case", RunFilter{Name: "GRADUAL"}, []string{a.ID}},
 		{"name with wildcard is literal", RunFilter{Name: "%"}, nil},
 		{"model", RunFilter{Model: "other"}, []string{b.ID}},
@@ -175,10 +177,10 @@ func TestStaleHeartbeatBecomesInterrupted(t *testing.T) {
 	fresh := mustRun(t, s, "fresh")
 	done := mustRun(t, s, "done")
 	paused := mustRun(t, s, "paused")
-	if err := s.SetStatus(ctx, done.ID, StatusDone, ""); err != nil {
+	if err := s.SetStatus(ctx, done.ID, trainer.StatusDone, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetStatus(ctx, paused.ID, StatusPaused, ""); err != nil {
+	if err := s.SetStatus(ctx, paused.ID, trainer.StatusPaused, ""); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -196,8 +198,8 @@ func TestStaleHeartbeatBecomesInterrupted(t *testing.T) {
 	s.Close()
 	now = now.Add(10 * time.Second)
 	s = mustOpenDir(t, dir, withClock(clock), WithGrace(30*time.Second))
-	want := map[string]Status{stale.ID: StatusInterrupted, paused.ID: StatusInterrupted,
-		fresh.ID: StatusRunning, done.ID: StatusDone}
+	want := map[string]Status{stale.ID: trainer.StatusInterrupted, paused.ID: trainer.StatusInterrupted,
+		fresh.ID: trainer.StatusRunning, done.ID: trainer.StatusDone}
 	for id, st := range want {
 		r, err := s.Run(ctx, id)
 		if err != nil {

@@ -29,6 +29,19 @@ const (
 	StatusFailed      Status = "failed"
 )
 
+// Valid reports whether s is one of the statuses above.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusRunning, StatusPaused, StatusDone, StatusStopped, StatusDiverged, StatusInterrupted, StatusFailed:
+		return true
+	}
+	return false
+}
+
+// Live reports whether a process owns a run with this status: running and
+// paused runs send heartbeats; the others are final until resumed.
+func (s Status) Live() bool { return s == StatusRunning || s == StatusPaused }
+
 // Spec describes one run: a plan executed on a model and a dataset.
 type Spec struct {
 	// Model is the base model with its pretrained weights, its head already
