@@ -208,17 +208,17 @@ const (
 
 // LoopState is what the run loop needs, beyond weights and optimizer
 // state, to resume exactly. It is plain data, saved as JSON beside the
-// weights.
+// weights (see its MarshalJSON).
 type LoopState struct {
-	Step            int           `json:"step"`
-	BestStep        int           `json:"best_step"`
-	BestValLoss     float64       `json:"best_val_loss"`
-	BestValAcc      float64       `json:"best_val_acc"`
-	StageBestLoss   float64       `json:"stage_best_loss"`
-	SinceBest       int           `json:"since_best"`
-	Stages          []StageResult `json:"stages"`
-	EverTrainable   []string      `json:"ever_trainable"`
-	SourceAccBefore float64       `json:"source_acc_before"`
+	Step            int
+	BestStep        int
+	BestValLoss     float64
+	BestValAcc      float64
+	StageBestLoss   float64
+	SinceBest       int
+	Stages          []StageResult
+	EverTrainable   []string
+	SourceAccBefore float64
 }
 
 // Control lets another goroutine steer a run between batches. The zero

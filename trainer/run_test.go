@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -404,5 +405,31 @@ func TestRunForgettingGauge(t *testing.T) {
 		if math.IsNaN(p.SourceAcc) {
 			t.Errorf("evaluation at step %d has no source accuracy", p.Step)
 		}
+	}
+}
+
+func TestLoopStateJSON(t *testing.T) {
+	in := LoopState{Step: 12, BestStep: -1, BestValLoss: math.Inf(1), BestValAcc: math.NaN(),
+		StageBestLoss: 0.25, SinceBest: 2, EverTrainable: []string{"head"}, SourceAccBefore: 0.875,
+		Stages: []StageResult{{Label: "stage 1: head", Trainable: []string{"head"}, StartStep: 0, EndStep: 12,
+			BestValLoss: 0.1 + 0.2, BestValAcc: math.NaN(), StoppedEarly: true}}}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out LoopState
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	same := func(a, b float64) bool {
+		return math.Float64bits(a) == math.Float64bits(b) || (math.IsNaN(a) && math.IsNaN(b))
+	}
+	if out.Step != in.Step || out.BestStep != in.BestStep || !same(out.BestValLoss, in.BestValLoss) ||
+		!same(out.BestValAcc, in.BestValAcc) || !same(out.StageBestLoss, in.StageBestLoss) ||
+		!same(out.SourceAccBefore, in.SourceAccBefore) || !slices.Equal(out.EverTrainable, in.EverTrainable) {
+		t.Errorf("round trip: got %+v, want %+v (JSON %s)", out, in, b)
+	}
+	if len(out.Stages) != 1 || !same(out.Stages[0].BestValLoss, 0.1+0.2) || !math.IsNaN(out.Stages[0].BestValAcc) || !out.Stages[0].StoppedEarly {
+		t.Errorf("stage round trip: got %+v (JSON %s)", out.Stages, b)
 	}
 }
