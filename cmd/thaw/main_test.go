@@ -69,6 +69,13 @@ func writeBlobs(t *testing.T, path string, n int, noise float64, classes ...stri
 	return path
 }
 
+func mustWrite(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // runMain runs a command line and returns its outputs and exit code.
 func runMain(t *testing.T, ctx context.Context, m *Main, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
@@ -100,9 +107,9 @@ func newFixture(t *testing.T) fixture {
 func TestExitCodes(t *testing.T) {
 	fx := newFixture(t)
 	badBlock := filepath.Join(fx.dir, "bad-block.json")
-	os.WriteFile(badBlock, []byte(`{"lr": 0.01, "epochs": 1, "stages": [{"train": ["head"]}, {"train": ["conv9"]}]}`), 0o644)
+	mustWrite(t, badBlock, `{"lr": 0.01, "epochs": 1, "stages": [{"train": ["head"]}, {"train": ["conv9"]}]}`)
 	badCSV := filepath.Join(fx.dir, "bad.csv")
-	os.WriteFile(badCSV, []byte("f0,f1,f2,f3,label\n1,2,3,4,x\n1,2,oops,4,y\n"), 0o644)
+	mustWrite(t, badCSV, "f0,f1,f2,f3,label\n1,2,3,4,x\n1,2,oops,4,y\n")
 	train := []string{"train", "--model", fx.model, "--data", fx.data, "--epochs", "1"}
 
 	tests := []struct {

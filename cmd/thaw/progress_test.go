@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"testing"
+	"unicode"
+	"unicode/utf8"
+)
 
 func TestSanitize(t *testing.T) {
 	tests := []struct {
@@ -30,4 +34,21 @@ func TestSanitize(t *testing.T) {
 			}
 		})
 	}
+}
+
+func FuzzSanitize(f *testing.F) {
+	for _, s := range []string{"plain", "\x1b[31mred\x1b[0m", "x\x1b]0;t\x07y", "a\x1bP\x1b\\", "\u009b\u202e", "a\xffb"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out := sanitize(in)
+		if !utf8.ValidString(out) {
+			t.Fatalf("sanitize(%q) = %q: invalid UTF-8", in, out)
+		}
+		for _, r := range out {
+			if r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || unicode.Is(unicode.Bidi_Control, r) {
+				t.Fatalf("sanitize(%q) = %q: keeps %U", in, out, r)
+			}
+		}
+	})
 }

@@ -149,7 +149,6 @@ func (m *Main) prepare(f *setupFlags) (*setup, error) {
 		}
 		s.replaced = true
 	}
-
 	return s, nil
 }
 
