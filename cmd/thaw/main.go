@@ -1,15 +1,33 @@
 // Command thaw is a terminal workbench for fine-tuning neural networks.
+//
+// Headless commands:
+//
+//	thaw models                  list the base models of the zoo
+//	thaw datasets                list the built-in datasets and tasks
+//	thaw train   --model M --data D [flags]
+//	thaw predict --model M --data D
+//	thaw lr-find --model M --data D [flags]
+//
+// Exit codes: 0 done, 1 failed or interrupted, 2 bad usage or input,
+// 3 training diverged.
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
 )
 
 func main() {
+	// The first Ctrl-C cancels the run, which stops within one batch and
+	// reports what it has; a second one kills the process.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	context.AfterFunc(ctx, stop)
+
 	m := NewMain()
-	if err := m.Run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "thaw:", err)
+	if err := m.Run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "thaw:", sanitize(err.Error()))
 		os.Exit(exitCode(err))
 	}
 }

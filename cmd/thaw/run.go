@@ -1,23 +1,38 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
+	"thaw/assets"
 	"thaw/trainer"
 )
 
 // Main holds what the command wires together; tests build one with their own
-// streams.
+// streams and zoo.
 type Main struct {
 	Stdout, Stderr io.Writer
+	// Zoo holds the base models, one folder per model; nil means none.
+	Zoo fs.FS
 }
 
-// NewMain returns a Main writing to the process's streams.
-func NewMain() *Main { return &Main{Stdout: os.Stdout, Stderr: os.Stderr} }
+// NewMain returns a Main writing to the process's streams, with the
+// embedded zoo.
+func NewMain() *Main {
+	return &Main{Stdout: os.Stdout, Stderr: os.Stderr, Zoo: assets.Zoo()}
+}
+
+// Exit codes.
+const (
+	exitFailed   = 1 // the command failed or was interrupted
+	exitUsage    = 2 // bad usage or input
+	exitDiverged = 3 // training diverged
+)
 
 // usageError marks bad usage or input (exit code 2).
 type usageError struct{ err error }
@@ -25,21 +40,104 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
-func exitCode(err error) int {
-	var u usageError
-	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
-		return 2
-	}
-	return 1
+// usagef returns a usageError with a formatted message; %w wraps as in
+// fmt.Errorf.
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
 }
 
-// Run dispatches a command line (without the program name).
-func (m *Main) Run(args []string) error {
-	fs := flag.NewFlagSet("thaw", flag.ContinueOnError)
-	fs.SetOutput(m.Stderr)
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+// asUsage marks err as bad input, keeping nil as nil.
+func asUsage(err error) error {
+	if err == nil {
+		return nil
 	}
-	fmt.Fprintf(m.Stdout, "thaw (BLAS backend: %s)\n", trainer.Backend())
+	return usageError{err}
+}
+
+func exitCode(err error) int {
+	var u usageError
+	switch {
+	case errors.Is(err, trainer.ErrDiverged):
+		return exitDiverged
+	case errors.As(err, &u):
+		return exitUsage
+	}
+	return exitFailed
+}
+
+const usage = `thaw: a terminal workbench for fine-tuning neural networks
+
+Usage:
+  thaw models                     list the base models of the zoo
+  thaw datasets                   list the built-in datasets and tasks
+  thaw train   --model M --data D [--plan P] [--shots K] [--val-split F]
+               [--batch N] [--lr X] [--epochs N] [--seed N] [--eval-every N]
+               [--json] [--save DIR]
+  thaw predict --model M --data D  write class probabilities as CSV
+  thaw lr-find --model M --data D [--plan P] [--shots K] ...
+
+M is a zoo model's name or a folder with config.json and model.safetensors.
+D is a built-in task (see thaw datasets), a CSV file (.csv or .csv.gz), an
+IDX images file (labels found by MNIST's naming, or --labels) or an image
+folder (root/<class>/*.png). Run thaw COMMAND -h for a command's flags.
+
+Exit codes: 0 done, 1 failed or interrupted, 2 bad usage or input,
+3 training diverged.
+`
+
+// Run dispatches a command line (without the program name). ctx cancels a
+// running command.
+func (m *Main) Run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(m.Stdout, usage)
+		fmt.Fprintf(m.Stdout, "\nBLAS backend: %s\n", trainer.Backend())
+		return nil
+	}
+	err := m.dispatch(ctx, args[0], args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		// The flag package has printed the command's flags.
+		return nil
+	}
+	return err
+}
+
+func (m *Main) dispatch(ctx context.Context, cmd string, rest []string) error {
+	switch cmd {
+	case "models":
+		return m.runModels(rest)
+	case "datasets":
+		return m.runDatasets(rest)
+	case "train":
+		return m.runTrain(ctx, rest)
+	case "predict":
+		return m.runPredict(ctx, rest)
+	case "lr-find":
+		return m.runLRFind(ctx, rest)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(m.Stdout, usage)
+		return nil
+	}
+	fmt.Fprint(m.Stderr, usage)
+	return usagef("unknown command %q", cmd)
+}
+
+// newFlags returns a flag set for a command that reports to Stderr.
+func (m *Main) newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("thaw "+name, flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	return fs
+}
+
+// parse parses a command's flags; a positional argument is an error.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{fmt.Errorf("%s: %w", fs.Name(), err)}
+	}
+	if fs.NArg() > 0 {
+		return usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
 	return nil
 }

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"math"
+	"strconv"
+
+	"thaw/trainer"
+)
+
+// predictBatch is the number of samples per forward pass.
+const predictBatch = 256
+
+// runPredict is thaw predict: the model's class probabilities for every
+// sample, as CSV on stdout.
+func (m *Main) runPredict(ctx context.Context, args []string) error {
+	fs := m.newFlags("predict")
+	var d dataSpec
+	model := fs.String("model", "", "model: a zoo model's `name` or a folder with config.json and model.safetensors")
+	fs.StringVar(&d.data, "data", "", "data: a built-in task (its test split), a .csv/.csv.gz file, an IDX images file or an image folder")
+	fs.StringVar(&d.labels, "labels", "", "IDX labels `file` (default: found next to the images by MNIST's naming)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	base, err := m.loadModel(*model)
+	if err != nil {
+		return fmt.Errorf("predict: %w", err)
+	}
+	mod := base.m
+	ds, err := d.load(mod.Config.InputShape, splitTest)
+	if err != nil {
+		return fmt.Errorf("predict: %w", err)
+	}
+	if err := checkShape(ds, mod); err != nil {
+		return fmt.Errorf("predict: %w", err)
+	}
+	if err := writePredictions(ctx, csv.NewWriter(m.Stdout), mod, ds); err != nil {
+		return fmt.Errorf("predict: %w", err)
+	}
+	return nil
+}
+
+// writePredictions writes the header index,predicted,<classes...> and one
+// row per sample: its index, the most probable class and the softmax
+// probability of every class. Class names are sanitised; encoding/csv
+// quotes them.
+func writePredictions(ctx context.Context, w *csv.Writer, mod *trainer.Model[float32], ds *trainer.Dataset) error {
+	classes := make([]string, len(mod.Config.Classes))
+	for i, c := range mod.Config.Classes {
+		classes[i] = sanitize(c)
+	}
+	if err := w.Write(append([]string{"index", "predicted"}, classes...)); err != nil {
+		return err
+	}
+	x := &trainer.Tensor[float32]{}
+	var y []int
+	row := make([]string, 2+len(classes))
+	probs := make([]float64, len(classes))
+	for _, idx := range ds.Batches(nil, predictBatch) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		y = ds.Batch(x, y, idx)
+		logits := mod.Forward(x, false)
+		k := len(classes)
+		for j, i := range idx {
+			best := softmax(probs, logits.Data[j*k:(j+1)*k])
+			row[0] = strconv.Itoa(i)
+			row[1] = classes[best]
+			for c, p := range probs {
+				row[2+c] = strconv.FormatFloat(p, 'g', 6, 64)
+			}
+			if err := w.Write(row); err != nil {
+				return err
+			}
+		}
+	}
+	w.Flush()
+	return w.Error()
+}
+
+// softmax writes the softmax of logits into dst, in float64 with the
+// maximum subtracted first, and returns the index of the largest logit.
+func softmax(dst []float64, logits []float32) int {
+	best := 0
+	for i, v := range logits {
+		if v > logits[best] {
+			best = i
+		}
+	}
+	top := float64(logits[best])
+	var sum float64
+	for i, v := range logits {
+		dst[i] = math.Exp(float64(v) - top)
+		sum += dst[i]
+	}
+	for i := range dst {
+		dst[i] /= sum
+	}
+	return best
+}

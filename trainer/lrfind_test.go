@@ -1,0 +1,140 @@
+package trainer
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// blobs is an easy three-class problem: 4 features around +1 or -1 (class
+// c has +1 where feature%3 == c) with Gaussian noise of σ 0.5, n samples
+// per class.
+func blobs(n int, seed uint64) *Dataset {
+	rng := rand.New(rand.NewPCG(seed, 2))
+	d := &Dataset{Name: "blobs", Shape: []int{4}, Classes: []string{"a", "b", "c"}}
+	for i := range 3 * n {
+		c := i % 3
+		for f := range 4 {
+			centre := -1.0
+			if f%3 == c {
+				centre = 1
+			}
+			d.X = append(d.X, float32(centre+0.5*rng.NormFloat64()))
+		}
+		d.Y = append(d.Y, c)
+	}
+	return d
+}
+
+func TestFindLRRestoresWeights(t *testing.T) {
+	m := mustNew[float32](t, mlpConfig(8), 1)
+	m.FreezeBelow(1)
+	before := copyWeights(m)
+	frozen := []bool{m.Blocks[0].Frozen, m.Blocks[1].Frozen}
+	ds := blobs(40, 1)
+	if _, err := FindLR(context.Background(), FindLRSpec{Model: m, Train: ds, Seed: 3, BatchSize: 16}); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range m.Params() {
+		if !bitEqual(p.Value.Data, before[i]) {
+			t.Errorf("%s changed after FindLR", p.Name)
+		}
+	}
+	for i, b := range m.Blocks {
+		if b.Frozen != frozen[i] {
+			t.Errorf("block %s: frozen %v after FindLR, want %v", b.Name, b.Frozen, frozen[i])
+		}
+	}
+	if p := m.Params()[0]; p.Trainable || p.Grad != nil {
+		t.Errorf("frozen %s: trainable %v, grad %v after FindLR; want false, nil", p.Name, p.Trainable, p.Grad != nil)
+	}
+}
+
+func TestFindLRSuggestionOnDescent(t *testing.T) {
+	m := mustNew[float32](t, mlpConfig(16), 2)
+	res, err := FindLR(context.Background(), FindLRSpec{Model: m, Train: blobs(60, 2), Seed: 5, BatchSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.LRs) < 20 {
+		t.Fatalf("curve has %d points, want at least 20", len(res.LRs))
+	}
+	// The sweep is exponential from 1e-7: step i has 1e-7·10^(8i/100).
+	for _, i := range []int{0, 10} {
+		want := 1e-7 * math.Pow(1e8, float64(i)/100)
+		if got := res.LRs[i]; math.Abs(got-want) > 1e-12*want {
+			t.Errorf("LRs[%d] = %g, want %g", i, got, want)
+		}
+	}
+	// The loss must diverge at the top of the sweep on this problem.
+	if n := len(res.LRs); n == 100 && res.Losses[n-1] < res.Losses[0] {
+		t.Errorf("loss did not rise at the end of the sweep: %v … %v", res.Losses[0], res.Losses[n-1])
+	}
+	lowest := 0
+	for i, l := range res.Losses {
+		if l < res.Losses[lowest] {
+			lowest = i
+		}
+	}
+	i := res.SuggestionIndex
+	if res.Suggestion != res.LRs[i] {
+		t.Errorf("Suggestion %g is not LRs[%d] = %g", res.Suggestion, i, res.LRs[i])
+	}
+	// The descending part of the curve: after the flat start, before the
+	// lowest smoothed loss, where the loss is falling.
+	if i >= lowest || res.Losses[i] >= res.Losses[0] {
+		t.Errorf("suggestion at step %d (lr %g, loss %g); lowest loss %g at step %d, first %g: not on the descent",
+			i, res.Suggestion, res.Losses[i], res.Losses[lowest], lowest, res.Losses[0])
+	}
+	if i+1 < len(res.Losses) && res.Losses[i+1] >= res.Losses[i] && res.Losses[i-1] <= res.Losses[i] {
+		t.Errorf("loss is not falling around step %d: %v", i, res.Losses[i-1:i+2])
+	}
+}
+
+func TestFindLRCancelled(t *testing.T) {
+	m := mustNew[float32](t, mlpConfig(8), 1)
+	before := copyWeights(m)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := FindLR(ctx, FindLRSpec{Model: m, Train: blobs(10, 1)})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+	for i, p := range m.Params() {
+		if !bitEqual(p.Value.Data, before[i]) {
+			t.Errorf("%s changed", p.Name)
+		}
+	}
+}
+
+func TestValleyIndex(t *testing.T) {
+	tests := []struct {
+		name   string
+		losses []float64
+		numIt  int
+		want   int
+	}{
+		// Worked by hand with fastai's valley: window [numIt/10, n-5).
+		// Decreasing throughout the window [0,10): lds ends at 10 at
+		// index 9, max_start = -1, sections = 10/3, idx = -1+3+1 = 3.
+		{"all down", []float64{10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4}, 5, 3},
+		// Flat, then down from index 3 to 8, then up; window [1, 12).
+		// In the window: 5 5 5 4 3 2 1 0.5 6 7 8; the longest decreasing
+		// run is 5 4 3 2 1 0.5 ending at window index 7, lds 6,
+		// max_start = 1, sections = 2, idx = 1+2+1 = 4 → curve index 5.
+		{"valley", []float64{5, 5, 5, 5, 4, 3, 2, 1, 0.5, 6, 7, 8, 9, 10, 11, 12, 13}, 10, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := valleyIndex(tt.losses, tt.numIt)
+			if !ok || got != tt.want {
+				t.Errorf("valleyIndex = %d, %v; want %d, true", got, ok, tt.want)
+			}
+		})
+	}
+	if _, ok := valleyIndex(nil, 100); ok {
+		t.Error("valleyIndex(nil) reported a suggestion")
+	}
+}
