@@ -4,36 +4,15 @@ import (
 	"context"
 	"errors"
 	"math"
-	"math/rand/v2"
 	"testing"
 )
-
-// blobs is an easy three-class problem: 4 features around +1 or -1 (class
-// c has +1 where feature%3 == c) with Gaussian noise of σ 0.5, n samples
-// per class.
-func blobs(n int, seed uint64) *Dataset {
-	rng := rand.New(rand.NewPCG(seed, 2))
-	d := &Dataset{Name: "blobs", Shape: []int{4}, Classes: []string{"a", "b", "c"}}
-	for i := range 3 * n {
-		c := i % 3
-		for f := range 4 {
-			centre := -1.0
-			if f%3 == c {
-				centre = 1
-			}
-			d.X = append(d.X, float32(centre+0.5*rng.NormFloat64()))
-		}
-		d.Y = append(d.Y, c)
-	}
-	return d
-}
 
 func TestFindLRRestoresWeights(t *testing.T) {
 	m := mustNew[float32](t, mlpConfig(8), 1)
 	m.FreezeBelow(1)
 	before := copyWeights(m)
 	frozen := []bool{m.Blocks[0].Frozen, m.Blocks[1].Frozen}
-	ds := blobs(40, 1)
+	ds := lrBlobs(40, 1)
 	if _, err := FindLR(context.Background(), FindLRSpec{Model: m, Train: ds, Seed: 3, BatchSize: 16}); err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +33,7 @@ func TestFindLRRestoresWeights(t *testing.T) {
 
 func TestFindLRSuggestionOnDescent(t *testing.T) {
 	m := mustNew[float32](t, mlpConfig(16), 2)
-	res, err := FindLR(context.Background(), FindLRSpec{Model: m, Train: blobs(60, 2), Seed: 5, BatchSize: 16})
+	res, err := FindLR(context.Background(), FindLRSpec{Model: m, Train: lrBlobs(60, 2), Seed: 5, BatchSize: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +77,7 @@ func TestFindLRCancelled(t *testing.T) {
 	before := copyWeights(m)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := FindLR(ctx, FindLRSpec{Model: m, Train: blobs(10, 1)})
+	_, err := FindLR(ctx, FindLRSpec{Model: m, Train: lrBlobs(10, 1)})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
@@ -137,4 +116,11 @@ func TestValleyIndex(t *testing.T) {
 	if _, ok := valleyIndex(nil, 100); ok {
 		t.Error("valleyIndex(nil) reported a suggestion")
 	}
+}
+
+// lrBlobs is blobs with the class names of mlpConfig.
+func lrBlobs(n int, seed uint64) *Dataset {
+	d := blobs("blobs", 3, 4, n, seed)
+	d.Classes = []string{"a", "b", "c"}
+	return d
 }
