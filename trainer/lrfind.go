@@ -141,7 +141,7 @@ func FindLR(ctx context.Context, spec FindLRSpec) (LRFindResult, error) {
 		order    [][]int
 		avg      float64
 		best     = math.Inf(1)
-		spe      = stepsPerEpoch(spec.Train.Len(), batch)
+		spe      = StepsPerEpoch(spec.Train.Len(), batch)
 		ratio    = end / start
 		runErr   error
 		epochNow = -1

@@ -360,7 +360,7 @@ func newRunner(spec Spec, report func(Progress)) (*runner, error) {
 		report = func(Progress) {}
 	}
 	r := &runner{spec: spec, m: m, plan: spec.Plan, report: report, stage: -1}
-	r.spe = stepsPerEpoch(spec.Train.Len(), spec.BatchSize)
+	r.spe = StepsPerEpoch(spec.Train.Len(), spec.BatchSize)
 	r.total = r.plan.Len(r.spe)
 	// ApplyStage checks that the plan was resolved for this model.
 	if err := ApplyStage(m, &r.plan.Stages[0]); err != nil {
@@ -488,11 +488,11 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 	return r.finish(status, nil)
 }
 
-// stepsPerEpoch is the number of batches in an epoch of n samples. The
+// StepsPerEpoch is the number of batches in an epoch of n samples. The
 // last, shorter batch is kept unless it would hold a single sample, which
 // BatchNorm cannot normalise in training (PyTorch raises on it too); that
 // sample waits for another epoch's shuffle.
-func stepsPerEpoch(n, batch int) int {
+func StepsPerEpoch(n, batch int) int {
 	spe := (n + batch - 1) / batch
 	if n%batch == 1 && spe > 1 {
 		spe--

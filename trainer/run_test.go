@@ -126,7 +126,7 @@ func TestRunGradualImproves(t *testing.T) {
 	if got, want := len(res.Stages), 4; got != want {
 		t.Fatalf("%d stages, want %d", got, want)
 	}
-	if got, want := res.Steps, spec.Plan.Len(stepsPerEpoch(spec.Train.Len(), 16)); got != want {
+	if got, want := res.Steps, spec.Plan.Len(StepsPerEpoch(spec.Train.Len(), 16)); got != want {
 		t.Errorf("ran %d steps, want %d", got, want)
 	}
 	first, last := res.Stages[0].BestValAcc, res.Stages[len(res.Stages)-1].BestValAcc
@@ -306,7 +306,7 @@ func TestRunControls(t *testing.T) {
 	if len(res.Stages) != 3 || !res.Stages[1].Skipped {
 		t.Fatalf("stages %+v: want stage 2 skipped and the run stopped in stage 3", res.Stages)
 	}
-	if got, full := res.Stages[1].EndStep-res.Stages[1].StartStep, spec.Plan.Stages[1].Len(stepsPerEpoch(spec.Train.Len(), 16)); got >= full {
+	if got, full := res.Stages[1].EndStep-res.Stages[1].StartStep, spec.Plan.Stages[1].Len(StepsPerEpoch(spec.Train.Len(), 16)); got >= full {
 		t.Errorf("skipped stage ran %d of %d steps", got, full)
 	}
 }
@@ -365,7 +365,7 @@ func TestRunEarlyStopping(t *testing.T) {
 	if !res.Stages[0].StoppedEarly {
 		t.Errorf("stage did not stop early: %+v", res.Stages[0])
 	}
-	spe := stepsPerEpoch(spec.Train.Len(), 16)
+	spe := StepsPerEpoch(spec.Train.Len(), 16)
 	if res.Steps >= 20*spe {
 		t.Errorf("ran %d steps, the full stage is %d", res.Steps, 20*spe)
 	}

@@ -178,12 +178,3 @@ func subset(have, want []string) bool {
 	return true
 }
 
-// stepsPerEpoch is the run loop's count of batches in an epoch of n
-// samples (trainer's rule: a last batch of one sample is dropped).
-func stepsPerEpoch(n, batch int) int {
-	spe := (n + batch - 1) / batch
-	if n%batch == 1 && spe > 1 {
-		spe--
-	}
-	return spe
-}

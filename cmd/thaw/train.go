@@ -166,7 +166,7 @@ type auditOutput struct {
 
 func newTrainOutput(s *setup, f *setupFlags, res trainer.Result, runErr error) *trainOutput {
 	mod := s.base.m
-	spe := stepsPerEpoch(s.train.Len(), f.batch)
+	spe := trainer.StepsPerEpoch(s.train.Len(), f.batch)
 	out := &trainOutput{
 		Model:           s.base.name,
 		Dataset:         s.train.Name,
