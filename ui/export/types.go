@@ -1,20 +1,24 @@
 package export
 
-import "strings"
+import (
+	"strings"
 
-// Metric names the learning-curve figure knows how to draw.
+	"thaw/trainer"
+)
+
+// Metric names the learning-curve figure knows how to draw: the trainer's.
 const (
-	TrainLoss = "train/loss"
-	ValLoss   = "val/loss"
-	ValAcc    = "val/acc"
+	TrainLoss = trainer.MetricTrainLoss
+	ValLoss   = trainer.MetricValLoss
+	ValAcc    = trainer.MetricValAcc
 	// SourceAcc is accuracy on the pretraining (source) task: it falls as
 	// fine-tuning forgets, which is why the figure shows it next to ValAcc.
-	SourceAcc = "source/acc"
+	SourceAcc = trainer.MetricSourceAcc
 )
 
 // DriftSeries returns the name of the series holding the drift of block
 // from its pretrained weights, "block/<block>/drift".
-func DriftSeries(block string) string { return "block/" + block + "/drift" }
+func DriftSeries(block string) string { return trainer.BlockMetric(block, trainer.BlockDrift) }
 
 // driftBlock returns the block name of a drift series and whether name is one.
 func driftBlock(name string) (string, bool) {

@@ -1,0 +1,24 @@
+package trainer
+
+// Names of the metrics a run records. The store keeps them, the UI and the
+// exports draw them; this is the one place they are spelled.
+const (
+	MetricTrainLoss     = "train/loss"      // loss of each training step
+	MetricValLoss       = "val/loss"        // mean validation loss at an evaluation
+	MetricValAcc        = "val/acc"         // validation accuracy at an evaluation
+	MetricSourceAcc     = "source/acc"      // source-task accuracy: the forgetting gauge
+	MetricLR            = "lr"              // the top trainable block's learning rate
+	MetricEpoch         = "epoch"           // fractional epoch at a report
+	MetricSamplesPerSec = "samples_per_sec" // training throughput at a report
+)
+
+// Per-block diagnostics, named by BlockMetric.
+const (
+	BlockDrift       = "drift"        // ‖w−w₀‖/‖w₀‖
+	BlockGradNorm    = "grad_norm"    // ‖g‖ of the last step
+	BlockUpdateRatio = "update_ratio" // ‖Δw‖/‖w‖ of the last step
+	BlockLR          = "lr"           // the block's learning rate
+)
+
+// BlockMetric names a per-block diagnostic: "block/<block>/<what>".
+func BlockMetric(block, what string) string { return "block/" + block + "/" + what }
