@@ -177,4 +177,3 @@ func subset(have, want []string) bool {
 	}
 	return true
 }
-
