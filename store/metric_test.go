@@ -56,6 +56,16 @@ func TestSeriesDownsampling(t *testing.T) {
 		{"from summaries", 100_000, 2000}, // width 50: summaries of 16
 		{"uneven width", 99_999, 777},
 	}
+	if testing.Short() {
+		// The same paths at a tenth of the size: under the race detector
+		// the full sizes take a minute to insert.
+		tests[2] = struct {
+			name      string
+			n         int
+			maxPoints int
+		}{"from summaries", 10_000, 200} // width 50 again
+		tests[3].n, tests[3].maxPoints = 9_999, 77
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			name := tt.name
