@@ -1,19 +1,40 @@
-// Package trainer is thaw's numerical core: tensors, layers with their forward
-// and backward passes side by side, losses, optimizers, freezing, and the
-// models that are built from a base model's config.json.
+// Package trainer is thaw's numerical core: tensors, layers with their
+// forward and backward passes side by side, losses, optimizers, freezing,
+// plans and the run loop, and the files models and data come in.
 //
-// Numbers are float32 in normal use (what users compare against in PyTorch);
-// every type is generic over [Float] so that the same code runs in float64 for
-// gradient checks against finite differences and for bit-tight comparisons.
+// # Numbers
 //
-// Every matrix product goes through gonum's BLAS interfaces (blas32 and
-// blas64). The default backend is gonum's pure-Go implementation; building
-// with the tag openblas swaps in OpenBLAS through gonum.org/v1/netlib.
+// Numbers are float32 in normal use (what users compare against in
+// PyTorch); the numerical types are generic over [Float] so that the same
+// code runs in float64 for gradient checks against finite differences and
+// for bit-tight comparisons with PyTorch. Every matrix product goes through
+// gonum's BLAS interfaces (blas32 and blas64): gonum's pure-Go
+// implementation by default, OpenBLAS through gonum.org/v1/netlib when
+// built with the tag openblas (see [Backend] and [SetThreads]).
 //
-// Data layout follows PyTorch: a batch is the leading dimension, images are
-// NCHW, Linear weights are [out, in] and Conv2d weights [out, in, kh, kw], so a
-// state dict moves between thaw and torch.nn unchanged.
+// # Models
 //
-// The package imports only the standard library and gonum. It never prints and
-// never reads global state: randomness is passed in as a *rand.Rand.
+// A base model is a config.json ([Config]: input shape, normalisation,
+// classes, and named blocks of layers) and a model.safetensors holding its
+// weights under PyTorch's names and shapes, so a state dict moves between
+// thaw and torch.nn unchanged ([LoadModel], [SaveModel],
+// [ReadSafetensors]). A [Model] freezes per [Block]: a frozen parameter gets
+// no gradient, no optimizer state and no weight decay, a frozen BatchNorm
+// runs in inference mode, and the backward pass stops below the lowest
+// trainable block. [Model.ReplaceHead] gives a model a new head for other
+// classes.
+//
+// # Training
+//
+// A [Plan] is a list of stages, each saying which blocks train, for how
+// long, at what peak learning rate and schedule, with what discriminative
+// factor; [Preset] expands the usual recipes (head, fine-tune, gradual,
+// chain-thaw, full, lp-ft). [Run] executes a resolved plan on a model and a
+// [Dataset] (loaded from IDX, CSV or image folders), reporting [Progress] at
+// a bounded rate: losses, evaluations, per-block diagnostics and the
+// forgetting gauge. It is synchronous and cancellable; the caller adds the
+// goroutine. [FindLR] is fastai's learning-rate range test.
+//
+// The package imports only the standard library and gonum. It never prints
+// and never reads global state: randomness flows from a seed passed in.
 package trainer
