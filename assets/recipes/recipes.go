@@ -45,7 +45,7 @@ var recipesList = []recipe{
 		source:       "digits-0to4",
 		target:       "digits-5to9",
 		blocks:       cnnBlocks,
-		train:        assets.Recipe{Preset: "full", Epochs: 2, LR: 2e-3, BatchSize: 64, Seed: 1},
+		train:        assets.Recipe{Preset: "full", Epochs: 8, LR: 2e-3, BatchSize: 64, Seed: 1},
 	},
 	{
 		name:         "letters-mlp",
