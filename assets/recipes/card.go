@@ -3,6 +3,7 @@ package recipes
 import (
 	"fmt"
 	"math"
+	"path"
 	"strings"
 
 	"thaw/assets"
@@ -20,9 +21,8 @@ func card(r recipe, meta assets.ModelMeta, m *trainer.Model[float32], data asset
 	tgt, _ := assets.TaskByName(meta.TargetTask)
 
 	p("# %s\n\n", meta.Name)
-	p("A base model of thaw's zoo: a small %s pretrained by thaw's own trainer on %s\n", strings.ToUpper(meta.Architecture), src.Description)
-	p("(task `%s`). Fine-tune it on `%s`: %s.\n\n", meta.SourceTask, meta.TargetTask, tgt.Description)
-
+	p("A base model of thaw's zoo, a small %s pretrained by thaw's own trainer on the task\n", strings.ToUpper(meta.Architecture))
+	p("`%s`: %s. Its transfer target is `%s`: %s.\n\n", meta.SourceTask, src.Description, meta.TargetTask, tgt.Description)
 	p("## Architecture\n\n")
 	p("%s\n\n", r.summary)
 	p("Input shape %v, normalised per channel by `config.json`'s `normalize` (mean and\n", m.Config.InputShape)
@@ -62,7 +62,7 @@ func card(r recipe, meta assets.ModelMeta, m *trainer.Model[float32], data asset
 
 	p("## Licence\n\n")
 	p("The weights are derived from the %s data, so they carry its licence terms:\n", data.Title)
-	p("**%s** (see the dataset card, `%s`, for attribution).\n", meta.Licence, data.Card)
+	p("**%s** (see the dataset card, [%s](../../%s), for attribution).\n", meta.Licence, path.Base(data.Card), data.Card)
 	if strings.Contains(meta.Licence, "SA") {
 		p("ShareAlike applies: share these weights and works derived from them under the same licence.\n")
 	}
