@@ -1,5 +1,5 @@
-// Package assets embeds thaw's built-in datasets (and, later, the model zoo)
-// and describes them in a small typed catalogue.
+// Package assets embeds thaw's built-in datasets and model zoo and describes
+// them in a small typed catalogue.
 //
 // Every dataset file is gzip-compressed:
 //
@@ -26,10 +26,9 @@ import (
 )
 
 // FS holds the embedded files under their paths relative to assets/, such as
-// "data/mnist-train-images-idx3-ubyte.gz". When the zoo lands it is added to
-// the directive below ("//go:embed data zoo") and appears as "zoo/...".
+// "data/mnist-train-images-idx3-ubyte.gz" and "zoo/digits-cnn/config.json".
 //
-//go:embed data
+//go:embed data zoo
 var FS embed.FS
 
 // Data returns the embedded files as an fs.FS rooted at assets/.

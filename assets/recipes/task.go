@@ -1,0 +1,136 @@
+package recipes
+
+import (
+	"fmt"
+	"io"
+	"slices"
+
+	"thaw/assets"
+	"thaw/trainer"
+)
+
+// LoadTask reads the named task of the catalogue (assets.Tasks) from the
+// embedded files: its training split, and its test split when it has one
+// (test is nil otherwise, as for uci-digits and fashion). Only the task's
+// classes are kept, relabelled in the task's order, and the datasets'
+// Classes are the task's class names. Image pixels are scaled to [0, 1] as
+// trainer.LoadIDX does; table features are kept as stored.
+//
+// It returns an error for an unknown task or an embedded file that does not
+// parse.
+func LoadTask(name string) (train, test *trainer.Dataset, err error) {
+	t, ok := assets.TaskByName(name)
+	if !ok {
+		return nil, nil, fmt.Errorf("no task named %q", name)
+	}
+	d, ok := assets.Dataset(t.Dataset)
+	if !ok {
+		return nil, nil, fmt.Errorf("task %s: no dataset named %q", name, t.Dataset)
+	}
+	train, err = loadSplit(t, d, t.Train)
+	if err != nil {
+		return nil, nil, err
+	}
+	if t.Test != "" {
+		if test, err = loadSplit(t, d, t.Test); err != nil {
+			return nil, nil, err
+		}
+	}
+	return train, test, nil
+}
+
+// loadSplit reads one split of d and keeps t's classes.
+func loadSplit(t assets.Task, d assets.DatasetInfo, split string) (*trainer.Dataset, error) {
+	s, ok := d.Split(split)
+	if !ok {
+		return nil, fmt.Errorf("task %s: dataset %s has no split %q", t.Name, d.Name, split)
+	}
+	var all *trainer.Dataset
+	var err error
+	switch d.Kind {
+	case assets.Images:
+		all, err = readImages(d, s)
+	case assets.Table:
+		all, err = readTable(d, s)
+	default:
+		err = fmt.Errorf("dataset %s: unknown kind %q", d.Name, d.Kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Map dataset labels to task labels; -1 drops the sample.
+	remap := make([]int, len(d.Classes))
+	for i, c := range d.Classes {
+		remap[i] = -1
+		if l, ok := t.Label(c); ok {
+			remap[i] = l
+		}
+	}
+	keep := make([]int, 0, all.Len())
+	for i, y := range all.Y {
+		if remap[y] >= 0 {
+			keep = append(keep, i)
+		}
+	}
+	ds := all.Subset(keep)
+	for i := range ds.Y {
+		ds.Y[i] = remap[ds.Y[i]]
+	}
+	ds.Classes = slices.Clone(t.Classes)
+	ds.Name = t.Name + "/" + split
+	if err := ds.Validate(); err != nil {
+		return nil, fmt.Errorf("task %s: %w", t.Name, err)
+	}
+	return ds, nil
+}
+
+// readImages reads an IDX image split: pixels scaled to [0, 1], samples of
+// shape [1, rows, cols].
+func readImages(d assets.DatasetInfo, s assets.Split) (*trainer.Dataset, error) {
+	shape, px, err := readIDX(s.Files[0])
+	if err != nil {
+		return nil, err
+	}
+	lshape, lab, err := readIDX(s.Files[1])
+	if err != nil {
+		return nil, err
+	}
+	if len(shape) != 3 || len(lshape) != 1 || lshape[0] != shape[0] {
+		return nil, fmt.Errorf("%s: images %v and labels %v do not match", s.Files[0], shape, lshape)
+	}
+	for i := range px {
+		px[i] /= 255
+	}
+	y := make([]int, len(lab))
+	for i, v := range lab {
+		y[i] = int(v)
+	}
+	ds := &trainer.Dataset{Name: d.Name, Shape: []int{1, shape[1], shape[2]}, X: px, Y: y, Classes: slices.Clone(d.Classes)}
+	if err := ds.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.Files[0], err)
+	}
+	return ds, nil
+}
+
+func readIDX(p string) ([]int, []float32, error) {
+	r, err := assets.OpenGzip(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer r.Close()
+	shape, data, err := trainer.ReadIDX(r)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return shape, data, nil
+}
+
+// readTable reads a CSV split with the dataset's classes in catalogue order.
+func readTable(d assets.DatasetInfo, s assets.Split) (*trainer.Dataset, error) {
+	r, err := assets.OpenGzip(s.Files[0])
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return trainer.ReadCSV(io.Reader(r), s.Files[0], trainer.LoadOptions{Classes: d.Classes})
+}
