@@ -134,3 +134,13 @@ func readTable(d assets.DatasetInfo, s assets.Split) (*trainer.Dataset, error) {
 	defer r.Close()
 	return trainer.ReadCSV(io.Reader(r), s.Files[0], trainer.LoadOptions{Classes: d.Classes})
 }
+
+// LoadTaskSplit reads one split ("train" or "test", as the task names
+// them in t.Train and t.Test) of a catalogued task, as LoadTask does.
+func LoadTaskSplit(t assets.Task, split string) (*trainer.Dataset, error) {
+	d, ok := assets.Dataset(t.Dataset)
+	if !ok {
+		return nil, fmt.Errorf("task %s: no dataset named %q", t.Name, t.Dataset)
+	}
+	return loadSplit(t, d, split)
+}

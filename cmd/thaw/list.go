@@ -25,18 +25,23 @@ func (m *Main) runModels(args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(m.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tARCHITECTURE\tPARAMS\tSOURCE TASK\tINPUT\tCLASSES")
+	fmt.Fprintln(tw, "NAME\tARCHITECTURE\tPARAMS\tSOURCE TASK\tSOURCE ACC\tINPUT\tCLASSES")
 	for _, name := range names {
 		cfg, params, err := zooSummary(m.Zoo, name)
 		if err != nil {
 			return fmt.Errorf("models: %s: %w", name, err)
 		}
-		source := sourceTasks[name]
-		if source == "" {
-			source = "-"
+		meta, ok, err := zooMeta(m.Zoo, name)
+		if err != nil {
+			return fmt.Errorf("models: %w", err)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", sanitize(name), sanitize(cfg.Architecture), params,
-			source, shapeString(cfg.InputShape), classSummary(cfg.Classes))
+		source, acc := "-", "-"
+		if ok && meta.SourceTask != "" {
+			source = sanitize(meta.SourceTask)
+			acc = fmt.Sprintf("%.2f%%", 100*meta.SourceTestAccuracy)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", sanitize(name), sanitize(cfg.Architecture), params,
+			source, acc, shapeString(cfg.InputShape), classSummary(cfg.Classes))
 	}
 	return tw.Flush()
 }

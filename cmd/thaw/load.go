@@ -1,16 +1,17 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"thaw/assets"
+	"thaw/assets/recipes"
 	"thaw/trainer"
 )
 
@@ -55,38 +56,49 @@ func (m *Main) loadModel(name string) (*baseModel, error) {
 	return &baseModel{m: mod, name: name}, nil
 }
 
-// sourceTasks maps a zoo model to the task it was trained on: its held-out
-// set drives the forgetting gauge. Extend it as models join the zoo.
-var sourceTasks = map[string]string{
-	"digits-cnn":  "digits-0to4",
-	"letters-mlp": "letters-a-m",
-	"mnist8-mlp":  "mnist8",
-}
-
 // sourceFor returns the held-out source set of a base model for the
-// forgetting gauge, or nil when the model declares none (any model from a
-// folder).
-func sourceFor(b *baseModel) (*trainer.Dataset, error) {
+// forgetting gauge: the test split of the source task its meta.json names
+// (zoo models), or nil when the model declares none.
+func (m *Main) sourceFor(b *baseModel) (*trainer.Dataset, error) {
 	if !b.zoo {
 		return nil, nil
 	}
-	name, ok := sourceTasks[b.name]
-	if !ok {
+	meta, ok, err := zooMeta(m.Zoo, b.name)
+	if err != nil {
+		return nil, fmt.Errorf("source task of %s: %w", b.name, err)
+	}
+	if !ok || meta.SourceTask == "" {
 		return nil, nil
 	}
-	t, ok := assets.TaskByName(name)
+	t, ok := assets.TaskByName(meta.SourceTask)
 	if !ok {
-		return nil, fmt.Errorf("source task %q of model %q is not in the catalogue", name, b.name)
+		return nil, fmt.Errorf("source task %q of model %q is not in the catalogue", meta.SourceTask, b.name)
 	}
 	split := t.Test
 	if split == "" {
 		split = t.Train
 	}
-	ds, err := loadTask(t, split)
+	ds, err := recipes.LoadTaskSplit(t, split)
 	if err != nil {
 		return nil, fmt.Errorf("source task of %s: %w", b.name, err)
 	}
 	return ds, nil
+}
+
+// zooMeta reads a zoo model's meta.json (what its card states); ok is
+// false when the model has none.
+func zooMeta(zoo fs.FS, name string) (meta assets.ModelMeta, ok bool, err error) {
+	raw, err := fs.ReadFile(zoo, path.Join(name, assets.MetaFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return meta, false, nil
+	}
+	if err != nil {
+		return meta, false, err
+	}
+	if err := json.Unmarshal(raw, &meta); err != nil {
+		return meta, false, fmt.Errorf("%s: %w", path.Join(name, assets.MetaFile), err)
+	}
+	return meta, true, nil
 }
 
 // dataSpec is what selects a dataset on the command line.
@@ -114,7 +126,7 @@ func (d dataSpec) load(shape []int, split string) (*trainer.Dataset, error) {
 		if split == splitTest && t.Test != "" {
 			name = t.Test
 		}
-		ds, err := loadTask(t, name)
+		ds, err := recipes.LoadTaskSplit(t, name)
 		return ds, asUsage(err)
 	}
 	st, err := os.Stat(d.data)
@@ -169,109 +181,6 @@ func idxLabels(images string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("data %q: no labels file %q next to it; pass --labels", images, filepath.Join(dir, guess))
-}
-
-// loadTask reads one split of a built-in task from the embedded files:
-// the dataset's samples of the task's classes, labelled in the task's
-// order.
-func loadTask(t assets.Task, split string) (*trainer.Dataset, error) {
-	info, ok := assets.Dataset(t.Dataset)
-	if !ok {
-		return nil, fmt.Errorf("task %s: dataset %q is not in the catalogue", t.Name, t.Dataset)
-	}
-	sp, ok := info.Split(split)
-	if !ok {
-		return nil, fmt.Errorf("task %s: dataset %s has no %q split", t.Name, info.Name, split)
-	}
-	var full *trainer.Dataset
-	var err error
-	switch info.Kind {
-	case assets.Table:
-		full, err = readEmbeddedCSV(sp.Files[0], info.Classes)
-	case assets.Images:
-		full, err = readEmbeddedIDX(sp.Files[0], sp.Files[1], info)
-	default:
-		err = fmt.Errorf("dataset %s: unknown kind %q", info.Name, info.Kind)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("task %s: %w", t.Name, err)
-	}
-	// Keep the task's classes, relabelled in its order.
-	remap := make([]int, len(full.Classes))
-	var keep []int
-	for c, name := range full.Classes {
-		remap[c] = -1
-		if l, ok := t.Label(name); ok {
-			remap[c] = l
-		}
-	}
-	for i, y := range full.Y {
-		if remap[y] >= 0 {
-			keep = append(keep, i)
-		}
-	}
-	ds := full.Subset(keep)
-	for i, y := range ds.Y {
-		ds.Y[i] = remap[y]
-	}
-	ds.Name = t.Name
-	ds.Classes = slices.Clone(t.Classes)
-	return ds, nil
-}
-
-func readEmbeddedCSV(file string, classes []string) (*trainer.Dataset, error) {
-	f, err := assets.FS.Open(file)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return trainer.ReadCSV(f, file, trainer.LoadOptions{Classes: classes})
-}
-
-func readEmbeddedIDX(images, labels string, info assets.DatasetInfo) (*trainer.Dataset, error) {
-	read := func(file string) ([]int, []float32, error) {
-		f, err := assets.FS.Open(file)
-		if err != nil {
-			return nil, nil, err
-		}
-		defer f.Close()
-		shape, data, err := trainer.ReadIDX(f)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", file, err)
-		}
-		return shape, data, nil
-	}
-	shape, x, err := read(images)
-	if err != nil {
-		return nil, err
-	}
-	_, y, err := read(labels)
-	if err != nil {
-		return nil, err
-	}
-	if len(shape) != 3 || len(y) != shape[0] {
-		return nil, fmt.Errorf("%s: shape %v with %d labels, want [N rows cols] and N labels", images, shape, len(y))
-	}
-	// ReadIDX keeps u8 pixels as stored; divide as LoadIDX does, so both
-	// give the same samples in [0,1].
-	div := float32(max(info.Range, 1))
-	for i := range x {
-		x[i] /= div
-	}
-	ds := &trainer.Dataset{
-		Name:    path.Base(images),
-		Shape:   []int{1, shape[1], shape[2]},
-		X:       x,
-		Y:       make([]int, len(y)),
-		Classes: info.Classes,
-	}
-	for i, v := range y {
-		ds.Y[i] = int(v)
-	}
-	if err := ds.Validate(); err != nil {
-		return nil, err
-	}
-	return ds, nil
 }
 
 // checkShape reports, as bad input, data whose samples the model cannot

@@ -75,6 +75,11 @@ Usage:
                [--json] [--save DIR]
   thaw predict --model M --data D  write class probabilities as CSV
   thaw lr-find --model M --data D [--plan P] [--shots K] ...
+  thaw zoo build [NAME...] [--out DIR]
+                                  retrain base models from their recipes
+  thaw bench transfer [--models M,...] [--shots 2,5,10] [--seeds N]
+                                  few-shot transfer table: scratch, head,
+                                  fine-tune, gradual
 
 M is a zoo model's name or a folder with config.json and model.safetensors.
 D is a built-in task (see thaw datasets), a CSV file (.csv or .csv.gz), an
@@ -113,6 +118,10 @@ func (m *Main) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return m.runPredict(ctx, rest)
 	case "lr-find":
 		return m.runLRFind(ctx, rest)
+	case "zoo":
+		return m.runZoo(ctx, rest)
+	case "bench":
+		return m.runBench(ctx, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(m.Stdout, usage)
 		return nil

@@ -130,7 +130,7 @@ func (m *Main) prepare(f *setupFlags) (*setup, error) {
 		}
 	}
 
-	if s.source, err = sourceFor(base); err != nil {
+	if s.source, err = m.sourceFor(base); err != nil {
 		return nil, err
 	}
 	if s.source != nil {

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"thaw/assets/recipes"
+	"thaw/trainer"
+)
+
+// runZoo is thaw zoo: for now one subcommand, build.
+func (m *Main) runZoo(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "build" {
+		return usagef("zoo: want \"thaw zoo build [NAME...] [--out DIR]\"")
+	}
+	return m.runZooBuild(ctx, args[1:])
+}
+
+// runZooBuild is thaw zoo build: retrain base models from their recipes
+// and write config.json, model.safetensors, meta.json and card.md, the
+// same bytes as the shipped weights on the same binary and machine.
+func (m *Main) runZooBuild(ctx context.Context, args []string) error {
+	fs := m.newFlags("zoo build")
+	out := fs.String("out", "zoo", "write each model to `dir`/NAME")
+	// Names and flags may come in any order.
+	var names []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return asUsage(err)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		names = append(names, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(names) == 0 {
+		names = recipes.Names()
+	}
+	for _, n := range names {
+		if !slices.Contains(recipes.Names(), n) {
+			return usagef("zoo build: no recipe named %q (recipes: %s)", n, strings.Join(recipes.Names(), ", "))
+		}
+	}
+	for _, n := range names {
+		dir := filepath.Join(*out, n)
+		progress := func(s string) { fmt.Fprintf(m.Stderr, "%s\n", sanitize(s)) }
+		if err := recipes.Build(ctx, n, dir, progress); err != nil {
+			return fmt.Errorf("zoo build %s: %w", n, err)
+		}
+		fmt.Fprintf(m.Stderr, "wrote %s\n", sanitize(dir))
+	}
+	return nil
+}
+
+// runBench is thaw bench: for now one benchmark, transfer.
+func (m *Main) runBench(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "transfer" {
+		return usagef("bench: want \"thaw bench transfer [--models M,...] [--shots 2,5,10] [--seeds N]\"")
+	}
+	fs := m.newFlags("bench transfer")
+	models := fs.String("models", "", "comma-separated base models (default: every zoo recipe)")
+	shots := fs.String("shots", "2,5,10", "comma-separated shots per class")
+	seeds := fs.Int("seeds", 5, "repetitions per cell, each with its own draw and initialisation")
+	maxEval := fs.Int("max-eval", 0, "cap the validation samples per target (0: all)")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	opts := recipes.TransferOptions{Seeds: *seeds, MaxEval: *maxEval,
+		Progress: func(s string) { fmt.Fprintln(m.Stderr, sanitize(s)) }}
+	if *models != "" {
+		opts.Models = strings.Split(*models, ",")
+	}
+	for _, s := range strings.Split(*shots, ",") {
+		k, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || k < 1 {
+			return usagef("bench transfer: --shots %q: want positive integers separated by commas", *shots)
+		}
+		opts.Shots = append(opts.Shots, k)
+	}
+	if *seeds < 1 {
+		return usagef("bench transfer: --seeds %d: want 1 or more", *seeds)
+	}
+	table, err := recipes.Transfer(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("bench transfer: %w", err)
+	}
+	fmt.Fprint(m.Stdout, table.Markdown())
+	fmt.Fprintf(m.Stderr, "BLAS backend: %s\n", trainer.Backend())
+	return nil
+}
