@@ -46,8 +46,9 @@ func (s Status) Live() bool { return s == StatusRunning || s == StatusPaused }
 type Spec struct {
 	// Model is the base model with its pretrained weights, its head already
 	// matching Train's classes (see Model.ReplaceHead). Run trains it in
-	// place; when Run returns it holds the best weights by validation loss
-	// (the last good weights if the run diverged before any evaluation).
+	// place; when Run returns it holds the final weights (after a
+	// divergence, the last weights whose evaluation was finite, or the
+	// starting weights), and Result.Best holds the best by validation loss.
 	Model *Model[float32]
 	// Plan is the plan resolved against Model's blocks.
 	Plan *ResolvedPlan
