@@ -421,3 +421,41 @@ func TestRecorderCloseMarksInterrupted(t *testing.T) {
 		t.Errorf("%d losses stored, want the 2 reported", n)
 	}
 }
+
+func TestReportDoesNotWaitForTheDatabase(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t)
+	run := createRun(t, s, "patient")
+	rec, err := s.Record(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another writer holds the database (transactions start as writers).
+	blocker, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := blocker.ExecContext(ctx, `UPDATE runs SET name = name WHERE id = ?`, run.ID); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for i := range 100 {
+		rec.Report(trainer.Progress{Step: i + 1, FirstStep: i, Losses: []float64{float64(i)},
+			ValLoss: math.NaN(), ValAcc: math.NaN(), SourceAcc: math.NaN()})
+	}
+	// 100 reports queue in far less than one write; the bound is loose
+	// for slow machines and the race detector.
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Errorf("100 reports took %v while the database was locked", d)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if err := blocker.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.Finish(trainer.Result{Status: trainer.StatusDone}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rawSeries(t, s, run.ID, trainer.MetricTrainLoss)); n != 100 {
+		t.Errorf("%d losses stored, want 100", n)
+	}
+}

@@ -232,3 +232,26 @@ func (c cancelOnEval) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+func TestDamagedStore(t *testing.T) {
+	ctx := context.Background()
+	fx := newFixture(t)
+	dir := filepath.Join(fx.dir, "store")
+	if _, _, code := storeRun(t, ctx, dir, "--model", fx.model, "--data", fx.data, "--epochs", "1"); code != 0 {
+		t.Fatal("train failed")
+	}
+	db := filepath.Join(dir, "thaw.db")
+	fi, err := os.Stat(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(db, fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"runs"}, {"show", "0"}, {"resume", "0"}, {"rm", "0"}} {
+		_, stderr, code := runMain(t, ctx, &Main{}, append(args, "--store", dir)...)
+		if code == 0 || !strings.Contains(stderr, "corrupt") || !strings.Contains(stderr, db) {
+			t.Errorf("%s on a truncated store: exit %d, %s", args[0], code, stderr)
+		}
+	}
+}
