@@ -246,13 +246,16 @@ func (s *Store) queryCheckpoints(ctx context.Context, q string, args ...any) ([]
 }
 
 // LastGoodCheckpoint returns the checkpoint of run with the highest step
-// that is not marked bad, the one to resume from. Its hash is verified only
+// that is not marked bad, the one to resume from; of several at one step,
+// the last, then the stage-end one, whose loop state is the more complete
+// (the trainer saves a best checkpoint before the stage-end one). Its hash is verified only
 // when it is opened; if [Store.OpenCheckpoint] then fails, call
 // LastGoodCheckpoint again to get the next one down. It returns an error
 // wrapping [ErrNotFound] when the run has no good checkpoint.
 func (s *Store) LastGoodCheckpoint(ctx context.Context, run string) (Checkpoint, error) {
 	c, err := scanCheckpoint(s.db.QueryRowContext(ctx, `SELECT `+checkpointColumns+` FROM checkpoints
-		WHERE run_id = ? AND bad = FALSE ORDER BY step DESC, created_ms DESC LIMIT 1`, run))
+		WHERE run_id = ? AND bad = FALSE ORDER BY step DESC,
+		CASE kind WHEN 'last' THEN 2 WHEN 'stage-end' THEN 1 ELSE 0 END DESC, created_ms DESC LIMIT 1`, run))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Checkpoint{}, fmt.Errorf("last good checkpoint of %s: %w", run, ErrNotFound)
 	}

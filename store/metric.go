@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"strings"
 )
 
 // Metric is one value of one named quantity at one step, such as the
@@ -18,9 +19,12 @@ type Metric struct {
 
 // rollupWidths are the step widths of the stored summaries. Series answers
 // a query of bucket width w from the widest summary no wider than w, so it
-// reads fewer than 16 rows per bucket it returns; each level costs one more
-// row write per metric name and batch in AddMetrics.
-var rollupWidths = []int64{16, 256, 4096, 65536}
+// reads fewer than 16 rows per bucket it returns up to buckets of 65536
+// steps (a 130-million-step series at 2000 points), and more beyond; each
+// level costs one more row write per metric name and batch in AddMetrics,
+// which is why there are three levels and not four. Stores written with a
+// 65536-wide level keep those rows; nothing reads them.
+var rollupWidths = []int64{16, 256, 4096}
 
 // rollupKey names one summary row.
 type rollupKey struct {
@@ -135,18 +139,22 @@ func nullNaN(v float64) sql.NullFloat64 {
 	return sql.NullFloat64{Float64: v, Valid: !math.IsNaN(v)}
 }
 
-// Statements that AddMetrics runs for every point; the Store prepares them
-// once, so that a batch does not compile SQL.
+// The statements of AddMetrics insert many rows each: one multi-row INSERT
+// costs about as much as a single-row one, so a report of 20 metrics (20
+// points and 80 summary rows) takes two statements instead of 100. They are
+// built for each row count up to the chunk sizes and prepared once; see
+// [Store.rowsStmt].
 const (
-	insertMetricSQL = `INSERT INTO metrics (run_id, name, step, stage, value)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, name, step) DO NOTHING`
+	insertMetricSQL = `INSERT INTO metrics (run_id, name, step, stage, value) VALUES `
+	insertMetricRow = `(?, ?, ?, ?, ?)`
+	insertMetricEnd = ` ON CONFLICT (run_id, name, step) DO NOTHING`
 
+	mergeRollupSQL = `INSERT INTO metric_rollups
+		(run_id, name, width, bucket, first_step, last_step, min_value, max_value, sum_value, n, n_values) VALUES `
+	mergeRollupRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// CASE rather than two-argument MIN and MAX, which are spelled
 	// differently in every database. A NULL (all NaN) side never wins.
-	mergeRollupSQL = `INSERT INTO metric_rollups
-		(run_id, name, width, bucket, first_step, last_step, min_value, max_value, sum_value, n, n_values)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (run_id, name, width, bucket) DO UPDATE SET
+	mergeRollupEnd = ` ON CONFLICT (run_id, name, width, bucket) DO UPDATE SET
 		first_step = CASE WHEN excluded.first_step < metric_rollups.first_step
 			THEN excluded.first_step ELSE metric_rollups.first_step END,
 		last_step = CASE WHEN excluded.last_step > metric_rollups.last_step
@@ -160,16 +168,72 @@ const (
 			ELSE metric_rollups.sum_value + excluded.sum_value END,
 		n = metric_rollups.n + excluded.n,
 		n_values = metric_rollups.n_values + excluded.n_values`
+
+	// Rows per statement: well under every database's limit on
+	// parameters (SQLite's is 32766, PostgreSQL's 65535).
+	metricChunk = 128
+	rollupChunk = 64
 )
 
-// insertMetrics inserts the points that are not stored yet and returns how
-// many it inserted.
-func (s *Store) insertMetrics(ctx context.Context, tx *sql.Tx, run string, ms []Metric) (int64, error) {
-	stmt := tx.StmtContext(ctx, s.insertMetric)
-	defer stmt.Close()
-	var inserted int64
-	for _, m := range ms {
-		res, err := stmt.ExecContext(ctx, run, m.Name, m.Step, m.Stage, nullNaN(m.Value))
+// rowsQuery is a multi-row INSERT: head, then rows of row, then tail.
+type rowsQuery struct{ head, row, tail string }
+
+var (
+	insertMetricsQuery = rowsQuery{insertMetricSQL, insertMetricRow, insertMetricEnd}
+	mergeRollupsQuery  = rowsQuery{mergeRollupSQL, mergeRollupRow, mergeRollupEnd}
+)
+
+// rowsStmt returns q for n rows, prepared on the first use.
+func (s *Store) rowsStmt(ctx context.Context, q rowsQuery, n int) (*sql.Stmt, error) {
+	key := stmtKey{q.head, n}
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if st := s.stmts[key]; st != nil {
+		return st, nil
+	}
+	var b strings.Builder
+	b.WriteString(q.head)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(q.row)
+	}
+	b.WriteString(q.tail)
+	st, err := s.db.PrepareContext(ctx, b.String())
+	if err != nil {
+		return nil, err
+	}
+	if s.stmts == nil {
+		s.stmts = make(map[stmtKey]*sql.Stmt)
+	}
+	s.stmts[key] = st
+	return st, nil
+}
+
+// stmtKey names a prepared multi-row statement.
+type stmtKey struct {
+	head string
+	rows int
+}
+
+// execRows runs q over rows in chunks of at most chunk rows, each row
+// giving its arguments through args, and returns the rows affected.
+func (s *Store) execRows(ctx context.Context, tx *sql.Tx, q rowsQuery, chunk, rows int,
+	args func(i int, dst []any) []any) (int64, error) {
+	var affected int64
+	var buf []any
+	for lo := 0; lo < rows; lo += chunk {
+		hi := min(lo+chunk, rows)
+		st, err := s.rowsStmt(ctx, q, hi-lo)
+		if err != nil {
+			return 0, err
+		}
+		buf = buf[:0]
+		for i := lo; i < hi; i++ {
+			buf = args(i, buf)
+		}
+		res, err := tx.StmtContext(ctx, st).ExecContext(ctx, buf...)
 		if err != nil {
 			return 0, err
 		}
@@ -177,22 +241,33 @@ func (s *Store) insertMetrics(ctx context.Context, tx *sql.Tx, run string, ms []
 		if err != nil {
 			return 0, err
 		}
-		inserted += n
+		affected += n
 	}
-	return inserted, nil
+	return affected, nil
+}
+
+// insertMetrics inserts the points that are not stored yet and returns how
+// many it inserted.
+func (s *Store) insertMetrics(ctx context.Context, tx *sql.Tx, run string, ms []Metric) (int64, error) {
+	return s.execRows(ctx, tx, insertMetricsQuery, metricChunk, len(ms), func(i int, dst []any) []any {
+		m := ms[i]
+		return append(dst, run, m.Name, m.Step, m.Stage, nullNaN(m.Value))
+	})
 }
 
 // mergeRollups adds the summaries of new points to the stored ones.
 func (s *Store) mergeRollups(ctx context.Context, tx *sql.Tx, run string, rollups map[rollupKey]*rollup) error {
-	stmt := tx.StmtContext(ctx, s.mergeRollup)
-	defer stmt.Close()
-	for k, r := range rollups {
-		if _, err := stmt.ExecContext(ctx, run, k.name, k.width, k.bucket, r.first, r.last,
-			r.nullable(r.min), r.nullable(r.max), r.nullable(r.sum), r.n, r.nValues); err != nil {
-			return err
-		}
+	keys := make([]rollupKey, 0, len(rollups))
+	for k := range rollups {
+		keys = append(keys, k)
 	}
-	return nil
+	_, err := s.execRows(ctx, tx, mergeRollupsQuery, rollupChunk, len(keys), func(i int, dst []any) []any {
+		k := keys[i]
+		r := rollups[k]
+		return append(dst, run, k.name, k.width, k.bucket, r.first, r.last,
+			r.nullable(r.min), r.nullable(r.max), r.nullable(r.sum), r.n, r.nValues)
+	})
+	return err
 }
 
 // TruncateMetrics deletes the metrics of run at step from and after, with
@@ -270,7 +345,7 @@ func rebuildRollup(ctx context.Context, tx *sql.Tx, run string, k rollupKey) err
 // MetricNames returns the names of the metrics stored for run, sorted. It
 // returns an empty list when there are none or the run does not exist.
 func (s *Store) MetricNames(ctx context.Context, run string) ([]string, error) {
-	// The widest summaries hold one row per 65536 steps and name.
+	// The widest summaries hold one row per 4096 steps and name.
 	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT name FROM metric_rollups
 		WHERE run_id = ? AND width = ? ORDER BY name`, run, rollupWidths[len(rollupWidths)-1])
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
@@ -46,8 +47,9 @@ type Store struct {
 	now      func() time.Time
 	recovery Recovery
 
-	// Prepared once: AddMetrics runs them for every point.
-	insertMetric, mergeRollup *sql.Stmt
+	// AddMetrics's multi-row statements, prepared on first use.
+	stmtMu sync.Mutex
+	stmts  map[stmtKey]*sql.Stmt
 }
 
 // Option changes how [Open] opens a store.
@@ -140,13 +142,6 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		if isCorrupt(err) {
 			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
 		}
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	if s.insertMetric, err = db.PrepareContext(ctx, insertMetricSQL); err == nil {
-		s.mergeRollup, err = db.PrepareContext(ctx, mergeRollupSQL)
-	}
-	if err != nil {
-		db.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	if err := s.recover(ctx); err != nil {

@@ -7,6 +7,13 @@
 //	thaw train   --model M --data D [flags]
 //	thaw predict --model M --data D
 //	thaw lr-find --model M --data D [flags]
+//	thaw runs [--json] [--status S] [--model M] [--name N]
+//	thaw show RUN [--json]
+//	thaw resume RUN [--json]
+//	thaw rm RUN
+//
+// Every command that touches runs takes --store DIR (default $THAW_STORE,
+// else $XDG_DATA_HOME/thaw, else ~/.local/share/thaw).
 //
 // Exit codes: 0 done, 1 failed or interrupted, 2 bad usage or input,
 // 3 training diverged.

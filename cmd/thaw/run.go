@@ -72,7 +72,12 @@ Usage:
   thaw datasets                   list the built-in datasets and tasks
   thaw train   --model M --data D [--plan P] [--shots K] [--val-split F]
                [--batch N] [--lr X] [--epochs N] [--seed N] [--eval-every N]
-               [--json] [--save DIR]
+               [--json] [--save DIR] [--name N] [--store DIR]
+  thaw runs    [--json] [--status S] [--model M] [--name N]
+                                  list the stored runs
+  thaw show    RUN [--json]        a run's record, plan, stages, checkpoints
+  thaw resume  RUN [--json]        continue an interrupted or stopped run
+  thaw rm      RUN                 delete a run and its checkpoints
   thaw predict --model M --data D  write class probabilities as CSV
   thaw lr-find --model M --data D [--plan P] [--shots K] ...
   thaw zoo build [NAME...] [--out DIR]
@@ -84,7 +89,9 @@ Usage:
 M is a zoo model's name or a folder with config.json and model.safetensors.
 D is a built-in task (see thaw datasets), a CSV file (.csv or .csv.gz), an
 IDX images file (labels found by MNIST's naming, or --labels) or an image
-folder (root/<class>/*.png). Run thaw COMMAND -h for a command's flags.
+folder (root/<class>/*.png). RUN is a run id or a unique prefix of one.
+Runs are stored in --store DIR, else $THAW_STORE, else $XDG_DATA_HOME/thaw,
+else ~/.local/share/thaw. Run thaw COMMAND -h for a command's flags.
 
 Exit codes: 0 done, 1 failed or interrupted, 2 bad usage or input,
 3 training diverged.
@@ -122,6 +129,14 @@ func (m *Main) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return m.runZoo(ctx, rest)
 	case "bench":
 		return m.runBench(ctx, rest)
+	case "runs":
+		return m.runRuns(ctx, rest)
+	case "show":
+		return m.runShow(ctx, rest)
+	case "resume":
+		return m.runResume(ctx, rest)
+	case "rm":
+		return m.runRm(ctx, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(m.Stdout, usage)
 		return nil

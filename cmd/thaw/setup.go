@@ -14,9 +14,12 @@ import (
 // setupFlags are the flags train and lr-find share: what to fine-tune, on
 // what, and how.
 type setupFlags struct {
-	model    string
-	data     dataSpec
-	plan     string
+	model string
+	data  dataSpec
+	plan  string
+	// planJSON, when set, is the content of the plan file named by plan,
+	// as a stored run kept it; the file itself is not read.
+	planJSON []byte
 	shots    int
 	valSplit float64
 	batch    int
@@ -154,6 +157,13 @@ func (m *Main) prepare(f *setupFlags) (*setup, error) {
 
 // loadPlan reads --plan: a preset name, or else a plan file.
 func (f *setupFlags) loadPlan(blocks []string) (trainer.Plan, error) {
+	if f.planJSON != nil {
+		p, err := trainer.ParsePlan(f.planJSON)
+		if err != nil {
+			return trainer.Plan{}, usagef("plan %s: %w", f.plan, err)
+		}
+		return p.Override(f.lr, f.epochs), nil
+	}
 	if slices.Contains(presetNames(), f.plan) {
 		p, err := trainer.Preset(f.plan, blocks, f.lr, f.epochs)
 		return p, asUsage(err)

@@ -7,15 +7,18 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
+	"thaw/store"
 	"thaw/trainer"
 )
 
 // runTrain is thaw train: fine-tune a base model on a dataset with a plan,
-// headless.
+// headless, recording the run in the store.
 func (m *Main) runTrain(ctx context.Context, args []string) error {
 	fs := m.newFlags("train")
 	var f setupFlags
@@ -23,6 +26,8 @@ func (m *Main) runTrain(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "write the result to stdout as one JSON object")
 	save := fs.String("save", "", "write the fine-tuned model (best weights) to `dir`, loadable as a base model")
 	evalEvery := fs.Int("eval-every", 0, "also evaluate every `N` steps (0: at the end of every epoch and stage only)")
+	name := fs.String("name", "", "a `name` for the stored run (default: the plan, model and data)")
+	storeDir := storeFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -33,9 +38,24 @@ func (m *Main) runTrain(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
+	st, run, err := m.createRun(s, &f, *evalEvery, *name, *storeDir)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	defer st.Close()
 
 	prog := newProgress(m.Stderr)
-	res, runErr := trainer.Run(ctx, trainer.Spec{
+	res, runErr := st.Train(ctx, run.ID, s.spec(&f, *evalEvery), prog.report)
+	prog.done()
+	if err := m.finishRun(s, &f, run, res, runErr, *asJSON, *save); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	return nil
+}
+
+// spec is the trainer's spec for a prepared setup.
+func (s *setup) spec(f *setupFlags, evalEvery int) trainer.Spec {
+	return trainer.Spec{
 		Model:      s.base.m,
 		Plan:       s.plan,
 		Train:      s.train,
@@ -44,36 +64,84 @@ func (m *Main) runTrain(ctx context.Context, args []string) error {
 		SourceHead: s.sourceHead,
 		Seed:       f.seed,
 		BatchSize:  f.batch,
-		EvalEvery:  *evalEvery,
-	}, prog.report)
-	prog.done()
-	if errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded) {
+		EvalEvery:  evalEvery,
+	}
+}
+
+// createRun opens the store and records a new run of s with what thaw
+// resume needs to rebuild it, and says so on stderr.
+func (m *Main) createRun(s *setup, f *setupFlags, evalEvery int, name, dir string) (*store.Store, store.Run, error) {
+	in, err := newRunInputs(f, evalEvery)
+	if err != nil {
+		return nil, store.Run{}, err
+	}
+	rec, err := json.Marshal(runRecord{Version: runRecordVersion, Inputs: in, Plan: newPlanOutput(s, f)})
+	if err != nil {
+		return nil, store.Run{}, err
+	}
+	modelHash, err := hashModel(s.base.m)
+	if err != nil {
+		return nil, store.Run{}, err
+	}
+	if name == "" {
+		name = fmt.Sprintf("%s: %s on %s", s.plan.Name, filepath.Base(s.base.name), filepath.Base(s.train.Name))
+	}
+	st, err := openStore(dir)
+	if err != nil {
+		return nil, store.Run{}, err
+	}
+	run, err := st.CreateRun(context.Background(), store.Run{
+		Name: name, Model: s.base.name, ModelHash: modelHash,
+		Dataset: s.train.Name, DatasetHash: hashData(s.train, s.val),
+		Plan: rec, Seed: int64(f.seed), Version: thawVersion(),
+	})
+	if err != nil {
+		st.Close()
+		return nil, store.Run{}, err
+	}
+	fmt.Fprintf(m.Stderr, "run %s  (thaw show %s)\n", run.ID, store.Short(run.ID))
+	return st, run, nil
+}
+
+// thawVersion is the module version of this binary, "devel" for a build
+// from a work tree.
+func thawVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// finishRun prints the result of a run, whatever its outcome, saves the
+// best model when asked, and returns the error that decides the exit code.
+func (m *Main) finishRun(s *setup, f *setupFlags, run store.Run, res trainer.Result, runErr error, asJSON bool, save string) error {
+	stopped := errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded)
+	if stopped {
 		res.Status = trainer.StatusStopped
 	}
-
-	// Print what the run has, whatever its outcome.
-	out := newTrainOutput(s, &f, res, runErr)
-	if *asJSON {
+	out := newTrainOutput(s, f, res, runErr)
+	out.Run = run.ID
+	if asJSON {
 		enc := json.NewEncoder(m.Stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(out); err != nil {
-			return fmt.Errorf("train: write result: %w", err)
+			return fmt.Errorf("write result: %w", err)
 		}
 	} else {
 		out.writeText(m.Stdout)
 	}
 
 	switch {
-	case errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded):
-		return fmt.Errorf("train: interrupted at step %d of %d", res.Steps, out.TotalSteps)
+	case stopped:
+		return fmt.Errorf("interrupted at step %d of %d; continue with thaw resume %s", res.Steps, out.TotalSteps, store.Short(run.ID))
 	case runErr != nil:
-		return fmt.Errorf("train: %w", runErr)
+		return fmt.Errorf("run %s: %w", store.Short(run.ID), runErr)
 	}
-	if *save != "" {
-		if err := saveBest(*save, s.base.m, res.Best); err != nil {
-			return fmt.Errorf("train: save: %w", err)
+	if save != "" {
+		if err := saveBest(save, s.base.m, res.Best); err != nil {
+			return fmt.Errorf("save: %w", err)
 		}
-		fmt.Fprintf(m.Stderr, "saved the fine-tuned model to %s\n", sanitize(*save))
+		fmt.Fprintf(m.Stderr, "saved the fine-tuned model to %s\n", sanitize(save))
 	}
 	return nil
 }
@@ -103,6 +171,7 @@ func (n number) MarshalJSON() ([]byte, error) {
 // trainOutput is the result of thaw train: the JSON object of --json and
 // the text summary.
 type trainOutput struct {
+	Run          string        `json:"run"`
 	Model        string        `json:"model"`
 	Dataset      string        `json:"dataset"`
 	Classes      []string      `json:"classes"`
@@ -176,7 +245,7 @@ func newTrainOutput(s *setup, f *setupFlags, res trainer.Result, runErr error) *
 		ValSamples:      s.val.Len(),
 		Seed:            f.seed,
 		BatchSize:       f.batch,
-		Plan:            planOutput{Name: s.plan.Name, Stages: []stageOutput{}},
+		Plan:            newPlanOutput(s, f),
 		Stages:          []stageResult{},
 		FinalValAcc:     number(res.FinalValAcc),
 		FinalValLoss:    number(res.FinalValLoss),
@@ -199,17 +268,24 @@ func newTrainOutput(s *setup, f *setupFlags, res trainer.Result, runErr error) *
 	if runErr != nil {
 		out.Error = runErr.Error()
 	}
-	for _, st := range s.plan.Stages {
-		out.Plan.Stages = append(out.Plan.Stages, stageOutput{
-			Label: st.Label, Trainable: st.Trainable, LR: st.LR, LRFactor: st.LRFactor,
-			Schedule: st.Schedule, Optimizer: st.Optimizer, Epochs: st.Epochs, Steps: st.Len(spe),
-		})
-	}
 	for _, st := range res.Stages {
 		out.Stages = append(out.Stages, stageResult{
 			Label: st.Label, StartStep: st.StartStep, EndStep: st.EndStep,
 			BestValLoss: number(st.BestValLoss), BestValAcc: number(st.BestValAcc),
 			StoppedEarly: st.StoppedEarly, Skipped: st.Skipped,
+		})
+	}
+	return out
+}
+
+// newPlanOutput describes the resolved plan of s.
+func newPlanOutput(s *setup, f *setupFlags) planOutput {
+	spe := trainer.StepsPerEpoch(s.train.Len(), f.batch)
+	out := planOutput{Name: s.plan.Name, Stages: []stageOutput{}}
+	for _, st := range s.plan.Stages {
+		out.Stages = append(out.Stages, stageOutput{
+			Label: st.Label, Trainable: st.Trainable, LR: st.LR, LRFactor: st.LRFactor,
+			Schedule: st.Schedule, Optimizer: st.Optimizer, Epochs: st.Epochs, Steps: st.Len(spe),
 		})
 	}
 	return out

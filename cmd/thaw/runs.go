@@ -1,0 +1,356 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"thaw/store"
+	"thaw/trainer"
+)
+
+// parseRun parses a command's flags around one positional argument, the
+// run: "thaw show RUN --json" and "thaw show --json RUN" both work.
+func parseRun(fs *flag.FlagSet, args []string) (string, error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return "", err
+		}
+		return "", usageError{fmt.Errorf("%s: %w", fs.Name(), err)}
+	}
+	if fs.NArg() == 0 {
+		return "", usagef("%s: which run? (see thaw runs)", fs.Name())
+	}
+	run := fs.Arg(0)
+	if err := parse(fs, fs.Args()[1:]); err != nil {
+		return "", err
+	}
+	return run, nil
+}
+
+// findRun looks a run up by id or prefix; not finding it is bad input.
+func findRun(ctx context.Context, st *store.Store, id string) (store.Run, error) {
+	r, err := st.Run(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrAmbiguous) {
+		return r, asUsage(err)
+	}
+	return r, err
+}
+
+// runSummary is one run in thaw runs.
+type runSummary struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	Model      string    `json:"model"`
+	Dataset    string    `json:"dataset"`
+	Status     string    `json:"status"`
+	Steps      int64     `json:"steps"`
+	BestValAcc number    `json:"best_val_acc"`
+	Created    time.Time `json:"created"`
+	Error      string    `json:"error,omitempty"`
+}
+
+// summarize reads a run's progress from its metrics: the last step with a
+// training loss and the best validation accuracy. One bucket per series
+// reads only the stored summaries.
+func summarize(ctx context.Context, st *store.Store, r store.Run) (runSummary, error) {
+	sum := runSummary{ID: r.ID, Name: r.Name, Model: r.Model, Dataset: r.Dataset, Status: string(r.Status),
+		BestValAcc: number(math.NaN()), Created: r.Created, Error: r.Error}
+	loss, err := st.Series(ctx, r.ID, trainer.MetricTrainLoss, 1)
+	if err != nil {
+		return sum, err
+	}
+	if len(loss) > 0 {
+		sum.Steps = loss[len(loss)-1].To
+	}
+	acc, err := st.Series(ctx, r.ID, trainer.MetricValAcc, 1)
+	if err != nil {
+		return sum, err
+	}
+	if len(acc) > 0 {
+		sum.BestValAcc = number(acc[0].Max)
+	}
+	return sum, nil
+}
+
+// runRuns is thaw runs: the stored runs, newest first.
+func (m *Main) runRuns(ctx context.Context, args []string) error {
+	fs := m.newFlags("runs")
+	asJSON := fs.Bool("json", false, "write the runs to stdout as a JSON array")
+	status := fs.String("status", "", "only runs with this `status` (running, paused, done, stopped, diverged, interrupted, failed)")
+	model := fs.String("model", "", "only runs of this base `model`")
+	name := fs.String("name", "", "only runs whose name contains `text`")
+	storeDir := storeFlag(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	filter := store.RunFilter{Model: *model, Name: *name}
+	if *status != "" {
+		if !trainer.Status(*status).Valid() {
+			return usagef("runs: --status %q: want running, paused, done, stopped, diverged, interrupted or failed", *status)
+		}
+		filter.Status = []store.Status{trainer.Status(*status)}
+	}
+	st, err := openStore(*storeDir)
+	if err != nil {
+		return fmt.Errorf("runs: %w", err)
+	}
+	defer st.Close()
+	runs, err := st.ListRuns(ctx, filter)
+	if err != nil {
+		return fmt.Errorf("runs: %w", err)
+	}
+	sums := make([]runSummary, 0, len(runs))
+	for _, r := range runs {
+		sum, err := summarize(ctx, st, r)
+		if err != nil {
+			return fmt.Errorf("runs: %w", err)
+		}
+		sums = append(sums, sum)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(m.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(sums)
+	}
+	if len(sums) == 0 {
+		fmt.Fprintln(m.Stdout, "No runs stored. thaw train records one.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(m.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tMODEL\tDATASET\tSTATUS\tSTEPS\tBEST VAL ACC\tCREATED")
+	for _, s := range sums {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", store.Short(s.ID), clip(sanitize(s.Name), 40),
+			clip(sanitize(s.Model), 24), clip(sanitize(s.Dataset), 24), s.Status, s.Steps,
+			fmtPct(float64(s.BestValAcc)), s.Created.Local().Format("2006-01-02 15:04"))
+	}
+	return tw.Flush()
+}
+
+// clip shortens s to at most n runes with an ellipsis.
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// showOutput is thaw show's JSON.
+type showOutput struct {
+	runSummary
+	ParentRun   string             `json:"parent_run,omitempty"`
+	ModelHash   string             `json:"model_hash"`
+	DatasetHash string             `json:"dataset_hash"`
+	Seed        int64              `json:"seed"`
+	Version     string             `json:"version"`
+	Heartbeat   time.Time          `json:"heartbeat"`
+	Finished    *time.Time         `json:"finished,omitempty"`
+	Record      json.RawMessage    `json:"record"`
+	Stages      []showStage        `json:"stages"`
+	Checkpoints []checkpointOutput `json:"checkpoints"`
+	Metrics     []string           `json:"metrics"`
+}
+
+type checkpointOutput struct {
+	ID      string    `json:"id"`
+	Step    int64     `json:"step"`
+	Stage   int       `json:"stage"`
+	Kind    string    `json:"kind"`
+	Path    string    `json:"path"` // relative to the store
+	SHA256  string    `json:"sha256"`
+	Size    int64     `json:"size"`
+	Created time.Time `json:"created"`
+	Bad     bool      `json:"bad"`
+	Problem string    `json:"problem,omitempty"`
+}
+
+type showStage struct {
+	store.Stage
+	BestValLoss number `json:"best_val_loss"`
+	BestValAcc  number `json:"best_val_acc"`
+}
+
+// runShow is thaw show: one run's record, plan, stages, checkpoints and
+// metric names.
+func (m *Main) runShow(ctx context.Context, args []string) error {
+	fs := m.newFlags("show")
+	asJSON := fs.Bool("json", false, "write the run to stdout as one JSON object")
+	storeDir := storeFlag(fs)
+	id, err := parseRun(fs, args)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(*storeDir)
+	if err != nil {
+		return fmt.Errorf("show: %w", err)
+	}
+	defer st.Close()
+	r, err := findRun(ctx, st, id)
+	if err != nil {
+		return fmt.Errorf("show: %w", err)
+	}
+	out, err := describe(ctx, st, r)
+	if err != nil {
+		return fmt.Errorf("show: %w", err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(m.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	out.writeText(m.Stdout)
+	return nil
+}
+
+// describe gathers what thaw show prints.
+func describe(ctx context.Context, st *store.Store, r store.Run) (*showOutput, error) {
+	sum, err := summarize(ctx, st, r)
+	if err != nil {
+		return nil, err
+	}
+	out := &showOutput{runSummary: sum, ParentRun: r.ParentRun, ModelHash: r.ModelHash, DatasetHash: r.DatasetHash,
+		Seed: r.Seed, Version: r.Version, Heartbeat: r.Heartbeat, Record: r.Plan, Stages: []showStage{}}
+	if !r.Finished.IsZero() {
+		out.Finished = &r.Finished
+	}
+	stages, err := st.Stages(ctx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	// Evaluations are few (one per epoch or --eval-every steps): read them
+	// all and take each stage's best.
+	loss, err := st.Series(ctx, r.ID, trainer.MetricValLoss, 0)
+	if err != nil {
+		return nil, err
+	}
+	acc, err := st.Series(ctx, r.ID, trainer.MetricValAcc, 0)
+	if err != nil {
+		return nil, err
+	}
+	accAt := make(map[int64]float64, len(acc))
+	for _, b := range acc {
+		accAt[b.From] = b.Mean
+	}
+	for _, s := range stages {
+		ss := showStage{Stage: s, BestValLoss: number(math.NaN()), BestValAcc: number(math.NaN())}
+		for _, b := range loss {
+			// An evaluation at a stage's end step belongs to that stage.
+			if b.From <= s.Start || (s.End >= 0 && b.From > s.End) {
+				continue
+			}
+			if math.IsNaN(float64(ss.BestValLoss)) || b.Mean < float64(ss.BestValLoss) {
+				ss.BestValLoss = number(b.Mean)
+				if a, ok := accAt[b.From]; ok {
+					ss.BestValAcc = number(a)
+				}
+			}
+		}
+		out.Stages = append(out.Stages, ss)
+	}
+	cs, err := st.Checkpoints(ctx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	out.Checkpoints = []checkpointOutput{}
+	for _, c := range cs {
+		out.Checkpoints = append(out.Checkpoints, checkpointOutput{ID: c.ID, Step: c.Step, Stage: c.Stage,
+			Kind: string(c.Kind), Path: c.Path, SHA256: c.SHA256, Size: c.Size, Created: c.Created,
+			Bad: c.Bad, Problem: c.Problem})
+	}
+	if out.Metrics, err = st.MetricNames(ctx, r.ID); err != nil {
+		return nil, err
+	}
+	if out.Metrics == nil {
+		out.Metrics = []string{}
+	}
+	return out, nil
+}
+
+// writeText writes the run for a person.
+func (o *showOutput) writeText(w io.Writer) {
+	fmt.Fprintf(w, "run %s  %s\n", o.ID, sanitize(o.Name))
+	fmt.Fprintf(w, "status %s", o.Status)
+	if o.Error != "" {
+		fmt.Fprintf(w, ": %s", sanitize(o.Error))
+	}
+	fmt.Fprintf(w, ", %d steps, best val acc %s\n", o.Steps, fmtPct(float64(o.BestValAcc)))
+	fmt.Fprintf(w, "model %s (sha256 %s)\n", sanitize(o.Model), clip(o.ModelHash, 12))
+	fmt.Fprintf(w, "data %s (sha256 %s)\n", sanitize(o.Dataset), clip(o.DatasetHash, 12))
+	fmt.Fprintf(w, "seed %d, thaw %s, created %s", o.Seed, sanitize(o.Version), o.Created.Local().Format(time.DateTime))
+	if o.Finished != nil {
+		fmt.Fprintf(w, ", finished %s", o.Finished.Local().Format(time.DateTime))
+	}
+	fmt.Fprintln(w)
+	if o.ParentRun != "" {
+		fmt.Fprintf(w, "branched from run %s\n", store.Short(o.ParentRun))
+	}
+	var rec runRecord
+	if json.Unmarshal(o.Record, &rec) == nil && rec.Version == runRecordVersion {
+		in := rec.Inputs
+		fmt.Fprintf(w, "inputs: --model %s --data %s --plan %s --shots %d --val-split %v --batch %d --lr %v --epochs %d --seed %d --eval-every %d\n",
+			sanitize(in.Model), sanitize(in.Data), sanitize(in.Plan), in.Shots, in.ValSplit, in.Batch, in.LR, in.Epochs, in.Seed, in.EvalEvery)
+		fmt.Fprintf(w, "plan %s:\n", sanitize(rec.Plan.Name))
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  STAGE\tTRAINABLE\tSTEPS\tLR\tSCHEDULE")
+		for _, st := range rec.Plan.Stages {
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%g\t%s\n", sanitize(st.Label), sanitize(strings.Join(st.Trainable, ",")),
+				st.Steps, st.LR, sanitize(st.Schedule.Kind))
+		}
+		tw.Flush()
+	}
+	fmt.Fprintln(w, "stages as run:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  #\tSTAGE\tTRAINABLE\tSTEPS\tBEST VAL LOSS\tBEST VAL ACC")
+	for _, st := range o.Stages {
+		end := "…"
+		if st.End >= 0 {
+			end = fmt.Sprint(st.End)
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%d–%s\t%s\t%s\n", st.Index+1, sanitize(st.Name), sanitize(strings.Join(st.Trainable, ",")),
+			st.Start, end, fmtLoss(float64(st.BestValLoss)), fmtPct(float64(st.BestValAcc)))
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "checkpoints:")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range o.Checkpoints {
+		state := "ok"
+		if c.Bad {
+			state = "BAD: " + sanitize(c.Problem)
+		}
+		fmt.Fprintf(tw, "  step %d\t%s\tstage %d\t%d bytes\t%s\t%s\n", c.Step, c.Kind, c.Stage+1, c.Size, sanitize(c.Path), state)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "metrics: %s\n", sanitize(strings.Join(o.Metrics, ", ")))
+}
+
+// runRm is thaw rm: delete a run with its metrics and checkpoint files.
+func (m *Main) runRm(ctx context.Context, args []string) error {
+	fs := m.newFlags("rm")
+	storeDir := storeFlag(fs)
+	id, err := parseRun(fs, args)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(*storeDir)
+	if err != nil {
+		return fmt.Errorf("rm: %w", err)
+	}
+	defer st.Close()
+	r, err := findRun(ctx, st, id)
+	if err != nil {
+		return fmt.Errorf("rm: %w", err)
+	}
+	if err := st.Delete(ctx, r.ID); err != nil {
+		return fmt.Errorf("rm: %w", err)
+	}
+	fmt.Fprintf(m.Stderr, "removed run %s (%s)\n", store.Short(r.ID), sanitize(r.Name))
+	return nil
+}
