@@ -90,6 +90,9 @@ func benchStep(b *testing.B, cfg *Config, batch, frozen int) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The run loop collects diagnostics only on the steps it reports, a
+	// few a second; PyTorch computes none.
+	opt.SkipStats(true)
 	rng := rand.New(rand.NewPCG(3, 4))
 	x := NewTensor[float32](append([]int{batch}, cfg.InputShape...)...)
 	for i := range x.Data {

@@ -32,8 +32,13 @@ type Optimizer[T Float] interface {
 	// their global L2 norm is at most maxNorm and returns the norm before
 	// clipping, as torch.nn.utils.clip_grad_norm_.
 	ClipGradNorm(maxNorm float64) float64
-	// Stats returns per-block diagnostics of the last Step.
+	// Stats returns per-block diagnostics of the last Step that collected
+	// them.
 	Stats() []BlockStats
+	// SkipStats(true) lets the following Steps skip the diagnostics, which
+	// cost about as much as the update itself; SkipStats(false) collects
+	// them again. A run loop collects them only on steps it reports.
+	SkipStats(skip bool)
 	// State returns a copy of the optimizer state, for checkpoints.
 	State() map[string]*Tensor[T]
 	// LoadState replaces the optimizer state with one returned by State.
@@ -99,6 +104,8 @@ type paramSet[T Float] struct {
 	m      *Model[T]
 	blocks []blockSlots[T]
 	stats  []BlockStats
+	// noStats skips the diagnostics in Step (see SkipStats).
+	noStats bool
 	// suffixes names the state tensors of a slot in State (a, b, step).
 	suffixes [3]string
 }
@@ -199,11 +206,15 @@ func (o *paramSet[T]) ClipGradNorm(maxNorm float64) float64 {
 // keep it.
 func (o *paramSet[T]) Stats() []BlockStats { return o.stats }
 
+// SkipStats turns the diagnostics off (skip) or on for the following steps.
+func (o *paramSet[T]) SkipStats(skip bool) { o.noStats = skip }
+
 // step runs update over every active parameter, block by block, and fills
 // the diagnostics. update applies the fused rule to one slot with the
 // block's learning rate and returns Σg², Σw² and Σ(Δw)².
-func (o *paramSet[T]) step(lr float64, update func(s *slot[T], lr float64) (gg, ww, dd float64)) {
+func (o *paramSet[T]) step(lr float64, update func(s *slot[T], lr float64, stats bool) (gg, ww, dd float64)) {
 	o.sync()
+	stats := !o.noStats
 	for i, bs := range o.blocks {
 		blr := lr
 		if bs.b.LRMult != 0 {
@@ -215,7 +226,7 @@ func (o *paramSet[T]) step(lr float64, update func(s *slot[T], lr float64) (gg, 
 			if !s.active() {
 				continue
 			}
-			g, w, d := update(s, blr)
+			g, w, d := update(s, blr, stats)
 			gg, ww, dd = gg+g, ww+w, dd+d
 			s.step++
 			st.Updated = true
@@ -233,7 +244,9 @@ func (o *paramSet[T]) step(lr float64, update func(s *slot[T], lr float64) (gg, 
 		} else {
 			st.LR = 0
 		}
-		o.stats[i] = st
+		if stats {
+			o.stats[i] = st
+		}
 	}
 }
 
@@ -408,11 +421,11 @@ func (o *SGD[T]) Step(lr float64) {
 	o.step(lr, o.update)
 }
 
-func (o *SGD[T]) update(s *slot[T], lr float64) (gg, ww, dd float64) {
+func (o *SGD[T]) update(s *slot[T], lr float64, stats bool) (gg, ww, dd float64) {
 	w, g := s.p.Value.Data, s.p.Grad.Data
 	negLR, wd, mom := T(-lr), T(decay(s.p, o.WeightDecay)), T(o.Momentum)
 	if o.Momentum == 0 {
-		return sgdPlain(w, g, negLR, wd)
+		return sgdPlain(w, g, negLR, wd, stats)
 	}
 	// The buffer's existence, not the step count, marks the first step, so
 	// a buffer restored by LoadState is continued.
@@ -420,27 +433,29 @@ func (o *SGD[T]) update(s *slot[T], lr float64) (gg, ww, dd float64) {
 	if first {
 		s.a = make([]T, len(w))
 	}
-	return sgdMomentum(w, g, s.a, negLR, wd, mom, first, o.Nesterov)
+	return sgdMomentum(w, g, s.a, negLR, wd, mom, first, o.Nesterov, stats)
 }
 
 // sgdPlain is w ← w − lr·(g + wd·w) in one pass, returning Σg², Σw², Σ(Δw)².
-func sgdPlain[T Float](w, g []T, negLR, wd T) (gg, ww, dd float64) {
+func sgdPlain[T Float](w, g []T, negLR, wd T, stats bool) (gg, ww, dd float64) {
 	g = g[:len(w)]
 	for i, wi := range w {
 		gi := g[i]
 		nw := wi + negLR*(gi+wd*wi)
 		w[i] = nw
-		d := float64(nw) - float64(wi)
-		gg += float64(gi) * float64(gi)
-		ww += float64(wi) * float64(wi)
-		dd += d * d
+		if stats {
+			d := float64(nw) - float64(wi)
+			gg += float64(gi) * float64(gi)
+			ww += float64(wi) * float64(wi)
+			dd += d * d
+		}
 	}
 	return gg, ww, dd
 }
 
 // sgdMomentum is the momentum update in one pass; first initialises buf
 // with the gradient, as PyTorch does on a parameter's first step.
-func sgdMomentum[T Float](w, g, buf []T, negLR, wd, mom T, first, nesterov bool) (gg, ww, dd float64) {
+func sgdMomentum[T Float](w, g, buf []T, negLR, wd, mom T, first, nesterov, stats bool) (gg, ww, dd float64) {
 	g, buf = g[:len(w)], buf[:len(w)]
 	for i, wi := range w {
 		gi := g[i]
@@ -459,10 +474,12 @@ func sgdMomentum[T Float](w, g, buf []T, negLR, wd, mom T, first, nesterov bool)
 		}
 		nw := wi + negLR*dp
 		w[i] = nw
-		d := float64(nw) - float64(wi)
-		gg += float64(gi) * float64(gi)
-		ww += float64(wi) * float64(wi)
-		dd += d * d
+		if stats {
+			d := float64(nw) - float64(wi)
+			gg += float64(gi) * float64(gi)
+			ww += float64(wi) * float64(wi)
+			dd += d * d
+		}
 	}
 	return gg, ww, dd
 }
@@ -513,7 +530,7 @@ func (o *AdamW[T]) Step(lr float64) {
 	o.step(lr, o.update)
 }
 
-func (o *AdamW[T]) update(s *slot[T], lr float64) (gg, ww, dd float64) {
+func (o *AdamW[T]) update(s *slot[T], lr float64, stats bool) (gg, ww, dd float64) {
 	w, g := s.p.Value.Data, s.p.Grad.Data
 	if s.a == nil {
 		s.a, s.b = make([]T, len(w)), make([]T, len(w))
@@ -533,7 +550,7 @@ func (o *AdamW[T]) update(s *slot[T], lr float64) (gg, ww, dd float64) {
 		bc2Sqrt: T(math.Sqrt(bc2)),
 		eps:     T(o.Eps),
 	}
-	return adamwUpdate(w, g, s.a, s.b, k)
+	return adamwUpdate(w, g, s.a, s.b, k, stats)
 }
 
 type adamConsts[T Float] struct {
@@ -542,7 +559,7 @@ type adamConsts[T Float] struct {
 
 // adamwUpdate is the AdamW update in one pass over a parameter, with the
 // operations in PyTorch's order so that rounding matches.
-func adamwUpdate[T Float](w, g, m, v []T, k adamConsts[T]) (gg, ww, dd float64) {
+func adamwUpdate[T Float](w, g, m, v []T, k adamConsts[T], stats bool) (gg, ww, dd float64) {
 	g, m, v = g[:len(w)], m[:len(w)], v[:len(w)]
 	for i, wi := range w {
 		gi := g[i]
@@ -553,10 +570,12 @@ func adamwUpdate[T Float](w, g, m, v []T, k adamConsts[T]) (gg, ww, dd float64) 
 		den := T(math.Sqrt(float64(vi)))/k.bc2Sqrt + k.eps
 		nw := p + k.negStep*mi/den
 		w[i] = nw
-		d := float64(nw) - float64(wi)
-		gg += float64(gi) * float64(gi)
-		ww += float64(wi) * float64(wi)
-		dd += d * d
+		if stats {
+			d := float64(nw) - float64(wi)
+			gg += float64(gi) * float64(gi)
+			ww += float64(wi) * float64(wi)
+			dd += d * d
+		}
 	}
 	return gg, ww, dd
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -273,6 +274,47 @@ func TestBlockStats(t *testing.T) {
 	want := math.Sqrt(sumSq(before.Data) + sumSq(w.Bias.Value.Data)) // bias moved, so only check the weight part loosely
 	if st[1].WeightNorm < want*0.99 || st[1].WeightNorm > want*1.01 {
 		t.Errorf("fc2 weight norm %v, want about %v", st[1].WeightNorm, want)
+	}
+}
+
+// TestSkipStats checks that skipping the diagnostics changes nothing but
+// the diagnostics: the same weights, and Stats keeps the last collected.
+func TestSkipStats(t *testing.T) {
+	for _, kind := range []string{"sgd", "adamw"} {
+		t.Run(kind, func(t *testing.T) {
+			mk := func() (*Model[float64], Optimizer[float64]) {
+				m := newMLP[float64](t, 1, 6, 5, 4, 3)
+				if kind == "sgd" {
+					o, _ := NewSGD(m, 0.9, 1e-4, true)
+					return m, o
+				}
+				o, _ := NewAdamW(m, 0.9, 0.999, 1e-8, 1e-2)
+				return m, o
+			}
+			m1, o1 := mk()
+			m2, o2 := mk()
+			for range 3 {
+				trainSteps(m1, o1, 1, 1)
+			}
+			o2.SkipStats(true)
+			trainSteps(m2, o2, 1, 1)
+			if o2.Stats()[1].Updated {
+				t.Errorf("a step without stats filled them: %+v", o2.Stats()[1])
+			}
+			o2.SkipStats(false)
+			trainSteps(m2, o2, 1, 1)
+			o2.SkipStats(true)
+			collected := o2.Stats()[1]
+			trainSteps(m2, o2, 1, 1)
+			if got := o2.Stats()[1]; got != collected || !got.Updated {
+				t.Errorf("stats after a skipped step %+v, want the collected %+v", got, collected)
+			}
+			for i, p := range m1.Params() {
+				if !slices.Equal(p.Value.Data, m2.Params()[i].Value.Data) {
+					t.Errorf("%s differs when stats are skipped", p.Name)
+				}
+			}
+		})
 	}
 }
 

@@ -443,7 +443,15 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 			r.opt.ClipGradNorm(s.Optimizer.ClipNorm)
 		}
 
-		// Step.
+		// Step. The per-block diagnostics cost about as much as the update,
+		// so they are collected only on steps that will be reported:
+		// evaluations, and step reports once ReportEvery has passed (a
+		// report that falls due during a step waits for the next one).
+		stageEnd := stageStep+1 == s.Len(r.spe)
+		epochEnd := (step+1)%r.spe == 0
+		every := r.spec.EvalEvery > 0 && (step+1)%r.spec.EvalEvery == 0
+		reportDue := time.Since(r.lastReport) >= r.spec.ReportEvery
+		r.opt.SkipStats(!(stageEnd || epochEnd || every || reportDue))
 		r.opt.Step(lr)
 		if !paramsFinite(r.m) {
 			return r.diverged(step)
@@ -455,9 +463,6 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 
 		// Evaluation and checkpoint: at every epoch end, every EvalEvery
 		// steps, and at the end of the stage.
-		stageEnd := stageStep+1 == s.Len(r.spe)
-		epochEnd := (step+1)%r.spe == 0
-		every := r.spec.EvalEvery > 0 && (step+1)%r.spec.EvalEvery == 0
 		if stageEnd {
 			if err := r.endStage(step + 1); err != nil {
 				return r.finish(StatusFailed, err)
@@ -482,7 +487,7 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		}
 
 		// Report.
-		if time.Since(r.lastReport) >= r.spec.ReportEvery {
+		if reportDue {
 			r.emit(EventStep, math.NaN(), math.NaN(), math.NaN())
 		}
 	}
