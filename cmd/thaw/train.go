@@ -84,7 +84,9 @@ func (m *Main) createRun(s *setup, f *setupFlags, evalEvery int, name, dir strin
 		return nil, store.Run{}, err
 	}
 	if name == "" {
-		name = fmt.Sprintf("%s: %s on %s", s.plan.Name, filepath.Base(s.base.name), filepath.Base(s.train.Name))
+		// A task or file as the user named it: the training set itself is
+		// called after its split ("digits-5to9/train").
+		name = fmt.Sprintf("%s: %s on %s", s.plan.Name, filepath.Base(s.base.name), filepath.Base(f.data.data))
 	}
 	st, err := openStore(dir)
 	if err != nil {
