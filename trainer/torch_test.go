@@ -258,3 +258,86 @@ func trainLikeTorch[T Float](t *testing.T, fix *SafeFile, run torchRun) ([]float
 	}
 	return losses, final
 }
+
+// TestSavedModelLoadsInTorch checks the promise made to users: a model
+// thaw saves loads into torch.nn with load_state_dict(strict=True) and
+// computes the same outputs. The model has every kind of layer with
+// parameters or buffers (conv, BatchNorm 1d and 2d with their int64
+// num_batches_tracked, linear) and trained BatchNorm statistics.
+func TestSavedModelLoadsInTorch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PyTorch process; skipped with -short")
+	}
+	if err := exec.Command(torchPython, "-c", "import torch").Run(); err != nil {
+		t.Skipf("PyTorch is not importable by %s (%v); install python3-torch to compare with it", torchPython, err)
+	}
+	cfg := smallCNN()
+	cfg.Normalize = &Normalization{Mean: []float64{0.25}, Std: []float64{0.5}}
+	m, err := New[float32](cfg, rand.New(rand.NewPCG(5, 6)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetRand(rand.New(rand.NewPCG(1, 1)))
+	rng := rand.New(rand.NewPCG(7, 8))
+	x := NewTensor[float32](append([]int{6}, cfg.InputShape...)...)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.Float64())
+	}
+	labels := []int{0, 1, 2, 0, 1, 2}
+	opt, err := NewSGD(m, 0.9, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ce CrossEntropy[float32]
+	for range 3 { // move the weights and the BatchNorm statistics
+		ce.Forward(m.Forward(x, true), labels)
+		m.Backward(ce.Backward())
+		opt.Step(0.05)
+	}
+	dir := t.TempDir()
+	if err := SaveModel(dir, m); err != nil {
+		t.Fatal(err)
+	}
+	want := m.Forward(x, false).Clone()
+
+	xt, err := FromTensor("x", x, DTypeF32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := WriteSafetensors(&buf, []SafeTensor{xt}, nil); err != nil {
+		t.Fatal(err)
+	}
+	inputs, out := filepath.Join(dir, "x.safetensors"), filepath.Join(dir, "logits.safetensors")
+	if err := os.WriteFile(inputs, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(torchPython, "testdata/torch/load_model.py", dir, inputs, out)
+	cmd.Env = append(os.Environ(), "OMP_NUM_THREADS=1")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("load_model.py: %v\n%s", err, b)
+	}
+	f, err := ReadSafetensorsFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ToTensor[float32](f.Tensor("logits"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.SameShape(want) {
+		t.Fatalf("torch logits shape %v, want %v", got.Shape, want.Shape)
+	}
+	// Same float32 arithmetic in another order: a few ulps of the logits.
+	if e := relErr(toF64(got.Data), toF64(want.Data)); e > 1e-5 {
+		t.Errorf("torch and thaw logits differ: relative error %.3g, want < 1e-5\ntorch %v\nthaw  %v", e, got.Data, want.Data)
+	}
+}
+
+func toF64(x []float32) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = float64(v)
+	}
+	return out
+}
