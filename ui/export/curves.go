@@ -51,15 +51,26 @@ func Curves(w io.Writer, f Format, runs []Run, opts Options) ([]string, error) {
 	if err != nil {
 		return n, err
 	}
+	return n, writeFigure(w, f, o, fig)
+}
+
+// figure is a laid-out figure that can draw itself.
+type figure interface {
+	draw(dc draw.Canvas, title string)
+}
+
+// writeFigure draws fig on a canvas of o's size in format f and writes it
+// to w.
+func writeFigure(w io.Writer, f Format, o Options, fig figure) error {
 	c, err := newCanvas(f, o)
 	if err != nil {
-		return n, err
+		return err
 	}
 	fig.draw(draw.New(c), o.Title)
 	if _, err := c.WriteTo(w); err != nil {
-		return n, fmt.Errorf("write %v: %w", f, err)
+		return fmt.Errorf("write %v: %w", f, err)
 	}
-	return n, nil
+	return nil
 }
 
 // runCurves is one run's data ready to draw.
@@ -93,6 +104,9 @@ func buildCurves(runs []Run, o Options, n *notes) (*curvesFig, error) {
 	}
 	if xlo > xhi {
 		return nil, fmt.Errorf("learning curves: no %s, %s, %s or %s points: %w", TrainLoss, ValLoss, ValAcc, SourceAcc, ErrNoData)
+	}
+	for _, c := range cs {
+		xlo, xhi = spanExtent(xlo, xhi, c.spans)
 	}
 	if xlo == xhi {
 		xlo, xhi = xlo-0.5, xhi+0.5
@@ -148,18 +162,9 @@ func buildCurves(runs []Run, o Options, n *notes) (*curvesFig, error) {
 // prepareRun extracts, filters and smooths one run's curves.
 func prepareRun(r Run, o Options, n *notes) runCurves {
 	c := runCurves{run: r}
-	c.raw = extract(r, r.series(TrainLoss), o, o.LogY, n)
-	if o.Smoothing > 0 && len(c.raw) > 0 {
-		ys := make([]float64, len(c.raw))
-		for i, p := range c.raw {
-			ys[i] = p.y
-		}
-		Smooth(ys, ys, o.Smoothing)
-		c.smooth = make([]xy, len(c.raw))
-		for i, p := range c.raw {
-			c.smooth[i] = xy{p.x, ys[i]}
-		}
-	}
+	loss := r.series(TrainLoss)
+	c.raw = extract(r, loss, o, o.LogY, n)
+	c.smooth = smoothed(r, loss, c.raw, o)
 	c.val = extract(r, r.series(ValLoss), o, o.LogY, n)
 	c.acc = extract(r, r.series(ValAcc), o, false, n)
 	c.src = extract(r, r.series(SourceAcc), o, false, n)
@@ -177,6 +182,13 @@ func prepareRun(r Run, o Options, n *notes) runCurves {
 		}
 		c.best = []xy{best}
 	}
+	c.spans, c.marks = stageSpans(r, ax)
+	return c
+}
+
+// stageSpans returns the extent and the labelled start of each of r's own
+// stages (a branch's inherited ones are its parent's).
+func stageSpans(r Run, ax stepAxis) (spans []span, marks []mark) {
 	for _, s := range r.Stages {
 		if r.BranchStep > 0 && s.StartStep < r.BranchStep {
 			continue // the parent's stage, drawn with the parent
@@ -186,14 +198,42 @@ func prepareRun(r Run, o Options, n *notes) runCurves {
 		if s.EndStep > s.StartStep {
 			to = ax.x(s.EndStep)
 		}
-		c.spans = append(c.spans, span{from, to})
+		spans = append(spans, span{from, to})
 		label := s.Label
 		if label == "" {
 			label = "stage " + strconv.Itoa(s.Index)
 		}
-		c.marks = append(c.marks, mark{x: from, label: label})
+		marks = append(marks, mark{x: from, label: label})
 	}
-	return c
+	return spans, marks
+}
+
+// smoothed returns the debiased EMA (Smooth) of series s of run r, whose
+// drawable points are raw, or nil when o asks for no smoothing. A series
+// read in buckets is smoothed through its bucket means (Series.Means), not
+// through raw, whose minimum and maximum per bucket would drag the average
+// towards whichever came last.
+func smoothed(r Run, s *Series, raw []xy, o Options) []xy {
+	if o.Smoothing == 0 || len(raw) == 0 {
+		return nil
+	}
+	src := raw
+	if s.Means != nil {
+		// The notes on skipped points were made for raw; these are the
+		// same points summarised, so they are not noted twice.
+		var ignored notes
+		src = extract(r, &Series{Name: s.Name, Points: s.Means}, o, o.LogY, &ignored)
+	}
+	ys := make([]float64, len(src))
+	for i, p := range src {
+		ys[i] = p.y
+	}
+	Smooth(ys, ys, o.Smoothing)
+	out := make([]xy, len(src))
+	for i, p := range src {
+		out[i] = xy{p.x, ys[i]}
+	}
+	return out
 }
 
 // sample returns at most maxMarkers points of pts, evenly spaced.

@@ -23,7 +23,9 @@ type vlines struct {
 func (v vlines) Plot(c draw.Canvas, p *plot.Plot) {
 	trX, _ := p.Transforms(&c)
 	for _, x := range v.xs {
-		if x < p.X.Min || x > p.X.Max {
+		// A line at the left edge (the first stage starting with the
+		// figure) bounds nothing and would double the axis.
+		if x <= p.X.Min || x > p.X.Max {
 			continue
 		}
 		X := trX(x)
@@ -204,9 +206,13 @@ func (l *polyline) Plot(c draw.Canvas, p *plot.Plot) {
 }
 
 // band draws ps, sorted by X, as the band between each column's lowest
-// and highest point.
+// and highest point, widened by half the line width every way: each
+// column's extremes are taken over the columns within half a width of it
+// too, or a steep stretch of the line (a learning-rate warm-up, say)
+// would be drawn thinner than the rest.
 func (l *polyline) band(c draw.Canvas, ps []vg.Point) {
-	var top, bot []vg.Point
+	type column struct{ x, lo, hi vg.Length }
+	var cols []column
 	half := l.style.Width / 2
 	for i := 0; i < len(ps); {
 		col := math.Floor(float64(ps[i].X / bandCol))
@@ -216,9 +222,20 @@ func (l *polyline) band(c draw.Canvas, ps []vg.Point) {
 			lo, hi = min(lo, ps[i].Y), max(hi, ps[i].Y)
 			x1 = ps[i].X
 		}
-		x := (x0 + x1) / 2
-		top = append(top, vg.Point{X: x, Y: hi + half})
-		bot = append(bot, vg.Point{X: x, Y: lo - half})
+		cols = append(cols, column{(x0 + x1) / 2, lo, hi})
+	}
+	top := make([]vg.Point, len(cols))
+	bot := make([]vg.Point, len(cols))
+	for i, ci := range cols {
+		lo, hi := ci.lo, ci.hi
+		for j := i - 1; j >= 0 && ci.x-cols[j].x <= half; j-- {
+			lo, hi = min(lo, cols[j].lo), max(hi, cols[j].hi)
+		}
+		for j := i + 1; j < len(cols) && cols[j].x-ci.x <= half; j++ {
+			lo, hi = min(lo, cols[j].lo), max(hi, cols[j].hi)
+		}
+		top[i] = vg.Point{X: ci.x, Y: hi + half}
+		bot[i] = vg.Point{X: ci.x, Y: lo - half}
 	}
 	poly := make([]vg.Point, 0, 2*len(top))
 	poly = append(poly, top...)
