@@ -208,11 +208,20 @@ func stageSpans(r Run, ax stepAxis) (spans []span, marks []mark) {
 	return spans, marks
 }
 
+// smoothPoints is the most points the EMA runs over. TensorBoard keeps a
+// sample of 1000 points of a scalar series (the default size guidance of
+// its scalars plugin) and smooths those, so a weight of 0.6 averages over
+// some 2.5/1000 of a long run; averaging a longer series into 1000 bins
+// first gives the same weight the same look here, whatever the run's
+// length or the figure's width.
+const smoothPoints = 1000
+
 // smoothed returns the debiased EMA (Smooth) of series s of run r, whose
 // drawable points are raw, or nil when o asks for no smoothing. A series
 // read in buckets is smoothed through its bucket means (Series.Means), not
 // through raw, whose minimum and maximum per bucket would drag the average
-// towards whichever came last.
+// towards whichever came last; either is first averaged into at most
+// smoothPoints bins.
 func smoothed(r Run, s *Series, raw []xy, o Options) []xy {
 	if o.Smoothing == 0 || len(raw) == 0 {
 		return nil
@@ -224,6 +233,7 @@ func smoothed(r Run, s *Series, raw []xy, o Options) []xy {
 		var ignored notes
 		src = extract(r, &Series{Name: s.Name, Points: s.Means}, o, o.LogY, &ignored)
 	}
+	src = binMeans(src, smoothPoints)
 	ys := make([]float64, len(src))
 	for i, p := range src {
 		ys[i] = p.y
@@ -236,14 +246,51 @@ func smoothed(r Run, s *Series, raw []xy, o Options) []xy {
 	return out
 }
 
-// sample returns at most maxMarkers points of pts, evenly spaced.
+// binMeans averages pts, sorted by x, into at most n bins of equal width
+// in x, each becoming the mean of its points; pts with n points or fewer
+// are returned as they are.
+func binMeans(pts []xy, n int) []xy {
+	if len(pts) <= n || n < 1 {
+		return pts
+	}
+	x0, x1 := pts[0].x, pts[len(pts)-1].x
+	if !(x1 > x0) {
+		return pts
+	}
+	scale := float64(n) / (x1 - x0)
+	bin := func(x float64) int { return min(int((x-x0)*scale), n-1) }
+	out := make([]xy, 0, n)
+	for i := 0; i < len(pts); {
+		b := bin(pts[i].x)
+		var sx, sy float64
+		k := 0
+		for ; i < len(pts) && bin(pts[i].x) == b; i++ {
+			sx, sy, k = sx+pts[i].x, sy+pts[i].y, k+1
+		}
+		out = append(out, xy{sx / float64(k), sy / float64(k)})
+	}
+	return out
+}
+
+// sample returns at most maxMarkers points of pts, sorted by x: the ones
+// nearest to evenly spaced x positions. Spacing by x rather than by index
+// keeps markers apart where evaluations bunch up (every N steps and at
+// each epoch's end, say).
 func sample(pts []xy) []xy {
 	if len(pts) <= maxMarkers {
 		return pts
 	}
-	out := make([]xy, maxMarkers)
-	for i := range out {
-		out[i] = pts[i*(len(pts)-1)/(maxMarkers-1)]
+	x0, x1 := pts[0].x, pts[len(pts)-1].x
+	out := make([]xy, 0, maxMarkers)
+	j := 0
+	for k := range maxMarkers {
+		x := x0 + (x1-x0)*float64(k)/float64(maxMarkers-1)
+		for j+1 < len(pts) && math.Abs(pts[j+1].x-x) <= math.Abs(pts[j].x-x) {
+			j++
+		}
+		if n := len(out); n == 0 || out[n-1] != pts[j] {
+			out = append(out, pts[j])
+		}
 	}
 	return out
 }
@@ -295,14 +342,14 @@ func lossPanel(cs []runCurves, o Options, single bool, bg []plot.Plotter) (*plot
 			continue
 		}
 		col := trainColor
-		alpha := uint8(80)
+		alpha := uint8(rawAlpha)
 		if !single {
-			col, alpha = runColor(i), 35
+			col, alpha = runColor(i), rawAlphaOverlay
 		}
 		raw := line(c.raw, draw.LineStyle{Color: faint(col, alpha), Width: vg.Points(0.6)})
 		p.Add(raw)
 		if single {
-			leg.Add("train loss, raw", raw)
+			leg.Add("train loss, raw", rawKey(col, alpha))
 		}
 	}
 	for i, c := range cs {
@@ -511,6 +558,12 @@ func overlayVal(i int) draw.LineStyle {
 
 func overlayGlyph(i int) draw.GlyphStyle {
 	return draw.GlyphStyle{Color: runColor(i), Radius: vg.Points(2.6), Shape: runGlyph(i)}
+}
+
+// rawKey is the legend entry of a raw curve: a thick faint stroke, as the
+// raw curve of a long run is drawn as a band; a hairline would not show.
+func rawKey(col color.NRGBA, alpha uint8) *polyline {
+	return line(nil, draw.LineStyle{Color: faint(col, alpha), Width: vg.Points(4)})
 }
 
 func line(pts []xy, sty draw.LineStyle) *polyline {

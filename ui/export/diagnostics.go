@@ -99,7 +99,7 @@ func buildDiagnostics(r Run, o Options, n *notes) (*gridFig, error) {
 	pxCols := o.Width / cols
 	for k, b := range blocks {
 		p := newPlot()
-		p.Add(bands{spans: frozenSpans(r, b.name, ax), fill: frozenFill, label: "frozen", style: frozenText})
+		p.Add(bands{spans: frozenSpans(r, b.name, ax), fill: frozenFill, label: "frozen", style: frozenText, avoid: bounds})
 		p.Add(vlines{xs: bounds, style: lineSty})
 		pts := decimate(b.pts, xlo, xhi, pxCols)
 		p.Add(line(pts, draw.LineStyle{Color: palette[0], Width: vg.Points(1.3)}))

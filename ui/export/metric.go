@@ -115,14 +115,14 @@ func buildMetric(runs []Run, name string, o Options, n *notes) (*curvesFig, erro
 	if smooth && !o.HideRaw {
 		// Raw curves first, so every main curve lies on top of them all.
 		for i, c := range cs {
-			col, alpha := palette[0], uint8(80)
+			col, alpha := palette[0], uint8(rawAlpha)
 			if !single {
-				col, alpha = runColor(i), 35
+				col, alpha = runColor(i), rawAlphaOverlay
 			}
 			raw := line(c.raw, draw.LineStyle{Color: faint(col, alpha), Width: vg.Points(0.6)})
 			p.Add(raw)
 			if single {
-				leg.Add(runLegendName(c.run)+", raw", raw)
+				leg.Add(runLegendName(c.run)+", raw", rawKey(col, alpha))
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package export
 import (
 	"image/color"
 	"math"
+	"slices"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/text"
@@ -37,12 +38,15 @@ func (v vlines) Plot(c draw.Canvas, p *plot.Plot) {
 type span struct{ from, to float64 }
 
 // bands fills the given x spans over the panel's full height, and writes
-// label centred near the top of each span wide enough to hold it.
+// label half way up each span wide enough to hold it, centred in the
+// widest stretch between the lines at avoid (stage boundaries crossing a
+// span that joins several frozen stages).
 type bands struct {
 	spans []span
 	fill  color.Color
 	label string
 	style text.Style
+	avoid []float64
 }
 
 func (b bands) Plot(c draw.Canvas, p *plot.Plot) {
@@ -60,13 +64,22 @@ func (b bands) Plot(c draw.Canvas, p *plot.Plot) {
 		if b.label == "" {
 			continue
 		}
-		// Centred, half way up: a frozen block's curve lies flat along
-		// the bottom, and the panel's top left holds its name.
-		if w := b.style.Width(b.label); X1-X0 > w+vg.Points(6) {
+		// Half way up: a frozen block's curve lies flat along the bottom,
+		// and the panel's top left holds its name.
+		var g0, g1 float64
+		cuts := append([]float64{x0, x1}, b.avoid...)
+		slices.Sort(cuts)
+		for i := 1; i < len(cuts); i++ {
+			if a, z := max(cuts[i-1], x0), min(cuts[i], x1); z-a > g1-g0 {
+				g0, g1 = a, z
+			}
+		}
+		G0, G1 := trX(g0), trX(g1)
+		if w := b.style.Width(b.label); G1-G0 > w+vg.Points(6) {
 			sty := b.style
 			sty.XAlign = draw.XCenter
 			sty.YAlign = draw.YCenter
-			c.FillText(sty, vg.Point{X: (X0 + X1) / 2, Y: (c.Min.Y + c.Max.Y) / 2}, b.label)
+			c.FillText(sty, vg.Point{X: (G0 + G1) / 2, Y: (c.Min.Y + c.Max.Y) / 2}, b.label)
 		}
 	}
 }

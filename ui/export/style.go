@@ -48,6 +48,14 @@ func runColor(i int) color.NRGBA      { return palette[i%len(palette)] }
 func runDash(i int) []vg.Length       { return dashes[i%len(dashes)] }
 func runGlyph(i int) draw.GlyphDrawer { return glyphs[i%len(glyphs)] }
 
+// Opacities of the raw curve behind a smoothed one. A long noisy series is
+// drawn as a dense band, which at higher opacities outweighs the smoothed
+// line it is only the backdrop of.
+const (
+	rawAlpha        = 55 // one run
+	rawAlphaOverlay = 35 // several runs, whose bands overlap
+)
+
 // faint returns c at the given opacity.
 func faint(c color.NRGBA, alpha uint8) color.NRGBA { c.A = alpha; return c }
 
