@@ -11,6 +11,9 @@
 //	thaw show RUN [--json]
 //	thaw resume RUN [--json]
 //	thaw rm RUN
+//	thaw export RUN [RUN...] -o FILE [--metric NAME] [--log-y] [--smooth W] [--x step|epoch]
+//	            [--width W --height H --dpi D] [--title T]
+//	thaw export --diagnostics RUN -o FILE
 //
 // Every command that touches runs takes --store DIR (default $THAW_STORE,
 // else $XDG_DATA_HOME/thaw, else ~/.local/share/thaw).

@@ -78,6 +78,12 @@ Usage:
   thaw show    RUN [--json]        a run's record, plan, stages, checkpoints
   thaw resume  RUN [--json]        continue an interrupted or stopped run
   thaw rm      RUN                 delete a run and its checkpoints
+  thaw export  RUN [RUN...] -o FILE [--metric NAME] [--log-y] [--smooth W]
+               [--x step|epoch] [--width W --height H --dpi D] [--title T]
+                                  learning curves (or one metric) of runs
+                                  as .png, .svg, .pdf or .csv
+  thaw export  --diagnostics RUN -o FILE
+                                  per-block drift from the pretrained weights
   thaw predict --model M --data D  write class probabilities as CSV
   thaw lr-find --model M --data D [--plan P] [--shots K] ...
   thaw zoo build [NAME...] [--out DIR]
@@ -137,6 +143,8 @@ func (m *Main) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return m.runResume(ctx, rest)
 	case "rm":
 		return m.runRm(ctx, rest)
+	case "export":
+		return m.runExport(ctx, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(m.Stdout, usage)
 		return nil

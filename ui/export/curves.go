@@ -51,15 +51,26 @@ func Curves(w io.Writer, f Format, runs []Run, opts Options) ([]string, error) {
 	if err != nil {
 		return n, err
 	}
+	return n, writeFigure(w, f, o, fig)
+}
+
+// figure is a laid-out figure that can draw itself.
+type figure interface {
+	draw(dc draw.Canvas, title string)
+}
+
+// writeFigure draws fig on a canvas of o's size in format f and writes it
+// to w.
+func writeFigure(w io.Writer, f Format, o Options, fig figure) error {
 	c, err := newCanvas(f, o)
 	if err != nil {
-		return n, err
+		return err
 	}
 	fig.draw(draw.New(c), o.Title)
 	if _, err := c.WriteTo(w); err != nil {
-		return n, fmt.Errorf("write %v: %w", f, err)
+		return fmt.Errorf("write %v: %w", f, err)
 	}
-	return n, nil
+	return nil
 }
 
 // runCurves is one run's data ready to draw.
@@ -93,6 +104,9 @@ func buildCurves(runs []Run, o Options, n *notes) (*curvesFig, error) {
 	}
 	if xlo > xhi {
 		return nil, fmt.Errorf("learning curves: no %s, %s, %s or %s points: %w", TrainLoss, ValLoss, ValAcc, SourceAcc, ErrNoData)
+	}
+	for _, c := range cs {
+		xlo, xhi = spanExtent(xlo, xhi, c.spans)
 	}
 	if xlo == xhi {
 		xlo, xhi = xlo-0.5, xhi+0.5
@@ -148,18 +162,9 @@ func buildCurves(runs []Run, o Options, n *notes) (*curvesFig, error) {
 // prepareRun extracts, filters and smooths one run's curves.
 func prepareRun(r Run, o Options, n *notes) runCurves {
 	c := runCurves{run: r}
-	c.raw = extract(r, r.series(TrainLoss), o, o.LogY, n)
-	if o.Smoothing > 0 && len(c.raw) > 0 {
-		ys := make([]float64, len(c.raw))
-		for i, p := range c.raw {
-			ys[i] = p.y
-		}
-		Smooth(ys, ys, o.Smoothing)
-		c.smooth = make([]xy, len(c.raw))
-		for i, p := range c.raw {
-			c.smooth[i] = xy{p.x, ys[i]}
-		}
-	}
+	loss := r.series(TrainLoss)
+	c.raw = extract(r, loss, o, o.LogY, n)
+	c.smooth = smoothed(r, loss, c.raw, o)
 	c.val = extract(r, r.series(ValLoss), o, o.LogY, n)
 	c.acc = extract(r, r.series(ValAcc), o, false, n)
 	c.src = extract(r, r.series(SourceAcc), o, false, n)
@@ -177,6 +182,13 @@ func prepareRun(r Run, o Options, n *notes) runCurves {
 		}
 		c.best = []xy{best}
 	}
+	c.spans, c.marks = stageSpans(r, ax)
+	return c
+}
+
+// stageSpans returns the extent and the labelled start of each of r's own
+// stages (a branch's inherited ones are its parent's).
+func stageSpans(r Run, ax stepAxis) (spans []span, marks []mark) {
 	for _, s := range r.Stages {
 		if r.BranchStep > 0 && s.StartStep < r.BranchStep {
 			continue // the parent's stage, drawn with the parent
@@ -186,24 +198,99 @@ func prepareRun(r Run, o Options, n *notes) runCurves {
 		if s.EndStep > s.StartStep {
 			to = ax.x(s.EndStep)
 		}
-		c.spans = append(c.spans, span{from, to})
+		spans = append(spans, span{from, to})
 		label := s.Label
 		if label == "" {
 			label = "stage " + strconv.Itoa(s.Index)
 		}
-		c.marks = append(c.marks, mark{x: from, label: label})
+		marks = append(marks, mark{x: from, label: label})
 	}
-	return c
+	return spans, marks
 }
 
-// sample returns at most maxMarkers points of pts, evenly spaced.
+// smoothPoints is the most points the EMA runs over. TensorBoard keeps a
+// sample of 1000 points of a scalar series (the default size guidance of
+// its scalars plugin) and smooths those, so a weight of 0.6 averages over
+// some 2.5/1000 of a long run; averaging a longer series into 1000 bins
+// first gives the same weight the same look here, whatever the run's
+// length or the figure's width.
+const smoothPoints = 1000
+
+// smoothed returns the debiased EMA (Smooth) of series s of run r, whose
+// drawable points are raw, or nil when o asks for no smoothing. A series
+// read in buckets is smoothed through its bucket means (Series.Means), not
+// through raw, whose minimum and maximum per bucket would drag the average
+// towards whichever came last; either is first averaged into at most
+// smoothPoints bins.
+func smoothed(r Run, s *Series, raw []xy, o Options) []xy {
+	if o.Smoothing == 0 || len(raw) == 0 {
+		return nil
+	}
+	src := raw
+	if s.Means != nil {
+		// The notes on skipped points were made for raw; these are the
+		// same points summarised, so they are not noted twice.
+		var ignored notes
+		src = extract(r, &Series{Name: s.Name, Points: s.Means}, o, o.LogY, &ignored)
+	}
+	src = binMeans(src, smoothPoints)
+	ys := make([]float64, len(src))
+	for i, p := range src {
+		ys[i] = p.y
+	}
+	Smooth(ys, ys, o.Smoothing)
+	out := make([]xy, len(src))
+	for i, p := range src {
+		out[i] = xy{p.x, ys[i]}
+	}
+	return out
+}
+
+// binMeans averages pts, sorted by x, into at most n bins of equal width
+// in x, each becoming the mean of its points; pts with n points or fewer
+// are returned as they are.
+func binMeans(pts []xy, n int) []xy {
+	if len(pts) <= n || n < 1 {
+		return pts
+	}
+	x0, x1 := pts[0].x, pts[len(pts)-1].x
+	if !(x1 > x0) {
+		return pts
+	}
+	scale := float64(n) / (x1 - x0)
+	bin := func(x float64) int { return min(int((x-x0)*scale), n-1) }
+	out := make([]xy, 0, n)
+	for i := 0; i < len(pts); {
+		b := bin(pts[i].x)
+		var sx, sy float64
+		k := 0
+		for ; i < len(pts) && bin(pts[i].x) == b; i++ {
+			sx, sy, k = sx+pts[i].x, sy+pts[i].y, k+1
+		}
+		out = append(out, xy{sx / float64(k), sy / float64(k)})
+	}
+	return out
+}
+
+// sample returns at most maxMarkers points of pts, sorted by x: the ones
+// nearest to evenly spaced x positions. Spacing by x rather than by index
+// keeps markers apart where evaluations bunch up (every N steps and at
+// each epoch's end, say).
 func sample(pts []xy) []xy {
 	if len(pts) <= maxMarkers {
 		return pts
 	}
-	out := make([]xy, maxMarkers)
-	for i := range out {
-		out[i] = pts[i*(len(pts)-1)/(maxMarkers-1)]
+	x0, x1 := pts[0].x, pts[len(pts)-1].x
+	out := make([]xy, 0, maxMarkers)
+	j := 0
+	for k := range maxMarkers {
+		x := x0 + (x1-x0)*float64(k)/float64(maxMarkers-1)
+		for j+1 < len(pts) && math.Abs(pts[j+1].x-x) <= math.Abs(pts[j].x-x) {
+			j++
+		}
+		if n := len(out); n == 0 || out[n-1] != pts[j] {
+			out = append(out, pts[j])
+		}
 	}
 	return out
 }
@@ -255,14 +342,14 @@ func lossPanel(cs []runCurves, o Options, single bool, bg []plot.Plotter) (*plot
 			continue
 		}
 		col := trainColor
-		alpha := uint8(80)
+		alpha := uint8(rawAlpha)
 		if !single {
-			col, alpha = runColor(i), 35
+			col, alpha = runColor(i), rawAlphaOverlay
 		}
 		raw := line(c.raw, draw.LineStyle{Color: faint(col, alpha), Width: vg.Points(0.6)})
 		p.Add(raw)
 		if single {
-			leg.Add("train loss, raw", raw)
+			leg.Add("train loss, raw", rawKey(col, alpha))
 		}
 	}
 	for i, c := range cs {
@@ -471,6 +558,12 @@ func overlayVal(i int) draw.LineStyle {
 
 func overlayGlyph(i int) draw.GlyphStyle {
 	return draw.GlyphStyle{Color: runColor(i), Radius: vg.Points(2.6), Shape: runGlyph(i)}
+}
+
+// rawKey is the legend entry of a raw curve: a thick faint stroke, as the
+// raw curve of a long run is drawn as a band; a hairline would not show.
+func rawKey(col color.NRGBA, alpha uint8) *polyline {
+	return line(nil, draw.LineStyle{Color: faint(col, alpha), Width: vg.Points(4)})
 }
 
 func line(pts []xy, sty draw.LineStyle) *polyline {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"slices"
-	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/vg"
@@ -39,15 +38,7 @@ func Diagnostics(w io.Writer, f Format, run Run, opts Options) ([]string, error)
 	if err != nil {
 		return n, err
 	}
-	c, err := newCanvas(f, o)
-	if err != nil {
-		return n, err
-	}
-	fig.draw(draw.New(c), o.Title)
-	if _, err := c.WriteTo(w); err != nil {
-		return n, fmt.Errorf("write %v: %w", f, err)
-	}
-	return n, nil
+	return n, writeFigure(w, f, o, fig)
 }
 
 // gridFig is a grid of small multiples, row-major, nil where a cell is empty.
@@ -79,25 +70,23 @@ func buildDiagnostics(r Run, o Options, n *notes) (*gridFig, error) {
 	if len(blocks) == 0 {
 		return nil, fmt.Errorf("block drift: run %q has no %s series: %w", r.label(), DriftSeries("<block>"), ErrNoData)
 	}
+	ax := newStepAxis(r, o)
+	spans, marks := stageSpans(r, ax)
+	xlo, xhi = spanExtent(xlo, xhi, spans)
 	if xlo == xhi {
 		xlo, xhi = xlo-0.5, xhi+0.5
 	}
 	cols := gridCols(len(blocks))
 	rows := (len(blocks) + cols - 1) / cols
-	ax := newStepAxis(r, o)
 	fig := &gridFig{plots: make([][]*plot.Plot, rows)}
 	for i := range fig.plots {
 		fig.plots[i] = make([]*plot.Plot, cols)
 	}
 	var bounds []float64
-	for _, s := range r.Stages {
-		x := ax.x(s.StartStep)
-		bounds = append(bounds, x)
-		label := s.Label
-		if label == "" {
-			label = "stage " + strconv.Itoa(s.Index)
-		}
-		fig.marks = append(fig.marks, mark{x: x, label: label, color: color.Black})
+	for _, m := range marks {
+		bounds = append(bounds, m.x)
+		m.color = color.Black
+		fig.marks = append(fig.marks, m)
 	}
 	sortMarks(fig.marks)
 	lineSty := draw.LineStyle{Color: grey, Width: vg.Points(0.8), Dashes: []vg.Length{vg.Points(4), vg.Points(3)}}
@@ -110,7 +99,7 @@ func buildDiagnostics(r Run, o Options, n *notes) (*gridFig, error) {
 	pxCols := o.Width / cols
 	for k, b := range blocks {
 		p := newPlot()
-		p.Add(bands{spans: frozenSpans(r, b.name, ax), fill: frozenFill, label: "frozen", style: frozenText})
+		p.Add(bands{spans: frozenSpans(r, b.name, ax), fill: frozenFill, label: "frozen", style: frozenText, avoid: bounds})
 		p.Add(vlines{xs: bounds, style: lineSty})
 		pts := decimate(b.pts, xlo, xhi, pxCols)
 		p.Add(line(pts, draw.LineStyle{Color: palette[0], Width: vg.Points(1.3)}))
@@ -119,8 +108,9 @@ func buildDiagnostics(r Run, o Options, n *notes) (*gridFig, error) {
 		// title above would collide with the stage ruler.
 		p.Add(corner{text: b.name, style: textStyle(labelSize, color.Black)})
 		lo, hi, _ := yRange(o.LogY, pts)
-		if !o.LogY && lo < 0 && slices.ContainsFunc(pts, func(p xy) bool { return p.y >= 0 }) {
-			// Drift is a norm: start the axis at 0 rather than below it.
+		if !o.LogY && !slices.ContainsFunc(pts, func(p xy) bool { return p.y < 0 }) {
+			// Drift is a norm, 0 at the pretrained weights: start the axis
+			// there, so that panels read as how far each block moved.
 			lo = 0
 		}
 		p.X.Min, p.X.Max = xlo, xhi

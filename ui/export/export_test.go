@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"thaw/trainer"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -50,6 +52,12 @@ var figures = []struct {
 	{"diagnostics", func(w io.Writer, f Format) ([]string, error) {
 		return Diagnostics(w, f, synthRun(1, "gradual", testSteps, 100, gradualStages(testSteps)), DefaultOptions())
 	}, []color.NRGBA{palette[0]}, 2000},
+	{"metric", func(w io.Writer, f Format) ([]string, error) {
+		// As thaw export --metric draws it: a learning rate unsmoothed.
+		o := DefaultOptions()
+		o.Smoothing = 0
+		return Metric(w, f, overlayRuns(testSteps, 100), trainer.MetricLR, o)
+	}, []color.NRGBA{palette[0], palette[1], palette[2]}, 500},
 	{"logy", func(w io.Writer, f Format) ([]string, error) {
 		o := DefaultOptions()
 		o.LogY = true
@@ -160,7 +168,7 @@ func yiq(c1, c2 color.RGBA) float64 {
 }
 
 func TestVectorFormats(t *testing.T) {
-	for _, fig := range figures[:3] {
+	for _, fig := range figures[:4] {
 		t.Run(fig.name+"/svg", func(t *testing.T) {
 			var buf bytes.Buffer
 			if _, err := fig.render(&buf, FormatSVG); err != nil {

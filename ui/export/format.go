@@ -81,11 +81,14 @@ const (
 	LearningCurves Figure = iota
 	// BlockDrift is the figure drawn by Diagnostics; it takes one run.
 	BlockDrift
+	// OneMetric is the figure drawn by Metric, of the series named by
+	// Options.Metric.
+	OneMetric
 )
 
 // WriteFile draws fig for runs into the file at path, in the format its
 // extension names (see FormatOf); a .csv file gets the runs' data as
-// written by CSV. The file is written to a temporary file in the same
+// written by CSV (for OneMetric, only the series Options.Metric names). The file is written to a temporary file in the same
 // directory and renamed into place, so a reader never sees half a figure
 // and a failed export leaves any earlier file intact. It returns the notes
 // of the rendering function, and an error if the extension is unknown, the
@@ -98,6 +101,8 @@ func WriteFile(path string, fig Figure, runs []Run, opts Options) (notes []strin
 	render := func(w io.Writer) error {
 		var err error
 		switch {
+		case fig == OneMetric:
+			notes, err = Metric(w, f, runs, opts.Metric, opts)
 		case f == FormatCSV:
 			err = CSV(w, runs)
 		case fig == LearningCurves:

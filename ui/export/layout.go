@@ -111,6 +111,22 @@ func yRange(log bool, sets ...[]xy) (lo, hi float64, ok bool) {
 	return lo - d, hi + d, true
 }
 
+// spanExtent widens the x range lo..hi, if it holds data, to cover the
+// stage spans: a run's first stage starts at step 0, before its first
+// recorded point, and its boundary belongs on the figure.
+func spanExtent(lo, hi float64, spans []span) (float64, float64) {
+	if lo > hi {
+		return lo, hi
+	}
+	for _, s := range spans {
+		lo = math.Min(lo, s.from)
+		if !math.IsInf(s.to, 0) {
+			hi = math.Max(hi, s.to)
+		}
+	}
+	return lo, hi
+}
+
 // xExtent returns the x range covered by sets.
 func xExtent(lo, hi float64, sets ...[]xy) (float64, float64) {
 	for _, s := range sets {

@@ -39,6 +39,9 @@ type Options struct {
 	Smoothing float64
 	// HideRaw omits the faint raw training loss behind the smoothed one.
 	HideRaw bool
+	// Metric names the series WriteFile draws as its OneMetric figure;
+	// the other figures ignore it.
+	Metric string
 }
 
 // DefaultOptions returns the options a paper figure should start from.

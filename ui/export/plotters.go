@@ -3,6 +3,7 @@ package export
 import (
 	"image/color"
 	"math"
+	"slices"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/text"
@@ -23,7 +24,9 @@ type vlines struct {
 func (v vlines) Plot(c draw.Canvas, p *plot.Plot) {
 	trX, _ := p.Transforms(&c)
 	for _, x := range v.xs {
-		if x < p.X.Min || x > p.X.Max {
+		// A line at the left edge (the first stage starting with the
+		// figure) bounds nothing and would double the axis.
+		if x <= p.X.Min || x > p.X.Max {
 			continue
 		}
 		X := trX(x)
@@ -35,12 +38,15 @@ func (v vlines) Plot(c draw.Canvas, p *plot.Plot) {
 type span struct{ from, to float64 }
 
 // bands fills the given x spans over the panel's full height, and writes
-// label centred near the top of each span wide enough to hold it.
+// label half way up each span wide enough to hold it, centred in the
+// widest stretch between the lines at avoid (stage boundaries crossing a
+// span that joins several frozen stages).
 type bands struct {
 	spans []span
 	fill  color.Color
 	label string
 	style text.Style
+	avoid []float64
 }
 
 func (b bands) Plot(c draw.Canvas, p *plot.Plot) {
@@ -58,13 +64,22 @@ func (b bands) Plot(c draw.Canvas, p *plot.Plot) {
 		if b.label == "" {
 			continue
 		}
-		// Centred, half way up: a frozen block's curve lies flat along
-		// the bottom, and the panel's top left holds its name.
-		if w := b.style.Width(b.label); X1-X0 > w+vg.Points(6) {
+		// Half way up: a frozen block's curve lies flat along the bottom,
+		// and the panel's top left holds its name.
+		var g0, g1 float64
+		cuts := append([]float64{x0, x1}, b.avoid...)
+		slices.Sort(cuts)
+		for i := 1; i < len(cuts); i++ {
+			if a, z := max(cuts[i-1], x0), min(cuts[i], x1); z-a > g1-g0 {
+				g0, g1 = a, z
+			}
+		}
+		G0, G1 := trX(g0), trX(g1)
+		if w := b.style.Width(b.label); G1-G0 > w+vg.Points(6) {
 			sty := b.style
 			sty.XAlign = draw.XCenter
 			sty.YAlign = draw.YCenter
-			c.FillText(sty, vg.Point{X: (X0 + X1) / 2, Y: (c.Min.Y + c.Max.Y) / 2}, b.label)
+			c.FillText(sty, vg.Point{X: (G0 + G1) / 2, Y: (c.Min.Y + c.Max.Y) / 2}, b.label)
 		}
 	}
 }
@@ -204,9 +219,13 @@ func (l *polyline) Plot(c draw.Canvas, p *plot.Plot) {
 }
 
 // band draws ps, sorted by X, as the band between each column's lowest
-// and highest point.
+// and highest point, widened by half the line width every way: each
+// column's extremes are taken over the columns within half a width of it
+// too, or a steep stretch of the line (a learning-rate warm-up, say)
+// would be drawn thinner than the rest.
 func (l *polyline) band(c draw.Canvas, ps []vg.Point) {
-	var top, bot []vg.Point
+	type column struct{ x, lo, hi vg.Length }
+	var cols []column
 	half := l.style.Width / 2
 	for i := 0; i < len(ps); {
 		col := math.Floor(float64(ps[i].X / bandCol))
@@ -216,9 +235,20 @@ func (l *polyline) band(c draw.Canvas, ps []vg.Point) {
 			lo, hi = min(lo, ps[i].Y), max(hi, ps[i].Y)
 			x1 = ps[i].X
 		}
-		x := (x0 + x1) / 2
-		top = append(top, vg.Point{X: x, Y: hi + half})
-		bot = append(bot, vg.Point{X: x, Y: lo - half})
+		cols = append(cols, column{(x0 + x1) / 2, lo, hi})
+	}
+	top := make([]vg.Point, len(cols))
+	bot := make([]vg.Point, len(cols))
+	for i, ci := range cols {
+		lo, hi := ci.lo, ci.hi
+		for j := i - 1; j >= 0 && ci.x-cols[j].x <= half; j-- {
+			lo, hi = min(lo, cols[j].lo), max(hi, cols[j].hi)
+		}
+		for j := i + 1; j < len(cols) && cols[j].x-ci.x <= half; j++ {
+			lo, hi = min(lo, cols[j].lo), max(hi, cols[j].hi)
+		}
+		top[i] = vg.Point{X: ci.x, Y: hi + half}
+		bot[i] = vg.Point{X: ci.x, Y: lo - half}
 	}
 	poly := make([]vg.Point, 0, 2*len(top))
 	poly = append(poly, top...)

@@ -48,6 +48,14 @@ func runColor(i int) color.NRGBA      { return palette[i%len(palette)] }
 func runDash(i int) []vg.Length       { return dashes[i%len(dashes)] }
 func runGlyph(i int) draw.GlyphDrawer { return glyphs[i%len(glyphs)] }
 
+// Opacities of the raw curve behind a smoothed one. A long noisy series is
+// drawn as a dense band, which at higher opacities outweighs the smoothed
+// line it is only the backdrop of.
+const (
+	rawAlpha        = 55 // one run
+	rawAlphaOverlay = 35 // several runs, whose bands overlap
+)
+
 // faint returns c at the given opacity.
 func faint(c color.NRGBA, alpha uint8) color.NRGBA { c.A = alpha; return c }
 
@@ -84,23 +92,83 @@ func newPlot() *plot.Plot {
 		a.Tick.Label.Font.Size = tickSize
 		a.Padding = vg.Points(3)
 	}
-	p.X.Tick.Marker = stepTicks{}
+	p.X.Tick.Marker = niceTicks{}
+	p.Y.Tick.Marker = niceTicks{}
 	return p
 }
 
-// stepTicks are gonum's default ticks with large round numbers written
-// as "20k" and "1.5M", as step counts are in papers.
-type stepTicks struct{}
+// niceTicks label an axis at round numbers, 1, 2 or 5 times a power of
+// ten apart, about five of them, with unlabelled ticks between; large ones
+// are written as "20k" and "1.5M", as step counts are in papers, small
+// ones in full (0.00003, not 3e-05). An axis spanning five or more is
+// labelled at whole numbers only: steps are counted, and "12.5" on a step
+// axis reads as a mistake. (gonum's default ticks can label 2.5, 12.5 and
+// 22.5 on an axis from 1 to 24.)
+type niceTicks struct{}
 
-func (stepTicks) Ticks(min, max float64) []plot.Tick {
-	ticks := plot.DefaultTicks{}.Ticks(min, max)
-	for i, t := range ticks {
-		if t.Label == "" {
-			continue
+func (niceTicks) Ticks(min, max float64) []plot.Tick {
+	span := max - min
+	if !(span > 0) || math.IsInf(span, 0) {
+		return plot.DefaultTicks{}.Ticks(min, max)
+	}
+	major := niceStep(span / 5)
+	if span >= 5 {
+		major = math.Max(major, 1)
+	}
+	var minor float64
+	// One unlabelled tick between labels, or four between whole steps 5
+	// apart; more make the axis read like a ruler.
+	for _, div := range []float64{2, 5} {
+		m := major / div
+		if span < 5 || m >= 1 && m == math.Trunc(m) {
+			minor = m
+			break
 		}
-		ticks[i].Label = shortNumber(t.Value, max-min)
+	}
+	// Round to the spacing's decimals, so that 3 × 0.1 is labelled 0.3,
+	// not 0.30000000000000004.
+	fine := major
+	if minor > 0 {
+		fine = minor
+	}
+	// Spacings are 1, 2 or 5 times a power of ten; the 1e-9 keeps
+	// log10(0.1) from rounding down to −2.
+	places := func(x float64) int { return int(math.Max(0, -math.Floor(math.Log10(x)+1e-9))) }
+	scale := math.Pow10(places(fine))
+	// Adding 0 turns the −0 that rounding leaves near zero into 0.
+	round := func(v float64) float64 { return math.Round(v*scale)/scale + 0 }
+	// Every label gets the decimals of the spacing: 0.90, 0.92, not 0.9, 0.92.
+	decimals := places(major)
+	var ticks []plot.Tick
+	if minor > 0 {
+		for k := math.Ceil(min / minor); k*minor <= max; k++ {
+			if v := round(k * minor); math.Abs(math.Remainder(v, major)) > 1e-9*major {
+				ticks = append(ticks, plot.Tick{Value: v})
+			}
+		}
+	}
+	for k := math.Ceil(min / major); k*major <= max; k++ {
+		v := round(k * major)
+		label := shortNumber(v, span)
+		if decimals > 0 && v != 0 {
+			label = strconv.FormatFloat(v, 'f', decimals, 64)
+		}
+		ticks = append(ticks, plot.Tick{Value: v, Label: label})
 	}
 	return ticks
+}
+
+// niceStep returns the one of 1, 2 and 5 times a power of ten nearest to
+// x > 0 in ratio.
+func niceStep(x float64) float64 {
+	e := math.Pow(10, math.Floor(math.Log10(x)))
+	best := e
+	for _, m := range []float64{2, 5, 10} {
+		if math.Abs(math.Log(m*e/x)) < math.Abs(math.Log(best/x)) {
+			best = m * e
+		}
+	}
+	return best
 }
 
 // shortNumber formats a tick value v on an axis spanning span.

@@ -3,6 +3,8 @@ package export
 import (
 	"math"
 	"math/rand/v2"
+
+	"thaw/trainer"
 )
 
 // synthRun returns a run with realistic curves: training loss decaying
@@ -24,8 +26,8 @@ func synthRun(seed uint64, id string, steps, evalEvery int, stages []Stage) Run 
 		return k
 	}
 	tau := float64(steps) / 5
-	var train, val, acc, src Series
-	train.Name, val.Name, acc.Name, src.Name = TrainLoss, ValLoss, ValAcc, SourceAcc
+	var train, val, acc, src, lr Series
+	train.Name, val.Name, acc.Name, src.Name, lr.Name = TrainLoss, ValLoss, ValAcc, SourceAcc, trainer.MetricLR
 	blocks := []string{"conv1", "conv2", "conv3", "head"}
 	drift := make([]Series, len(blocks))
 	for i, b := range blocks {
@@ -38,6 +40,7 @@ func synthRun(seed uint64, id string, steps, evalEvery int, stages []Stage) Run 
 		base := 0.12 + 2.1*math.Exp(-float64(step)/tau)*math.Pow(0.8, k)
 		loss := base * math.Exp(0.18*rng.NormFloat64())
 		train.Points = append(train.Points, Point{Step: step, Epoch: epoch, Value: loss})
+		lr.Points = append(lr.Points, Point{Step: step, Epoch: epoch, Value: stlr(stages, step)})
 		if step%evalEvery != 0 && step != steps-1 {
 			continue
 		}
@@ -64,7 +67,27 @@ func synthRun(seed uint64, id string, steps, evalEvery int, stages []Stage) Run 
 		}
 	}
 	r.Series = append([]Series{train, val, acc, src}, drift...)
+	r.Series = append(r.Series, lr)
 	return r
+}
+
+// stlr is ULMFiT's slanted triangular learning rate within each stage
+// (Howard and Ruder 2018, eq. 3: cut_frac 0.1, ratio 32), peaking at 1e-3
+// and halved for each later stage.
+func stlr(stages []Stage, step int) float64 {
+	for i, s := range stages {
+		if step < s.StartStep || step >= s.EndStep {
+			continue
+		}
+		t, n := float64(step-s.StartStep), float64(s.EndStep-s.StartStep)
+		cut := math.Floor(0.1 * n)
+		p := 1 - (t-cut)/(n-cut)
+		if t < cut {
+			p = t / cut
+		}
+		return 1e-3 * math.Pow(0.5, float64(i)) * (1 + p*31) / 32
+	}
+	return 0
 }
 
 // trainableFrom returns the first step at which block trains.

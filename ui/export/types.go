@@ -42,14 +42,24 @@ type Point struct {
 type Series struct {
 	Name   string
 	Points []Point
+	// Means is set when Points summarises buckets of recorded values (by
+	// each bucket's extremes, as Load reads a long series): one point per
+	// bucket at its mean. Smoothing averages these rather than Points,
+	// whose alternating extremes would bias an average by their order.
+	// Nil means Points holds every recorded value.
+	Means []Point
 }
 
 // Stage is one stage of a run's plan as it was executed.
 type Stage struct {
 	Index int    // 1-based position in the plan
 	Label string // shown on the figure, e.g. "stage 2: +conv2"
-	// StartStep is the first step of the stage; EndStep is one past its last
-	// step, or ≤ StartStep while the stage is still running.
+	// StartStep and EndStep count the steps completed when the stage began
+	// and when it ended, as the store records them; EndStep is ≤ StartStep
+	// while the stage is still running. A point at step k (recorded after k
+	// steps) belongs to the stage with StartStep < k ≤ EndStep: the loss
+	// of the stage's first step is recorded at StartStep+1, and the
+	// evaluation at its end at EndStep.
 	StartStep, EndStep int
 	// Trainable lists the blocks trained during the stage. Nil means unknown,
 	// and the diagnostics figure then shades nothing as frozen; an empty
@@ -57,9 +67,9 @@ type Stage struct {
 	Trainable []string
 }
 
-// contains reports whether step falls inside the stage.
+// contains reports whether a point recorded at step belongs to the stage.
 func (s Stage) contains(step int) bool {
-	return step >= s.StartStep && (s.EndStep <= s.StartStep || step < s.EndStep)
+	return step > s.StartStep && (s.EndStep <= s.StartStep || step <= s.EndStep)
 }
 
 // Run is what the figures need of one run.
@@ -96,12 +106,17 @@ func (r Run) series(name string) *Series {
 	return nil
 }
 
-// stageAt returns the stage that holds step, or nil.
+// stageAt returns the stage that holds a point recorded at step, or nil.
+// A point at the first stage's start (an evaluation before any training)
+// belongs to that stage.
 func (r Run) stageAt(step int) *Stage {
 	for i := len(r.Stages) - 1; i >= 0; i-- {
 		if r.Stages[i].contains(step) {
 			return &r.Stages[i]
 		}
+	}
+	if len(r.Stages) > 0 && step == r.Stages[0].StartStep {
+		return &r.Stages[0]
 	}
 	return nil
 }
