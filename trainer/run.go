@@ -114,7 +114,8 @@ type Progress struct {
 	// otherwise; SourceAcc is NaN too when there is no forgetting gauge.
 	ValLoss, ValAcc, SourceAcc float64
 	// SamplesPerSec is the training throughput since the previous report,
-	// and ETA the time left at that pace.
+	// over the time spent in training steps; ETA is the time left at the
+	// wall-clock pace since the previous report, evaluations included.
 	SamplesPerSec float64
 	ETA           time.Duration
 	// Blocks has one entry per block, input to output.
@@ -177,8 +178,10 @@ type Result struct {
 	SourceAccBefore float64
 	SourceAccAfter  float64
 	Audit           Audit
-	SamplesPerSec   float64
-	Wall            time.Duration
+	// SamplesPerSec is the training throughput over the time spent in
+	// training steps; Wall is the whole run, evaluations included.
+	SamplesPerSec float64
+	Wall          time.Duration
 	// Best is the state dict of the best weights by validation loss, nil
 	// when nothing was evaluated.
 	Best []SafeTensor
@@ -299,13 +302,17 @@ type runner struct {
 	epoch int
 
 	// reporting
-	losses        []float64 // step losses since the last report
-	lossStart     int
-	lastReport    time.Time
-	samplesSince  int
-	started       time.Time
-	samplesTotal  int
+	losses       []float64 // step losses since the last report
+	lossStart    int
+	lastReport   time.Time
+	samplesSince int
+	started      time.Time
+	samplesTotal int
+	// Time spent in training steps (forward, backward, update), in all and
+	// since the last report: throughput is measured on it, not on the
+	// evaluations and checkpoints around it.
 	trainDuration time.Duration
+	trainSince    time.Duration
 }
 
 // Run executes spec's plan and returns its result. It is synchronous: the
@@ -418,6 +425,7 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 			}
 		}
 		s := &r.plan.Stages[stage]
+		t0 := time.Now()
 
 		// Learning rate.
 		lr := s.LRAt(stageStep, r.spe)
@@ -456,6 +464,9 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		if !paramsFinite(r.m) {
 			return r.diverged(step)
 		}
+		dt := time.Since(t0)
+		r.trainDuration += dt
+		r.trainSince += dt
 		r.samplesSince += len(r.y)
 		r.samplesTotal += len(r.y)
 		r.losses = append(r.losses, loss)
@@ -540,6 +551,7 @@ func (r *runner) control(ctx context.Context) (controlRequest, error) {
 			if reportedPause {
 				r.lastReport = time.Now()
 				r.samplesSince = 0
+				r.trainSince = 0
 				r.emitStatus(StatusRunning)
 			}
 			return controlNone, nil
@@ -802,7 +814,7 @@ func (r *runner) finish(status Status, err error) (Result, error) {
 	if r.gauge() {
 		res.SourceAccAfter = r.sourceAccuracy()
 	}
-	if secs := res.Wall.Seconds(); secs > 0 {
+	if secs := r.trainDuration.Seconds(); secs > 0 {
 		res.SamplesPerSec = float64(r.samplesTotal) / secs
 	}
 	if status != StatusFailed && r.opt != nil {
@@ -858,16 +870,21 @@ func (r *runner) emitAs(ev Event, status Status, loss, acc, src float64) {
 	if len(r.losses) > 0 {
 		p.TrainLoss = r.losses[len(r.losses)-1]
 	}
-	if dt := now.Sub(r.lastReport).Seconds(); dt > 0 && r.samplesSince > 0 {
-		p.SamplesPerSec = float64(r.samplesSince) / dt
-		stepsLeft := r.total - r.st.Step
-		p.ETA = time.Duration(float64(stepsLeft*r.spec.BatchSize) / p.SamplesPerSec * float64(time.Second))
+	if r.trainSince > 0 && r.samplesSince > 0 {
+		p.SamplesPerSec = float64(r.samplesSince) / r.trainSince.Seconds()
+	}
+	// The ETA goes by wall time per step since the last report, so it
+	// counts the evaluations and checkpoints as well.
+	if n := len(r.losses); n > 0 {
+		perStep := now.Sub(r.lastReport) / time.Duration(n)
+		p.ETA = time.Duration(r.total-r.st.Step) * perStep
 	}
 	p.Blocks = r.blockProgress()
 	r.report(p)
 	r.losses = r.losses[:0:0]
 	r.lossStart = r.st.Step
 	r.samplesSince = 0
+	r.trainSince = 0
 	r.lastReport = now
 }
 
