@@ -167,8 +167,9 @@ func (r *Recorder) Report(p trainer.Progress) {
 	measured(trainer.MetricSourceAcc, p.SourceAcc)
 	// Several reports can share a step (an evaluation, then the next
 	// stage); their diagnostics are the same, so the first one is kept
-	// rather than rewritten.
-	if step != r.scalarStep && p.Step > 0 {
+	// rather than rewritten. The report at step 0 gives every curve of
+	// drift its starting point, 0.
+	if step != r.scalarStep {
 		r.scalarStep = step
 		add(trainer.MetricEpoch, p.Epoch)
 		if p.SamplesPerSec > 0 {
