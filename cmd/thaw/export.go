@@ -33,7 +33,7 @@ func (m *Main) runExport(ctx context.Context, args []string) error {
 	dpi := fs.Int("dpi", def.DPI, "dots per inch: the scale of text and lines against the pixel size; PDF and SVG are width/dpi inches wide")
 	title := fs.String("title", "", "a `title` above the figure")
 	storeDir := storeFlag(fs)
-	ids, err := parseRuns(fs, args)
+	ids, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
@@ -142,30 +142,6 @@ func checkMetrics(ctx context.Context, st *store.Store, r store.Run, metric stri
 		return usagef("run %s recorded no epochs; use --x step", store.Short(r.ID))
 	}
 	return nil
-}
-
-// parseRuns parses a command's flags around any number of positional
-// arguments, the runs: flags may come before, between and after them.
-func parseRuns(fs *flag.FlagSet, args []string) ([]string, error) {
-	var runs []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, usageError{fmt.Errorf("%s: %w", fs.Name(), err)}
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return runs, nil
-		}
-		// After "--" every argument is a run.
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			return append(runs, rest...), nil
-		}
-		runs = append(runs, rest[0])
-		args = rest[1:]
-	}
 }
 
 // flagSet reports whether the flag called name was given.

@@ -245,9 +245,9 @@ func TestParseRuns(t *testing.T) {
 		m := &Main{Stderr: &bytes.Buffer{}}
 		fs := m.newFlags("export")
 		out := fs.String("o", "", "")
-		got, err := parseRuns(fs, tc.args)
+		got, err := parseArgs(fs, tc.args)
 		if err != nil || !slices.Equal(got, tc.want) || *out != tc.out {
-			t.Errorf("parseRuns(%q) = %q, -o %q, %v; want %q, -o %q", tc.args, got, *out, err, tc.want, tc.out)
+			t.Errorf("parseArgs(%q) = %q, -o %q, %v; want %q, -o %q", tc.args, got, *out, err, tc.want, tc.out)
 		}
 	}
 }

@@ -22,15 +22,11 @@ func (m *Main) runResume(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(*storeDir)
+	st, run, err := openRun(ctx, *storeDir, id)
 	if err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}
 	defer st.Close()
-	run, err := findRun(ctx, st, id)
-	if err != nil {
-		return fmt.Errorf("resume: %w", err)
-	}
 
 	// build rebuilds the spec from the stored inputs; it keeps the setup and
 	// flags for the output.

@@ -173,3 +173,27 @@ func parse(fs *flag.FlagSet, args []string) error {
 	}
 	return nil
 }
+
+// parseArgs parses a command's flags, which may come before, between or
+// after its positional arguments, and returns those arguments in order;
+// after "--" every argument is positional.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{fmt.Errorf("%s: %w", fs.Name(), err)}
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}

@@ -19,20 +19,31 @@ import (
 // parseRun parses a command's flags around one positional argument, the
 // run: "thaw show RUN --json" and "thaw show --json RUN" both work.
 func parseRun(fs *flag.FlagSet, args []string) (string, error) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return "", err
-		}
-		return "", usageError{fmt.Errorf("%s: %w", fs.Name(), err)}
-	}
-	if fs.NArg() == 0 {
-		return "", usagef("%s: which run? (see thaw runs)", fs.Name())
-	}
-	run := fs.Arg(0)
-	if err := parse(fs, fs.Args()[1:]); err != nil {
+	pos, err := parseArgs(fs, args)
+	switch {
+	case err != nil:
 		return "", err
+	case len(pos) == 0:
+		return "", usagef("%s: which run? (see thaw runs)", fs.Name())
+	case len(pos) > 1:
+		return "", usagef("%s: unexpected argument %q", fs.Name(), pos[1])
 	}
-	return run, nil
+	return pos[0], nil
+}
+
+// openRun opens the store in dir and looks up the run id there; the
+// caller closes the store.
+func openRun(ctx context.Context, dir, id string) (*store.Store, store.Run, error) {
+	st, err := openStore(dir)
+	if err != nil {
+		return nil, store.Run{}, err
+	}
+	r, err := findRun(ctx, st, id)
+	if err != nil {
+		st.Close()
+		return nil, store.Run{}, err
+	}
+	return st, r, nil
 }
 
 // findRun looks a run up by id or prefix; not finding it is bad input.
@@ -188,15 +199,11 @@ func (m *Main) runShow(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(*storeDir)
+	st, r, err := openRun(ctx, *storeDir, id)
 	if err != nil {
 		return fmt.Errorf("show: %w", err)
 	}
 	defer st.Close()
-	r, err := findRun(ctx, st, id)
-	if err != nil {
-		return fmt.Errorf("show: %w", err)
-	}
 	out, err := describe(ctx, st, r)
 	if err != nil {
 		return fmt.Errorf("show: %w", err)
@@ -339,15 +346,11 @@ func (m *Main) runRm(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(*storeDir)
+	st, r, err := openRun(ctx, *storeDir, id)
 	if err != nil {
 		return fmt.Errorf("rm: %w", err)
 	}
 	defer st.Close()
-	r, err := findRun(ctx, st, id)
-	if err != nil {
-		return fmt.Errorf("rm: %w", err)
-	}
 	if err := st.Delete(ctx, r.ID); err != nil {
 		return fmt.Errorf("rm: %w", err)
 	}

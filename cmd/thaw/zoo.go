@@ -26,17 +26,9 @@ func (m *Main) runZoo(ctx context.Context, args []string) error {
 func (m *Main) runZooBuild(ctx context.Context, args []string) error {
 	fs := m.newFlags("zoo build")
 	out := fs.String("out", "zoo", "write each model to `dir`/NAME")
-	// Names and flags may come in any order.
-	var names []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return asUsage(err)
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		names = append(names, fs.Arg(0))
-		args = fs.Args()[1:]
+	names, err := parseArgs(fs, args)
+	if err != nil {
+		return err
 	}
 	if len(names) == 0 {
 		names = recipes.Names()
