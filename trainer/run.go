@@ -669,24 +669,8 @@ func (r *runner) evaluate(step int) (improved bool, err error) {
 	return improved, nil
 }
 
-// validation returns the mean loss and the accuracy on the validation set,
-// in inference mode.
-func (r *runner) validation() (loss, acc float64) {
-	ds := r.spec.Val
-	var ce CrossEntropy[float32]
-	var sum float64
-	correct := 0
-	x := &Tensor[float32]{}
-	var y []int
-	for _, idx := range ds.Batches(nil, evalBatchSize) {
-		y = ds.Batch(x, y, idx)
-		logits := r.m.Forward(x, false)
-		sum += ce.Forward(logits, y) * float64(len(y))
-		correct += countCorrect(logits, y)
-	}
-	n := float64(ds.Len())
-	return sum / n, float64(correct) / n
-}
+// validation returns the mean loss and the accuracy on the validation set.
+func (r *runner) validation() (loss, acc float64) { return Evaluate(r.m, r.spec.Val) }
 
 func (r *runner) gauge() bool { return r.spec.Source != nil && r.spec.SourceHead != nil }
 
@@ -709,6 +693,29 @@ func (r *runner) sourceAccuracy() float64 {
 		correct += countCorrect(r.m.ForwardWithHead(x, r.spec.SourceHead), y)
 	}
 	return float64(correct) / float64(ds.Len())
+}
+
+// Evaluate returns m's mean cross-entropy loss and its accuracy on ds, in
+// inference mode (BatchNorm's running statistics, no dropout). Both are NaN
+// for an empty ds. It panics if ds's samples do not fit m's input shape;
+// Dataset.CheckConfig tells beforehand.
+func Evaluate(m *Model[float32], ds *Dataset) (loss, acc float64) {
+	if ds == nil || ds.Len() == 0 {
+		return math.NaN(), math.NaN()
+	}
+	var ce CrossEntropy[float32]
+	var sum float64
+	correct := 0
+	x := &Tensor[float32]{}
+	var y []int
+	for _, idx := range ds.Batches(nil, evalBatchSize) {
+		y = ds.Batch(x, y, idx)
+		logits := m.Forward(x, false)
+		sum += ce.Forward(logits, y) * float64(len(y))
+		correct += countCorrect(logits, y)
+	}
+	n := float64(ds.Len())
+	return sum / n, float64(correct) / n
 }
 
 // countCorrect counts the rows whose largest logit is the label's.

@@ -250,28 +250,6 @@ const initStream = 0x1217
 // Accuracy returns the fraction of ds that m classifies correctly, in
 // inference mode. It returns NaN for an empty or nil ds.
 func Accuracy(m *trainer.Model[float32], ds *trainer.Dataset) float64 {
-	if ds == nil || ds.Len() == 0 {
-		return nan()
-	}
-	x := &trainer.Tensor[float32]{}
-	var y []int
-	correct := 0
-	for _, idx := range ds.Batches(nil, 256) {
-		y = ds.Batch(x, y, idx)
-		logits := m.Forward(x, false)
-		k := len(logits.Data) / len(y)
-		for i, label := range y {
-			row := logits.Data[i*k : (i+1)*k]
-			best := 0
-			for j, v := range row {
-				if v > row[best] {
-					best = j
-				}
-			}
-			if best == label {
-				correct++
-			}
-		}
-	}
-	return float64(correct) / float64(ds.Len())
+	_, acc := trainer.Evaluate(m, ds)
+	return acc
 }
