@@ -1,0 +1,49 @@
+package trainer
+
+import "sync"
+
+// Control lets another goroutine steer a run between batches. The zero
+// value is ready to use; a Control serves one run.
+type Control struct {
+	mu      sync.Mutex
+	paused  bool
+	stop    bool
+	skip    bool
+	changed chan struct{} // closed and replaced on every change
+}
+
+func (c *Control) set(f func()) {
+	c.mu.Lock()
+	f()
+	if c.changed != nil {
+		close(c.changed)
+		c.changed = nil
+	}
+	c.mu.Unlock()
+}
+
+// Pause holds the run before its next batch until Resume or Stop.
+func (c *Control) Pause() { c.set(func() { c.paused = true }) }
+
+// Resume continues a paused run.
+func (c *Control) Resume() { c.set(func() { c.paused = false }) }
+
+// Stop ends the run after the current batch; it ends as stopped.
+func (c *Control) Stop() { c.set(func() { c.stop = true }) }
+
+// Skip ends the current stage after the current batch and goes on with the
+// next one.
+func (c *Control) Skip() { c.set(func() { c.skip = true }) }
+
+// poll returns the pending requests, clearing skip, and a channel that is
+// closed on the next change.
+func (c *Control) poll() (paused, stop, skip bool, changed <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	paused, stop, skip = c.paused, c.stop, c.skip
+	c.skip = false
+	if c.changed == nil {
+		c.changed = make(chan struct{})
+	}
+	return paused, stop, skip, c.changed
+}

@@ -1,0 +1,142 @@
+package trainer
+
+import "time"
+
+// Event says why a Progress was reported.
+type Event int
+
+// The events a run reports.
+const (
+	EventStep  Event = iota // a training step (rate-limited)
+	EventEval               // an evaluation
+	EventStage              // a stage started
+	EventDone               // the run ended
+)
+
+// Progress is what a run reports while it trains.
+type Progress struct {
+	Event Event
+	// Step counts optimizer steps across the plan; TotalSteps is the plan's
+	// length.
+	Step, TotalSteps int
+	// Epoch is the fractional epoch across the plan.
+	Epoch float64
+	// Stage indexes Plan.Stages; StageLabel is its label.
+	Stage      int
+	StageLabel string
+	// TrainLoss is the mean training loss since the previous report.
+	TrainLoss float64
+	// ValLoss, ValAcc and SourceAcc are set on evaluations and NaN
+	// otherwise; SourceAcc is NaN too when there is no forgetting gauge.
+	ValLoss, ValAcc, SourceAcc float64
+	// SamplesPerSec is the training throughput since the previous report,
+	// over the time spent in training steps; ETA is the time left at the
+	// wall-clock pace since the previous report, evaluations included.
+	SamplesPerSec float64
+	ETA           time.Duration
+	// Blocks has one entry per block, input to output.
+	Blocks []BlockProgress
+	// Status is the run's status as of this report.
+	Status Status
+	// Losses holds the training loss of every step since the previous
+	// report, the first of them at step FirstStep (counting from 0), so a
+	// viewer or the store sees every step although reports are
+	// rate-limited.
+	FirstStep int
+	Losses    []float64
+}
+
+// BlockProgress is the state of one block in a report.
+type BlockProgress struct {
+	Name      string
+	Trainable bool
+	// LR is the block's learning rate at the last step (0 when frozen).
+	LR float64
+	// GradNorm and UpdateRatio (‖Δw‖/‖w‖) are from the last step.
+	GradNorm, UpdateRatio float64
+	// Drift is ‖w−w₀‖/‖w₀‖ over the block's parameters, w₀ being the
+	// weights the run started from.
+	Drift float64
+}
+
+// StageResult sums up one stage.
+type StageResult struct {
+	Label        string
+	Trainable    []string
+	StartStep    int
+	EndStep      int
+	BestValLoss  float64
+	BestValAcc   float64
+	StoppedEarly bool
+	Skipped      bool
+}
+
+// Audit is the freeze audit: every block that was never trainable during
+// the run is checked to be bit-identical to the weights it started with.
+type Audit struct {
+	Checked []string // blocks that were never trainable
+	Changed []string // those among them whose weights differ (should be none)
+}
+
+// Passed reports whether no checked block changed.
+func (a Audit) Passed() bool { return len(a.Changed) == 0 }
+
+// Result sums up a run.
+type Result struct {
+	Status          Status
+	Steps           int
+	Stages          []StageResult
+	BestStep        int
+	BestValLoss     float64
+	BestValAcc      float64
+	FinalValLoss    float64
+	FinalValAcc     float64
+	SourceAccBefore float64
+	SourceAccAfter  float64
+	Audit           Audit
+	// SamplesPerSec is the training throughput over the time spent in
+	// training steps; Wall is the whole run, evaluations included.
+	SamplesPerSec float64
+	Wall          time.Duration
+	// Best is the state dict of the best weights by validation loss, nil
+	// when nothing was evaluated.
+	Best []SafeTensor
+}
+
+// Checkpoint is the state of a run at one step: enough to export the model
+// and to resume the run bit for bit.
+type Checkpoint struct {
+	// Kind is "stage-end", "best" or "last".
+	Kind  string
+	Step  int
+	Stage int
+	// Weights is the model's state dict at Step; Best the state dict of the
+	// best weights so far (nil before the first evaluation).
+	Weights, Best []SafeTensor
+	// Optimizer is the optimizer state (see Optimizer.State).
+	Optimizer map[string]*Tensor[float32]
+	// Loop is the rest of the loop's state.
+	Loop LoopState
+}
+
+// Checkpoint kinds.
+const (
+	CheckpointStageEnd = "stage-end"
+	CheckpointBest     = "best"
+	CheckpointLast     = "last"
+)
+
+// LoopState is what the run loop needs, beyond weights and optimizer
+// state, to resume exactly. It is plain data, saved as JSON beside the
+// weights (see its MarshalJSON).
+type LoopState struct {
+	Step            int
+	BestStep        int
+	BestValLoss     float64
+	BestValAcc      float64
+	StageBestLoss   float64
+	SinceBest       int
+	Stages          []StageResult
+	EverTrainable   []string
+	SourceAccBefore float64
+}
