@@ -117,10 +117,15 @@ func (c *Config) Validate() error {
 	if len(c.InputShape) == 0 {
 		return errors.New("config: input_shape is empty")
 	}
+	size := 1
 	for _, d := range c.InputShape {
 		if d <= 0 {
 			return fmt.Errorf("config: input_shape %v has a non-positive dimension", c.InputShape)
 		}
+		if size > MaxInputSize/d {
+			return fmt.Errorf("config: input_shape %v has more than %d values per sample", c.InputShape, MaxInputSize)
+		}
+		size *= d
 	}
 	if len(c.Blocks) == 0 {
 		return errors.New("config: no blocks")
@@ -141,10 +146,65 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	// Building a float64 model checks every layer and the shape chain
-	// without drawing weights.
-	_, err := build[float64](c)
+	// A config is untrusted input: refuse sizes that would exhaust memory
+	// before building anything.
+	if err := c.checkParams(); err != nil {
+		return err
+	}
+	// Building a model checks every layer and the shape chain without
+	// drawing weights.
+	_, err := build[float32](c)
 	return err
+}
+
+// Limits on what a config may ask for. thaw trains on a CPU: these are far
+// beyond its useful range, and keep a hostile config.json from making
+// validation allocate gigabytes.
+const (
+	MaxParams    = 1 << 24 // learnable values and buffers in all layers
+	MaxInputSize = 1 << 24 // values in one input sample
+)
+
+// checkParams adds up the parameters the layers would allocate, with
+// overflow checks, and refuses more than MaxParams, naming the layer that
+// crosses the limit.
+func (c *Config) checkParams() error {
+	total := 0
+	for _, b := range c.Blocks {
+		for li, l := range b.Layers {
+			n, ok := 0, true
+			switch l.Type {
+			case "linear": // weight and bias: (in+1)·out
+				n, ok = mulCapped(l.InFeatures, l.OutFeatures)
+				n += l.OutFeatures
+			case "conv2d": // (in·k·k+1)·out
+				n, ok = mulCapped(l.InChannels, l.KernelSize, l.KernelSize, l.OutChannels)
+				n += l.OutChannels
+			case "batchnorm1d", "batchnorm2d": // weight, bias, two running statistics
+				n, ok = mulCapped(4, l.NumFeatures)
+			}
+			if !ok || n > MaxParams {
+				return fmt.Errorf("config: block %q, layer %d (%s): more than %d parameters", b.Name, li, l.Type, MaxParams)
+			}
+			if total += n; total > MaxParams {
+				return fmt.Errorf("config: block %q, layer %d (%s): the model passes %d parameters", b.Name, li, l.Type, MaxParams)
+			}
+		}
+	}
+	return nil
+}
+
+// mulCapped multiplies non-negative factors, reporting false when one is
+// negative or the product passes MaxParams (before it can overflow).
+func mulCapped(factors ...int) (int, bool) {
+	n := 1
+	for _, f := range factors {
+		if f < 0 || (f > 0 && n > MaxParams/f) {
+			return 0, false
+		}
+		n *= f
+	}
+	return n, true
 }
 
 // BlockNames returns the block names from input to output.
