@@ -32,7 +32,7 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 		f.Fatal(err)
 	}
 	loop := trainer.LoopState{Step: 7, BestStep: 5, BestValLoss: 0.5, BestValAcc: math.NaN(), StageBestLoss: math.Inf(1),
-		Stages: []trainer.StageResult{{Label: "stage 1: head", Trainable: []string{"head"}, EndStep: 5, BestValLoss: 0.5, BestValAcc: 0.75}},
+		Stages:        []trainer.StageResult{{Label: "stage 1: head", Trainable: []string{"head"}, EndStep: 5, BestValLoss: 0.5, BestValAcc: 0.75}},
 		EverTrainable: []string{"head"}, SourceAccBefore: math.NaN()}
 	opt := map[string]*trainer.Tensor[float32]{
 		"head.weight.exp_avg": {Shape: []int{2, 4}, Data: make([]float32, 8)},
