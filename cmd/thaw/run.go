@@ -107,9 +107,10 @@ Exit codes: 0 done, 1 failed or interrupted, 2 bad usage or input,
 // running command.
 func (m *Main) Run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
+		// The workbench's screens come later; until then, say what there is.
 		fmt.Fprint(m.Stdout, usage)
-		fmt.Fprintf(m.Stdout, "\nBLAS backend: %s\n", trainer.Backend())
-		return nil
+		fmt.Fprintf(m.Stdout, "\nBLAS backend: %s\n\nThe zoo:\n", trainer.Backend())
+		return m.runModels(nil)
 	}
 	err := m.dispatch(ctx, args[0], args[1:])
 	if errors.Is(err, flag.ErrHelp) {
