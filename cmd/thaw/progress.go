@@ -75,6 +75,26 @@ func escapeLen(s string) int {
 	return min(j+1, len(s))
 }
 
+// bar draws done/total as a bar of width cells, in eighths of a cell.
+func bar(done, total, width int) string {
+	if total <= 0 {
+		total = 1
+	}
+	eighths := min(max(done, 0)*width*8/total, width*8)
+	full, part := eighths/8, eighths%8
+	var b strings.Builder
+	b.WriteString(strings.Repeat("█", full))
+	if full < width {
+		if part > 0 {
+			b.WriteString(string([]rune(" ▏▎▍▌▋▊▉")[part]))
+		} else {
+			b.WriteByte(' ')
+		}
+		b.WriteString(strings.Repeat(" ", width-full-1))
+	}
+	return "▕" + b.String() + "▏"
+}
+
 // isTerminal reports whether w is a terminal (a character device).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
@@ -93,8 +113,10 @@ type progress struct {
 	tty  bool
 	drew bool // a redrawable line is on the screen
 
-	trainLoss float64 // the latest training loss
-	valAcc    float64 // the latest validation accuracy
+	trainLoss float64       // the latest training loss
+	valAcc    float64       // the latest validation accuracy
+	rate      float64       // the latest throughput, samples/s
+	eta       time.Duration // the latest estimate of the time left
 }
 
 func newProgress(w io.Writer) *progress {
@@ -109,10 +131,15 @@ func (p *progress) report(pr trainer.Progress) {
 	if pr.Event == trainer.EventEval && !math.IsNaN(pr.ValAcc) {
 		p.valAcc = pr.ValAcc
 	}
+	// A report with no step since the previous one (a stage starting right
+	// after an evaluation) has no throughput of its own: keep the last.
+	if pr.SamplesPerSec > 0 {
+		p.rate, p.eta = pr.SamplesPerSec, pr.ETA
+	}
 	if p.tty {
-		line := fmt.Sprintf("%s  %d/%d  loss %s  val acc %s  %s samples/s  ETA %s",
-			sanitize(pr.StageLabel), pr.Step, pr.TotalSteps, fmtLoss(p.trainLoss), fmtPct(p.valAcc),
-			fmtRate(pr.SamplesPerSec), fmtETA(pr.ETA))
+		line := fmt.Sprintf("%s %s %d/%d  loss %s  val acc %s  %s samples/s  ETA %s",
+			bar(pr.Step, pr.TotalSteps, 20), sanitize(pr.StageLabel), pr.Step, pr.TotalSteps,
+			fmtLoss(p.trainLoss), fmtPct(p.valAcc), fmtRate(p.rate), fmtETA(p.eta))
 		// \r returns to the line start, ESC [K clears what a longer line
 		// left behind.
 		fmt.Fprintf(p.w, "\r%s\x1b[K", line)
