@@ -399,3 +399,22 @@ func TestModelGradients(t *testing.T) {
 		}
 	})
 }
+
+func TestTranspose(t *testing.T) {
+	for _, sz := range [][3]int{{1, 1, 1}, {3, 5, 5}, {8, 3, 4}, {17, 9, 12}, {16, 16, 16}} {
+		rows, cols, lds := sz[0], sz[1], sz[2]
+		src := make([]float64, rows*lds)
+		for i := range src {
+			src[i] = float64(i)
+		}
+		dst := make([]float64, rows*cols)
+		transpose(dst, src, rows, cols, lds)
+		for i := 0; i < rows; i++ {
+			for j := 0; j < cols; j++ {
+				if got, want := dst[j*rows+i], src[i*lds+j]; got != want {
+					t.Fatalf("%dx%d (stride %d): dst[%d][%d] = %v, want %v", rows, cols, lds, j, i, got, want)
+				}
+			}
+		}
+	}
+}
