@@ -29,7 +29,11 @@ func gemm[T Float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb
 			transpose(*at, a, k, m, lda)
 			a, lda, tA = *at, k, false
 		}
-		if tB {
+		// Except for long, narrow products (a convolution's weight gradient:
+		// a few outputs, each a sum over every pixel of the batch), where
+		// the dot-product form runs over long vectors and the AXPY form
+		// would run over very short ones.
+		if tB && !(k >= 4*n && !tA) {
 			bt := getScratch[T](k * n)
 			defer putScratch(bt)
 			transpose(*bt, b, n, k, ldb)
