@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -12,8 +11,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strings"
 	"time"
+
+	"thaw/trainer"
 )
 
 // Kind says why a checkpoint was saved.
@@ -64,12 +64,9 @@ func scanCheckpoint(row interface{ Scan(...any) error }) (Checkpoint, error) {
 	return c, err
 }
 
-// Temporary checkpoint files are named .ckpt-<anything>.tmp inside a run's
-// folder; Open removes those of runs that are not live.
-const (
-	tmpPrefix = ".ckpt-"
-	tmpSuffix = ".tmp"
-)
+// Temporary checkpoint files are named as trainer.WriteFileAtomic names
+// them (see trainer.IsTempFile) inside a run's folder; Open removes those of
+// runs that are not live.
 
 // checkpointName returns the file name of a checkpoint.
 func checkpointName(m CheckpointMeta) string {
@@ -142,45 +139,25 @@ func (s *Store) SaveCheckpoint(ctx context.Context, run string, meta CheckpointM
 	return c, nil
 }
 
-// writeAtomic writes the file at dst through a temporary file in the same
-// folder, so that dst is either absent, the old file, or the whole new one.
-// It returns the hex SHA-256 and the size of what was written.
+// writeAtomic writes the file at dst with trainer.WriteFileAtomic (mode
+// 0600), so that dst is either absent, the old file, or the whole new one,
+// and returns the hex SHA-256 and the size of what was written.
 func writeAtomic(dst string, write func(io.Writer) error) (sum string, size int64, err error) {
-	dir := filepath.Dir(dst)
-	f, err := os.CreateTemp(dir, tmpPrefix+"*"+tmpSuffix)
+	h := sha256.New()
+	var n int64
+	err = trainer.WriteFileAtomic(dst, 0o600, func(w io.Writer) error {
+		cw := &countWriter{w: io.MultiWriter(w, h)}
+		err := write(cw)
+		n = cw.n
+		if err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
 		return "", 0, err
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	h := sha256.New()
-	cw := &countWriter{w: io.MultiWriter(f, h)}
-	bw := bufio.NewWriterSize(cw, 1<<20)
-	if err := write(bw); err != nil {
-		return "", 0, fmt.Errorf("write: %w", err)
-	}
-	if err := bw.Flush(); err != nil {
-		return "", 0, err
-	}
-	if err := f.Sync(); err != nil {
-		return "", 0, err
-	}
-	if err := f.Close(); err != nil {
-		return "", 0, err
-	}
-	if err := os.Rename(tmp, dst); err != nil {
-		return "", 0, err
-	}
-	// The rename is durable only once the folder's entry is on disk.
-	if err := syncDir(dir); err != nil {
-		return "", 0, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), cw.n, nil
+	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 type countWriter struct {
@@ -192,15 +169,6 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Checkpoint returns the checkpoint id. It returns an error wrapping
@@ -344,7 +312,6 @@ func (s *Store) DeleteCheckpoint(ctx context.Context, id string) error {
 	return nil
 }
 
-// isTemp reports whether a file name is a temporary checkpoint file.
-func isTemp(name string) bool {
-	return strings.HasPrefix(name, tmpPrefix) && strings.HasSuffix(name, tmpSuffix)
-}
+// isTemp reports whether a file name is a temporary file that an atomic
+// write left behind.
+func isTemp(name string) bool { return trainer.IsTempFile(name) }

@@ -129,12 +129,12 @@ func TestOpenRecoversFiles(t *testing.T) {
 	s.Close()
 
 	runDir := filepath.Join(dir, "runs", r.ID)
-	os.Remove(filepath.Join(runDir, "ckpt-1-last.safetensors"))                         // missing
-	os.WriteFile(filepath.Join(runDir, "ckpt-2-last.safetensors"), []byte("01"), 0o600) // truncated
-	os.WriteFile(filepath.Join(runDir, ".ckpt-4-last.123.tmp"), []byte("half"), 0o600)  // crash mid-write
-	os.WriteFile(filepath.Join(runDir, "notes.txt"), []byte("mine"), 0o600)             // foreign
-	os.WriteFile(filepath.Join(dir, "README"), []byte("mine"), 0o600)                   // foreign, at the root
-	os.MkdirAll(filepath.Join(dir, "runs", "not-a-run"), 0o700)                         // foreign folder
+	os.Remove(filepath.Join(runDir, "ckpt-1-last.safetensors"))                                          // missing
+	os.WriteFile(filepath.Join(runDir, "ckpt-2-last.safetensors"), []byte("01"), 0o600)                  // truncated
+	os.WriteFile(filepath.Join(runDir, ".ckpt-4-last.safetensors.tmp2718281828"), []byte("half"), 0o600) // crash mid-write
+	os.WriteFile(filepath.Join(runDir, "notes.txt"), []byte("mine"), 0o600)                              // foreign
+	os.WriteFile(filepath.Join(dir, "README"), []byte("mine"), 0o600)                                    // foreign, at the root
+	os.MkdirAll(filepath.Join(dir, "runs", "not-a-run"), 0o700)                                          // foreign folder
 
 	s = mustOpenDir(t, dir)
 	rec := s.Recovery()
@@ -152,7 +152,7 @@ func TestOpenRecoversFiles(t *testing.T) {
 			t.Errorf("%s: %v", p, err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(runDir, ".ckpt-4-last.123.tmp")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(runDir, ".ckpt-4-last.safetensors.tmp2718281828")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("temporary file survived: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -229,13 +230,15 @@ func modelFromState[T Float](cfg *Config, sf *SafeFile, name string) (*Model[T],
 // fails, the temporary file is removed, path is untouched and the first
 // error is returned; if only the folder sync fails, the new file is in
 // place but the error is returned, as the rename may not survive a crash.
-// Writes reaching write's io.Writer are buffered.
+// Writes reaching write's io.Writer are buffered. The temporary file is
+// named "."+base+".tmp" and random digits; IsTempFile recognises it, so a
+// sweep after a crash can remove what a write left behind.
 func WriteFileAtomic(path string, perm fs.FileMode, write func(io.Writer) error) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp*")
+	f, err := os.CreateTemp(dir, "."+base+tempMark+"*")
 	if err != nil {
 		return err
 	}
@@ -266,6 +269,25 @@ func WriteFileAtomic(path string, perm fs.FileMode, write func(io.Writer) error)
 		return err
 	}
 	return syncDir(dir)
+}
+
+// tempMark separates a temporary file's target name from its random part.
+const tempMark = ".tmp"
+
+// IsTempFile reports whether name (a base name) is a temporary file that
+// WriteFileAtomic creates and renames away or removes unless the process
+// dies in between.
+func IsTempFile(name string) bool {
+	i := strings.LastIndex(name, tempMark)
+	if !strings.HasPrefix(name, ".") || i < 2 {
+		return false
+	}
+	for _, c := range name[i+len(tempMark):] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // syncDir makes a rename in dir durable. Systems that cannot sync a folder

@@ -457,3 +457,27 @@ func TestSaveModelKeepsOldOnError(t *testing.T) {
 		t.Error("a failed save changed model.safetensors")
 	}
 }
+
+func TestIsTempFile(t *testing.T) {
+	dir := t.TempDir()
+	// What WriteFileAtomic leaves while it writes is recognised.
+	var seen string
+	err := WriteFileAtomic(filepath.Join(dir, "model.safetensors"), 0o644, func(io.Writer) error {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			seen = e.Name()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !IsTempFile(seen) {
+		t.Errorf("IsTempFile(%q) = false for WriteFileAtomic's temporary file", seen)
+	}
+	for _, name := range []string{"model.safetensors", ".tmp", "a.tmp1", ".a.tmp1x", ".hidden", "ckpt-3-last.safetensors"} {
+		if IsTempFile(name) {
+			t.Errorf("IsTempFile(%q) = true", name)
+		}
+	}
+}
