@@ -275,7 +275,10 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		reportDue := time.Since(r.lastReport) >= r.spec.ReportEvery
 		r.opt.SkipStats(!(stageEnd || epochEnd || every || reportDue))
 		r.opt.Step(lr)
-		if !paramsFinite(r.m) {
+		// Weights that an update made non-finite show as a non-finite loss
+		// on the next step; only the plan's last step has no next one, so
+		// only there is a pass over every weight worth its cost.
+		if step+1 == r.total && !paramsFinite(r.m) {
 			return r.diverged(step)
 		}
 		dt := time.Since(t0)
