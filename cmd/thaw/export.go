@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"thaw/trainer/termtext"
 
 	"thaw/store"
 	"thaw/trainer"
@@ -113,7 +114,7 @@ func (m *Main) runExport(ctx context.Context, args []string) error {
 	}
 	notes, err := export.WriteFile(*out, fig, runs, opts)
 	for _, n := range notes {
-		fmt.Fprintf(m.Stderr, "note: %s\n", sanitize(n))
+		fmt.Fprintf(m.Stderr, "note: %s\n", termtext.Sanitize(n))
 	}
 	if errors.Is(err, export.ErrNoData) {
 		return fmt.Errorf("export: %w", asUsage(err))
@@ -121,7 +122,7 @@ func (m *Main) runExport(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	fmt.Fprintf(m.Stderr, "wrote %s\n", sanitize(*out))
+	fmt.Fprintf(m.Stderr, "wrote %s\n", termtext.Sanitize(*out))
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"thaw/trainer/termtext"
 
 	"thaw/assets"
 	"thaw/trainer"
@@ -37,10 +38,10 @@ func (m *Main) runModels(args []string) error {
 		}
 		source, acc := "-", "-"
 		if ok && meta.SourceTask != "" {
-			source = sanitize(meta.SourceTask)
+			source = termtext.Sanitize(meta.SourceTask)
 			acc = fmt.Sprintf("%.2f%%", 100*meta.SourceTestAccuracy)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", sanitize(name), sanitize(cfg.Architecture), params,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", termtext.Sanitize(name), termtext.Sanitize(cfg.Architecture), params,
 			source, acc, shapeString(cfg.InputShape), classSummary(cfg.Classes))
 	}
 	return tw.Flush()
@@ -124,7 +125,7 @@ func classSummary(classes []string) string {
 	}
 	quoted := make([]string, len(names))
 	for i, c := range names {
-		quoted[i] = sanitize(c)
+		quoted[i] = termtext.Sanitize(c)
 	}
 	return fmt.Sprintf("%d (%s%s)", len(classes), strings.Join(quoted, ","), more)
 }

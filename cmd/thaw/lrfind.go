@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"text/tabwriter"
+	"thaw/trainer/termtext"
 
 	"thaw/trainer"
 )
@@ -29,7 +30,7 @@ func (m *Main) runLRFind(ctx context.Context, args []string) error {
 		return fmt.Errorf("lr-find: %w", err)
 	}
 	stage := &s.plan.Stages[0]
-	fmt.Fprintf(m.Stderr, "lr-find: %d steps from %g to %g on %s\n", *steps, *start, *end, sanitize(stage.Label))
+	fmt.Fprintf(m.Stderr, "lr-find: %d steps from %g to %g on %s\n", *steps, *start, *end, termtext.Sanitize(stage.Label))
 	res, err := trainer.FindLR(ctx, trainer.FindLRSpec{
 		Model: s.base.m, Stage: stage, Train: s.train, Seed: f.seed,
 		BatchSize: f.batch, StartLR: *start, EndLR: *end, Steps: *steps,

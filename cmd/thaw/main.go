@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"thaw/trainer/termtext"
 )
 
 func main() {
@@ -37,7 +38,7 @@ func main() {
 
 	m := NewMain()
 	if err := m.Run(ctx, os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "thaw:", sanitize(err.Error()))
+		fmt.Fprintln(os.Stderr, "thaw:", termtext.Sanitize(err.Error()))
 		os.Exit(exitCode(err))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"thaw/trainer/termtext"
 
 	"thaw/trainer"
 )
@@ -84,7 +85,7 @@ func runMain(t *testing.T, ctx context.Context, m *Main, args ...string) (stdout
 	err := m.Run(ctx, args)
 	if err != nil {
 		code = exitCode(err)
-		fmt.Fprintln(&errb, "thaw:", sanitize(err.Error()))
+		fmt.Fprintln(&errb, "thaw:", termtext.Sanitize(err.Error()))
 	}
 	return out.String(), errb.String(), code
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"thaw/trainer/termtext"
 
 	"thaw/trainer"
 )
@@ -49,7 +50,7 @@ func (m *Main) runPredict(ctx context.Context, args []string) error {
 func writePredictions(ctx context.Context, w *csv.Writer, mod *trainer.Model[float32], ds *trainer.Dataset) error {
 	classes := make([]string, len(mod.Config.Classes))
 	for i, c := range mod.Config.Classes {
-		classes[i] = sanitize(c)
+		classes[i] = termtext.Sanitize(c)
 	}
 	if err := w.Write(append([]string{"index", "predicted"}, classes...)); err != nil {
 		return err

@@ -6,74 +6,11 @@ import (
 	"math"
 	"os"
 	"strings"
+	"thaw/trainer/termtext"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"thaw/trainer"
 )
-
-// sanitize makes untrusted text (names of runs, datasets, files, classes)
-// safe to print on a terminal: escape sequences (CSI, OSC, DCS and the
-// other ESC forms) are dropped whole, other control characters (C0, DEL,
-// C1) and bidirectional overrides are dropped, tabs and newlines become
-// spaces, and invalid UTF-8 becomes U+FFFD.
-func sanitize(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == 0x1b:
-			i += escapeLen(s[i:])
-			continue
-		case r == utf8.RuneError && size == 1:
-			b.WriteRune(utf8.RuneError)
-		case r == '\t' || r == '\n' || r == '\r':
-			b.WriteByte(' ')
-		case r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f):
-		case unicode.Is(unicode.Bidi_Control, r):
-		default:
-			b.WriteString(s[i : i+size])
-		}
-		i += size
-	}
-	return b.String()
-}
-
-// escapeLen returns the length of the escape sequence at the start of s
-// (which starts with ESC), as ECMA-48 delimits it; an unterminated one runs
-// to the end of s.
-func escapeLen(s string) int {
-	if len(s) < 2 {
-		return len(s)
-	}
-	switch s[1] {
-	case '[': // CSI: parameters and intermediates, then a final byte
-		for j := 2; j < len(s); j++ {
-			if s[j] >= 0x40 && s[j] <= 0x7e {
-				return j + 1
-			}
-		}
-		return len(s)
-	case ']', 'P', 'X', '^', '_': // OSC, DCS, SOS, PM, APC: up to BEL or ST
-		for j := 2; j < len(s); j++ {
-			if s[j] == 0x07 && s[1] == ']' {
-				return j + 1
-			}
-			if s[j] == 0x1b && j+1 < len(s) && s[j+1] == '\\' {
-				return j + 2
-			}
-		}
-		return len(s)
-	}
-	// A two-byte sequence (ESC c, ESC 7, ...), or ESC with an intermediate.
-	j := 1
-	for j < len(s) && s[j] >= 0x20 && s[j] <= 0x2f {
-		j++
-	}
-	return min(j+1, len(s))
-}
 
 // bar draws done/total as a bar of width cells, in eighths of a cell.
 func bar(done, total, width int) string {
@@ -138,7 +75,7 @@ func (p *progress) report(pr trainer.Progress) {
 	}
 	if p.tty {
 		line := fmt.Sprintf("%s %s %d/%d  loss %s  val acc %s  %s samples/s  ETA %s",
-			bar(pr.Step, pr.TotalSteps, 20), sanitize(pr.StageLabel), pr.Step, pr.TotalSteps,
+			bar(pr.Step, pr.TotalSteps, 20), termtext.Sanitize(pr.StageLabel), pr.Step, pr.TotalSteps,
 			fmtLoss(p.trainLoss), fmtPct(p.valAcc), fmtRate(p.rate), fmtETA(p.eta))
 		// \r returns to the line start, ESC [K clears what a longer line
 		// left behind.
@@ -150,7 +87,7 @@ func (p *progress) report(pr trainer.Progress) {
 		return
 	}
 	line := fmt.Sprintf("%s  step %d/%d  epoch %.2f  loss %s  val loss %s  val acc %s",
-		sanitize(pr.StageLabel), pr.Step, pr.TotalSteps, pr.Epoch, fmtLoss(p.trainLoss),
+		termtext.Sanitize(pr.StageLabel), pr.Step, pr.TotalSteps, pr.Epoch, fmtLoss(p.trainLoss),
 		fmtLoss(pr.ValLoss), fmtPct(pr.ValAcc))
 	if !math.IsNaN(pr.SourceAcc) {
 		line += "  source acc " + fmtPct(pr.SourceAcc)

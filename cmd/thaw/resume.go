@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"thaw/trainer/termtext"
 
 	"thaw/store"
 	"thaw/trainer"
@@ -46,7 +47,7 @@ func (m *Main) runResume(ctx context.Context, args []string) error {
 			return trainer.Spec{}, err
 		}
 		for _, skipped := range pt.Skipped {
-			fmt.Fprintf(m.Stderr, "skipped %s\n", sanitize(skipped.Error()))
+			fmt.Fprintf(m.Stderr, "skipped %s\n", termtext.Sanitize(skipped.Error()))
 		}
 		if pt.State == nil {
 			fmt.Fprintf(m.Stderr, "run %s: no usable checkpoint, starting again from step 0\n", store.Short(run.ID))

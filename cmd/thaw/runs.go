@@ -10,6 +10,7 @@ import (
 	"math"
 	"strings"
 	"text/tabwriter"
+	"thaw/trainer/termtext"
 	"time"
 
 	"thaw/store"
@@ -138,8 +139,8 @@ func (m *Main) runRuns(ctx context.Context, args []string) error {
 	tw := tabwriter.NewWriter(m.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tMODEL\tDATASET\tSTATUS\tSTEPS\tBEST VAL ACC\tCREATED")
 	for _, s := range sums {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", store.Short(s.ID), clip(sanitize(s.Name), 40),
-			clip(sanitize(s.Model), 24), clip(sanitize(s.Dataset), 24), s.Status, s.Steps,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", store.Short(s.ID), clip(termtext.Sanitize(s.Name), 40),
+			clip(termtext.Sanitize(s.Model), 24), clip(termtext.Sanitize(s.Dataset), 24), s.Status, s.Steps,
 			fmtPct(float64(s.BestValAcc)), s.Created.Local().Format("2006-01-02 15:04"))
 	}
 	return tw.Flush()
@@ -283,15 +284,15 @@ func describe(ctx context.Context, st *store.Store, r store.Run) (*showOutput, e
 
 // writeText writes the run for a person.
 func (o *showOutput) writeText(w io.Writer) {
-	fmt.Fprintf(w, "run %s  %s\n", o.ID, sanitize(o.Name))
+	fmt.Fprintf(w, "run %s  %s\n", o.ID, termtext.Sanitize(o.Name))
 	fmt.Fprintf(w, "status %s", o.Status)
 	if o.Error != "" {
-		fmt.Fprintf(w, ": %s", sanitize(o.Error))
+		fmt.Fprintf(w, ": %s", termtext.Sanitize(o.Error))
 	}
 	fmt.Fprintf(w, ", %d steps, best val acc %s\n", o.Steps, fmtPct(float64(o.BestValAcc)))
-	fmt.Fprintf(w, "model %s (sha256 %s)\n", sanitize(o.Model), clip(o.ModelHash, 12))
-	fmt.Fprintf(w, "data %s (sha256 %s)\n", sanitize(o.Dataset), clip(o.DatasetHash, 12))
-	fmt.Fprintf(w, "seed %d, thaw %s, created %s", o.Seed, sanitize(o.Version), o.Created.Local().Format(time.DateTime))
+	fmt.Fprintf(w, "model %s (sha256 %s)\n", termtext.Sanitize(o.Model), clip(o.ModelHash, 12))
+	fmt.Fprintf(w, "data %s (sha256 %s)\n", termtext.Sanitize(o.Dataset), clip(o.DatasetHash, 12))
+	fmt.Fprintf(w, "seed %d, thaw %s, created %s", o.Seed, termtext.Sanitize(o.Version), o.Created.Local().Format(time.DateTime))
 	if o.Finished != nil {
 		fmt.Fprintf(w, ", finished %s", o.Finished.Local().Format(time.DateTime))
 	}
@@ -303,13 +304,13 @@ func (o *showOutput) writeText(w io.Writer) {
 	if json.Unmarshal(o.Record, &rec) == nil && rec.Version == runRecordVersion {
 		in := rec.Inputs
 		fmt.Fprintf(w, "inputs: --model %s --data %s --plan %s --shots %d --val-split %v --batch %d --lr %v --epochs %d --seed %d --eval-every %d\n",
-			sanitize(in.Model), sanitize(in.Data), sanitize(in.Plan), in.Shots, in.ValSplit, in.Batch, in.LR, in.Epochs, in.Seed, in.EvalEvery)
-		fmt.Fprintf(w, "plan %s:\n", sanitize(rec.Plan.Name))
+			termtext.Sanitize(in.Model), termtext.Sanitize(in.Data), termtext.Sanitize(in.Plan), in.Shots, in.ValSplit, in.Batch, in.LR, in.Epochs, in.Seed, in.EvalEvery)
+		fmt.Fprintf(w, "plan %s:\n", termtext.Sanitize(rec.Plan.Name))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  STAGE\tTRAINABLE\tSTEPS\tLR\tSCHEDULE")
 		for _, st := range rec.Plan.Stages {
-			fmt.Fprintf(tw, "  %s\t%s\t%d\t%g\t%s\n", sanitize(st.Label), sanitize(strings.Join(st.Trainable, ",")),
-				st.Steps, st.LR, sanitize(st.Schedule.Kind))
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%g\t%s\n", termtext.Sanitize(st.Label), termtext.Sanitize(strings.Join(st.Trainable, ",")),
+				st.Steps, st.LR, termtext.Sanitize(st.Schedule.Kind))
 		}
 		tw.Flush()
 	}
@@ -321,7 +322,7 @@ func (o *showOutput) writeText(w io.Writer) {
 		if st.End >= 0 {
 			end = fmt.Sprint(st.End)
 		}
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%d–%s\t%s\t%s\n", st.Index+1, sanitize(st.Name), sanitize(strings.Join(st.Trainable, ",")),
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%d–%s\t%s\t%s\n", st.Index+1, termtext.Sanitize(st.Name), termtext.Sanitize(strings.Join(st.Trainable, ",")),
 			st.Start, end, fmtLoss(float64(st.BestValLoss)), fmtPct(float64(st.BestValAcc)))
 	}
 	tw.Flush()
@@ -330,12 +331,12 @@ func (o *showOutput) writeText(w io.Writer) {
 	for _, c := range o.Checkpoints {
 		state := "ok"
 		if c.Bad {
-			state = "BAD: " + sanitize(c.Problem)
+			state = "BAD: " + termtext.Sanitize(c.Problem)
 		}
-		fmt.Fprintf(tw, "  step %d\t%s\tstage %d\t%d bytes\t%s\t%s\n", c.Step, c.Kind, c.Stage+1, c.Size, sanitize(c.Path), state)
+		fmt.Fprintf(tw, "  step %d\t%s\tstage %d\t%d bytes\t%s\t%s\n", c.Step, c.Kind, c.Stage+1, c.Size, termtext.Sanitize(c.Path), state)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "metrics: %s\n", sanitize(strings.Join(o.Metrics, ", ")))
+	fmt.Fprintf(w, "metrics: %s\n", termtext.Sanitize(strings.Join(o.Metrics, ", ")))
 }
 
 // runRm is thaw rm: delete a run with its metrics and checkpoint files.
@@ -354,6 +355,6 @@ func (m *Main) runRm(ctx context.Context, args []string) error {
 	if err := st.Delete(ctx, r.ID); err != nil {
 		return fmt.Errorf("rm: %w", err)
 	}
-	fmt.Fprintf(m.Stderr, "removed run %s (%s)\n", store.Short(r.ID), sanitize(r.Name))
+	fmt.Fprintf(m.Stderr, "removed run %s (%s)\n", store.Short(r.ID), termtext.Sanitize(r.Name))
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"thaw/trainer/termtext"
 
 	"thaw/store"
 	"thaw/trainer"
@@ -143,7 +144,7 @@ func (m *Main) finishRun(s *setup, f *setupFlags, run store.Run, res trainer.Res
 		if err := saveBest(save, s.base.m, res.Best); err != nil {
 			return fmt.Errorf("save: %w", err)
 		}
-		fmt.Fprintf(m.Stderr, "saved the fine-tuned model to %s\n", sanitize(save))
+		fmt.Fprintf(m.Stderr, "saved the fine-tuned model to %s\n", termtext.Sanitize(save))
 	}
 	return nil
 }
@@ -303,7 +304,7 @@ func nonNil(s []string) []string {
 // writeText writes the result for a person: the stages, then the totals.
 func (o *trainOutput) writeText(w io.Writer) {
 	fmt.Fprintf(w, "model %s on %s: %d training, %d validation samples, %d classes",
-		sanitize(o.Model), sanitize(o.Dataset), o.TrainSamples, o.ValSamples, len(o.Classes))
+		termtext.Sanitize(o.Model), termtext.Sanitize(o.Dataset), o.TrainSamples, o.ValSamples, len(o.Classes))
 	if o.HeadReplaced {
 		fmt.Fprint(w, " (new head)")
 	}
@@ -315,7 +316,7 @@ func (o *trainOutput) writeText(w io.Writer) {
 		if i < len(o.Plan.Stages) {
 			trainable = strings.Join(o.Plan.Stages[i].Trainable, ",")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d–%d\t%s\t%s\n", sanitize(st.Label), sanitize(trainable),
+		fmt.Fprintf(tw, "%s\t%s\t%d–%d\t%s\t%s\n", termtext.Sanitize(st.Label), termtext.Sanitize(trainable),
 			st.StartStep, st.EndStep, fmtLoss(float64(st.BestValLoss)), fmtPct(float64(st.BestValAcc)))
 	}
 	tw.Flush()
@@ -327,7 +328,7 @@ func (o *trainOutput) writeText(w io.Writer) {
 	if !o.Audit.Passed {
 		audit = "FAILED: changed " + strings.Join(o.Audit.Changed, ", ")
 	}
-	fmt.Fprintf(w, "freeze audit: %d never-trainable blocks checked, %s\n", len(o.Audit.Checked), sanitize(audit))
+	fmt.Fprintf(w, "freeze audit: %d never-trainable blocks checked, %s\n", len(o.Audit.Checked), termtext.Sanitize(audit))
 	fmt.Fprintf(w, "status %s after %d of %d steps, %.1f s, %s samples/s\n",
 		o.Status, o.Steps, o.TotalSteps, float64(o.WallSeconds), fmtRate(float64(o.SamplesPerSec)))
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"thaw/trainer/termtext"
 
 	"thaw/assets/recipes"
 	"thaw/trainer"
@@ -40,11 +41,11 @@ func (m *Main) runZooBuild(ctx context.Context, args []string) error {
 	}
 	for _, n := range names {
 		dir := filepath.Join(*out, n)
-		progress := func(s string) { fmt.Fprintf(m.Stderr, "%s\n", sanitize(s)) }
+		progress := func(s string) { fmt.Fprintf(m.Stderr, "%s\n", termtext.Sanitize(s)) }
 		if err := recipes.Build(ctx, n, dir, progress); err != nil {
 			return fmt.Errorf("zoo build %s: %w", n, err)
 		}
-		fmt.Fprintf(m.Stderr, "wrote %s\n", sanitize(dir))
+		fmt.Fprintf(m.Stderr, "wrote %s\n", termtext.Sanitize(dir))
 	}
 	return nil
 }
@@ -63,7 +64,7 @@ func (m *Main) runBench(ctx context.Context, args []string) error {
 		return err
 	}
 	opts := recipes.TransferOptions{Seeds: *seeds, MaxEval: *maxEval,
-		Progress: func(s string) { fmt.Fprintln(m.Stderr, sanitize(s)) }}
+		Progress: func(s string) { fmt.Fprintln(m.Stderr, termtext.Sanitize(s)) }}
 	if *models != "" {
 		opts.Models = strings.Split(*models, ",")
 	}
