@@ -215,7 +215,7 @@ func (b *blocksScreen) blocksView(w, h int) string {
 	if wide {
 		barW = 16
 	}
-	layersW := max(w-(2+8+10+10+8+barW+10), 10)
+	layersW := min(max(w-(2+8+10+10+8+barW+10), 10), 44)
 
 	var lines []string
 	lines = append(lines, st.Heading.Render("Blocks of "+termtext.Sanitize(e.name))+

@@ -694,7 +694,7 @@ func (p *planScreen) View(w, h int) string {
 
 	chartW, chartH := w, h-formLines-1
 	if wide {
-		chartW, chartH = w-formW-2, h
+		chartW, chartH = w-formW-2, min(h, max(16, h/2))
 	}
 	var chart string
 	if rerr == nil && chartH >= 5 && chartW >= 30 {
