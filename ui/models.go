@@ -1,12 +1,7 @@
 package ui
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -44,52 +39,32 @@ type blockInfo struct {
 	flops int64
 }
 
-// listModels loads the zoo's models and the folders given; a folder that
+// listModels loads the zoo's models and the folders given; a model that
 // fails to load is listed with its error.
-func listModels(dirs []string) []*modelEntry {
+func listModels(cat *assets.Catalog, dirs []string) []*modelEntry {
 	var out []*modelEntry
-	infos, err := assets.Models()
-	if err != nil {
-		out = append(out, &modelEntry{name: "zoo", err: fmt.Errorf("the embedded zoo: %w", err)})
-	}
-	for _, mi := range infos {
-		e := &modelEntry{name: mi.Name, zoo: true, meta: mi.Meta}
-		e.model, e.err = trainer.LoadModelFS[float32](assets.Zoo(), mi.Name)
-		if card, err := fs.ReadFile(assets.FS, mi.Card); err == nil {
-			e.card = sanitizeText(string(card))
-		}
-		e.describe()
-		out = append(out, e)
+	for _, name := range cat.ModelNames() {
+		out = append(out, loadModel(cat, name))
 	}
 	for _, d := range dirs {
-		out = append(out, loadFolderModel(d))
+		out = append(out, loadModel(cat, d))
 	}
 	return out
 }
 
-// loadFolderModel loads a model folder: config.json and model.safetensors,
-// with card.md and meta.json when present.
-func loadFolderModel(dir string) *modelEntry {
-	e := &modelEntry{name: dir}
-	st, err := os.Stat(dir)
-	switch {
-	case err != nil:
-		e.err = fmt.Errorf("model folder %s: %w — give a folder holding config.json and model.safetensors", dir, errors.Unwrap(err))
-		return e
-	case !st.IsDir():
-		e.err = fmt.Errorf("model %s is a file, not a folder — give the folder holding config.json and model.safetensors", dir)
+// loadModel resolves and loads a zoo model by name or a model folder.
+func loadModel(cat *assets.Catalog, name string) *modelEntry {
+	e := &modelEntry{name: name}
+	base, err := cat.Model(name)
+	if err != nil {
+		e.err = fmt.Errorf("model %s: %w — give a zoo model or a folder holding config.json and model.safetensors", name, err)
 		return e
 	}
-	if e.model, e.err = trainer.LoadModel[float32](dir); e.err != nil {
-		e.err = fmt.Errorf("model folder %s: %w", dir, e.err)
-		return e
+	e.name, e.zoo, e.model = base.Name, base.Zoo, base.Model
+	if base.Meta != nil {
+		e.meta = *base.Meta
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, assets.CardFile)); err == nil {
-		e.card = sanitizeText(string(b))
-	}
-	if b, err := os.ReadFile(filepath.Join(dir, assets.MetaFile)); err == nil {
-		_ = json.Unmarshal(b, &e.meta) // a card's facts are optional
-	}
+	e.card = sanitizeText(base.Card)
 	e.describe()
 	return e
 }
@@ -297,7 +272,7 @@ func (m *modelsScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 			if dir == "" {
 				return m, nil
 			}
-			return m, openModelCmd(dir)
+			return m, openModelCmd(m.s.catalog, dir)
 		}
 		var cmd tea.Cmd
 		m.open, cmd = m.open.Update(msg)
@@ -490,4 +465,12 @@ func (s *Session) choose(e *modelEntry) tea.Cmd {
 	}
 	s.plan.reset(e)
 	return tea.Batch(func() tea.Msg { return gotoMsg(ScreenBlocks) }, s.plan.reload(s))
+}
+
+func numel(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
 }

@@ -25,7 +25,7 @@ func (p *placeholder) Capturing() bool                       { return false }
 func (p *placeholder) View(w, h int) string {
 	s := p.s
 	if p.name == ScreenTrain && s.run != nil {
-		return fmt.Sprintf("%s\n\nrun %s: %s", s.Styles.Heading.Render("Train"), s.run.ID(), s.runStatus())
+		return fmt.Sprintf("%s\n\nrun %s: %s", s.Styles.Heading.Render("Train"), s.run.ID, s.runStatus())
 	}
 	return s.Styles.Heading.Render(p.name.String()) + "\n\n" + s.Styles.Faint.Render("nothing here yet")
 }

@@ -20,6 +20,8 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
+
+	"thaw/assets"
 )
 
 // Screen names one of the workbench's screens; number keys 1-5 jump to
@@ -79,6 +81,9 @@ type Options struct {
 	// Engine starts recorded runs. Nil means the workbench cannot train:
 	// it says so when asked to.
 	Engine Engine
+	// Catalog resolves model and data names; nil means the embedded zoo
+	// and tasks (assets.NewCatalog).
+	Catalog *assets.Catalog
 	// NoColor drops every colour. New sets it from $NO_COLOR when
 	// FromEnv is set.
 	NoColor bool
@@ -121,11 +126,21 @@ func New(ctx context.Context, opts Options) *Model {
 // Session exposes the session's state, for tests and the SSH server.
 func (m *Model) Session() *Session { return m.s }
 
+// Wait waits until the runs this session started have stopped and been
+// recorded: after the program ends (which cancels them), before the store
+// closes.
+func (m *Model) Wait() {
+	m.s.bg.Wait()
+	if m.s.run != nil {
+		<-m.s.run.Done()
+	}
+}
+
 // Active returns the screen shown.
 func (m *Model) Active() Screen { return m.active }
 
 func (m *Model) Init() tea.Cmd {
-	return tea.Batch(tea.RequestBackgroundColor, loadModelsCmd(m.s.opts.ModelDirs))
+	return tea.Batch(tea.RequestBackgroundColor, loadModelsCmd(m.s.catalog, m.s.opts.ModelDirs))
 }
 
 func (m *Model) applyStyles() {
@@ -167,18 +182,18 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case runStartedMsg:
 		m.s.run = msg.run
-		m.s.flash("run " + shortID(msg.run.ID()) + " started")
+		m.s.flash("run " + shortID(msg.run.ID) + " started")
 		m.switchTo(ScreenTrain)
 		return m, tea.Batch(waitProgress(msg.run), m.broadcast(msg))
 	case runProgressMsg:
-		if m.s.run == nil || msg.id != m.s.run.ID() {
+		if m.s.run == nil || msg.id != m.s.run.ID {
 			return m, nil // a message of a run no longer shown
 		}
 		m.s.last = msg.p
 		m.s.hasLast = true
 		return m, tea.Batch(waitProgress(m.s.run), m.broadcast(msg))
 	case runDoneMsg:
-		if m.s.run != nil && msg.id == m.s.run.ID() {
+		if m.s.run != nil && msg.id == m.s.run.ID {
 			m.s.runDone = true
 			m.s.runErr = msg.err
 			if msg.err != nil {
@@ -375,7 +390,7 @@ func (m *Model) fullHelpView(w, h int) string {
 func (m *Model) confirmView(w, h int) string {
 	st := m.s.Styles
 	msg := "A run is training. Quit and stop it?\n\n" +
-		"It is stored: thaw resume " + shortID(m.s.run.ID()) + " continues it later.\n\n" +
+		"It is stored: thaw resume " + shortID(m.s.run.ID) + " continues it later.\n\n" +
 		"y quit · n stay"
 	box := st.Overlay.Render(msg)
 	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, box)

@@ -18,7 +18,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest/v2"
 	"github.com/charmbracelet/x/vt"
 
-	"thaw/trainer"
+	"thaw/store"
 )
 
 // ---- driving the model directly ----
@@ -281,7 +281,7 @@ func TestBadInput(t *testing.T) {
 				d.typeText(csv)
 				d.keys("enter")
 			},
-			want: []string{"shape [3]", "takes [64]", "64 features"},
+			want: []string{"shape [3]", "takes [64]", "64 values per sample"},
 		},
 		{
 			name: "plan file naming an unknown block",
@@ -323,7 +323,7 @@ func TestBadInput(t *testing.T) {
 			d.keys("up", "up", "up", "up", "up", "up", "up", "up", "e", "ctrl+u")
 			d.typeText("uci-digits")
 			d.keys("enter")
-			if d.m.s.plan.dataErr != nil || d.m.s.plan.info == nil {
+			if d.m.s.plan.dataErr != nil || d.m.s.plan.prep == nil {
 				t.Fatalf("after fixing the data: %v", d.m.s.plan.dataErr)
 			}
 			d.keys("2")
@@ -343,7 +343,7 @@ func TestQuitConfirm(t *testing.T) {
 		t.Fatalf("q did not quit without a run")
 	}
 	d = newDriver(t, Options{})
-	d.m.s.run = idleRun{}
+	d.m.s.run = &store.Live{ID: "0123456789abcdef"}
 	d.keys("q")
 	if d.quit || !d.m.confirmQuit {
 		t.Fatalf("q with a live run: quit %v, asking %v", d.quit, d.m.confirmQuit)
@@ -360,14 +360,6 @@ func TestQuitConfirm(t *testing.T) {
 		t.Fatalf("ctrl+c then y did not quit")
 	}
 }
-
-// idleRun is a run that has not reported yet.
-type idleRun struct{}
-
-func (idleRun) ID() string                        { return "0123456789abcdef" }
-func (idleRun) Progress() <-chan trainer.Progress { return nil }
-func (idleRun) Control() *trainer.Control         { return nil }
-func (idleRun) Wait() (trainer.Result, error)     { select {} }
 
 // ---- teatest flows ----
 
