@@ -112,7 +112,9 @@ func lineCol(b []byte, off int64) (line, col int) {
 
 // Validate checks that the config describes a buildable model: named,
 // unique blocks; known layer types; shapes that chain from the input to a
-// head with one output per class. Errors name the block and layer.
+// head with one output per class; at most MaxParams parameters, and
+// activations of one sample within DefaultActivationBudget (see
+// CheckActivations). Errors name the block and layer.
 func (c *Config) Validate() error {
 	if len(c.InputShape) == 0 {
 		return errors.New("config: input_shape is empty")
@@ -163,8 +165,13 @@ func (c *Config) Validate() error {
 	}
 	// Building a model checks every layer and the shape chain without
 	// drawing weights.
-	_, err := build[float32](c)
-	return err
+	m, err := build[float32](c)
+	if err != nil {
+		return err
+	}
+	// Activations are allocated by the first forward pass, not here: refuse
+	// a config whose one sample would need more than the default budget.
+	return checkActivations(m, 1, DefaultActivationBudget)
 }
 
 // Limits on what a config may ask for. thaw trains on a CPU: these are far
