@@ -82,16 +82,28 @@ func LoadConfig(path string) (*Config, error) {
 }
 
 // ParseConfig decodes and validates a config.json. Unknown fields are an
-// error, so a typo does not silently become a default.
+// error, so a typo does not silently become a default. A config that
+// leaves sizes to the weights (see InferSizes) does not validate on its
+// own: LoadModel reads it with its weights.
 func ParseConfig(b []byte) (*Config, error) {
+	cfg, err := decodeConfig(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// decodeConfig decodes a config.json strictly (unknown fields are an
+// error) without validating it.
+func decodeConfig(b []byte) (*Config, error) {
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	var cfg Config
 	if err := dec.Decode(&cfg); err != nil {
 		return nil, jsonError(b, err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
 	}
 	return &cfg, nil
 }
