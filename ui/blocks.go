@@ -8,7 +8,6 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"thaw/trainer/termtext"
@@ -193,7 +192,7 @@ func (b *blocksScreen) View(w, h int) string {
 		return left
 	}
 	if w >= 130 {
-		return lipgloss.JoinHorizontal(lipgloss.Top, fitBlock(left, leftW, h), "  ", evidence)
+		return joinColumns(left, leftW, 2, evidence)
 	}
 	used := strings.Count(left, "\n") + 1
 	if h-used >= 4 {

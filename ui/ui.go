@@ -396,6 +396,46 @@ func (m *Model) confirmView(w, h int) string {
 	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, box)
 }
 
+// joinColumns sets right beside left, left padded to leftW columns and a
+// gap of gap spaces: lipgloss.JoinHorizontal without measuring the right
+// side, which is already cut to its width.
+func joinColumns(left string, leftW, gap int, right string) string {
+	ls, rs := strings.Split(left, "\n"), strings.Split(right, "\n")
+	n := max(len(ls), len(rs))
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		l := ""
+		if i < len(ls) {
+			l = ls[i]
+		}
+		lw := len(l)
+		if lw > leftW || strings.IndexByte(l, 0x1b) >= 0 || !isASCII(l) {
+			lw = ansi.StringWidth(l)
+		}
+		if lw > leftW {
+			l, lw = ansi.Truncate(l, leftW, ""), leftW
+		}
+		b.WriteString(l)
+		if i < len(rs) {
+			b.WriteString(strings.Repeat(" ", leftW-lw+gap))
+			b.WriteString(rs[i])
+		}
+	}
+	return b.String()
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // fitBlock pads or cuts s to exactly h lines of at most w columns.
 func fitBlock(s string, w, h int) string {
 	lines := strings.Split(s, "\n")
@@ -403,7 +443,9 @@ func fitBlock(s string, w, h int) string {
 		lines = lines[:h]
 	}
 	for i, l := range lines {
-		if lipgloss.Width(l) > w {
+		// A line of no more bytes than columns fits: measuring it (by
+		// grapheme) is the costly part of a frame.
+		if len(l) > w && ansi.StringWidth(l) > w {
 			lines[i] = ansi.Truncate(l, w, "")
 		}
 	}
