@@ -84,6 +84,9 @@ type Options struct {
 	// Catalog resolves model and data names; nil means the embedded zoo
 	// and tasks (assets.NewCatalog).
 	Catalog *assets.Catalog
+	// NoProbes turns off the per-block probes, which otherwise train in
+	// the background whenever the data changes.
+	NoProbes bool
 	// NoColor drops every colour. New sets it from $NO_COLOR when
 	// FromEnv is set.
 	NoColor bool
@@ -182,8 +185,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case runStartedMsg:
 		m.s.run = msg.run
-		m.s.flash("run " + shortID(msg.run.ID) + " started")
 		m.switchTo(ScreenTrain)
+		m.s.flash("run " + shortID(msg.run.ID) + " started")
 		return m, tea.Batch(waitProgress(msg.run), m.broadcast(msg))
 	case runProgressMsg:
 		if m.s.run == nil || msg.id != m.s.run.ID {
@@ -213,6 +216,7 @@ func (m *Model) broadcast(msg tea.Msg) tea.Cmd {
 		m.screens[i], cmd = sc.Update(msg)
 		cmds = append(cmds, cmd)
 	}
+	m.followShow()
 	return tea.Batch(cmds...)
 }
 
@@ -276,7 +280,16 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 func (m *Model) updateActive(msg tea.Msg) tea.Cmd {
 	var cmd tea.Cmd
 	m.screens[m.active], cmd = m.screens[m.active].Update(msg)
+	m.followShow()
 	return cmd
+}
+
+// followShow switches to the screen a screen asked for with show.
+func (m *Model) followShow() {
+	if next := m.s.showNext; next != nil {
+		m.s.showNext = nil
+		m.switchTo(*next)
+	}
 }
 
 // switchTo shows screen s and tells it so.
