@@ -131,7 +131,17 @@ func (c *Config) Validate() error {
 		return errors.New("config: no blocks")
 	}
 	if len(c.Classes) < 2 {
-		return fmt.Errorf("config: %d classes, need at least 2", len(c.Classes))
+		return fmt.Errorf("config: %s: %w", nClasses(len(c.Classes)), ErrTooFewClasses)
+	}
+	seen := make(map[string]bool, len(c.Classes))
+	for _, name := range c.Classes {
+		if seen[name] {
+			return fmt.Errorf("config: class %s appears twice", quote(name))
+		}
+		seen[name] = true
+	}
+	if err := checkClassNames(c.Classes); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	if n := c.Normalize; n != nil {
 		if len(n.Mean) != len(n.Std) || len(n.Mean) == 0 {
