@@ -150,23 +150,34 @@ func newDashboard(pal palette) *dashboard {
 
 // reset empties the dashboard for another run.
 func (d *dashboard) reset() {
-	p := d.pal
 	d.loss, d.acc = chart.New(60, 12), chart.New(60, 8)
-	for _, c := range []*chart.Chart{d.loss, d.acc} {
-		c.SetStyles(chart.Style{FG: p.dim(), Faint: true}, chart.Style{FG: p.dim()},
-			chart.Style{FG: p.dim(), Faint: p.noColor}, chart.Style{Bold: true},
-			chart.Style{FG: p.best(), Bold: true})
-	}
-	d.sRaw = d.loss.AddSeries("train loss", chart.Line, chart.Style{FG: p.smooth(), Faint: true}, false)
-	d.sSmooth = d.loss.AddSeries("train loss (smoothed)", chart.Line, chart.Style{FG: p.smooth()}, true)
-	d.sVal = d.loss.AddSeries("val loss", chart.Points, chart.Style{FG: p.val(), Bold: true}, true)
-	d.sSrc = d.acc.AddSeries("source acc", chart.Points, chart.Style{FG: p.src()}, true)
-	d.sAcc = d.acc.AddSeries("val acc", chart.Points, chart.Style{FG: p.acc(), Bold: true}, true)
+	d.sRaw = d.loss.AddSeries("train loss", chart.Line, chart.Style{}, false)
+	d.sSmooth = d.loss.AddSeries("train loss (smoothed)", chart.Line, chart.Style{}, true)
+	d.sVal = d.loss.AddSeries("val loss", chart.Points, chart.Style{}, true)
+	d.sSrc = d.acc.AddSeries("source acc", chart.Points, chart.Style{}, true)
+	d.sAcc = d.acc.AddSeries("val acc", chart.Points, chart.Style{}, true)
+	d.setPalette(d.pal)
 	d.acc.YFormat = func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }
 	d.ema = chart.NewEMA(smoothings[d.smoothIdx])
 	d.stages, d.blocks, d.evals = nil, nil, nil
 	d.hasBest, d.hasLast, d.total, d.cursorOn, d.zoomed = false, false, 0, false, false
 	d.width, d.height = 0, 0
+}
+
+// setPalette colours the charts for a terminal's background.
+func (d *dashboard) setPalette(p palette) {
+	d.pal = p
+	for _, c := range []*chart.Chart{d.loss, d.acc} {
+		c.SetStyles(chart.Style{FG: p.dim(), Faint: true}, chart.Style{FG: p.dim()},
+			chart.Style{FG: p.dim(), Faint: p.noColor}, chart.Style{Bold: true},
+			chart.Style{FG: p.best(), Bold: true})
+	}
+	d.loss.SetSeriesStyle(d.sRaw, chart.Style{FG: p.smooth(), Faint: true})
+	d.loss.SetSeriesStyle(d.sSmooth, chart.Style{FG: p.smooth()})
+	d.loss.SetSeriesStyle(d.sVal, chart.Style{FG: p.val(), Bold: true})
+	d.acc.SetSeriesStyle(d.sSrc, chart.Style{FG: p.src()})
+	d.acc.SetSeriesStyle(d.sAcc, chart.Style{FG: p.acc(), Bold: true})
+	d.rasterise()
 }
 
 // ---------------------------------------------------------------------

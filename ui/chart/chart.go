@@ -117,6 +117,14 @@ func (c *Chart) AddSeries(name string, kind Kind, style Style, fit bool) int {
 	return len(c.series) - 1
 }
 
+// SetSeriesStyle changes how series i is drawn.
+func (c *Chart) SetSeriesStyle(i int, st Style) {
+	if c.series[i].style != st {
+		c.series[i].style = st
+		c.dirty = true
+	}
+}
+
 // SetStyles sets how marks and their labels, axes, the cursor and the
 // best-point marker are drawn.
 func (c *Chart) SetStyles(mark, label, axis, cursor, best Style) {
