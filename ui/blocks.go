@@ -8,7 +8,6 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"thaw/trainer/termtext"
@@ -193,7 +192,7 @@ func (b *blocksScreen) View(w, h int) string {
 		return left
 	}
 	if w >= 130 {
-		return lipgloss.JoinHorizontal(lipgloss.Top, fitBlock(left, leftW, h), "  ", evidence)
+		return joinColumns(left, leftW, 2, evidence)
 	}
 	used := strings.Count(left, "\n") + 1
 	if h-used >= 4 {
@@ -215,7 +214,7 @@ func (b *blocksScreen) blocksView(w, h int) string {
 	if wide {
 		barW = 16
 	}
-	layersW := max(w-(2+8+10+10+8+barW+10), 10)
+	layersW := min(max(w-(2+8+10+10+8+barW+10), 10), 44)
 
 	var lines []string
 	lines = append(lines, st.Heading.Render("Blocks of "+termtext.Sanitize(e.name))+

@@ -129,6 +129,7 @@ type dashboard struct {
 	last                        trainer.Progress
 	hasLast                     bool
 	total                       int
+	domHi                       int // the live x axis' end
 	patience                    int
 	planStages                  int // stages in the plan, when known
 	titles                      bool
@@ -160,7 +161,7 @@ func (d *dashboard) reset() {
 	d.acc.YFormat = func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }
 	d.ema = chart.NewEMA(smoothings[d.smoothIdx])
 	d.stages, d.blocks, d.evals = nil, nil, nil
-	d.hasBest, d.hasLast, d.total, d.cursorOn, d.zoomed = false, false, 0, false, false
+	d.hasBest, d.hasLast, d.total, d.domHi, d.cursorOn, d.zoomed = false, false, 0, 0, false, false
 	d.width, d.height = 0, 0
 }
 
@@ -186,11 +187,8 @@ func (d *dashboard) setPalette(p palette) {
 // progress folds one report in and rasterises the charts.
 func (d *dashboard) progress(p trainer.Progress) {
 	d.last, d.hasLast, d.status = p, true, p.Status
-	if p.TotalSteps > 0 && p.TotalSteps != d.total {
-		d.total = p.TotalSteps
-		d.loss.SetDomain(0, float64(d.total))
-		d.acc.SetDomain(0, float64(d.total))
-	}
+	d.total = max(p.TotalSteps, d.total)
+	d.growDomain(p.Step)
 	if n := len(p.Losses); n > 0 {
 		xs, raw, sm := make([]float64, n), make([]float64, n), make([]float64, n)
 		for i, v := range p.Losses {
@@ -214,6 +212,26 @@ func (d *dashboard) progress(p trainer.Progress) {
 	}
 	d.setBlocks(p.Blocks)
 	d.rasterise()
+}
+
+// growDomain keeps the x axis a little ahead of the latest step, up to
+// the plan's length: a long plan's first stage is not squeezed into its
+// left edge. It grows by a quarter at least, so the history is
+// re-aggregated only a logarithmic number of times.
+func (d *dashboard) growDomain(step int) {
+	if step < d.domHi && d.domHi > 0 {
+		return
+	}
+	hi := max(int(float64(step)*1.25), step+16)
+	if d.total > 0 {
+		hi = min(hi, d.total)
+	}
+	if hi <= d.domHi {
+		return
+	}
+	d.domHi = hi
+	d.loss.SetDomain(0, float64(hi))
+	d.acc.SetDomain(0, float64(hi))
 }
 
 func (d *dashboard) addStage(index, start int, label string, trainable []string) {

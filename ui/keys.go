@@ -140,5 +140,10 @@ func textInput(prompt, placeholder string) textinput.Model {
 	km.PrevSuggestion = key.NewBinding(key.WithDisabled())
 	ti.KeyMap = km
 	ti.ShowSuggestions = false
+	// A steady cursor: a blinking one redraws the screen twice a second
+	// for nothing.
+	st := ti.Styles()
+	st.Cursor.Blink = false
+	ti.SetStyles(st)
 	return ti
 }

@@ -1,6 +1,9 @@
 package ui
 
-import "thaw/trainer"
+import (
+	"thaw/store"
+	"thaw/trainer"
+)
 
 // Messages of the frame. Screens send them through commands; replies of
 // background work carry an id so that a stale reply (from a job the user
@@ -21,7 +24,7 @@ type (
 // Messages of the session's run.
 type (
 	// runStartedMsg: a run started from the Plan screen.
-	runStartedMsg struct{ run LiveRun }
+	runStartedMsg struct{ run *store.Live }
 	// runProgressMsg: a report of run id.
 	runProgressMsg struct {
 		id string
@@ -45,7 +48,7 @@ type (
 	// against the model (err says what is wrong).
 	dataLoadedMsg struct {
 		id   int
-		info dataInfo
+		prep *trainer.Prepared
 		err  error
 	}
 )

@@ -150,7 +150,8 @@ func (r *runsScreen) Keys() []key.Binding {
 	case r.overlayOn:
 		return []key.Binding{k.Align, k.Export, back}
 	}
-	return []key.Binding{k.Open, k.Mark, k.Overlay, k.Resume, k.Delete, k.Export, k.Filter, k.Sort}
+	// enter opens a run: the frame's "next" key, so not listed again.
+	return []key.Binding{k.Mark, k.Overlay, k.Resume, k.Delete, k.Export, k.Filter, k.Sort}
 }
 
 func (r *runsScreen) engine() RunsEngine { return r.s.runsEngine() }
@@ -226,6 +227,9 @@ func (r *runsScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 		}
 		return r, r.listCmd()
 	case exportedMsg:
+		if msg.from != ScreenRuns {
+			return r, nil
+		}
 		if msg.err != nil {
 			r.s.flashErr(msg.err)
 		} else {
@@ -253,7 +257,7 @@ func (r *runsScreen) listCmd() tea.Cmd {
 	if eng == nil {
 		return nil
 	}
-	seq, ctx, src := r.pollSeq, r.s.ctx, eng.Runs()
+	seq, ctx, src := r.pollSeq, r.s.ctx, eng.Store()
 	old := map[string]runRow{}
 	for _, row := range r.rows {
 		old[row.run.ID] = row
@@ -426,7 +430,7 @@ func (r *runsScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		case key.Matches(msg, s.Keys.Yes):
 			r.confirmDelete = ""
 			eng, ctx := r.engine(), s.ctx
-			return func() tea.Msg { return runDeletedMsg{id: id, err: eng.Runs().Delete(ctx, id)} }
+			return func() tea.Msg { return runDeletedMsg{id: id, err: eng.Store().Delete(ctx, id)} }
 		case key.Matches(msg, s.Keys.No), key.Matches(msg, s.Keys.Back):
 			r.confirmDelete = ""
 		}
@@ -490,7 +494,7 @@ func (r *runsScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 			}
 			r.cursor = min(r.cursor+1, max(len(r.shown)-1, 0))
 		}
-	case key.Matches(msg, k.Open):
+	case key.Matches(msg, k.Open), key.Matches(msg, s.Keys.Forward):
 		if row := r.current(); row != nil {
 			r.detailID = row.run.ID
 			r.detail = newDashboard(r.pal)
@@ -520,7 +524,7 @@ func (r *runsScreen) loadCmd(id string) tea.Cmd {
 	if eng == nil {
 		return nil
 	}
-	ctx, src := r.s.ctx, eng.Runs()
+	ctx, src := r.s.ctx, eng.Store()
 	return func() tea.Msg {
 		run, err := export.Load(ctx, src, id, nil, 4000)
 		return runLoadedMsg{id: id, run: run, err: err}
@@ -553,7 +557,7 @@ func (r *runsScreen) openOverlay() tea.Cmd {
 	}
 	r.overlayOn, r.overlayRuns = true, nil
 	r.overlaySeq++
-	seq, ctx, src := r.overlaySeq, r.s.ctx, eng.Runs()
+	seq, ctx, src := r.overlaySeq, r.s.ctx, eng.Store()
 	return func() tea.Msg {
 		var runs []export.Run
 		for _, id := range ids {
@@ -578,7 +582,7 @@ func (r *runsScreen) exportMarked() tea.Cmd {
 	if len(ids) == 1 {
 		name = "thaw-" + shortID(ids[0]) + ".png"
 	}
-	return exportCmd(r.s.ctx, eng.Runs(), ids, name, export.DefaultOptions())
+	return exportCmd(r.s.ctx, ScreenRuns, eng.Store(), ids, name, export.DefaultOptions())
 }
 
 func (r *runsScreen) resume() tea.Cmd {
@@ -598,7 +602,7 @@ func (r *runsScreen) resume() tea.Cmd {
 	id, ctx := row.run.ID, r.s.ctx
 	r.s.flash("resuming " + shortID(id) + "…")
 	return func() tea.Msg {
-		run, err := eng.Resume(ctx, id)
+		run, err := eng.Resume(ctx, id, store.StartOptions{})
 		if err != nil {
 			return errMsg{fmt.Errorf("resume: %w", err)}
 		}
@@ -638,7 +642,7 @@ func (r *runsScreen) View(w, h int) string {
 func (r *runsScreen) tableView(w, h int) string {
 	st := r.s.Styles
 	var b strings.Builder
-	title := st.Heading.Render("Runs") + st.Faint.Render(fmt.Sprintf("  %d stored · sorted by %s", len(r.rows), sortKeys[r.sortBy]))
+	title := st.Heading.Render("Runs") + st.Faint.Render(fmt.Sprintf("  %d stored · sorted by %s · enter opens", len(r.rows), sortKeys[r.sortBy]))
 	if r.filterOn || r.filter.Value() != "" {
 		title += "  " + r.filter.View()
 	}

@@ -24,25 +24,19 @@ type RunStore interface {
 	export.Source
 	ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error)
 	Delete(ctx context.Context, id string) error
+	LoadCheckpoint(ctx context.Context, id string) (trainer.Checkpoint, error)
 }
 
-// RunsEngine is an [Engine] that also gives the stored runs and resumes,
-// branches and evaluates them; cmd/thaw's is one. With a plain Engine the
-// Train screen still shows the live run, and the rest says what is
-// missing.
+// RunsEngine is an [Engine] that also gives its store, resumes and
+// branches runs and prepares a stored run's job again; *store.Engine is
+// one. With a plain Engine the Train screen still shows the live run, and
+// the rest says what is missing.
 type RunsEngine interface {
 	Engine
-	// Runs is the store the engine records in.
-	Runs() RunStore
-	// Resume continues a stopped or interrupted run.
-	Resume(ctx context.Context, id string) (LiveRun, error)
-	// Branch starts a new run from the end of stage (1-based) of the run
-	// parent, going on with the stages of cont; the new run records its
-	// parent.
-	Branch(ctx context.Context, parent string, stage int, cont trainer.Plan) (LiveRun, error)
-	// Confusion evaluates the best weights of run id on its validation
-	// set: counts[i][j] samples of class i predicted as j.
-	Confusion(ctx context.Context, id string) (classes []string, counts [][]int, err error)
+	Store() *store.Store
+	Prepare(job trainer.Job) (*trainer.Prepared, error)
+	Resume(ctx context.Context, id string, opts store.StartOptions) (*store.Live, error)
+	Branch(ctx context.Context, parent string, from store.BranchPoint, cont *store.Continuation, opts store.StartOptions) (*store.Live, error)
 }
 
 // runsEngine returns the session's engine as a RunsEngine, or nil.
@@ -55,6 +49,7 @@ func (s *Session) runsEngine() RunsEngine {
 type (
 	// exportedMsg: a figure was written to path (or err says why not).
 	exportedMsg struct {
+		from Screen // the screen that asked
 		path string
 		err  error
 	}
@@ -107,7 +102,7 @@ type trainScreen struct {
 	keys trainKeys
 	pal  palette
 
-	run    LiveRun
+	run    *store.Live
 	paused bool
 	done   bool
 
@@ -155,19 +150,19 @@ func (t *trainScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 	t.syncPalette()
 	switch msg := msg.(type) {
 	case branchStartedMsg:
-		t.pendingID, t.pendingStages = msg.run.ID(), msg.stages
+		t.pendingID, t.pendingStages = msg.run.ID, msg.stages
 		run := msg.run
 		return t, func() tea.Msg { return runStartedMsg{run: run} }
 	case runStartedMsg:
 		t.start(msg.run)
 	case runProgressMsg:
-		if t.run == nil || msg.id != t.run.ID() {
+		if t.run == nil || msg.id != t.run.ID {
 			return t, nil // a report of a run no longer shown
 		}
 		t.d.progress(msg.p)
 		t.paused = msg.p.Status == trainer.StatusPaused
 	case runDoneMsg:
-		if t.run == nil || msg.id != t.run.ID() {
+		if t.run == nil || msg.id != t.run.ID {
 			return t, nil
 		}
 		t.done, t.paused = true, false
@@ -180,6 +175,9 @@ func (t *trainScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 			t.d.last.Status = st
 		}
 	case exportedMsg:
+		if msg.from != ScreenTrain {
+			return t, nil
+		}
 		if msg.err != nil {
 			t.s.flashErr(msg.err)
 		} else {
@@ -187,7 +185,7 @@ func (t *trainScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 			t.s.flash("curves written to " + msg.path)
 		}
 	case branchPointsMsg:
-		if t.run == nil || msg.id != t.run.ID() {
+		if t.run == nil || msg.id != t.run.ID {
 			return t, nil
 		}
 		if msg.err != nil {
@@ -200,7 +198,7 @@ func (t *trainScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 		}
 		t.points, t.pointIdx, t.picking = msg.points, len(msg.points)-1, true
 	case confusionMsg:
-		if t.run == nil || msg.id != t.run.ID() {
+		if t.run == nil || msg.id != t.run.ID {
 			return t, nil
 		}
 		if msg.err != nil {
@@ -226,7 +224,7 @@ func (t *trainScreen) syncPalette() {
 }
 
 // start shows a newly started run.
-func (t *trainScreen) start(run LiveRun) {
+func (t *trainScreen) start(run *store.Live) {
 	t.run, t.paused, t.done = run, false, false
 	t.confirmStop, t.picking, t.confusion, t.exported = false, false, nil, ""
 	t.d.reset()
@@ -234,7 +232,7 @@ func (t *trainScreen) start(run LiveRun) {
 	if t.s.plan != nil {
 		t.d.planStages = len(t.s.plan.plan.Stages)
 	}
-	if t.pendingID == run.ID() {
+	if t.pendingID == run.ID {
 		t.d.planStages = t.pendingStages
 	}
 }
@@ -248,7 +246,7 @@ func (t *trainScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		case key.Matches(msg, s.Keys.Yes):
 			t.confirmStop = false
 			if t.live() {
-				t.run.Control().Stop()
+				t.run.Control.Stop()
 				s.flash("stopping after this batch; the run stays stored and can be resumed")
 			}
 		case key.Matches(msg, s.Keys.No), key.Matches(msg, s.Keys.Back):
@@ -269,11 +267,11 @@ func (t *trainScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 			return nil
 		}
 		if t.paused {
-			t.run.Control().Resume()
+			t.run.Control.Resume()
 			t.paused = false
 			t.d.status = trainer.StatusRunning
 		} else {
-			t.run.Control().Pause()
+			t.run.Control.Pause()
 			t.paused = true
 			t.d.status = trainer.StatusPaused
 		}
@@ -282,7 +280,7 @@ func (t *trainScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 			s.flash("no run is training")
 			return nil
 		}
-		t.run.Control().Skip()
+		t.run.Control.Skip()
 		s.flash("ending this stage after the current batch")
 	case key.Matches(msg, k.Stop):
 		if t.live() {
@@ -310,35 +308,35 @@ func (t *trainScreen) export() tea.Cmd {
 		t.s.flash("nothing to export: no run, or no run store")
 		return nil
 	}
-	id := t.run.ID()
+	id := t.run.ID
 	opts := export.DefaultOptions()
 	opts.Smoothing = smoothings[t.d.smoothIdx]
 	opts.LogY = t.d.loss.LogY()
 	ctx := t.s.ctx
-	return exportCmd(ctx, eng.Runs(), []string{id}, "thaw-"+shortID(id)+".png", opts)
+	return exportCmd(ctx, ScreenTrain, eng.Store(), []string{id}, "thaw-"+shortID(id)+".png", opts)
 }
 
 // exportCmd loads runs from the store and writes one figure of them.
-func exportCmd(ctx context.Context, src RunStore, ids []string, name string, opts export.Options) tea.Cmd {
+func exportCmd(ctx context.Context, from Screen, src RunStore, ids []string, name string, opts export.Options) tea.Cmd {
 	return func() tea.Msg {
 		var runs []export.Run
 		for _, id := range ids {
 			// Four points per pixel column of the figure keep its look.
 			r, err := export.Load(ctx, src, id, nil, 4*opts.Width)
 			if err != nil {
-				return exportedMsg{err: fmt.Errorf("export: %w", err)}
+				return exportedMsg{from: from, err: fmt.Errorf("export: %w", err)}
 			}
 			runs = append(runs, r)
 		}
 		dir, err := os.Getwd()
 		if err != nil {
-			return exportedMsg{err: fmt.Errorf("export: %w", err)}
+			return exportedMsg{from: from, err: fmt.Errorf("export: %w", err)}
 		}
 		path := filepath.Join(dir, name)
 		if _, err := export.WriteFile(path, export.LearningCurves, runs, opts); err != nil {
-			return exportedMsg{err: err}
+			return exportedMsg{from: from, err: err}
 		}
-		return exportedMsg{path: path}
+		return exportedMsg{from: from, path: path}
 	}
 }
 
@@ -349,7 +347,7 @@ func (t *trainScreen) branchPoints() tea.Cmd {
 		t.s.flash("nothing to branch from: no run, or no run store")
 		return nil
 	}
-	id, ctx, src := t.run.ID(), t.s.ctx, eng.Runs()
+	id, ctx, src := t.run.ID, t.s.ctx, eng.Store()
 	return func() tea.Msg {
 		pts, err := storedBoundaries(ctx, src, id)
 		return branchPointsMsg{id: id, points: pts, err: err}
@@ -418,11 +416,11 @@ func (t *trainScreen) startBranch() tea.Cmd {
 		t.s.flashErr(err)
 		return nil
 	}
-	parent, ctx := t.run.ID(), t.s.ctx
+	parent, ctx := t.run.ID, t.s.ctx
 	stages := pt.stage + len(cont.Stages)
 	t.s.flash(fmt.Sprintf("branching from the end of %s…", pt.label))
 	return func() tea.Msg {
-		run, err := eng.Branch(ctx, parent, pt.stage, cont)
+		run, err := eng.Branch(ctx, parent, store.BranchPoint{Stage: pt.stage}, &store.Continuation{Plan: cont}, store.StartOptions{})
 		if err != nil {
 			return errMsg{fmt.Errorf("branch: %w", err)}
 		}
@@ -433,7 +431,7 @@ func (t *trainScreen) startBranch() tea.Cmd {
 // branchStartedMsg: a branch started; the Train screen records its stage
 // count and hands it to the frame as a started run.
 type branchStartedMsg struct {
-	run    LiveRun
+	run    *store.Live
 	stages int
 }
 
@@ -466,10 +464,10 @@ func (t *trainScreen) confusionCmd() tea.Cmd {
 		t.s.flash("no evaluation yet: the confusion matrix is of the best checkpoint")
 		return nil
 	}
-	id, ctx := t.run.ID(), t.s.ctx
+	id, ctx := t.run.ID, t.s.ctx
 	t.s.flash("evaluating the best checkpoint on the validation set…")
 	return func() tea.Msg {
-		classes, counts, err := eng.Confusion(ctx, id)
+		classes, counts, err := confusion(ctx, eng, id)
 		return confusionMsg{id: id, classes: classes, counts: counts, err: err}
 	}
 }

@@ -2,17 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"sync"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/term"
 
-	"thaw/trainer"
 	"thaw/ui"
 )
 
@@ -33,7 +29,8 @@ func (m *Main) isTerminal() bool {
 	return ok1 && ok2 && term.IsTerminal(in.Fd()) && term.IsTerminal(out.Fd())
 }
 
-// runWorkbench is thaw without a command: the workbench on this terminal.
+// runWorkbench is thaw without a command: the workbench on this terminal,
+// starting its runs through the same engine and store as thaw train.
 func (m *Main) runWorkbench(ctx context.Context, args []string) error {
 	fs := m.newFlags("")
 	var dirs modelDirs
@@ -43,81 +40,19 @@ func (m *Main) runWorkbench(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	eng := &workbenchEngine{m: m, storeDir: *storeDir}
-	model := ui.New(ctx, ui.Options{ModelDirs: dirs, Engine: eng, FromEnv: true})
+	eng, st, err := m.openEngine(*storeDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	model := ui.New(ctx, ui.Options{ModelDirs: dirs, Engine: eng, Catalog: m.catalog(), FromEnv: true})
 	p := tea.NewProgram(model, tea.WithContext(ctx), tea.WithInput(m.Stdin), tea.WithOutput(m.Stdout))
-	_, err := p.Run()
+	_, err = p.Run()
+	// Quitting cancels the session's runs; wait for them to stop and be
+	// recorded before the store closes.
+	model.Wait()
 	if errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
-}
-
-// workbenchEngine starts the workbench's runs the way thaw train does:
-// prepared from the same flags, recorded in the same store.
-type workbenchEngine struct {
-	m        *Main
-	storeDir string
-}
-
-func (e *workbenchEngine) Start(ctx context.Context, job ui.Job) (ui.LiveRun, error) {
-	planJSON, err := json.Marshal(job.Plan)
-	if err != nil {
-		return nil, err
-	}
-	f := &setupFlags{
-		model: job.Model, data: dataSpec{data: job.Data}, plan: "workbench plan", planJSON: planJSON,
-		shots: job.Shots, valSplit: job.ValSplit, batch: job.Batch, seed: job.Seed,
-	}
-	// The headless messages must not reach the workbench's screen.
-	quiet := *e.m
-	quiet.Stderr = io.Discard
-	s, err := quiet.prepare(f)
-	if err != nil {
-		return nil, err
-	}
-	st, run, err := quiet.createRun(s, f, job.EvalEvery, job.Name, e.storeDir)
-	if err != nil {
-		return nil, err
-	}
-	lr := &liveRun{id: run.ID, ch: make(chan trainer.Progress, 64), done: make(chan struct{})}
-	spec := s.spec(f, job.EvalEvery)
-	spec.Control = &lr.control
-	go func() {
-		defer st.Close()
-		res, err := st.Train(ctx, run.ID, spec, func(p trainer.Progress) {
-			select {
-			case lr.ch <- p:
-			default: // the workbench is behind: it redraws from the next one
-			}
-		})
-		lr.mu.Lock()
-		lr.res, lr.err = res, err
-		lr.mu.Unlock()
-		close(lr.ch)
-		close(lr.done)
-	}()
-	return lr, nil
-}
-
-// liveRun is a run of the workbench training in a goroutine.
-type liveRun struct {
-	id      string
-	ch      chan trainer.Progress
-	done    chan struct{}
-	control trainer.Control
-
-	mu  sync.Mutex
-	res trainer.Result
-	err error
-}
-
-func (r *liveRun) ID() string                        { return r.id }
-func (r *liveRun) Progress() <-chan trainer.Progress { return r.ch }
-func (r *liveRun) Control() *trainer.Control         { return &r.control }
-func (r *liveRun) Wait() (trainer.Result, error) {
-	<-r.done
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.res, r.err
 }
