@@ -172,8 +172,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyPressMsg:
 		return m.handleKey(msg)
 	case gotoMsg:
-		m.switchTo(Screen(msg))
-		return m, nil
+		return m, m.switchTo(Screen(msg))
 	case quitMsg:
 		m.s.stopAll()
 		return m, tea.Quit
@@ -185,9 +184,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case runStartedMsg:
 		m.s.run = msg.run
-		m.switchTo(ScreenTrain)
+		shown := m.switchTo(ScreenTrain)
 		m.s.flash("run " + shortID(msg.run.ID) + " started")
-		return m, tea.Batch(waitProgress(msg.run), m.broadcast(msg))
+		return m, tea.Batch(shown, waitProgress(msg.run), m.broadcast(msg))
 	case runProgressMsg:
 		if m.s.run == nil || msg.id != m.s.run.ID {
 			return m, nil // a message of a run no longer shown
@@ -216,7 +215,7 @@ func (m *Model) broadcast(msg tea.Msg) tea.Cmd {
 		m.screens[i], cmd = sc.Update(msg)
 		cmds = append(cmds, cmd)
 	}
-	m.followShow()
+	cmds = append(cmds, m.followShow())
 	return tea.Batch(cmds...)
 }
 
@@ -244,12 +243,10 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	}
 	sc := m.screens[m.active]
 	if key.Matches(msg, k.Cycle) {
-		m.switchTo((m.active + 1) % numScreens)
-		return m, nil
+		return m, m.switchTo((m.active + 1) % numScreens)
 	}
 	if key.Matches(msg, k.CycleBack) {
-		m.switchTo((m.active + numScreens - 1) % numScreens)
-		return m, nil
+		return m, m.switchTo((m.active + numScreens - 1) % numScreens)
 	}
 	if sc.Capturing() {
 		return m, m.updateActive(msg)
@@ -262,16 +259,15 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case key.Matches(msg, k.Back):
 		if m.active > ScreenModels && m.active <= ScreenTrain {
-			m.switchTo(m.active - 1)
+			return m, m.switchTo(m.active - 1)
 		} else if m.active == ScreenRuns {
-			m.switchTo(ScreenTrain)
+			return m, m.switchTo(ScreenTrain)
 		}
 		return m, nil
 	}
 	for i, b := range k.Jump {
 		if key.Matches(msg, b) {
-			m.switchTo(Screen(i))
-			return m, nil
+			return m, m.switchTo(Screen(i))
 		}
 	}
 	return m, m.updateActive(msg)
@@ -280,28 +276,30 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 func (m *Model) updateActive(msg tea.Msg) tea.Cmd {
 	var cmd tea.Cmd
 	m.screens[m.active], cmd = m.screens[m.active].Update(msg)
-	m.followShow()
-	return cmd
+	return tea.Batch(cmd, m.followShow())
 }
 
-// followShow switches to the screen a screen asked for with show.
-func (m *Model) followShow() {
+// followShow switches to the screen a screen asked for with show, and
+// returns that screen's command.
+func (m *Model) followShow() tea.Cmd {
 	if next := m.s.showNext; next != nil {
 		m.s.showNext = nil
-		m.switchTo(*next)
+		return m.switchTo(*next)
 	}
+	return nil
 }
 
-// switchTo shows screen s and tells it so.
-func (m *Model) switchTo(s Screen) {
+// switchTo shows screen s and tells it so; the screen's command (the Runs
+// screen starts reading the store) is returned.
+func (m *Model) switchTo(s Screen) tea.Cmd {
 	if s < 0 || s >= numScreens {
-		return
+		return nil
 	}
 	m.active = s
 	m.s.message = ""
 	var cmd tea.Cmd
 	m.screens[s], cmd = m.screens[s].Update(shownMsg{})
-	_ = cmd // screens do their work on shownMsg synchronously and cheaply
+	return cmd
 }
 
 // quit asks first when a run is training; otherwise it quits.
