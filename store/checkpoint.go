@@ -16,20 +16,16 @@ import (
 	"thaw/trainer"
 )
 
-// Kind says why a checkpoint was saved.
-type Kind string
+// Kind says why a checkpoint was saved: the trainer's kinds
+// (trainer.CheckpointStageEnd and so on), as [Status] is the trainer's.
+type Kind = trainer.CheckpointKind
 
-// The kinds of checkpoint.
+// The kinds of checkpoint, under the store's names.
 const (
-	KindStageEnd Kind = "stage-end" // at the end of a stage: where branches start
-	KindBest     Kind = "best"      // best validation score so far
-	KindLast     Kind = "last"      // the newest state, for resuming
+	KindStageEnd = trainer.CheckpointStageEnd // at the end of a stage: where branches start
+	KindBest     = trainer.CheckpointBest     // best validation score so far
+	KindLast     = trainer.CheckpointLast     // the newest state, for resuming
 )
-
-// Valid reports whether k is one of the kinds above.
-func (k Kind) Valid() bool {
-	return k == KindStageEnd || k == KindBest || k == KindLast
-}
 
 // Checkpoint is a stored model state: a safetensors file in the run's folder.
 type Checkpoint struct {

@@ -42,7 +42,7 @@ const (
 // or "optimizer." (the file could not be read back unambiguously), when a
 // tensor is malformed (see trainer.WriteSafetensors), or when writing fails.
 func EncodeCheckpoint(w io.Writer, c trainer.Checkpoint) error {
-	if !Kind(c.Kind).Valid() {
+	if !c.Kind.Valid() {
 		return fmt.Errorf("encode checkpoint: %w: kind %q", ErrInvalid, c.Kind)
 	}
 	tensors := make([]trainer.SafeTensor, 0, len(c.Weights)+len(c.Best)+len(c.Optimizer))
@@ -75,7 +75,7 @@ func EncodeCheckpoint(w io.Writer, c trainer.Checkpoint) error {
 	meta := map[string]string{
 		metaFormat:  "pt",
 		metaVersion: checkpointVersion,
-		metaKind:    c.Kind,
+		metaKind:    string(c.Kind),
 		metaStep:    strconv.Itoa(c.Step),
 		metaStage:   strconv.Itoa(c.Stage),
 		metaLoop:    string(loop),
@@ -106,8 +106,8 @@ func DecodeCheckpoint(r io.ReaderAt, size int64) (trainer.Checkpoint, error) {
 	if md[metaVersion] != checkpointVersion {
 		return fail("checkpoint layout %q, this thaw reads %q", md[metaVersion], checkpointVersion)
 	}
-	c := trainer.Checkpoint{Kind: md[metaKind], Optimizer: map[string]*trainer.Tensor[float32]{}}
-	if !Kind(c.Kind).Valid() {
+	c := trainer.Checkpoint{Kind: trainer.CheckpointKind(md[metaKind]), Optimizer: map[string]*trainer.Tensor[float32]{}}
+	if !c.Kind.Valid() {
 		return fail("kind %q", c.Kind)
 	}
 	if c.Step, err = strconv.Atoi(md[metaStep]); err != nil || c.Step < 0 {
@@ -157,7 +157,7 @@ func (s *Store) LoadCheckpoint(ctx context.Context, id string) (trainer.Checkpoi
 		}
 		return trainer.Checkpoint{}, fmt.Errorf("checkpoint %s: %w", p, err)
 	}
-	if c.Step != int(rec.Step) || c.Kind != string(rec.Kind) {
+	if c.Step != int(rec.Step) || c.Kind != rec.Kind {
 		problem := fmt.Sprintf("file holds a %s checkpoint of step %d, the record says %s at step %d",
 			c.Kind, c.Step, rec.Kind, rec.Step)
 		s.markBad(ctx, rec.ID, problem)

@@ -30,7 +30,7 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 	return [][]byte{
 		write(nil),
 		write(map[string]string{"format": "pt"}, enc("w", DTypeF32, []int{2, 2}, 1, -2, 0.5, math.Inf(1))),
-		write(nil, enc("x", DTypeF64, []int{3}, math.Pi, -0.0, 1e-310)),
+		write(nil, enc("x", DTypeF64, []int{3}, math.Pi, math.Copysign(0, -1), 1e-310)),
 		write(nil, enc("h", DTypeF16, []int{4}, 1, 65504, 0x1p-24, math.NaN())),
 		write(nil, enc("b", DTypeBF16, []int{2}, 1.0/3, -math.Inf(1))),
 		write(nil, enc("bn.num_batches_tracked", DTypeI64, []int{}, 12345)),
