@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"thaw/trainer"
+	"thaw/trainer/atomicfile"
 )
 
 // Kind says why a checkpoint was saved: the trainer's kinds
@@ -60,8 +61,8 @@ func scanCheckpoint(row interface{ Scan(...any) error }) (Checkpoint, error) {
 	return c, err
 }
 
-// Temporary checkpoint files are named as trainer.WriteFileAtomic names
-// them (see trainer.IsTempFile) inside a run's folder; Open removes those of
+// Temporary checkpoint files are named as atomicfile.Write names
+// them (see atomicfile.IsTemp) inside a run's folder; Open removes those of
 // runs that are not live.
 
 // checkpointName returns the file name of a checkpoint.
@@ -138,13 +139,13 @@ func (s *Store) SaveCheckpoint(ctx context.Context, run string, meta CheckpointM
 	return c, nil
 }
 
-// writeAtomic writes the file at dst with trainer.WriteFileAtomic (mode
+// writeAtomic writes the file at dst with atomicfile.Write (mode
 // 0600), so that dst is either absent, the old file, or the whole new one,
 // and returns the hex SHA-256 and the size of what was written.
 func writeAtomic(dst string, write func(io.Writer) error) (sum string, size int64, err error) {
 	h := sha256.New()
 	var n int64
-	err = trainer.WriteFileAtomic(dst, 0o600, func(w io.Writer) error {
+	err = atomicfile.Write(dst, 0o600, func(w io.Writer) error {
 		cw := &countWriter{w: io.MultiWriter(w, h)}
 		err := write(cw)
 		n = cw.n
@@ -316,4 +317,4 @@ func (s *Store) DeleteCheckpoint(ctx context.Context, id string) error {
 
 // isTemp reports whether a file name is a temporary file that an atomic
 // write left behind.
-func isTemp(name string) bool { return trainer.IsTempFile(name) }
+func isTemp(name string) bool { return atomicfile.IsTemp(name) }
