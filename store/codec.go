@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"thaw/trainer"
+	"thaw/trainer/safetensors"
 )
 
 // A checkpoint file is one safetensors file:
@@ -40,7 +41,7 @@ const (
 // written in name order, so that saving the same state twice gives the
 // same bytes. It returns an error when a weight's name starts with "best."
 // or "optimizer." (the file could not be read back unambiguously), when a
-// tensor is malformed (see trainer.WriteSafetensors), or when writing fails.
+// tensor is malformed (see safetensors.Write), or when writing fails.
 func EncodeCheckpoint(w io.Writer, c trainer.Checkpoint) error {
 	if !c.Kind.Valid() {
 		return fmt.Errorf("encode checkpoint: %w: kind %q", ErrInvalid, c.Kind)
@@ -80,7 +81,7 @@ func EncodeCheckpoint(w io.Writer, c trainer.Checkpoint) error {
 		metaStage:   strconv.Itoa(c.Stage),
 		metaLoop:    string(loop),
 	}
-	if err := trainer.WriteSafetensors(w, tensors, meta); err != nil {
+	if err := safetensors.Write(w, tensors, meta); err != nil {
 		return fmt.Errorf("encode checkpoint: %w", err)
 	}
 	return nil
@@ -95,7 +96,7 @@ func DecodeCheckpoint(r io.ReaderAt, size int64) (trainer.Checkpoint, error) {
 	fail := func(format string, args ...any) (trainer.Checkpoint, error) {
 		return trainer.Checkpoint{}, fmt.Errorf("decode checkpoint: %w: %s", ErrCorrupt, fmt.Sprintf(format, args...))
 	}
-	f, err := trainer.ReadSafetensors(r, size)
+	f, err := safetensors.Read(r, size)
 	if err != nil {
 		return fail("%v", err)
 	}

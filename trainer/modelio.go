@@ -13,6 +13,8 @@ import (
 	"slices"
 
 	"thaw/trainer/atomicfile"
+
+	"thaw/trainer/safetensors"
 )
 
 // The files of a saved model, as in a Hugging Face model folder.
@@ -85,18 +87,18 @@ func (m *Model[T]) LoadState(tensors []SafeTensor) error {
 		if !shapeFits(p, t.Shape) {
 			return fmt.Errorf("tensor %q: shape %v, want %v", p.Name, t.Shape, p.Value.Shape)
 		}
-		if dtypeSize(t.DType) == 0 {
-			return unsupportedDType(t.Name, t.DType)
+		if safetensors.Size(t.DType) == 0 {
+			return safetensors.Unsupported(t.Name, t.DType)
 		}
 		if p.Int64 != (t.DType == DTypeI64) {
 			want := "a float dtype"
 			if p.Int64 {
 				want = DTypeI64
 			}
-			return formatErr(t.Name, "dtype %s, want %s", t.DType, want)
+			return safetensors.Errorf(t.Name, "dtype %s, want %s", t.DType, want)
 		}
-		if n, _ := byteSize(t.Shape, t.DType); n != uint64(len(t.Data)) {
-			return formatErr(t.Name, "shape %v of %s needs %d bytes, Data has %d", t.Shape, t.DType, n, len(t.Data))
+		if n, _ := safetensors.ByteSize(t.Shape, t.DType); n != uint64(len(t.Data)) {
+			return safetensors.Errorf(t.Name, "shape %v of %s needs %d bytes, Data has %d", t.Shape, t.DType, n, len(t.Data))
 		}
 		if !p.Int64 {
 			scratch = slices.Grow(scratch[:0], p.Value.Len())[:p.Value.Len()]
@@ -190,7 +192,7 @@ func SaveModel[T Float](dir string, m *Model[T]) error {
 		return err
 	}
 	err = atomicfile.Write(filepath.Join(dir, WeightsFile), 0o644, func(w io.Writer) error {
-		return WriteSafetensors(w, sd, map[string]string{"format": "pt"})
+		return safetensors.Write(w, sd, map[string]string{"format": "pt"})
 	})
 	if err != nil {
 		return err
@@ -228,11 +230,11 @@ func loadModel[T Float](fsys fs.FS, dir string, display func(file string) string
 	}
 	// A complete config is checked before the weights are read; one that
 	// leaves sizes to the weights is completed from them first.
-	var sf *SafeFile
+	var sf *safetensors.File
 	readWeights := func() error {
-		sf, err = readSafetensorsFS(fsys, path.Join(dir, WeightsFile))
+		sf, err = safetensors.ReadFS(fsys, path.Join(dir, WeightsFile))
 		if err != nil {
-			return withPath(display(WeightsFile), unwrapPathError(err))
+			return safetensors.WithPath(display(WeightsFile), unwrapPathError(err))
 		}
 		return nil
 	}
@@ -270,10 +272,10 @@ func unwrapPathError(err error) error {
 // leaves out are inferred from the weights (see Config.InferSizes) in the
 // model's copy of the config; cfg itself is not changed.
 func LoadWeights[T Float](cfg *Config, path string) (*Model[T], error) {
-	var sf *SafeFile
+	var sf *safetensors.File
 	if cfg.needsSizes() {
 		var err error
-		if sf, err = ReadSafetensorsFile(path); err != nil {
+		if sf, err = safetensors.ReadFile(path); err != nil {
 			return nil, err
 		}
 		c := *cfg
@@ -289,14 +291,14 @@ func LoadWeights[T Float](cfg *Config, path string) (*Model[T], error) {
 	}
 	if sf == nil {
 		var err error
-		if sf, err = ReadSafetensorsFile(path); err != nil {
+		if sf, err = safetensors.ReadFile(path); err != nil {
 			return nil, err
 		}
 	}
 	return modelFromState[T](cfg, sf, path)
 }
 
-func modelFromState[T Float](cfg *Config, sf *SafeFile, name string) (*Model[T], error) {
+func modelFromState[T Float](cfg *Config, sf *safetensors.File, name string) (*Model[T], error) {
 	m, err := build[T](cfg)
 	if err != nil {
 		return nil, err

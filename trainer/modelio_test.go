@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"thaw/trainer/safetensors"
 )
 
 // mlpConfig is a small two-block MLP: 4 features → 8 hidden → 3 classes.
@@ -100,7 +102,7 @@ func testSaveLoad[T Float](t *testing.T) {
 	}
 
 	// The weights file holds the precision of the model.
-	sf, err := ReadSafetensorsFile(filepath.Join(dir, WeightsFile))
+	sf, err := safetensors.ReadFile(filepath.Join(dir, WeightsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,10 +161,10 @@ func TestStateDictInt64(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := WriteSafetensors(&buf, sd, nil); err != nil {
+	if err := safetensors.Write(&buf, sd, nil); err != nil {
 		t.Fatal(err)
 	}
-	sf, err := ReadSafetensors(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	sf, err := safetensors.Read(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,9 +319,9 @@ func TestLoadModelMismatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = LoadModel[float32](dir)
-	var fe *FormatError
+	var fe *safetensors.FormatError
 	if !errors.As(err, &fe) || fe.Path != w || fe.Tensor != "classifier.bias" {
-		t.Errorf("truncated weights: error %v, want a FormatError naming %s and classifier.bias", err, w)
+		t.Errorf("truncated weights: error %v, want a safetensors.FormatError naming %s and classifier.bias", err, w)
 	}
 
 	// A missing file is named as the caller knows it.
