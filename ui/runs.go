@@ -892,9 +892,25 @@ func (r *runsScreen) buildOverlay(w, h int) {
 	for k, l := range lens {
 		offsets[k+1] = offsets[k] + l
 	}
+	// By step: the steps trained, as the Train screen draws them (a stage
+	// ended early leaves no empty stretch).
+	skipped := make([]*dashboard, len(r.overlayRuns))
+	for i, run := range r.overlayRuns {
+		skipped[i] = &dashboard{}
+		for k := 1; k < len(run.Stages); k++ {
+			prev := run.Stages[k-1]
+			if prev.EndStep > prev.StartStep && run.Stages[k].StartStep > prev.EndStep {
+				skipped[i].addGap(prev.EndStep, run.Stages[k].StartStep)
+			}
+		}
+	}
+	runIdx := map[string]int{}
+	for i, run := range r.overlayRuns {
+		runIdx[run.ID] = i
+	}
 	xOf := func(run export.Run, step int) float64 {
 		if !r.byStage || len(run.Stages) == 0 {
-			return float64(step)
+			return float64(skipped[runIdx[run.ID]].disp(step))
 		}
 		k := 0
 		for i, st := range run.Stages {
@@ -915,7 +931,7 @@ func (r *runsScreen) buildOverlay(w, h int) {
 			if _, after, ok := strings.Cut(short, ": "); ok {
 				short = after
 			}
-			marks = append(marks, chart.Mark{X: float64(st.StartStep), Label: termtext.Sanitize(short)})
+			marks = append(marks, chart.Mark{X: float64(skipped[0].disp(st.StartStep)), Label: termtext.Sanitize(short)})
 		}
 	}
 	r.ovLoss.SetMarks(marks)
