@@ -363,12 +363,8 @@ func (d *dashboard) load(r export.Run, status trainer.Status) {
 	var losses []float64
 	var lossX []float64
 	lastStep := 0
-	// Stages ended early leave the rest of their steps unused.
-	for k := 1; k < len(r.Stages); k++ {
-		prev := r.Stages[k-1]
-		if prev.EndStep > prev.StartStep && r.Stages[k].StartStep > prev.EndStep {
-			d.addGap(prev.EndStep, r.Stages[k].StartStep)
-		}
+	for _, g := range runGaps(r) {
+		d.addGap(g[0], g[1])
 	}
 	d.startStep = r.BranchStep
 	for _, s := range r.Series {
@@ -448,6 +444,38 @@ func (d *dashboard) load(r export.Run, status trainer.Status) {
 	}
 	d.hasLast = true
 	d.rasterise()
+}
+
+// runGaps finds the steps a stored run skipped: a stage ended early
+// leaves the rest of its steps unused, and the training loss jumps over
+// them. A jump is a gap when it is far wider than the series' usual
+// spacing (one step, or one bucket of a long series read in buckets).
+func runGaps(r export.Run) [][2]int {
+	var steps []int
+	for _, s := range r.Series {
+		if s.Name == export.TrainLoss {
+			for _, p := range s.Points {
+				steps = append(steps, p.Step)
+			}
+		}
+	}
+	if len(steps) < 3 {
+		return nil
+	}
+	diffs := make([]int, 0, len(steps)-1)
+	for i := 1; i < len(steps); i++ {
+		diffs = append(diffs, steps[i]-steps[i-1])
+	}
+	med := slices.Clone(diffs)
+	slices.Sort(med)
+	limit := max(1000*med[len(med)/2], 1000)
+	var out [][2]int
+	for i, dlt := range diffs {
+		if dlt > limit {
+			out = append(out, [2]int{steps[i], steps[i+1] - 1})
+		}
+	}
+	return out
 }
 
 // rasterise redraws the charts that changed.

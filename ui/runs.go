@@ -897,11 +897,8 @@ func (r *runsScreen) buildOverlay(w, h int) {
 	skipped := make([]*dashboard, len(r.overlayRuns))
 	for i, run := range r.overlayRuns {
 		skipped[i] = &dashboard{}
-		for k := 1; k < len(run.Stages); k++ {
-			prev := run.Stages[k-1]
-			if prev.EndStep > prev.StartStep && run.Stages[k].StartStep > prev.EndStep {
-				skipped[i].addGap(prev.EndStep, run.Stages[k].StartStep)
-			}
+		for _, g := range runGaps(run) {
+			skipped[i].addGap(g[0], g[1])
 		}
 	}
 	runIdx := map[string]int{}
@@ -971,17 +968,22 @@ func (r *runsScreen) buildOverlay(w, h int) {
 	r.ovAcc.Render()
 }
 
-// stageLen is how many steps stage k of run took (or has taken so far).
+// stageLen is how many steps stage k of run trained (so far, while it
+// runs); steps it skipped do not count.
 func stageLen(run export.Run, k int) int {
 	st := run.Stages[k]
-	if st.EndStep > st.StartStep {
-		return st.EndStep - st.StartStep
-	}
-	last := st.StartStep
-	for _, s := range run.Series {
-		for _, p := range s.Points {
-			last = max(last, p.Step)
+	end := st.EndStep
+	if end <= st.StartStep {
+		end = st.StartStep
+		for _, s := range run.Series {
+			for _, p := range s.Points {
+				end = max(end, p.Step)
+			}
 		}
 	}
-	return last - st.StartStep
+	d := &dashboard{}
+	for _, g := range runGaps(run) {
+		d.addGap(g[0], g[1])
+	}
+	return d.disp(end) - d.disp(st.StartStep)
 }
