@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 
 	"thaw/assets"
 	"thaw/trainer"
@@ -16,6 +17,7 @@ import (
 // Main holds what the command wires together; tests build one with their own
 // streams and zoo.
 type Main struct {
+	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	// Zoo holds the base models, one folder per model; nil means none.
 	Zoo fs.FS
@@ -24,7 +26,7 @@ type Main struct {
 // NewMain returns a Main writing to the process's streams, with the
 // embedded zoo.
 func NewMain() *Main {
-	return &Main{Stdout: os.Stdout, Stderr: os.Stderr, Zoo: assets.Zoo()}
+	return &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Zoo: assets.Zoo()}
 }
 
 // Exit codes.
@@ -68,6 +70,8 @@ func exitCode(err error) int {
 const usage = `thaw: a terminal workbench for fine-tuning neural networks
 
 Usage:
+  thaw [--model DIR]... [--store DIR]
+                                  the workbench (on a terminal)
   thaw models                     list the base models of the zoo
   thaw datasets                   list the built-in datasets and tasks
   thaw train   --model M --data D [--plan P] [--shots K] [--val-split F]
@@ -106,8 +110,11 @@ Exit codes: 0 done, 1 failed or interrupted, 2 bad usage or input,
 // Run dispatches a command line (without the program name). ctx cancels a
 // running command.
 func (m *Main) Run(ctx context.Context, args []string) error {
+	if (len(args) == 0 || isWorkbenchFlag(args[0])) && m.isTerminal() {
+		return m.runWorkbench(ctx, args)
+	}
 	if len(args) == 0 {
-		// The workbench's screens come later; until then, say what there is.
+		// Piped: say what there is.
 		fmt.Fprint(m.Stdout, usage)
 		fmt.Fprintf(m.Stdout, "\nBLAS backend: %s\n\nThe zoo:\n", trainer.Backend())
 		return m.runModels(nil)
@@ -118,6 +125,17 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return nil
 	}
 	return err
+}
+
+// isWorkbenchFlag reports whether arg is one of the workbench's flags,
+// which thaw takes without a command.
+func isWorkbenchFlag(arg string) bool {
+	for _, f := range []string{"-model", "--model", "-store", "--store"} {
+		if arg == f || strings.HasPrefix(arg, f+"=") {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *Main) dispatch(ctx context.Context, cmd string, rest []string) error {
