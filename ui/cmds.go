@@ -13,7 +13,6 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"thaw/assets"
-	"thaw/assets/recipes"
 	"thaw/trainer"
 )
 
@@ -157,7 +156,7 @@ func loadData(data string, shape []int) (*trainer.Dataset, error) {
 		return nil, errors.New("no data: type a built-in task (see thaw datasets), a CSV or IDX file, or an image folder")
 	}
 	if t, ok := assets.TaskByName(data); ok {
-		return recipes.LoadTaskSplit(t, t.Train)
+		return assets.LoadTaskSplit(t, t.Train)
 	}
 	st, err := os.Stat(data)
 	if err != nil {

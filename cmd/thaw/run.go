@@ -58,10 +58,11 @@ func asUsage(err error) error {
 
 func exitCode(err error) int {
 	var u usageError
+	var in trainer.InputError
 	switch {
 	case errors.Is(err, trainer.ErrDiverged):
 		return exitDiverged
-	case errors.As(err, &u):
+	case errors.As(err, &u), errors.As(err, &in):
 		return exitUsage
 	}
 	return exitFailed
@@ -80,7 +81,11 @@ Usage:
   thaw runs    [--json] [--status S] [--model M] [--name N]
                                   list the stored runs
   thaw show    RUN [--json]        a run's record, plan, stages, checkpoints
-  thaw resume  RUN [--json]        continue an interrupted or stopped run
+  thaw resume  RUN [--json]        continue an interrupted, stopped or queued run
+  thaw branch  RUN --from K|step:N [--plan P] [--lr X] [--epochs N] [--json]
+                                  a new run from the end of stage K (or a
+                                  checkpoint at step N) of RUN, going on with
+                                  the rest of its plan or with plan P
   thaw rm      RUN                 delete a run and its checkpoints
   thaw export  RUN [RUN...] -o FILE [--metric NAME] [--log-y] [--smooth W]
                [--x step|epoch] [--width W --height H --dpi D] [--title T]
@@ -160,6 +165,8 @@ func (m *Main) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return m.runShow(ctx, rest)
 	case "resume":
 		return m.runResume(ctx, rest)
+	case "branch":
+		return m.runBranch(ctx, rest)
 	case "rm":
 		return m.runRm(ctx, rest)
 	case "export":

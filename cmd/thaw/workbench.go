@@ -2,16 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"sync"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/term"
 
+	"thaw/store"
 	"thaw/trainer"
 	"thaw/ui"
 )
@@ -43,81 +41,42 @@ func (m *Main) runWorkbench(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	eng := &workbenchEngine{m: m, storeDir: *storeDir}
-	model := ui.New(ctx, ui.Options{ModelDirs: dirs, Engine: eng, FromEnv: true})
+	eng, st, err := m.openEngine(*storeDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	model := ui.New(ctx, ui.Options{ModelDirs: dirs, Engine: workbenchEngine{eng}, FromEnv: true})
 	p := tea.NewProgram(model, tea.WithContext(ctx), tea.WithInput(m.Stdin), tea.WithOutput(m.Stdout))
-	_, err := p.Run()
+	_, err = p.Run()
 	if errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
 }
 
-// workbenchEngine starts the workbench's runs the way thaw train does:
-// prepared from the same flags, recorded in the same store.
-type workbenchEngine struct {
-	m        *Main
-	storeDir string
-}
+// workbenchEngine starts the workbench's runs on the store's engine, as
+// thaw train does, so a run started here is the same run.
+type workbenchEngine struct{ e *store.Engine }
 
-func (e *workbenchEngine) Start(ctx context.Context, job ui.Job) (ui.LiveRun, error) {
-	planJSON, err := json.Marshal(job.Plan)
+func (w workbenchEngine) Start(ctx context.Context, job ui.Job) (ui.LiveRun, error) {
+	l, err := w.e.Start(ctx, trainerJob(job), store.StartOptions{Name: job.Name, Tags: job.Tags})
 	if err != nil {
 		return nil, err
 	}
-	f := &setupFlags{
-		model: job.Model, data: dataSpec{data: job.Data}, plan: "workbench plan", planJSON: planJSON,
-		shots: job.Shots, valSplit: job.ValSplit, batch: job.Batch, seed: job.Seed,
-	}
-	// The headless messages must not reach the workbench's screen.
-	quiet := *e.m
-	quiet.Stderr = io.Discard
-	s, err := quiet.prepare(f)
-	if err != nil {
-		return nil, err
-	}
-	st, run, err := quiet.createRun(s, f, job.EvalEvery, job.Name, e.storeDir)
-	if err != nil {
-		return nil, err
-	}
-	lr := &liveRun{id: run.ID, ch: make(chan trainer.Progress, 64), done: make(chan struct{})}
-	spec := s.spec(f, job.EvalEvery)
-	spec.Control = &lr.control
-	go func() {
-		defer st.Close()
-		res, err := st.Train(ctx, run.ID, spec, func(p trainer.Progress) {
-			select {
-			case lr.ch <- p:
-			default: // the workbench is behind: it redraws from the next one
-			}
-		})
-		lr.mu.Lock()
-		lr.res, lr.err = res, err
-		lr.mu.Unlock()
-		close(lr.ch)
-		close(lr.done)
-	}()
-	return lr, nil
+	return liveRun{l}, nil
 }
 
-// liveRun is a run of the workbench training in a goroutine.
-type liveRun struct {
-	id      string
-	ch      chan trainer.Progress
-	done    chan struct{}
-	control trainer.Control
-
-	mu  sync.Mutex
-	res trainer.Result
-	err error
+// trainerJob is the engine's form of what the workbench asks to run.
+func trainerJob(j ui.Job) trainer.Job {
+	return trainer.Job{
+		Model: j.Model, Data: trainer.DataRef{Path: j.Data}, Plan: j.Plan, Shots: j.Shots,
+		ValSplit: j.ValSplit, BatchSize: j.Batch, Seed: j.Seed, EvalEvery: j.EvalEvery,
+	}
 }
 
-func (r *liveRun) ID() string                        { return r.id }
-func (r *liveRun) Progress() <-chan trainer.Progress { return r.ch }
-func (r *liveRun) Control() *trainer.Control         { return &r.control }
-func (r *liveRun) Wait() (trainer.Result, error) {
-	<-r.done
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.res, r.err
-}
+// liveRun is a store.Live as the workbench sees a run.
+type liveRun struct{ *store.Live }
+
+func (r liveRun) ID() string                { return r.Live.ID }
+func (r liveRun) Control() *trainer.Control { return r.Live.Control }
