@@ -20,6 +20,8 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
+
+	"thaw/trainer"
 )
 
 // Screen names one of the workbench's screens; number keys 1-5 jump to
@@ -165,8 +167,14 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case noticeMsg:
 		m.s.flash(string(msg))
 		return m, nil
+	case AttachMsg:
+		mm, cmd := m.Update(runStartedMsg{run: msg.Run})
+		m.s.flash("run " + shortID(msg.Run.ID()) + " is training: watching it")
+		return mm, cmd
 	case runStartedMsg:
 		m.s.run = msg.run
+		// A second run of the session starts afresh, not as the first ended.
+		m.s.last, m.s.hasLast, m.s.runDone, m.s.runErr = trainer.Progress{}, false, false, nil
 		m.s.flash("run " + shortID(msg.run.ID()) + " started")
 		m.switchTo(ScreenTrain)
 		return m, tea.Batch(waitProgress(msg.run), m.broadcast(msg))

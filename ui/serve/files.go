@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"io"
 	"io/fs"
 	"path"
 	"strings"
@@ -12,7 +13,7 @@ import (
 
 // FileSource returns the files a user may fetch: a read-only tree whose
 // root is everything that user may see. It is called once per scp
-// session. Paths in it are slash-separated and relative; a tree built on
+// session; a tree that is an io.Closer is closed when the session ends. Paths in it are slash-separated and relative; a tree built on
 // os.Root (as [os.Root.FS]) also keeps symbolic links from leading out.
 type FileSource func(User) (fs.FS, error)
 
@@ -40,6 +41,9 @@ func (s *Server) scp() wish.Middleware {
 				s.log.Error("scp", "user", u.Name, "fingerprint", u.Fingerprint, "err", err)
 				s.refuse(sess, u.String(), "files are not available")
 				return
+			}
+			if c, ok := fsys.(io.Closer); ok {
+				defer c.Close()
 			}
 			p := cleanPath(info.Path)
 			s.log.Info("scp", "user", u.Name, "fingerprint", u.Fingerprint, "remote", sess.RemoteAddr().String(),

@@ -250,6 +250,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// Send sends msg to the program of every session of the user with this
+// key fingerprint, without waiting for them.
+func (s *Server) Send(fingerprint string, msg tea.Msg) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ls := range s.live {
+		if ls.user.Fingerprint == fingerprint {
+			go ls.program.Send(msg)
+		}
+	}
+}
+
 // end marks the session as ended by the server, for the reason given; the
 // first reason wins.
 func (ls *liveSession) end(reason string) {
