@@ -1,18 +1,12 @@
 package ui
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"thaw/assets"
@@ -44,52 +38,32 @@ type blockInfo struct {
 	flops int64
 }
 
-// listModels loads the zoo's models and the folders given; a folder that
+// listModels loads the zoo's models and the folders given; a model that
 // fails to load is listed with its error.
-func listModels(dirs []string) []*modelEntry {
+func listModels(cat *assets.Catalog, dirs []string) []*modelEntry {
 	var out []*modelEntry
-	infos, err := assets.Models()
-	if err != nil {
-		out = append(out, &modelEntry{name: "zoo", err: fmt.Errorf("the embedded zoo: %w", err)})
-	}
-	for _, mi := range infos {
-		e := &modelEntry{name: mi.Name, zoo: true, meta: mi.Meta}
-		e.model, e.err = trainer.LoadModelFS[float32](assets.Zoo(), mi.Name)
-		if card, err := fs.ReadFile(assets.FS, mi.Card); err == nil {
-			e.card = sanitizeText(string(card))
-		}
-		e.describe()
-		out = append(out, e)
+	for _, name := range cat.ModelNames() {
+		out = append(out, loadModel(cat, name))
 	}
 	for _, d := range dirs {
-		out = append(out, loadFolderModel(d))
+		out = append(out, loadModel(cat, d))
 	}
 	return out
 }
 
-// loadFolderModel loads a model folder: config.json and model.safetensors,
-// with card.md and meta.json when present.
-func loadFolderModel(dir string) *modelEntry {
-	e := &modelEntry{name: dir}
-	st, err := os.Stat(dir)
-	switch {
-	case err != nil:
-		e.err = fmt.Errorf("model folder %s: %w — give a folder holding config.json and model.safetensors", dir, errors.Unwrap(err))
-		return e
-	case !st.IsDir():
-		e.err = fmt.Errorf("model %s is a file, not a folder — give the folder holding config.json and model.safetensors", dir)
+// loadModel resolves and loads a zoo model by name or a model folder.
+func loadModel(cat *assets.Catalog, name string) *modelEntry {
+	e := &modelEntry{name: name}
+	base, err := cat.Model(name)
+	if err != nil {
+		e.err = fmt.Errorf("model %s: %w — give a zoo model or a folder holding config.json and model.safetensors", name, err)
 		return e
 	}
-	if e.model, e.err = trainer.LoadModel[float32](dir); e.err != nil {
-		e.err = fmt.Errorf("model folder %s: %w", dir, e.err)
-		return e
+	e.name, e.zoo, e.model = base.Name, base.Zoo, base.Model
+	if base.Meta != nil {
+		e.meta = *base.Meta
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, assets.CardFile)); err == nil {
-		e.card = sanitizeText(string(b))
-	}
-	if b, err := os.ReadFile(filepath.Join(dir, assets.MetaFile)); err == nil {
-		_ = json.Unmarshal(b, &e.meta) // a card's facts are optional
-	}
+	e.card = sanitizeText(base.Card)
 	e.describe()
 	return e
 }
@@ -222,6 +196,7 @@ type modelsScreen struct {
 	filter  textinput.Model
 	open    textinput.Model
 	opening bool // a folder path is being typed
+	boxes   map[cardKey]string
 }
 
 func newModelsScreen(s *Session) *modelsScreen {
@@ -297,7 +272,7 @@ func (m *modelsScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 			if dir == "" {
 				return m, nil
 			}
-			return m, openModelCmd(dir)
+			return m, openModelCmd(m.s.catalog, dir)
 		}
 		var cmd tea.Cmd
 		m.open, cmd = m.open.Update(msg)
@@ -399,21 +374,48 @@ func (m *modelsScreen) View(w, h int) string {
 		lines = append(lines, st.Faint.Render("  no model matches; esc clears the filter"))
 	}
 	list := strings.Join(lines, "\n")
-	var card string
+	var e *modelEntry
 	if m.cursor < len(vis) {
-		card = m.cardView(vis[m.cursor])
+		e = vis[m.cursor]
 	}
 	if w >= 110 {
-		cardW := w - listW - 1
-		cardBox := wrapBlock(card, cardW-2, h-2)
-		return lipgloss.JoinHorizontal(lipgloss.Top,
-			fitBlock(list, listW, h), " ", st.Border.Width(cardW).Height(h).Render(cardBox))
+		return joinColumns(list, listW, 1, m.cardBox(e, w-listW-1, h, true))
 	}
 	used := len(lines) + 1
-	if rest := h - used; rest >= 3 && card != "" {
-		return list + "\n" + st.Faint.Render(strings.Repeat("─", w)) + "\n" + wrapBlock(card, w, rest-1)
+	if rest := h - used; rest >= 3 && e != nil {
+		return list + "\n" + st.Faint.Render(strings.Repeat("─", w)) + "\n" + m.cardBox(e, w, rest-1, false)
 	}
 	return list
+}
+
+// cardBox is the card wrapped and framed, cached: wrapping a card is the
+// costly part of the screen and changes only with the model or the size.
+func (m *modelsScreen) cardBox(e *modelEntry, w, h int, framed bool) string {
+	if e == nil {
+		return ""
+	}
+	key := cardKey{e: e, w: w, h: h, framed: framed, dark: m.s.Styles.Dark}
+	if box, ok := m.boxes[key]; ok {
+		return box
+	}
+	if len(m.boxes) > 64 || m.boxes == nil {
+		m.boxes = map[cardKey]string{} // sizes changed: start over
+	}
+	var box string
+	if framed {
+		box = m.s.Styles.Border.Width(w).Height(h).Render(wrapBlock(m.cardView(e), w-2, h-2))
+	} else {
+		box = wrapBlock(m.cardView(e), w, h)
+	}
+	m.boxes[key] = box
+	return box
+}
+
+type cardKey struct {
+	e      *modelEntry
+	w, h   int
+	framed bool
+	dark   bool
 }
 
 // cardView is the model card, or what is known of a model without one.
@@ -489,5 +491,14 @@ func (s *Session) choose(e *modelEntry) tea.Cmd {
 		s.frozen[i] = true
 	}
 	s.plan.reset(e)
-	return tea.Batch(func() tea.Msg { return gotoMsg(ScreenBlocks) }, s.plan.reload(s))
+	s.show(ScreenBlocks)
+	return s.plan.reload(s)
+}
+
+func numel(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
 }

@@ -1,12 +1,17 @@
 package ui
 
-import "thaw/trainer"
+import (
+	"thaw/store"
+	"thaw/trainer"
+)
 
 // Messages of the frame. Screens send them through commands; replies of
 // background work carry an id so that a stale reply (from a job the user
 // cancelled or replaced) is dropped.
 type (
-	// gotoMsg asks the frame to show a screen.
+	// gotoMsg asks the frame to show a screen, from a command; a screen's
+	// Update asks with Session.show, which takes effect before the next
+	// key.
 	gotoMsg Screen
 	// shownMsg tells a screen it has just been shown.
 	shownMsg struct{}
@@ -21,7 +26,7 @@ type (
 // Messages of the session's run.
 type (
 	// runStartedMsg: a run started from the Plan screen.
-	runStartedMsg struct{ run LiveRun }
+	runStartedMsg struct{ run *store.Live }
 	// runProgressMsg: a report of run id.
 	runProgressMsg struct {
 		id string
@@ -45,7 +50,7 @@ type (
 	// against the model (err says what is wrong).
 	dataLoadedMsg struct {
 		id   int
-		info dataInfo
+		prep *trainer.Prepared
 		err  error
 	}
 )
@@ -54,4 +59,4 @@ type (
 // had just been started here: the SSH server sends it when a user comes
 // back to a run started in an earlier session, or when a queued run of
 // theirs starts.
-type AttachMsg struct{ Run LiveRun }
+type AttachMsg struct{ Run *store.Live }

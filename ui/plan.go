@@ -13,7 +13,6 @@ import (
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"thaw/trainer"
@@ -46,7 +45,7 @@ type planDraft struct {
 	// The data, loaded in the background when it changes.
 	dataID  int
 	loading bool
-	info    *dataInfo
+	prep    *trainer.Prepared
 	dataErr error
 }
 
@@ -78,8 +77,8 @@ func (p *planDraft) reload(s *Session) tea.Cmd {
 		return nil
 	}
 	p.dataID = s.nextID()
-	p.loading, p.info, p.dataErr = true, nil, nil
-	return loadDataCmd(p.dataID, &s.base.model.Config, p.data, p.valSplit, p.shots, p.seed)
+	p.loading, p.prep, p.dataErr = true, nil, nil
+	return loadDataCmd(p.dataID, s.catalog, p.job(s))
 }
 
 // rebuild sets the stages from the preset and the freeze choice, unless
@@ -182,17 +181,17 @@ func cmpOr(a, b float64) float64 {
 
 // stepsPerEpoch is the batches per epoch of the loaded data, or 0.
 func (p *planDraft) stepsPerEpoch() int {
-	if p.info == nil {
+	if p.prep == nil {
 		return 0
 	}
-	return trainer.StepsPerEpoch(p.info.train, p.batch)
+	return trainer.StepsPerEpoch(p.prep.Train.Len(), p.batch)
 }
 
 // job is the draft as the engine takes it.
-func (p *planDraft) job(s *Session) Job {
-	return Job{
-		Model: s.base.name, Data: p.data, Plan: p.plan, Shots: p.shots,
-		ValSplit: p.valSplit, Batch: p.batch, Seed: p.seed,
+func (p *planDraft) job(s *Session) trainer.Job {
+	return trainer.Job{
+		Model: s.base.name, Data: trainer.DataRef{Path: p.data}, Plan: p.plan, Shots: p.shots,
+		ValSplit: p.valSplit, BatchSize: p.batch, Seed: p.seed,
 	}
 }
 
@@ -248,7 +247,7 @@ func (p *planScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 			p.s.flashErr(msg.err)
 			return p, nil
 		}
-		d.info = &msg.info
+		d.prep = msg.prep
 		return p, nil
 	case tea.KeyPressMsg:
 		return p.handleKey(msg)
@@ -694,14 +693,14 @@ func (p *planScreen) View(w, h int) string {
 
 	chartW, chartH := w, h-formLines-1
 	if wide {
-		chartW, chartH = w-formW-2, h
+		chartW, chartH = w-formW-2, min(h, max(16, h/2))
 	}
 	var chart string
 	if rerr == nil && chartH >= 5 && chartW >= 30 {
 		chart = p.chart.view(s, rp, spe, chartW, chartH)
 	}
 	if wide {
-		return lipgloss.JoinHorizontal(lipgloss.Top, fitBlock(form, formW, h), "  ", chart)
+		return joinColumns(form, formW, 2, chart)
 	}
 	if chart == "" {
 		return form
@@ -728,12 +727,12 @@ func (p *planScreen) dataNote() string {
 		return st.Faint.Render("loading…")
 	case d.dataErr != nil:
 		return st.Error.Render("✗ cannot use it (see below)")
-	case d.info != nil:
+	case d.prep != nil:
 		head := "head kept"
-		if d.info.newHead {
+		if d.prep.HeadReplaced {
 			head = "new head"
 		}
-		return st.Faint.Render(fmt.Sprintf("%d classes, %d train / %d val, %s", len(d.info.classes), d.info.train, d.info.val, head))
+		return st.Faint.Render(fmt.Sprintf("%d classes, %d train / %d val, %s", len(d.prep.Train.Classes), d.prep.Train.Len(), d.prep.Val.Len(), head))
 	}
 	return ""
 }

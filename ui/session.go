@@ -3,7 +3,10 @@ package ui
 import (
 	"context"
 	"fmt"
+	"sync"
 
+	"thaw/assets"
+	"thaw/store"
 	"thaw/trainer"
 	"thaw/trainer/termtext"
 )
@@ -16,9 +19,10 @@ type Session struct {
 	Styles Styles
 	Keys   KeyMap
 
-	opts   Options
-	ctx    context.Context
-	cancel context.CancelFunc
+	opts    Options
+	catalog *assets.Catalog
+	ctx     context.Context
+	cancel  context.CancelFunc
 
 	// models lists what the Models screen offers; base is the chosen one.
 	models []*modelEntry
@@ -32,7 +36,7 @@ type Session struct {
 
 	// run is the run started from this session, if any; last is its
 	// latest report.
-	run     LiveRun
+	run     *store.Live
 	last    trainer.Progress
 	hasLast bool
 	runDone bool
@@ -43,6 +47,17 @@ type Session struct {
 	message    string
 	messageErr bool
 
+	// probeCache keeps finished probes per model and job.
+	probeCache map[probeKey]*probeState
+
+	// bg counts the background goroutines that start runs (sweeps), so
+	// that Wait can let their runs stop and be recorded.
+	bg sync.WaitGroup
+
+	// showNext, when set, is the screen to show once the active screen's
+	// Update returns (see show).
+	showNext *Screen
+
 	// seq numbers background jobs, so that replies from a cancelled one
 	// are told apart from the current one's.
 	seq int
@@ -51,11 +66,15 @@ type Session struct {
 func newSession(ctx context.Context, opts Options, noColor bool) *Session {
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Session{
-		Styles: NewStyles(true, noColor),
-		Keys:   DefaultKeyMap(),
-		opts:   opts,
-		ctx:    ctx,
-		cancel: cancel,
+		Styles:  NewStyles(true, noColor),
+		Keys:    DefaultKeyMap(),
+		opts:    opts,
+		catalog: opts.Catalog,
+		ctx:     ctx,
+		cancel:  cancel,
+	}
+	if s.catalog == nil {
+		s.catalog = assets.NewCatalog()
 	}
 	s.plan = newPlanDraft()
 	return s
@@ -66,6 +85,10 @@ func (s *Session) nextID() int {
 	s.seq++
 	return s.seq
 }
+
+// show asks the frame to show screen sc as soon as the current Update
+// returns, so that the next key already goes to it.
+func (s *Session) show(sc Screen) { s.showNext = &sc }
 
 // flash shows a notice above the help bar until the next screen change.
 func (s *Session) flash(msg string) {
@@ -98,7 +121,7 @@ func (s *Session) statusLine() string {
 		out = s.base.name + " → " + s.plan.dataName()
 	}
 	if s.run != nil {
-		out += " · run " + shortID(s.run.ID()) + " " + s.runStatus()
+		out += " · run " + shortID(s.run.ID) + " " + s.runStatus()
 	}
 	return termtext.Sanitize(out)
 }

@@ -10,6 +10,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"thaw/store"
 	"thaw/trainer"
 	"thaw/trainer/termtext"
 )
@@ -115,24 +116,37 @@ func (b *blocksScreen) toggleSweep() tea.Cmd {
 	b.sweep = &sweepState{id: id, cancel: cancel, ch: ch, total: len(rp.Blocks)}
 	b.sweepCursor = 0
 	base := d.job(s)
-	go runSweep(ctx, s.opts.Engine, base, rp, id, ch)
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		runSweep(ctx, s.ctx.Done(), s.opts.Engine, base, rp, id, ch)
+	}()
 	s.flash(fmt.Sprintf("sweeping %d freeze points in the background; w cancels", len(rp.Blocks)))
 	return waitMsg(ch)
 }
 
 // runSweep runs every freeze point in turn, from the head alone up, and
 // reports each as it finishes. It closes out when done.
-func runSweep(ctx context.Context, eng Engine, base Job, rp *trainer.ResolvedPlan, id int, out chan<- tea.Msg) {
+// Cancelling ctx stops the sweep; gone is closed when the workbench has
+// quit and reads no more.
+func runSweep(ctx context.Context, gone <-chan struct{}, eng Engine, base trainer.Job, rp *trainer.ResolvedPlan, id int, out chan<- tea.Msg) {
 	defer close(out)
+	send := func(m tea.Msg) {
+		select {
+		case out <- m:
+		case <-gone:
+		}
+	}
 	n := len(rp.Blocks)
 	for k := 1; k <= n; k++ {
 		job := base
-		job.Plan = SweepPlan(rp, k)
-		job.Name = fmt.Sprintf("sweep %s: top %d (from %s)", base.Model, k, rp.Blocks[n-k])
-		job.Tags = []string{"sweep", fmt.Sprintf("sweep-depth:%d", k)}
-		run, err := eng.Start(ctx, job)
+		job.Plan, job.Preset = SweepPlan(rp, k), nil
+		run, err := eng.Start(ctx, job, store.StartOptions{
+			Name: fmt.Sprintf("sweep %d: %s, top %d of %d (from %s)", id, base.Model, k, n, rp.Blocks[n-k]),
+			Tags: []string{"sweep", fmt.Sprintf("sweep-depth:%d", k)},
+		})
 		if err != nil {
-			out <- sweepDoneMsg{id: id, err: err}
+			send(sweepDoneMsg{id: id, err: err})
 			return
 		}
 		for range run.Progress() {
@@ -140,16 +154,16 @@ func runSweep(ctx context.Context, eng Engine, base Job, rp *trainer.ResolvedPla
 		}
 		res, err := run.Wait()
 		if ctx.Err() != nil {
-			out <- sweepDoneMsg{id: id, err: context.Canceled}
+			send(sweepDoneMsg{id: id, err: context.Canceled})
 			return
 		}
 		if err != nil {
-			out <- sweepDoneMsg{id: id, err: fmt.Errorf("freeze point %s: %w", rp.Blocks[n-k], err)}
+			send(sweepDoneMsg{id: id, err: fmt.Errorf("freeze point %s: %w", rp.Blocks[n-k], err)})
 			return
 		}
-		out <- sweepRowMsg{id: id, row: sweepRow{thawed: k, low: rp.Blocks[n-k], runID: run.ID(), acc: res.BestValAcc, loss: res.BestValLoss}}
+		send(sweepRowMsg{id: id, row: sweepRow{thawed: k, low: rp.Blocks[n-k], runID: run.ID, acc: res.BestValAcc, loss: res.BestValLoss}})
 	}
-	out <- sweepDoneMsg{id: id}
+	send(sweepDoneMsg{id: id})
 }
 
 // waitMsg waits for the next message on ch; nil when it is closed.

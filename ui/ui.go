@@ -21,6 +21,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"thaw/assets"
 	"thaw/trainer"
 )
 
@@ -81,11 +82,25 @@ type Options struct {
 	// Engine starts recorded runs. Nil means the workbench cannot train:
 	// it says so when asked to.
 	Engine Engine
+	// Catalog resolves model and data names; nil means the embedded zoo
+	// and tasks (assets.NewCatalog).
+	Catalog *assets.Catalog
+	// NoProbes turns off the per-block probes, which otherwise train in
+	// the background whenever the data changes.
+	NoProbes bool
 	// NoColor drops every colour. New sets it from $NO_COLOR when
 	// FromEnv is set.
 	NoColor bool
 	// FromEnv reads NO_COLOR from the environment.
 	FromEnv bool
+	// Runs, when set, is the stored runs as this workbench may see and
+	// change them (the SSH server gives each user their own); nil means
+	// the engine's whole store.
+	Runs RunStore
+	// ExportDir, when set, returns the folder where figures of run id are
+	// written (the SSH server puts them under the user's own runs); nil
+	// means the working directory.
+	ExportDir func(ctx context.Context, id string) (string, error)
 }
 
 // Model is the workbench's root model: one per session.
@@ -123,11 +138,21 @@ func New(ctx context.Context, opts Options) *Model {
 // Session exposes the session's state, for tests and the SSH server.
 func (m *Model) Session() *Session { return m.s }
 
+// Wait waits until the runs this session started have stopped and been
+// recorded: after the program ends (which cancels them), before the store
+// closes.
+func (m *Model) Wait() {
+	m.s.bg.Wait()
+	if m.s.run != nil {
+		<-m.s.run.Done()
+	}
+}
+
 // Active returns the screen shown.
 func (m *Model) Active() Screen { return m.active }
 
 func (m *Model) Init() tea.Cmd {
-	return tea.Batch(tea.RequestBackgroundColor, loadModelsCmd(m.s.opts.ModelDirs))
+	return tea.Batch(tea.RequestBackgroundColor, loadModelsCmd(m.s.catalog, m.s.opts.ModelDirs))
 }
 
 func (m *Model) applyStyles() {
@@ -156,8 +181,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyPressMsg:
 		return m.handleKey(msg)
 	case gotoMsg:
-		m.switchTo(Screen(msg))
-		return m, nil
+		return m, m.switchTo(Screen(msg))
 	case quitMsg:
 		m.s.stopAll()
 		return m, tea.Quit
@@ -169,24 +193,24 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case AttachMsg:
 		mm, cmd := m.Update(runStartedMsg{run: msg.Run})
-		m.s.flash("run " + shortID(msg.Run.ID()) + " is training: watching it")
+		m.s.flash("run " + shortID(msg.Run.ID) + " is training: watching it")
 		return mm, cmd
 	case runStartedMsg:
 		m.s.run = msg.run
 		// A second run of the session starts afresh, not as the first ended.
 		m.s.last, m.s.hasLast, m.s.runDone, m.s.runErr = trainer.Progress{}, false, false, nil
-		m.s.flash("run " + shortID(msg.run.ID()) + " started")
-		m.switchTo(ScreenTrain)
-		return m, tea.Batch(waitProgress(msg.run), m.broadcast(msg))
+		shown := m.switchTo(ScreenTrain)
+		m.s.flash("run " + shortID(msg.run.ID) + " started")
+		return m, tea.Batch(shown, waitProgress(msg.run), m.broadcast(msg))
 	case runProgressMsg:
-		if m.s.run == nil || msg.id != m.s.run.ID() {
+		if m.s.run == nil || msg.id != m.s.run.ID {
 			return m, nil // a message of a run no longer shown
 		}
 		m.s.last = msg.p
 		m.s.hasLast = true
 		return m, tea.Batch(waitProgress(m.s.run), m.broadcast(msg))
 	case runDoneMsg:
-		if m.s.run != nil && msg.id == m.s.run.ID() {
+		if m.s.run != nil && msg.id == m.s.run.ID {
 			m.s.runDone = true
 			m.s.runErr = msg.err
 			if msg.err != nil {
@@ -206,6 +230,7 @@ func (m *Model) broadcast(msg tea.Msg) tea.Cmd {
 		m.screens[i], cmd = sc.Update(msg)
 		cmds = append(cmds, cmd)
 	}
+	cmds = append(cmds, m.followShow())
 	return tea.Batch(cmds...)
 }
 
@@ -233,12 +258,10 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	}
 	sc := m.screens[m.active]
 	if key.Matches(msg, k.Cycle) {
-		m.switchTo((m.active + 1) % numScreens)
-		return m, nil
+		return m, m.switchTo((m.active + 1) % numScreens)
 	}
 	if key.Matches(msg, k.CycleBack) {
-		m.switchTo((m.active + numScreens - 1) % numScreens)
-		return m, nil
+		return m, m.switchTo((m.active + numScreens - 1) % numScreens)
 	}
 	if sc.Capturing() {
 		return m, m.updateActive(msg)
@@ -251,16 +274,15 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case key.Matches(msg, k.Back):
 		if m.active > ScreenModels && m.active <= ScreenTrain {
-			m.switchTo(m.active - 1)
+			return m, m.switchTo(m.active - 1)
 		} else if m.active == ScreenRuns {
-			m.switchTo(ScreenTrain)
+			return m, m.switchTo(ScreenTrain)
 		}
 		return m, nil
 	}
 	for i, b := range k.Jump {
 		if key.Matches(msg, b) {
-			m.switchTo(Screen(i))
-			return m, nil
+			return m, m.switchTo(Screen(i))
 		}
 	}
 	return m, m.updateActive(msg)
@@ -269,19 +291,30 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 func (m *Model) updateActive(msg tea.Msg) tea.Cmd {
 	var cmd tea.Cmd
 	m.screens[m.active], cmd = m.screens[m.active].Update(msg)
-	return cmd
+	return tea.Batch(cmd, m.followShow())
 }
 
-// switchTo shows screen s and tells it so.
-func (m *Model) switchTo(s Screen) {
+// followShow switches to the screen a screen asked for with show, and
+// returns that screen's command.
+func (m *Model) followShow() tea.Cmd {
+	if next := m.s.showNext; next != nil {
+		m.s.showNext = nil
+		return m.switchTo(*next)
+	}
+	return nil
+}
+
+// switchTo shows screen s and tells it so; the screen's command (the Runs
+// screen starts reading the store) is returned.
+func (m *Model) switchTo(s Screen) tea.Cmd {
 	if s < 0 || s >= numScreens {
-		return
+		return nil
 	}
 	m.active = s
 	m.s.message = ""
 	var cmd tea.Cmd
 	m.screens[s], cmd = m.screens[s].Update(shownMsg{})
-	_ = cmd // screens do their work on shownMsg synchronously and cheaply
+	return cmd
 }
 
 // quit asks first when a run is training; otherwise it quits.
@@ -383,10 +416,50 @@ func (m *Model) fullHelpView(w, h int) string {
 func (m *Model) confirmView(w, h int) string {
 	st := m.s.Styles
 	msg := "A run is training. Quit and stop it?\n\n" +
-		"It is stored: thaw resume " + shortID(m.s.run.ID()) + " continues it later.\n\n" +
+		"It is stored: thaw resume " + shortID(m.s.run.ID) + " continues it later.\n\n" +
 		"y quit · n stay"
 	box := st.Overlay.Render(msg)
 	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, box)
+}
+
+// joinColumns sets right beside left, left padded to leftW columns and a
+// gap of gap spaces: lipgloss.JoinHorizontal without measuring the right
+// side, which is already cut to its width.
+func joinColumns(left string, leftW, gap int, right string) string {
+	ls, rs := strings.Split(left, "\n"), strings.Split(right, "\n")
+	n := max(len(ls), len(rs))
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		l := ""
+		if i < len(ls) {
+			l = ls[i]
+		}
+		lw := len(l)
+		if lw > leftW || strings.IndexByte(l, 0x1b) >= 0 || !isASCII(l) {
+			lw = ansi.StringWidth(l)
+		}
+		if lw > leftW {
+			l, lw = ansi.Truncate(l, leftW, ""), leftW
+		}
+		b.WriteString(l)
+		if i < len(rs) {
+			b.WriteString(strings.Repeat(" ", leftW-lw+gap))
+			b.WriteString(rs[i])
+		}
+	}
+	return b.String()
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // fitBlock pads or cuts s to exactly h lines of at most w columns.
@@ -396,7 +469,9 @@ func fitBlock(s string, w, h int) string {
 		lines = lines[:h]
 	}
 	for i, l := range lines {
-		if lipgloss.Width(l) > w {
+		// A line of no more bytes than columns fits: measuring it (by
+		// grapheme) is the costly part of a frame.
+		if len(l) > w && ansi.StringWidth(l) > w {
 			lines[i] = ansi.Truncate(l, w, "")
 		}
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest/v2"
 	"github.com/charmbracelet/x/vt"
 
-	"thaw/trainer"
+	"thaw/store"
 )
 
 // ---- driving the model directly ----
@@ -68,7 +68,15 @@ type driver struct {
 	quit bool
 }
 
+// newDriver returns a driver of a workbench without probes, which would
+// otherwise train (synchronously, here) whenever the data changes.
 func newDriver(t testing.TB, opts Options) *driver {
+	t.Helper()
+	opts.NoProbes = true
+	return newDriverOpts(t, opts)
+}
+
+func newDriverOpts(t testing.TB, opts Options) *driver {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -281,7 +289,7 @@ func TestBadInput(t *testing.T) {
 				d.typeText(csv)
 				d.keys("enter")
 			},
-			want: []string{"shape [3]", "takes [64]", "64 features"},
+			want: []string{"shape [3]", "takes [64]", "64 values per sample"},
 		},
 		{
 			name: "plan file naming an unknown block",
@@ -323,7 +331,7 @@ func TestBadInput(t *testing.T) {
 			d.keys("up", "up", "up", "up", "up", "up", "up", "up", "e", "ctrl+u")
 			d.typeText("uci-digits")
 			d.keys("enter")
-			if d.m.s.plan.dataErr != nil || d.m.s.plan.info == nil {
+			if d.m.s.plan.dataErr != nil || d.m.s.plan.prep == nil {
 				t.Fatalf("after fixing the data: %v", d.m.s.plan.dataErr)
 			}
 			d.keys("2")
@@ -343,7 +351,7 @@ func TestQuitConfirm(t *testing.T) {
 		t.Fatalf("q did not quit without a run")
 	}
 	d = newDriver(t, Options{})
-	d.m.s.run = idleRun{}
+	d.m.s.run = &store.Live{ID: "0123456789abcdef"}
 	d.keys("q")
 	if d.quit || !d.m.confirmQuit {
 		t.Fatalf("q with a live run: quit %v, asking %v", d.quit, d.m.confirmQuit)
@@ -360,14 +368,6 @@ func TestQuitConfirm(t *testing.T) {
 		t.Fatalf("ctrl+c then y did not quit")
 	}
 }
-
-// idleRun is a run that has not reported yet.
-type idleRun struct{}
-
-func (idleRun) ID() string                        { return "0123456789abcdef" }
-func (idleRun) Progress() <-chan trainer.Progress { return nil }
-func (idleRun) Control() *trainer.Control         { return nil }
-func (idleRun) Wait() (trainer.Result, error)     { select {} }
 
 // ---- teatest flows ----
 
@@ -435,7 +435,7 @@ func TestFlowPickFreezePlan(t *testing.T) {
 		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			m := New(ctx, Options{})
+			m := New(ctx, Options{NoProbes: true})
 			tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(size[0], size[1]))
 			scr := newScreenReader(tm.Output(), size[0], size[1])
 			scr.waitFor(t, "digits-cnn", "mnist8-mlp")

@@ -80,13 +80,12 @@ type Run struct {
 	ID    string
 	Owner string // the owner's fingerprint
 
-	mu       sync.Mutex
-	live     *store.Live // nil while queued
-	watchers map[*Watcher]struct{}
-	ended    bool
-	done     chan struct{}
-	res      trainer.Result
-	err      error
+	mu    sync.Mutex
+	live  *store.Live // nil while queued
+	ended bool
+	done  chan struct{}
+	res   trainer.Result
+	err   error
 }
 
 // NewRuns returns the server's runs, recorded by eng. Runs of the
@@ -125,11 +124,11 @@ func NewRuns(eng *store.Engine, cfg RunsConfig, lg *log.Logger) (*Runs, error) {
 }
 
 func newRun(id, owner string) *Run {
-	return &Run{ID: id, Owner: owner, watchers: map[*Watcher]struct{}{}, done: make(chan struct{})}
+	return &Run{ID: id, Owner: owner, done: make(chan struct{})}
 }
 
 // OnStart sets a function called with every queued run that starts, so
-// its owner's sessions can show it.
+// its owner's sessions can show it (see [AttachRequest]).
 func (r *Runs) OnStart(f func(*Run)) {
 	r.mu.Lock()
 	r.onStart = f
@@ -351,13 +350,11 @@ func (r *Runs) schedule() {
 	}
 }
 
-// pump hands the run's reports to its watchers until it ends, then lets
-// the next queued run start.
+// pump waits for the run to end, then lets the next queued run start.
+// The run's reports are its viewers': the workbench of the session
+// showing it reads them.
 func (r *Runs) pump(run *Run, l *store.Live) {
 	defer r.pending.Done()
-	for p := range l.Progress() {
-		run.publish(p)
-	}
 	res, err := l.Wait()
 	r.mu.Lock()
 	delete(r.runs, run.ID)
@@ -371,26 +368,24 @@ func (r *Runs) pump(run *Run, l *store.Live) {
 	r.schedule()
 }
 
-// Attach returns the newest run u has training or queued on the server,
-// or nil.
-func (r *Runs) Attach(u User) *Run {
+// Attach returns the newest run u has training on the server, or nil.
+func (r *Runs) Attach(u User) *store.Live {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var best *Run
-	var bestLive bool
 	for _, run := range r.runs {
-		if run.Owner != owner(u) {
+		if run.Owner != owner(u) || run.Live() == nil {
 			continue
 		}
-		run.mu.Lock()
-		live := run.live != nil && !run.ended
-		run.mu.Unlock()
 		// Run ids sort by creation time.
-		if best == nil || (live && !bestLive) || (live == bestLive && run.ID > best.ID) {
-			best, bestLive = run, live
+		if best == nil || run.ID > best.ID {
+			best = run
 		}
 	}
-	return best
+	if best == nil {
+		return nil
+	}
+	return best.Live()
 }
 
 // Lookup returns the server's run id (a full id), when it is training or
@@ -438,9 +433,6 @@ func (run *Run) attach(l *store.Live) {
 	run.mu.Lock()
 	run.live = l
 	run.mu.Unlock()
-	if p, ok := l.Latest(); ok {
-		run.publish(p)
-	}
 }
 
 // Live returns the engine's handle of the run, nil while it is queued.
@@ -462,66 +454,6 @@ func (run *Run) Wait() (trainer.Result, error) {
 	return run.res, run.err
 }
 
-// Watcher is one viewer of a run: its own stream of the run's reports,
-// so that any number of sessions watch one run.
-type Watcher struct {
-	run *Run
-	ch  chan trainer.Progress
-}
-
-// watchBuffer is how many reports a watcher holds before it drops the
-// oldest: a few seconds of the trainer's reports.
-const watchBuffer = 16
-
-// Watch returns a new viewer of the run. Its channel starts with the
-// latest report, and is closed when the run ends.
-func (run *Run) Watch() *Watcher {
-	w := &Watcher{run: run, ch: make(chan trainer.Progress, watchBuffer)}
-	run.mu.Lock()
-	defer run.mu.Unlock()
-	if run.ended {
-		close(w.ch)
-		return w
-	}
-	if run.live != nil {
-		if p, ok := run.live.Latest(); ok {
-			w.ch <- p
-		}
-	}
-	run.watchers[w] = struct{}{}
-	return w
-}
-
-// Close stops the watcher's stream; the run goes on.
-func (w *Watcher) Close() {
-	w.run.mu.Lock()
-	defer w.run.mu.Unlock()
-	if _, ok := w.run.watchers[w]; ok {
-		delete(w.run.watchers, w)
-		close(w.ch)
-	}
-}
-
-func (run *Run) publish(p trainer.Progress) {
-	run.mu.Lock()
-	defer run.mu.Unlock()
-	for w := range run.watchers {
-		for {
-			select {
-			case w.ch <- p:
-			default:
-				// Drop the oldest: a slow viewer sees the newest state.
-				select {
-				case <-w.ch:
-				default:
-				}
-				continue
-			}
-			break
-		}
-	}
-}
-
 func (run *Run) finish(res trainer.Result, err error) {
 	run.mu.Lock()
 	defer run.mu.Unlock()
@@ -529,30 +461,8 @@ func (run *Run) finish(res trainer.Result, err error) {
 		return
 	}
 	run.ended, run.res, run.err = true, res, err
-	for w := range run.watchers {
-		close(w.ch)
-	}
-	clear(run.watchers)
 	close(run.done)
 }
-
-// ID is the run's id.
-func (w *Watcher) ID() string { return w.run.ID }
-
-// Progress delivers the run's reports; it is closed when the run ends or
-// the watcher is closed.
-func (w *Watcher) Progress() <-chan trainer.Progress { return w.ch }
-
-// Control steers the run; nil while it is queued.
-func (w *Watcher) Control() *trainer.Control {
-	if l := w.run.Live(); l != nil {
-		return l.Control
-	}
-	return nil
-}
-
-// Wait waits for the run to end and returns its result.
-func (w *Watcher) Wait() (trainer.Result, error) { return w.run.Wait() }
 
 // ---------------------------------------------------------------------
 // Users' files

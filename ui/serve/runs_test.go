@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -63,22 +62,27 @@ func startRunsServer(t *testing.T, keys []testKey, edit func(*RunsConfig)) *runs
 	return rs
 }
 
-// statusRe reads the header's run status: "run 0123abcd running stage 1 12/345".
-var statusRe = regexp.MustCompile(`run ([0-9a-z]{8}) (running|paused|queued|done|stopped)[^0-9]*(?:stage \d+ )?(\d+)/(\d+)`)
+// statusRe reads the header's run status: "run 0123abcd running stage 1
+// 12/345", or "run 0123abcd stopped" once it has ended.
+var statusRe = regexp.MustCompile(`run ([0-9a-z]{8}) ([a-z]+)(?: stage \d+ (\d+)/\d+)?`)
 
-// runStatus returns the run status on the screen, if any.
+// runStatus returns the run status on the screen, if any; step is -1 when
+// the header shows none.
 func runStatus(screen string) (short, status string, step int, ok bool) {
 	m := statusRe.FindStringSubmatch(screen)
 	if m == nil {
 		return "", "", 0, false
 	}
-	step, _ = strconv.Atoi(m[3])
+	step = -1
+	if m[3] != "" {
+		step, _ = strconv.Atoi(m[3])
+	}
 	return m[1], m[2], step, true
 }
 
 // startRun drives the workbench from the Models screen: the model at
 // index i of the zoo, its card's target task, the gradual preset; enter
-// on Plan until the run starts. It returns the screen's short run id.
+// on Plan once the data has loaded. It returns the screen's short run id.
 func startRun(t *testing.T, tm *terminal, i int) string {
 	t.Helper()
 	tm.waitScreen(t, "digits-cnn", "mnist8-mlp")
@@ -87,9 +91,10 @@ func startRun(t *testing.T, tm *terminal, i int) string {
 	}
 	tm.stdin.Write([]byte("\r")) // Models → Blocks
 	tm.waitScreen(t, "trainable")
-	tm.stdin.Write([]byte("\r")) // Blocks → Plan
+	tm.stdin.Write([]byte("\r"))  // Blocks → Plan
+	tm.waitScreen(t, " train / ") // the data has loaded
+	tm.stdin.Write([]byte("\r"))  // start
 	deadline := time.Now().Add(waitLimit)
-	pressed := false
 	for {
 		s := tm.screen()
 		if short, _, _, ok := runStatus(s); ok {
@@ -98,31 +103,24 @@ func startRun(t *testing.T, tm *terminal, i int) string {
 		if time.Now().After(deadline) {
 			t.Fatalf("no run started; screen:\n%s", s)
 		}
-		// The data loads in the background; enter starts once it has.
-		if strings.Contains(s, "starting…") {
-			pressed = true
-		}
-		if !pressed {
-			tm.stdin.Write([]byte("\r"))
-		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// waitStep waits until the screen shows run short at a step past after.
+// waitStep waits until the screen shows run short running at a step past
+// after. (Two runs started within a millisecond share their short id; the
+// wait goes on while the screen shows the other.)
 func waitStep(t *testing.T, tm *terminal, short string, after int) int {
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for {
 		s := tm.screen()
-		if got, status, step, ok := runStatus(s); ok && got == short && step > after {
-			if status != string(trainer.StatusRunning) {
-				t.Fatalf("run %s is %s at step %d, want running; screen:\n%s", short, status, step, s)
-			}
+		got, status, step, ok := runStatus(s)
+		if ok && got == short && step > after && status == string(trainer.StatusRunning) {
 			return step
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("run %s never passed step %d on screen:\n%s", short, after, s)
+			t.Fatalf("run %s never ran past step %d on screen:\n%s", short, after, s)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -15,11 +15,13 @@ import (
 
 // Workbench returns the model factory of a server whose runs are runs:
 // every session gets its own workbench (ui.New), bound to the session's
-// context, whose engine acts for the session's user. A user who comes back
-// while a run of theirs trains is shown that run at once.
+// context, whose engine acts for the session's user, whose Runs screen
+// lists what that user may see, and whose exported figures go to the
+// user's own files, fetched with scp. A user who comes back while a run of
+// theirs trains is shown that run at once.
 //
-// opts is each session's starting point; its Engine is replaced. NoColor
-// is set when the client sent NO_COLOR.
+// opts is each session's starting point; its Engine, Runs and ExportDir
+// are replaced. NoColor is set when the client sent NO_COLOR.
 func Workbench(runs *Runs, opts ui.Options) func(Session) tea.Model {
 	return func(s Session) tea.Model {
 		o := opts
@@ -27,105 +29,81 @@ func Workbench(runs *Runs, opts ui.Options) func(Session) tea.Model {
 		if slices.ContainsFunc(s.Environ, func(e string) bool { return strings.HasPrefix(e, "NO_COLOR=") && e != "NO_COLOR=" }) {
 			o.NoColor = true
 		}
-		eng := &sessionEngine{runs: runs, user: s.User, ctx: s.Context}
+		eng := &sessionEngine{runs: runs, user: s.User}
 		o.Engine = eng
+		o.Runs = &RunView{runs: runs, user: s.User}
+		o.ExportDir = func(ctx context.Context, id string) (string, error) { return runs.FileDir(ctx, s.User, id) }
 		m := ui.New(s.Context, o)
 		var attach tea.Cmd
-		if run := runs.Attach(s.User); run != nil && run.Live() != nil {
-			w := eng.watch(run)
-			attach = func() tea.Msg { return ui.AttachMsg{Run: w} }
+		if l := runs.Attach(s.User); l != nil {
+			attach = func() tea.Msg { return ui.AttachMsg{Run: l} }
 		}
-		return &withInit{Model: m, init: attach, eng: eng}
+		return &withInit{Model: m, init: attach}
 	}
 }
 
-// AttachRequest is the message a server sends (see [Server.Send]) to the
-// sessions of the owner of run, a queued run that has just started, so
-// that their workbenches show it.
-func AttachRequest(run *Run) tea.Msg { return attachRequest{run: run} }
-
-// attachRequest asks a session's workbench to watch a run; withInit turns
-// it into ui.AttachMsg with a watcher of the session's own.
-type attachRequest struct{ run *Run }
-
-// withInit is a workbench with one more command at start, and the
-// server's requests turned into the workbench's messages.
+// withInit is a workbench with one more command at start.
 type withInit struct {
 	tea.Model
 	init tea.Cmd
-	eng  *sessionEngine
 }
 
 func (m *withInit) Init() tea.Cmd { return tea.Batch(m.Model.Init(), m.init) }
 
 func (m *withInit) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
-	if req, ok := msg.(attachRequest); ok {
-		if m.eng == nil {
-			return m, nil
-		}
-		msg = ui.AttachMsg{Run: m.eng.watch(req.run)}
-	}
 	var cmd tea.Cmd
 	m.Model, cmd = m.Model.Update(msg)
 	return m, cmd
 }
 
 // sessionEngine is the engine of one session's workbench: it starts runs
-// on the server, owned by the session's user, and watches them with
-// watchers that close when the session ends.
+// on the server, owned by the session's user. The session's context is
+// not the runs': a run goes on when the session ends.
 type sessionEngine struct {
 	runs *Runs
 	user User
-	ctx  context.Context // the session's
 }
 
-// watch returns a watcher of run that closes with the session.
-func (e *sessionEngine) watch(run *Run) *Watcher {
-	w := run.Watch()
-	context.AfterFunc(e.ctx, w.Close)
-	return w
-}
-
-// Start starts job as the user's run on the server. The session's context
-// is not the run's: the run goes on when the session ends.
-func (e *sessionEngine) Start(_ context.Context, job ui.Job) (ui.LiveRun, error) {
-	run, err := e.runs.Start(e.user, trainerJob(job), store.StartOptions{Name: job.Name, Tags: job.Tags})
+// Start starts job as the user's run on the server; beyond a limit it is
+// queued, and the error says so.
+func (e *sessionEngine) Start(_ context.Context, job trainer.Job, opts store.StartOptions) (*store.Live, error) {
+	run, err := e.runs.Start(e.user, job, opts)
 	if err != nil {
 		return nil, err
 	}
-	return e.watch(run), nil
+	return run.Live(), nil
 }
 
-// trainerJob is the engine's form of what the workbench asks to run.
-func trainerJob(j ui.Job) trainer.Job {
-	return trainer.Job{
-		Model: j.Model, Data: trainer.DataRef{Path: j.Data}, Plan: j.Plan, Shots: j.Shots,
-		ValSplit: j.ValSplit, BatchSize: j.Batch, Seed: j.Seed, EvalEvery: j.EvalEvery,
-	}
-}
+// Store is the whole store, as ui.RunsEngine requires; the workbench reads
+// the runs through its Options.Runs, the user's view, instead.
+func (e *sessionEngine) Store() *store.Store { return e.runs.st }
 
-// Runs returns the stored runs as the user may see them: their own (and,
-// with Share, everyone's); deleting is for the owner only.
-func (e *sessionEngine) Runs() *RunView { return &RunView{runs: e.runs, user: e.user} }
+// Prepare prepares a job as the server's engine would start it.
+func (e *sessionEngine) Prepare(job trainer.Job) (*trainer.Prepared, error) {
+	return e.runs.eng.Prepare(job)
+}
 
 // Resume continues a stopped or interrupted run of the user's.
-func (e *sessionEngine) Resume(ctx context.Context, id string) (ui.LiveRun, error) {
+func (e *sessionEngine) Resume(ctx context.Context, id string, _ store.StartOptions) (*store.Live, error) {
 	run, err := e.runs.Resume(ctx, e.user, id)
 	if err != nil {
 		return nil, err
 	}
-	return e.watch(run), nil
+	return run.Live(), nil
 }
 
-// Branch starts a run of the user's from the end of stage (1-based) of the
-// run parent, which the user must control, going on with cont.
-func (e *sessionEngine) Branch(ctx context.Context, parent string, stage int, cont trainer.Plan) (ui.LiveRun, error) {
-	run, err := e.runs.Branch(ctx, e.user, parent, store.BranchPoint{Stage: stage}, &store.Continuation{Plan: cont}, store.StartOptions{})
+// Branch starts a run of the user's from a checkpoint of a run the user
+// controls.
+func (e *sessionEngine) Branch(ctx context.Context, parent string, from store.BranchPoint, cont *store.Continuation, opts store.StartOptions) (*store.Live, error) {
+	run, err := e.runs.Branch(ctx, e.user, parent, from, cont, opts)
 	if err != nil {
 		return nil, err
 	}
-	return e.watch(run), nil
+	return run.Live(), nil
 }
+
+var _ ui.RunsEngine = (*sessionEngine)(nil)
+var _ ui.RunStore = (*RunView)(nil)
 
 // RunView is the store as one user sees it: the runs they may view, and
 // changes only to their own. A run they may not view is not found.
@@ -207,6 +185,14 @@ func (v *RunView) Checkpoints(ctx context.Context, run string) ([]store.Checkpoi
 	return v.st().Checkpoints(ctx, r.ID)
 }
 
+// LoadCheckpoint reads a checkpoint of a run the user may view.
+func (v *RunView) LoadCheckpoint(ctx context.Context, id string) (trainer.Checkpoint, error) {
+	if _, err := v.Checkpoint(ctx, id); err != nil {
+		return trainer.Checkpoint{}, err
+	}
+	return v.st().LoadCheckpoint(ctx, id)
+}
+
 // Checkpoint returns a checkpoint of a run the user may view.
 func (v *RunView) Checkpoint(ctx context.Context, id string) (store.Checkpoint, error) {
 	c, err := v.st().Checkpoint(ctx, id)
@@ -218,3 +204,8 @@ func (v *RunView) Checkpoint(ctx context.Context, id string) (store.Checkpoint, 
 	}
 	return c, nil
 }
+
+// AttachRequest is the message a server sends (see [Server.Send]) to the
+// sessions of the owner of run, a queued run that has just started, so
+// that their workbenches show it.
+func AttachRequest(run *Run) tea.Msg { return ui.AttachMsg{Run: run.Live()} }
