@@ -304,7 +304,7 @@ func (m *Model) switchTo(s Screen) tea.Cmd {
 
 // quit asks first when a run is training; otherwise it quits.
 func (m *Model) quit() (tea.Model, tea.Cmd) {
-	if m.s.training() {
+	if m.s.training() || m.s.sweeping {
 		m.confirmQuit = true
 		return m, nil
 	}
@@ -400,9 +400,15 @@ func (m *Model) fullHelpView(w, h int) string {
 
 func (m *Model) confirmView(w, h int) string {
 	st := m.s.Styles
-	msg := "A run is training. Quit and stop it?\n\n" +
-		"It is stored: thaw resume " + shortID(m.s.run.ID) + " continues it later.\n\n" +
-		"y quit · n stay"
+	var msg string
+	if m.s.training() {
+		msg = "A run is training. Quit and stop it?\n\n" +
+			"It is stored: thaw resume " + shortID(m.s.run.ID) + " continues it later.\n\n"
+	} else {
+		msg = "A freeze-depth sweep is running. Quit and stop it?\n\n" +
+			"The freeze points it finished stay stored (thaw runs).\n\n"
+	}
+	msg += "y quit · n stay"
 	box := st.Overlay.Render(msg)
 	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, box)
 }
