@@ -383,7 +383,13 @@ func (m *Model) helpBar(w int) string {
 		bs = append(bs, k.Forward, k.Back, k.jumpHelp(), k.Help, k.Quit)
 	}
 	m.help.SetWidth(w)
-	return m.help.ShortHelpView(bs)
+	// Bubbles' help drops the items past the width; its estimate can be
+	// off by the separator, so cut what still overflows.
+	bar := m.help.ShortHelpView(bs)
+	if ansi.StringWidth(bar) > w {
+		bar = ansi.Truncate(bar, w-1, "") + "…"
+	}
+	return bar
 }
 
 func (m *Model) fullHelpView(w, h int) string {
