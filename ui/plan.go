@@ -155,6 +155,27 @@ func (p *planDraft) applyOptimizer() {
 	}
 }
 
+// syncFreeze sets the Blocks screen's freeze choice from the plan's first
+// stage, built from the preset alone.
+func (p *planDraft) syncFreeze(s *Session) {
+	blocks := s.base.model.Config.BlockNames()
+	plan := p.plan
+	if !p.byHand {
+		var err error
+		if plan, err = trainer.Preset(p.preset, blocks, 0, 0); err != nil {
+			return
+		}
+	}
+	rp, err := plan.Resolve(blocks)
+	if err != nil {
+		return
+	}
+	for i, m := range rp.Stages[0].LRMult {
+		s.frozen[i] = m == 0
+	}
+	p.rebuild(s)
+}
+
 // freezeChanged follows a new freeze choice on the Blocks screen.
 func (p *planDraft) freezeChanged(s *Session) { p.rebuild(s) }
 
@@ -371,6 +392,9 @@ func (p *planScreen) cyclePreset(dir int) {
 	d.byHand = false
 	d.file = ""
 	d.rebuild(p.s)
+	// The preset chosen last decides the first stage: the Blocks screen
+	// follows it (a freeze choice made there afterwards wins in turn).
+	d.syncFreeze(p.s)
 	p.cursor = min(p.cursor, p.rows()-1)
 }
 
@@ -531,6 +555,7 @@ func (p *planScreen) fileDone(path string) error {
 		return fmt.Errorf("load plan %s: %w", path, err)
 	}
 	d.plan, d.byHand, d.file = plan, true, path
+	d.syncFreeze(s)
 	s.flash("loaded the plan from " + path)
 	p.cursor = min(p.cursor, p.rows()-1)
 	return nil

@@ -84,3 +84,22 @@ func TestPlanSaveLoad(t *testing.T) {
 		t.Errorf("the file holds %+v, %v", p.Stages, err)
 	}
 }
+
+// TestPresetAndFreezeChoice: the preset chosen last sets the first stage
+// (and the Blocks screen follows); a freeze choice made after it wins.
+func TestPresetAndFreezeChoice(t *testing.T) {
+	d := newDriver(t, Options{})
+	d.chooseModel("digits-cnn")
+	d.keys("enter")
+	for d.m.s.plan.preset != "full" {
+		d.keys("p")
+	}
+	if n := d.m.s.trainableBlocks(); n != 4 {
+		t.Errorf("full preset: %d blocks trainable on Blocks, want 4", n)
+	}
+	d.keys("2", "h", "3")
+	stages := d.m.s.plan.plan.Stages
+	if len(stages) != 1 || strings.Join(stages[0].Train, ",") != "head" {
+		t.Errorf("h after full: stages %+v, want the head alone", stages)
+	}
+}
