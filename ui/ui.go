@@ -22,6 +22,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"thaw/assets"
+	"thaw/trainer"
 )
 
 // Screen names one of the workbench's screens; number keys 1-5 jump to
@@ -92,6 +93,14 @@ type Options struct {
 	NoColor bool
 	// FromEnv reads NO_COLOR from the environment.
 	FromEnv bool
+	// Runs, when set, is the stored runs as this workbench may see and
+	// change them (the SSH server gives each user their own); nil means
+	// the engine's whole store.
+	Runs RunStore
+	// ExportDir, when set, returns the folder where figures of run id are
+	// written (the SSH server puts them under the user's own runs); nil
+	// means the working directory.
+	ExportDir func(ctx context.Context, id string) (string, error)
 }
 
 // Model is the workbench's root model: one per session.
@@ -182,8 +191,14 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case noticeMsg:
 		m.s.flash(string(msg))
 		return m, nil
+	case AttachMsg:
+		mm, cmd := m.Update(runStartedMsg{run: msg.Run})
+		m.s.flash("run " + shortID(msg.Run.ID) + " is training: watching it")
+		return mm, cmd
 	case runStartedMsg:
 		m.s.run = msg.run
+		// A second run of the session starts afresh, not as the first ended.
+		m.s.last, m.s.hasLast, m.s.runDone, m.s.runErr = trainer.Progress{}, false, false, nil
 		shown := m.switchTo(ScreenTrain)
 		m.s.flash("run " + shortID(msg.run.ID) + " started")
 		return m, tea.Batch(shown, waitProgress(msg.run), m.broadcast(msg))
