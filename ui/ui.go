@@ -180,7 +180,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.s.flash(string(msg))
 		return m, nil
 	case runStartedMsg:
+		// A branch or a resumed run replaces the session's run: it is
+		// live, with no report yet.
 		m.s.run = msg.run
+		m.s.runDone, m.s.runErr, m.s.hasLast = false, nil, false
 		m.s.flash("run " + shortID(msg.run.ID) + " started")
 		shown := m.switchTo(ScreenTrain)
 		return m, tea.Batch(shown, waitProgress(msg.run), m.broadcast(msg))
