@@ -491,7 +491,8 @@ func (s *Session) choose(e *modelEntry) tea.Cmd {
 		s.frozen[i] = true
 	}
 	s.plan.reset(e)
-	return tea.Batch(func() tea.Msg { return gotoMsg(ScreenBlocks) }, s.plan.reload(s))
+	s.show(ScreenBlocks)
+	return s.plan.reload(s)
 }
 
 func numel(shape []int) int {

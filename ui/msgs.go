@@ -9,7 +9,9 @@ import (
 // background work carry an id so that a stale reply (from a job the user
 // cancelled or replaced) is dropped.
 type (
-	// gotoMsg asks the frame to show a screen.
+	// gotoMsg asks the frame to show a screen, from a command; a screen's
+	// Update asks with Session.show, which takes effect before the next
+	// key.
 	gotoMsg Screen
 	// shownMsg tells a screen it has just been shown.
 	shownMsg struct{}
@@ -52,3 +54,9 @@ type (
 		err  error
 	}
 )
+
+// AttachMsg hands the workbench a run that is already training, as if it
+// had just been started here: the SSH server sends it when a user comes
+// back to a run started in an earlier session, or when a queued run of
+// theirs starts.
+type AttachMsg struct{ Run *store.Live }

@@ -257,7 +257,7 @@ func (r *runsScreen) listCmd() tea.Cmd {
 	if eng == nil {
 		return nil
 	}
-	seq, ctx, src := r.pollSeq, r.s.ctx, eng.Store()
+	seq, ctx, src := r.pollSeq, r.s.ctx, r.s.runStore()
 	old := map[string]runRow{}
 	for _, row := range r.rows {
 		old[row.run.ID] = row
@@ -429,8 +429,8 @@ func (r *runsScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		switch {
 		case key.Matches(msg, s.Keys.Yes):
 			r.confirmDelete = ""
-			eng, ctx := r.engine(), s.ctx
-			return func() tea.Msg { return runDeletedMsg{id: id, err: eng.Store().Delete(ctx, id)} }
+			ctx, src := s.ctx, s.runStore()
+			return func() tea.Msg { return runDeletedMsg{id: id, err: src.Delete(ctx, id)} }
 		case key.Matches(msg, s.Keys.No), key.Matches(msg, s.Keys.Back):
 			r.confirmDelete = ""
 		}
@@ -524,7 +524,7 @@ func (r *runsScreen) loadCmd(id string) tea.Cmd {
 	if eng == nil {
 		return nil
 	}
-	ctx, src := r.s.ctx, eng.Store()
+	ctx, src := r.s.ctx, r.s.runStore()
 	return func() tea.Msg {
 		run, err := export.Load(ctx, src, id, nil, 4000)
 		return runLoadedMsg{id: id, run: run, err: err}
@@ -557,7 +557,7 @@ func (r *runsScreen) openOverlay() tea.Cmd {
 	}
 	r.overlayOn, r.overlayRuns = true, nil
 	r.overlaySeq++
-	seq, ctx, src := r.overlaySeq, r.s.ctx, eng.Store()
+	seq, ctx, src := r.overlaySeq, r.s.ctx, r.s.runStore()
 	return func() tea.Msg {
 		var runs []export.Run
 		for _, id := range ids {
@@ -582,7 +582,7 @@ func (r *runsScreen) exportMarked() tea.Cmd {
 	if len(ids) == 1 {
 		name = "thaw-" + shortID(ids[0]) + ".png"
 	}
-	return exportCmd(r.s.ctx, ScreenRuns, eng.Store(), ids, name, export.DefaultOptions())
+	return exportCmd(r.s.ctx, ScreenRuns, r.s, ids, name, export.DefaultOptions())
 }
 
 func (r *runsScreen) resume() tea.Cmd {

@@ -105,7 +105,7 @@ func TestSweepFlow(t *testing.T) {
 	eng, st := newEngine(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	m := New(ctx, Options{Engine: eng})
+	m := New(ctx, Options{Engine: eng, NoProbes: true})
 	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(160, 48))
 	scr := newScreenReader(tm.Output(), 160, 48)
 	scr.waitFor(t, "mnist8-mlp")

@@ -22,6 +22,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"thaw/assets"
+	"thaw/trainer"
 )
 
 // Screen names one of the workbench's screens; number keys 1-5 jump to
@@ -84,11 +85,22 @@ type Options struct {
 	// Catalog resolves model and data names; nil means the embedded zoo
 	// and tasks (assets.NewCatalog).
 	Catalog *assets.Catalog
+	// NoProbes turns off the per-block probes, which otherwise train in
+	// the background whenever the data changes.
+	NoProbes bool
 	// NoColor drops every colour. New sets it from $NO_COLOR when
 	// FromEnv is set.
 	NoColor bool
 	// FromEnv reads NO_COLOR from the environment.
 	FromEnv bool
+	// Runs, when set, is the stored runs as this workbench may see and
+	// change them (the SSH server gives each user their own); nil means
+	// the engine's whole store.
+	Runs RunStore
+	// ExportDir, when set, returns the folder where figures of run id are
+	// written (the SSH server puts them under the user's own runs); nil
+	// means the working directory.
+	ExportDir func(ctx context.Context, id string) (string, error)
 }
 
 // Model is the workbench's root model: one per session.
@@ -179,13 +191,16 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case noticeMsg:
 		m.s.flash(string(msg))
 		return m, nil
+	case AttachMsg:
+		mm, cmd := m.Update(runStartedMsg{run: msg.Run})
+		m.s.flash("run " + shortID(msg.Run.ID) + " is training: watching it")
+		return mm, cmd
 	case runStartedMsg:
-		// A branch or a resumed run replaces the session's run: it is
-		// live, with no report yet.
 		m.s.run = msg.run
-		m.s.runDone, m.s.runErr, m.s.hasLast = false, nil, false
-		m.s.flash("run " + shortID(msg.run.ID) + " started")
+		// A second run of the session starts afresh, not as the first ended.
+		m.s.last, m.s.hasLast, m.s.runDone, m.s.runErr = trainer.Progress{}, false, false, nil
 		shown := m.switchTo(ScreenTrain)
+		m.s.flash("run " + shortID(msg.run.ID) + " started")
 		return m, tea.Batch(shown, waitProgress(msg.run), m.broadcast(msg))
 	case runProgressMsg:
 		if m.s.run == nil || msg.id != m.s.run.ID {
@@ -215,6 +230,7 @@ func (m *Model) broadcast(msg tea.Msg) tea.Cmd {
 		m.screens[i], cmd = sc.Update(msg)
 		cmds = append(cmds, cmd)
 	}
+	cmds = append(cmds, m.followShow())
 	return tea.Batch(cmds...)
 }
 
@@ -275,7 +291,17 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 func (m *Model) updateActive(msg tea.Msg) tea.Cmd {
 	var cmd tea.Cmd
 	m.screens[m.active], cmd = m.screens[m.active].Update(msg)
-	return cmd
+	return tea.Batch(cmd, m.followShow())
+}
+
+// followShow switches to the screen a screen asked for with show, and
+// returns that screen's command.
+func (m *Model) followShow() tea.Cmd {
+	if next := m.s.showNext; next != nil {
+		m.s.showNext = nil
+		return m.switchTo(*next)
+	}
+	return nil
 }
 
 // switchTo shows screen s and tells it so; the screen's command (the Runs
