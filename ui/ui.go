@@ -98,9 +98,11 @@ type Options struct {
 	// the engine's whole store.
 	Runs RunStore
 	// ExportDir, when set, returns the folder where figures of run id are
-	// written (the SSH server puts them under the user's own runs); nil
-	// means the working directory.
-	ExportDir func(ctx context.Context, id string) (string, error)
+	// written, and the name the user knows it by, shown in place of the
+	// folder's path (the SSH server puts figures under the user's own runs
+	// and shows the path scp fetches them by; "" shows dir). Nil means the
+	// working directory.
+	ExportDir func(ctx context.Context, id string) (dir, shown string, err error)
 }
 
 // Model is the workbench's root model: one per session.

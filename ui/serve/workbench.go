@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -32,7 +33,11 @@ func Workbench(runs *Runs, opts ui.Options) func(Session) tea.Model {
 		eng := &sessionEngine{runs: runs, user: s.User}
 		o.Engine = eng
 		o.Runs = &RunView{runs: runs, user: s.User}
-		o.ExportDir = func(ctx context.Context, id string) (string, error) { return runs.FileDir(ctx, s.User, id) }
+		o.ExportDir = func(ctx context.Context, id string) (string, string, error) {
+			dir, err := runs.FileDir(ctx, s.User, id)
+			// The user fetches it by this name: scp -P PORT HOST:<run>/<file> .
+			return dir, filepath.Base(dir), err
+		}
 		m := ui.New(s.Context, o)
 		var attach tea.Cmd
 		if l := runs.Attach(s.User); l != nil {
