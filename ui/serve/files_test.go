@@ -3,7 +3,6 @@ package serve
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"image/png"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pkg/sftp"
 	gossh "golang.org/x/crypto/ssh"
 
 	"thaw/store"
@@ -144,5 +144,46 @@ func TestExportComesHome(t *testing.T) {
 		t.Errorf("scp -t: %v, %q; want a refusal", err, out)
 	}
 	rs.waitLog(t, "scp")
-	_ = context.Background
+
+	// SFTP, which OpenSSH's scp speaks by default: the same tree, read-only.
+	sa, err := sftp.NewClient(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sa.Close()
+	f, err := sa.Open("/" + rel)
+	if err != nil {
+		t.Fatalf("alice opening her figure over sftp: %v", err)
+	}
+	got, err = io.ReadAll(f)
+	f.Close()
+	if err != nil || !bytes.Equal(got, onDisk) {
+		t.Errorf("sftp read %d bytes (%v), the file has %d", len(got), err, len(onDisk))
+	}
+	if list, err := sa.ReadDir("/"); err != nil || len(list) != 1 || list[0].Name() != run.ID {
+		t.Errorf("alice's tree over sftp: %v, %v; want her run's folder only", list, err)
+	}
+	if _, err := sa.Create("/" + run.ID + "/new.txt"); err == nil {
+		t.Error("sftp created a file")
+	}
+	if err := sa.Remove("/" + rel); err == nil {
+		t.Error("sftp removed a file")
+	}
+	if err := sa.Mkdir("/x"); err == nil {
+		t.Error("sftp made a folder")
+	}
+	sb, err := sftp.NewClient(cb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	for _, p := range []string{"/" + rel, "/../" + userDir(userOf(alice)) + "/" + rel, path} {
+		if f, err := sb.Open(p); err == nil {
+			f.Close()
+			t.Errorf("bob opened alice's figure over sftp as %q", p)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(rs.runs.cfg.Home, userDir(userOf(alice)), run.ID, "new.txt")); err == nil {
+		t.Error("a file was created in alice's folder")
+	}
 }
