@@ -9,6 +9,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"thaw/assets"
 	"thaw/store"
 	"thaw/trainer"
 	"thaw/ui"
@@ -27,6 +28,14 @@ func Workbench(runs *Runs, opts ui.Options) func(Session) tea.Model {
 	return func(s Session) tea.Model {
 		o := opts
 		o.FromEnv = false // the server's environment is not the client's
+		// The user names models and data: never the server's files.
+		cat := assets.Catalog{Zoo: assets.Zoo()}
+		if o.Catalog != nil {
+			cat = *o.Catalog
+		}
+		cat.NoFiles = true
+		o.Catalog = &cat
+		o.ModelDirs = nil
 		if slices.ContainsFunc(s.Environ, func(e string) bool { return strings.HasPrefix(e, "NO_COLOR=") && e != "NO_COLOR=" }) {
 			o.NoColor = true
 		}
