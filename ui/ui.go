@@ -103,6 +103,11 @@ type Options struct {
 	// and shows the path scp fetches them by; "" shows dir). Nil means the
 	// working directory.
 	ExportDir func(ctx context.Context, id string) (dir, shown string, err error)
+	// PlanDir, when set, is the only folder plan files are saved to and
+	// loaded from: a name typed on the Plan screen is taken inside it, and
+	// nothing outside it can be read or written (the SSH server gives each
+	// user their own). Empty means any path.
+	PlanDir string
 }
 
 // Model is the workbench's root model: one per session.

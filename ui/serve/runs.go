@@ -494,6 +494,17 @@ func (r *Runs) FileDir(ctx context.Context, u User, id string) (string, error) {
 	return dir, nil
 }
 
+// PlanDir returns the folder of u's plan files, creating it: the Plan
+// screen saves and loads there and nowhere else, and scp fetches them as
+// plans/<file>.
+func (r *Runs) PlanDir(u User) (string, error) {
+	dir := filepath.Join(r.cfg.Home, userDir(u), "plans")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("plan folder: %w", err)
+	}
+	return dir, nil
+}
+
 // Files is the [FileSource] of the server: a user's folder, read through
 // os.Root so that no path, link or "..", leads out of it.
 func (r *Runs) Files(u User) (fs.FS, error) {

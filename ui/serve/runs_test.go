@@ -466,3 +466,36 @@ func TestUsersCannotNameServerFiles(t *testing.T) {
 	tm.stdin.Write([]byte("e\x15" + secret + "\r")) // edit the data field
 	tm.waitScreen(t, "only the built-in tasks are offered here")
 }
+
+// TestPlanFilesStayHome: the Plan screen saves and loads plan files in the
+// user's own folder only.
+func TestPlanFilesStayHome(t *testing.T) {
+	alice := newKey(t, "alice")
+	rs := startRunsServer(t, []testKey{alice}, nil)
+	outside := filepath.Join(t.TempDir(), "outside.json")
+	tm := openTerminal(t, rs.mustDial(t, alice), 160, 40)
+	tm.waitScreen(t, "mnist8-mlp")
+	tm.stdin.Write([]byte("jj\r")) // mnist8-mlp → Blocks
+	tm.waitScreen(t, "trainable")
+	tm.stdin.Write([]byte("\r")) // → Plan
+	tm.waitScreen(t, " train / ")
+	for _, p := range []string{outside, "../../escape.json", "plans/../../../escape.json"} {
+		tm.stdin.Write([]byte("s\x15" + p + "\r"))
+		tm.waitScreen(t, "save plan:")
+		tm.stdin.Write([]byte("\x1b")) // close the prompt if it stayed open
+	}
+	if _, err := os.Stat(outside); err == nil {
+		t.Errorf("a plan was saved outside the user's folder, to %s", outside)
+	}
+	if m, _ := filepath.Glob(filepath.Join(rs.runs.cfg.Home, "*.json")); len(m) > 0 {
+		t.Errorf("plans escaped the user's folder: %v", m)
+	}
+	tm.stdin.Write([]byte("s\x15mine.json\r"))
+	tm.waitScreen(t, "saved the plan to mine.json")
+	dir, _ := rs.runs.PlanDir(userOf(alice))
+	if _, err := os.Stat(filepath.Join(dir, "mine.json")); err != nil {
+		t.Errorf("the plan is not in the user's folder: %v", err)
+	}
+	tm.stdin.Write([]byte("L\x15/etc/passwd\r"))
+	tm.waitScreen(t, "load plan:")
+}

@@ -36,6 +36,11 @@ func Workbench(runs *Runs, opts ui.Options) func(Session) tea.Model {
 		cat.NoFiles = true
 		o.Catalog = &cat
 		o.ModelDirs = nil
+		// Plans are saved and loaded in the user's own folder only.
+		o.PlanDir = filepath.Join(runs.cfg.Home, userDir(s.User), "plans")
+		if dir, err := runs.PlanDir(s.User); err == nil {
+			o.PlanDir = dir
+		}
 		if slices.ContainsFunc(s.Environ, func(e string) bool { return strings.HasPrefix(e, "NO_COLOR=") && e != "NO_COLOR=" }) {
 			o.NoColor = true
 		}
