@@ -535,21 +535,36 @@ func (p *planScreen) fileDone(path string) error {
 	if path == "" {
 		return errors.New("no file name: type one, or esc")
 	}
+	// With a plan folder, files are opened through an os.Root: no name,
+	// "..", absolute path or link leads out of it.
+	write, read := os.WriteFile, os.ReadFile
+	if dir := s.opts.PlanDir; dir != "" {
+		root, err := os.OpenRoot(dir)
+		if err != nil {
+			return fmt.Errorf("plan folder: %w", err)
+		}
+		defer root.Close()
+		write, read = root.WriteFile, root.ReadFile
+	}
 	if p.fileOp == "save" {
 		b, err := json.MarshalIndent(d.plan, "", "  ")
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		if err := write(path, append(b, '\n'), 0o644); err != nil {
 			return fmt.Errorf("save plan: %w", err)
 		}
 		d.file = path
 		s.flash("saved the plan to " + path)
 		return nil
 	}
-	plan, err := trainer.LoadPlan(path)
+	b, err := read(path)
 	if err != nil {
 		return fmt.Errorf("load plan: %w", err)
+	}
+	plan, err := trainer.ParsePlan(b)
+	if err != nil {
+		return fmt.Errorf("load plan %s: %w", path, err)
 	}
 	if _, err := plan.Resolve(s.base.model.Config.BlockNames()); err != nil {
 		return fmt.Errorf("load plan %s: %w", path, err)

@@ -98,9 +98,16 @@ type Options struct {
 	// the engine's whole store.
 	Runs RunStore
 	// ExportDir, when set, returns the folder where figures of run id are
-	// written (the SSH server puts them under the user's own runs); nil
-	// means the working directory.
-	ExportDir func(ctx context.Context, id string) (string, error)
+	// written, and the name the user knows it by, shown in place of the
+	// folder's path (the SSH server puts figures under the user's own runs
+	// and shows the path scp fetches them by; "" shows dir). Nil means the
+	// working directory.
+	ExportDir func(ctx context.Context, id string) (dir, shown string, err error)
+	// PlanDir, when set, is the only folder plan files are saved to and
+	// loaded from: a name typed on the Plan screen is taken inside it, and
+	// nothing outside it can be read or written (the SSH server gives each
+	// user their own). Empty means any path.
+	PlanDir string
 }
 
 // Model is the workbench's root model: one per session.
