@@ -358,8 +358,22 @@ func TestRunLossStepsAfterSkip(t *testing.T) {
 }
 
 func TestRunResumeMatchesUninterrupted(t *testing.T) {
+	t.Run("same optimizer", func(t *testing.T) { testResumeAtStage2(t, func(*Spec) {}) })
+	// Stage 3 starts with a fresh optimizer of another kind: resumed at
+	// its start, it must not get stage 2's state.
+	t.Run("optimizer changes", func(t *testing.T) {
+		testResumeAtStage2(t, func(s *Spec) {
+			s.Plan.Stages[2].Optimizer = OptimizerConfig{Kind: OptimizerSGD, Momentum: 0.9}.WithDefaults()
+		})
+	})
+}
+
+// testResumeAtStage2 resumes a gradual run, changed by tweak, from the end
+// of its stage 2 and checks it ends as the uninterrupted run does.
+func testResumeAtStage2(t *testing.T, tweak func(*Spec)) {
 	// Uninterrupted, keeping every checkpoint.
 	spec := runFixture(t, "gradual", 3e-3, 2)
+	tweak(&spec)
 	var ckpts []Checkpoint
 	spec.Checkpoint = func(c Checkpoint) error { ckpts = append(ckpts, c); return nil }
 	var full collect
@@ -379,6 +393,7 @@ func TestRunResumeMatchesUninterrupted(t *testing.T) {
 		t.Fatal("no stage-end checkpoint for stage 2")
 	}
 	spec2 := runFixture(t, "gradual", 3e-3, 2)
+	tweak(&spec2)
 	spec2.Resume = from
 	var resumed collect
 	got, err := Run(context.Background(), spec2, resumed.report)
