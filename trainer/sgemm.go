@@ -1,0 +1,394 @@
+package trainer
+
+import (
+	"os"
+	"runtime"
+	"sync"
+)
+
+// The float32 matrix product of the default build: a cache-blocked GEMM in
+// the structure of GotoBLAS and BLIS (Goto and van de Geijn, "Anatomy of
+// High-Performance Matrix Multiplication", ACM TOMS 34(3), 2008; Van Zee and
+// van de Geijn, "BLIS: A Framework for Rapidly Instantiating BLAS
+// Functionality", ACM TOMS 41(3), 2015). op(b) is cut into column blocks of
+// gemmNC and row blocks of at most gemmKC, each packed into panels gemmNR
+// columns wide; op(a) is cut into row blocks of gemmMC packed into panels
+// gemmMR rows high; a micro-kernel multiplies one A panel by one B panel
+// into a gemmMR×gemmNR tile of c held in registers.
+//
+// Every element of c is computed the same way wherever it lies: a sum over
+// k in ascending order, one fused or unfused multiply-add per term as the
+// kernel path dictates, restarted from zero at the same k-block boundaries
+// (which depend on k alone) and added to c at the end of each block. So a
+// row of the result does not depend on the other rows of a, on its position
+// in the batch, or on how the work is split between goroutines: the
+// frozen-prefix cache and parallel evaluation rely on that.
+const (
+	gemmMR = 4    // rows of a micro-tile
+	gemmNR = 24   // columns of a micro-tile: three 8-wide vectors
+	gemmKC = 256  // longest k-block: a KC×NR panel of b stays in L1
+	gemmMC = 160  // rows of a packed block of a (MC×KC, 160 KiB, in L2)
+	gemmNC = 3072 // columns of a packed block of b (KC×NC, 3 MiB, in L3)
+)
+
+// Epilogue flags of a micro-kernel call.
+const (
+	kernBeta = 1 << iota // c = beta·c + tile, instead of c = tile
+	kernBias             // add bias[r] to row r of the tile first
+	kernReLU             // then replace values below zero by zero
+)
+
+// kernelPath names the micro-kernel chosen at start-up; kernel4x24 is set to
+// the assembly kernel where the CPU has one.
+var (
+	kernelPath = "generic"
+	kernelAsm  func(k int, a, b, c *float32, ldc int, beta float32, bias *float32, flags int)
+)
+
+func init() {
+	// THAW_KERNEL=generic forces the portable kernel, so that both paths
+	// can be tested on one machine.
+	if os.Getenv("THAW_KERNEL") == "generic" {
+		return
+	}
+	if p, k := detectKernel(); k != nil {
+		kernelPath, kernelAsm = p, k
+	}
+}
+
+// KernelPath names the float32 matrix-product kernel in use: "avx2-fma"
+// (Go assembly, amd64 with AVX2 and FMA), "generic" (portable Go, forced by
+// the purego build tag or THAW_KERNEL=generic) or "openblas" (the openblas
+// build tag). Runs on different paths may differ in the last bits.
+func KernelPath() string {
+	if backend == "openblas" {
+		return "openblas"
+	}
+	return kernelPath
+}
+
+// sgemm computes c = alpha·op(a)·op(b) + beta·c for row-major float32
+// matrices, then, as its output pass, adds bias[i] to every element of row i
+// when bias is not nil and clamps the result at zero when relu is set.
+// op(a) is m×k, op(b) k×n, c m×n; tA and tB transpose a and b. beta 0
+// ignores c's previous contents (NaN included), as BLAS does. alpha other
+// than 1 scales a while it is packed.
+func sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32, relu bool) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		for i := 0; i < m; i++ {
+			row := c[i*ldc:][:n]
+			for j := range row {
+				var t float32
+				if beta != 0 {
+					t = float32(beta * row[j])
+				}
+				if bias != nil {
+					t += bias[i]
+				}
+				if relu && 0 > t {
+					t = 0
+				}
+				row[j] = t
+			}
+		}
+		return
+	}
+	// k-blocks of equal length at most gemmKC: the boundaries depend on k
+	// alone, never on m, n or the thread count.
+	nblk := (k + gemmKC - 1) / gemmKC
+	kcb := (k + nblk - 1) / nblk
+	bp := getPack(min(kcb, k) * min(roundUp(n, gemmNR), gemmNC))
+	defer putPack(bp)
+	for jc := 0; jc < n; jc += gemmNC {
+		nb := min(gemmNC, n-jc)
+		for pc := 0; pc < k; pc += kcb {
+			kb := min(kcb, k-pc)
+			packB(*bp, b, ldb, tB, pc, kb, jc, nb)
+			ep := epilogue{beta: 1, flags: kernBeta}
+			if pc == 0 {
+				ep.beta = beta
+				if beta != 0 {
+					ep.flags = kernBeta
+				} else {
+					ep.flags = 0
+				}
+				if bias != nil {
+					ep.flags |= kernBias
+				}
+			}
+			if relu && pc+kb >= k {
+				ep.flags |= kernReLU
+			}
+			blocks := (m + gemmMC - 1) / gemmMC
+			work := func(ic int, ap []float32) {
+				mb := min(gemmMC, m-ic)
+				packA(ap, a, lda, tA, ic, mb, pc, kb, alpha)
+				var bb []float32
+				if ep.flags&kernBias != 0 {
+					bb = bias[ic:][:mb]
+				}
+				macroKernel(kb, mb, nb, ap, *bp, c[ic*ldc+jc:], ldc, ep, bb)
+			}
+			if w := gemmWorkers(blocks, m, nb, kb); w > 1 {
+				parallelBlocks(blocks, w, kb, work)
+			} else {
+				ap := getPack(roundUp(min(m, gemmMC), gemmMR) * kb)
+				for ic := 0; ic < m; ic += gemmMC {
+					work(ic, *ap)
+				}
+				putPack(ap)
+			}
+		}
+	}
+}
+
+// epilogue is what a micro-kernel does with its tile.
+type epilogue struct {
+	beta  float32
+	flags int
+}
+
+// gemmWorkers returns how many goroutines share the row blocks of one
+// packed block of b: one unless there are several row blocks and enough
+// work for each to outweigh starting a goroutine.
+func gemmWorkers(blocks, m, n, k int) int {
+	if blocks < 2 || m*n*k < 1<<22 {
+		return 1
+	}
+	return min(blocks, runtime.GOMAXPROCS(0))
+}
+
+// parallelBlocks runs work on row blocks 0, gemmMC, 2·gemmMC, … on w
+// goroutines, each with its own packing buffer. Which goroutine computes a
+// block does not change its result.
+func parallelBlocks(blocks, w, kb int, work func(ic int, ap []float32)) {
+	var wg sync.WaitGroup
+	for g := 0; g < w; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ap := getPack(gemmMC * kb)
+			defer putPack(ap)
+			for blk := g; blk < blocks; blk += w {
+				work(blk*gemmMC, *ap)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// macroKernel multiplies the packed mb×kb block ap by the packed kb×nb
+// block bp into c (row stride ldc), tile by tile. Tiles that overhang c are
+// computed into a scratch tile and the part inside c is finished in Go with
+// the same operations as the kernel's output pass.
+func macroKernel(kb, mb, nb int, ap, bp, c []float32, ldc int, ep epilogue, bias []float32) {
+	var tile [gemmMR * gemmNR]float32
+	for jr := 0; jr < nb; jr += gemmNR {
+		nr := min(gemmNR, nb-jr)
+		b := bp[jr*kb:][:kb*gemmNR]
+		for ir := 0; ir < mb; ir += gemmMR {
+			mr := min(gemmMR, mb-ir)
+			a := ap[ir*kb:][:kb*gemmMR]
+			var bias4 []float32
+			if ep.flags&kernBias != 0 {
+				bias4 = bias[ir:][:mr]
+			}
+			if mr == gemmMR && nr == gemmNR {
+				cc := c[ir*ldc+jr:][:(gemmMR-1)*ldc+gemmNR]
+				if kernelAsm != nil {
+					var pb *float32
+					if bias4 != nil {
+						pb = &bias4[0]
+					}
+					kernelAsm(kb, &a[0], &b[0], &cc[0], ldc, ep.beta, pb, ep.flags)
+				} else {
+					kernelGeneric(kb, a, b, tile[:])
+					finishTile(tile[:], cc, ldc, gemmMR, gemmNR, ep, bias4)
+				}
+				continue
+			}
+			if kernelAsm != nil {
+				kernelAsm(kb, &a[0], &b[0], &tile[0], gemmNR, 0, nil, 0)
+			} else {
+				kernelGeneric(kb, a, b, tile[:])
+			}
+			finishTile(tile[:], c[ir*ldc+jr:], ldc, mr, nr, ep, bias4)
+		}
+	}
+}
+
+// finishTile is the kernels' output pass in Go: it writes the mr×nr corner
+// of the raw tile (row stride gemmNR) into c. The order of operations is
+// the assembly kernel's, so both give the same bits: bias, then beta·c
+// (rounded before the sum, which the conversion guarantees), then ReLU.
+func finishTile(tile, c []float32, ldc, mr, nr int, ep epilogue, bias []float32) {
+	for r := 0; r < mr; r++ {
+		src := tile[r*gemmNR:][:nr]
+		dst := c[r*ldc:][:nr]
+		for j, t := range src {
+			if ep.flags&kernBias != 0 {
+				t += bias[r]
+			}
+			if ep.flags&kernBeta != 0 {
+				t = float32(ep.beta*dst[j]) + t
+			}
+			if ep.flags&kernReLU != 0 && 0 > t {
+				t = 0
+			}
+			dst[j] = t
+		}
+	}
+}
+
+// kernelGeneric is the portable micro-kernel: tile = ap·bp for one packed
+// gemmMR×kb panel of a and one kb×gemmNR panel of b, summing over k in
+// ascending order, four columns at a time so the sixteen sums stay in
+// registers.
+func kernelGeneric(kb int, ap, bp, tile []float32) {
+	ap = ap[:kb*gemmMR]
+	bp = bp[:kb*gemmNR]
+	for j := 0; j < gemmNR; j += 4 {
+		var c00, c01, c02, c03, c10, c11, c12, c13 float32
+		var c20, c21, c22, c23, c30, c31, c32, c33 float32
+		for p := 0; p < kb; p++ {
+			a := ap[p*gemmMR:][:4]
+			b := bp[p*gemmNR+j:][:4]
+			a0, a1, a2, a3 := a[0], a[1], a[2], a[3]
+			b0, b1, b2, b3 := b[0], b[1], b[2], b[3]
+			c00 += a0 * b0
+			c01 += a0 * b1
+			c02 += a0 * b2
+			c03 += a0 * b3
+			c10 += a1 * b0
+			c11 += a1 * b1
+			c12 += a1 * b2
+			c13 += a1 * b3
+			c20 += a2 * b0
+			c21 += a2 * b1
+			c22 += a2 * b2
+			c23 += a2 * b3
+			c30 += a3 * b0
+			c31 += a3 * b1
+			c32 += a3 * b2
+			c33 += a3 * b3
+		}
+		t := tile[j:]
+		t[0], t[1], t[2], t[3] = c00, c01, c02, c03
+		t = tile[gemmNR+j:]
+		t[0], t[1], t[2], t[3] = c10, c11, c12, c13
+		t = tile[2*gemmNR+j:]
+		t[0], t[1], t[2], t[3] = c20, c21, c22, c23
+		t = tile[3*gemmNR+j:]
+		t[0], t[1], t[2], t[3] = c30, c31, c32, c33
+	}
+}
+
+// packA copies rows [ic, ic+mb) and columns [pc, pc+kb) of op(a), scaled by
+// alpha, into ap as panels of gemmMR rows: panel i holds, for each p in
+// order, the gemmMR elements of column p. Rows past mb are zero.
+func packA(ap, a []float32, lda int, tA bool, ic, mb, pc, kb int, alpha float32) {
+	for i := 0; i < mb; i += gemmMR {
+		mr := min(gemmMR, mb-i)
+		dst := ap[i*kb:][:kb*gemmMR]
+		if tA {
+			// op(a)[r][p] = a[p][r]: each p is a contiguous run of rows.
+			for p := 0; p < kb; p++ {
+				src := a[(pc+p)*lda+ic+i:][:mr]
+				d := dst[p*gemmMR:][:gemmMR]
+				copy(d, src)
+				clear(d[mr:])
+			}
+		} else if mr == gemmMR {
+			r0 := a[(ic+i)*lda+pc:][:kb]
+			r1 := a[(ic+i+1)*lda+pc:][:kb]
+			r2 := a[(ic+i+2)*lda+pc:][:kb]
+			r3 := a[(ic+i+3)*lda+pc:][:kb]
+			for p := range kb {
+				d := dst[p*gemmMR:][:4]
+				d[0], d[1], d[2], d[3] = r0[p], r1[p], r2[p], r3[p]
+			}
+		} else {
+			clear(dst)
+			for r := 0; r < mr; r++ {
+				src := a[(ic+i+r)*lda+pc:][:kb]
+				for p, v := range src {
+					dst[p*gemmMR+r] = v
+				}
+			}
+		}
+		if alpha != 1 {
+			for p := range dst {
+				dst[p] *= alpha
+			}
+		}
+	}
+}
+
+// packB copies rows [pc, pc+kb) and columns [jc, jc+nb) of op(b) into bp as
+// panels of gemmNR columns: panel j holds, for each p in order, the gemmNR
+// elements of row p. Columns past nb are zero.
+func packB(bp, b []float32, ldb int, tB bool, pc, kb, jc, nb int) {
+	for j := 0; j < nb; j += gemmNR {
+		nr := min(gemmNR, nb-j)
+		dst := bp[j*kb:][:kb*gemmNR]
+		if !tB {
+			for p := 0; p < kb; p++ {
+				d := dst[p*gemmNR:][:gemmNR]
+				copy(d, b[(pc+p)*ldb+jc+j:][:nr])
+				clear(d[nr:])
+			}
+			continue
+		}
+		// op(b)[p][c] = b[c][p]: gather columns, eight at a time so that
+		// each write fills eight consecutive elements.
+		c := 0
+		for ; c+8 <= nr; c += 8 {
+			s0 := b[(jc+j+c)*ldb+pc:][:kb]
+			s1 := b[(jc+j+c+1)*ldb+pc:][:kb]
+			s2 := b[(jc+j+c+2)*ldb+pc:][:kb]
+			s3 := b[(jc+j+c+3)*ldb+pc:][:kb]
+			s4 := b[(jc+j+c+4)*ldb+pc:][:kb]
+			s5 := b[(jc+j+c+5)*ldb+pc:][:kb]
+			s6 := b[(jc+j+c+6)*ldb+pc:][:kb]
+			s7 := b[(jc+j+c+7)*ldb+pc:][:kb]
+			for p := range kb {
+				d := dst[p*gemmNR+c:][:8]
+				d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
+				d[4], d[5], d[6], d[7] = s4[p], s5[p], s6[p], s7[p]
+			}
+		}
+		for ; c < nr; c++ {
+			src := b[(jc+j+c)*ldb+pc:][:kb]
+			for p, v := range src {
+				dst[p*gemmNR+c] = v
+			}
+		}
+		if nr < gemmNR {
+			for p := 0; p < kb; p++ {
+				clear(dst[p*gemmNR+nr : (p+1)*gemmNR])
+			}
+		}
+	}
+}
+
+func roundUp(x, to int) int { return (x + to - 1) / to * to }
+
+// Packing buffers, shared by concurrent runs.
+var packPool sync.Pool
+
+func getPack(n int) *[]float32 {
+	p, _ := packPool.Get().(*[]float32)
+	if p == nil {
+		p = new([]float32)
+	}
+	if cap(*p) < n {
+		*p = make([]float32, n)
+	}
+	*p = (*p)[:n]
+	return p
+}
+
+func putPack(p *[]float32) { packPool.Put(p) }

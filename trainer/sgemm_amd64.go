@@ -1,0 +1,23 @@
+//go:build amd64 && !purego
+
+package trainer
+
+import "golang.org/x/sys/cpu"
+
+// kernel4x24 computes a gemmMR×gemmNR tile from a packed panel of a (k
+// groups of gemmMR) and one of b (k groups of gemmNR), then its output pass
+// (see finishTile) into c with row stride ldc. k must be at least 1. It is
+// written in AVX2 and FMA (sgemm_amd64.s).
+//
+//go:noescape
+func kernel4x24(k int, a, b, c *float32, ldc int, beta float32, bias *float32, flags int)
+
+// detectKernel returns the assembly kernel when the CPU and the operating
+// system support AVX2 and FMA (x/sys/cpu checks that the OS saves the YMM
+// registers).
+func detectKernel() (string, func(k int, a, b, c *float32, ldc int, beta float32, bias *float32, flags int)) {
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		return "avx2-fma", kernel4x24
+	}
+	return "", nil
+}
