@@ -10,10 +10,16 @@ import (
 
 // gemm computes c = alpha·op(a)·op(b) + beta·c for row-major matrices, where
 // op(x) is x or xᵀ as tA and tB say; op(a) is m×k, op(b) k×n and c m×n.
-// It dispatches to the blas32 or blas64 implementation in use, so the backend
-// (pure Go or OpenBLAS) is chosen in one place.
+// float32 products go to sgemm (the blocked kernels of sgemm.go) unless the
+// openblas build tag is set; float64 products, which only gradient checks
+// and reference comparisons use, and the openblas build go to the blas32 or
+// blas64 implementation in use, so the backend is chosen in one place.
 func gemm[T Float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	if m == 0 || n == 0 {
+		return
+	}
+	if a32, ok := any(a).([]float32); ok && backend != "openblas" {
+		sgemm(tA, tB, m, n, k, float32(alpha), a32, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc, nil, false)
 		return
 	}
 	// gonum's pure-Go kernels are fastest, by a wide margin, when neither
