@@ -61,6 +61,25 @@ func gemm[T Float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb
 	}
 }
 
+// gemmReLU is gemm with alpha 1 followed by max(c, 0) when relu is set,
+// fused into the kernel's output pass on the float32 kernels.
+func gemmReLU[T Float](tA, tB bool, m, n, k int, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int, relu bool) {
+	if a32, ok := any(a).([]float32); ok && backend != "openblas" {
+		sgemm(tA, tB, m, n, k, 1, a32, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc, nil, relu)
+		return
+	}
+	gemm(tA, tB, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
+	if relu {
+		for i := 0; i < m; i++ {
+			for j, v := range c[i*ldc:][:n] {
+				if 0 > v {
+					c[i*ldc+j] = 0
+				}
+			}
+		}
+	}
+}
+
 // Backend names the BLAS implementation in use: "gonum" or "openblas".
 func Backend() string { return backend }
 

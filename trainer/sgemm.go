@@ -38,11 +38,13 @@ const (
 	kernReLU             // then replace values below zero by zero
 )
 
-// kernelPath names the micro-kernel chosen at start-up; kernel4x24 is set to
-// the assembly kernel where the CPU has one.
+// kernelPath names the micro-kernel chosen at start-up; useAsm selects the
+// assembly kernel4x24 over kernelGeneric. (kernel4x24 is called directly,
+// not through a function value, so that the scratch tile stays on the
+// stack.)
 var (
 	kernelPath = "generic"
-	kernelAsm  func(k int, a, b, c *float32, ldc int, beta float32, bias *float32, flags int)
+	useAsm     bool
 )
 
 func init() {
@@ -51,8 +53,8 @@ func init() {
 	if os.Getenv("THAW_KERNEL") == "generic" {
 		return
 	}
-	if p, k := detectKernel(); k != nil {
-		kernelPath, kernelAsm = p, k
+	if p := detectKernel(); p != "" {
+		kernelPath, useAsm = p, true
 	}
 }
 
@@ -130,7 +132,7 @@ func sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []fl
 				if ep.flags&kernBias != 0 {
 					bb = bias[ic:][:mb]
 				}
-				macroKernel(kb, mb, nb, ap, *bp, c[ic*ldc+jc:], ldc, ep, bb)
+				macroKernel(kb, mb, nb, ap, kb, *bp, kb, c[ic*ldc+jc:], ldc, ep, bb)
 			}
 			if w := gemmWorkers(blocks, m, nb, kb); w > 1 {
 				parallelBlocks(blocks, w, kb, work)
@@ -141,6 +143,48 @@ func sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []fl
 				}
 				putPack(ap)
 			}
+		}
+	}
+}
+
+// sgemmPacked computes c = ap·bp + beta·c, then adds bias[i] to row i when
+// bias is not nil and clamps at zero when relu is set, like sgemm, for
+// operands packed whole: ap by packA over all m rows and k steps, bp by
+// packB over all k steps and n columns. A convolution lowers its input
+// straight into bp and packs its weights once for the whole batch. The
+// result is bit for bit what sgemm gives for the same operands.
+func sgemmPacked(m, n, k int, ap, bp []float32, beta float32, c []float32, ldc int, bias []float32, relu bool) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		sgemm(false, false, m, n, 0, 1, nil, 1, nil, 1, beta, c, ldc, bias, relu)
+		return
+	}
+	nblk := (k + gemmKC - 1) / gemmKC
+	kcb := (k + nblk - 1) / nblk
+	for pc := 0; pc < k; pc += kcb {
+		kb := min(kcb, k-pc)
+		ep := epilogue{beta: 1, flags: kernBeta}
+		if pc == 0 {
+			ep = epilogue{beta: beta}
+			if beta != 0 {
+				ep.flags = kernBeta
+			}
+			if bias != nil {
+				ep.flags |= kernBias
+			}
+		}
+		if relu && pc+kb >= k {
+			ep.flags |= kernReLU
+		}
+		for ic := 0; ic < m; ic += gemmMC {
+			mb := min(gemmMC, m-ic)
+			var bb []float32
+			if ep.flags&kernBias != 0 {
+				bb = bias[ic:][:mb]
+			}
+			macroKernel(kb, mb, n, ap[ic*k+pc*gemmMR:], k, bp[pc*gemmNR:], k, c[ic*ldc:], ldc, ep, bb)
 		}
 	}
 }
@@ -181,37 +225,40 @@ func parallelBlocks(blocks, w, kb int, work func(ic int, ap []float32)) {
 }
 
 // macroKernel multiplies the packed mb×kb block ap by the packed kb×nb
-// block bp into c (row stride ldc), tile by tile. Tiles that overhang c are
-// computed into a scratch tile and the part inside c is finished in Go with
-// the same operations as the kernel's output pass.
-func macroKernel(kb, mb, nb int, ap, bp, c []float32, ldc int, ep epilogue, bias []float32) {
+// block bp into c (row stride ldc), tile by tile. The panels of ap hold ak
+// steps of k and those of bp bk (ak = bk = kb when the block was packed on
+// its own; more when whole panels were packed and ap and bp start at the
+// block's first step). Tiles that overhang c are computed into a scratch
+// tile and the part inside c is finished in Go with the same operations as
+// the kernel's output pass.
+func macroKernel(kb, mb, nb int, ap []float32, ak int, bp []float32, bk int, c []float32, ldc int, ep epilogue, bias []float32) {
 	var tile [gemmMR * gemmNR]float32
 	for jr := 0; jr < nb; jr += gemmNR {
 		nr := min(gemmNR, nb-jr)
-		b := bp[jr*kb:][:kb*gemmNR]
+		b := bp[jr*bk:][:kb*gemmNR]
 		for ir := 0; ir < mb; ir += gemmMR {
 			mr := min(gemmMR, mb-ir)
-			a := ap[ir*kb:][:kb*gemmMR]
+			a := ap[ir*ak:][:kb*gemmMR]
 			var bias4 []float32
 			if ep.flags&kernBias != 0 {
 				bias4 = bias[ir:][:mr]
 			}
 			if mr == gemmMR && nr == gemmNR {
 				cc := c[ir*ldc+jr:][:(gemmMR-1)*ldc+gemmNR]
-				if kernelAsm != nil {
+				if useAsm {
 					var pb *float32
 					if bias4 != nil {
 						pb = &bias4[0]
 					}
-					kernelAsm(kb, &a[0], &b[0], &cc[0], ldc, ep.beta, pb, ep.flags)
+					kernel4x24(kb, &a[0], &b[0], &cc[0], ldc, ep.beta, pb, ep.flags)
 				} else {
 					kernelGeneric(kb, a, b, tile[:])
 					finishTile(tile[:], cc, ldc, gemmMR, gemmNR, ep, bias4)
 				}
 				continue
 			}
-			if kernelAsm != nil {
-				kernelAsm(kb, &a[0], &b[0], &tile[0], gemmNR, 0, nil, 0)
+			if useAsm {
+				kernel4x24(kb, &a[0], &b[0], &tile[0], gemmNR, 0, nil, 0)
 			} else {
 				kernelGeneric(kb, a, b, tile[:])
 			}

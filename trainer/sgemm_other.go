@@ -4,6 +4,9 @@ package trainer
 
 // detectKernel reports no assembly kernel: this build uses the portable Go
 // one.
-func detectKernel() (string, func(k int, a, b, c *float32, ldc int, beta float32, bias *float32, flags int)) {
-	return "", nil
+func detectKernel() string { return "" }
+
+// kernel4x24 is never called in this build (useAsm stays false).
+func kernel4x24(k int, a, b, c *float32, ldc int, beta float32, bias *float32, flags int) {
+	panic("trainer: no assembly kernel in this build")
 }

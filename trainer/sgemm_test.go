@@ -13,19 +13,19 @@ import (
 
 // kernelPaths returns the micro-kernels this machine can run, by name, so a
 // test can check each: the one chosen at start-up and the portable one.
-func kernelPaths() map[string]func(k int, a, b, c *float32, ldc int, beta float32, bias *float32, flags int) {
-	paths := map[string]func(k int, a, b, c *float32, ldc int, beta float32, bias *float32, flags int){"generic": nil}
-	if kernelAsm != nil {
-		paths[kernelPath] = kernelAsm
+func kernelPaths() map[string]bool {
+	paths := map[string]bool{"generic": false}
+	if useAsm {
+		paths[kernelPath] = true
 	}
 	return paths
 }
 
-// withKernel runs f with the given micro-kernel in place of the chosen one.
-func withKernel(t testing.TB, k func(k int, a, b, c *float32, ldc int, beta float32, bias *float32, flags int), f func()) {
-	saved := kernelAsm
-	kernelAsm = k
-	defer func() { kernelAsm = saved }()
+// withKernel runs f on the assembly kernel or the portable one.
+func withKernel(t testing.TB, asm bool, f func()) {
+	saved := useAsm
+	useAsm = asm
+	defer func() { useAsm = saved }()
 	f()
 }
 
