@@ -91,6 +91,31 @@ var migrations = [][]string{
 			UNIQUE (run_id, step, kind)
 		)`,
 	},
+	// 2: the engine's needs: owner, the step a branch starts from, stop
+	// requests, the queued status and tags. The status CHECK gains
+	// 'queued' through a new column, since no database alters a CHECK in
+	// place the same way: the column is added with the new CHECK, filled,
+	// the old one dropped and the new one renamed (SQLite 3.35 and
+	// PostgreSQL both do each of these).
+	{
+		`ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE runs ADD COLUMN parent_step BIGINT`,
+		`ALTER TABLE runs ADD COLUMN stop_requested BOOLEAN NOT NULL DEFAULT FALSE`,
+		`DROP INDEX runs_status`,
+		`ALTER TABLE runs ADD COLUMN status2 TEXT NOT NULL DEFAULT 'queued' CHECK (status2 IN
+			('queued', 'running', 'paused', 'done', 'stopped', 'diverged', 'interrupted', 'failed'))`,
+		`UPDATE runs SET status2 = status`,
+		`ALTER TABLE runs DROP COLUMN status`,
+		`ALTER TABLE runs RENAME COLUMN status2 TO status`,
+		`CREATE INDEX runs_status ON runs (status)`,
+		`CREATE INDEX runs_owner ON runs (owner)`,
+		`CREATE TABLE run_tags (
+			run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+			tag    TEXT NOT NULL,
+			PRIMARY KEY (run_id, tag)
+		)`,
+		`CREATE INDEX run_tags_tag ON run_tags (tag)`,
+	},
 }
 
 // migrate brings the schema up to the newest version this build knows. It is

@@ -47,6 +47,7 @@ type Recorder struct {
 	run   string
 	every time.Duration
 	ack   func(step int64)
+	ctl   *trainer.Control // stopped when a stop is requested; nil: not watched
 
 	// Owned by the goroutine that calls Report and Checkpoint.
 	stageStart []int64 // start step of every stage seen
@@ -92,6 +93,13 @@ func HeartbeatEvery(d time.Duration) RecordOption {
 // report in it: every training loss up to that step is then stored.
 func OnAck(f func(step int64)) RecordOption {
 	return func(r *Recorder) { r.ack = f }
+}
+
+// StopWith makes the recorder watch for [Store.RequestStop]: at every
+// heartbeat it reads the run's stop request and, when there is one, stops
+// the run through c (see trainer.Control.Stop).
+func StopWith(c *trainer.Control) RecordOption {
+	return func(r *Recorder) { r.ctl = c }
 }
 
 // resumeFrom tells a recorder that the run continues from a checkpoint:
@@ -452,6 +460,13 @@ func (r *Recorder) heartbeat() {
 				r.fail(fmt.Errorf("record %s: %w", r.run, err), true)
 				if errors.Is(err, ErrNotLive) {
 					return
+				}
+			}
+			if r.ctl != nil {
+				if stop, err := r.s.StopRequested(r.ctx, r.run); err != nil {
+					r.fail(fmt.Errorf("record %s: %w", r.run, err), false)
+				} else if stop {
+					r.ctl.Stop()
 				}
 			}
 		}

@@ -61,50 +61,61 @@ func (p ResumePoint) Step() int64 {
 // from build, or the run's own error.
 func (s *Store) Resume(ctx context.Context, id string, build func(ResumePoint) (trainer.Spec, error),
 	report func(trainer.Progress), opts ...RecordOption) (trainer.Result, error) {
-	failed := trainer.Result{Status: trainer.StatusFailed}
+	rec, spec, _, err := s.startResume(ctx, id, build, opts...)
+	if err != nil {
+		return trainer.Result{Status: trainer.StatusFailed}, err
+	}
+	return rec.train(ctx, spec, report)
+}
+
+// startResume does steps 1 to 3 of Resume and starts recording: the caller
+// trains spec with rec.
+func (s *Store) startResume(ctx context.Context, id string, build func(ResumePoint) (trainer.Spec, error),
+	opts ...RecordOption) (*Recorder, trainer.Spec, ResumePoint, error) {
 	run, err := s.Run(ctx, id)
 	if err != nil {
-		return failed, fmt.Errorf("resume: %w", err)
+		return nil, trainer.Spec{}, ResumePoint{}, fmt.Errorf("resume: %w", err)
 	}
 	if err := resumable(run); err != nil {
-		return failed, err
+		return nil, trainer.Spec{}, ResumePoint{}, err
 	}
 	pt, err := s.resumePoint(ctx, run)
 	if err != nil {
-		return failed, err
+		return nil, trainer.Spec{}, pt, err
 	}
 	spec, err := build(pt)
 	if err != nil {
-		return failed, fmt.Errorf("resume %s: %w", run.ID, err)
+		return nil, trainer.Spec{}, pt, fmt.Errorf("resume %s: %w", run.ID, err)
 	}
 	spec.Resume = pt.State
 	if err := s.claim(ctx, run.ID); err != nil {
-		return failed, err
+		return nil, trainer.Spec{}, pt, err
 	}
 	if err := s.rewind(ctx, run.ID, pt.Step()); err != nil {
 		// The run is ours but unusable; do not leave it looking live.
 		s.SetStatus(context.WithoutCancel(ctx), run.ID, trainer.StatusInterrupted, "resume failed: "+err.Error())
-		return failed, err
+		return nil, trainer.Spec{}, pt, err
 	}
 	if pt.State != nil {
 		opts = append(slices.Clip(opts), resumeFrom(pt.State.Loop, pt.Step()))
 	}
 	rec, err := s.Record(ctx, run.ID, opts...)
 	if err != nil {
-		return failed, err
+		return nil, trainer.Spec{}, pt, err
 	}
-	return rec.train(ctx, spec, report)
+	return rec, spec, pt, nil
 }
 
 // resumable says why run cannot be resumed, if it cannot.
 func resumable(run Run) error {
 	switch {
-	case run.Status == trainer.StatusInterrupted || run.Status == trainer.StatusStopped:
+	case run.Status == trainer.StatusInterrupted || run.Status == trainer.StatusStopped ||
+		run.Status == trainer.StatusQueued:
 		return nil
 	case run.Status.Live():
 		return fmt.Errorf("resume %s: %w: it is %s; stop it first, or wait until its heartbeat is stale", run.ID, ErrLive, run.Status)
 	}
-	return fmt.Errorf("resume %s: %w: it is %s; only interrupted or stopped runs resume", run.ID, ErrInvalid, run.Status)
+	return fmt.Errorf("resume %s: %w: it is %s; only interrupted, stopped or queued runs resume", run.ID, ErrInvalid, run.Status)
 }
 
 // kindRank orders checkpoints of one step: the later in the run loop, the
@@ -172,11 +183,13 @@ func (s *Store) hasMetric(ctx context.Context, run, name string, step int64) (bo
 	return err == nil, err
 }
 
-// claim sets the run running if it is still interrupted or stopped, so that
-// of two processes resuming it at once only one goes on.
+// claim sets the run running if it is still interrupted, stopped or
+// queued, so that of two processes resuming it at once only one goes on,
+// and clears a stop request that ended it.
 func (s *Store) claim(ctx context.Context, id string) error {
 	res, err := s.exec(ctx, `UPDATE runs SET status = 'running', error = '', heartbeat_ms = ?,
-		finished_ms = NULL WHERE id = ? AND status IN ('interrupted', 'stopped')`, ms(s.now()), id)
+		finished_ms = NULL, stop_requested = FALSE
+		WHERE id = ? AND status IN ('interrupted', 'stopped', 'queued')`, ms(s.now()), id)
 	if err != nil {
 		return fmt.Errorf("resume %s: %w", id, err)
 	}

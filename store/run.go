@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,10 +25,21 @@ type Run struct {
 	Name string
 
 	// ParentRun and ParentCheckpoint are set for a branch: the run and the
-	// checkpoint it started from. Empty for a run started from the base
-	// model. ParentRun becomes empty when the parent is deleted.
+	// checkpoint it started from, and ParentStep the step of that
+	// checkpoint, where the branch's curves begin. Empty (and ParentStep
+	// zero) for a run started from the base model. ParentRun becomes empty
+	// when the parent is deleted, ParentCheckpoint when the checkpoint is;
+	// ParentStep stays.
 	ParentRun        string
 	ParentCheckpoint string
+	ParentStep       int64
+
+	// Owner is who started the run: empty for the local operator, a user
+	// name for a run started over SSH.
+	Owner string
+	// Tags group runs, such as the runs of one sweep; sorted, no
+	// duplicates.
+	Tags []string
 
 	Model       string // base model name
 	ModelHash   string // hash of the base model's weights
@@ -43,25 +55,31 @@ type Run struct {
 	Heartbeat time.Time // last sign of life from the owning process
 	Finished  time.Time // zero while live
 	Error     string    // why it failed or diverged; empty otherwise
+
+	// StopRequested is set by [Store.RequestStop]: the process running
+	// the run stops it at its next heartbeat.
+	StopRequested bool
 }
 
 const runColumns = `id, name, parent_run_id, parent_checkpoint_id, model, model_hash,
 	dataset, dataset_hash, plan, seed, version, status, created_ms, heartbeat_ms,
-	finished_ms, error`
+	finished_ms, error, owner, parent_step, stop_requested`
 
+// scanRun reads a row of runColumns; the tags are read apart, by withTags.
 func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 	var r Run
 	var parent, parentCk sql.NullString
+	var parentStep sql.NullInt64
 	var plan string
 	var created, heartbeat int64
 	var finished sql.NullInt64
 	err := row.Scan(&r.ID, &r.Name, &parent, &parentCk, &r.Model, &r.ModelHash,
 		&r.Dataset, &r.DatasetHash, &plan, &r.Seed, &r.Version, &r.Status,
-		&created, &heartbeat, &finished, &r.Error)
+		&created, &heartbeat, &finished, &r.Error, &r.Owner, &parentStep, &r.StopRequested)
 	if err != nil {
 		return Run{}, err
 	}
-	r.ParentRun, r.ParentCheckpoint = parent.String, parentCk.String
+	r.ParentRun, r.ParentCheckpoint, r.ParentStep = parent.String, parentCk.String, parentStep.Int64
 	r.Plan = json.RawMessage(plan)
 	r.Created = time.UnixMilli(created)
 	r.Heartbeat = time.UnixMilli(heartbeat)
@@ -71,14 +89,19 @@ func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
-// CreateRun records a new run and returns it with its ID, Status (running),
-// Created and Heartbeat set; whatever r has in those fields, and in Finished
-// and Error, is ignored. A nil Plan is stored as JSON null.
+// CreateRun records a new run and returns it with its ID, Status, Created
+// and Heartbeat set; whatever r has in ID, Created, Heartbeat, Finished,
+// Error and StopRequested is ignored. Status is running unless r asks for
+// queued: a queued run waits for [Store.Resume] (or the engine) to start
+// it. A nil Plan is stored as JSON null; Tags are stored sorted, without
+// duplicates.
 //
-// For a branch, set ParentCheckpoint; ParentRun is then taken from the
-// checkpoint. CreateRun returns an error wrapping [ErrNotFound] when the
-// parent checkpoint does not exist, and [ErrInvalid] when Plan is not valid
-// JSON or ParentRun names a different run than the checkpoint's.
+// For a branch, set ParentCheckpoint; ParentRun and ParentStep are then
+// taken from the checkpoint. CreateRun returns an error wrapping
+// [ErrNotFound] when the parent checkpoint does not exist, and [ErrInvalid]
+// when Plan is not valid JSON, Status is neither empty, running nor
+// queued, a tag is empty, or ParentRun names a different run than the
+// checkpoint's.
 func (s *Store) CreateRun(ctx context.Context, r Run) (Run, error) {
 	if r.Plan == nil {
 		r.Plan = json.RawMessage("null")
@@ -86,16 +109,27 @@ func (s *Store) CreateRun(ctx context.Context, r Run) (Run, error) {
 	if !json.Valid(r.Plan) {
 		return Run{}, fmt.Errorf("create run: plan: %w: not valid JSON", ErrInvalid)
 	}
+	switch r.Status {
+	case "":
+		r.Status = trainer.StatusRunning
+	case trainer.StatusRunning, trainer.StatusQueued:
+	default:
+		return Run{}, fmt.Errorf("create run: status %q: %w: a new run is running or queued", r.Status, ErrInvalid)
+	}
+	tags, err := cleanTags(r.Tags)
+	if err != nil {
+		return Run{}, fmt.Errorf("create run: %w", err)
+	}
+	r.Tags = tags
 	now := s.now()
 	r.ID = newID(now)
-	r.Status = trainer.StatusRunning
 	r.Created, r.Heartbeat = time.UnixMilli(ms(now)), time.UnixMilli(ms(now))
-	r.Finished, r.Error = time.Time{}, ""
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	r.Finished, r.Error, r.StopRequested = time.Time{}, "", false
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		if r.ParentCheckpoint != "" {
 			var parent string
-			err := tx.QueryRowContext(ctx, `SELECT run_id FROM checkpoints WHERE id = ?`,
-				r.ParentCheckpoint).Scan(&parent)
+			err := tx.QueryRowContext(ctx, `SELECT run_id, step FROM checkpoints WHERE id = ?`,
+				r.ParentCheckpoint).Scan(&parent, &r.ParentStep)
 			if errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("parent checkpoint %s: %w", r.ParentCheckpoint, ErrNotFound)
 			}
@@ -117,12 +151,24 @@ func (s *Store) CreateRun(ctx context.Context, r Run) (Run, error) {
 				return err
 			}
 		}
+		parentStep := sql.NullInt64{Int64: r.ParentStep, Valid: r.ParentRun != ""}
+		if !parentStep.Valid {
+			r.ParentStep = 0
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO runs (`+runColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '')`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '', ?, ?, FALSE)`,
 			r.ID, r.Name, nullString(r.ParentRun), nullString(r.ParentCheckpoint),
 			r.Model, r.ModelHash, r.Dataset, r.DatasetHash, string(r.Plan), r.Seed,
-			r.Version, r.Status, ms(now), ms(now))
-		return err
+			r.Version, r.Status, ms(now), ms(now), r.Owner, parentStep)
+		if err != nil {
+			return err
+		}
+		for _, tag := range r.Tags {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO run_tags (run_id, tag) VALUES (?, ?)`, r.ID, tag); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return Run{}, fmt.Errorf("create run: %w", err)
@@ -138,8 +184,8 @@ func (s *Store) Run(ctx context.Context, id string) (Run, error) {
 	if err != nil {
 		return Run{}, err
 	}
-	r, err := scanRun(s.db.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, full))
-	if errors.Is(err, sql.ErrNoRows) {
+	r, err := s.runByID(ctx, full)
+	if errors.Is(err, ErrNotFound) {
 		return Run{}, fmt.Errorf("run %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
@@ -189,6 +235,9 @@ type RunFilter struct {
 	Name    string   // substring of the name, ignoring ASCII case; empty matches all
 	Model   string   // exact base model name; empty matches all
 	Dataset string   // exact dataset name; empty matches all
+	Tag     string   // runs with this tag; empty matches all
+	Owners  []string // runs of any of these owners ("" is the local operator); empty means any
+	Parent  string   // branches of this run (full id); empty matches all
 	Limit   int      // at most this many runs; zero or negative means no limit
 }
 
@@ -222,6 +271,22 @@ func (s *Store) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
 		where = append(where, "dataset = ?")
 		args = append(args, f.Dataset)
 	}
+	if f.Tag != "" {
+		where = append(where, "id IN (SELECT run_id FROM run_tags WHERE tag = ?)")
+		args = append(args, f.Tag)
+	}
+	if len(f.Owners) > 0 {
+		marks := make([]string, len(f.Owners))
+		for i, o := range f.Owners {
+			marks[i] = "?"
+			args = append(args, o)
+		}
+		where = append(where, "owner IN ("+strings.Join(marks, ", ")+")")
+	}
+	if f.Parent != "" {
+		where = append(where, "parent_run_id = ?")
+		args = append(args, f.Parent)
+	}
 	q := `SELECT ` + runColumns + ` FROM runs`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
@@ -248,16 +313,85 @@ func (s *Store) queryRuns(ctx context.Context, q string, args ...any) ([]Run, er
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var runs []Run
 	for rows.Next() {
 		r, err := scanRun(rows)
 		if err != nil {
+			rows.Close()
 			return nil, err
 		}
 		runs = append(runs, r)
 	}
-	return runs, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range runs {
+		if runs[i].Tags, err = s.tags(ctx, runs[i].ID); err != nil {
+			return nil, err
+		}
+	}
+	return runs, nil
+}
+
+// tags returns the tags of run, sorted.
+func (s *Store) tags(ctx context.Context, run string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT tag FROM run_tags WHERE run_id = ? ORDER BY tag`, run)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var tags []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, err
+		}
+		tags = append(tags, t)
+	}
+	return tags, rows.Err()
+}
+
+// cleanTags sorts tags and drops duplicates; an empty tag is [ErrInvalid].
+func cleanTags(tags []string) ([]string, error) {
+	if len(tags) == 0 {
+		return nil, nil
+	}
+	out := slices.Clone(tags)
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if out[0] == "" {
+		return nil, fmt.Errorf("tag: %w: empty", ErrInvalid)
+	}
+	return out, nil
+}
+
+// SetTags replaces the tags of the run id. It returns an error wrapping
+// [ErrNotFound] when the run does not exist and [ErrInvalid] for an empty
+// tag.
+func (s *Store) SetTags(ctx context.Context, id string, tags []string) error {
+	tags, err := cleanTags(tags)
+	if err != nil {
+		return fmt.Errorf("set tags of %s: %w", id, err)
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if err := runExists(ctx, tx, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM run_tags WHERE run_id = ?`, id); err != nil {
+			return err
+		}
+		for _, tag := range tags {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO run_tags (run_id, tag) VALUES (?, ?)`, id, tag); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("set tags of %s: %w", id, err)
+	}
+	return nil
 }
 
 // Branches returns the runs whose parent is the run id, oldest first. It
@@ -321,7 +455,7 @@ func (s *Store) SetStatus(ctx context.Context, id string, st Status, errText str
 	now := ms(s.now())
 	var res sql.Result
 	var err error
-	if st.Live() {
+	if !st.Final() {
 		res, err = s.exec(ctx, `UPDATE runs SET status = ?, error = ?, heartbeat_ms = ?,
 			finished_ms = NULL WHERE id = ?`, st, errText, now, id)
 	} else {
@@ -350,6 +484,9 @@ func (s *Store) SetStatus(ctx context.Context, id string, st Status, errText str
 // deleted, then the folder is removed; [Open] finishes the job if a crash
 // interrupts it.
 func (s *Store) Delete(ctx context.Context, id string) error {
+	if s.readOnly {
+		return fmt.Errorf("delete %s: %w", id, ErrReadOnly)
+	}
 	r, err := s.runByID(ctx, id)
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
@@ -394,7 +531,59 @@ func (s *Store) runByID(ctx context.Context, id string) (Run, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return Run{}, ErrNotFound
 	}
+	if err != nil {
+		return Run{}, err
+	}
+	r.Tags, err = s.tags(ctx, id)
 	return r, err
+}
+
+// RequestStop asks the process running the run id to stop it: the
+// recorder's heartbeat sees the request within [DefaultHeartbeatEvery] and
+// stops the run through its control, and the run ends as stopped (and
+// resumable). A queued run, which no process runs, becomes stopped at once.
+// It returns an error wrapping [ErrNotFound] when the run does not exist
+// and [ErrNotLive] when it has already ended.
+func (s *Store) RequestStop(ctx context.Context, id string) error {
+	now := ms(s.now())
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE runs SET stop_requested = TRUE
+			WHERE id = ? AND status IN ('running', 'paused')`, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
+		}
+		res, err = tx.ExecContext(ctx, `UPDATE runs SET status = 'stopped', finished_ms = ?
+			WHERE id = ? AND status = 'queued'`, now, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
+		}
+		return runState(ctx, tx, id)
+	})
+	if err != nil {
+		return fmt.Errorf("request stop of %s: %w", id, err)
+	}
+	return nil
+}
+
+// StopRequested reports whether [Store.RequestStop] asked for the run id
+// to stop. It returns an error wrapping [ErrNotFound] when the run does not
+// exist.
+func (s *Store) StopRequested(ctx context.Context, id string) (bool, error) {
+	var stop bool
+	err := s.db.QueryRowContext(ctx, `SELECT stop_requested FROM runs WHERE id = ?`, id).Scan(&stop)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return false, fmt.Errorf("stop requested of %s: %w", id, err)
+	}
+	return stop, nil
 }
 
 // trashPrefix marks a run folder that Delete is removing.

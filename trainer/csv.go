@@ -46,11 +46,14 @@ func LoadCSV(path string, opts LoadOptions) (*Dataset, error) {
 // are skipped, as encoding/csv does.
 //
 // With opts.Classes nil, the classes are the distinct labels sorted
-// byte-wise (so "10" comes before "2"; see Dataset.Relabel); otherwise they
-// are opts.Classes and any other label is an error.
+// byte-wise (so "10" comes before "2"; see Dataset.Relabel), and a file
+// whose labels are all the same is refused (ErrTooFewClasses); otherwise
+// they are opts.Classes and any other label is an error. Labels that print
+// alike on a terminal are refused (ErrClassNames).
 //
-// Rows are streamed, and more than opts.MaxBytes of (decompressed) input is
-// refused. Errors are *DataError values reading name:line:column: message,
+// Rows are streamed; more than opts.MaxBytes of (decompressed) input is
+// refused, and so is data whose decoded values (4 bytes a feature, 8 a
+// label) would pass opts.MaxBytes, at the row that passes it. Errors are *DataError values reading name:line:column: message,
 // with encoding/csv's positions for quoting errors.
 func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 	zr, _, err := maybeGunzip(r)
@@ -137,6 +140,9 @@ func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 		ids[c] = i
 	}
 	ds := &Dataset{Name: name, Shape: []int{nf}}
+	mem := &budget{limit: opts.maxBytes()}
+	// A class costs its name and a map entry, roughly.
+	const classCost = 64
 	for {
 		rec, err := cv.Read()
 		if err == io.EOF {
@@ -150,6 +156,19 @@ func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 			// Point at the first extra field, or at the last one there is.
 			line, col := cv.FieldPos(min(len(rec)-1, len(header)))
 			return nil, at(line, col, "%d fields, want %d as in the header", len(rec), len(header))
+		}
+		if len(ds.Y) == cap(ds.Y) {
+			// Grow features and labels together, row by row, so that the
+			// capacity held, not only the values, stays within the budget.
+			rows, err := mem.growRows(cap(ds.Y), int64(nf)*4+8)
+			if err != nil {
+				return nil, at(lastLine, 0, "%w", err)
+			}
+			x := make([]float32, len(ds.X), rows*nf)
+			copy(x, ds.X)
+			y := make([]int, len(ds.Y), rows)
+			copy(y, ds.Y)
+			ds.X, ds.Y = x, y
 		}
 		for i, cell := range rec {
 			if i == labelCol {
@@ -182,6 +201,9 @@ func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 			if opts.Classes != nil {
 				return nil, at(line, col, "label %s is not one of the %d classes %s", quote(label), len(opts.Classes), quoteNames(opts.Classes))
 			}
+			if err := mem.take(int64(len(label)) + classCost); err != nil {
+				return nil, at(line, col, "%w", err)
+			}
 			id = len(names)
 			ids[label] = id
 			names = append(names, label)
@@ -194,6 +216,9 @@ func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 
 	if opts.Classes != nil {
 		ds.Classes = slices.Clone(opts.Classes)
+		if err := checkLoaded(name, nil, ds.Classes, true); err != nil {
+			return nil, err
+		}
 		return ds, nil
 	}
 	ds.Classes = slices.Clone(names)
@@ -204,6 +229,9 @@ func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 	}
 	for i, y := range ds.Y {
 		ds.Y[i] = remap[y]
+	}
+	if err := checkLoaded(name, ds.ClassCounts(), ds.Classes, false); err != nil {
+		return nil, err
 	}
 	return ds, nil
 }

@@ -47,8 +47,8 @@ func TestReadCSVLabelColumn(t *testing.T) {
 		x          []float32
 		classes    []string
 	}{
-		{"class", "class,a\nb,1\n", LoadOptions{}, []float32{1}, []string{"b"}},
-		{"label wins over class", "class,label\n1,b\n", LoadOptions{}, []float32{1}, []string{"b"}},
+		{"class", "class,a\nb,1\nc,2\n", LoadOptions{}, []float32{1, 2}, []string{"b", "c"}},
+		{"label wins over class", "class,label\n1,b\n2,a\n", LoadOptions{}, []float32{1, 2}, []string{"a", "b"}},
 		{"named", "y,a,b\nq,1,2\np,3,4\n", LoadOptions{Label: "y"}, []float32{1, 2, 3, 4}, []string{"p", "q"}},
 		{"given classes keep their order", "label,a\nq,1\n", LoadOptions{Classes: []string{"z", "q"}}, []float32{1}, []string{"z", "q"}},
 	} {
@@ -91,7 +91,8 @@ func TestReadCSVErrors(t *testing.T) {
 		{"empty label", "a,label\n1,\n", LoadOptions{}, "t.csv:2:3: empty label"},
 		{"unknown label", "a,label\n1,x\n2,y\n", LoadOptions{Classes: []string{"x"}}, `t.csv:3:3: label "y" is not one of the 1 classes ["x"]`},
 		{"escapes control characters", "a,label\n\x1b[2J,x\n", LoadOptions{}, `t.csv:2:1: column "a": "\x1b[2J" is not a number`},
-		{"over the cap", "a,label\n1,x\n2,y\n", LoadOptions{MaxBytes: 12}, "t.csv:3: data is too large: more than the 12 B limit"},
+		{"over the cap", "a,label\n1" + strings.Repeat(" ", 200) + ",x\n2,y\n", LoadOptions{MaxBytes: 150}, "t.csv:2: data is too large: more than the 150 B limit"},
+		{"decoded over the cap", "a,label\n1,x\n2,y\n", LoadOptions{MaxBytes: 12}, "t.csv:2:3: decoded data is too large: it passes the 12 B limit (LoadOptions.MaxBytes)"},
 	} {
 		_, err := ReadCSV(strings.NewReader(tc.text), "t.csv", tc.opts)
 		var de *DataError
@@ -107,7 +108,7 @@ func TestReadCSVErrors(t *testing.T) {
 
 func TestLoadCSVTooLarge(t *testing.T) {
 	dir := t.TempDir()
-	body := "a,label\n" + strings.Repeat("0,x\n", 1000) // 4008 bytes
+	body := "a,label\n" + strings.Repeat("0,x\n0,y\n", 500) // 4008 bytes
 
 	// A plain file over the cap is refused from its size, before reading.
 	plain := writeFile(t, filepath.Join(dir, "big.csv"), []byte(body))
@@ -123,11 +124,12 @@ func TestLoadCSVTooLarge(t *testing.T) {
 		t.Errorf("gzip: error %v, want reading stopped at the cap", err)
 	}
 
-	ds, err := LoadCSV(gz, LoadOptions{MaxBytes: 4008})
+	// 1000 rows of one feature and a label take 12 kB decoded.
+	ds, err := LoadCSV(gz, LoadOptions{MaxBytes: 16 << 10})
 	if err != nil {
-		t.Fatalf("at the cap: %v", err)
+		t.Fatalf("under the cap: %v", err)
 	}
 	if ds.Len() != 1000 || ds.Name != "big.csv.gz" {
-		t.Errorf("at the cap: %v samples, name %q", ds.Len(), ds.Name)
+		t.Errorf("under the cap: %v samples, name %q", ds.Len(), ds.Name)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"thaw/trainer/termtext"
 )
 
 // Dataset is a set of labelled samples held in memory as float32, the
@@ -53,7 +55,8 @@ func (d *Dataset) Sample(i int) []float32 {
 
 // Validate checks the dataset's invariants: a sample shape with positive
 // dimensions, as many values as samples times the sample size, labels that
-// index Classes, and distinct class names.
+// index Classes, and class names that are distinct and can be told apart
+// once printed (see ErrClassNames).
 func (d *Dataset) Validate() error {
 	if len(d.Shape) == 0 {
 		return fmt.Errorf("dataset %s: empty sample shape", quote(d.Name))
@@ -78,7 +81,85 @@ func (d *Dataset) Validate() error {
 		}
 		seen[c] = true
 	}
+	if err := checkClassNames(d.Classes); err != nil {
+		return fmt.Errorf("dataset %s: %w", quote(d.Name), err)
+	}
 	return nil
+}
+
+// ErrTooFewClasses is wrapped by the error for data whose samples are all
+// of one class, which every loader refuses: there is nothing to tell apart.
+var ErrTooFewClasses = errors.New("fine-tuning a classifier needs at least two classes")
+
+// ErrClassNames is wrapped by the error for class names that cannot be
+// told apart once printed (see termtext.Clash): "A" and "\x1b[1mA" both
+// print as A, and a name made only of an escape sequence prints as nothing.
+var ErrClassNames = errors.New("class names cannot be told apart once printed")
+
+// CheckClasses returns an error wrapping ErrTooFewClasses, naming the
+// dataset and its one class, if fewer than two classes have samples in d.
+// The loaders refuse such data already; a caller that subsamples (Split,
+// KShot) or relabels can call it again.
+func (d *Dataset) CheckClasses() error {
+	if err := tooFewClasses(d.ClassCounts(), d.Classes); err != nil {
+		return fmt.Errorf("dataset %s: %w", quote(d.Name), err)
+	}
+	return nil
+}
+
+// tooFewClasses is CheckClasses's test, on per-class sample counts.
+func tooFewClasses(counts []int, classes []string) error {
+	present, only := 0, -1
+	for c, n := range counts {
+		if n > 0 {
+			present++
+			only = c
+		}
+	}
+	switch {
+	case present >= 2:
+		return nil
+	case present == 0:
+		return fmt.Errorf("no samples: %w", ErrTooFewClasses)
+	}
+	return fmt.Errorf("every sample is of class %s: %w", quote(classes[only]), ErrTooFewClasses)
+}
+
+// nClasses says how many classes: "1 class", "0 classes".
+func nClasses(n int) string {
+	if n == 1 {
+		return "1 class"
+	}
+	return fmt.Sprintf("%d classes", n)
+}
+
+// checkLoaded applies the loaders' class checks to the data of file: two
+// classes with samples when the loader chose the classes (fixed is false),
+// and names that can be told apart.
+func checkLoaded(file string, counts []int, classes []string, fixed bool) error {
+	if !fixed {
+		if err := tooFewClasses(counts, classes); err != nil {
+			return &DataError{File: file, Offset: -1, Err: err}
+		}
+	}
+	if err := checkClassNames(classes); err != nil {
+		return &DataError{File: file, Offset: -1, Err: err}
+	}
+	return nil
+}
+
+// checkClassNames returns an error wrapping ErrClassNames if two of
+// classes look alike on a terminal or one shows as nothing.
+func checkClassNames(classes []string) error {
+	i, j, clash := termtext.Clash(classes)
+	switch {
+	case !clash:
+		return nil
+	case j < 0:
+		return fmt.Errorf("%w: class %s prints as nothing; rename it", ErrClassNames, quote(classes[i]))
+	}
+	return fmt.Errorf("%w: classes %s and %s both print as %s; rename one",
+		ErrClassNames, quote(classes[i]), quote(classes[j]), quote(termtext.Shown(classes[i])))
 }
 
 // Batch copies the samples named by indices into dstX, reshaped to
@@ -330,9 +411,14 @@ func FitNormalization(d *Dataset) Normalization {
 
 // LoadOptions tunes the dataset loaders. The zero value is ready to use.
 type LoadOptions struct {
-	// MaxBytes caps the bytes a loader reads, after decompression, and the
-	// memory its samples take. A file larger than the cap is refused before
-	// it is read. Zero or negative means DefaultMaxBytes().
+	// MaxBytes is the memory budget of one load: the decoded values
+	// (samples as float32, labels) and what decoding holds on the way (an
+	// IDX file's raw elements, one decoded image and its planes) are
+	// counted against it together, and the load is refused, naming the
+	// file and the limit, once they would pass it. It also caps the bytes
+	// a CSV reader reads after decompression, and a file larger than it is
+	// refused before it is read. Zero or negative means DefaultMaxBytes();
+	// a front-end offers a flag to raise it.
 	MaxBytes int64
 	// Classes, when set, fixes the class names and their order: labels are
 	// looked up in it and a label not in it is an error. Nil means the
@@ -470,6 +556,45 @@ func (c *capReader) Read(p []byte) (int, error) {
 
 func (c *capReader) err() error {
 	return fmt.Errorf("data is %w: more than the %s limit (LoadOptions.MaxBytes)", ErrTooLarge, formatBytes(c.limit))
+}
+
+// budget counts the bytes a load holds against LoadOptions.MaxBytes, so
+// that what the loaders allocate, not only what they read, stays under it.
+type budget struct {
+	limit, used int64
+}
+
+// err is the error for a load that would pass the budget.
+func (b *budget) err() error {
+	return fmt.Errorf("decoded data is %w: it passes the %s limit (LoadOptions.MaxBytes)", ErrTooLarge, formatBytes(b.limit))
+}
+
+// take counts n more bytes, or returns b.err() and counts nothing if they
+// do not fit.
+func (b *budget) take(n int64) error {
+	if n < 0 || n > b.limit-b.used {
+		return b.err()
+	}
+	b.used += n
+	return nil
+}
+
+// give returns n bytes taken before.
+func (b *budget) give(n int64) { b.used -= n }
+
+// growRows returns a new capacity, in rows of rowSize bytes, for a table
+// whose capacity is rows: double it (at least 256) as append would, but
+// near the limit take only half of what b has left, so the rest of a load
+// (class names) still fits, and count the new rows against b. It returns
+// b.err() when not even one more row fits.
+func (b *budget) growRows(rows int, rowSize int64) (int, error) {
+	left := (b.limit - b.used) / rowSize
+	if left < 1 {
+		return 0, b.err()
+	}
+	n := int64(rows) + min(max(int64(rows), 256), max(left/2, 1))
+	b.used += (n - int64(rows)) * rowSize
+	return int(n), nil
 }
 
 // checkFileSize refuses a file larger than limit before reading it.

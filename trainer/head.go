@@ -36,11 +36,11 @@ import (
 // Optimizers drop the old head's state at their next Step.
 //
 // It returns an error, and leaves the model unchanged, if there are fewer
-// than two classes, a class name is empty or repeated, or the head has no
-// Linear layer.
+// than two classes (ErrTooFewClasses), a class name is empty or repeated or
+// prints like another (ErrClassNames), or the head has no Linear layer.
 func (m *Model[T]) ReplaceHead(classes []string, rng *rand.Rand) error {
 	if len(classes) < 2 {
-		return fmt.Errorf("replace head: %d classes, need at least 2", len(classes))
+		return fmt.Errorf("replace head: %s: %w", nClasses(len(classes)), ErrTooFewClasses)
 	}
 	seen := map[string]bool{}
 	for i, c := range classes {
@@ -51,6 +51,9 @@ func (m *Model[T]) ReplaceHead(classes []string, rng *rand.Rand) error {
 			return fmt.Errorf("replace head: class %q appears twice", c)
 		}
 		seen[c] = true
+	}
+	if err := checkClassNames(classes); err != nil {
+		return fmt.Errorf("replace head: %w", err)
 	}
 	hi := len(m.Blocks) - 1
 	bc := m.Config.Blocks[hi]

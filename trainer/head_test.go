@@ -92,7 +92,7 @@ func TestReplaceHeadErrors(t *testing.T) {
 		classes []string
 		want    string
 	}{
-		{[]string{"a"}, "at least 2"},
+		{[]string{"a"}, "at least two classes"},
 		{[]string{"a", "b", "a"}, "twice"},
 		{[]string{"a", ""}, "no name"},
 	}

@@ -30,9 +30,13 @@ const (
 // maxIDXDims bounds the dimension count; real files have one to four.
 const maxIDXDims = 8
 
-// maxIDXClasses bounds label values when the caller gives no class list,
-// so a corrupt label cannot make millions of classes.
+// maxIDXClasses bounds the distinct label values when the caller gives no
+// class list, so a corrupt labels file cannot make millions of classes.
 const maxIDXClasses = 1 << 16
+
+// idxClassCost is what one distinct label costs in memory, roughly: a map
+// entry and a name.
+const idxClassCost = 64
 
 // idxChunk is how much data is read at a time: memory grows with the bytes
 // that actually arrive, never with what a header claims.
@@ -78,6 +82,17 @@ type idxFile struct {
 	raw     []byte
 	dataOff int64 // offset of the first element
 	gz      bool
+	mem     *budget // holds the raw elements until release
+	charged int64   // bytes of raw elements taken from mem
+}
+
+// release drops the raw elements and gives their bytes back to the budget.
+func (f *idxFile) release() {
+	if f.mem != nil {
+		f.mem.give(f.charged)
+		f.mem = nil
+	}
+	f.raw = nil
 }
 
 func (f *idxFile) errAt(off int64, format string, args ...any) error {
@@ -108,7 +123,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // number, an unsupported type, no or too many dimensions, a size over the
 // cap, truncated data, bytes after the data, a NaN or infinite element.
 func ReadIDX(r io.Reader) (shape []int, data []float32, err error) {
-	f, err := readIDX(r, "idx", DefaultMaxBytes())
+	f, err := readIDX(r, "idx", &budget{limit: DefaultMaxBytes()}, 4)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -120,8 +135,11 @@ func ReadIDX(r io.Reader) (shape []int, data []float32, err error) {
 }
 
 // readIDX reads and checks the header, the data and the end of the stream.
-// limit caps both the raw data and its float32 form.
-func readIDX(r io.Reader, name string, limit int64) (*idxFile, error) {
+// Before reading the data it takes from mem the raw elements and decoded
+// bytes more for each, what the caller's decoded form will hold, so that a
+// header claiming too much is refused at once; the caller gives the raw
+// part back (idxFile.release) once it has decoded it.
+func readIDX(r io.Reader, name string, mem *budget, decoded int64) (*idxFile, error) {
 	f := &idxFile{name: name}
 	zr, gz, err := maybeGunzip(r)
 	f.gz = gz
@@ -166,8 +184,8 @@ func readIDX(r io.Reader, name string, limit int64) (*idxFile, error) {
 	}
 	f.dataOff = int64(4 + 4*nd)
 
-	// Both the raw bytes and the float32 copy must fit under the limit.
-	maxElems := limit / int64(max(size, 4))
+	// The raw bytes and the decoded copy must fit in the budget together.
+	maxElems := (mem.limit - mem.used) / (int64(size) + decoded)
 	n := int64(1)
 	if zero {
 		n = 0
@@ -177,11 +195,13 @@ func readIDX(r io.Reader, name string, limit int64) (*idxFile, error) {
 			break
 		}
 		if int64(d) > maxElems/n {
-			return nil, f.errAt(int64(4+4*i), "shape %v is %w: over the %s limit (LoadOptions.MaxBytes)", f.shape, ErrTooLarge, formatBytes(limit))
+			return nil, f.errAt(int64(4+4*i), "shape %v is %w: decoded, it passes the %s limit (LoadOptions.MaxBytes)", f.shape, ErrTooLarge, formatBytes(mem.limit))
 		}
 		n *= int64(d)
 	}
 	need := n * int64(size)
+	mem.used += n * (int64(size) + decoded)
+	f.mem, f.charged = mem, need
 
 	f.raw = make([]byte, 0, min(need, idxChunk))
 	for int64(len(f.raw)) < need {
@@ -256,18 +276,18 @@ func (f *idxFile) int(i int) int64 {
 	panic("trainer: int of a float IDX file")
 }
 
-// readIDXFile opens and reads one IDX file, refusing one over limit
-// before reading it.
-func readIDXFile(path string, limit int64) (*idxFile, error) {
+// readIDXFile opens and reads one IDX file, refusing one over the budget's
+// limit before reading it; see readIDX for mem and decoded.
+func readIDXFile(path string, mem *budget, decoded int64) (*idxFile, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer fh.Close()
-	if err := checkFileSize(fh, limit); err != nil {
+	if err := checkFileSize(fh, mem.limit); err != nil {
 		return nil, &DataError{File: path, Offset: -1, Err: err}
 	}
-	return readIDX(fh, path, limit)
+	return readIDX(fh, path, mem, decoded)
 }
 
 // LoadIDX reads a pair of IDX files, samples and labels, gzipped or not, as
@@ -280,16 +300,18 @@ func readIDXFile(path string, limit int64) (*idxFile, error) {
 //
 // The labels file must hold N integers (u8, i8, i16 or i32), shaped [N] or
 // [N, 1]. With opts.Classes set, a label indexes it; otherwise the classes
-// are "0", "1", … up to the largest label (at most 65536 classes). opts.Label
-// is ignored; opts.MaxBytes caps each file.
+// are the label values present, in increasing order ("5", "7", "200" for
+// labels 5, 7 and 200; at most 65536 of them), and labels that are all the
+// same are refused (ErrTooFewClasses). opts.Label is ignored; opts.MaxBytes
+// caps each file.
 //
 // Errors are *DataError values naming the file and the byte offset: those of
 // ReadIDX, an images file with no sample dimensions or no samples, a labels
 // file of the wrong shape or type, a count that differs from the images', and
 // a negative or out-of-range label.
 func LoadIDX(images, labels string, opts LoadOptions) (*Dataset, error) {
-	limit := opts.maxBytes()
-	imf, err := readIDXFile(images, limit)
+	mem := &budget{limit: opts.maxBytes()}
+	imf, err := readIDXFile(images, mem, 4)
 	if err != nil {
 		return nil, err
 	}
@@ -315,9 +337,9 @@ func LoadIDX(images, labels string, opts LoadOptions) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	imf.raw = nil // the float32 copy replaces it; let it go before the labels arrive
+	imf.release() // the float32 copy replaces it; let it go before the labels arrive
 
-	lbf, err := readIDXFile(labels, limit)
+	lbf, err := readIDXFile(labels, mem, 8)
 	if err != nil {
 		return nil, err
 	}
@@ -333,36 +355,62 @@ func LoadIDX(images, labels string, opts LoadOptions) (*Dataset, error) {
 		return nil, lbf.errAt(4, "%d labels for the %d samples of %s", lbf.shape[0], n, images)
 	}
 
-	ncls := len(opts.Classes)
-	if ncls == 0 {
-		ncls = maxIDXClasses
-	}
 	size := int64(idxElemSize(lbf.typ))
 	y := make([]int, n)
-	top := 0
+	// Without a class list, labels get ids in order of appearance here and
+	// the sorted label values replace them at the end.
+	ids := make(map[int64]int)
+	var values []int64
 	for i := range y {
 		v := lbf.int(i)
-		if v < 0 || v >= int64(ncls) {
-			off := lbf.dataOff + int64(i)*size
-			if opts.Classes != nil {
-				return nil, lbf.errAt(off, "label %d of sample %d is out of range for %d classes", v, i, ncls)
+		off := lbf.dataOff + int64(i)*size
+		if opts.Classes != nil {
+			if v < 0 || v >= int64(len(opts.Classes)) {
+				return nil, lbf.errAt(off, "label %d of sample %d is out of range for %d classes", v, i, len(opts.Classes))
 			}
-			return nil, lbf.errAt(off, "label %d of sample %d is out of range 0 to %d", v, i, ncls-1)
+			y[i] = int(v)
+			continue
 		}
-		y[i] = int(v)
-		top = max(top, y[i])
+		if v < 0 {
+			return nil, lbf.errAt(off, "label %d of sample %d is negative", v, i)
+		}
+		id, ok := ids[v]
+		if !ok {
+			if err := mem.take(idxClassCost); err != nil {
+				return nil, lbf.errAt(off, "label %d of sample %d: %w", v, i, err)
+			}
+			if len(values) == maxIDXClasses {
+				return nil, lbf.errAt(off, "label %d of sample %d is the %d-th distinct label, more than the %d classes allowed", v, i, maxIDXClasses+1, maxIDXClasses)
+			}
+			id = len(values)
+			ids[v] = id
+			values = append(values, v)
+		}
+		y[i] = id
 	}
 
 	classes := slices.Clone(opts.Classes)
 	if classes == nil {
-		classes = make([]string, top+1)
-		for i := range classes {
-			classes[i] = strconv.Itoa(i)
+		sorted := slices.Clone(values)
+		slices.Sort(sorted)
+		classes = make([]string, len(sorted))
+		for i, v := range sorted {
+			classes[i] = strconv.FormatInt(v, 10)
+		}
+		remap := make([]int, len(values))
+		for i, v := range values {
+			remap[i], _ = slices.BinarySearch(sorted, v)
+		}
+		for i, id := range y {
+			y[i] = remap[id]
 		}
 	}
 	ds := &Dataset{Name: filepath.Base(images), Shape: shape, X: x, Y: y, Classes: classes}
 	if err := ds.Validate(); err != nil {
-		// Only duplicate names in opts.Classes can get here.
+		// Only names in opts.Classes can get here.
+		return nil, err
+	}
+	if err := checkLoaded(labels, ds.ClassCounts(), classes, opts.Classes != nil); err != nil {
 		return nil, err
 	}
 	return ds, nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	_ "image/jpeg" // registers the JPEG decoder with image.Decode
 	_ "image/png"  // registers the PNG decoder with image.Decode
 	"io"
@@ -28,7 +29,9 @@ const maxImagePixels = 1 << 26
 // (a README, a licence), as are hidden files and folders (names starting
 // with "."). Inside a class folder, every other entry must be a PNG or JPEG
 // file (.png, .jpg, .jpeg in any case), read in sorted order; an empty class
-// folder is an error naming it.
+// folder is an error naming it. Without opts.Classes, a root with one class
+// folder is refused (ErrTooFewClasses); folder names that print alike on a
+// terminal are refused (ErrClassNames).
 //
 // shape is the model's input, [C, H, W] with C 1 or 3. Every image is
 // converted to it:
@@ -43,7 +46,8 @@ const maxImagePixels = 1 << 26
 //   - values: scaled to [0,1] (8-bit 255 and 16-bit 65535 both become 1).
 //
 // The samples must fit in opts.MaxBytes (4 bytes per value), checked before
-// any image is decoded. Errors name the file or folder: an unsupported
+// any image is decoded; so must the samples together with each decoded
+// image, checked from its header before it is decoded. Errors name the file or folder: an unsupported
 // format, a file that does not decode, an image over 64 Mpixel.
 func LoadImageFolder(root string, shape []int, opts LoadOptions) (*Dataset, error) {
 	if len(shape) != 3 || shape[0] != 1 && shape[0] != 3 || shape[1] <= 0 || shape[2] <= 0 {
@@ -116,8 +120,16 @@ func LoadImageFolder(root string, shape []int, opts LoadOptions) (*Dataset, erro
 			return nil, &DataError{File: dir, Offset: -1, Err: errors.New("class folder has no images")}
 		}
 	}
+	counts := make([]int, len(classes))
+	for _, it := range items {
+		counts[it.label]++
+	}
+	if err := checkLoaded(root, counts, classes, opts.Classes != nil); err != nil {
+		return nil, err
+	}
 	per := numel(shape)
-	if need := int64(len(items)) * int64(per) * 4; need > limit {
+	mem := &budget{limit: limit}
+	if need := int64(len(items)) * (int64(per)*4 + 8); mem.take(need) != nil {
 		return nil, &DataError{File: root, Offset: -1, Err: fmt.Errorf("%d images of shape %v are %w: %s, over the %s limit (LoadOptions.MaxBytes)",
 			len(items), shape, ErrTooLarge, formatBytes(need), formatBytes(limit))}
 	}
@@ -131,11 +143,12 @@ func LoadImageFolder(root string, shape []int, opts LoadOptions) (*Dataset, erro
 	}
 	var rs resizer
 	for i, it := range items {
-		img, err := decodeImage(it.path, limit)
+		img, cost, err := decodeImage(it.path, mem, shape)
 		if err != nil {
 			return nil, &DataError{File: it.path, Offset: -1, Err: err}
 		}
 		rs.convert(ds.X[i*per:(i+1)*per], shape, img)
+		mem.give(cost)
 		ds.Y[i] = it.label
 	}
 	return ds, nil
@@ -156,40 +169,74 @@ func isDir(path string, e os.DirEntry) bool {
 	return err == nil && st.IsDir()
 }
 
-// decodeImage decodes a PNG or JPEG file, checking its declared size first.
-func decodeImage(path string, limit int64) (image.Image, error) {
+// decodeImage decodes a PNG or JPEG file, checking its declared size
+// first: the decoded image and the planes convert makes of it for a sample
+// of shape are taken from mem, and returned as cost for the caller to give
+// back once the image is converted.
+func decodeImage(path string, mem *budget, shape []int) (img image.Image, cost int64, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer f.Close()
-	if err := checkFileSize(f, limit); err != nil {
-		return nil, err
+	if err := checkFileSize(f, mem.limit); err != nil {
+		return nil, 0, err
 	}
 	cfg, format, err := image.DecodeConfig(f)
 	if err != nil {
 		if errors.Is(err, image.ErrFormat) {
-			return nil, errors.New("not a PNG or JPEG image")
+			return nil, 0, errors.New("not a PNG or JPEG image")
 		}
-		return nil, fmt.Errorf("bad image: %w", err)
+		return nil, 0, fmt.Errorf("bad image: %w", err)
 	}
 	if format != "png" && format != "jpeg" {
-		return nil, fmt.Errorf("unsupported format %s, want PNG or JPEG", format)
+		return nil, 0, fmt.Errorf("unsupported format %s, want PNG or JPEG", format)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, fmt.Errorf("bad image: %d×%d pixels", cfg.Width, cfg.Height)
+		return nil, 0, fmt.Errorf("bad image: %d×%d pixels", cfg.Width, cfg.Height)
 	}
-	if int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
-		return nil, fmt.Errorf("image is %w: %d×%d pixels, over %d", ErrTooLarge, cfg.Width, cfg.Height, maxImagePixels)
+	pixels := int64(cfg.Width) * int64(cfg.Height)
+	if pixels > maxImagePixels {
+		return nil, 0, fmt.Errorf("image is %w: %d×%d pixels, over %d", ErrTooLarge, cfg.Width, cfg.Height, maxImagePixels)
 	}
+	// The decoded pixels, the float32 planes and the resizer's row buffer.
+	cost = pixels*pixelBytes(cfg.ColorModel) + pixels*int64(shape[0])*4 + int64(cfg.Height)*int64(shape[2])*4
+	if err := mem.take(cost); err != nil {
+		return nil, 0, fmt.Errorf("%d×%d image: decoding it needs %s: %w", cfg.Width, cfg.Height, formatBytes(cost), err)
+	}
+	defer func() {
+		if err != nil {
+			mem.give(cost)
+		}
+	}()
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	img, _, err := image.Decode(f)
+	img, _, err = image.Decode(f)
 	if err != nil {
-		return nil, fmt.Errorf("bad %s image: %w", format, err)
+		return nil, 0, fmt.Errorf("bad %s image: %w", format, err)
 	}
-	return img, nil
+	return img, cost, nil
+}
+
+// pixelBytes is the memory a decoded pixel of the color model takes: 1 for
+// gray and paletted images, 2 for 16-bit gray, 8 for 16-bit colour, 3 for
+// JPEG's YCbCr at its largest (4:4:4), 4 otherwise.
+func pixelBytes(m color.Model) int64 {
+	switch m {
+	case color.GrayModel, color.AlphaModel:
+		return 1
+	case color.Gray16Model, color.Alpha16Model:
+		return 2
+	case color.RGBA64Model, color.NRGBA64Model:
+		return 8
+	case color.YCbCrModel:
+		return 3
+	}
+	if _, ok := m.(color.Palette); ok {
+		return 1
+	}
+	return 4
 }
 
 // resizer converts images to planes of a fixed size, keeping its buffers

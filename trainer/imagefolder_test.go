@@ -189,9 +189,9 @@ func TestLoadImageFolderErrors(t *testing.T) {
 			"b: class folder has no images"},
 		{"only hidden files", map[string][]byte{"a/x.png": ok(t), "b/.keep": {}}, []int{1, 2, 2}, LoadOptions{},
 			"b: class folder has no images"},
-		{"bad image", map[string][]byte{"a/x.png": []byte("\x89PNG\r\n\x1a\nbroken")}, []int{1, 2, 2}, LoadOptions{},
+		{"bad image", map[string][]byte{"a/x.png": []byte("\x89PNG\r\n\x1a\nbroken"), "b/y.png": ok(t)}, []int{1, 2, 2}, LoadOptions{},
 			filepath.Join("a", "x.png") + ": bad image"},
-		{"not an image", map[string][]byte{"a/x.jpg": []byte("hello")}, []int{1, 2, 2}, LoadOptions{},
+		{"not an image", map[string][]byte{"a/x.jpg": []byte("hello"), "b/y.png": ok(t)}, []int{1, 2, 2}, LoadOptions{},
 			filepath.Join("a", "x.jpg") + ": not a PNG or JPEG image"},
 		{"unsupported extension", map[string][]byte{"a/x.gif": []byte("GIF89a")}, []int{1, 2, 2}, LoadOptions{},
 			filepath.Join("a", "x.gif") + ": unsupported format"},
@@ -201,7 +201,7 @@ func TestLoadImageFolderErrors(t *testing.T) {
 			": no class folders"},
 		{"unknown class", map[string][]byte{"a/x.png": ok(t)}, []int{1, 2, 2}, LoadOptions{Classes: []string{"b"}},
 			`a: folder is not one of the 1 classes ["b"]`},
-		{"over the cap", map[string][]byte{"a/x.png": ok(t), "a/y.png": ok(t)}, []int{3, 8, 8}, LoadOptions{MaxBytes: 1000},
+		{"over the cap", map[string][]byte{"a/x.png": ok(t), "b/y.png": ok(t)}, []int{3, 8, 8}, LoadOptions{MaxBytes: 1000},
 			": 2 images of shape [3 8 8] are too large: 1.5 KiB, over the 1000 B limit"},
 	} {
 		root := t.TempDir()
@@ -232,6 +232,7 @@ func TestLoadImageFolderTooManyPixels(t *testing.T) {
 	b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE([]byte(ihdr)))
 	root := t.TempDir()
 	writeFile(t, filepath.Join(root, "a", "big.png"), b)
+	writeFile(t, filepath.Join(root, "b", "ok.png"), pngBytes(t, grayRamp(2, 2)))
 	_, err := LoadImageFolder(root, []int{1, 2, 2}, LoadOptions{})
 	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "big.png") {
 		t.Errorf("error %v, want the image refused", err)

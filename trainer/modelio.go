@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -55,9 +57,10 @@ func (m *Model[T]) StateDict() ([]SafeTensor, error) {
 // with its shape (a one-element Int64 buffer also accepts [] or [1]), and a
 // tensor that matches no parameter is an error too. Any float dtype loads
 // into a parameter of either precision (see ToTensor for the rounding);
-// Int64 buffers take I64 only, and parameters no I64. Errors name the
-// tensor, and for a shape the expected and the given one. m is unchanged if
-// LoadState returns an error.
+// Int64 buffers take I64 only, and parameters no I64. A float tensor
+// holding NaN or an infinity once converted to T is refused with an error
+// wrapping ErrNonFinite. Errors name the tensor, and for a shape the
+// expected and the given one. m is unchanged if LoadState returns an error.
 func (m *Model[T]) LoadState(tensors []SafeTensor) error {
 	byName := make(map[string]*SafeTensor, len(tensors))
 	for i := range tensors {
@@ -69,7 +72,10 @@ func (m *Model[T]) LoadState(tensors []SafeTensor) error {
 	}
 
 	// Check everything first, so that a bad file leaves the model as it was.
+	// Float tensors are decoded once into scratch for the finiteness check
+	// and again into the model once all of them have passed.
 	ps := m.Params()
+	var scratch []T
 	var missing []string
 	for _, p := range ps {
 		t, ok := byName[p.Name]
@@ -92,6 +98,13 @@ func (m *Model[T]) LoadState(tensors []SafeTensor) error {
 		}
 		if n, _ := byteSize(t.Shape, t.DType); n != uint64(len(t.Data)) {
 			return formatErr(t.Name, "shape %v of %s needs %d bytes, Data has %d", t.Shape, t.DType, n, len(t.Data))
+		}
+		if !p.Int64 {
+			scratch = slices.Grow(scratch[:0], p.Value.Len())[:p.Value.Len()]
+			decodeInto(scratch, t.DType, t.Data)
+			if err := checkFinite(t.Name, t.DType, scratch); err != nil {
+				return err
+			}
 		}
 	}
 	if len(missing) > 0 {
@@ -117,6 +130,38 @@ func (m *Model[T]) LoadState(tensors []SafeTensor) error {
 	}
 	return nil
 }
+
+// checkFinite returns an error naming the tensor if a decoded value is NaN
+// or infinite: such weights make every prediction NaN, and a training run
+// "diverge" at its first step. Values of a wider dtype beyond the model's
+// precision (an F64 1e300 in a float32 model) become infinite on decoding
+// and are refused the same way.
+func checkFinite[T Float](name, dtype string, vals []T) error {
+	bad, first := 0, -1
+	for i, v := range vals {
+		if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+			if bad == 0 {
+				first = i
+			}
+			bad++
+		}
+	}
+	if bad == 0 {
+		return nil
+	}
+	what := "NaN"
+	if v := float64(vals[first]); !math.IsNaN(v) {
+		what = fmt.Sprint(v)
+		if _, f32 := any(T(0)).(float32); f32 && dtype == DTypeF64 {
+			what += " (out of float32 range)"
+		}
+	}
+	return fmt.Errorf("tensor %q: %w: %d of %d values are NaN or infinite (the first, element %d, is %s)", name, ErrNonFinite, bad, len(vals), first, what)
+}
+
+// ErrNonFinite is wrapped by LoadState's error for a tensor holding NaN or
+// an infinity.
+var ErrNonFinite = errors.New("weights must be finite")
 
 // shapeFits reports whether a tensor of the given shape loads into p.
 func shapeFits[T Float](p *Param[T], shape []int) bool {
@@ -159,8 +204,9 @@ func SaveModel[T Float](dir string, m *Model[T]) error {
 
 // LoadModel reads a model saved by SaveModel (or any folder with a
 // config.json and a model.safetensors in thaw's format): the config is
-// validated, and the weights must match it exactly (see LoadState). Errors
-// name the file and the tensor.
+// validated, and the weights must match it exactly (see LoadState). A
+// config written by hand may leave layer names and sizes to the weights
+// (see Config.InferSizes). Errors name the file and the tensor.
 func LoadModel[T Float](dir string) (*Model[T], error) {
 	return loadModel[T](os.DirFS(dir), ".", func(file string) string { return filepath.Join(dir, file) })
 }
@@ -177,13 +223,35 @@ func loadModel[T Float](fsys fs.FS, dir string, display func(file string) string
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", display(ConfigFile), unwrapPathError(err))
 	}
-	cfg, err := ParseConfig(b)
+	cfg, err := decodeConfig(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", display(ConfigFile), err)
 	}
-	sf, err := readSafetensorsFS(fsys, path.Join(dir, WeightsFile))
-	if err != nil {
-		return nil, withPath(display(WeightsFile), unwrapPathError(err))
+	// A complete config is checked before the weights are read; one that
+	// leaves sizes to the weights is completed from them first.
+	var sf *SafeFile
+	readWeights := func() error {
+		sf, err = readSafetensorsFS(fsys, path.Join(dir, WeightsFile))
+		if err != nil {
+			return withPath(display(WeightsFile), unwrapPathError(err))
+		}
+		return nil
+	}
+	if cfg.needsSizes() {
+		if err := readWeights(); err != nil {
+			return nil, err
+		}
+		if err := cfg.InferSizes(sf.Tensors); err != nil {
+			return nil, fmt.Errorf("%s: %w", display(ConfigFile), err)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", display(ConfigFile), err)
+	}
+	if sf == nil {
+		if err := readWeights(); err != nil {
+			return nil, err
+		}
 	}
 	return modelFromState[T](cfg, sf, display(WeightsFile))
 }
@@ -199,14 +267,32 @@ func unwrapPathError(err error) error {
 }
 
 // LoadWeights builds a model from cfg, which it validates, and loads the
-// safetensors file at path into it, strictly (see LoadState).
+// safetensors file at path into it, strictly (see LoadState). Sizes cfg
+// leaves out are inferred from the weights (see Config.InferSizes) in the
+// model's copy of the config; cfg itself is not changed.
 func LoadWeights[T Float](cfg *Config, path string) (*Model[T], error) {
+	var sf *SafeFile
+	if cfg.needsSizes() {
+		var err error
+		if sf, err = ReadSafetensorsFile(path); err != nil {
+			return nil, err
+		}
+		c := *cfg
+		c.Blocks = slices.Clone(cfg.Blocks)
+		c.InputShape = slices.Clone(cfg.InputShape)
+		if err := c.InferSizes(sf.Tensors); err != nil {
+			return nil, err
+		}
+		cfg = &c
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	sf, err := ReadSafetensorsFile(path)
-	if err != nil {
-		return nil, err
+	if sf == nil {
+		var err error
+		if sf, err = ReadSafetensorsFile(path); err != nil {
+			return nil, err
+		}
 	}
 	return modelFromState[T](cfg, sf, path)
 }

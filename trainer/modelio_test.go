@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"io/fs"
@@ -480,4 +481,82 @@ func TestIsTempFile(t *testing.T) {
 			t.Errorf("IsTempFile(%q) = true", name)
 		}
 	}
+}
+
+// TestLoadStateNonFinite: weights holding NaN or an infinity are refused
+// when a model is loaded, naming the tensor, and leave the model as it was.
+func TestLoadStateNonFinite(t *testing.T) {
+	m := mustNew[float32](t, mlpConfig(8), 1)
+	sd, err := m.StateDict()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// f32 returns the state with element k of tensor i set to v.
+	f32 := func(i, k int, v float32) []SafeTensor {
+		c := slices.Clone(sd)
+		c[i].Data = slices.Clone(c[i].Data)
+		binary.LittleEndian.PutUint32(c[i].Data[4*k:], math.Float32bits(v))
+		return c
+	}
+	// An F64 tensor whose values are finite in float64 but not in float32.
+	wide := slices.Clone(sd)
+	w := m.Params()[2].Value.Data
+	wide[2] = SafeTensor{Name: wide[2].Name, DType: DTypeF64, Shape: slices.Clone(wide[2].Shape), Data: make([]byte, 8*len(w))}
+	for i := range w {
+		binary.LittleEndian.PutUint64(wide[2].Data[8*i:], math.Float64bits(float64(w[i])))
+	}
+	binary.LittleEndian.PutUint64(wide[2].Data[8*3:], math.Float64bits(1e300))
+	for _, c := range []struct {
+		name    string
+		tensors []SafeTensor
+		want    string
+	}{
+		{"NaN", f32(0, 5, float32(math.NaN())), `tensor "features.0.weight": weights must be finite: 1 of 32 values are NaN or infinite (the first, element 5, is NaN)`},
+		{"Inf", f32(3, 1, float32(math.Inf(-1))), `tensor "classifier.bias": weights must be finite: 1 of 3 values are NaN or infinite (the first, element 1, is -Inf)`},
+		{"beyond float32", wide, `tensor "classifier.weight": weights must be finite: 1 of 24 values are NaN or infinite (the first, element 3, is +Inf (out of float32 range))`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			target := mustNew[float32](t, mlpConfig(8), 2)
+			before := paramValues(target)
+			err := target.LoadState(c.tensors)
+			if err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, ErrNonFinite) {
+				t.Fatalf("error %v, want it to contain %q and wrap ErrNonFinite", err, c.want)
+			}
+			for i, p := range target.Params() {
+				if !sameBits(p.Value.Data, before[i]) {
+					t.Errorf("a failed LoadState changed %s", p.Name)
+				}
+			}
+		})
+	}
+
+	// The same through a saved model folder: the error names the file too.
+	dir := t.TempDir()
+	if err := SaveModel(dir, m); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, WeightsFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Overwrite the last value of the file (classifier.bias[2], the last
+	// tensor in state-dict order) with NaN bits.
+	binary.LittleEndian.PutUint32(b[len(b)-4:], 0x7fc00001)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadModel[float32](dir)
+	if want := `tensor "classifier.bias": weights must be finite`; err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("LoadModel: %v, want an error naming %s and containing %q", err, path, want)
+	}
+}
+
+// paramValues copies every parameter's values, for before/after checks.
+func paramValues[T Float](m *Model[T]) [][]T {
+	var out [][]T
+	for _, p := range m.Params() {
+		out = append(out, slices.Clone(p.Value.Data))
+	}
+	return out
 }

@@ -17,8 +17,10 @@ var ErrDiverged = errors.New("training diverged: loss is not finite")
 // Status is the state of a run.
 type Status string
 
-// The statuses of a run, as the store records them.
+// The statuses of a run, as the store records them. A queued run waits
+// for a process to start it.
 const (
+	StatusQueued      Status = "queued"
 	StatusRunning     Status = "running"
 	StatusPaused      Status = "paused"
 	StatusDone        Status = "done"
@@ -31,15 +33,20 @@ const (
 // Valid reports whether s is one of the statuses above.
 func (s Status) Valid() bool {
 	switch s {
-	case StatusRunning, StatusPaused, StatusDone, StatusStopped, StatusDiverged, StatusInterrupted, StatusFailed:
+	case StatusQueued, StatusRunning, StatusPaused, StatusDone, StatusStopped, StatusDiverged, StatusInterrupted, StatusFailed:
 		return true
 	}
 	return false
 }
 
 // Live reports whether a process owns a run with this status: running and
-// paused runs send heartbeats; the others are final until resumed.
+// paused runs send heartbeats; the others are final until resumed, or, for
+// a queued run, not started yet.
 func (s Status) Live() bool { return s == StatusRunning || s == StatusPaused }
+
+// Final reports whether a run with this status has ended: it is neither
+// queued nor live.
+func (s Status) Final() bool { return s.Valid() && s != StatusQueued && !s.Live() }
 
 // Spec describes one run: a plan executed on a model and a dataset.
 type Spec struct {
@@ -594,9 +601,14 @@ func (r *runner) resume(c *Checkpoint) error {
 	}
 	// Enter the stage of the next step without reporting it as new when it
 	// had begun before the checkpoint, then load the optimizer's state.
-	stage, _ := r.plan.Locate(c.Step, r.spe)
+	stage, stageStep := r.plan.Locate(c.Step, r.spe)
 	if err := r.enterStage(stage, c.Step); err != nil {
 		return fmt.Errorf("resume: %w", err)
+	}
+	// A stage whose optimizer differs from the one before starts with a
+	// fresh one, as enterStage gives an uninterrupted run.
+	if stageStep == 0 && stage > 0 && r.plan.Stages[stage-1].Optimizer != r.plan.Stages[stage].Optimizer {
+		return nil
 	}
 	if err := r.opt.LoadState(c.Optimizer); err != nil {
 		return fmt.Errorf("resume: %w", err)

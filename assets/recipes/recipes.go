@@ -3,10 +3,8 @@
 // with thaw's own trainer, deterministically from a seed, and writes the
 // files that assets/zoo ships (config.json, model.safetensors, meta.json,
 // card.md); Transfer runs the few-shot benchmark behind the README's
-// evidence table.
-//
-// LoadTask turns a task of the assets catalogue into datasets, so the CLI,
-// the recipes and the benchmark read the embedded data the same way.
+// evidence table. The embedded data is read with assets.LoadTask, as
+// every front-end reads it.
 package recipes
 
 import (
@@ -182,7 +180,7 @@ func Build(ctx context.Context, name, outDir string, progress func(string)) erro
 	if progress == nil {
 		progress = func(string) {}
 	}
-	train, test, err := LoadTask(r.source)
+	train, test, err := assets.LoadTask(r.source)
 	if err != nil {
 		return err
 	}

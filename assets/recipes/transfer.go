@@ -177,7 +177,7 @@ func Transfer(ctx context.Context, opts TransferOptions) (Table, error) {
 // targetSets returns the pool the shots are drawn from and the validation
 // set of a target task, with a description of the latter.
 func targetSets(target string, maxEval int) (pool, val *trainer.Dataset, desc string, err error) {
-	train, test, err := LoadTask(target)
+	train, test, err := assets.LoadTask(target)
 	if err != nil {
 		return nil, nil, "", err
 	}

@@ -81,7 +81,7 @@ func TestZooModels(t *testing.T) {
 			if got := m.Config.BlockNames(); !slices.Equal(got, meta.Blocks) {
 				t.Errorf("blocks %v, meta.json says %v", got, meta.Blocks)
 			}
-			_, test, err := LoadTask(meta.SourceTask)
+			_, test, err := assets.LoadTask(meta.SourceTask)
 			if err != nil {
 				t.Fatal(err)
 			}

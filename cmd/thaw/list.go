@@ -3,16 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
-	"io/fs"
-	"math/rand/v2"
-	"path"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"thaw/trainer/termtext"
 
 	"thaw/assets"
-	"thaw/trainer"
 )
 
 // runModels is thaw models: the base models of the zoo.
@@ -25,46 +21,24 @@ func (m *Main) runModels(args []string) error {
 		fmt.Fprintln(m.Stdout, "The zoo has no models yet. Pass --model DIR, a folder with config.json and model.safetensors.")
 		return nil
 	}
+	cat := m.catalog()
 	tw := tabwriter.NewWriter(m.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tARCHITECTURE\tPARAMS\tSOURCE TASK\tSOURCE ACC\tINPUT\tCLASSES")
 	for _, name := range names {
-		cfg, params, err := zooSummary(m.Zoo, name)
+		sum, err := cat.Describe(name)
 		if err != nil {
 			return fmt.Errorf("models: %s: %w", name, err)
 		}
-		meta, ok, err := zooMeta(m.Zoo, name)
-		if err != nil {
-			return fmt.Errorf("models: %w", err)
-		}
+		cfg := sum.Config
 		source, acc := "-", "-"
-		if ok && meta.SourceTask != "" {
-			source = termtext.Sanitize(meta.SourceTask)
-			acc = fmt.Sprintf("%.2f%%", 100*meta.SourceTestAccuracy)
+		if sum.Meta != nil && sum.Meta.SourceTask != "" {
+			source = termtext.Sanitize(sum.Meta.SourceTask)
+			acc = fmt.Sprintf("%.2f%%", 100*sum.Meta.SourceTestAccuracy)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", termtext.Sanitize(name), termtext.Sanitize(cfg.Architecture), params,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", termtext.Sanitize(name), termtext.Sanitize(cfg.Architecture), sum.Params,
 			source, acc, shapeString(cfg.InputShape), classSummary(cfg.Classes))
 	}
 	return tw.Flush()
-}
-
-// zooSummary reads a zoo model's config and counts its parameters without
-// reading its weights.
-func zooSummary(zoo fs.FS, name string) (*trainer.Config, int, error) {
-	b, err := fs.ReadFile(zoo, path.Join(name, trainer.ConfigFile))
-	if err != nil {
-		return nil, 0, err
-	}
-	cfg, err := trainer.ParseConfig(b)
-	if err != nil {
-		return nil, 0, err
-	}
-	// The count does not depend on the weights; any seed builds the model.
-	mod, err := trainer.New[float32](cfg, rand.New(rand.NewPCG(0, 0)))
-	if err != nil {
-		return nil, 0, err
-	}
-	total, _ := mod.Count()
-	return cfg, total, nil
 }
 
 // runDatasets is thaw datasets: the built-in datasets and the tasks made

@@ -25,15 +25,20 @@ func (m *Main) runLRFind(ctx context.Context, args []string) error {
 	if *steps < 2 || !(*start > 0 && *end > *start) {
 		return usagef("lr-find: --steps %d, --start-lr %v, --end-lr %v: want at least 2 steps and 0 < start < end", *steps, *start, *end)
 	}
-	s, err := m.prepare(&f)
+	job, err := f.job(0)
 	if err != nil {
 		return fmt.Errorf("lr-find: %w", err)
 	}
-	stage := &s.plan.Stages[0]
+	p, err := m.catalog().Prepare(job)
+	if err != nil {
+		return fmt.Errorf("lr-find: %w", err)
+	}
+	spec := p.Spec()
+	stage := &spec.Plan.Stages[0]
 	fmt.Fprintf(m.Stderr, "lr-find: %d steps from %g to %g on %s\n", *steps, *start, *end, termtext.Sanitize(stage.Label))
 	res, err := trainer.FindLR(ctx, trainer.FindLRSpec{
-		Model: s.base.m, Stage: stage, Train: s.train, Seed: f.seed,
-		BatchSize: f.batch, StartLR: *start, EndLR: *end, Steps: *steps,
+		Model: spec.Model, Stage: stage, Train: spec.Train, Seed: spec.Seed,
+		BatchSize: spec.BatchSize, StartLR: *start, EndLR: *end, Steps: *steps,
 	})
 
 	// Print the curve so far, whatever the outcome.

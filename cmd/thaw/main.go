@@ -10,6 +10,7 @@
 //	thaw runs [--json] [--status S] [--model M] [--name N]
 //	thaw show RUN [--json]
 //	thaw resume RUN [--json]
+//	thaw branch RUN --from K|step:N [--plan P] [--json]
 //	thaw rm RUN
 //	thaw export RUN [RUN...] -o FILE [--metric NAME] [--log-y] [--smooth W] [--x step|epoch]
 //	            [--width W --height H --dpi D] [--title T]

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"thaw/trainer/termtext"
 
+	"thaw/assets"
 	"thaw/trainer"
 )
 
@@ -18,24 +20,24 @@ const predictBatch = 256
 // sample, as CSV on stdout.
 func (m *Main) runPredict(ctx context.Context, args []string) error {
 	fs := m.newFlags("predict")
-	var d dataSpec
+	var d trainer.DataRef
 	model := fs.String("model", "", "model: a zoo model's `name` or a folder with config.json and model.safetensors")
-	fs.StringVar(&d.data, "data", "", "data: a built-in task (its test split), a .csv/.csv.gz file, an IDX images file or an image folder")
-	fs.StringVar(&d.labels, "labels", "", "IDX labels `file` (default: found next to the images by MNIST's naming)")
+	dataFlags(fs, &d, "data: a built-in task (its test split), a .csv/.csv.gz file, an IDX images file or an image folder")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	base, err := m.loadModel(*model)
+	cat := m.catalog()
+	base, err := cat.Model(*model)
 	if err != nil {
 		return fmt.Errorf("predict: %w", err)
 	}
-	mod := base.m
-	ds, err := d.load(mod.Config.InputShape, splitTest)
+	mod := base.Model
+	ds, err := cat.Data(d, mod.Config.InputShape, assets.SplitTest)
 	if err != nil {
 		return fmt.Errorf("predict: %w", err)
 	}
-	if err := checkShape(ds, mod); err != nil {
-		return fmt.Errorf("predict: %w", err)
+	if err := ds.CheckConfig(&mod.Config); errors.Is(err, trainer.ErrShapeMismatch) {
+		return fmt.Errorf("predict: %w", asUsage(err))
 	}
 	if err := writePredictions(ctx, csv.NewWriter(m.Stdout), mod, ds); err != nil {
 		return fmt.Errorf("predict: %w", err)

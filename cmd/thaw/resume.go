@@ -1,19 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"thaw/trainer/termtext"
 
 	"thaw/store"
-	"thaw/trainer"
+	"thaw/trainer/termtext"
 )
 
-// runResume is thaw resume: continue an interrupted or stopped run from its
-// last good checkpoint, with the inputs it was started with.
+// runResume is thaw resume: continue an interrupted, stopped or queued run
+// from its last good checkpoint, with the job it was started with.
 func (m *Main) runResume(ctx context.Context, args []string) error {
 	fs := m.newFlags("resume")
 	asJSON := fs.Bool("json", false, "write the result to stdout as one JSON object")
@@ -23,75 +20,43 @@ func (m *Main) runResume(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, run, err := openRun(ctx, *storeDir, id)
+	eng, st, err := m.openEngine(*storeDir)
 	if err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}
 	defer st.Close()
-
-	// build rebuilds the spec from the stored inputs; it keeps the setup and
-	// flags for the output.
-	var s *setup
-	var f setupFlags
-	started := false
-	build := func(pt store.ResumePoint) (trainer.Spec, error) {
-		rec, err := decodeRunRecord(pt.Run)
-		if err != nil {
-			return trainer.Spec{}, err
-		}
-		f = rec.Inputs.flags()
-		if s, err = m.prepare(&f); err != nil {
-			return trainer.Spec{}, err
-		}
-		if err := sameInputs(pt.Run, rec, s, &f); err != nil {
-			return trainer.Spec{}, err
-		}
-		for _, skipped := range pt.Skipped {
-			fmt.Fprintf(m.Stderr, "skipped %s\n", termtext.Sanitize(skipped.Error()))
-		}
-		if pt.State == nil {
-			fmt.Fprintf(m.Stderr, "run %s: no usable checkpoint, starting again from step 0\n", store.Short(run.ID))
-		} else {
-			fmt.Fprintf(m.Stderr, "run %s: resuming from the %s checkpoint at step %d\n",
-				store.Short(run.ID), pt.Checkpoint.Kind, pt.State.Step)
-		}
-		started = true
-		return s.spec(&f, rec.Inputs.EvalEvery), nil
-	}
 	prog := newProgress(m.Stderr)
-	res, runErr := st.Resume(ctx, run.ID, build, prog.report)
-	prog.done()
-	if !started {
-		// Nothing ran: the run cannot resume, or its inputs are gone.
-		if errors.Is(runErr, store.ErrLive) || errors.Is(runErr, store.ErrInvalid) {
-			runErr = asUsage(runErr)
-		}
-		return fmt.Errorf("resume: %w", runErr)
+	live, err := eng.Resume(ctx, id, store.StartOptions{Ready: m.announceResume, Report: prog.report})
+	if err != nil {
+		return fmt.Errorf("resume: %w", storeUsage(err))
 	}
-	if err := m.finishRun(s, &f, run, res, runErr, *asJSON, *save); err != nil {
+	if err := m.finishRun(live, prog, *asJSON, *save); err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}
 	return nil
 }
 
-// sameInputs checks that the rebuilt setup is the one the run started
-// with: the same starting weights, data and resolved plan. Anything else
-// would not continue the run but start a different one.
-func sameInputs(r store.Run, rec runRecord, s *setup, f *setupFlags) error {
-	h, err := hashModel(s.base.m)
-	if err != nil {
-		return err
+// announceResume says on stderr where a resumed run continues from.
+func (m *Main) announceResume(l *store.Live) {
+	pt := l.Resumed
+	for _, skipped := range pt.Skipped {
+		fmt.Fprintf(m.Stderr, "skipped %s\n", termtext.Sanitize(skipped.Error()))
 	}
-	if h != r.ModelHash {
-		return fmt.Errorf("the base model %s is not the one run %s started from (its weights changed)", rec.Inputs.Model, store.Short(r.ID))
+	if pt.State == nil {
+		fmt.Fprintf(m.Stderr, "run %s: no usable checkpoint, starting from step 0\n", store.Short(l.ID))
+	} else {
+		fmt.Fprintf(m.Stderr, "run %s: resuming from the %s checkpoint at step %d\n",
+			store.Short(l.ID), pt.Checkpoint.Kind, pt.State.Step)
 	}
-	if hashData(s.train, s.val) != r.DatasetHash {
-		return fmt.Errorf("the data %s is not the one run %s started with (it changed)", rec.Inputs.Data, store.Short(r.ID))
+}
+
+// storeUsage marks as bad input the store's errors that say the user named
+// a run that does not exist, or cannot do what they asked.
+func storeUsage(err error) error {
+	for _, e := range []error{store.ErrNotFound, store.ErrAmbiguous, store.ErrLive, store.ErrInvalid} {
+		if errors.Is(err, e) {
+			return asUsage(err)
+		}
 	}
-	want, err1 := json.Marshal(rec.Plan)
-	got, err2 := json.Marshal(newPlanOutput(s, f))
-	if err1 != nil || err2 != nil || !bytes.Equal(want, got) {
-		return fmt.Errorf("the plan %s resolves differently in this thaw than when run %s started", rec.Inputs.Plan, store.Short(r.ID))
-	}
-	return nil
+	return err
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 
 	"thaw/assets"
 	"thaw/trainer"
@@ -16,6 +17,7 @@ import (
 // Main holds what the command wires together; tests build one with their own
 // streams and zoo.
 type Main struct {
+	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	// Zoo holds the base models, one folder per model; nil means none.
 	Zoo fs.FS
@@ -24,7 +26,7 @@ type Main struct {
 // NewMain returns a Main writing to the process's streams, with the
 // embedded zoo.
 func NewMain() *Main {
-	return &Main{Stdout: os.Stdout, Stderr: os.Stderr, Zoo: assets.Zoo()}
+	return &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Zoo: assets.Zoo()}
 }
 
 // Exit codes.
@@ -56,10 +58,11 @@ func asUsage(err error) error {
 
 func exitCode(err error) int {
 	var u usageError
+	var in trainer.InputError
 	switch {
 	case errors.Is(err, trainer.ErrDiverged):
 		return exitDiverged
-	case errors.As(err, &u):
+	case errors.As(err, &u), errors.As(err, &in):
 		return exitUsage
 	}
 	return exitFailed
@@ -68,6 +71,8 @@ func exitCode(err error) int {
 const usage = `thaw: a terminal workbench for fine-tuning neural networks
 
 Usage:
+  thaw [--model DIR]... [--store DIR]
+                                  the workbench (on a terminal)
   thaw models                     list the base models of the zoo
   thaw datasets                   list the built-in datasets and tasks
   thaw train   --model M --data D [--plan P] [--shots K] [--val-split F]
@@ -76,7 +81,11 @@ Usage:
   thaw runs    [--json] [--status S] [--model M] [--name N]
                                   list the stored runs
   thaw show    RUN [--json]        a run's record, plan, stages, checkpoints
-  thaw resume  RUN [--json]        continue an interrupted or stopped run
+  thaw resume  RUN [--json]        continue an interrupted, stopped or queued run
+  thaw branch  RUN --from K|step:N [--plan P] [--lr X] [--epochs N] [--json]
+                                  a new run from the end of stage K (or a
+                                  checkpoint at step N) of RUN, going on with
+                                  the rest of its plan or with plan P
   thaw rm      RUN                 delete a run and its checkpoints
   thaw export  RUN [RUN...] -o FILE [--metric NAME] [--log-y] [--smooth W]
                [--x step|epoch] [--width W --height H --dpi D] [--title T]
@@ -106,8 +115,11 @@ Exit codes: 0 done, 1 failed or interrupted, 2 bad usage or input,
 // Run dispatches a command line (without the program name). ctx cancels a
 // running command.
 func (m *Main) Run(ctx context.Context, args []string) error {
+	if (len(args) == 0 || isWorkbenchFlag(args[0])) && m.isTerminal() {
+		return m.runWorkbench(ctx, args)
+	}
 	if len(args) == 0 {
-		// The workbench's screens come later; until then, say what there is.
+		// Piped: say what there is.
 		fmt.Fprint(m.Stdout, usage)
 		fmt.Fprintf(m.Stdout, "\nBLAS backend: %s\n\nThe zoo:\n", trainer.Backend())
 		return m.runModels(nil)
@@ -118,6 +130,17 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return nil
 	}
 	return err
+}
+
+// isWorkbenchFlag reports whether arg is one of the workbench's flags,
+// which thaw takes without a command.
+func isWorkbenchFlag(arg string) bool {
+	for _, f := range []string{"-model", "--model", "-store", "--store"} {
+		if arg == f || strings.HasPrefix(arg, f+"=") {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *Main) dispatch(ctx context.Context, cmd string, rest []string) error {
@@ -142,6 +165,8 @@ func (m *Main) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return m.runShow(ctx, rest)
 	case "resume":
 		return m.runResume(ctx, rest)
+	case "branch":
+		return m.runBranch(ctx, rest)
 	case "rm":
 		return m.runRm(ctx, rest)
 	case "export":

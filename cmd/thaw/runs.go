@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -67,6 +68,11 @@ type runSummary struct {
 	BestValAcc number    `json:"best_val_acc"`
 	Created    time.Time `json:"created"`
 	Error      string    `json:"error,omitempty"`
+	// Parent and ParentStep say where a branch started.
+	Parent     string   `json:"parent,omitempty"`
+	ParentStep int64    `json:"parent_step,omitempty"`
+	Owner      string   `json:"owner,omitempty"`
+	Tags       []string `json:"tags,omitempty"`
 }
 
 // summarize reads a run's progress from its metrics: the last step with a
@@ -74,7 +80,8 @@ type runSummary struct {
 // reads only the stored summaries.
 func summarize(ctx context.Context, st *store.Store, r store.Run) (runSummary, error) {
 	sum := runSummary{ID: r.ID, Name: r.Name, Model: r.Model, Dataset: r.Dataset, Status: string(r.Status),
-		BestValAcc: number(math.NaN()), Created: r.Created, Error: r.Error}
+		BestValAcc: number(math.NaN()), Created: r.Created, Error: r.Error,
+		Parent: r.ParentRun, ParentStep: r.ParentStep, Owner: r.Owner, Tags: r.Tags}
 	loss, err := st.Series(ctx, r.ID, trainer.MetricTrainLoss, 1)
 	if err != nil {
 		return sum, err
@@ -137,13 +144,22 @@ func (m *Main) runRuns(ctx context.Context, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(m.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tMODEL\tDATASET\tSTATUS\tSTEPS\tBEST VAL ACC\tCREATED")
+	fmt.Fprintln(tw, "ID\tNAME\tMODEL\tDATASET\tSTATUS\tSTEPS\tBEST VAL ACC\tPARENT\tCREATED")
 	for _, s := range sums {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", store.Short(s.ID), clip(termtext.Sanitize(s.Name), 40),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", store.Short(s.ID), clip(termtext.Sanitize(s.Name), 40),
 			clip(termtext.Sanitize(s.Model), 24), clip(termtext.Sanitize(s.Dataset), 24), s.Status, s.Steps,
-			fmtPct(float64(s.BestValAcc)), s.Created.Local().Format("2006-01-02 15:04"))
+			fmtPct(float64(s.BestValAcc)), parentString(s.Parent, s.ParentStep), s.Created.Local().Format("2006-01-02 15:04"))
 	}
 	return tw.Flush()
+}
+
+// parentString says where a branch started: the parent's short id and
+// the step, "-" for a run that is not a branch.
+func parentString(parent string, step int64) string {
+	if parent == "" {
+		return "-"
+	}
+	return fmt.Sprintf("%s@%d", store.Short(parent), step)
 }
 
 // clip shortens s to at most n runes with an ellipsis.
@@ -159,6 +175,7 @@ func clip(s string, n int) string {
 type showOutput struct {
 	runSummary
 	ParentRun   string             `json:"parent_run,omitempty"`
+	ParentCkpt  string             `json:"parent_checkpoint,omitempty"`
 	ModelHash   string             `json:"model_hash"`
 	DatasetHash string             `json:"dataset_hash"`
 	Seed        int64              `json:"seed"`
@@ -224,7 +241,7 @@ func describe(ctx context.Context, st *store.Store, r store.Run) (*showOutput, e
 	if err != nil {
 		return nil, err
 	}
-	out := &showOutput{runSummary: sum, ParentRun: r.ParentRun, ModelHash: r.ModelHash, DatasetHash: r.DatasetHash,
+	out := &showOutput{runSummary: sum, ParentRun: r.ParentRun, ParentCkpt: r.ParentCheckpoint, ModelHash: r.ModelHash, DatasetHash: r.DatasetHash,
 		Seed: r.Seed, Version: r.Version, Heartbeat: r.Heartbeat, Record: r.Plan, Stages: []showStage{}}
 	if !r.Finished.IsZero() {
 		out.Finished = &r.Finished
@@ -298,13 +315,23 @@ func (o *showOutput) writeText(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	if o.ParentRun != "" {
-		fmt.Fprintf(w, "branched from run %s\n", store.Short(o.ParentRun))
+		fmt.Fprintf(w, "branched from run %s at step %d\n", store.Short(o.ParentRun), o.ParentStep)
 	}
-	var rec runRecord
-	if json.Unmarshal(o.Record, &rec) == nil && rec.Version == runRecordVersion {
-		in := rec.Inputs
-		fmt.Fprintf(w, "inputs: --model %s --data %s --plan %s --shots %d --val-split %v --batch %d --lr %v --epochs %d --seed %d --eval-every %d\n",
-			termtext.Sanitize(in.Model), termtext.Sanitize(in.Data), termtext.Sanitize(in.Plan), in.Shots, in.ValSplit, in.Batch, in.LR, in.Epochs, in.Seed, in.EvalEvery)
+	if o.Owner != "" || len(o.Tags) > 0 {
+		fmt.Fprintf(w, "owner %s, tags %s\n", termtext.Sanitize(cmp.Or(o.Owner, "(local)")), termtext.Sanitize(strings.Join(o.Tags, ", ")))
+	}
+	if rec, err := store.DecodeJob(store.Run{ID: o.ID, Plan: o.Record}); err == nil {
+		j := rec.Job
+		data := j.Data.Path
+		if j.Data.Labels != "" {
+			data += " (labels " + j.Data.Labels + ")"
+		}
+		plan := rec.Plan.Name
+		if j.Preset != nil {
+			plan = fmt.Sprintf("preset %s (lr %v, epochs %d)", j.Preset.Name, j.Preset.LR, j.Preset.Epochs)
+		}
+		fmt.Fprintf(w, "job: model %s, data %s, %s, shots %d, val split %v, batch %d, seed %d, eval every %d\n",
+			termtext.Sanitize(j.Model), termtext.Sanitize(data), termtext.Sanitize(plan), j.Shots, j.ValSplit, j.BatchSize, j.Seed, j.EvalEvery)
 		fmt.Fprintf(w, "plan %s:\n", termtext.Sanitize(rec.Plan.Name))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  STAGE\tTRAINABLE\tSTEPS\tLR\tSCHEDULE")

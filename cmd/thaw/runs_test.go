@@ -59,12 +59,14 @@ func TestTrainStoresRun(t *testing.T) {
 	if r.Status != trainer.StatusDone || r.ModelHash == "" || r.DatasetHash == "" {
 		t.Errorf("run %+v", r)
 	}
-	rec, err := decodeRunRecord(r)
+	rec, err := store.DecodeJob(r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !filepath.IsAbs(rec.Inputs.Model) || !filepath.IsAbs(rec.Inputs.Data) || rec.Inputs.Epochs != 1 || rec.Plan.Name != "gradual" {
-		t.Errorf("stored inputs %+v", rec)
+	j := rec.Job
+	if rec.Version != store.JobVersion || !filepath.IsAbs(j.Model) || !filepath.IsAbs(j.Data.Path) ||
+		j.Preset == nil || j.Preset.Epochs != 1 || len(j.Plan.Stages) != 3 || rec.Plan.Name != "gradual" {
+		t.Errorf("stored job %+v", rec)
 	}
 	cs, _ := st.Checkpoints(context.Background(), r.ID)
 	if len(cs) == 0 {
@@ -163,7 +165,7 @@ func TestResumeCommand(t *testing.T) {
 	// Interrupt a second run as Ctrl-C would: cancel once some steps are
 	// done. The progress goes to stderr; cancel from a report.
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &Main{Stderr: cancelOnEval{cancel}}
+	m := &Main{Stderr: cancelOnEval(cancel)}
 	var out strings.Builder
 	m.Stdout = &out
 	err := m.Run(ctx, append([]string{"train", "--json", "--store", dir}, args...))
@@ -206,7 +208,7 @@ func TestResumeRefusesChangedInputs(t *testing.T) {
 	fx := newFixture(t)
 	dir := filepath.Join(fx.dir, "store")
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &Main{Stdout: &strings.Builder{}, Stderr: cancelOnEval{cancel}}
+	m := &Main{Stdout: &strings.Builder{}, Stderr: cancelOnEval(cancel)}
 	m.Run(ctx, []string{"train", "--store", dir, "--model", fx.model, "--data", fx.data, "--epochs", "2"})
 	// The data file changes under the stopped run.
 	writeBlobs(t, fx.data, 50, 0.7, "x", "y", "z")
@@ -224,10 +226,17 @@ func TestResumeRefusesChangedInputs(t *testing.T) {
 
 // cancelOnEval is a progress writer that cancels the run, as Ctrl-C
 // would, once the first evaluation is printed.
-type cancelOnEval struct{ cancel context.CancelFunc }
+func cancelOnEval(cancel context.CancelFunc) cancelOn { return cancelOn{"val acc", cancel} }
 
-func (c cancelOnEval) Write(p []byte) (int, error) {
-	if strings.Contains(string(p), "val acc") {
+// cancelOn is a writer that cancels, as Ctrl-C would, once text is
+// written.
+type cancelOn struct {
+	text   string
+	cancel context.CancelFunc
+}
+
+func (c cancelOn) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), c.text) {
 		c.cancel()
 	}
 	return len(p), nil

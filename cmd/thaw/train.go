@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -32,98 +30,39 @@ func (m *Main) runTrain(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *evalEvery < 0 {
-		return usagef("--eval-every %d: want 0 or more", *evalEvery)
-	}
-	s, err := m.prepare(&f)
+	job, err := f.job(*evalEvery)
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	st, run, err := m.createRun(s, &f, *evalEvery, *name, *storeDir)
+	eng, st, err := m.openEngine(*storeDir)
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	defer st.Close()
-
 	prog := newProgress(m.Stderr)
-	res, runErr := st.Train(ctx, run.ID, s.spec(&f, *evalEvery), prog.report)
-	prog.done()
-	if err := m.finishRun(s, &f, run, res, runErr, *asJSON, *save); err != nil {
+	live, err := eng.Start(ctx, job, store.StartOptions{Name: *name, Ready: m.announce, Report: prog.report})
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if err := m.finishRun(live, prog, *asJSON, *save); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	return nil
 }
 
-// spec is the trainer's spec for a prepared setup.
-func (s *setup) spec(f *setupFlags, evalEvery int) trainer.Spec {
-	return trainer.Spec{
-		Model:      s.base.m,
-		Plan:       s.plan,
-		Train:      s.train,
-		Val:        s.val,
-		Source:     s.source,
-		SourceHead: s.sourceHead,
-		Seed:       f.seed,
-		BatchSize:  f.batch,
-		EvalEvery:  evalEvery,
-	}
-}
-
-// createRun opens the store and records a new run of s with what thaw
-// resume needs to rebuild it, and says so on stderr.
-func (m *Main) createRun(s *setup, f *setupFlags, evalEvery int, name, dir string) (*store.Store, store.Run, error) {
-	in, err := newRunInputs(f, evalEvery)
-	if err != nil {
-		return nil, store.Run{}, err
-	}
-	rec, err := json.Marshal(runRecord{Version: runRecordVersion, Inputs: in, Plan: newPlanOutput(s, f)})
-	if err != nil {
-		return nil, store.Run{}, err
-	}
-	modelHash, err := hashModel(s.base.m)
-	if err != nil {
-		return nil, store.Run{}, err
-	}
-	if name == "" {
-		// A task or file as the user named it: the training set itself is
-		// called after its split ("digits-5to9/train").
-		name = fmt.Sprintf("%s: %s on %s", s.plan.Name, filepath.Base(s.base.name), filepath.Base(f.data.data))
-	}
-	st, err := openStore(dir)
-	if err != nil {
-		return nil, store.Run{}, err
-	}
-	run, err := st.CreateRun(context.Background(), store.Run{
-		Name: name, Model: s.base.name, ModelHash: modelHash,
-		Dataset: s.train.Name, DatasetHash: hashData(s.train, s.val),
-		Plan: rec, Seed: int64(f.seed), Version: thawVersion(),
-	})
-	if err != nil {
-		st.Close()
-		return nil, store.Run{}, err
-	}
-	fmt.Fprintf(m.Stderr, "run %s  (thaw show %s)\n", run.ID, store.Short(run.ID))
-	return st, run, nil
-}
-
-// thawVersion is the module version of this binary, "devel" for a build
-// from a work tree.
-func thawVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
-}
-
-// finishRun prints the result of a run, whatever its outcome, saves the
-// best model when asked, and returns the error that decides the exit code.
-func (m *Main) finishRun(s *setup, f *setupFlags, run store.Run, res trainer.Result, runErr error, asJSON bool, save string) error {
+// finishRun waits for a run to end, prints its result whatever its
+// outcome, saves the best model when asked, and returns the error that
+// decides the exit code.
+func (m *Main) finishRun(live *store.Live, prog *progress, asJSON bool, save string) error {
+	res, runErr := live.Wait()
+	prog.done()
 	stopped := errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded)
 	if stopped {
 		res.Status = trainer.StatusStopped
 	}
-	out := newTrainOutput(s, f, res, runErr)
-	out.Run = run.ID
+	p := live.Prepared
+	out := newTrainOutput(p, res, runErr)
+	out.Run = live.ID
 	if asJSON {
 		enc := json.NewEncoder(m.Stdout)
 		enc.SetIndent("", "  ")
@@ -135,13 +74,13 @@ func (m *Main) finishRun(s *setup, f *setupFlags, run store.Run, res trainer.Res
 	}
 
 	switch {
-	case stopped:
-		return fmt.Errorf("interrupted at step %d of %d; continue with thaw resume %s", res.Steps, out.TotalSteps, store.Short(run.ID))
+	case stopped || (runErr == nil && res.Status == trainer.StatusStopped):
+		return fmt.Errorf("interrupted at step %d of %d; continue with thaw resume %s", res.Steps, out.TotalSteps, store.Short(live.ID))
 	case runErr != nil:
-		return fmt.Errorf("run %s: %w", store.Short(run.ID), runErr)
+		return fmt.Errorf("run %s: %w", store.Short(live.ID), runErr)
 	}
 	if save != "" {
-		if err := saveBest(save, s.base.m, res.Best); err != nil {
+		if err := saveBest(save, p.Model, res.Best); err != nil {
 			return fmt.Errorf("save: %w", err)
 		}
 		fmt.Fprintf(m.Stderr, "saved the fine-tuned model to %s\n", termtext.Sanitize(save))
@@ -174,17 +113,17 @@ func (n number) MarshalJSON() ([]byte, error) {
 // trainOutput is the result of thaw train: the JSON object of --json and
 // the text summary.
 type trainOutput struct {
-	Run          string        `json:"run"`
-	Model        string        `json:"model"`
-	Dataset      string        `json:"dataset"`
-	Classes      []string      `json:"classes"`
-	HeadReplaced bool          `json:"head_replaced"`
-	TrainSamples int           `json:"train_samples"`
-	ValSamples   int           `json:"val_samples"`
-	Seed         uint64        `json:"seed"`
-	BatchSize    int           `json:"batch_size"`
-	Plan         planOutput    `json:"plan"`
-	Stages       []stageResult `json:"stages"`
+	Run          string              `json:"run"`
+	Model        string              `json:"model"`
+	Dataset      string              `json:"dataset"`
+	Classes      []string            `json:"classes"`
+	HeadReplaced bool                `json:"head_replaced"`
+	TrainSamples int                 `json:"train_samples"`
+	ValSamples   int                 `json:"val_samples"`
+	Seed         uint64              `json:"seed"`
+	BatchSize    int                 `json:"batch_size"`
+	Plan         trainer.PlanSummary `json:"plan"`
+	Stages       []stageResult       `json:"stages"`
 
 	FinalValAcc     number `json:"final_val_acc"`
 	FinalValLoss    number `json:"final_val_loss"`
@@ -203,23 +142,6 @@ type trainOutput struct {
 	Error         string      `json:"error,omitempty"`
 }
 
-// planOutput is the plan as run: every stage resolved.
-type planOutput struct {
-	Name   string        `json:"name"`
-	Stages []stageOutput `json:"stages"`
-}
-
-type stageOutput struct {
-	Label     string                  `json:"label"`
-	Trainable []string                `json:"trainable"`
-	LR        float64                 `json:"lr"`
-	LRFactor  float64                 `json:"lr_factor"`
-	Schedule  trainer.Schedule        `json:"schedule"`
-	Optimizer trainer.OptimizerConfig `json:"optimizer"`
-	Epochs    int                     `json:"epochs,omitempty"`
-	Steps     int                     `json:"steps"` // the length in optimizer steps
-}
-
 type stageResult struct {
 	Label        string `json:"label"`
 	StartStep    int    `json:"start_step"`
@@ -236,19 +158,18 @@ type auditOutput struct {
 	Passed  bool     `json:"passed"`
 }
 
-func newTrainOutput(s *setup, f *setupFlags, res trainer.Result, runErr error) *trainOutput {
-	mod := s.base.m
-	spe := trainer.StepsPerEpoch(s.train.Len(), f.batch)
+func newTrainOutput(p *trainer.Prepared, res trainer.Result, runErr error) *trainOutput {
+	mod := p.Model
 	out := &trainOutput{
-		Model:           s.base.name,
-		Dataset:         s.train.Name,
+		Model:           p.ModelName,
+		Dataset:         p.Train.Name,
 		Classes:         mod.Config.Classes,
-		HeadReplaced:    s.replaced,
-		TrainSamples:    s.train.Len(),
-		ValSamples:      s.val.Len(),
-		Seed:            f.seed,
-		BatchSize:       f.batch,
-		Plan:            newPlanOutput(s, f),
+		HeadReplaced:    p.HeadReplaced,
+		TrainSamples:    p.Train.Len(),
+		ValSamples:      p.Val.Len(),
+		Seed:            p.Job.Seed,
+		BatchSize:       p.Spec().BatchSize,
+		Plan:            p.Summary(),
 		Stages:          []stageResult{},
 		FinalValAcc:     number(res.FinalValAcc),
 		FinalValLoss:    number(res.FinalValLoss),
@@ -266,7 +187,7 @@ func newTrainOutput(s *setup, f *setupFlags, res trainer.Result, runErr error) *
 		WallSeconds:   number(res.Wall.Seconds()),
 		Status:        string(res.Status),
 		Steps:         res.Steps,
-		TotalSteps:    s.plan.Len(spe),
+		TotalSteps:    p.TotalSteps(),
 	}
 	if runErr != nil {
 		out.Error = runErr.Error()
@@ -276,19 +197,6 @@ func newTrainOutput(s *setup, f *setupFlags, res trainer.Result, runErr error) *
 			Label: st.Label, StartStep: st.StartStep, EndStep: st.EndStep,
 			BestValLoss: number(st.BestValLoss), BestValAcc: number(st.BestValAcc),
 			StoppedEarly: st.StoppedEarly, Skipped: st.Skipped,
-		})
-	}
-	return out
-}
-
-// newPlanOutput describes the resolved plan of s.
-func newPlanOutput(s *setup, f *setupFlags) planOutput {
-	spe := trainer.StepsPerEpoch(s.train.Len(), f.batch)
-	out := planOutput{Name: s.plan.Name, Stages: []stageOutput{}}
-	for _, st := range s.plan.Stages {
-		out.Stages = append(out.Stages, stageOutput{
-			Label: st.Label, Trainable: st.Trainable, LR: st.LR, LRFactor: st.LRFactor,
-			Schedule: st.Schedule, Optimizer: st.Optimizer, Epochs: st.Epochs, Steps: st.Len(spe),
 		})
 	}
 	return out

@@ -114,10 +114,16 @@ func TestTrainHeadAudit(t *testing.T) {
 
 func TestTrainInterrupted(t *testing.T) {
 	fx := newFixture(t)
+	// Ctrl-C as soon as the run is recorded, before its first step.
 	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	out, code := trainJSON(t, ctx, "--model", fx.model, "--data", fx.data)
-	if code != 1 {
+	var stdout strings.Builder
+	m := &Main{Stdout: &stdout, Stderr: cancelOn{"(thaw show", cancel}}
+	err := m.Run(ctx, []string{"train", "--json", "--model", fx.model, "--data", fx.data})
+	var out map[string]any
+	if jerr := json.Unmarshal([]byte(stdout.String()), &out); jerr != nil {
+		t.Fatalf("stdout is not JSON (%v): %s; error %v", jerr, stdout.String(), err)
+	}
+	if code := exitCode(err); code != 1 {
 		t.Errorf("exit code %d, want 1", code)
 	}
 	if out["status"] != "stopped" {
@@ -232,19 +238,5 @@ func TestLRFindCommand(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "suggested lr:") || !strings.Contains(stdout, "<- suggested") {
 		t.Errorf("no suggestion in the output:\n%s", stdout)
-	}
-}
-
-func TestLoadTask(t *testing.T) {
-	// uci-digits is the smallest task: 1,797 samples of 64 features.
-	ds, err := dataSpec{data: "uci-digits"}.load(nil, splitTrain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ds.Len() != 1797 || !slices.Equal(ds.Shape, []int{64}) || len(ds.Classes) != 10 {
-		t.Errorf("uci-digits: %d samples of shape %v, %d classes; want 1797 of [64], 10", ds.Len(), ds.Shape, len(ds.Classes))
-	}
-	if err := ds.Validate(); err != nil {
-		t.Error(err)
 	}
 }

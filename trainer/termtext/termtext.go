@@ -72,3 +72,48 @@ func escapeLen(s string) int {
 	}
 	return min(j+1, len(s))
 }
+
+// Shown returns what a reader can tell apart of s on a terminal: Sanitize's
+// result without format characters (zero-width spaces and joiners, the soft
+// hyphen), with every run of white space as one space, trimmed. Two names
+// with the same Shown form look alike once printed; a name whose Shown form
+// is empty prints as nothing.
+func Shown(s string) string {
+	var b strings.Builder
+	space := false
+	for _, r := range Sanitize(s) {
+		switch {
+		case unicode.IsSpace(r):
+			space = b.Len() > 0
+			continue
+		case unicode.Is(unicode.Cf, r):
+			continue
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Clash finds names that cannot be told apart once printed (see Shown): it
+// returns the indices i < j of the first two names with the same Shown
+// form, or i and j = -1 for the first name whose Shown form is empty, and
+// ok true; ok is false when every name is visible and distinct from the
+// others. Names that are equal byte for byte clash too.
+func Clash(names []string) (i, j int, ok bool) {
+	seen := make(map[string]int, len(names))
+	for k, n := range names {
+		s := Shown(n)
+		if s == "" {
+			return k, -1, true
+		}
+		if first, dup := seen[s]; dup {
+			return first, k, true
+		}
+		seen[s] = k
+	}
+	return 0, 0, false
+}

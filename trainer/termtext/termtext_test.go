@@ -52,3 +52,47 @@ func FuzzSanitize(f *testing.F) {
 		}
 	})
 }
+
+func TestShown(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"A", "A"},
+		{"\x1b[1mA", "A"},
+		{"  A\t\tb  ", "A b"},
+		{"A\u200b", "A"},
+		{"\u00adA", "A"},
+		{"\x1b[1m", ""},
+		{"\x1b]0;title\x07", ""},
+		{" \t", ""},
+		{"Ankle boot", "Ankle boot"},
+	}
+	for _, tt := range tests {
+		if got := Shown(tt.in); got != tt.want {
+			t.Errorf("Shown(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestClash(t *testing.T) {
+	tests := []struct {
+		name  string
+		names []string
+		i, j  int
+		clash bool
+	}{
+		{"distinct", []string{"a", "b", "A"}, 0, 0, false},
+		{"none", nil, 0, 0, false},
+		{"escape sequence", []string{"A", "B", "\x1b[1mA"}, 0, 2, true},
+		{"equal bytes", []string{"x", "y", "y"}, 1, 2, true},
+		{"zero-width", []string{"cat", "ca\u200bt"}, 0, 1, true},
+		{"only an escape", []string{"a", "\x1b[31m"}, 1, -1, true},
+		{"blank", []string{" ", "a"}, 0, -1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			i, j, ok := Clash(tt.names)
+			if ok != tt.clash || ok && (i != tt.i || j != tt.j) {
+				t.Errorf("Clash(%q) = %d, %d, %v; want %d, %d, %v", tt.names, i, j, ok, tt.i, tt.j, tt.clash)
+			}
+		})
+	}
+}

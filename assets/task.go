@@ -1,15 +1,14 @@
-package recipes
+package assets
 
 import (
 	"fmt"
 	"io"
 	"slices"
 
-	"thaw/assets"
 	"thaw/trainer"
 )
 
-// LoadTask reads the named task of the catalogue (assets.Tasks) from the
+// LoadTask reads the named task of the catalogue (Tasks) from the
 // embedded files: its training split, and its test split when it has one
 // (test is nil otherwise, as for uci-digits and fashion). Only the task's
 // classes are kept, relabelled in the task's order, and the datasets'
@@ -19,11 +18,11 @@ import (
 // It returns an error for an unknown task or an embedded file that does not
 // parse.
 func LoadTask(name string) (train, test *trainer.Dataset, err error) {
-	t, ok := assets.TaskByName(name)
+	t, ok := TaskByName(name)
 	if !ok {
 		return nil, nil, fmt.Errorf("no task named %q", name)
 	}
-	d, ok := assets.Dataset(t.Dataset)
+	d, ok := Dataset(t.Dataset)
 	if !ok {
 		return nil, nil, fmt.Errorf("task %s: no dataset named %q", name, t.Dataset)
 	}
@@ -40,7 +39,7 @@ func LoadTask(name string) (train, test *trainer.Dataset, err error) {
 }
 
 // loadSplit reads one split of d and keeps t's classes.
-func loadSplit(t assets.Task, d assets.DatasetInfo, split string) (*trainer.Dataset, error) {
+func loadSplit(t Task, d DatasetInfo, split string) (*trainer.Dataset, error) {
 	s, ok := d.Split(split)
 	if !ok {
 		return nil, fmt.Errorf("task %s: dataset %s has no split %q", t.Name, d.Name, split)
@@ -48,9 +47,9 @@ func loadSplit(t assets.Task, d assets.DatasetInfo, split string) (*trainer.Data
 	var all *trainer.Dataset
 	var err error
 	switch d.Kind {
-	case assets.Images:
+	case Images:
 		all, err = readImages(d, s)
-	case assets.Table:
+	case Table:
 		all, err = readTable(d, s)
 	default:
 		err = fmt.Errorf("dataset %s: unknown kind %q", d.Name, d.Kind)
@@ -86,7 +85,7 @@ func loadSplit(t assets.Task, d assets.DatasetInfo, split string) (*trainer.Data
 
 // readImages reads an IDX image split: pixels scaled to [0, 1], samples of
 // shape [1, rows, cols].
-func readImages(d assets.DatasetInfo, s assets.Split) (*trainer.Dataset, error) {
+func readImages(d DatasetInfo, s Split) (*trainer.Dataset, error) {
 	shape, px, err := readIDX(s.Files[0])
 	if err != nil {
 		return nil, err
@@ -113,7 +112,7 @@ func readImages(d assets.DatasetInfo, s assets.Split) (*trainer.Dataset, error) 
 }
 
 func readIDX(p string) ([]int, []float32, error) {
-	r, err := assets.OpenGzip(p)
+	r, err := OpenGzip(p)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -126,8 +125,8 @@ func readIDX(p string) ([]int, []float32, error) {
 }
 
 // readTable reads a CSV split with the dataset's classes in catalogue order.
-func readTable(d assets.DatasetInfo, s assets.Split) (*trainer.Dataset, error) {
-	r, err := assets.OpenGzip(s.Files[0])
+func readTable(d DatasetInfo, s Split) (*trainer.Dataset, error) {
+	r, err := OpenGzip(s.Files[0])
 	if err != nil {
 		return nil, err
 	}
@@ -137,8 +136,8 @@ func readTable(d assets.DatasetInfo, s assets.Split) (*trainer.Dataset, error) {
 
 // LoadTaskSplit reads one split ("train" or "test", as the task names
 // them in t.Train and t.Test) of a catalogued task, as LoadTask does.
-func LoadTaskSplit(t assets.Task, split string) (*trainer.Dataset, error) {
-	d, ok := assets.Dataset(t.Dataset)
+func LoadTaskSplit(t Task, split string) (*trainer.Dataset, error) {
+	d, ok := Dataset(t.Dataset)
 	if !ok {
 		return nil, fmt.Errorf("task %s: no dataset named %q", t.Name, t.Dataset)
 	}

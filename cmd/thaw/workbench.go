@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/term"
+
+	"thaw/ui"
+)
+
+// modelDirs is a repeatable --model flag.
+type modelDirs []string
+
+func (d *modelDirs) String() string { return fmt.Sprint(*d) }
+func (d *modelDirs) Set(v string) error {
+	*d = append(*d, v)
+	return nil
+}
+
+// isTerminal reports whether both stdin and stdout are terminals, so the
+// workbench can draw and read keys.
+func (m *Main) isTerminal() bool {
+	in, ok1 := m.Stdin.(*os.File)
+	out, ok2 := m.Stdout.(*os.File)
+	return ok1 && ok2 && term.IsTerminal(in.Fd()) && term.IsTerminal(out.Fd())
+}
+
+// runWorkbench is thaw without a command: the workbench on this terminal,
+// starting its runs through the same engine and store as thaw train.
+func (m *Main) runWorkbench(ctx context.Context, args []string) error {
+	fs := m.newFlags("")
+	var dirs modelDirs
+	fs.Var(&dirs, "model", "also list the model in `dir` (repeatable)")
+	storeDir := storeFlag(fs)
+	fs.Usage = func() { fmt.Fprint(m.Stderr, usage) }
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	eng, st, err := m.openEngine(*storeDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	model := ui.New(ctx, ui.Options{ModelDirs: dirs, Engine: eng, Catalog: m.catalog(), FromEnv: true})
+	p := tea.NewProgram(model, tea.WithContext(ctx), tea.WithInput(m.Stdin), tea.WithOutput(m.Stdout))
+	_, err = p.Run()
+	// Quitting cancels the session's runs; wait for them to stop and be
+	// recorded before the store closes.
+	model.Wait()
+	if errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,745 @@
+package ui
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"thaw/trainer"
+	"thaw/trainer/termtext"
+)
+
+// Optimizer choices of the Plan screen: the preset's own, or one set for
+// every stage.
+var optimizerChoices = []string{"preset's", trainer.OptimizerAdamW, trainer.OptimizerSGD}
+
+// planDraft is the job being edited: data and settings, and the plan's
+// stages as edited. The Blocks screen's freeze choice is the first stage.
+type planDraft struct {
+	data      string
+	shots     int
+	valSplit  float64
+	seed      uint64
+	batch     int
+	optimizer int // index into optimizerChoices
+	preset    string
+
+	// plan holds the stages as edited. byHand is set once a stage was
+	// added, removed, moved or edited: a new freeze choice then only
+	// changes the first stage instead of rebuilding from the preset.
+	plan   trainer.Plan
+	byHand bool
+	// file names the plan file loaded, if any.
+	file string
+
+	// The data, loaded in the background when it changes.
+	dataID  int
+	loading bool
+	prep    *trainer.Prepared
+	dataErr error
+}
+
+func newPlanDraft() *planDraft {
+	return &planDraft{valSplit: 0.2, seed: 1, batch: trainer.DefaultBatchSize, preset: "gradual"}
+}
+
+// reset starts a fresh draft for a newly chosen model: the card's target
+// task and the gradual preset.
+func (p *planDraft) reset(e *modelEntry) {
+	*p = *newPlanDraft()
+	p.data = e.meta.TargetTask
+	if p.data == "" {
+		p.data = e.meta.SourceTask
+	}
+}
+
+func (p *planDraft) dataName() string {
+	if p.data == "" {
+		return "no data"
+	}
+	return p.data
+}
+
+// reload loads the data in the background and rebuilds the stages.
+func (p *planDraft) reload(s *Session) tea.Cmd {
+	p.rebuild(s)
+	if s.base == nil || s.base.model == nil {
+		return nil
+	}
+	p.dataID = s.nextID()
+	p.loading, p.prep, p.dataErr = true, nil, nil
+	return loadDataCmd(p.dataID, s.catalog, p.job(s))
+}
+
+// rebuild sets the stages from the preset and the freeze choice, unless
+// they were edited by hand (then only the first stage follows the choice).
+func (p *planDraft) rebuild(s *Session) {
+	if s.base == nil || s.base.model == nil {
+		return
+	}
+	blocks := s.base.model.Config.BlockNames()
+	if !p.byHand {
+		plan, err := trainer.Preset(p.preset, blocks, 0, 0)
+		if err != nil {
+			s.flashErr(err)
+			return
+		}
+		p.plan = plan
+	}
+	p.applyOptimizer()
+	p.applyFreeze(s, blocks)
+}
+
+// applyFreeze makes the freeze choice the first stage: its trainable
+// blocks are the ones the choice thaws, and the preset's later stages that
+// train no more than that are dropped as already covered.
+func (p *planDraft) applyFreeze(s *Session, blocks []string) {
+	if len(p.plan.Stages) == 0 || len(s.frozen) != len(blocks) {
+		return
+	}
+	var train []string
+	for i, f := range s.frozen {
+		if !f {
+			train = append(train, blocks[i])
+		}
+	}
+	if len(train) == 0 {
+		return
+	}
+	p.plan.Stages[0].Train = train
+	if p.byHand {
+		return
+	}
+	rp, err := p.plan.Resolve(blocks)
+	if err != nil {
+		return
+	}
+	kept := p.plan.Stages[:1]
+	for i := 1; i < len(p.plan.Stages); i++ {
+		if !subsetOf(rp.Stages[i].Trainable, train) {
+			kept = append(kept, p.plan.Stages[i])
+		}
+	}
+	p.plan.Stages = kept
+}
+
+func subsetOf(a, b []string) bool {
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *planDraft) applyOptimizer() {
+	switch optimizerChoices[p.optimizer] {
+	case trainer.OptimizerAdamW:
+		o := trainer.DefaultOptimizer()
+		p.plan.Optimizer = &o
+	case trainer.OptimizerSGD:
+		p.plan.Optimizer = &trainer.OptimizerConfig{Kind: trainer.OptimizerSGD, Momentum: 0.9}
+	}
+}
+
+// freezeChanged follows a new freeze choice on the Blocks screen.
+func (p *planDraft) freezeChanged(s *Session) { p.rebuild(s) }
+
+// resolved is the plan resolved against the model's blocks.
+func (p *planDraft) resolved(s *Session) (*trainer.ResolvedPlan, error) {
+	if s.base == nil || s.base.model == nil {
+		return nil, errors.New("no model chosen")
+	}
+	return p.plan.Resolve(s.base.model.Config.BlockNames())
+}
+
+// factor is the first stage's discriminative factor.
+func (p *planDraft) factor() float64 {
+	f := 1.0
+	if len(p.plan.Stages) > 0 {
+		f = cmpOr(p.plan.Stages[0].LRFactor, p.plan.LRFactor)
+	}
+	return max(f, 1)
+}
+
+func cmpOr(a, b float64) float64 {
+	if a != 0 {
+		return a
+	}
+	return b
+}
+
+// stepsPerEpoch is the batches per epoch of the loaded data, or 0.
+func (p *planDraft) stepsPerEpoch() int {
+	if p.prep == nil {
+		return 0
+	}
+	return trainer.StepsPerEpoch(p.prep.Train.Len(), p.batch)
+}
+
+// job is the draft as the engine takes it.
+func (p *planDraft) job(s *Session) trainer.Job {
+	return trainer.Job{
+		Model: s.base.name, Data: trainer.DataRef{Path: p.data}, Plan: p.plan, Shots: p.shots,
+		ValSplit: p.valSplit, BatchSize: p.batch, Seed: p.seed,
+	}
+}
+
+// ---- the screen ----
+
+// Rows of the Plan screen's form, before the stages.
+const (
+	rowData = iota
+	rowShots
+	rowVal
+	rowSeed
+	rowBatch
+	rowOptimizer
+	rowPreset
+	numFieldRows
+)
+
+// planScreen edits the job: data and settings, stages, and previews every
+// block's learning rate across the stages.
+type planScreen struct {
+	s      *Session
+	cursor int // a field row, or numFieldRows+i for stage i
+	// editing is the row whose text field has focus, -1 for none.
+	editing int
+	input   textinput.Model
+	// fileOp is "save" or "load" while a plan file's path is typed.
+	fileOp string
+	chart  lrChart
+}
+
+func newPlanScreen(s *Session) *planScreen {
+	return &planScreen{s: s, editing: -1, input: textInput("", "")}
+}
+
+func (p *planScreen) Keys() []key.Binding {
+	k := p.s.Keys
+	return []key.Binding{k.Up, k.Down, k.Edit, k.Left, k.Right, k.Preset, k.AddStage, k.RemoveStage,
+		k.StageUp, k.StageDown, k.LRFind, k.SavePlan, k.LoadPlan}
+}
+
+func (p *planScreen) Capturing() bool { return p.editing >= 0 || p.fileOp != "" }
+
+func (p *planScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
+	d := p.s.plan
+	switch msg := msg.(type) {
+	case dataLoadedMsg:
+		if msg.id != d.dataID {
+			return p, nil // an older load, superseded
+		}
+		d.loading = false
+		if msg.err != nil {
+			d.dataErr = msg.err
+			p.s.flashErr(msg.err)
+			return p, nil
+		}
+		d.prep = msg.prep
+		return p, nil
+	case tea.KeyPressMsg:
+		return p.handleKey(msg)
+	}
+	return p, nil
+}
+
+func (p *planScreen) rows() int { return numFieldRows + len(p.s.plan.plan.Stages) }
+
+func (p *planScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
+	s, k, d := p.s, p.s.Keys, p.s.plan
+	if p.editing >= 0 || p.fileOp != "" {
+		return p.handleInput(msg)
+	}
+	if s.base == nil {
+		if key.Matches(msg, k.Forward) {
+			s.flashErr(errors.New("no model chosen: pick one on the Models screen (1) with enter"))
+		}
+		return p, nil
+	}
+	stage := p.cursor - numFieldRows
+	switch {
+	case key.Matches(msg, k.Up):
+		p.cursor = max(p.cursor-1, 0)
+	case key.Matches(msg, k.Down):
+		p.cursor = min(p.cursor+1, p.rows()-1)
+	case key.Matches(msg, k.Edit):
+		return p, p.startEdit()
+	case key.Matches(msg, k.Left), key.Matches(msg, k.Right):
+		dir := 1
+		if key.Matches(msg, k.Left) {
+			dir = -1
+		}
+		switch p.cursor {
+		case rowOptimizer:
+			d.optimizer = (d.optimizer + dir + len(optimizerChoices)) % len(optimizerChoices)
+			d.rebuild(s)
+		case rowPreset:
+			p.cyclePreset(dir)
+		}
+	case key.Matches(msg, k.Preset):
+		p.cyclePreset(1)
+	case key.Matches(msg, k.AddStage):
+		at := len(d.plan.Stages)
+		if stage >= 0 {
+			at = stage + 1
+		}
+		d.plan.Stages = slices.Insert(d.plan.Stages, at, trainer.Stage{Train: []string{"all"}})
+		d.byHand = true
+		p.cursor = numFieldRows + at
+	case key.Matches(msg, k.RemoveStage):
+		if stage < 0 {
+			break
+		}
+		if len(d.plan.Stages) == 1 {
+			s.flashErr(errors.New("a plan needs at least one stage: edit this one with e instead"))
+			break
+		}
+		d.plan.Stages = slices.Delete(d.plan.Stages, stage, stage+1)
+		d.byHand = true
+		p.cursor = min(p.cursor, p.rows()-1)
+	case key.Matches(msg, k.StageUp):
+		if stage > 0 {
+			st := d.plan.Stages
+			st[stage-1], st[stage] = st[stage], st[stage-1]
+			d.byHand = true
+			p.cursor--
+		}
+	case key.Matches(msg, k.StageDown):
+		if stage >= 0 && stage < len(d.plan.Stages)-1 {
+			st := d.plan.Stages
+			st[stage+1], st[stage] = st[stage], st[stage+1]
+			d.byHand = true
+			p.cursor++
+		}
+	case key.Matches(msg, k.SavePlan):
+		p.fileOp = "save"
+		p.input.Prompt = "save plan to: "
+		p.input.SetValue(cmpOrString(d.file, "plan.json"))
+		return p, p.input.Focus()
+	case key.Matches(msg, k.LoadPlan):
+		p.fileOp = "load"
+		p.input.Prompt = "load plan from: "
+		p.input.SetValue(d.file)
+		return p, p.input.Focus()
+	case key.Matches(msg, k.LRFind):
+		return p, p.startLRFind()
+	case key.Matches(msg, k.Forward):
+		return p, p.start()
+	}
+	return p, nil
+}
+
+func cmpOrString(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func (p *planScreen) cyclePreset(dir int) {
+	var names []string
+	for _, pi := range trainer.Presets() {
+		names = append(names, pi.Name)
+	}
+	d := p.s.plan
+	i := slices.Index(names, d.preset)
+	d.preset = names[(i+dir+len(names))%len(names)]
+	d.byHand = false
+	d.file = ""
+	d.rebuild(p.s)
+	p.cursor = min(p.cursor, p.rows()-1)
+}
+
+// start checks the draft and asks the engine to run it.
+func (p *planScreen) start() tea.Cmd {
+	s, d := p.s, p.s.plan
+	switch {
+	case d.loading:
+		s.flash("the data is still loading; press enter again in a moment")
+		return nil
+	case d.dataErr != nil:
+		s.flashErr(fmt.Errorf("%w — fix the data field (e on data)", d.dataErr))
+		return nil
+	case s.training():
+		s.flashErr(errors.New("a run is already training: watch it on Train (4), or stop it there first"))
+		return nil
+	}
+	if _, err := d.resolved(s); err != nil {
+		s.flashErr(fmt.Errorf("plan: %w — edit the stage with e", err))
+		return nil
+	}
+	s.flash("starting…")
+	return startRunCmd(s.ctx, s.opts.Engine, d.job(s))
+}
+
+// startEdit focuses the text field of the row under the cursor.
+func (p *planScreen) startEdit() tea.Cmd {
+	d := p.s.plan
+	var val string
+	switch p.cursor {
+	case rowData:
+		val = d.data
+	case rowShots:
+		val = strconv.Itoa(d.shots)
+	case rowVal:
+		val = strconv.FormatFloat(d.valSplit, 'g', -1, 64)
+	case rowSeed:
+		val = strconv.FormatUint(d.seed, 10)
+	case rowBatch:
+		val = strconv.Itoa(d.batch)
+	case rowOptimizer, rowPreset:
+		p.s.flash("← and → choose")
+		return nil
+	default:
+		val = formatStage(d.plan.Stages[p.cursor-numFieldRows])
+	}
+	p.editing = p.cursor
+	p.input.Prompt = "› "
+	p.input.SetValue(val)
+	p.input.CursorEnd()
+	return p.input.Focus()
+}
+
+// handleInput feeds the focused field: enter applies, esc cancels.
+func (p *planScreen) handleInput(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
+	k := p.s.Keys
+	switch {
+	case key.Matches(msg, k.Back):
+		p.editing, p.fileOp = -1, ""
+		p.input.Blur()
+		return p, nil
+	case key.Matches(msg, k.Forward):
+		var cmd tea.Cmd
+		var err error
+		if p.fileOp != "" {
+			err = p.fileDone(strings.TrimSpace(p.input.Value()))
+		} else {
+			cmd, err = p.apply(p.editing, strings.TrimSpace(p.input.Value()))
+		}
+		if err != nil {
+			p.s.flashErr(err) // the field stays open to fix it
+			return p, nil
+		}
+		p.editing, p.fileOp = -1, ""
+		p.input.Blur()
+		return p, cmd
+	}
+	var cmd tea.Cmd
+	p.input, cmd = p.input.Update(msg)
+	return p, cmd
+}
+
+// apply sets a field from its text; a change to the data or its split
+// reloads the data.
+func (p *planScreen) apply(row int, v string) (tea.Cmd, error) {
+	s, d := p.s, p.s.plan
+	switch row {
+	case rowData:
+		d.data = v
+		return d.reload(s), nil
+	case rowShots:
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("shots %q: want a whole number of samples per class, 0 for all", v)
+		}
+		d.shots = n
+		return d.reload(s), nil
+	case rowVal:
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f > 0 && f < 1) {
+			return nil, fmt.Errorf("validation split %q: want a fraction between 0 and 1, such as 0.2", v)
+		}
+		d.valSplit = f
+		return d.reload(s), nil
+	case rowSeed:
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("seed %q: want a whole number", v)
+		}
+		d.seed = n
+		return d.reload(s), nil
+	case rowBatch:
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("batch %q: want a whole number, at least 1", v)
+		}
+		d.batch = n
+		return nil, nil
+	}
+	i := row - numFieldRows
+	st, err := parseStage(v, d.plan.Stages[i])
+	if err != nil {
+		return nil, fmt.Errorf("stage %d: %w", i+1, err)
+	}
+	old := d.plan.Stages[i]
+	d.plan.Stages[i] = st
+	if _, err := d.resolved(s); err != nil {
+		d.plan.Stages[i] = old
+		return nil, fmt.Errorf("stage %d: %w", i+1, err)
+	}
+	d.byHand = true
+	return nil, nil
+}
+
+// fileDone saves the plan to path or loads it from path.
+func (p *planScreen) fileDone(path string) error {
+	s, d := p.s, p.s.plan
+	if path == "" {
+		return errors.New("no file name: type one, or esc")
+	}
+	if p.fileOp == "save" {
+		b, err := json.MarshalIndent(d.plan, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("save plan: %w", err)
+		}
+		d.file = path
+		s.flash("saved the plan to " + path)
+		return nil
+	}
+	plan, err := trainer.LoadPlan(path)
+	if err != nil {
+		return fmt.Errorf("load plan: %w", err)
+	}
+	if _, err := plan.Resolve(s.base.model.Config.BlockNames()); err != nil {
+		return fmt.Errorf("load plan %s: %w", path, err)
+	}
+	d.plan, d.byHand, d.file = plan, true, path
+	s.flash("loaded the plan from " + path)
+	p.cursor = min(p.cursor, p.rows()-1)
+	return nil
+}
+
+// formatStage writes a stage as the one-line form parseStage reads.
+func formatStage(st trainer.Stage) string {
+	parts := []string{"train=" + strings.Join(st.Train, ",")}
+	if st.Steps > 0 {
+		parts = append(parts, fmt.Sprintf("steps=%d", st.Steps))
+	}
+	if st.Epochs > 0 {
+		parts = append(parts, fmt.Sprintf("epochs=%d", st.Epochs))
+	}
+	if st.LR > 0 {
+		parts = append(parts, "lr="+strconv.FormatFloat(st.LR, 'g', -1, 64))
+	}
+	if st.Schedule != nil {
+		parts = append(parts, "schedule="+st.Schedule.Kind)
+	}
+	if st.LRFactor > 0 {
+		parts = append(parts, "factor="+strconv.FormatFloat(st.LRFactor, 'g', -1, 64))
+	}
+	if st.Name != "" {
+		parts = append(parts, "name="+st.Name)
+	}
+	return strings.Join(parts, " ")
+}
+
+// parseStage reads "train=fc1,head epochs=3 lr=0.001 schedule=cosine
+// factor=2.6": the keys given replace the stage's fields, and a zero value
+// (epochs=0, lr=0, factor=0, schedule=) falls back to the plan's.
+func parseStage(v string, st trainer.Stage) (trainer.Stage, error) {
+	for _, f := range strings.Fields(v) {
+		k, val, ok := strings.Cut(f, "=")
+		if !ok {
+			return st, fmt.Errorf("%q: want key=value (train, epochs, steps, lr, schedule, factor, name)", f)
+		}
+		num := func() (float64, error) {
+			x, err := strconv.ParseFloat(val, 64)
+			if err != nil || x < 0 || math.IsInf(x, 0) {
+				return 0, fmt.Errorf("%s=%q: want a number, 0 or more", k, val)
+			}
+			return x, nil
+		}
+		switch k {
+		case "train":
+			st.Train = strings.Split(val, ",")
+		case "epochs", "steps":
+			x, err := num()
+			if err != nil || x != math.Trunc(x) {
+				return st, fmt.Errorf("%s=%q: want a whole number", k, val)
+			}
+			st.Epochs, st.Steps = 0, 0
+			if k == "epochs" {
+				st.Epochs = int(x)
+			} else {
+				st.Steps = int(x)
+			}
+		case "lr":
+			x, err := num()
+			if err != nil {
+				return st, err
+			}
+			st.LR = x
+		case "factor":
+			x, err := num()
+			if err != nil {
+				return st, err
+			}
+			st.LRFactor = x
+		case "schedule":
+			if val == "" {
+				st.Schedule = nil
+				break
+			}
+			if !slices.Contains(trainer.ScheduleKinds(), val) {
+				return st, fmt.Errorf("schedule %q: want one of %s", val, strings.Join(trainer.ScheduleKinds(), ", "))
+			}
+			st.Schedule = &trainer.Schedule{Kind: val}
+		case "name":
+			st.Name = val
+		default:
+			return st, fmt.Errorf("unknown key %q (train, epochs, steps, lr, schedule, factor, name)", k)
+		}
+	}
+	return st, nil
+}
+
+// View draws the form, the stages and the LR preview.
+func (p *planScreen) View(w, h int) string {
+	s, st := p.s, p.s.Styles
+	if s.base == nil {
+		return st.Faint.Render("No model chosen. Press 1 for Models, pick one with enter.")
+	}
+	d := s.plan
+	formW := w
+	wide := w >= 120
+	if wide {
+		formW = w / 2
+	}
+	var lines []string
+	lines = append(lines, st.Heading.Render("Plan")+st.Faint.Render("  "+termtext.Sanitize(s.base.name)+" → "+termtext.Sanitize(d.dataName())))
+	field := func(row int, label, value string) {
+		l := fmt.Sprintf("%-10s", label)
+		if row == p.cursor {
+			l = st.FieldOn.Render("▸ " + l)
+		} else {
+			l = st.Field.Render("  " + l)
+		}
+		if row == p.editing {
+			value = p.input.View()
+		}
+		lines = append(lines, l+" "+value)
+	}
+	field(rowData, "data", termtext.Sanitize(d.data)+" "+p.dataNote())
+	shots := "all"
+	if d.shots > 0 {
+		shots = fmt.Sprintf("%d per class", d.shots)
+	}
+	field(rowShots, "shots", shots)
+	field(rowVal, "val split", strconv.FormatFloat(d.valSplit, 'g', -1, 64))
+	field(rowSeed, "seed", strconv.FormatUint(d.seed, 10))
+	field(rowBatch, "batch", strconv.Itoa(d.batch))
+	field(rowOptimizer, "optimizer", "‹ "+optimizerChoices[d.optimizer]+" ›")
+	pres := d.preset
+	if d.byHand {
+		pres += " (edited)"
+	}
+	if d.file != "" {
+		pres += " from " + termtext.Sanitize(d.file)
+	}
+	field(rowPreset, "preset", "‹ "+pres+" ›")
+	if p.fileOp != "" {
+		lines = append(lines, "  "+p.input.View())
+	}
+
+	lines = append(lines, st.Heading.Render("Stages"))
+	rp, rerr := d.resolved(s)
+	spe := d.stepsPerEpoch()
+	for i, stg := range d.plan.Stages {
+		row := numFieldRows + i
+		var desc string
+		if rerr == nil {
+			rs := rp.Stages[i]
+			length := fmt.Sprintf("%d ep", rs.Epochs)
+			if rs.Steps > 0 {
+				length = fmt.Sprintf("%d steps", rs.Steps)
+			} else if spe > 0 {
+				length += fmt.Sprintf(" (%d st)", rs.Len(spe))
+			}
+			desc = fmt.Sprintf("%-22s %-14s lr %-7.2g %-8s ×%.3g",
+				ansi.Truncate(rs.Label, 22, "…"), length, rs.LR, scheduleShort(rs.Schedule.Kind), rs.LRFactor)
+			desc = termtext.Sanitize(desc)
+		} else {
+			desc = termtext.Sanitize(formatStage(stg))
+		}
+		if row == p.editing {
+			desc = p.input.View()
+		}
+		if row == p.cursor {
+			lines = append(lines, st.Selected.Render(fmt.Sprintf("▸%d", i+1))+" "+desc)
+		} else {
+			lines = append(lines, fmt.Sprintf(" %d", i+1)+" "+desc)
+		}
+	}
+	if rerr != nil {
+		lines = append(lines, st.Error.Render(termtext.Sanitize("plan: "+rerr.Error())))
+	}
+	form := strings.Join(lines, "\n")
+	formLines := len(lines)
+
+	chartW, chartH := w, h-formLines-1
+	if wide {
+		chartW, chartH = w-formW-2, min(h, max(16, h/2))
+	}
+	var chart string
+	if rerr == nil && chartH >= 5 && chartW >= 30 {
+		chart = p.chart.view(s, rp, spe, chartW, chartH)
+	}
+	if wide {
+		return joinColumns(form, formW, 2, chart)
+	}
+	if chart == "" {
+		return form
+	}
+	return form + "\n" + chart
+}
+
+// scheduleShort names a schedule in a few characters.
+func scheduleShort(kind string) string {
+	switch kind {
+	case trainer.ScheduleSlantedTriangular:
+		return "STLR"
+	case trainer.ScheduleOneCycle:
+		return "1cycle"
+	}
+	return kind
+}
+
+// dataNote says what is known of the data.
+func (p *planScreen) dataNote() string {
+	d, st := p.s.plan, p.s.Styles
+	switch {
+	case d.loading:
+		return st.Faint.Render("loading…")
+	case d.dataErr != nil:
+		return st.Error.Render("✗ cannot use it (see below)")
+	case d.prep != nil:
+		head := "head kept"
+		if d.prep.HeadReplaced {
+			head = "new head"
+		}
+		return st.Faint.Render(fmt.Sprintf("%d classes, %d train / %d val, %s", len(d.prep.Train.Classes), d.prep.Train.Len(), d.prep.Val.Len(), head))
+	}
+	return ""
+}
+
+// startLRFind runs the LR finder on the plan's first stage in the
+// background.
+func (p *planScreen) startLRFind() tea.Cmd {
+	p.s.flashErr(errors.New("the LR finder is not available in this build: run thaw lr-find"))
+	return nil
+}

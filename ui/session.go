@@ -1,0 +1,152 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"thaw/assets"
+	"thaw/store"
+	"thaw/trainer"
+	"thaw/trainer/termtext"
+)
+
+// Session is the state one workbench's screens share: the styles and keys
+// of its terminal, the model and data chosen, the freeze choice, the plan
+// being edited and the run started from it. Screens read and change it from
+// their Update only, so it needs no lock.
+type Session struct {
+	Styles Styles
+	Keys   KeyMap
+
+	opts    Options
+	catalog *assets.Catalog
+	ctx     context.Context
+	cancel  context.CancelFunc
+
+	// models lists what the Models screen offers; base is the chosen one.
+	models []*modelEntry
+	base   *modelEntry
+	// frozen[i] says whether block i (input to output) stays frozen in the
+	// first stage: the Blocks screen's choice.
+	frozen []bool
+
+	// plan is the job being edited on the Plan screen.
+	plan *planDraft
+
+	// run is the run started from this session, if any; last is its
+	// latest report.
+	run     *store.Live
+	last    trainer.Progress
+	hasLast bool
+	runDone bool
+	runErr  error
+
+	// message is the one-line notice above the help bar; messageErr
+	// draws it as an error.
+	message    string
+	messageErr bool
+
+	// probeCache keeps finished probes per model and job.
+	probeCache map[probeKey]*probeState
+
+	// bg counts the background goroutines that start runs (sweeps), so
+	// that Wait can let their runs stop and be recorded.
+	bg sync.WaitGroup
+
+	// showNext, when set, is the screen to show once the active screen's
+	// Update returns (see show).
+	showNext *Screen
+
+	// seq numbers background jobs, so that replies from a cancelled one
+	// are told apart from the current one's.
+	seq int
+}
+
+func newSession(ctx context.Context, opts Options, noColor bool) *Session {
+	ctx, cancel := context.WithCancel(ctx)
+	s := &Session{
+		Styles:  NewStyles(true, noColor),
+		Keys:    DefaultKeyMap(),
+		opts:    opts,
+		catalog: opts.Catalog,
+		ctx:     ctx,
+		cancel:  cancel,
+	}
+	if s.catalog == nil {
+		s.catalog = assets.NewCatalog()
+	}
+	s.plan = newPlanDraft()
+	return s
+}
+
+// nextID returns a fresh id for a background job.
+func (s *Session) nextID() int {
+	s.seq++
+	return s.seq
+}
+
+// show asks the frame to show screen sc as soon as the current Update
+// returns, so that the next key already goes to it.
+func (s *Session) show(sc Screen) { s.showNext = &sc }
+
+// flash shows a notice above the help bar until the next screen change.
+func (s *Session) flash(msg string) {
+	s.message, s.messageErr = termtext.Sanitize(msg), false
+}
+
+// flashErr shows an error above the help bar.
+func (s *Session) flashErr(err error) {
+	if err == nil {
+		return
+	}
+	s.message, s.messageErr = termtext.Sanitize(err.Error()), true
+}
+
+// training reports whether a run started here is still live.
+func (s *Session) training() bool {
+	return s.run != nil && !s.runDone
+}
+
+// stopAll cancels the session's background work and its runs: a run
+// stops within one batch and stays stored, resumable.
+func (s *Session) stopAll() {
+	s.cancel()
+}
+
+// statusLine is the header's right side: model → data, and the run.
+func (s *Session) statusLine() string {
+	out := "no model chosen"
+	if s.base != nil {
+		out = s.base.name + " → " + s.plan.dataName()
+	}
+	if s.run != nil {
+		out += " · run " + shortID(s.run.ID) + " " + s.runStatus()
+	}
+	return termtext.Sanitize(out)
+}
+
+// runStatus says what the run is doing in a few words.
+func (s *Session) runStatus() string {
+	switch {
+	case s.runDone && s.runErr != nil:
+		return "failed"
+	case s.runDone:
+		if s.hasLast {
+			return string(s.last.Status)
+		}
+		return "done"
+	case !s.hasLast:
+		return "starting"
+	}
+	p := s.last
+	return fmt.Sprintf("%s stage %d %d/%d", p.Status, p.Stage+1, p.Step, p.TotalSteps)
+}
+
+// shortID is the first eight characters of a run id.
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}

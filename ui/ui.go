@@ -1,0 +1,467 @@
+// Package ui is thaw's workbench: a Bubble Tea program with five screens —
+// Models, Blocks, Plan, Train and Runs — over one session's state.
+//
+// The root model (this file) owns the frame: the header with the screens
+// and the run's status, the help bar, the quit confirmation, global keys and
+// the window size. Each screen is a small model behind [ScreenModel]; the
+// root delegates keys to the active one and every other message to all of
+// them, so a screen hears about data it asked for even when the user has
+// moved on.
+package ui
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"thaw/assets"
+)
+
+// Screen names one of the workbench's screens; number keys 1-5 jump to
+// them in this order.
+type Screen int
+
+const (
+	ScreenModels Screen = iota
+	ScreenBlocks
+	ScreenPlan
+	ScreenTrain
+	ScreenRuns
+	numScreens
+)
+
+func (s Screen) String() string {
+	switch s {
+	case ScreenModels:
+		return "Models"
+	case ScreenBlocks:
+		return "Blocks"
+	case ScreenPlan:
+		return "Plan"
+	case ScreenTrain:
+		return "Train"
+	case ScreenRuns:
+		return "Runs"
+	}
+	return fmt.Sprintf("Screen(%d)", int(s))
+}
+
+// ScreenModel is the contract of one screen. The root calls Update with
+// every key while the screen is active and with every other message always;
+// View with the body's size (the frame draws the header and help bar
+// around it). A screen keeps a pointer to the [Session] it shares with the
+// others.
+type ScreenModel interface {
+	// Update handles a message. Long work goes in the returned command,
+	// never in Update.
+	Update(msg tea.Msg) (ScreenModel, tea.Cmd)
+	// View draws the screen's body in exactly w columns and at most h rows.
+	View(w, h int) string
+	// Keys lists the screen's own bindings, most useful first; the help
+	// bar shows those that fit and `?` shows them all. Keys must not reuse
+	// a key of KeyMap.global or of another binding in the list.
+	Keys() []key.Binding
+	// Capturing reports that a text field has focus or an overlay is open:
+	// the screen then receives every key but tab, shift+tab and ctrl+c,
+	// including esc and enter (to close or confirm it).
+	Capturing() bool
+}
+
+// Options configure a workbench.
+type Options struct {
+	// ModelDirs are model folders to list beside the zoo (--model).
+	ModelDirs []string
+	// Engine starts recorded runs. Nil means the workbench cannot train:
+	// it says so when asked to.
+	Engine Engine
+	// Catalog resolves model and data names; nil means the embedded zoo
+	// and tasks (assets.NewCatalog).
+	Catalog *assets.Catalog
+	// NoProbes turns off the per-block probes, which otherwise train in
+	// the background whenever the data changes.
+	NoProbes bool
+	// NoColor drops every colour. New sets it from $NO_COLOR when
+	// FromEnv is set.
+	NoColor bool
+	// FromEnv reads NO_COLOR from the environment.
+	FromEnv bool
+}
+
+// Model is the workbench's root model: one per session.
+type Model struct {
+	s       *Session
+	screens [numScreens]ScreenModel
+	active  Screen
+	width   int
+	height  int
+
+	showHelp    bool
+	confirmQuit bool
+	help        help.Model
+}
+
+// New returns a workbench for one session. ctx bounds the session's
+// background work (data loading, sweeps, probes); runs started from the
+// workbench are bound to it too, so cancelling it stops them.
+func New(ctx context.Context, opts Options) *Model {
+	noColor := opts.NoColor
+	if opts.FromEnv && os.Getenv("NO_COLOR") != "" {
+		noColor = true
+	}
+	s := newSession(ctx, opts, noColor)
+	m := &Model{s: s, width: 80, height: 24, help: help.New()}
+	m.screens[ScreenModels] = newModelsScreen(s)
+	m.screens[ScreenBlocks] = newBlocksScreen(s)
+	m.screens[ScreenPlan] = newPlanScreen(s)
+	m.screens[ScreenTrain] = newTrainScreen(s)
+	m.screens[ScreenRuns] = newRunsScreen(s)
+	m.applyStyles()
+	return m
+}
+
+// Session exposes the session's state, for tests and the SSH server.
+func (m *Model) Session() *Session { return m.s }
+
+// Wait waits until the runs this session started have stopped and been
+// recorded: after the program ends (which cancels them), before the store
+// closes.
+func (m *Model) Wait() {
+	m.s.bg.Wait()
+	if m.s.run != nil {
+		<-m.s.run.Done()
+	}
+}
+
+// Active returns the screen shown.
+func (m *Model) Active() Screen { return m.active }
+
+func (m *Model) Init() tea.Cmd {
+	return tea.Batch(tea.RequestBackgroundColor, loadModelsCmd(m.s.catalog, m.s.opts.ModelDirs))
+}
+
+func (m *Model) applyStyles() {
+	st := m.s.Styles
+	hs := help.DefaultStyles(st.Dark)
+	if st.NoColor {
+		hs = help.Styles{
+			ShortKey: lipgloss.NewStyle().Bold(true), FullKey: lipgloss.NewStyle().Bold(true),
+			ShortDesc: st.Faint, FullDesc: st.Faint, ShortSeparator: st.Faint, FullSeparator: st.Faint, Ellipsis: st.Faint,
+		}
+	}
+	m.help.Styles = hs
+}
+
+// Update handles the frame's messages and keys and delegates the rest.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		m.help.SetWidth(msg.Width)
+		return m, nil
+	case tea.BackgroundColorMsg:
+		m.s.Styles = NewStyles(msg.IsDark(), m.s.Styles.NoColor)
+		m.applyStyles()
+		return m, nil
+	case tea.KeyPressMsg:
+		return m.handleKey(msg)
+	case gotoMsg:
+		return m, m.switchTo(Screen(msg))
+	case quitMsg:
+		m.s.stopAll()
+		return m, tea.Quit
+	case errMsg:
+		m.s.flashErr(msg.err)
+		return m, nil
+	case noticeMsg:
+		m.s.flash(string(msg))
+		return m, nil
+	case runStartedMsg:
+		m.s.run = msg.run
+		shown := m.switchTo(ScreenTrain)
+		m.s.flash("run " + shortID(msg.run.ID) + " started")
+		return m, tea.Batch(shown, waitProgress(msg.run), m.broadcast(msg))
+	case runProgressMsg:
+		if m.s.run == nil || msg.id != m.s.run.ID {
+			return m, nil // a message of a run no longer shown
+		}
+		m.s.last = msg.p
+		m.s.hasLast = true
+		return m, tea.Batch(waitProgress(m.s.run), m.broadcast(msg))
+	case runDoneMsg:
+		if m.s.run != nil && msg.id == m.s.run.ID {
+			m.s.runDone = true
+			m.s.runErr = msg.err
+			if msg.err != nil {
+				m.s.flashErr(fmt.Errorf("run %s: %w", shortID(msg.id), msg.err))
+			}
+		}
+		return m, m.broadcast(msg)
+	}
+	return m, m.broadcast(msg)
+}
+
+// broadcast gives a message to every screen.
+func (m *Model) broadcast(msg tea.Msg) tea.Cmd {
+	var cmds []tea.Cmd
+	for i, sc := range m.screens {
+		var cmd tea.Cmd
+		m.screens[i], cmd = sc.Update(msg)
+		cmds = append(cmds, cmd)
+	}
+	cmds = append(cmds, m.followShow())
+	return tea.Batch(cmds...)
+}
+
+func (m *Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
+	k := m.s.Keys
+	if m.confirmQuit {
+		switch {
+		case key.Matches(msg, k.Yes), key.Matches(msg, k.ForceQuit):
+			m.s.stopAll()
+			return m, tea.Quit
+		case key.Matches(msg, k.No), key.Matches(msg, k.Back):
+			m.confirmQuit = false
+		}
+		return m, nil
+	}
+	if key.Matches(msg, k.ForceQuit) {
+		return m.quit()
+	}
+	if m.showHelp {
+		// Any key closes the full help; the frame's keys also act.
+		m.showHelp = false
+		if key.Matches(msg, k.Help, k.Back) {
+			return m, nil
+		}
+	}
+	sc := m.screens[m.active]
+	if key.Matches(msg, k.Cycle) {
+		return m, m.switchTo((m.active + 1) % numScreens)
+	}
+	if key.Matches(msg, k.CycleBack) {
+		return m, m.switchTo((m.active + numScreens - 1) % numScreens)
+	}
+	if sc.Capturing() {
+		return m, m.updateActive(msg)
+	}
+	switch {
+	case key.Matches(msg, k.Quit):
+		return m.quit()
+	case key.Matches(msg, k.Help):
+		m.showHelp = true
+		return m, nil
+	case key.Matches(msg, k.Back):
+		if m.active > ScreenModels && m.active <= ScreenTrain {
+			return m, m.switchTo(m.active - 1)
+		} else if m.active == ScreenRuns {
+			return m, m.switchTo(ScreenTrain)
+		}
+		return m, nil
+	}
+	for i, b := range k.Jump {
+		if key.Matches(msg, b) {
+			return m, m.switchTo(Screen(i))
+		}
+	}
+	return m, m.updateActive(msg)
+}
+
+func (m *Model) updateActive(msg tea.Msg) tea.Cmd {
+	var cmd tea.Cmd
+	m.screens[m.active], cmd = m.screens[m.active].Update(msg)
+	return tea.Batch(cmd, m.followShow())
+}
+
+// followShow switches to the screen a screen asked for with show, and
+// returns that screen's command.
+func (m *Model) followShow() tea.Cmd {
+	if next := m.s.showNext; next != nil {
+		m.s.showNext = nil
+		return m.switchTo(*next)
+	}
+	return nil
+}
+
+// switchTo shows screen s and tells it so; the screen's command (the Runs
+// screen starts reading the store) is returned.
+func (m *Model) switchTo(s Screen) tea.Cmd {
+	if s < 0 || s >= numScreens {
+		return nil
+	}
+	m.active = s
+	m.s.message = ""
+	var cmd tea.Cmd
+	m.screens[s], cmd = m.screens[s].Update(shownMsg{})
+	return cmd
+}
+
+// quit asks first when a run is training; otherwise it quits.
+func (m *Model) quit() (tea.Model, tea.Cmd) {
+	if m.s.training() {
+		m.confirmQuit = true
+		return m, nil
+	}
+	m.s.stopAll()
+	return m, tea.Quit
+}
+
+// View draws the frame around the active screen.
+func (m *Model) View() tea.View {
+	v := tea.NewView(m.render())
+	v.AltScreen = true
+	v.WindowTitle = "thaw"
+	return v
+}
+
+// render composes the frame: header, body, message line, help bar.
+func (m *Model) render() string {
+	w, h := max(m.width, 20), max(m.height, 6)
+	st := m.s.Styles
+	bodyH := h - 3
+	var body string
+	switch {
+	case m.confirmQuit:
+		body = m.confirmView(w, bodyH)
+	case m.showHelp:
+		body = m.fullHelpView(w, bodyH)
+	default:
+		body = m.screens[m.active].View(w, bodyH)
+	}
+	body = fitBlock(body, w, bodyH)
+
+	msgLine := ""
+	if m.s.message != "" {
+		style := st.Notice
+		if m.s.messageErr {
+			style = st.Error
+		}
+		msgLine = style.Render(ansi.Truncate(m.s.message, w, "…"))
+	}
+	return m.header(w) + "\n" + body + "\n" + msgLine + "\n" + m.helpBar(w)
+}
+
+// header draws the screens, model → data and the run's status in one line.
+func (m *Model) header(w int) string {
+	st := m.s.Styles
+	var b strings.Builder
+	b.WriteString(st.Title.Render("thaw"))
+	for i := range numScreens {
+		label := fmt.Sprintf("%d %s", i+1, Screen(i))
+		b.WriteString(" ")
+		if Screen(i) == m.active {
+			b.WriteString(st.ActiveTab.Render(label))
+		} else {
+			b.WriteString(st.Tab.Render(label))
+		}
+	}
+	left := b.String()
+	right := m.s.statusLine()
+	room := w - lipgloss.Width(left) - 2
+	if room < 8 {
+		return ansi.Truncate(left, w, "")
+	}
+	right = ansi.Truncate(right, room, "…")
+	pad := w - lipgloss.Width(left) - lipgloss.Width(right)
+	return left + strings.Repeat(" ", max(pad, 1)) + st.Status.Render(right)
+}
+
+// helpBar shows the active screen's keys and the frame's, as many as fit.
+func (m *Model) helpBar(w int) string {
+	k := m.s.Keys
+	var bs []key.Binding
+	if m.confirmQuit {
+		bs = []key.Binding{k.Yes, k.No}
+	} else {
+		bs = append(bs, m.screens[m.active].Keys()...)
+		bs = append(bs, k.Forward, k.Back, k.jumpHelp(), k.Help, k.Quit)
+	}
+	m.help.SetWidth(w)
+	return m.help.ShortHelpView(bs)
+}
+
+func (m *Model) fullHelpView(w, h int) string {
+	k := m.s.Keys
+	groups := [][]key.Binding{
+		m.screens[m.active].Keys(),
+		{k.Up, k.Down, k.PageUp, k.PageDown},
+		{k.Forward, k.Back, k.Cycle, k.CycleBack, k.jumpHelp(), k.Help, k.Quit, k.ForceQuit},
+	}
+	m.help.SetWidth(w)
+	title := m.s.Styles.Heading.Render(m.active.String() + " — every key (any key closes)")
+	return title + "\n\n" + m.help.FullHelpView(groups)
+}
+
+func (m *Model) confirmView(w, h int) string {
+	st := m.s.Styles
+	msg := "A run is training. Quit and stop it?\n\n" +
+		"It is stored: thaw resume " + shortID(m.s.run.ID) + " continues it later.\n\n" +
+		"y quit · n stay"
+	box := st.Overlay.Render(msg)
+	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, box)
+}
+
+// joinColumns sets right beside left, left padded to leftW columns and a
+// gap of gap spaces: lipgloss.JoinHorizontal without measuring the right
+// side, which is already cut to its width.
+func joinColumns(left string, leftW, gap int, right string) string {
+	ls, rs := strings.Split(left, "\n"), strings.Split(right, "\n")
+	n := max(len(ls), len(rs))
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		l := ""
+		if i < len(ls) {
+			l = ls[i]
+		}
+		lw := len(l)
+		if lw > leftW || strings.IndexByte(l, 0x1b) >= 0 || !isASCII(l) {
+			lw = ansi.StringWidth(l)
+		}
+		if lw > leftW {
+			l, lw = ansi.Truncate(l, leftW, ""), leftW
+		}
+		b.WriteString(l)
+		if i < len(rs) {
+			b.WriteString(strings.Repeat(" ", leftW-lw+gap))
+			b.WriteString(rs[i])
+		}
+	}
+	return b.String()
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// fitBlock pads or cuts s to exactly h lines of at most w columns.
+func fitBlock(s string, w, h int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > h {
+		lines = lines[:h]
+	}
+	for i, l := range lines {
+		// A line of no more bytes than columns fits: measuring it (by
+		// grapheme) is the costly part of a frame.
+		if len(l) > w && ansi.StringWidth(l) > w {
+			lines[i] = ansi.Truncate(l, w, "")
+		}
+	}
+	for len(lines) < h {
+		lines = append(lines, "")
+	}
+	return strings.Join(lines, "\n")
+}
