@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
+
+	"thaw/trainer/internal/kernel"
 )
 
 // Conv2D is a 2-D convolution over NCHW input with a square kernel, as
@@ -321,10 +323,12 @@ func grow[T Float](s []T, n int) []T {
 }
 
 // packedKernels routes float32 convolutions through forward32 and
-// backward32, which lower straight into the blocked GEMM's packed panels.
-// The openblas build multiplies with OpenBLAS instead, on whole-batch
-// column matrices.
-const packedKernels = backend != "openblas"
+// backward32, which lower straight into the blocked GEMM's packed panels
+// (package kernel), in every build: the openblas build hands OpenBLAS the
+// fully connected layers' products, where it is fastest, and the
+// convolutions to these, which waste less around the product than a
+// column matrix handed to any BLAS.
+const packedKernels = true
 
 // convPacked is the state of the float32 path: index tables of the
 // geometry of the last Forward and buffers reused between calls.
@@ -386,30 +390,30 @@ func (l *Conv2D[T]) forward32(x, y []float32) {
 	l.tables32()
 	kk := l.In * l.Kernel * l.Kernel
 	plane := l.oh * l.ow
-	p.wp32 = growF32(p.wp32, roundUp(l.Out, gemmMR)*kk)
-	packA(p.wp32, c.Weight.Value.Data, kk, false, 0, l.Out, 0, kk, 1)
+	p.wp32 = growF32(p.wp32, kernel.RoundUp(l.Out, kernel.MR)*kk)
+	kernel.PackA(p.wp32, c.Weight.Value.Data, kk, false, 0, l.Out, 0, kk, 1)
 	bias := c.Bias.Value.Data
 	padLen := l.In * p.hp * p.wp
 	sample := func(n int, scratch []float32) {
 		xpad, bp := scratch[:padLen], scratch[padLen:]
 		l.pad32(xpad, x, n)
 		l.lowerPanels(bp, xpad)
-		sgemmPacked(l.Out, plane, kk, p.wp32, bp, 0, y[n*l.Out*plane:], plane, bias, l.relu)
+		kernel.SgemmPacked(l.Out, plane, kk, p.wp32, bp, 0, y[n*l.Out*plane:], plane, bias, l.relu)
 	}
-	forSamples(l.n, 2*l.Out*kk*plane, padLen+roundUp(plane, gemmNR)*kk, &p.scratch, sample)
+	forSamples(l.n, 2*l.Out*kk*plane, padLen+kernel.RoundUp(plane, kernel.NR)*kk, &p.scratch, sample)
 }
 
-// lowerPanels gathers the lowered sample into packed B panels (see packB):
+// lowerPanels gathers the lowered sample into packed B panels (see kernel.PackB):
 // k = In·K·K rows, n = OH·OW columns.
 func (l *Conv2D[T]) lowerPanels(bp, xpad []float32) {
 	p := &l.packed
 	kk, plane := len(p.base), len(p.off)
-	for j := 0; j < plane; j += gemmNR {
-		nr := min(gemmNR, plane-j)
+	for j := 0; j < plane; j += kernel.NR {
+		nr := min(kernel.NR, plane-j)
 		off := p.off[j:][:nr]
-		dst := bp[j*kk:][:kk*gemmNR]
+		dst := bp[j*kk:][:kk*kernel.NR]
 		for q, b := range p.base {
-			d := dst[q*gemmNR:][:gemmNR]
+			d := dst[q*kernel.NR:][:kernel.NR]
 			src := xpad[b:]
 			for i, o := range off {
 				d[i] = src[o]
@@ -424,12 +428,12 @@ func (l *Conv2D[T]) lowerPanels(bp, xpad []float32) {
 func (l *Conv2D[T]) lowerPanelsT(bp, xpad []float32) {
 	p := &l.packed
 	kk, plane := len(p.base), len(p.off)
-	for j := 0; j < kk; j += gemmNR {
-		nr := min(gemmNR, kk-j)
+	for j := 0; j < kk; j += kernel.NR {
+		nr := min(kernel.NR, kk-j)
 		base := p.base[j:][:nr]
-		dst := bp[j*plane:][:plane*gemmNR]
+		dst := bp[j*plane:][:plane*kernel.NR]
 		for i, o := range p.off {
-			d := dst[i*gemmNR:][:gemmNR]
+			d := dst[i*kernel.NR:][:kernel.NR]
 			src := xpad[o:]
 			for c, b := range base {
 				d[c] = src[b]
@@ -464,15 +468,15 @@ func (l *Conv2D[T]) backward32(dy, dw, db, dx []float32) {
 		return
 	}
 	padLen := l.In * p.hp * p.wp
-	apLen := roundUp(l.Out, gemmMR) * plane
-	btLen := roundUp(kk, gemmNR) * plane
-	dypLen := roundUp(plane, gemmNR) * l.Out
+	apLen := kernel.RoundUp(l.Out, kernel.MR) * plane
+	btLen := kernel.RoundUp(kk, kernel.NR) * plane
+	dypLen := kernel.RoundUp(plane, kernel.NR) * l.Out
 	p.scratch = growF32(p.scratch, padLen+max(apLen+btLen, dypLen+kk*plane))
 	xpad := p.scratch[:padLen]
 	rest := p.scratch[padLen:]
 	if dx != nil {
-		p.wt = growF32(p.wt, roundUp(kk, gemmMR)*l.Out)
-		packA(p.wt, c.Weight.Value.Data, kk, true, 0, kk, 0, l.Out, 1)
+		p.wt = growF32(p.wt, kernel.RoundUp(kk, kernel.MR)*l.Out)
+		kernel.PackA(p.wt, c.Weight.Value.Data, kk, true, 0, kk, 0, l.Out, 1)
 	}
 	for n := 0; n < l.n; n++ {
 		g := dy[n*l.Out*plane:][:l.Out*plane]
@@ -480,17 +484,17 @@ func (l *Conv2D[T]) backward32(dy, dw, db, dx []float32) {
 			ap, bt := rest[:apLen], rest[apLen:][:btLen]
 			l.pad32(xpad, c.x.Data, n)
 			l.lowerPanelsT(bt, xpad)
-			packA(ap, g, plane, false, 0, l.Out, 0, plane, 1)
+			kernel.PackA(ap, g, plane, false, 0, l.Out, 0, plane, 1)
 			beta := float32(1)
 			if n == 0 {
 				beta = 0
 			}
-			sgemmPacked(l.Out, kk, plane, ap, bt, beta, dw, kk, nil, false)
+			kernel.SgemmPacked(l.Out, kk, plane, ap, bt, beta, dw, kk, nil, false)
 		}
 		if dx != nil {
 			dyp, dcol := rest[:dypLen], rest[dypLen:][:kk*plane]
-			packB(dyp, g, plane, false, 0, l.Out, 0, plane)
-			sgemmPacked(kk, plane, l.Out, p.wt, dyp, 0, dcol, plane, nil, false)
+			kernel.PackB(dyp, g, plane, false, 0, l.Out, 0, plane)
+			kernel.SgemmPacked(kk, plane, l.Out, p.wt, dyp, 0, dcol, plane, nil, false)
 			// col2im through the tables, into the padded sample.
 			clear(xpad)
 			for q, b := range p.base {
@@ -542,8 +546,12 @@ func forSamples(n, flops, scratchLen int, keep *[]float32, f func(n int, scratch
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p := getPack(scratchLen)
-			defer putPack(p)
+			p, _ := scratchPool.Get().(*[]float32)
+			if p == nil {
+				p = new([]float32)
+			}
+			defer scratchPool.Put(p)
+			*p = growF32(*p, scratchLen)
 			for i := g; i < n; i += w {
 				f(i, *p)
 			}
@@ -551,3 +559,6 @@ func forSamples(n, flops, scratchLen int, keep *[]float32, f func(n int, scratch
 	}
 	wg.Wait()
 }
+
+// scratchPool holds the per-goroutine buffers of forSamples.
+var scratchPool sync.Pool

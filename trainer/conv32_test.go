@@ -7,7 +7,26 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+
+	"thaw/trainer/internal/kernel"
 )
+
+// kernelPaths names the float32 kernel paths this machine can run, each
+// with whether it is the portable one, so a test can check both.
+func kernelPaths() map[string]bool {
+	paths := map[string]bool{"generic": true}
+	if p := kernel.Path(); p != "generic" {
+		paths[p] = false
+	}
+	return paths
+}
+
+// withKernel runs f on the portable kernel or on the one chosen at
+// start-up.
+func withKernel(t testing.TB, generic bool, f func()) {
+	defer kernel.SetGeneric(generic)()
+	f()
+}
 
 // TestConv2DFloat32MatchesFloat64 checks the float32 convolution (lowered
 // into packed panels, bias and ReLU fused into the GEMM's output pass, one

@@ -1,4 +1,8 @@
-package trainer
+// Package kernel is thaw's float32 matrix product: a cache-blocked GEMM with
+// an AVX2+FMA micro-kernel in Go assembly on amd64 and a portable Go one
+// elsewhere, chosen at start-up, plus the packing routines a convolution
+// uses to lower its input straight into the product's panels.
+package kernel
 
 import (
 	"os"
@@ -11,10 +15,10 @@ import (
 // High-Performance Matrix Multiplication", ACM TOMS 34(3), 2008; Van Zee and
 // van de Geijn, "BLIS: A Framework for Rapidly Instantiating BLAS
 // Functionality", ACM TOMS 41(3), 2015). op(b) is cut into column blocks of
-// gemmNC and row blocks of at most gemmKC, each packed into panels gemmNR
-// columns wide; op(a) is cut into row blocks of gemmMC packed into panels
-// gemmMR rows high; a micro-kernel multiplies one A panel by one B panel
-// into a gemmMR×gemmNR tile of c held in registers.
+// ncBlock and row blocks of at most KC, each packed into panels NR
+// columns wide; op(a) is cut into row blocks of mcBlock packed into panels
+// MR rows high; a micro-kernel multiplies one A panel by one B panel
+// into a MR×NR tile of c held in registers.
 //
 // Every element of c is computed the same way wherever it lies: a sum over
 // k in ascending order, one fused or unfused multiply-add per term as the
@@ -24,11 +28,11 @@ import (
 // in the batch, or on how the work is split between goroutines: the
 // frozen-prefix cache and parallel evaluation rely on that.
 const (
-	gemmMR = 4    // rows of a micro-tile
-	gemmNR = 24   // columns of a micro-tile: three 8-wide vectors
-	gemmKC = 256  // longest k-block: a KC×NR panel of b stays in L1
-	gemmMC = 160  // rows of a packed block of a (MC×KC, 160 KiB, in L2)
-	gemmNC = 3072 // columns of a packed block of b (KC×NC, 3 MiB, in L3)
+	MR      = 4    // rows of a micro-tile
+	NR      = 24   // columns of a micro-tile: three 8-wide vectors
+	KC      = 256  // longest k-block: a KC×NR panel of b stays in L1
+	mcBlock = 160  // rows of a packed block of a (MC×KC, 160 KiB, in L2)
+	ncBlock = 3072 // columns of a packed block of b (KC×NC, 3 MiB, in L3)
 )
 
 // Epilogue flags of a micro-kernel call.
@@ -58,24 +62,29 @@ func init() {
 	}
 }
 
-// KernelPath names the float32 matrix-product kernel in use: "avx2-fma"
-// (Go assembly, amd64 with AVX2 and FMA), "generic" (portable Go, forced by
-// the purego build tag or THAW_KERNEL=generic) or "openblas" (the openblas
-// build tag). Runs on different paths may differ in the last bits.
-func KernelPath() string {
-	if backend == "openblas" {
-		return "openblas"
-	}
-	return kernelPath
+// Path names the micro-kernel in use: "avx2-fma" (Go assembly, amd64 with
+// AVX2 and FMA) or "generic" (portable Go, forced by the purego build tag
+// or THAW_KERNEL=generic). The two give results that differ in the last
+// bits; each is deterministic.
+func Path() string { return kernelPath }
+
+// SetGeneric makes the package use the portable kernel when on is set and
+// the one chosen at start-up otherwise, and returns a function that
+// restores the previous choice. It is for tests that check both paths in
+// one process; it must not race with products in progress.
+func SetGeneric(on bool) (restore func()) {
+	saved := useAsm
+	useAsm = !on && kernelPath != "generic"
+	return func() { useAsm = saved }
 }
 
-// sgemm computes c = alpha·op(a)·op(b) + beta·c for row-major float32
+// Sgemm computes c = alpha·op(a)·op(b) + beta·c for row-major float32
 // matrices, then, as its output pass, adds bias[i] to every element of row i
 // when bias is not nil and clamps the result at zero when relu is set.
 // op(a) is m×k, op(b) k×n, c m×n; tA and tB transpose a and b. beta 0
 // ignores c's previous contents (NaN included), as BLAS does. alpha other
 // than 1 scales a while it is packed.
-func sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32, relu bool) {
+func Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32, relu bool) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -98,17 +107,17 @@ func sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []fl
 		}
 		return
 	}
-	// k-blocks of equal length at most gemmKC: the boundaries depend on k
+	// k-blocks of equal length at most KC: the boundaries depend on k
 	// alone, never on m, n or the thread count.
-	nblk := (k + gemmKC - 1) / gemmKC
+	nblk := (k + KC - 1) / KC
 	kcb := (k + nblk - 1) / nblk
-	bp := getPack(min(kcb, k) * min(roundUp(n, gemmNR), gemmNC))
+	bp := getPack(min(kcb, k) * min(RoundUp(n, NR), ncBlock))
 	defer putPack(bp)
-	for jc := 0; jc < n; jc += gemmNC {
-		nb := min(gemmNC, n-jc)
+	for jc := 0; jc < n; jc += ncBlock {
+		nb := min(ncBlock, n-jc)
 		for pc := 0; pc < k; pc += kcb {
 			kb := min(kcb, k-pc)
-			packB(*bp, b, ldb, tB, pc, kb, jc, nb)
+			PackB(*bp, b, ldb, tB, pc, kb, jc, nb)
 			ep := epilogue{beta: 1, flags: kernBeta}
 			if pc == 0 {
 				ep.beta = beta
@@ -124,10 +133,10 @@ func sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []fl
 			if relu && pc+kb >= k {
 				ep.flags |= kernReLU
 			}
-			blocks := (m + gemmMC - 1) / gemmMC
+			blocks := (m + mcBlock - 1) / mcBlock
 			work := func(ic int, ap []float32) {
-				mb := min(gemmMC, m-ic)
-				packA(ap, a, lda, tA, ic, mb, pc, kb, alpha)
+				mb := min(mcBlock, m-ic)
+				PackA(ap, a, lda, tA, ic, mb, pc, kb, alpha)
 				var bb []float32
 				if ep.flags&kernBias != 0 {
 					bb = bias[ic:][:mb]
@@ -137,8 +146,8 @@ func sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []fl
 			if w := gemmWorkers(blocks, m, nb, kb); w > 1 {
 				parallelBlocks(blocks, w, kb, work)
 			} else {
-				ap := getPack(roundUp(min(m, gemmMC), gemmMR) * kb)
-				for ic := 0; ic < m; ic += gemmMC {
+				ap := getPack(RoundUp(min(m, mcBlock), MR) * kb)
+				for ic := 0; ic < m; ic += mcBlock {
 					work(ic, *ap)
 				}
 				putPack(ap)
@@ -147,21 +156,21 @@ func sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []fl
 	}
 }
 
-// sgemmPacked computes c = ap·bp + beta·c, then adds bias[i] to row i when
-// bias is not nil and clamps at zero when relu is set, like sgemm, for
-// operands packed whole: ap by packA over all m rows and k steps, bp by
-// packB over all k steps and n columns. A convolution lowers its input
+// SgemmPacked computes c = ap·bp + beta·c, then adds bias[i] to row i when
+// bias is not nil and clamps at zero when relu is set, like Sgemm, for
+// operands packed whole: ap by PackA over all m rows and k steps, bp by
+// PackB over all k steps and n columns. A convolution lowers its input
 // straight into bp and packs its weights once for the whole batch. The
-// result is bit for bit what sgemm gives for the same operands.
-func sgemmPacked(m, n, k int, ap, bp []float32, beta float32, c []float32, ldc int, bias []float32, relu bool) {
+// result is bit for bit what Sgemm gives for the same operands.
+func SgemmPacked(m, n, k int, ap, bp []float32, beta float32, c []float32, ldc int, bias []float32, relu bool) {
 	if m == 0 || n == 0 {
 		return
 	}
 	if k == 0 {
-		sgemm(false, false, m, n, 0, 1, nil, 1, nil, 1, beta, c, ldc, bias, relu)
+		Sgemm(false, false, m, n, 0, 1, nil, 1, nil, 1, beta, c, ldc, bias, relu)
 		return
 	}
-	nblk := (k + gemmKC - 1) / gemmKC
+	nblk := (k + KC - 1) / KC
 	kcb := (k + nblk - 1) / nblk
 	for pc := 0; pc < k; pc += kcb {
 		kb := min(kcb, k-pc)
@@ -178,13 +187,13 @@ func sgemmPacked(m, n, k int, ap, bp []float32, beta float32, c []float32, ldc i
 		if relu && pc+kb >= k {
 			ep.flags |= kernReLU
 		}
-		for ic := 0; ic < m; ic += gemmMC {
-			mb := min(gemmMC, m-ic)
+		for ic := 0; ic < m; ic += mcBlock {
+			mb := min(mcBlock, m-ic)
 			var bb []float32
 			if ep.flags&kernBias != 0 {
 				bb = bias[ic:][:mb]
 			}
-			macroKernel(kb, mb, n, ap[ic*k+pc*gemmMR:], k, bp[pc*gemmNR:], k, c[ic*ldc:], ldc, ep, bb)
+			macroKernel(kb, mb, n, ap[ic*k+pc*MR:], k, bp[pc*NR:], k, c[ic*ldc:], ldc, ep, bb)
 		}
 	}
 }
@@ -205,7 +214,7 @@ func gemmWorkers(blocks, m, n, k int) int {
 	return min(blocks, runtime.GOMAXPROCS(0))
 }
 
-// parallelBlocks runs work on row blocks 0, gemmMC, 2·gemmMC, … on w
+// parallelBlocks runs work on row blocks 0, mcBlock, 2·mcBlock, … on w
 // goroutines, each with its own packing buffer. Which goroutine computes a
 // block does not change its result.
 func parallelBlocks(blocks, w, kb int, work func(ic int, ap []float32)) {
@@ -214,10 +223,10 @@ func parallelBlocks(blocks, w, kb int, work func(ic int, ap []float32)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ap := getPack(gemmMC * kb)
+			ap := getPack(mcBlock * kb)
 			defer putPack(ap)
 			for blk := g; blk < blocks; blk += w {
-				work(blk*gemmMC, *ap)
+				work(blk*mcBlock, *ap)
 			}
 		}()
 	}
@@ -232,19 +241,19 @@ func parallelBlocks(blocks, w, kb int, work func(ic int, ap []float32)) {
 // tile and the part inside c is finished in Go with the same operations as
 // the kernel's output pass.
 func macroKernel(kb, mb, nb int, ap []float32, ak int, bp []float32, bk int, c []float32, ldc int, ep epilogue, bias []float32) {
-	var tile [gemmMR * gemmNR]float32
-	for jr := 0; jr < nb; jr += gemmNR {
-		nr := min(gemmNR, nb-jr)
-		b := bp[jr*bk:][:kb*gemmNR]
-		for ir := 0; ir < mb; ir += gemmMR {
-			mr := min(gemmMR, mb-ir)
-			a := ap[ir*ak:][:kb*gemmMR]
+	var tile [MR * NR]float32
+	for jr := 0; jr < nb; jr += NR {
+		nr := min(NR, nb-jr)
+		b := bp[jr*bk:][:kb*NR]
+		for ir := 0; ir < mb; ir += MR {
+			mr := min(MR, mb-ir)
+			a := ap[ir*ak:][:kb*MR]
 			var bias4 []float32
 			if ep.flags&kernBias != 0 {
 				bias4 = bias[ir:][:mr]
 			}
-			if mr == gemmMR && nr == gemmNR {
-				cc := c[ir*ldc+jr:][:(gemmMR-1)*ldc+gemmNR]
+			if mr == MR && nr == NR {
+				cc := c[ir*ldc+jr:][:(MR-1)*ldc+NR]
 				if useAsm {
 					var pb *float32
 					if bias4 != nil {
@@ -253,12 +262,12 @@ func macroKernel(kb, mb, nb int, ap []float32, ak int, bp []float32, bk int, c [
 					kernel4x24(kb, &a[0], &b[0], &cc[0], ldc, ep.beta, pb, ep.flags)
 				} else {
 					kernelGeneric(kb, a, b, tile[:])
-					finishTile(tile[:], cc, ldc, gemmMR, gemmNR, ep, bias4)
+					finishTile(tile[:], cc, ldc, MR, NR, ep, bias4)
 				}
 				continue
 			}
 			if useAsm {
-				kernel4x24(kb, &a[0], &b[0], &tile[0], gemmNR, 0, nil, 0)
+				kernel4x24(kb, &a[0], &b[0], &tile[0], NR, 0, nil, 0)
 			} else {
 				kernelGeneric(kb, a, b, tile[:])
 			}
@@ -268,12 +277,12 @@ func macroKernel(kb, mb, nb int, ap []float32, ak int, bp []float32, bk int, c [
 }
 
 // finishTile is the kernels' output pass in Go: it writes the mr×nr corner
-// of the raw tile (row stride gemmNR) into c. The order of operations is
+// of the raw tile (row stride NR) into c. The order of operations is
 // the assembly kernel's, so both give the same bits: bias, then beta·c
 // (rounded before the sum, which the conversion guarantees), then ReLU.
 func finishTile(tile, c []float32, ldc, mr, nr int, ep epilogue, bias []float32) {
 	for r := 0; r < mr; r++ {
-		src := tile[r*gemmNR:][:nr]
+		src := tile[r*NR:][:nr]
 		dst := c[r*ldc:][:nr]
 		for j, t := range src {
 			if ep.flags&kernBias != 0 {
@@ -291,18 +300,18 @@ func finishTile(tile, c []float32, ldc, mr, nr int, ep epilogue, bias []float32)
 }
 
 // kernelGeneric is the portable micro-kernel: tile = ap·bp for one packed
-// gemmMR×kb panel of a and one kb×gemmNR panel of b, summing over k in
+// MR×kb panel of a and one kb×NR panel of b, summing over k in
 // ascending order, four columns at a time so the sixteen sums stay in
 // registers.
 func kernelGeneric(kb int, ap, bp, tile []float32) {
-	ap = ap[:kb*gemmMR]
-	bp = bp[:kb*gemmNR]
-	for j := 0; j < gemmNR; j += 4 {
+	ap = ap[:kb*MR]
+	bp = bp[:kb*NR]
+	for j := 0; j < NR; j += 4 {
 		var c00, c01, c02, c03, c10, c11, c12, c13 float32
 		var c20, c21, c22, c23, c30, c31, c32, c33 float32
 		for p := 0; p < kb; p++ {
-			a := ap[p*gemmMR:][:4]
-			b := bp[p*gemmNR+j:][:4]
+			a := ap[p*MR:][:4]
+			b := bp[p*NR+j:][:4]
 			a0, a1, a2, a3 := a[0], a[1], a[2], a[3]
 			b0, b1, b2, b3 := b[0], b[1], b[2], b[3]
 			c00 += a0 * b0
@@ -324,37 +333,37 @@ func kernelGeneric(kb int, ap, bp, tile []float32) {
 		}
 		t := tile[j:]
 		t[0], t[1], t[2], t[3] = c00, c01, c02, c03
-		t = tile[gemmNR+j:]
+		t = tile[NR+j:]
 		t[0], t[1], t[2], t[3] = c10, c11, c12, c13
-		t = tile[2*gemmNR+j:]
+		t = tile[2*NR+j:]
 		t[0], t[1], t[2], t[3] = c20, c21, c22, c23
-		t = tile[3*gemmNR+j:]
+		t = tile[3*NR+j:]
 		t[0], t[1], t[2], t[3] = c30, c31, c32, c33
 	}
 }
 
-// packA copies rows [ic, ic+mb) and columns [pc, pc+kb) of op(a), scaled by
-// alpha, into ap as panels of gemmMR rows: panel i holds, for each p in
-// order, the gemmMR elements of column p. Rows past mb are zero.
-func packA(ap, a []float32, lda int, tA bool, ic, mb, pc, kb int, alpha float32) {
-	for i := 0; i < mb; i += gemmMR {
-		mr := min(gemmMR, mb-i)
-		dst := ap[i*kb:][:kb*gemmMR]
+// PackA copies rows [ic, ic+mb) and columns [pc, pc+kb) of op(a), scaled by
+// alpha, into ap as panels of MR rows: panel i holds, for each p in
+// order, the MR elements of column p. Rows past mb are zero.
+func PackA(ap, a []float32, lda int, tA bool, ic, mb, pc, kb int, alpha float32) {
+	for i := 0; i < mb; i += MR {
+		mr := min(MR, mb-i)
+		dst := ap[i*kb:][:kb*MR]
 		if tA {
 			// op(a)[r][p] = a[p][r]: each p is a contiguous run of rows.
 			for p := 0; p < kb; p++ {
 				src := a[(pc+p)*lda+ic+i:][:mr]
-				d := dst[p*gemmMR:][:gemmMR]
+				d := dst[p*MR:][:MR]
 				copy(d, src)
 				clear(d[mr:])
 			}
-		} else if mr == gemmMR {
+		} else if mr == MR {
 			r0 := a[(ic+i)*lda+pc:][:kb]
 			r1 := a[(ic+i+1)*lda+pc:][:kb]
 			r2 := a[(ic+i+2)*lda+pc:][:kb]
 			r3 := a[(ic+i+3)*lda+pc:][:kb]
 			for p := range kb {
-				d := dst[p*gemmMR:][:4]
+				d := dst[p*MR:][:4]
 				d[0], d[1], d[2], d[3] = r0[p], r1[p], r2[p], r3[p]
 			}
 		} else {
@@ -362,7 +371,7 @@ func packA(ap, a []float32, lda int, tA bool, ic, mb, pc, kb int, alpha float32)
 			for r := 0; r < mr; r++ {
 				src := a[(ic+i+r)*lda+pc:][:kb]
 				for p, v := range src {
-					dst[p*gemmMR+r] = v
+					dst[p*MR+r] = v
 				}
 			}
 		}
@@ -374,16 +383,16 @@ func packA(ap, a []float32, lda int, tA bool, ic, mb, pc, kb int, alpha float32)
 	}
 }
 
-// packB copies rows [pc, pc+kb) and columns [jc, jc+nb) of op(b) into bp as
-// panels of gemmNR columns: panel j holds, for each p in order, the gemmNR
+// PackB copies rows [pc, pc+kb) and columns [jc, jc+nb) of op(b) into bp as
+// panels of NR columns: panel j holds, for each p in order, the NR
 // elements of row p. Columns past nb are zero.
-func packB(bp, b []float32, ldb int, tB bool, pc, kb, jc, nb int) {
-	for j := 0; j < nb; j += gemmNR {
-		nr := min(gemmNR, nb-j)
-		dst := bp[j*kb:][:kb*gemmNR]
+func PackB(bp, b []float32, ldb int, tB bool, pc, kb, jc, nb int) {
+	for j := 0; j < nb; j += NR {
+		nr := min(NR, nb-j)
+		dst := bp[j*kb:][:kb*NR]
 		if !tB {
 			for p := 0; p < kb; p++ {
-				d := dst[p*gemmNR:][:gemmNR]
+				d := dst[p*NR:][:NR]
 				copy(d, b[(pc+p)*ldb+jc+j:][:nr])
 				clear(d[nr:])
 			}
@@ -402,7 +411,7 @@ func packB(bp, b []float32, ldb int, tB bool, pc, kb, jc, nb int) {
 			s6 := b[(jc+j+c+6)*ldb+pc:][:kb]
 			s7 := b[(jc+j+c+7)*ldb+pc:][:kb]
 			for p := range kb {
-				d := dst[p*gemmNR+c:][:8]
+				d := dst[p*NR+c:][:8]
 				d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
 				d[4], d[5], d[6], d[7] = s4[p], s5[p], s6[p], s7[p]
 			}
@@ -410,18 +419,18 @@ func packB(bp, b []float32, ldb int, tB bool, pc, kb, jc, nb int) {
 		for ; c < nr; c++ {
 			src := b[(jc+j+c)*ldb+pc:][:kb]
 			for p, v := range src {
-				dst[p*gemmNR+c] = v
+				dst[p*NR+c] = v
 			}
 		}
-		if nr < gemmNR {
+		if nr < NR {
 			for p := 0; p < kb; p++ {
-				clear(dst[p*gemmNR+nr : (p+1)*gemmNR])
+				clear(dst[p*NR+nr : (p+1)*NR])
 			}
 		}
 	}
 }
 
-func roundUp(x, to int) int { return (x + to - 1) / to * to }
+func RoundUp(x, to int) int { return (x + to - 1) / to * to }
 
 // Packing buffers, shared by concurrent runs.
 var packPool sync.Pool

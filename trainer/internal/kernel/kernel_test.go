@@ -1,4 +1,4 @@
-package trainer
+package kernel
 
 import (
 	"fmt"
@@ -67,7 +67,7 @@ func randFloats(rng *rand.Rand, n int) []float32 {
 	return x
 }
 
-// checkGemm compares sgemm with gonum's Sgemm on one case. The tolerance
+// checkGemm compares Sgemm with gonum's Sgemm on one case. The tolerance
 // is 1e-5 relative to the size of the terms: |got − want| ≤
 // 1e-5·(|alpha|·Σ_p |a_ip·b_pj| + |beta·c_ij|) + 1e-30. Relative to the sum
 // of magnitudes rather than to |want|, because the two implementations
@@ -87,24 +87,34 @@ func checkGemm(t *testing.T, g gemmCase, rng *rand.Rand) {
 	}
 	gonum.Implementation{}.Sgemm(tA, tB, g.m, g.n, g.k, g.alpha, a, lda, b, ldb, g.beta, want, ldc)
 	got := append([]float32(nil), c...)
-	sgemm(g.tA, g.tB, g.m, g.n, g.k, g.alpha, a, lda, b, ldb, g.beta, got, ldc, nil, false)
-	at := func(i, p int) float32 {
-		if g.tA {
-			return a[p*lda+i]
+	Sgemm(g.tA, g.tB, g.m, g.n, g.k, g.alpha, a, lda, b, ldb, g.beta, got, ldc, nil, false)
+	// op(a) and op(b) as dense float64 matrices, for the tolerance.
+	oa := make([]float64, g.m*g.k)
+	for i := 0; i < g.m; i++ {
+		for p := 0; p < g.k; p++ {
+			if g.tA {
+				oa[i*g.k+p] = math.Abs(float64(a[p*lda+i]))
+			} else {
+				oa[i*g.k+p] = math.Abs(float64(a[i*lda+p]))
+			}
 		}
-		return a[i*lda+p]
 	}
-	bt := func(p, j int) float32 {
-		if g.tB {
-			return b[j*ldb+p]
+	ob := make([]float64, g.n*g.k) // transposed: row j is column j of op(b)
+	for p := 0; p < g.k; p++ {
+		for j := 0; j < g.n; j++ {
+			if g.tB {
+				ob[j*g.k+p] = math.Abs(float64(b[j*ldb+p]))
+			} else {
+				ob[j*g.k+p] = math.Abs(float64(b[p*ldb+j]))
+			}
 		}
-		return b[p*ldb+j]
 	}
 	for i := 0; i < g.m; i++ {
+		ra := oa[i*g.k:][:g.k]
 		for j := 0; j < g.n; j++ {
 			var mag float64
-			for p := 0; p < g.k; p++ {
-				mag += math.Abs(float64(at(i, p)) * float64(bt(p, j)))
+			for p, v := range ob[j*g.k:][:g.k] {
+				mag += ra[p] * v
 			}
 			tol := 1e-5*(math.Abs(float64(g.alpha))*mag+math.Abs(float64(g.beta)*float64(c[i*ldc+j]))) + 1e-30
 			if d := math.Abs(float64(got[i*ldc+j]) - float64(want[i*ldc+j])); d > tol || math.IsNaN(d) {
@@ -182,9 +192,9 @@ func TestSgemmEpilogue(t *testing.T) {
 						a, lda, b, ldb, c, ldc := g.operands(rng)
 						bias := randFloats(rng, g.m)
 						acc := make([]float32, len(c))
-						sgemm(false, false, g.m, g.n, g.k, 1, a, lda, b, ldb, 0, acc, ldc, nil, false)
+						Sgemm(false, false, g.m, g.n, g.k, 1, a, lda, b, ldb, 0, acc, ldc, nil, false)
 						got := append([]float32(nil), c...)
-						sgemm(false, false, g.m, g.n, g.k, 1, a, lda, b, ldb, beta, got, ldc, bias, true)
+						Sgemm(false, false, g.m, g.n, g.k, 1, a, lda, b, ldb, beta, got, ldc, bias, true)
 						for i := 0; i < g.m; i++ {
 							for j := 0; j < g.n; j++ {
 								w := acc[i*ldc+j] + bias[i]
@@ -231,11 +241,11 @@ func TestSgemmRowIndependence(t *testing.T) {
 							return r
 						}
 						batch := make([]float32, m*n)
-						sgemm(g.tA, g.tB, m, n, kk, 1, a, lda, b, ldb, 0, batch, n, nil, false)
+						Sgemm(g.tA, g.tB, m, n, kk, 1, a, lda, b, ldb, 0, batch, n, nil, false)
 						// Each row alone.
 						for i := 0; i < m; i += 1 + i/8 {
 							one := make([]float32, n)
-							sgemm(false, g.tB, 1, n, kk, 1, row(i, nil), kk, b, ldb, 0, one, n, nil, false)
+							Sgemm(false, g.tB, 1, n, kk, 1, row(i, nil), kk, b, ldb, 0, one, n, nil, false)
 							for j := range one {
 								if one[j] != batch[i*n+j] {
 									t.Fatalf("%v %v: row %d alone, c[%d] = %g, in the batch %g", s, tr, i, j, one[j], batch[i*n+j])
@@ -252,7 +262,7 @@ func TestSgemmRowIndependence(t *testing.T) {
 						for _, procs := range []int{1, 2, 3} {
 							old := runtime.GOMAXPROCS(procs)
 							out := make([]float32, (m+3)*n)
-							sgemm(false, g.tB, m+3, n, kk, 1, big, kk, b, ldb, 0, out, n, nil, false)
+							Sgemm(false, g.tB, m+3, n, kk, 1, big, kk, b, ldb, 0, out, n, nil, false)
 							runtime.GOMAXPROCS(old)
 							for i := 0; i < m; i++ {
 								for j := 0; j < n; j++ {
@@ -269,7 +279,7 @@ func TestSgemmRowIndependence(t *testing.T) {
 	}
 }
 
-// FuzzSgemm compares sgemm with gonum's Sgemm on fuzzed shapes.
+// FuzzSgemm compares Sgemm with gonum's Sgemm on fuzzed shapes.
 func FuzzSgemm(f *testing.F) {
 	f.Add(uint16(1), uint16(1), uint16(1), false, false, uint64(1))
 	f.Add(uint16(5), uint16(25), uint16(257), true, false, uint64(2))
@@ -288,7 +298,7 @@ func FuzzSgemm(f *testing.F) {
 // shapes (m×k times k×n), for the kernel in use and, for comparison,
 // gonum's pure-Go Sgemm:
 //
-//	go test -run XXX -bench Sgemm -cpu 1 ./trainer/
+//	go test -run XXX -bench Sgemm -cpu 1 ./trainer/internal/kernel/
 func BenchmarkSgemm(b *testing.B) {
 	shapes := []struct {
 		name    string
@@ -304,9 +314,9 @@ func BenchmarkSgemm(b *testing.B) {
 		g := gemmCase{tA: s.tA, tB: s.tB, m: s.m, n: s.n, k: s.k, alpha: 1}
 		a, lda, bb, ldb, c, ldc := g.operands(rand.New(rand.NewPCG(1, 1)))
 		flops := 2 * float64(s.m*s.n*s.k)
-		b.Run(s.name+"/"+KernelPath(), func(b *testing.B) {
+		b.Run(s.name+"/"+Path(), func(b *testing.B) {
 			for b.Loop() {
-				sgemm(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, ldc, nil, false)
+				Sgemm(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, ldc, nil, false)
 			}
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})

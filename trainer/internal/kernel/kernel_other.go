@@ -1,6 +1,6 @@
-//go:build !amd64 || purego || openblas
+//go:build !amd64 || purego
 
-package trainer
+package kernel
 
 // detectKernel reports no assembly kernel: this build uses the portable Go
 // one.
@@ -8,5 +8,5 @@ func detectKernel() string { return "" }
 
 // kernel4x24 is never called in this build (useAsm stays false).
 func kernel4x24(k int, a, b, c *float32, ldc int, beta float32, bias *float32, flags int) {
-	panic("trainer: no assembly kernel in this build")
+	panic("kernel: no assembly kernel in this build")
 }

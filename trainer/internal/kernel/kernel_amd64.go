@@ -1,6 +1,6 @@
-//go:build amd64 && !purego && !openblas
+//go:build amd64 && !purego
 
-package trainer
+package kernel
 
 import "golang.org/x/sys/cpu"
 
