@@ -147,3 +147,35 @@ func TestMaxPool2x2Float32(t *testing.T) {
 		t.Fatalf("argmax %v, want %v", l32.argmax, l64.argmax)
 	}
 }
+
+// TestConv2DFloat32ThreadsSameBits checks that sharing a batch's samples
+// between goroutines changes no bit of the output or the gradients.
+func TestConv2DFloat32ThreadsSameBits(t *testing.T) {
+	run := func(procs int) (y, dx, dw []float32) {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		rng := rand.New(rand.NewPCG(11, 12))
+		l := NewConv2D[float32]("c", 8, 16, 5, 1, 2)
+		l.Reset(rng)
+		l.relu = true
+		for _, p := range l.Params() {
+			p.Trainable = true
+		}
+		x := Convert[float32](randTensor(rng, 64, 8, 14, 14))
+		out := l.Forward(x, true)
+		g := Convert[float32](randTensor(rng, out.Shape...))
+		d := l.Backward(g, true)
+		return slices.Clone(out.Data), slices.Clone(d.Data), slices.Clone(l.Weight.Grad.Data)
+	}
+	y1, dx1, dw1 := run(1)
+	y2, dx2, dw2 := run(2)
+	for _, c := range []struct {
+		name     string
+		one, two []float32
+	}{{"y", y1, y2}, {"dx", dx1, dx2}, {"dW", dw1, dw2}} {
+		for i := range c.one {
+			if math.Float32bits(c.one[i]) != math.Float32bits(c.two[i]) {
+				t.Fatalf("%s[%d] = %g on one goroutine, %g on two", c.name, i, c.one[i], c.two[i])
+			}
+		}
+	}
+}
