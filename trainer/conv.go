@@ -330,6 +330,11 @@ func grow[T Float](s []T, n int) []T {
 // column matrix handed to any BLAS.
 const packedKernels = true
 
+// convInPlace lets stride-1 convolutions multiply their padded input in
+// place (kernel.SgemmIndirect) instead of lowering it first; both give the
+// same bits, which a test checks by turning it off.
+var convInPlace = true
+
 // convPacked is the state of the float32 path: index tables of the
 // geometry of the last Forward and buffers reused between calls.
 type convPacked struct {
@@ -394,6 +399,27 @@ func (l *Conv2D[T]) forward32(x, y []float32) {
 	kernel.PackA(p.wp32, c.Weight.Value.Data, kk, false, 0, l.Out, 0, kk, 1)
 	bias := c.Bias.Value.Data
 	padLen := l.In * p.hp * p.wp
+	if l.Stride == 1 && convInPlace {
+		// At stride 1 the taps of consecutive pixels of the padded grid
+		// are consecutive in the padded input: compute the output on that
+		// grid (OH rows of W+2p, the last p·2 columns of each discarded)
+		// straight from the padded input, with no lowered copy.
+		nv := (l.oh-1)*p.wp + l.ow
+		xLen := max(padLen, int(p.base[kk-1])+kernel.RoundUp(nv, kernel.NR))
+		sample := func(n int, scratch []float32) {
+			xpad, cv := scratch[:xLen], scratch[xLen:][:l.Out*nv]
+			l.pad32(xpad, x, n)
+			kernel.SgemmIndirect(l.Out, nv, kk, p.wp32, xpad, p.base, cv, nv, bias, l.relu)
+			for o := 0; o < l.Out; o++ {
+				dst := y[(n*l.Out+o)*plane:][:plane]
+				for oy := 0; oy < l.oh; oy++ {
+					copy(dst[oy*l.ow:][:l.ow], cv[o*nv+oy*p.wp:][:l.ow])
+				}
+			}
+		}
+		forSamples(l.n, 2*l.Out*kk*plane, xLen+l.Out*nv, &p.scratch, sample)
+		return
+	}
 	sample := func(n int, scratch []float32) {
 		xpad, bp := scratch[:padLen], scratch[padLen:]
 		l.pad32(xpad, x, n)

@@ -179,3 +179,30 @@ func TestConv2DFloat32ThreadsSameBits(t *testing.T) {
 		}
 	}
 }
+
+// TestConv2DInPlaceSameBits checks that the stride-1 convolution computed
+// in place on the padded input gives the bits of the lowered one.
+func TestConv2DInPlaceSameBits(t *testing.T) {
+	for name, generic := range kernelPaths() {
+		t.Run(name, func(t *testing.T) {
+			withKernel(t, generic, func() {
+				for _, c := range []struct{ in, out, k, pad, hw int }{{1, 8, 5, 2, 28}, {8, 16, 5, 2, 14}, {3, 5, 3, 0, 9}, {13, 6, 5, 1, 7}} {
+					rng := rand.New(rand.NewPCG(15, 16))
+					l := NewConv2D[float32]("c", c.in, c.out, c.k, 1, c.pad)
+					l.Reset(rng)
+					l.relu = c.in%2 == 1
+					x := Convert[float32](randTensor(rng, 3, c.in, c.hw, c.hw))
+					got := slices.Clone(l.Forward(x, false).Data)
+					convInPlace = false
+					want := l.Forward(x, false).Data
+					convInPlace = true
+					for i := range want {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("%+v: y[%d] = %g in place, %g lowered", c, i, got[i], want[i])
+						}
+					}
+				}
+			})
+		})
+	}
+}

@@ -198,6 +198,119 @@ func SgemmPacked(m, n, k int, ap, bp []float32, beta float32, c []float32, ldc i
 	}
 }
 
+// SgemmIndirect is SgemmPacked (beta 0) with b read in place instead of
+// packed: row p of op(b) is b[offs[p] : offs[p]+n]. A stride-1
+// convolution passes its zero-padded input and the offsets of its taps, and
+// computes its output on the padded grid, so it needs no lowered copy of
+// the input at all. b must hold RoundUp(n, NR) elements from every offset,
+// since the last tile reads past n; it panics otherwise. The result is bit
+// for bit what SgemmPacked gives for the same operands.
+func SgemmIndirect(m, n, k int, ap, b []float32, offs []int32, c []float32, ldc int, bias []float32, relu bool) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		Sgemm(false, false, m, n, 0, 1, nil, 1, nil, 1, 0, c, ldc, bias, relu)
+		return
+	}
+	offs = offs[:k]
+	for _, o := range offs {
+		if o < 0 || int(o)+RoundUp(n, NR) > len(b) {
+			panic("kernel: SgemmIndirect: an offset reads past b")
+		}
+	}
+	nblk := (k + KC - 1) / KC
+	kcb := (k + nblk - 1) / nblk
+	var tile [MR * NR]float32
+	for pc := 0; pc < k; pc += kcb {
+		kb := min(kcb, k-pc)
+		ep := epilogue{beta: 1, flags: kernBeta}
+		if pc == 0 {
+			ep = epilogue{}
+			if bias != nil {
+				ep.flags |= kernBias
+			}
+		}
+		if relu && pc+kb >= k {
+			ep.flags |= kernReLU
+		}
+		of := offs[pc:][:kb]
+		for jr := 0; jr < n; jr += NR {
+			nr := min(NR, n-jr)
+			bj := b[jr:]
+			for ir := 0; ir < m; ir += MR {
+				mr := min(MR, m-ir)
+				a := ap[ir*k+pc*MR:][:kb*MR]
+				var bias4 []float32
+				if ep.flags&kernBias != 0 {
+					bias4 = bias[ir:][:mr]
+				}
+				if mr == MR && nr == NR {
+					cc := c[ir*ldc+jr:][:(MR-1)*ldc+NR]
+					if useAsm {
+						var pb *float32
+						if bias4 != nil {
+							pb = &bias4[0]
+						}
+						kernel4x24ind(kb, &a[0], &bj[0], &of[0], &cc[0], ldc, ep.beta, pb, ep.flags)
+					} else {
+						kernelGenericInd(kb, a, bj, of, tile[:])
+						finishTile(tile[:], cc, ldc, MR, NR, ep, bias4)
+					}
+					continue
+				}
+				if useAsm {
+					kernel4x24ind(kb, &a[0], &bj[0], &of[0], &tile[0], NR, 0, nil, 0)
+				} else {
+					kernelGenericInd(kb, a, bj, of, tile[:])
+				}
+				finishTile(tile[:], c[ir*ldc+jr:], ldc, mr, nr, ep, bias4)
+			}
+		}
+	}
+}
+
+// kernelGenericInd is kernelGeneric with row p of the b panel at
+// b[offs[p]:].
+func kernelGenericInd(kb int, ap, b []float32, offs []int32, tile []float32) {
+	ap = ap[:kb*MR]
+	offs = offs[:kb]
+	for j := 0; j < NR; j += 4 {
+		var c00, c01, c02, c03, c10, c11, c12, c13 float32
+		var c20, c21, c22, c23, c30, c31, c32, c33 float32
+		for p, o := range offs {
+			a := ap[p*MR:][:4]
+			b := b[int(o)+j:][:4]
+			a0, a1, a2, a3 := a[0], a[1], a[2], a[3]
+			b0, b1, b2, b3 := b[0], b[1], b[2], b[3]
+			c00 += a0 * b0
+			c01 += a0 * b1
+			c02 += a0 * b2
+			c03 += a0 * b3
+			c10 += a1 * b0
+			c11 += a1 * b1
+			c12 += a1 * b2
+			c13 += a1 * b3
+			c20 += a2 * b0
+			c21 += a2 * b1
+			c22 += a2 * b2
+			c23 += a2 * b3
+			c30 += a3 * b0
+			c31 += a3 * b1
+			c32 += a3 * b2
+			c33 += a3 * b3
+		}
+		t := tile[j:]
+		t[0], t[1], t[2], t[3] = c00, c01, c02, c03
+		t = tile[NR+j:]
+		t[0], t[1], t[2], t[3] = c10, c11, c12, c13
+		t = tile[2*NR+j:]
+		t[0], t[1], t[2], t[3] = c20, c21, c22, c23
+		t = tile[3*NR+j:]
+		t[0], t[1], t[2], t[3] = c30, c31, c32, c33
+	}
+}
+
 // epilogue is what a micro-kernel does with its tile.
 type epilogue struct {
 	beta  float32
