@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"thaw/trainer"
+	"thaw/trainer/termtext"
 )
 
 // Catalog resolves the names a user gives a job: base models (a zoo
@@ -26,6 +27,15 @@ type Catalog struct {
 	// Zoo holds the base models, one folder per model as [Zoo] returns
 	// them; nil means none.
 	Zoo fs.FS
+	// MaxBytes is the memory budget for loading a user's data file or
+	// folder (trainer.LoadOptions.MaxBytes): past it the load is refused,
+	// naming the file and the limit. Zero means trainer.DefaultMaxBytes().
+	MaxBytes int64
+	// NoFiles resolves the zoo's models and the built-in tasks only: a
+	// name that is not one of them is unknown, and no file or folder is
+	// looked at. The SSH server's catalogue is one, so that its users
+	// cannot make it read the server's files.
+	NoFiles bool
 }
 
 // NewCatalog returns a catalogue of the embedded zoo and tasks.
@@ -74,6 +84,10 @@ func (c *Catalog) Model(name string) (*BaseModel, error) {
 			}
 			return b, nil
 		}
+	}
+	if c.NoFiles {
+		return nil, trainer.BadInput(fmt.Errorf("unknown model %q: only the zoo's models are offered here (%s)",
+			termtext.Sanitize(name), strings.Join(c.ModelNames(), ", ")))
 	}
 	st, err := os.Stat(name)
 	if err != nil || !st.IsDir() {
@@ -157,6 +171,14 @@ func (c *Catalog) Data(ref trainer.DataRef, shape []int, split DataSplit) (*trai
 		ds, err := LoadTaskSplit(t, name)
 		return ds, trainer.BadInput(err)
 	}
+	if c.NoFiles {
+		var tasks []string
+		for _, t := range Tasks() {
+			tasks = append(tasks, t.Name)
+		}
+		return nil, trainer.BadInput(fmt.Errorf("unknown data %q: only the built-in tasks are offered here (%s)",
+			termtext.Sanitize(ref.Path), strings.Join(tasks, ", ")))
+	}
 	st, err := os.Stat(ref.Path)
 	if err != nil {
 		var tasks []string
@@ -166,12 +188,13 @@ func (c *Catalog) Data(ref trainer.DataRef, shape []int, split DataSplit) (*trai
 		return nil, trainer.BadInput(fmt.Errorf("unknown data %q: no task or file by that name (tasks: %s)", ref.Path, strings.Join(tasks, ", ")))
 	}
 	var ds *trainer.Dataset
+	opts := trainer.LoadOptions{MaxBytes: c.MaxBytes}
 	lower := strings.ToLower(ref.Path)
 	switch {
 	case st.IsDir():
-		ds, err = trainer.LoadImageFolder(ref.Path, shape, trainer.LoadOptions{})
+		ds, err = trainer.LoadImageFolder(ref.Path, shape, opts)
 	case strings.HasSuffix(lower, ".csv") || strings.HasSuffix(lower, ".csv.gz"):
-		ds, err = trainer.LoadCSV(ref.Path, trainer.LoadOptions{})
+		ds, err = trainer.LoadCSV(ref.Path, opts)
 	case ref.Labels != "" || strings.Contains(filepath.Base(lower), "idx"):
 		labels := ref.Labels
 		if labels == "" {
@@ -179,7 +202,7 @@ func (c *Catalog) Data(ref trainer.DataRef, shape []int, split DataSplit) (*trai
 				return nil, trainer.BadInput(err)
 			}
 		}
-		ds, err = trainer.LoadIDX(ref.Path, labels, trainer.LoadOptions{})
+		ds, err = trainer.LoadIDX(ref.Path, labels, opts)
 		if ds != nil {
 			ds.Name = filepath.Base(ref.Path)
 		}

@@ -94,8 +94,7 @@ func (c *confusionView) view(pal palette, w, h int) string {
 // confusion evaluates the best checkpoint of run id on its validation
 // set, prepared again from the run's stored job as the engine prepared
 // it: counts[i][j] samples of class i predicted as j.
-func confusion(ctx context.Context, eng RunsEngine, id string) ([]string, [][]int, error) {
-	st := eng.Store()
+func confusion(ctx context.Context, eng RunsEngine, st RunStore, id string) ([]string, [][]int, error) {
 	run, err := st.Run(ctx, id)
 	if err != nil {
 		return nil, nil, err

@@ -54,3 +54,9 @@ type (
 		err  error
 	}
 )
+
+// AttachMsg hands the workbench a run that is already training, as if it
+// had just been started here: the SSH server sends it when a user comes
+// back to a run started in an earlier session, or when a queued run of
+// theirs starts.
+type AttachMsg struct{ Run *store.Live }

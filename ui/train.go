@@ -39,6 +39,32 @@ type RunsEngine interface {
 	Branch(ctx context.Context, parent string, from store.BranchPoint, cont *store.Continuation, opts store.StartOptions) (*store.Live, error)
 }
 
+// runStore returns the stored runs this workbench reads and changes: the
+// options' view when set, else the engine's store; nil without either.
+func (s *Session) runStore() RunStore {
+	if s.opts.Runs != nil {
+		return s.opts.Runs
+	}
+	if e := s.runsEngine(); e != nil {
+		return e.Store()
+	}
+	return nil
+}
+
+// exportDir returns where figures of run id go, and how to show that
+// folder: see Options.ExportDir.
+func (s *Session) exportDir(ctx context.Context, id string) (dir, shown string, err error) {
+	if s.opts.ExportDir != nil {
+		dir, shown, err = s.opts.ExportDir(ctx, id)
+	} else {
+		dir, err = os.Getwd()
+	}
+	if shown == "" {
+		shown = dir
+	}
+	return dir, shown, err
+}
+
 // runsEngine returns the session's engine as a RunsEngine, or nil.
 func (s *Session) runsEngine() RunsEngine {
 	e, _ := s.opts.Engine.(RunsEngine)
@@ -313,11 +339,12 @@ func (t *trainScreen) export() tea.Cmd {
 	opts.Smoothing = smoothings[t.d.smoothIdx]
 	opts.LogY = t.d.loss.LogY()
 	ctx := t.s.ctx
-	return exportCmd(ctx, ScreenTrain, eng.Store(), []string{id}, "thaw-"+shortID(id)+".png", opts)
+	return exportCmd(ctx, ScreenTrain, t.s, []string{id}, "thaw-"+shortID(id)+".png", opts)
 }
 
 // exportCmd loads runs from the store and writes one figure of them.
-func exportCmd(ctx context.Context, from Screen, src RunStore, ids []string, name string, opts export.Options) tea.Cmd {
+func exportCmd(ctx context.Context, from Screen, s *Session, ids []string, name string, opts export.Options) tea.Cmd {
+	src := s.runStore()
 	return func() tea.Msg {
 		var runs []export.Run
 		for _, id := range ids {
@@ -328,7 +355,7 @@ func exportCmd(ctx context.Context, from Screen, src RunStore, ids []string, nam
 			}
 			runs = append(runs, r)
 		}
-		dir, err := os.Getwd()
+		dir, shown, err := s.exportDir(ctx, ids[0])
 		if err != nil {
 			return exportedMsg{from: from, err: fmt.Errorf("export: %w", err)}
 		}
@@ -336,7 +363,7 @@ func exportCmd(ctx context.Context, from Screen, src RunStore, ids []string, nam
 		if _, err := export.WriteFile(path, export.LearningCurves, runs, opts); err != nil {
 			return exportedMsg{from: from, err: err}
 		}
-		return exportedMsg{from: from, path: path}
+		return exportedMsg{from: from, path: filepath.Join(shown, name)}
 	}
 }
 
@@ -347,7 +374,7 @@ func (t *trainScreen) branchPoints() tea.Cmd {
 		t.s.flash("nothing to branch from: no run, or no run store")
 		return nil
 	}
-	id, ctx, src := t.run.ID, t.s.ctx, eng.Store()
+	id, ctx, src := t.run.ID, t.s.ctx, t.s.runStore()
 	return func() tea.Msg {
 		pts, err := storedBoundaries(ctx, src, id)
 		return branchPointsMsg{id: id, points: pts, err: err}
@@ -464,10 +491,10 @@ func (t *trainScreen) confusionCmd() tea.Cmd {
 		t.s.flash("no evaluation yet: the confusion matrix is of the best checkpoint")
 		return nil
 	}
-	id, ctx := t.run.ID, t.s.ctx
+	id, ctx, st := t.run.ID, t.s.ctx, t.s.runStore()
 	t.s.flash("evaluating the best checkpoint on the validation set…")
 	return func() tea.Msg {
-		classes, counts, err := confusion(ctx, eng, id)
+		classes, counts, err := confusion(ctx, eng, st, id)
 		return confusionMsg{id: id, classes: classes, counts: counts, err: err}
 	}
 }

@@ -15,6 +15,7 @@
 //	thaw export RUN [RUN...] -o FILE [--metric NAME] [--log-y] [--smooth W] [--x step|epoch]
 //	            [--width W --height H --dpi D] [--title T]
 //	thaw export --diagnostics RUN -o FILE
+//	thaw serve [--listen ADDR] [--authorized-keys FILE] [--host-key FILE] [--share-runs] ...
 //
 // Every command that touches runs takes --store DIR (default $THAW_STORE,
 // else $XDG_DATA_HOME/thaw, else ~/.local/share/thaw).
@@ -28,13 +29,14 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"syscall"
 	"thaw/trainer/termtext"
 )
 
 func main() {
-	// The first Ctrl-C cancels the run, which stops within one batch and
+	// The first Ctrl-C (or SIGTERM) cancels the run, which stops within one batch and
 	// reports what it has; a second one kills the process.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	context.AfterFunc(ctx, stop)
 
 	m := NewMain()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"strings"
 
@@ -21,6 +22,9 @@ type Main struct {
 	Stdout, Stderr io.Writer
 	// Zoo holds the base models, one folder per model; nil means none.
 	Zoo fs.FS
+
+	// serveReady, when set, is told where thaw serve listens: for tests.
+	serveReady func(addr net.Addr, hostKey string)
 }
 
 // NewMain returns a Main writing to the process's streams, with the
@@ -93,6 +97,10 @@ Usage:
                                   as .png, .svg, .pdf or .csv
   thaw export  --diagnostics RUN -o FILE
                                   per-block drift from the pretrained weights
+  thaw serve   [--listen 127.0.0.1:2222] [--authorized-keys FILE]
+               [--host-key FILE] [--store DIR] [--max-runs-per-user N]
+               [--max-runs N] [--idle-timeout D] [--share-runs]
+                                  the workbench over SSH, public keys only
   thaw predict --model M --data D  write class probabilities as CSV
   thaw lr-find --model M --data D [--plan P] [--shots K] ...
   thaw zoo build [NAME...] [--out DIR]
@@ -171,6 +179,8 @@ func (m *Main) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return m.runRm(ctx, rest)
 	case "export":
 		return m.runExport(ctx, rest)
+	case "serve":
+		return m.runServe(ctx, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(m.Stdout, usage)
 		return nil

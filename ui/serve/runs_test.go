@@ -1,0 +1,501 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"thaw/assets"
+	"thaw/store"
+	"thaw/trainer"
+	"thaw/ui"
+)
+
+// runsServer is a test server whose sessions run the real workbench on a
+// real store.
+type runsServer struct {
+	*testServer
+	runs *Runs
+	st   *store.Store
+	eng  *store.Engine
+}
+
+func startRunsServer(t *testing.T, keys []testKey, edit func(*RunsConfig)) *runsServer {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := &assets.Catalog{Zoo: assets.Zoo(), NoFiles: true}
+	eng := store.NewEngine(st, cat.Prepare)
+	cfg := RunsConfig{Home: filepath.Join(dir, "files")}
+	if edit != nil {
+		edit(&cfg)
+	}
+	runs, err := NewRuns(eng, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cleanups run last first: the server goes, then the runs, then the
+	// store.
+	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := runs.Shutdown(ctx); err != nil {
+			t.Errorf("runs shutdown: %v", err)
+		}
+	})
+	rs := &runsServer{runs: runs, st: st, eng: eng}
+	rs.testServer = startServer(t, keys, func(c *Config) {
+		c.Model = Workbench(runs, ui.Options{})
+		c.Files = runs.Files
+	})
+	runs.OnStart(func(r *Run) { rs.Send(r.Owner, AttachRequest(r)) })
+	runs.log = rs.log
+	return rs
+}
+
+// statusRe reads the header's run status: "run 0123abcd running stage 1
+// 12/345", or "run 0123abcd stopped" once it has ended.
+var statusRe = regexp.MustCompile(`run ([0-9a-z]{8}) ([a-z]+)(?: stage \d+ (\d+)/\d+)?`)
+
+// runStatus returns the run status on the screen, if any; step is -1 when
+// the header shows none.
+func runStatus(screen string) (short, status string, step int, ok bool) {
+	m := statusRe.FindStringSubmatch(screen)
+	if m == nil {
+		return "", "", 0, false
+	}
+	step = -1
+	if m[3] != "" {
+		step, _ = strconv.Atoi(m[3])
+	}
+	return m[1], m[2], step, true
+}
+
+// startRun drives the workbench from the Models screen: the model at
+// index i of the zoo, its card's target task, the gradual preset; enter
+// on Plan once the data has loaded. It returns the screen's short run id.
+func startRun(t *testing.T, tm *terminal, i int) string {
+	t.Helper()
+	tm.waitScreen(t, "digits-cnn", "mnist8-mlp")
+	for range i {
+		tm.stdin.Write([]byte("j"))
+	}
+	tm.stdin.Write([]byte("\r")) // Models → Blocks
+	tm.waitScreen(t, "trainable")
+	tm.stdin.Write([]byte("\r"))  // Blocks → Plan
+	tm.waitScreen(t, " train / ") // the data has loaded
+	tm.stdin.Write([]byte("\r"))  // start
+	deadline := time.Now().Add(waitLimit)
+	for {
+		s := tm.screen()
+		if short, _, _, ok := runStatus(s); ok {
+			return short
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no run started; screen:\n%s", s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitStep waits until the screen shows run short running at a step past
+// after. (Two runs started within a millisecond share their short id; the
+// wait goes on while the screen shows the other.)
+func waitStep(t *testing.T, tm *terminal, short string, after int) int {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		s := tm.screen()
+		got, status, step, ok := runStatus(s)
+		if ok && got == short && step > after && status == string(trainer.StatusRunning) {
+			return step
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s never ran past step %d on screen:\n%s", short, after, s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRunOutlivesConnection: a run started over SSH goes on when the
+// connection drops, and the next session of its owner shows it again, its
+// step count advanced.
+func TestRunOutlivesConnection(t *testing.T) {
+	if raceEnabled {
+		t.Skip("preparing the CNN's job takes minutes under the race detector")
+	}
+	alice := newKey(t, "alice")
+	rs := startRunsServer(t, []testKey{alice}, nil)
+	c := rs.mustDial(t, alice)
+	tm := openTerminal(t, c, 120, 40)
+	short := startRun(t, tm, 0) // digits-cnn: minutes of training
+	step := waitStep(t, tm, short, 0)
+	c.Close()
+
+	runs, err := rs.st.ListRuns(context.Background(), store.RunFilter{})
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("stored runs: %v, %v; want one", runs, err)
+	}
+	id := runs[0].ID
+	if runs[0].Owner != alice.fp {
+		t.Errorf("run owner %q, want alice's key %s", runs[0].Owner, alice.fp)
+	}
+	// Wait for the run to move on without any session.
+	run, ok := rs.runs.Lookup(User{Fingerprint: alice.fp}, id)
+	if !ok {
+		t.Fatal("the server no longer trains the run after its session ended")
+	}
+	deadline := time.Now().Add(waitLimit)
+	for {
+		if p, ok := run.Live().Latest(); ok && p.Step > step+5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the run did not advance after its session ended")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	tm2 := openTerminal(t, rs.mustDial(t, alice), 120, 40)
+	step2 := waitStep(t, tm2, short, step+5)
+	t.Logf("step %d when the connection closed, %d on reconnecting", step, step2)
+}
+
+// longJob is mnist8-mlp on uci-digits for epochs epochs per stage of the
+// gradual preset: small to prepare, as long as asked to train.
+func longJob(t *testing.T, epochs int) trainer.Job {
+	t.Helper()
+	job := trainer.Job{Model: "mnist8-mlp", Data: trainer.DataRef{Path: "uci-digits"}, Seed: 1}
+	if err := job.SetPlan("gradual", 0, epochs); err != nil {
+		t.Fatal(err)
+	}
+	return job
+}
+
+func userOf(k testKey) User { return User{Fingerprint: k.fp, Name: "test"} }
+
+// waitStatus waits until the stored run id has status want.
+func waitStatus(t *testing.T, st *store.Store, id string, want trainer.Status) store.Run {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		r, err := st.Run(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status == want {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s is %s, want %s", store.Short(id), r.Status, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRunsBelongToTheirOwner(t *testing.T) {
+	alice, bob, op := newKey(t, "alice"), newKey(t, "bob"), newKey(t, "operator")
+	for _, share := range []bool{false, true} {
+		t.Run("share="+strconv.FormatBool(share), func(t *testing.T) {
+			rs := startRunsServer(t, []testKey{alice, bob, op}, func(c *RunsConfig) {
+				c.Share = share
+				c.Operator = op.fp
+			})
+			ctx := context.Background()
+			run, err := rs.runs.Start(userOf(alice), longJob(t, 100), store.StartOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A run of thaw train on the same store: no owner.
+			local, err := rs.eng.Start(ctx, longJob(t, 100), store.StartOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { local.Control.Stop(); local.Wait() })
+
+			view := func(k testKey) *RunView { return &RunView{runs: rs.runs, user: userOf(k)} }
+			ids := func(k testKey) []string {
+				rr, err := view(k).ListRuns(ctx, store.RunFilter{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out []string
+				for _, r := range rr {
+					out = append(out, r.ID)
+				}
+				slices.Sort(out)
+				return out
+			}
+			both := []string{run.ID, local.ID}
+			slices.Sort(both)
+			cases := []struct {
+				who  testKey
+				want []string
+			}{
+				{alice, []string{run.ID}},
+				{bob, nil},
+				{op, []string{local.ID}},
+			}
+			for _, c := range cases {
+				want := c.want
+				if share {
+					want = both
+				}
+				if got := ids(c.who); !slices.Equal(got, want) {
+					t.Errorf("%s lists %v, want %v", c.who.line[len(c.who.line)-5:], got, want)
+				}
+			}
+
+			// Bob cannot stop, delete, resume or branch alice's run;
+			// without sharing he cannot even see that it exists.
+			wantErr := store.ErrNotFound
+			if share {
+				wantErr = ErrForbidden
+			}
+			if err := view(bob).RequestStop(ctx, run.ID); !errors.Is(err, wantErr) {
+				t.Errorf("bob stopping alice's run: %v, want %v", err, wantErr)
+			}
+			if err := view(bob).Delete(ctx, run.ID); !errors.Is(err, wantErr) {
+				t.Errorf("bob deleting alice's run: %v, want %v", err, wantErr)
+			}
+			if _, err := rs.runs.Branch(ctx, userOf(bob), run.ID, store.BranchPoint{Stage: 1}, nil, store.StartOptions{}); !errors.Is(err, wantErr) {
+				t.Errorf("bob branching alice's run: %v, want %v", err, wantErr)
+			}
+			if err := view(alice).RequestStop(ctx, local.ID); !errors.Is(err, wantErr) {
+				t.Errorf("alice stopping the operator's run: %v, want %v", err, wantErr)
+			}
+			if _, err := view(bob).Run(ctx, run.ID); share != (err == nil) {
+				t.Errorf("bob reading alice's run: %v (share %v)", err, share)
+			}
+			if r := rs.runs.Attach(userOf(bob)); r != nil {
+				t.Errorf("bob's session would attach to run %s", r.ID)
+			}
+
+			// Bob's workbench does not show alice's run; alice's does.
+			tmBob := openTerminal(t, rs.mustDial(t, bob), 120, 40)
+			s := tmBob.waitScreen(t, "digits-cnn")
+			if _, _, _, ok := runStatus(s); ok {
+				t.Errorf("bob's workbench shows a run:\n%s", s)
+			}
+			tmAlice := openTerminal(t, rs.mustDial(t, alice), 120, 40)
+			waitStep(t, tmAlice, run.ID[:8], 0)
+
+			// The operator stops the run of thaw train, through the store,
+			// and alice her own.
+			if err := view(op).RequestStop(ctx, local.ID); err != nil {
+				t.Errorf("operator stopping a run of thaw train: %v", err)
+			}
+			if err := view(alice).RequestStop(ctx, run.ID); err != nil {
+				t.Fatal(err)
+			}
+			waitStatus(t, rs.st, run.ID, trainer.StatusStopped)
+			waitStatus(t, rs.st, local.ID, trainer.StatusStopped)
+		})
+	}
+}
+
+// TestRunLimits: beyond the per-user limit a run is queued, shown as
+// queued, and starts when the user's running run ends; its owner's
+// session then shows it.
+func TestRunLimits(t *testing.T) {
+	alice, bob := newKey(t, "alice"), newKey(t, "bob")
+	rs := startRunsServer(t, []testKey{alice, bob}, func(c *RunsConfig) { c.MaxPerUser = 1; c.MaxTotal = 2 })
+	ctx := context.Background()
+	first, err := rs.runs.Start(userOf(alice), longJob(t, 100), store.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := rs.runs.Start(userOf(alice), longJob(t, 100), store.StartOptions{})
+	if !errors.Is(err, ErrQueued) {
+		t.Fatalf("second run of alice: %v, want it queued", err)
+	}
+	waitStatus(t, rs.st, second.ID, trainer.StatusQueued)
+	// Bob is within both limits.
+	bobs, err := rs.runs.Start(userOf(bob), longJob(t, 100), store.StartOptions{})
+	if err != nil {
+		t.Fatalf("bob's run: %v", err)
+	}
+	// Now the total is reached: bob's next one waits too.
+	if _, err := rs.runs.Start(userOf(bob), longJob(t, 100), store.StartOptions{}); !errors.Is(err, ErrQueued) {
+		t.Fatalf("bob's second run: %v, want it queued", err)
+	}
+	if _, err := rs.runs.Resume(ctx, userOf(alice), first.ID); err == nil {
+		t.Error("resuming a live run succeeded")
+	}
+
+	tm := openTerminal(t, rs.mustDial(t, alice), 120, 40)
+	waitStep(t, tm, first.ID[:8], 0)
+	first.Live().Control.Stop()
+	waitStatus(t, rs.st, first.ID, trainer.StatusStopped)
+	waitStatus(t, rs.st, second.ID, trainer.StatusRunning)
+	// Alice's workbench moves to the run that has just started.
+	waitStep(t, tm, second.ID[:8], 0)
+	bobs.Live().Control.Stop()
+	rs.waitLog(t, "run queued", "from the queue")
+}
+
+// finalWeights returns the weights of run id's last checkpoint.
+func finalWeights(t *testing.T, st *store.Store, id string) (int64, []trainer.SafeTensor) {
+	t.Helper()
+	ck, err := st.LastGoodCheckpoint(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := st.LoadCheckpoint(context.Background(), ck.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ck.Step, c.Weights
+}
+
+// TestShutdownStopsRunsResumably: the server's shutdown stops a run
+// mid-training with a checkpoint; resuming it ends at the same weights,
+// bit for bit, as the same job run without a stop.
+func TestShutdownStopsRunsResumably(t *testing.T) {
+	alice := newKey(t, "alice")
+	rs := startRunsServer(t, []testKey{alice}, nil)
+	ctx := context.Background()
+	run, err := rs.runs.Start(userOf(alice), longJob(t, 3), store.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(waitLimit)
+	for {
+		if p, ok := run.Live().Latest(); ok && p.Step > 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the run did not start training")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := rs.runs.Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+	stopped := waitStatus(t, rs.st, run.ID, trainer.StatusStopped)
+	stopStep, _ := finalWeights(t, rs.st, run.ID)
+	if stopStep == 0 {
+		t.Fatal("the stopped run has no checkpoint past step 0")
+	}
+	if _, err := rs.runs.Start(userOf(alice), longJob(t, 3), store.StartOptions{}); !errors.Is(err, ErrClosed) {
+		t.Errorf("start after shutdown: %v, want ErrClosed", err)
+	}
+
+	// thaw resume does this: the engine continues the stored run.
+	resumed, err := rs.eng.Resume(ctx, run.ID, store.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := resumed.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := store.DecodeJob(stopped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := rs.eng.Start(ctx, rec.Job, store.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := whole.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	stepA, a := finalWeights(t, rs.st, run.ID)
+	stepB, b := finalWeights(t, rs.st, whole.ID)
+	if stepA != stepB || stepA <= stopStep || len(a) != len(b) || len(a) == 0 {
+		t.Fatalf("resumed run ends at step %d with %d tensors, uninterrupted at %d with %d", stepA, len(a), stepB, len(b))
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || !slices.Equal(a[i].Data, b[i].Data) {
+			t.Errorf("tensor %s differs between the resumed and the uninterrupted run", a[i].Name)
+		}
+	}
+	t.Logf("stopped at step %d of %d; resumed and uninterrupted runs end at step %d with the same %d tensors",
+		stopStep, stepA, stepA, len(a))
+}
+
+// TestUsersCannotNameServerFiles: a job or a workbench naming a file or
+// folder of the server is refused before anything is read.
+func TestUsersCannotNameServerFiles(t *testing.T) {
+	alice := newKey(t, "alice")
+	rs := startRunsServer(t, []testKey{alice}, nil)
+	secret := filepath.Join(t.TempDir(), "secret.csv")
+	if err := os.WriteFile(secret, []byte("f0,label\n1,a\n2,b\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []trainer.Job{
+		{Model: "mnist8-mlp", Data: trainer.DataRef{Path: secret}},
+		{Model: filepath.Dir(secret), Data: trainer.DataRef{Path: "uci-digits"}},
+		{Model: "/", Data: trainer.DataRef{Path: "/etc/passwd"}},
+	}
+	for _, job := range cases {
+		job.Seed = 1
+		if err := job.SetPlan("head", 0, 1); err != nil {
+			t.Fatal(err)
+		}
+		_, err := rs.runs.Start(userOf(alice), job, store.StartOptions{})
+		var ie trainer.InputError
+		if !errors.As(err, &ie) || !strings.Contains(err.Error(), "only the") {
+			t.Errorf("job on %s / %s: %v, want it refused as not offered", job.Model, job.Data.Path, err)
+		}
+	}
+	if runs, _ := rs.st.ListRuns(context.Background(), store.RunFilter{}); len(runs) != 0 {
+		t.Errorf("%d runs recorded", len(runs))
+	}
+	// The workbench's catalogue is the same: its Plan screen cannot read
+	// the file either.
+	tm := openTerminal(t, rs.mustDial(t, alice), 160, 40)
+	tm.waitScreen(t, "mnist8-mlp")
+	tm.stdin.Write([]byte("jj\r")) // mnist8-mlp → Blocks
+	tm.waitScreen(t, "trainable")
+	tm.stdin.Write([]byte("\r")) // → Plan
+	tm.waitScreen(t, " train / ")
+	tm.stdin.Write([]byte("e\x15" + secret + "\r")) // edit the data field
+	tm.waitScreen(t, "only the built-in tasks are offered here")
+}
+
+// TestPlanFilesStayHome: the Plan screen saves and loads plan files in the
+// user's own folder only.
+func TestPlanFilesStayHome(t *testing.T) {
+	alice := newKey(t, "alice")
+	rs := startRunsServer(t, []testKey{alice}, nil)
+	outside := filepath.Join(t.TempDir(), "outside.json")
+	tm := openTerminal(t, rs.mustDial(t, alice), 160, 40)
+	tm.waitScreen(t, "mnist8-mlp")
+	tm.stdin.Write([]byte("jj\r")) // mnist8-mlp → Blocks
+	tm.waitScreen(t, "trainable")
+	tm.stdin.Write([]byte("\r")) // → Plan
+	tm.waitScreen(t, " train / ")
+	for _, p := range []string{outside, "../../escape.json", "plans/../../../escape.json"} {
+		tm.stdin.Write([]byte("s\x15" + p + "\r"))
+		tm.waitScreen(t, "save plan:")
+		tm.stdin.Write([]byte("\x1b")) // close the prompt if it stayed open
+	}
+	if _, err := os.Stat(outside); err == nil {
+		t.Errorf("a plan was saved outside the user's folder, to %s", outside)
+	}
+	if m, _ := filepath.Glob(filepath.Join(rs.runs.cfg.Home, "*.json")); len(m) > 0 {
+		t.Errorf("plans escaped the user's folder: %v", m)
+	}
+	tm.stdin.Write([]byte("s\x15mine.json\r"))
+	tm.waitScreen(t, "saved the plan to mine.json")
+	dir, _ := rs.runs.PlanDir(userOf(alice))
+	if _, err := os.Stat(filepath.Join(dir, "mine.json")); err != nil {
+		t.Errorf("the plan is not in the user's folder: %v", err)
+	}
+	tm.stdin.Write([]byte("L\x15/etc/passwd\r"))
+	tm.waitScreen(t, "load plan:")
+}
