@@ -108,6 +108,10 @@ type Options struct {
 	// nothing outside it can be read or written (the SSH server gives each
 	// user their own). Empty means any path.
 	PlanDir string
+	// RunsOutlive says the engine's runs go on when the workbench quits
+	// (the SSH server's do); quitting then says so instead of offering to
+	// stop the run.
+	RunsOutlive bool
 }
 
 // Model is the workbench's root model: one per session.
@@ -425,6 +429,12 @@ func (m *Model) confirmView(w, h int) string {
 	msg := "A run is training. Quit and stop it?\n\n" +
 		"It is stored: thaw resume " + shortID(m.s.run.ID) + " continues it later.\n\n" +
 		"y quit · n stay"
+	if m.s.opts.RunsOutlive {
+		msg = "A run is training. Quit?\n\n" +
+			"Run " + shortID(m.s.run.ID) + " goes on training on the server;\n" +
+			"connect again to watch it.\n\n" +
+			"y quit · n stay"
+	}
 	box := st.Overlay.Render(msg)
 	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, box)
 }

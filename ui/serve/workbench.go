@@ -36,6 +36,7 @@ func Workbench(runs *Runs, opts ui.Options) func(Session) tea.Model {
 		cat.NoFiles = true
 		o.Catalog = &cat
 		o.ModelDirs = nil
+		o.RunsOutlive = true
 		// Plans are saved and loaded in the user's own folder only.
 		o.PlanDir = filepath.Join(runs.cfg.Home, userDir(s.User), "plans")
 		if dir, err := runs.PlanDir(s.User); err == nil {
