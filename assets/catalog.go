@@ -27,6 +27,10 @@ type Catalog struct {
 	// Zoo holds the base models, one folder per model as [Zoo] returns
 	// them; nil means none.
 	Zoo fs.FS
+	// MaxBytes is the memory budget for loading a user's data file or
+	// folder (trainer.LoadOptions.MaxBytes): past it the load is refused,
+	// naming the file and the limit. Zero means trainer.DefaultMaxBytes().
+	MaxBytes int64
 	// NoFiles resolves the zoo's models and the built-in tasks only: a
 	// name that is not one of them is unknown, and no file or folder is
 	// looked at. The SSH server's catalogue is one, so that its users
@@ -184,12 +188,13 @@ func (c *Catalog) Data(ref trainer.DataRef, shape []int, split DataSplit) (*trai
 		return nil, trainer.BadInput(fmt.Errorf("unknown data %q: no task or file by that name (tasks: %s)", ref.Path, strings.Join(tasks, ", ")))
 	}
 	var ds *trainer.Dataset
+	opts := trainer.LoadOptions{MaxBytes: c.MaxBytes}
 	lower := strings.ToLower(ref.Path)
 	switch {
 	case st.IsDir():
-		ds, err = trainer.LoadImageFolder(ref.Path, shape, trainer.LoadOptions{})
+		ds, err = trainer.LoadImageFolder(ref.Path, shape, opts)
 	case strings.HasSuffix(lower, ".csv") || strings.HasSuffix(lower, ".csv.gz"):
-		ds, err = trainer.LoadCSV(ref.Path, trainer.LoadOptions{})
+		ds, err = trainer.LoadCSV(ref.Path, opts)
 	case ref.Labels != "" || strings.Contains(filepath.Base(lower), "idx"):
 		labels := ref.Labels
 		if labels == "" {
@@ -197,7 +202,7 @@ func (c *Catalog) Data(ref trainer.DataRef, shape []int, split DataSplit) (*trai
 				return nil, trainer.BadInput(err)
 			}
 		}
-		ds, err = trainer.LoadIDX(ref.Path, labels, trainer.LoadOptions{})
+		ds, err = trainer.LoadIDX(ref.Path, labels, opts)
 		if ds != nil {
 			ds.Name = filepath.Base(ref.Path)
 		}

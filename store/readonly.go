@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -112,3 +114,25 @@ func writableMode(dir string) bool {
 	st, err := os.Stat(dir)
 	return err == nil && st.Mode().Perm()&0o222 != 0
 }
+
+// OpenForReading opens the store in dir for a command that only reads it:
+// with [Open] where the store can be written, so that a crashed run is
+// recovered and shown as interrupted, and with [OpenReadOnly] where it
+// cannot: a folder whose mode bits forbid writing, or where Open fails for
+// lack of permission or on a read-only file system. [Store.ReadOnly] says
+// which. It returns an error wrapping [ErrNotFound] when dir holds no store
+// and cannot get one, and Open's or OpenReadOnly's other errors.
+func OpenForReading(dir string, opts ...Option) (*Store, error) {
+	if st, err := os.Stat(dir); err == nil && st.IsDir() && !writableMode(dir) {
+		return OpenReadOnly(dir, opts...)
+	}
+	s, err := Open(dir, opts...)
+	if err != nil && (errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS)) {
+		return OpenReadOnly(dir, opts...)
+	}
+	return s, err
+}
+
+// ReadOnly reports whether the store was opened read-only, so that its
+// writing methods fail with [ErrReadOnly].
+func (s *Store) ReadOnly() bool { return s.readOnly }

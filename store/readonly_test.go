@@ -171,3 +171,47 @@ func TestOpenReadOnlyBesideWriter(t *testing.T) {
 		t.Errorf("empty folder: %v, want ErrNotFound", err)
 	}
 }
+
+// TestOpenForReading: a reading command recovers a crashed run where it
+// can write, and still reads a store it cannot write.
+func TestOpenForReading(t *testing.T) {
+	ctx := context.Background()
+	stale := func(t *testing.T) (string, Run) {
+		dir := t.TempDir()
+		w, err := Open(dir, withClock(func() time.Time { return time.Now().Add(-time.Hour) }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := mustRun(t, w, "crashed")
+		w.Close()
+		return dir, r
+	}
+
+	dir, run := stale(t)
+	s, err := OpenForReading(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Run(ctx, run.ID)
+	if s.ReadOnly() || err != nil || got.Status != trainer.StatusInterrupted {
+		t.Errorf("writable: read-only %v, status %q, %v; want a writer that marked the run interrupted", s.ReadOnly(), got.Status, err)
+	}
+	s.Close()
+
+	// The folder's mode bits decide, for root as for anyone.
+	dir, run = stale(t)
+	chmodTree(t, dir)
+	before := snapshot(t, dir)
+	s, err = OpenForReading(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.Run(ctx, run.ID)
+	if !s.ReadOnly() || err != nil || got.Status != trainer.StatusRunning {
+		t.Errorf("read-only folder: read-only %v, status %q, %v; want a reader that changed nothing", s.ReadOnly(), got.Status, err)
+	}
+	s.Close()
+	if after := snapshot(t, dir); len(after) != len(before) {
+		t.Errorf("files changed: %d before, %d after", len(before), len(after))
+	}
+}

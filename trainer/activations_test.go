@@ -68,3 +68,32 @@ func TestConfigActivationBudget(t *testing.T) {
 		t.Errorf("bad config: %v", err)
 	}
 }
+
+// TestPrepareChecks: a job refuses, as bad input, a model whose
+// activations for its batches pass the budget it is given, and data with
+// one class.
+func TestPrepareChecks(t *testing.T) {
+	job := Job{Model: "m", Data: DataRef{Path: "d"}, Preset: &PresetRef{Name: "head"}, BatchSize: 8, Seed: 1}
+	data := func(labels ...int) *Dataset {
+		d := &Dataset{Name: "d", Shape: []int{4}, Classes: []string{"a", "b", "c"}}
+		for i, y := range labels {
+			d.X = append(d.X, float32(i), 1, 2, 3)
+			d.Y = append(d.Y, y)
+		}
+		return d
+	}
+	balanced := []int{0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2}
+	if _, err := job.Prepare(JobInputs{Model: mustNew[float32](t, mlpConfig(8), 1), Data: data(balanced...)}); err != nil {
+		t.Fatalf("default budget: %v", err)
+	}
+	// Evaluation runs 256 samples at a time: 256 × (4+8 + 8+8 + 8+3) × 4 bytes.
+	_, err := job.Prepare(JobInputs{Model: mustNew[float32](t, mlpConfig(8), 1), Data: data(balanced...), ActivationBudget: 32 << 10})
+	var ie InputError
+	if want := `config: block "head", layer 0 (linear classifier): activations of a batch of 256 need 39.0 KiB from the input to here, over the 32.0 KiB budget`; err == nil || err.Error() != want || !errors.As(err, &ie) {
+		t.Errorf("small budget: %v, want the input error %q", err, want)
+	}
+	_, err = job.Prepare(JobInputs{Model: mustNew[float32](t, mlpConfig(8), 1), Data: data(1, 1, 1, 1)})
+	if !errors.Is(err, ErrTooFewClasses) || !errors.As(err, &ie) {
+		t.Errorf("one class: %v, want an input error wrapping ErrTooFewClasses", err)
+	}
+}

@@ -33,7 +33,8 @@ func FuzzParseConfig(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := build[float32](cfg); err != nil {
+		m, err := build[float32](cfg)
+		if err != nil {
 			t.Fatalf("ParseConfig accepted a config that does not build: %v\n%s", err, b)
 		}
 		again, err := json.Marshal(cfg)
@@ -50,7 +51,6 @@ func FuzzParseConfig(f *testing.F) {
 
 		// Stripped of every size its weights hold, the config is completed
 		// from the shapes of its parameters to what it was.
-		m, _ := build[float32](cfg)
 		var tensors []SafeTensor
 		for _, p := range m.Params() {
 			tensors = append(tensors, SafeTensor{Name: p.Name, Shape: p.Value.Shape})

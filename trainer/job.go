@@ -233,6 +233,10 @@ type JobInputs struct {
 	// Source is the source task's held-out set for the forgetting gauge;
 	// nil for none.
 	Source *Dataset
+	// ActivationBudget caps the memory, in bytes, that the model's
+	// activations may take for the job's batches (see
+	// Config.CheckActivations); zero means DefaultActivationBudget.
+	ActivationBudget int64
 }
 
 // Prepared is a job made ready to run: the model with its head matched to
@@ -264,7 +268,10 @@ type Prepared struct {
 //   - classes: data whose classes are all among the model's is relabelled
 //     to the model's order and the head is kept; other classes get a new
 //     head ([Model.ReplaceHead]), the base head being kept for the
-//     forgetting gauge.
+//     forgetting gauge;
+//   - checks: data with fewer than two classes ([ErrTooFewClasses]) and a
+//     model whose activations for the job's batches pass
+//     in.ActivationBudget are refused.
 //
 // in.Model and in.Data are changed in place. Errors the job's settings or
 // data cause are [InputError]s.
@@ -285,6 +292,9 @@ func (j Job) Prepare(in JobInputs) (*Prepared, error) {
 
 	ds := in.Data
 	if err := ds.CheckConfig(&mod.Config); errors.Is(err, ErrShapeMismatch) {
+		return nil, BadInput(err)
+	}
+	if err := ds.CheckClasses(); err != nil {
 		return nil, BadInput(err)
 	}
 	if j.Init == InitScratch {
@@ -314,6 +324,11 @@ func (j Job) Prepare(in JobInputs) (*Prepared, error) {
 			return nil, badInputf("data %s: %w", ds.Name, err)
 		}
 		p.HeadReplaced = true
+	}
+	// The first forward pass allocates the activations; refuse a model
+	// whose batches (evaluation's, when larger) would pass the budget.
+	if err := checkActivations(mod, max(j.batch(), evalBatchSize), in.ActivationBudget); err != nil {
+		return nil, BadInput(err)
 	}
 	return p, nil
 }

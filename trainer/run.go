@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"time"
 )
@@ -109,18 +108,13 @@ type runner struct {
 	spe, total int
 	opt        Optimizer[float32]
 	optCfg     OptimizerConfig
-	ce         CrossEntropy[float32]
+	steps      *stepper
 
 	base     [][]float32 // w₀: every parameter and buffer at the start
 	best     []SafeTensor
 	lastGood [][]float32
 	st       LoopState
 	stage    int
-
-	x     *Tensor[float32]
-	y     []int
-	order [][]int // the current epoch's batches
-	epoch int
 
 	// reporting
 	losses       []float64 // step losses since the last report
@@ -195,8 +189,7 @@ func newRunner(spec Spec, report func(Progress)) (*runner, error) {
 	if err := ApplyStage(m, &r.plan.Stages[0]); err != nil {
 		return nil, fmt.Errorf("run: %w", err)
 	}
-	r.x = &Tensor[float32]{}
-	r.epoch = -1
+	r.steps = newStepper(m, spec.Train, spec.Seed, spec.BatchSize)
 	return r, nil
 }
 
@@ -251,37 +244,20 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		// Learning rate.
 		lr := s.LRAt(stageStep, r.spe)
 
-		// Batch: every epoch has its own permutation drawn from the seed, so
-		// the order depends only on (seed, epoch) and a resumed run sees the
-		// same batches.
-		r.loadBatch(step)
-		r.m.SetRand(rand.New(rand.NewPCG(r.spec.Seed^dropoutSalt, uint64(step))))
-
-		// Forward.
-		logits := r.m.Forward(r.x, true)
-		loss := r.ce.Forward(logits, r.y)
-		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			return r.diverged(step)
-		}
-
-		// Backward.
-		r.m.Backward(r.ce.Backward())
-
-		// Clip.
-		if s.Optimizer.ClipNorm > 0 {
-			r.opt.ClipGradNorm(s.Optimizer.ClipNorm)
-		}
-
-		// Step. The per-block diagnostics cost about as much as the update,
-		// so they are collected only on steps that will be reported:
-		// evaluations, and step reports once ReportEvery has passed (a
-		// report that falls due during a step waits for the next one).
+		// Forward, backward, clip, step, on the batch of this step (see
+		// stepper). The per-block diagnostics cost about as much as the
+		// update, so they are collected only on steps that will be
+		// reported: evaluations, and step reports once ReportEvery has
+		// passed (a report that falls due during a step waits for the next
+		// one).
 		stageEnd := stageStep+1 == s.Len(r.spe)
 		epochEnd := (step+1)%r.spe == 0
 		every := r.spec.EvalEvery > 0 && (step+1)%r.spec.EvalEvery == 0
 		reportDue := time.Since(r.lastReport) >= r.spec.ReportEvery
-		r.opt.SkipStats(!(stageEnd || epochEnd || every || reportDue))
-		r.opt.Step(lr)
+		loss, n := r.steps.step(step, r.opt, lr, s.Optimizer.ClipNorm, stageEnd || epochEnd || every || reportDue)
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return r.diverged(step)
+		}
 		// Weights that an update made non-finite show as a non-finite loss
 		// on the next step; only the plan's last step has no next one, so
 		// only there is a pass over every weight worth its cost.
@@ -291,8 +267,8 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		dt := time.Since(t0)
 		r.trainDuration += dt
 		r.trainSince += dt
-		r.samplesSince += len(r.y)
-		r.samplesTotal += len(r.y)
+		r.samplesSince += n
+		r.samplesTotal += n
 		r.losses = append(r.losses, loss)
 		r.st.Step = step + 1
 
@@ -341,10 +317,6 @@ func StepsPerEpoch(n, batch int) int {
 	return spe
 }
 
-// dropoutSalt separates the dropout streams from the batch-order streams
-// drawn from the same seed.
-const dropoutSalt = 0x9e3779b97f4a7c15
-
 type controlRequest int
 
 const (
@@ -390,17 +362,6 @@ func (r *runner) control(ctx context.Context) (controlRequest, error) {
 		case <-changed:
 		}
 	}
-}
-
-// loadBatch fills r.x and r.y with the batch of a global step.
-func (r *runner) loadBatch(step int) {
-	epoch := step / r.spe
-	if epoch != r.epoch {
-		rng := rand.New(rand.NewPCG(r.spec.Seed, uint64(epoch)))
-		r.order = r.spec.Train.Batches(rng, r.spec.BatchSize)
-		r.epoch = epoch
-	}
-	r.y = r.spec.Train.Batch(r.x, r.y, r.order[step%r.spe])
 }
 
 // enterStage freezes and unfreezes blocks as stage i says and sets up its
@@ -508,15 +469,10 @@ func (r *runner) sourceAccIfGauge() float64 {
 // sourceAccuracy measures the source task through the current backbone and
 // the source head: the forgetting gauge.
 func (r *runner) sourceAccuracy() float64 {
-	ds := r.spec.Source
-	x := &Tensor[float32]{}
-	var y []int
-	correct := 0
-	for _, idx := range ds.Batches(nil, evalBatchSize) {
-		y = ds.Batch(x, y, idx)
-		correct += countCorrect(r.m.ForwardWithHead(x, r.spec.SourceHead), y)
-	}
-	return float64(correct) / float64(ds.Len())
+	_, acc := evaluate(r.spec.Source, func(x *Tensor[float32]) *Tensor[float32] {
+		return r.m.ForwardWithHead(x, r.spec.SourceHead)
+	}, false)
+	return acc
 }
 
 // Evaluate returns m's mean cross-entropy loss and its accuracy on ds, in
@@ -524,6 +480,14 @@ func (r *runner) sourceAccuracy() float64 {
 // for an empty ds. It panics if ds's samples do not fit m's input shape;
 // Dataset.CheckConfig tells beforehand.
 func Evaluate(m *Model[float32], ds *Dataset) (loss, acc float64) {
+	return evaluate(ds, func(x *Tensor[float32]) *Tensor[float32] { return m.Forward(x, false) }, true)
+}
+
+// evaluate is the one evaluation loop: ds in batches of evalBatchSize
+// through forward, counting the rows whose largest logit is the label's
+// and, when withLoss, summing the cross-entropy (NaN otherwise). Both are
+// NaN for an empty or nil ds.
+func evaluate(ds *Dataset, forward func(*Tensor[float32]) *Tensor[float32], withLoss bool) (loss, acc float64) {
 	if ds == nil || ds.Len() == 0 {
 		return math.NaN(), math.NaN()
 	}
@@ -534,12 +498,18 @@ func Evaluate(m *Model[float32], ds *Dataset) (loss, acc float64) {
 	var y []int
 	for _, idx := range ds.Batches(nil, evalBatchSize) {
 		y = ds.Batch(x, y, idx)
-		logits := m.Forward(x, false)
-		sum += ce.Forward(logits, y) * float64(len(y))
+		logits := forward(x)
+		if withLoss {
+			sum += ce.Forward(logits, y) * float64(len(y))
+		}
 		correct += countCorrect(logits, y)
 	}
 	n := float64(ds.Len())
-	return sum / n, float64(correct) / n
+	loss = math.NaN()
+	if withLoss {
+		loss = sum / n
+	}
+	return loss, float64(correct) / n
 }
 
 // countCorrect counts the rows whose largest logit is the label's.
@@ -562,7 +532,7 @@ func countCorrect(logits *Tensor[float32], y []int) int {
 }
 
 // checkpoint hands the state to spec.Checkpoint.
-func (r *runner) checkpoint(kind string, step int) error {
+func (r *runner) checkpoint(kind CheckpointKind, step int) error {
 	if r.spec.Checkpoint == nil {
 		return nil
 	}

@@ -130,6 +130,9 @@ type dashboard struct {
 	hasLast                     bool
 	total                       int
 	domHi                       int // the live x axis' end
+	gaps                        []gap
+	realLast                    int // the latest real step seen
+	startStep                   int // the real step the run started from
 	patience                    int
 	planStages                  int // stages in the plan, when known
 	titles                      bool
@@ -162,6 +165,7 @@ func (d *dashboard) reset() {
 	d.ema = chart.NewEMA(smoothings[d.smoothIdx])
 	d.stages, d.blocks, d.evals = nil, nil, nil
 	d.hasBest, d.hasLast, d.total, d.domHi, d.cursorOn, d.zoomed = false, false, 0, 0, false, false
+	d.gaps, d.realLast, d.startStep = nil, 0, 0
 	d.width, d.height = 0, 0
 }
 
@@ -184,16 +188,69 @@ func (d *dashboard) setPalette(p palette) {
 // ---------------------------------------------------------------------
 // Data in
 
+// gap is a range of a plan's steps that were never trained: a stage
+// ended early with n leaves the rest of its steps unused, and the next
+// stage starts where the plan said. The charts leave gaps out, so their x
+// axis counts the steps trained; the status line and the inspect cursor
+// say the plan's step.
+type gap struct {
+	from, to int // real steps [from, to) skipped
+	at       int // where the gap is on the charts' axis
+}
+
+// addGap records that the real steps [from, to) were skipped.
+func (d *dashboard) addGap(from, to int) {
+	if to <= from {
+		return
+	}
+	d.gaps = append(d.gaps, gap{from: from, to: to, at: d.disp(from)})
+}
+
+// disp maps a real step to the charts' axis.
+func (d *dashboard) disp(step int) int {
+	for _, g := range d.gaps {
+		if g.to <= step {
+			step -= g.to - g.from
+		}
+	}
+	return step
+}
+
+// real maps a position on the charts' axis back to the plan's step.
+func (d *dashboard) real(x int) int {
+	r := x
+	for _, g := range d.gaps {
+		if g.at < x {
+			r += g.to - g.from
+		}
+	}
+	return r
+}
+
 // progress folds one report in and rasterises the charts.
 func (d *dashboard) progress(p trainer.Progress) {
+	first := !d.hasLast
 	d.last, d.hasLast, d.status = p, true, p.Status
-	d.total = max(p.TotalSteps, d.total)
-	d.growDomain(p.Step)
+	// A jump in the steps is a stage ended early: its unused steps are a
+	// gap. The first report only sets where the run starts (a branch or a
+	// resumed run starts at its checkpoint's step).
+	start := p.Step
+	if len(p.Losses) > 0 {
+		start = min(start, p.FirstStep)
+	}
+	if first {
+		d.realLast, d.startStep = start, start
+	} else if start > d.realLast && (len(p.Losses) > 0 || p.Event == trainer.EventStage) {
+		d.addGap(d.realLast, start)
+	}
+	d.realLast = max(d.realLast, p.Step, p.FirstStep+len(p.Losses))
+	d.total = max(d.disp(p.TotalSteps), d.total)
+	d.growDomain(d.disp(p.Step))
 	if n := len(p.Losses); n > 0 {
 		xs, raw, sm := make([]float64, n), make([]float64, n), make([]float64, n)
 		for i, v := range p.Losses {
 			// As the store records it: after FirstStep+i+1 steps.
-			xs[i], raw[i], sm[i] = float64(p.FirstStep+i+1), v, d.ema.Next(v)
+			xs[i], raw[i], sm[i] = float64(d.disp(p.FirstStep+i+1)), v, d.ema.Next(v)
 		}
 		d.loss.Append(d.sRaw, xs, raw)
 		d.loss.Append(d.sSmooth, xs, sm)
@@ -205,10 +262,10 @@ func (d *dashboard) progress(p trainer.Progress) {
 				tr = append(tr, b.Name)
 			}
 		}
-		d.addStage(p.Stage, p.Step, p.StageLabel, tr)
+		d.addStage(p.Stage, d.disp(p.Step), p.StageLabel, tr)
 	}
 	if !math.IsNaN(p.ValLoss) || !math.IsNaN(p.ValAcc) {
-		d.addEval(evalPoint{step: p.Step, loss: p.ValLoss, acc: p.ValAcc, src: p.SourceAcc})
+		d.addEval(evalPoint{step: d.disp(p.Step), loss: p.ValLoss, acc: p.ValAcc, src: p.SourceAcc})
 	}
 	d.setBlocks(p.Blocks)
 	d.rasterise()
@@ -230,8 +287,9 @@ func (d *dashboard) growDomain(step int) {
 		return
 	}
 	d.domHi = hi
-	d.loss.SetDomain(0, float64(hi))
-	d.acc.SetDomain(0, float64(hi))
+	lo := float64(d.disp(d.startStep))
+	d.loss.SetDomain(lo, float64(hi))
+	d.acc.SetDomain(lo, float64(hi))
 }
 
 func (d *dashboard) addStage(index, start int, label string, trainable []string) {
@@ -305,6 +363,10 @@ func (d *dashboard) load(r export.Run, status trainer.Status) {
 	var losses []float64
 	var lossX []float64
 	lastStep := 0
+	for _, g := range runGaps(r) {
+		d.addGap(g[0], g[1])
+	}
+	d.startStep = r.BranchStep
 	for _, s := range r.Series {
 		for _, p := range s.Points {
 			lastStep = max(lastStep, p.Step)
@@ -317,7 +379,7 @@ func (d *dashboard) load(r export.Run, status trainer.Status) {
 			}
 			for _, p := range pts {
 				if p.Step > r.BranchStep || r.BranchStep == 0 {
-					lossX, losses = append(lossX, float64(p.Step)), append(losses, p.Value)
+					lossX, losses = append(lossX, float64(d.disp(p.Step))), append(losses, p.Value)
 				}
 			}
 		}
@@ -326,12 +388,12 @@ func (d *dashboard) load(r export.Run, status trainer.Status) {
 		if r.BranchStep > 0 && s.EndStep > s.StartStep && s.EndStep <= r.BranchStep {
 			continue
 		}
-		d.addStage(s.Index-1, s.StartStep, s.Label, s.Trainable)
+		d.addStage(s.Index-1, d.disp(s.StartStep), s.Label, s.Trainable)
 		lastStep = max(lastStep, s.EndStep)
 	}
-	d.total = max(lastStep, 1)
-	d.loss.SetDomain(float64(r.BranchStep), float64(d.total))
-	d.acc.SetDomain(float64(r.BranchStep), float64(d.total))
+	d.total = max(d.disp(lastStep), 1)
+	d.loss.SetDomain(float64(d.disp(r.BranchStep)), float64(d.total))
+	d.acc.SetDomain(float64(d.disp(r.BranchStep)), float64(d.total))
 	sm := make([]float64, len(losses))
 	for i, v := range losses {
 		sm[i] = d.ema.Next(v)
@@ -345,7 +407,7 @@ func (d *dashboard) load(r export.Run, status trainer.Status) {
 		if e, ok := byStep[step]; ok {
 			return e
 		}
-		e := &evalPoint{step: step, loss: math.NaN(), acc: math.NaN(), src: math.NaN()}
+		e := &evalPoint{step: d.disp(step), loss: math.NaN(), acc: math.NaN(), src: math.NaN()}
 		byStep[step] = e
 		steps = append(steps, step)
 		return e
@@ -376,12 +438,44 @@ func (d *dashboard) load(r export.Run, status trainer.Status) {
 			d.acc.SetBest(float64(e.step), e.acc, !math.IsNaN(e.acc))
 		}
 	}
-	d.last = trainer.Progress{Step: lastStep, TotalSteps: d.total, Status: status, Stage: len(d.stages) - 1}
+	d.last = trainer.Progress{Step: lastStep, TotalSteps: lastStep, Status: status, Stage: len(d.stages) - 1}
 	if len(d.stages) > 0 {
 		d.last.StageLabel = d.stages[len(d.stages)-1].label
 	}
 	d.hasLast = true
 	d.rasterise()
+}
+
+// runGaps finds the steps a stored run skipped: a stage ended early
+// leaves the rest of its steps unused, and the training loss jumps over
+// them. A jump is a gap when it is far wider than the series' usual
+// spacing (one step, or one bucket of a long series read in buckets).
+func runGaps(r export.Run) [][2]int {
+	var steps []int
+	for _, s := range r.Series {
+		if s.Name == export.TrainLoss {
+			for _, p := range s.Points {
+				steps = append(steps, p.Step)
+			}
+		}
+	}
+	if len(steps) < 3 {
+		return nil
+	}
+	diffs := make([]int, 0, len(steps)-1)
+	for i := 1; i < len(steps); i++ {
+		diffs = append(diffs, steps[i]-steps[i-1])
+	}
+	med := slices.Clone(diffs)
+	slices.Sort(med)
+	limit := max(1000*med[len(med)/2], 1000)
+	var out [][2]int
+	for i, dlt := range diffs {
+		if dlt > limit {
+			out = append(out, [2]int{steps[i], steps[i+1] - 1})
+		}
+	}
+	return out
 }
 
 // rasterise redraws the charts that changed.
@@ -448,9 +542,9 @@ func (d *dashboard) toggleZoom() {
 	hi := float64(d.total)
 	if i+1 < len(d.stages) {
 		hi = float64(d.stages[i+1].start)
-	} else if d.hasLast && !d.stored && d.last.Step > d.stages[i].start {
+	} else if d.hasLast && !d.stored && d.lastStep() > d.stages[i].start {
 		// The current stage: up to where it is now, with room to grow.
-		hi = min(hi, lo+1.25*float64(d.last.Step-d.stages[i].start)+1)
+		hi = min(hi, lo+1.25*float64(d.lastStep()-d.stages[i].start)+1)
 	}
 	d.zoomed = true
 	d.loss.Zoom(lo, hi)
@@ -474,9 +568,10 @@ func (d *dashboard) moveCursor(dir int) {
 	d.acc.SetCursor(d.cursor, true)
 }
 
+// lastStep is the latest step on the charts' axis.
 func (d *dashboard) lastStep() int {
 	if d.hasLast {
-		return d.last.Step
+		return d.disp(d.last.Step)
 	}
 	return 0
 }
@@ -649,7 +744,7 @@ func (d *dashboard) statusView(w int) string {
 	}
 	line2 := "best: no evaluation yet"
 	if d.hasBest {
-		line2 = fmt.Sprintf("best val loss %.4f · acc %.1f%% at step %d (%s)", d.best.loss, 100*d.best.acc, d.best.step, d.stageShort(d.stages[d.stageAt(d.best.step)].index))
+		line2 = fmt.Sprintf("best val loss %.4f · acc %.1f%% at step %d (%s)", d.best.loss, 100*d.best.acc, d.real(d.best.step), d.stageShort(d.stages[d.stageAt(d.best.step)].index))
 	}
 	if d.name != "" {
 		line2 = d.name + " · " + line2
@@ -691,7 +786,7 @@ func (d *dashboard) footer(w int) string {
 
 func (d *dashboard) inspectLine() string {
 	step := int(d.cursor)
-	parts := []string{fmt.Sprintf("step %d", step)}
+	parts := []string{fmt.Sprintf("step %d", d.real(step))}
 	if len(d.stages) > 0 {
 		parts = append(parts, d.stages[d.stageAt(step)].label)
 	}
@@ -704,7 +799,7 @@ func (d *dashboard) inspectLine() string {
 			v = fmt.Sprintf("%.1f%%", 100*r.Y)
 		}
 		if int(r.X) != step {
-			v += fmt.Sprintf(" @%d", int(r.X))
+			v += fmt.Sprintf(" @%d", d.real(int(r.X)))
 		}
 		parts = append(parts, r.Name+" "+v)
 	}

@@ -34,12 +34,20 @@ func synthRun(total, every, eval int) []trainer.Progress {
 	last := 0
 	for step := 0; step <= total; step += every {
 		stage := min(step/stageLen, 2)
-		if step%stageLen == 0 && step < total {
-			out = append(out, trainer.Progress{Event: trainer.EventStage, Step: step, TotalSteps: total, Stage: stage,
-				StageLabel: labels[stage], ValLoss: nan, ValAcc: nan, SourceAcc: nan, Blocks: blocks(stage), Status: trainer.StatusRunning})
+		// As the trainer reports: the losses up to a stage's first step,
+		// then the stage.
+		stageEvent := func() {
+			if step%stageLen == 0 && step < total {
+				out = append(out, trainer.Progress{Event: trainer.EventStage, Step: step, TotalSteps: total, Stage: stage,
+					StageLabel: labels[stage], ValLoss: nan, ValAcc: nan, SourceAcc: nan, Blocks: blocks(stage), Status: trainer.StatusRunning})
+			}
 		}
 		if step == 0 {
+			stageEvent()
 			continue
+		}
+		if step%stageLen == 0 {
+			stage = step/stageLen - 1
 		}
 		losses := make([]float64, step-last)
 		for i := range losses {
@@ -57,6 +65,8 @@ func synthRun(total, every, eval int) []trainer.Progress {
 		}
 		out = append(out, p)
 		last = step
+		stage = min(step/stageLen, 2)
+		stageEvent()
 	}
 	return out
 }
@@ -191,5 +201,43 @@ func BenchmarkTrainFrame(b *testing.B) {
 			FirstStep: step - 1, Losses: []float64{0.2}, ValLoss: nan, ValAcc: nan, SourceAcc: nan, Status: trainer.StatusRunning,
 			Blocks: []trainer.BlockProgress{{Name: "fc0", Trainable: true, GradNorm: 1}, {Name: "fc1"}, {Name: "head", Trainable: true}}})
 		_ = d.view(160, 45)
+	}
+}
+
+// A stage ended early with n leaves its unused steps out of the charts:
+// the x axis counts steps trained, the inspect line says the plan's step.
+func TestSkippedStepsAreNotDrawn(t *testing.T) {
+	d := newDashboard(palette{})
+	nan := math.NaN()
+	const total = 60_000_000
+	stage := func(i, step int, label string) trainer.Progress {
+		return trainer.Progress{Event: trainer.EventStage, Step: step, TotalSteps: total, Stage: i, StageLabel: label,
+			ValLoss: nan, ValAcc: nan, SourceAcc: nan, Status: trainer.StatusRunning}
+	}
+	losses := func(from, n int) trainer.Progress {
+		ls := make([]float64, n)
+		for i := range ls {
+			ls[i] = 1 / float64(from+i+1)
+		}
+		return trainer.Progress{Event: trainer.EventStep, Step: from + n, TotalSteps: total, FirstStep: from, Losses: ls,
+			ValLoss: nan, ValAcc: nan, SourceAcc: nan, Status: trainer.StatusRunning}
+	}
+	d.progress(stage(0, 0, "stage 1: head"))
+	d.progress(losses(0, 60))
+	d.progress(stage(1, 20_000_000, "stage 2: +fc2")) // n at step 60
+	d.progress(losses(20_000_000, 40))
+	if _, hi := d.loss.XRange(); hi > 1000 {
+		t.Fatalf("x axis reaches %v: the skipped steps are drawn", hi)
+	}
+	if got := d.stages[1].start; got != 60 {
+		t.Fatalf("stage 2 drawn at %d, want 60", got)
+	}
+	d.view(120, 40)
+	d.moveCursor(0) // onto the latest step
+	if line := d.inspectLine(); !strings.HasPrefix(line, "step 20000040") {
+		t.Fatalf("inspect line %q, want the plan's step 20000040", line)
+	}
+	if got := d.real(d.disp(20_000_007)); got != 20_000_007 {
+		t.Fatalf("real(disp(20000007)) = %d", got)
 	}
 }

@@ -692,7 +692,7 @@ func (r *runsScreen) tableView(w, h int) string {
 		}
 		vals := map[string]string{
 			"model": row.run.Model, "data": row.run.Dataset, "plan": row.plan, "status": string(row.run.Status),
-			"best acc": acc, "steps": fmt.Sprint(row.steps), "started": row.run.Created.Local().Format("01-02 15:04"),
+			"best acc": acc, "steps": compactInt(row.steps), "started": row.run.Created.Local().Format("01-02 15:04"),
 		}
 		line := " " + mark + pad(name, nameW)
 		for _, c := range fixed {
@@ -709,6 +709,18 @@ func (r *runsScreen) tableView(w, h int) string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
+// compactInt writes a count in at most six cells: 9999, 12.3k, 20.0M.
+func compactInt(n int) string {
+	switch {
+	case n < 10_000:
+		return fmt.Sprint(n)
+	case n < 1_000_000:
+		return fmt.Sprintf("%.1fk", float64(n)/1e3)
+	default:
+		return fmt.Sprintf("%.1fM", float64(n)/1e6)
+	}
+}
+
 // pad cuts or pads s to exactly w cells.
 func pad(s string, w int) string {
 	s = ansi.Truncate(s, w, "…")
@@ -721,7 +733,7 @@ func (r *runsScreen) detailView(w, h int) string {
 	if r.detail == nil || !r.detail.hasLast {
 		return "loading " + shortID(r.detailID) + "…"
 	}
-	table := stageTable([]export.Run{r.detailRun}, false)
+	table := stageTable([]export.Run{r.detailRun}, false, w)
 	tl := strings.Count(table, "\n") + 1
 	chartsH := max(h-tl-1, 12)
 	return r.detail.view(w, chartsH) + "\n" + table
@@ -766,9 +778,7 @@ func stageStats(r export.Run) []stageStat {
 		}
 		in := func(step int) bool { return step > st.StartStep && step <= end || (i == 0 && step == st.StartStep) }
 		s := stageStat{run: termtext.Sanitize(r.Name), stage: termtext.Sanitize(st.Label), bestAcc: math.NaN(), bestLoss: math.NaN(), srcStart: math.NaN(), srcEnd: math.NaN()}
-		if st.EndStep > st.StartStep {
-			s.steps = st.EndStep - st.StartStep
-		}
+		s.steps = stageLen(r, i)
 		for _, p := range vl {
 			if in(p.Step) && !math.IsNaN(p.Value) && (math.IsNaN(s.bestLoss) || p.Value < s.bestLoss) {
 				s.bestLoss, s.bestAcc = p.Value, accAt(va, p.Step)
@@ -787,19 +797,20 @@ func stageStats(r export.Run) []stageStat {
 	return out
 }
 
-// stageTable compares runs stage by stage.
-func stageTable(runs []export.Run, withRun bool) string {
+// stageTable compares runs stage by stage, in w cells.
+func stageTable(runs []export.Run, withRun bool, w int) string {
 	var b strings.Builder
+	runW := min(24, max(w-66, 10))
 	head := fmt.Sprintf("%-22s %7s %9s %9s %12s", "stage", "steps", "best acc", "val loss", "forgetting")
 	if withRun {
-		head = fmt.Sprintf("%-24s ", "run") + head
+		head = pad("run", runW) + " " + head
 	}
 	b.WriteString(lipgloss.NewStyle().Bold(true).Render(head))
 	for _, r := range runs {
 		for _, s := range stageStats(r) {
 			b.WriteString("\n")
 			if withRun {
-				b.WriteString(pad(s.run, 24) + " ")
+				b.WriteString(pad(s.run, runW) + " ")
 			}
 			forget := "—"
 			if !math.IsNaN(s.srcStart) {
@@ -812,7 +823,7 @@ func stageTable(runs []export.Run, withRun bool) string {
 			if !math.IsNaN(s.bestLoss) {
 				loss = fmt.Sprintf("%.4f", s.bestLoss)
 			}
-			b.WriteString(fmt.Sprintf("%s %7d %9s %9s %12s", pad(s.stage, 22), s.steps, acc, loss, forget))
+			b.WriteString(fmt.Sprintf("%s %7s %9s %9s %12s", pad(s.stage, 22), compactInt(s.steps), acc, loss, forget))
 		}
 	}
 	return b.String()
@@ -824,7 +835,7 @@ func (r *runsScreen) overlayView(w, h int) string {
 	if r.overlayRuns == nil {
 		return "loading the marked runs…"
 	}
-	table := stageTable(r.overlayRuns, true)
+	table := stageTable(r.overlayRuns, true, w)
 	tl := strings.Count(table, "\n") + 1
 	tl = min(tl, h/3)
 	tableLines := strings.Split(table, "\n")
@@ -881,9 +892,22 @@ func (r *runsScreen) buildOverlay(w, h int) {
 	for k, l := range lens {
 		offsets[k+1] = offsets[k] + l
 	}
+	// By step: the steps trained, as the Train screen draws them (a stage
+	// ended early leaves no empty stretch).
+	skipped := make([]*dashboard, len(r.overlayRuns))
+	for i, run := range r.overlayRuns {
+		skipped[i] = &dashboard{}
+		for _, g := range runGaps(run) {
+			skipped[i].addGap(g[0], g[1])
+		}
+	}
+	runIdx := map[string]int{}
+	for i, run := range r.overlayRuns {
+		runIdx[run.ID] = i
+	}
 	xOf := func(run export.Run, step int) float64 {
 		if !r.byStage || len(run.Stages) == 0 {
-			return float64(step)
+			return float64(skipped[runIdx[run.ID]].disp(step))
 		}
 		k := 0
 		for i, st := range run.Stages {
@@ -904,7 +928,7 @@ func (r *runsScreen) buildOverlay(w, h int) {
 			if _, after, ok := strings.Cut(short, ": "); ok {
 				short = after
 			}
-			marks = append(marks, chart.Mark{X: float64(st.StartStep), Label: termtext.Sanitize(short)})
+			marks = append(marks, chart.Mark{X: float64(skipped[0].disp(st.StartStep)), Label: termtext.Sanitize(short)})
 		}
 	}
 	r.ovLoss.SetMarks(marks)
@@ -944,17 +968,22 @@ func (r *runsScreen) buildOverlay(w, h int) {
 	r.ovAcc.Render()
 }
 
-// stageLen is how many steps stage k of run took (or has taken so far).
+// stageLen is how many steps stage k of run trained (so far, while it
+// runs); steps it skipped do not count.
 func stageLen(run export.Run, k int) int {
 	st := run.Stages[k]
-	if st.EndStep > st.StartStep {
-		return st.EndStep - st.StartStep
-	}
-	last := st.StartStep
-	for _, s := range run.Series {
-		for _, p := range s.Points {
-			last = max(last, p.Step)
+	end := st.EndStep
+	if end <= st.StartStep {
+		end = st.StartStep
+		for _, s := range run.Series {
+			for _, p := range s.Points {
+				end = max(end, p.Step)
+			}
 		}
 	}
-	return last - st.StartStep
+	d := &dashboard{}
+	for _, g := range runGaps(run) {
+		d.addGap(g[0], g[1])
+	}
+	return d.disp(end) - d.disp(st.StartStep)
 }

@@ -174,6 +174,12 @@ func TestFlowTrainBranchRuns(t *testing.T) {
 		return err == nil && r.Status == trainer.StatusStopped
 	})
 
+	// c: the confusion matrix of the best weights, on the validation set
+	// (10 classes, 359 samples).
+	keys("c")
+	scr.waitFor(t, "Confusion matrix", "predicted", "of 359)")
+	keys("c")
+
 	// b: branch from the end of stage 2 with the full preset.
 	keys("b")
 	scr.waitFor(t, "Branch from a stage boundary", "end of stage 2: +fc2")
@@ -214,9 +220,35 @@ func TestFlowTrainBranchRuns(t *testing.T) {
 			t.Errorf("overlay lacks %q:\n%s", want, final)
 		}
 	}
-	keys("esc", "q")
+	// d deletes the branch (newest, at the top) after confirmation.
+	keys("esc", "up", "up", "d")
+	scr.waitFor(t, "Delete run "+shortID(branch.ID))
+	keys("y")
+	scr.waitFor(t, "1 stored")
+	if runs := onlyRun(t, st); len(runs) != 1 || runs[0].ID != id {
+		t.Fatalf("after deleting the branch the store holds %d runs", len(runs))
+	}
+	// enter opens the stored run: its curves and per-stage table.
+	keys("enter")
+	scr.waitFor(t, "best acc", "val loss", "forgetting", "stage 3: +fc1")
+	keys("esc")
+
+	// r resumes the stopped run from its last good checkpoint; it trains
+	// again until q stops it.
+	keys("r")
+	scr.waitFor(t, "running · stage")
+	eventually(t, "the resumed run trains", func() bool {
+		r, err := st.Run(ctx, id)
+		return err == nil && r.Status == trainer.StatusRunning
+	})
+	keys("q")
+	scr.waitFor(t, "Quit and stop it?")
+	keys("y")
 	tm.WaitFinished(t, teatest.WithFinalTimeout(20*time.Second))
 	m.Wait()
+	if r, err := st.Run(ctx, id); err != nil || r.Status != trainer.StatusStopped {
+		t.Errorf("after quitting, the resumed run is %v (%v), want stopped", r.Status, err)
+	}
 	cancel()
 	checkNoLeak(t)
 }
@@ -339,4 +371,47 @@ func TestStalledViewerNeverBlocksTheTrainer(t *testing.T) {
 	if l.Dropped() == 0 {
 		t.Fatalf("no report was dropped in %d steps: the test did not fill the feed", res.Steps)
 	}
+}
+
+// BenchmarkAttachedThroughput trains the same job headless and with the
+// Train dashboard attached, folding in every report and redrawing at
+// 160×48 as the workbench does, and reports both training throughputs and
+// their ratio (the trainer's own samples/s, over its training steps).
+func BenchmarkAttachedThroughput(b *testing.B) {
+	st, err := store.Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	eng := store.NewEngine(st, assets.NewCatalog().Prepare)
+	job := trainer.Job{Model: "mnist8-mlp", Data: trainer.DataRef{Path: "uci-digits"}, Seed: 1}
+	if err := job.SetPlan("gradual", 0, 3); err != nil {
+		b.Fatal(err)
+	}
+	run := func(attached bool) float64 {
+		l, err := eng.Start(context.Background(), job, store.StartOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if attached {
+			d := newDashboard(palette{dark: true})
+			for p := range l.Progress() {
+				d.progress(p)
+				_ = d.view(160, 45)
+			}
+		}
+		res, err := l.Wait()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return res.SamplesPerSec
+	}
+	var head, att float64
+	for b.Loop() {
+		head += run(false)
+		att += run(true)
+	}
+	b.ReportMetric(head/float64(b.N), "headless-samples/s")
+	b.ReportMetric(att/float64(b.N), "attached-samples/s")
+	b.ReportMetric(att/head, "attached/headless")
 }

@@ -330,7 +330,7 @@ func (m *Model) switchTo(s Screen) tea.Cmd {
 
 // quit asks first when a run is training; otherwise it quits.
 func (m *Model) quit() (tea.Model, tea.Cmd) {
-	if m.s.training() {
+	if m.s.training() || m.s.sweeping {
 		m.confirmQuit = true
 		return m, nil
 	}
@@ -409,7 +409,13 @@ func (m *Model) helpBar(w int) string {
 		bs = append(bs, k.Forward, k.Back, k.jumpHelp(), k.Help, k.Quit)
 	}
 	m.help.SetWidth(w)
-	return m.help.ShortHelpView(bs)
+	// Bubbles' help drops the items past the width; its estimate can be
+	// off by the separator, so cut what still overflows.
+	bar := m.help.ShortHelpView(bs)
+	if ansi.StringWidth(bar) > w {
+		bar = ansi.Truncate(bar, w-1, "") + "…"
+	}
+	return bar
 }
 
 func (m *Model) fullHelpView(w, h int) string {
@@ -426,15 +432,20 @@ func (m *Model) fullHelpView(w, h int) string {
 
 func (m *Model) confirmView(w, h int) string {
 	st := m.s.Styles
-	msg := "A run is training. Quit and stop it?\n\n" +
-		"It is stored: thaw resume " + shortID(m.s.run.ID) + " continues it later.\n\n" +
-		"y quit · n stay"
-	if m.s.opts.RunsOutlive {
+	var msg string
+	switch {
+	case m.s.training() && m.s.opts.RunsOutlive:
 		msg = "A run is training. Quit?\n\n" +
 			"Run " + shortID(m.s.run.ID) + " goes on training on the server;\n" +
-			"connect again to watch it.\n\n" +
-			"y quit · n stay"
+			"connect again to watch it.\n\n"
+	case m.s.training():
+		msg = "A run is training. Quit and stop it?\n\n" +
+			"It is stored: thaw resume " + shortID(m.s.run.ID) + " continues it later.\n\n"
+	default:
+		msg = "A freeze-depth sweep is running. Quit and stop it?\n\n" +
+			"The freeze points it finished stay stored (thaw runs).\n\n"
 	}
+	msg += "y quit · n stay"
 	box := st.Overlay.Render(msg)
 	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, box)
 }

@@ -83,7 +83,7 @@ func (m *Main) runExport(ctx context.Context, args []string) error {
 		}
 	}
 
-	st, err := openStore(*storeDir)
+	st, err := openStoreForReading(*storeDir)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}

@@ -33,10 +33,14 @@ func parseRun(fs *flag.FlagSet, args []string) (string, error) {
 	return pos[0], nil
 }
 
-// openRun opens the store in dir and looks up the run id there; the
-// caller closes the store.
-func openRun(ctx context.Context, dir, id string) (*store.Store, store.Run, error) {
-	st, err := openStore(dir)
+// openRun opens the store in dir, read-only when it cannot be written and
+// read is set, and looks up the run id there; the caller closes the store.
+func openRun(ctx context.Context, dir, id string, read bool) (*store.Store, store.Run, error) {
+	open := openStore
+	if read {
+		open = openStoreForReading
+	}
+	st, err := open(dir)
 	if err != nil {
 		return nil, store.Run{}, err
 	}
@@ -117,7 +121,7 @@ func (m *Main) runRuns(ctx context.Context, args []string) error {
 		}
 		filter.Status = []store.Status{trainer.Status(*status)}
 	}
-	st, err := openStore(*storeDir)
+	st, err := openStoreForReading(*storeDir)
 	if err != nil {
 		return fmt.Errorf("runs: %w", err)
 	}
@@ -217,7 +221,7 @@ func (m *Main) runShow(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, r, err := openRun(ctx, *storeDir, id)
+	st, r, err := openRun(ctx, *storeDir, id, true)
 	if err != nil {
 		return fmt.Errorf("show: %w", err)
 	}
@@ -374,7 +378,7 @@ func (m *Main) runRm(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, r, err := openRun(ctx, *storeDir, id)
+	st, r, err := openRun(ctx, *storeDir, id, false)
 	if err != nil {
 		return fmt.Errorf("rm: %w", err)
 	}

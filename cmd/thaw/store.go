@@ -14,6 +14,16 @@ func storeFlag(fs *flag.FlagSet) *string {
 // openStore opens the store in dir, or in the default place when dir is
 // empty.
 func openStore(dir string) (*store.Store, error) {
+	return openStoreWith(dir, store.Open)
+}
+
+// openStoreForReading is openStore for a command that only reads: a store
+// it cannot write is opened read-only (see store.OpenForReading).
+func openStoreForReading(dir string) (*store.Store, error) {
+	return openStoreWith(dir, store.OpenForReading)
+}
+
+func openStoreWith(dir string, open func(string, ...store.Option) (*store.Store, error)) (*store.Store, error) {
 	if dir == "" {
 		d, err := store.DefaultDir()
 		if err != nil {
@@ -21,5 +31,5 @@ func openStore(dir string) (*store.Store, error) {
 		}
 		dir = d
 	}
-	return store.Open(dir)
+	return open(dir)
 }

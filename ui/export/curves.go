@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 
 	"gonum.org/v1/plot"
@@ -81,6 +82,9 @@ type runCurves struct {
 	best                        []xy // zero or one point
 	marks                       []mark
 	spans                       []span // stage extents, for the bands
+	// diverged is the x of the first non-finite loss (the run diverged
+	// there), or NaN.
+	diverged float64
 }
 
 // curvesFig is the learning-curve figure laid out as panels.
@@ -131,7 +135,11 @@ func buildCurves(runs []Run, o Options, n *notes) (*curvesFig, error) {
 	if single {
 		bg = append([]plot.Plotter{bands{spans: alternate(cs[0].spans), fill: bandGrey}}, bg...)
 	}
-	loss, lossLeg := lossPanel(cs, o, single, bg)
+	ceiling := lossCeiling(cs)
+	if !math.IsInf(ceiling, 1) {
+		n.addf("the loss axis is cut at %.3g: the losses of a run that blew up run off the top", ceiling)
+	}
+	loss, lossLeg := lossPanel(cs, o, single, bg, ceiling)
 	acc, accLeg := accPanel(cs, single, bg)
 	for _, p := range []*plot.Plot{loss, acc} {
 		if p != nil {
@@ -183,7 +191,68 @@ func prepareRun(r Run, o Options, n *notes) runCurves {
 		c.best = []xy{best}
 	}
 	c.spans, c.marks = stageSpans(r, ax)
+	c.diverged = math.NaN()
+	if step, ok := divergedAt(r); ok {
+		c.diverged = ax.x(step)
+		c.marks = append(c.marks, mark{x: c.diverged, label: "diverged"})
+	}
 	return c
+}
+
+// divergedAt returns the step of r's first non-finite training or
+// validation loss: the run diverged there.
+func divergedAt(r Run) (int, bool) {
+	step, ok := 0, false
+	for _, name := range []string{TrainLoss, ValLoss} {
+		s := r.series(name)
+		if s == nil {
+			continue
+		}
+		for _, p := range s.Points {
+			if r.BranchStep > 0 && p.Step < r.BranchStep {
+				continue
+			}
+			if math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {
+				if !ok || p.Step < step {
+					step, ok = p.Step, true
+				}
+				break
+			}
+		}
+	}
+	return step, ok
+}
+
+// lossCeiling returns where the loss axis stops when a run blew up: three
+// times the 90th percentile of the losses drawn before the divergence,
+// which clears a healthy curve's start and leaves the exploding tail (a
+// loss of 2.5e27 a step before NaN) running off the top. It returns +Inf,
+// no ceiling, when nothing diverged and no loss is a hundred times that
+// level.
+func lossCeiling(cs []runCurves) float64 {
+	var vals []float64
+	diverged := false
+	top := math.Inf(-1)
+	for _, c := range cs {
+		diverged = diverged || !math.IsNaN(c.diverged)
+		for _, set := range [][]xy{c.raw, c.val} {
+			for _, p := range set {
+				top = math.Max(top, p.y)
+				if math.IsNaN(c.diverged) || p.x < c.diverged {
+					vals = append(vals, p.y)
+				}
+			}
+		}
+	}
+	if len(vals) == 0 {
+		return math.Inf(1)
+	}
+	slices.Sort(vals)
+	ceiling := 3 * vals[int(0.9*float64(len(vals)-1))]
+	if !(ceiling > 0) || top <= ceiling || !diverged && top <= 100*ceiling {
+		return math.Inf(1)
+	}
+	return ceiling
 }
 
 // stageSpans returns the extent and the labelled start of each of r's own
@@ -313,11 +382,21 @@ var (
 	srcColor   = palette[3]
 )
 
-func lossPanel(cs []runCurves, o Options, single bool, bg []plot.Plotter) (*plot.Plot, plot.Legend) {
+func lossPanel(cs []runCurves, o Options, single bool, bg []plot.Plotter, ceiling float64) (*plot.Plot, plot.Legend) {
 	leg := newLegend()
 	var sets [][]xy
 	for _, c := range cs {
-		sets = append(sets, c.raw, c.val)
+		// The range comes from the points under the ceiling; those above
+		// are drawn, clipped at the top.
+		for _, set := range [][]xy{c.raw, c.val} {
+			var under []xy
+			for _, p := range set {
+				if p.y <= ceiling {
+					under = append(under, p)
+				}
+			}
+			sets = append(sets, under)
+		}
 	}
 	lo, hi, ok := yRange(o.LogY, sets...)
 	if !ok {

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -64,13 +65,35 @@ func newCanvas(f Format, o Options) (vg.CanvasWriterTo, error) {
 	case FormatPNG:
 		return vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(o.DPI))}, nil
 	case FormatSVG:
-		// Embedding the fonts makes the SVG look the same on machines
-		// without Liberation installed, at some 100 KB per face.
-		return vgsvg.NewWith(vgsvg.UseWH(w, h), vgsvg.EmbedFonts(true)), nil
+		// Embedding a face costs over 500 KB of base64 (nine tenths of a
+		// run's figure), so the text names its font with fallbacks instead.
+		return svgCanvas{vgsvg.NewWith(vgsvg.UseWH(w, h), vgsvg.EmbedFonts(false))}, nil
 	case FormatPDF:
 		return vgpdf.New(w, h), nil
 	}
 	return nil, fmt.Errorf("format %v is not an image format", f)
+}
+
+// svgCanvas writes an SVG whose text falls back, where the Liberation
+// fonts the figure was laid out with are not installed, to the fonts they
+// were designed to match metric for metric (Times New Roman, Arial,
+// Courier New), so every label keeps its width and place.
+type svgCanvas struct{ *vgsvg.Canvas }
+
+// svgFallbacks maps the font-family vgsvg writes to one with fallbacks.
+var svgFallbacks = strings.NewReplacer(
+	"font-family:Liberation Serif;", "font-family:'Liberation Serif','Times New Roman',Times,serif;",
+	"font-family:Liberation Sans;", "font-family:'Liberation Sans',Arial,Helvetica,sans-serif;",
+	"font-family:Liberation Mono;", "font-family:'Liberation Mono','Courier New',Courier,monospace;",
+)
+
+func (c svgCanvas) WriteTo(w io.Writer) (int64, error) {
+	var buf bytes.Buffer
+	if _, err := c.Canvas.WriteTo(&buf); err != nil {
+		return 0, err
+	}
+	n, err := svgFallbacks.WriteString(w, buf.String())
+	return int64(n), err
 }
 
 // Figure selects what WriteFile draws.

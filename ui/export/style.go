@@ -175,6 +175,9 @@ func niceStep(x float64) float64 {
 func shortNumber(v, span float64) string {
 	a := math.Abs(v)
 	switch {
+	case a >= 1e9:
+		// Beyond the thousands of millions a suffix no longer reads.
+		return strconv.FormatFloat(v, 'g', 3, 64)
 	case span >= 5e6 && a >= 1e6:
 		return strconv.FormatFloat(v/1e6, 'f', -1, 64) + "M"
 	case span >= 5e3 && a >= 1e3:

@@ -516,3 +516,43 @@ func TestPlanFilesStayHome(t *testing.T) {
 	tm.stdin.Write([]byte("L\x15/etc/passwd\r"))
 	tm.waitScreen(t, "load plan:")
 }
+
+// TestSweepRunsAreTheSessions: a freeze-depth sweep's run is not queued
+// beyond a limit, and stops when the sweep is cancelled; other runs go on.
+func TestSweepRunsAreTheSessions(t *testing.T) {
+	alice := newKey(t, "alice")
+	rs := startRunsServer(t, []testKey{alice}, func(c *RunsConfig) { c.MaxPerUser = 1 })
+	eng := &sessionEngine{runs: rs.runs, user: userOf(alice)}
+	sweep := store.StartOptions{Tags: []string{"sweep", "sweep:test"}}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	l, err := eng.Start(ctx, longJob(t, 100), sweep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Start(context.Background(), longJob(t, 100), sweep); !errors.Is(err, ErrLimit) {
+		t.Errorf("a sweep run beyond the limit: %v, want ErrLimit, not queued", err)
+	}
+	cancel()
+	waitStatus(t, rs.st, l.ID, trainer.StatusStopped)
+
+	// A plain run does not stop with the context it was started with.
+	ctx, cancel = context.WithCancel(context.Background())
+	l, err = eng.Start(ctx, longJob(t, 100), store.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	deadline := time.Now().Add(waitLimit)
+	for p, ok := l.Latest(); !ok || p.Step < 20; p, ok = l.Latest() {
+		if st, _ := rs.st.Run(context.Background(), l.ID); st.Status != trainer.StatusRunning {
+			t.Fatalf("the run is %s after its session's context ended", st.Status)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the run did not reach step 20")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	l.Control.Stop()
+	waitStatus(t, rs.st, l.ID, trainer.StatusStopped)
+}
