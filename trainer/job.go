@@ -245,7 +245,8 @@ type Prepared struct {
 	ModelName string
 	// Train and Val are the training and validation sets.
 	Train, Val *Dataset
-	// Source and SourceHead drive the forgetting gauge; nil without one.
+	// Source and SourceHead drive the forgetting gauge (see Spec); Source
+	// is nil without one, SourceHead nil when the head was kept.
 	Source     *Dataset
 	SourceHead *Block[float32]
 	// HeadReplaced reports whether the head was replaced for other
@@ -300,16 +301,24 @@ func (j Job) Prepare(in JobInputs) (*Prepared, error) {
 		}
 	}
 	if in.Source != nil && j.Init != InitScratch {
-		// A snapshot: the model's own head trains in place when kept.
-		p.Source, p.SourceHead = in.Source, mod.CloneHead()
+		// A kept head is gauged as it trains; a replaced one leaves the
+		// base model's head to gauge with, as it was.
+		p.Source = in.Source
 	}
 	if subset(ds.Classes, mod.Config.Classes) {
+		if p.Source != nil && !slices.Equal(p.Source.Classes, mod.Config.Classes) {
+			// The kept head cannot score a source set of other classes.
+			p.Source = nil
+		}
 		for _, d := range []*Dataset{p.Train, p.Val} {
 			if err := d.Relabel(mod.Config.Classes); err != nil {
 				return nil, BadInput(err)
 			}
 		}
 	} else {
+		if p.Source != nil {
+			p.SourceHead = mod.CloneHead()
+		}
 		if err := mod.ReplaceHead(ds.Classes, rand.New(rand.NewPCG(j.Seed, saltHead))); err != nil {
 			return nil, badInputf("data %s: %w", ds.Name, err)
 		}

@@ -62,9 +62,11 @@ type Spec struct {
 	// be the model's. Val may be nil: then nothing is evaluated and the
 	// final weights are kept.
 	Train, Val *Dataset
-	// Source and SourceHead, when both are set, drive the forgetting gauge:
-	// each evaluation also measures accuracy on Source through the current
-	// backbone and SourceHead (the base model's original head).
+	// Source, when set, drives the forgetting gauge: each evaluation also
+	// measures accuracy on Source, the base model's source task, through
+	// the current body and SourceHead, the base model's original head
+	// when the head was replaced. A nil SourceHead means the model's own
+	// head, as trained: Source's classes must then be the model's.
 	Source     *Dataset
 	SourceHead *Block[float32]
 	// Seed drives every random choice: batch order, dropout. The zero seed
@@ -90,6 +92,10 @@ type Spec struct {
 	// Resume, when set, continues a run from a checkpoint taken by an
 	// earlier Run with the same spec.
 	Resume *Checkpoint
+
+	// noCache turns the evaluations' frozen-prefix cache off; the results
+	// are the same bits either way (tests check it).
+	noCache bool
 }
 
 // Defaults of a Spec's zero fields.
@@ -121,6 +127,16 @@ type runner struct {
 	y     []int
 	order [][]int // the current epoch's batches
 	epoch int
+
+	// ev runs the evaluations; changes lists the blocks the current
+	// stage's steps change, for its cache.
+	ev      *evaluator
+	changes []int
+	// The gauge's last value and the block versions it was measured at:
+	// while they stay the same (body frozen, head new) it cannot change.
+	gaugeAcc float64
+	gaugeVer []uint64
+	ctx      context.Context
 
 	// reporting
 	losses       []float64 // step losses since the last report
@@ -180,9 +196,12 @@ func newRunner(spec Spec, report func(Progress)) (*runner, error) {
 			return nil, fmt.Errorf("run: %w", err)
 		}
 	}
-	if spec.Source != nil && spec.SourceHead != nil {
+	if spec.Source != nil {
 		if !sameShape(spec.Source.Shape, m.Config.InputShape) {
 			return nil, fmt.Errorf("run: source set %q has samples of shape %v, the model takes %v", spec.Source.Name, spec.Source.Shape, m.Config.InputShape)
+		}
+		if spec.SourceHead == nil && !slices.Equal(spec.Source.Classes, m.Config.Classes) {
+			return nil, fmt.Errorf("run: source set %q has classes %q, the model's head %q; give the source head", spec.Source.Name, spec.Source.Classes, m.Config.Classes)
 		}
 	}
 	if report == nil {
@@ -197,11 +216,15 @@ func newRunner(spec Spec, report func(Progress)) (*runner, error) {
 	}
 	r.x = &Tensor[float32]{}
 	r.epoch = -1
+	r.ev = newEvaluator(m)
+	r.ev.noCache = spec.noCache
+	r.changes = changing(m)
 	return r, nil
 }
 
 func (r *runner) run(ctx context.Context) (res Result, err error) {
 	r.started = time.Now()
+	r.ctx = ctx
 	r.base = copyWeights(r.m)
 	r.st = LoopState{BestStep: -1, BestValLoss: math.Inf(1), BestValAcc: math.NaN(), StageBestLoss: math.Inf(1), SourceAccBefore: math.NaN()}
 	if r.gauge() {
@@ -282,6 +305,7 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		reportDue := time.Since(r.lastReport) >= r.spec.ReportEvery
 		r.opt.SkipStats(!(stageEnd || epochEnd || every || reportDue))
 		r.opt.Step(lr)
+		r.ev.changed(r.changes...)
 		// Weights that an update made non-finite show as a non-finite loss
 		// on the next step; only the plan's last step has no next one, so
 		// only there is a pass over every weight worth its cost.
@@ -425,6 +449,7 @@ func (r *runner) enterStage(i, step int) error {
 		}
 	}
 	r.stage = i
+	r.changes = changing(r.m)
 	if len(r.st.Stages) <= i {
 		r.st.Stages = append(r.st.Stages, StageResult{
 			Label: s.Label, Trainable: s.Trainable, StartStep: step,
@@ -494,9 +519,17 @@ func (r *runner) evaluate(step int) (improved bool, err error) {
 }
 
 // validation returns the mean loss and the accuracy on the validation set.
-func (r *runner) validation() (loss, acc float64) { return Evaluate(r.m, r.spec.Val) }
+func (r *runner) validation() (loss, acc float64) {
+	ds := r.spec.Val
+	if ds == nil || ds.Len() == 0 {
+		return math.NaN(), math.NaN()
+	}
+	sum, correct := r.ev.pass(ds, nil, true)
+	n := float64(ds.Len())
+	return sum / n, float64(correct) / n
+}
 
-func (r *runner) gauge() bool { return r.spec.Source != nil && r.spec.SourceHead != nil }
+func (r *runner) gauge() bool { return r.spec.Source != nil }
 
 func (r *runner) sourceAccIfGauge() float64 {
 	if !r.gauge() {
@@ -505,39 +538,41 @@ func (r *runner) sourceAccIfGauge() float64 {
 	return r.sourceAccuracy()
 }
 
-// sourceAccuracy measures the source task through the current backbone and
-// the source head: the forgetting gauge.
+// sourceAccuracy measures the source task through the current body and
+// the source head (the model's own head when it was kept): the forgetting
+// gauge. While the blocks it runs through keep their versions (the body
+// frozen under a new head) it returns the last value without computing.
 func (r *runner) sourceAccuracy() float64 {
 	ds := r.spec.Source
-	x := &Tensor[float32]{}
-	var y []int
-	correct := 0
-	for _, idx := range ds.Batches(nil, evalBatchSize) {
-		y = ds.Batch(x, y, idx)
-		correct += countCorrect(r.m.ForwardWithHead(x, r.spec.SourceHead), y)
+	used := r.ev.version
+	if r.spec.SourceHead != nil {
+		used = used[:len(used)-1]
 	}
-	return float64(correct) / float64(ds.Len())
+	if r.gaugeVer != nil && slices.Equal(r.gaugeVer, used) {
+		return r.gaugeAcc
+	}
+	if ds.Len() == 0 {
+		return math.NaN()
+	}
+	_, correct := r.ev.pass(ds, r.spec.SourceHead, false)
+	r.gaugeAcc = float64(correct) / float64(ds.Len())
+	r.gaugeVer = slices.Clone(used)
+	return r.gaugeAcc
 }
 
 // Evaluate returns m's mean cross-entropy loss and its accuracy on ds, in
-// inference mode (BatchNorm's running statistics, no dropout). Both are NaN
-// for an empty ds. It panics if ds's samples do not fit m's input shape;
-// Dataset.CheckConfig tells beforehand.
+// inference mode (BatchNorm's running statistics, no dropout), its batches
+// spread over GOMAXPROCS goroutines and summed in order, so the result does
+// not depend on the number of cores. Both are NaN for an empty ds. It
+// panics if ds's samples do not fit m's input shape; Dataset.CheckConfig
+// tells beforehand.
 func Evaluate(m *Model[float32], ds *Dataset) (loss, acc float64) {
 	if ds == nil || ds.Len() == 0 {
 		return math.NaN(), math.NaN()
 	}
-	var ce CrossEntropy[float32]
-	var sum float64
-	correct := 0
-	x := &Tensor[float32]{}
-	var y []int
-	for _, idx := range ds.Batches(nil, evalBatchSize) {
-		y = ds.Batch(x, y, idx)
-		logits := m.Forward(x, false)
-		sum += ce.Forward(logits, y) * float64(len(y))
-		correct += countCorrect(logits, y)
-	}
+	e := newEvaluator(m)
+	e.noCache = true
+	sum, correct := e.pass(ds, nil, true)
 	n := float64(ds.Len())
 	return sum / n, float64(correct) / n
 }
@@ -591,6 +626,7 @@ func (r *runner) resume(c *Checkpoint) error {
 	if err := r.m.LoadState(c.Weights); err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}
+	r.ev.changed()
 	r.st = c.Loop
 	r.st.Step = c.Step
 	r.st.Stages = slices.Clone(c.Loop.Stages)
@@ -619,6 +655,7 @@ func (r *runner) resume(c *Checkpoint) error {
 // diverged restores the last good weights and ends the run as diverged.
 func (r *runner) diverged(step int) (Result, error) {
 	restoreWeights(r.m, r.lastGood)
+	r.ev.changed()
 	r.st.Step = step
 	return r.finish(StatusDiverged, ErrDiverged)
 }
