@@ -88,6 +88,9 @@ func (s *Store) SaveCheckpoint(ctx context.Context, run string, meta CheckpointM
 	fail := func(err error) (Checkpoint, error) {
 		return Checkpoint{}, fmt.Errorf("save checkpoint of %s at step %d: %w", run, meta.Step, err)
 	}
+	if s.readOnly {
+		return fail(ErrReadOnly)
+	}
 	if !meta.Kind.Valid() {
 		return fail(fmt.Errorf("%w: kind %q", ErrInvalid, meta.Kind))
 	}
@@ -283,6 +286,9 @@ func (s *Store) OpenCheckpoint(ctx context.Context, id string) (*os.File, Checkp
 }
 
 func (s *Store) markBad(ctx context.Context, id, problem string) error {
+	if s.readOnly {
+		return nil // reported to the caller; a writer marks it when it finds it
+	}
 	_, err := s.exec(ctx, `UPDATE checkpoints SET bad = TRUE, problem = ? WHERE id = ?`, problem, id)
 	return err
 }

@@ -66,6 +66,23 @@ func dsn(path string) string {
 	return u.String()
 }
 
+// dsnReadOnly returns the connection string for reading the database at
+// path without writing anything: SQLite's read-only mode, and with
+// immutable the promise that nothing changes the file, which lets SQLite
+// skip locking and the -shm file. The journal mode is not set: WAL is
+// recorded in the file, and setting it would be a write.
+func dsnReadOnly(path string, immutable bool) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS))
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("mode", "ro")
+	if immutable {
+		q.Set("immutable", "1")
+	}
+	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
+	return u.String()
+}
+
 // isBusy reports whether err means that the database was locked by another
 // connection for longer than the busy timeout, so that the whole transaction
 // may be retried.

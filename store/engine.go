@@ -427,7 +427,7 @@ func (e *Engine) Branch(ctx context.Context, parent string, from BranchPoint, co
 		return nil, fmt.Errorf("branch: %w: %s is step %d, beyond the plan's %d steps", ErrInvalid, from, state.Step, prep.TotalSteps())
 	}
 	if opts.Name == "" {
-		opts.Name = fmt.Sprintf("%s ⑂ step %d", pr.Name, ck.Step)
+		opts.Name = fmt.Sprintf("%s, branch at step %d", pr.Name, ck.Step)
 	}
 	run, err := e.create(ctx, prep, opts, Run{ParentRun: pr.ID, ParentCheckpoint: ck.ID})
 	if err != nil {

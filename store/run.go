@@ -484,6 +484,9 @@ func (s *Store) SetStatus(ctx context.Context, id string, st Status, errText str
 // deleted, then the folder is removed; [Open] finishes the job if a crash
 // interrupts it.
 func (s *Store) Delete(ctx context.Context, id string) error {
+	if s.readOnly {
+		return fmt.Errorf("delete %s: %w", id, ErrReadOnly)
+	}
 	r, err := s.runByID(ctx, id)
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -254,5 +255,63 @@ func TestID(t *testing.T) {
 	}
 	if n, ok := normalizeID(" " + strings.ToUpper(a[:8]) + " "); !ok || n != a[:8] {
 		t.Errorf("normalizeID = %q, %v", n, ok)
+	}
+}
+
+// TestMigrationFromSchema1 opens a store written at schema version 1 with
+// runs in every status it knew: they keep their status and lose nothing,
+// and gain the columns of version 2 at their zero values.
+func TestMigrationFromSchema1(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	all := migrations
+	migrations = all[:1]
+	old, err := Open(dir)
+	migrations = all
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := old.SchemaVersion(ctx); v != 1 {
+		t.Fatalf("schema %d, want 1", v)
+	}
+	// Version 1's runs table, written as version 1 wrote it.
+	statuses := []Status{trainer.StatusRunning, trainer.StatusDone, trainer.StatusStopped, trainer.StatusInterrupted}
+	for i, st := range statuses {
+		_, err := old.db.ExecContext(ctx, `INSERT INTO runs (id, name, model, model_hash, dataset,
+			dataset_hash, plan, seed, version, status, created_ms, heartbeat_ms, error)
+			VALUES (?, ?, 'm', 'h', 'd', 'dh', '{}', 1, 'v', ?, ?, ?, '')`,
+			fmt.Sprintf("0000000000000000000000000%d", i), string(st), st, 1000+i, time.Now().UnixMilli())
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := old.db.ExecContext(ctx, `INSERT INTO stages (run_id, idx, name, trainable, start_step)
+		VALUES ('00000000000000000000000001', 0, 'head', '["head"]', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+
+	s := mustOpenDir(t, dir)
+	if v, _ := s.SchemaVersion(ctx); v != len(migrations) {
+		t.Fatalf("schema %d after opening, want %d", v, len(migrations))
+	}
+	runs, err := s.ListRuns(ctx, RunFilter{})
+	if err != nil || len(runs) != len(statuses) {
+		t.Fatalf("%d runs, %v; want %d", len(runs), err, len(statuses))
+	}
+	for _, r := range runs {
+		if string(r.Status) != r.Name || r.Owner != "" || r.Tags != nil || r.StopRequested || r.ParentStep != 0 {
+			t.Errorf("run %s: %+v", r.Name, r)
+		}
+	}
+	if st, _ := s.Stages(ctx, "00000000000000000000000001"); len(st) != 1 {
+		t.Errorf("the done run lost its stage: %v", st)
+	}
+	// The new status is accepted, an unknown one still refused.
+	if err := s.SetStatus(ctx, runs[0].ID, trainer.StatusQueued, ""); err != nil {
+		t.Errorf("queued: %v", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE runs SET status = 'sleeping' WHERE id = ?`, runs[0].ID); err == nil {
+		t.Error("the status CHECK is gone")
 	}
 }

@@ -46,6 +46,7 @@ type Store struct {
 	grace    time.Duration
 	now      func() time.Time
 	recovery Recovery
+	readOnly bool // opened by OpenReadOnly: every write fails with ErrReadOnly
 
 	// AddMetrics's multi-row statements, prepared on first use.
 	stmtMu sync.Mutex
@@ -191,6 +192,9 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 }
 
 func (s *Store) tryTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	if s.readOnly {
+		return ErrReadOnly
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

@@ -82,16 +82,28 @@ func LoadConfig(path string) (*Config, error) {
 }
 
 // ParseConfig decodes and validates a config.json. Unknown fields are an
-// error, so a typo does not silently become a default.
+// error, so a typo does not silently become a default. A config that
+// leaves sizes to the weights (see InferSizes) does not validate on its
+// own: LoadModel reads it with its weights.
 func ParseConfig(b []byte) (*Config, error) {
+	cfg, err := decodeConfig(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// decodeConfig decodes a config.json strictly (unknown fields are an
+// error) without validating it.
+func decodeConfig(b []byte) (*Config, error) {
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	var cfg Config
 	if err := dec.Decode(&cfg); err != nil {
 		return nil, jsonError(b, err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
 	}
 	return &cfg, nil
 }
@@ -112,7 +124,9 @@ func lineCol(b []byte, off int64) (line, col int) {
 
 // Validate checks that the config describes a buildable model: named,
 // unique blocks; known layer types; shapes that chain from the input to a
-// head with one output per class. Errors name the block and layer.
+// head with one output per class; at most MaxParams parameters, and
+// activations of one sample within DefaultActivationBudget (see
+// CheckActivations). Errors name the block and layer.
 func (c *Config) Validate() error {
 	if len(c.InputShape) == 0 {
 		return errors.New("config: input_shape is empty")
@@ -163,8 +177,13 @@ func (c *Config) Validate() error {
 	}
 	// Building a model checks every layer and the shape chain without
 	// drawing weights.
-	_, err := build[float32](c)
-	return err
+	m, err := build[float32](c)
+	if err != nil {
+		return err
+	}
+	// Activations are allocated by the first forward pass, not here: refuse
+	// a config whose one sample would need more than the default budget.
+	return checkActivations(m, 1, DefaultActivationBudget)
 }
 
 // Limits on what a config may ask for. thaw trains on a CPU: these are far

@@ -165,5 +165,12 @@ func FuzzReadCSV(f *testing.F) {
 				t.Fatalf("a class with no samples in %q", ds.Classes)
 			}
 		}
+		if err := ds.CheckClasses(); err != nil {
+			t.Fatalf("a loaded dataset fails CheckClasses: %v", err)
+		}
+		// Validate checked that the names print apart.
+		if cap(ds.X)*4+cap(ds.Y)*8 > 1<<20 {
+			t.Fatalf("the table holds %d bytes, over the 1 MiB budget", cap(ds.X)*4+cap(ds.Y)*8)
+		}
 	})
 }

@@ -39,15 +39,7 @@ func (c *CrossEntropy[T]) Forward(logits *Tensor[T], labels []int) float64 {
 			panic(fmt.Sprintf("trainer: cross-entropy: label %d out of range [0,%d)", y, k))
 		}
 		// log-softmax with the max subtracted, in float64 for stability.
-		m := math.Inf(-1)
-		for _, v := range row {
-			m = max(m, float64(v))
-		}
-		var z float64
-		for j, v := range row {
-			p[j] = math.Exp(float64(v) - m)
-			z += p[j]
-		}
+		_, m, z := expShifted(p, row)
 		logZ := math.Log(z) + m
 		var loss float64
 		for j, v := range row {
@@ -66,3 +58,33 @@ func (c *CrossEntropy[T]) Forward(logits *Tensor[T], labels []int) float64 {
 
 // Backward returns ∂loss/∂logits for the last Forward.
 func (c *CrossEntropy[T]) Backward() *Tensor[T] { return c.dlogits }
+
+// Softmax writes the softmax of logits into dst, which must be as long, and
+// returns the index of the largest logit (the first of equal ones). It
+// computes in float64 with the largest logit subtracted first, as
+// CrossEntropy does, so the probabilities are those the loss was measured
+// on.
+func Softmax[T Float](dst []float64, logits []T) int {
+	best, _, z := expShifted(dst[:len(logits)], logits)
+	for i := range logits {
+		dst[i] /= z
+	}
+	return best
+}
+
+// expShifted writes exp(v - max) of every v of row into p and returns the
+// index of the largest value, that value and the sum of p: the shared part
+// of a softmax. A NaN in row makes the sum NaN.
+func expShifted[T Float](p []float64, row []T) (best int, top, sum float64) {
+	for j, v := range row {
+		if v > row[best] {
+			best = j
+		}
+	}
+	top = float64(row[best])
+	for j, v := range row {
+		p[j] = math.Exp(float64(v) - top)
+		sum += p[j]
+	}
+	return best, top, sum
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"slices"
 )
 
@@ -134,17 +133,12 @@ func FindLR(ctx context.Context, spec FindLRSpec) (LRFindResult, error) {
 	}
 
 	var (
-		res      LRFindResult
-		ce       CrossEntropy[float32]
-		x        = &Tensor[float32]{}
-		y        []int
-		order    [][]int
-		avg      float64
-		best     = math.Inf(1)
-		spe      = StepsPerEpoch(spec.Train.Len(), batch)
-		ratio    = end / start
-		runErr   error
-		epochNow = -1
+		res       LRFindResult
+		avg       float64
+		best      = math.Inf(1)
+		ratio     = end / start
+		runErr    error
+		trainStep = newStepper(m, spec.Train, spec.Seed, batch)
 	)
 	for i := range steps {
 		if err := ctx.Err(); err != nil {
@@ -154,24 +148,12 @@ func FindLR(ctx context.Context, spec FindLRSpec) (LRFindResult, error) {
 		// Learning rate: fastai's SchedExp at position i/steps.
 		lr := start * math.Pow(ratio, float64(i)/float64(steps))
 
-		// Batch: one permutation per epoch from the seed, as Run draws them.
-		if e := i / spe; e != epochNow {
-			order = spec.Train.Batches(rand.New(rand.NewPCG(spec.Seed, uint64(e))), batch)
-			epochNow = e
-		}
-		y = spec.Train.Batch(x, y, order[i%spe])
-		m.SetRand(rand.New(rand.NewPCG(spec.Seed^dropoutSalt, uint64(i))))
-
-		// Forward, backward, clip, step.
-		loss := ce.Forward(m.Forward(x, true), y)
+		// Forward, backward, clip, step, on the batch Run would draw at
+		// step i (see stepper).
+		loss, _ := trainStep.step(i, opt, lr, stage.Optimizer.ClipNorm, false)
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			break
 		}
-		m.Backward(ce.Backward())
-		if stage.Optimizer.ClipNorm > 0 {
-			opt.ClipGradNorm(stage.Optimizer.ClipNorm)
-		}
-		opt.Step(lr)
 
 		// Smoothing: fastai's AvgSmoothLoss, an EMA debiased by 1-β^(i+1).
 		avg = beta*avg + (1-beta)*loss

@@ -204,8 +204,9 @@ func SaveModel[T Float](dir string, m *Model[T]) error {
 
 // LoadModel reads a model saved by SaveModel (or any folder with a
 // config.json and a model.safetensors in thaw's format): the config is
-// validated, and the weights must match it exactly (see LoadState). Errors
-// name the file and the tensor.
+// validated, and the weights must match it exactly (see LoadState). A
+// config written by hand may leave layer names and sizes to the weights
+// (see Config.InferSizes). Errors name the file and the tensor.
 func LoadModel[T Float](dir string) (*Model[T], error) {
 	return loadModel[T](os.DirFS(dir), ".", func(file string) string { return filepath.Join(dir, file) })
 }
@@ -222,13 +223,35 @@ func loadModel[T Float](fsys fs.FS, dir string, display func(file string) string
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", display(ConfigFile), unwrapPathError(err))
 	}
-	cfg, err := ParseConfig(b)
+	cfg, err := decodeConfig(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", display(ConfigFile), err)
 	}
-	sf, err := readSafetensorsFS(fsys, path.Join(dir, WeightsFile))
-	if err != nil {
-		return nil, withPath(display(WeightsFile), unwrapPathError(err))
+	// A complete config is checked before the weights are read; one that
+	// leaves sizes to the weights is completed from them first.
+	var sf *SafeFile
+	readWeights := func() error {
+		sf, err = readSafetensorsFS(fsys, path.Join(dir, WeightsFile))
+		if err != nil {
+			return withPath(display(WeightsFile), unwrapPathError(err))
+		}
+		return nil
+	}
+	if cfg.needsSizes() {
+		if err := readWeights(); err != nil {
+			return nil, err
+		}
+		if err := cfg.InferSizes(sf.Tensors); err != nil {
+			return nil, fmt.Errorf("%s: %w", display(ConfigFile), err)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", display(ConfigFile), err)
+	}
+	if sf == nil {
+		if err := readWeights(); err != nil {
+			return nil, err
+		}
 	}
 	return modelFromState[T](cfg, sf, display(WeightsFile))
 }
@@ -244,14 +267,32 @@ func unwrapPathError(err error) error {
 }
 
 // LoadWeights builds a model from cfg, which it validates, and loads the
-// safetensors file at path into it, strictly (see LoadState).
+// safetensors file at path into it, strictly (see LoadState). Sizes cfg
+// leaves out are inferred from the weights (see Config.InferSizes) in the
+// model's copy of the config; cfg itself is not changed.
 func LoadWeights[T Float](cfg *Config, path string) (*Model[T], error) {
+	var sf *SafeFile
+	if cfg.needsSizes() {
+		var err error
+		if sf, err = ReadSafetensorsFile(path); err != nil {
+			return nil, err
+		}
+		c := *cfg
+		c.Blocks = slices.Clone(cfg.Blocks)
+		c.InputShape = slices.Clone(cfg.InputShape)
+		if err := c.InferSizes(sf.Tensors); err != nil {
+			return nil, err
+		}
+		cfg = &c
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	sf, err := ReadSafetensorsFile(path)
-	if err != nil {
-		return nil, err
+	if sf == nil {
+		var err error
+		if sf, err = ReadSafetensorsFile(path); err != nil {
+			return nil, err
+		}
 	}
 	return modelFromState[T](cfg, sf, path)
 }

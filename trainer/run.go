@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"time"
 )
@@ -115,18 +114,13 @@ type runner struct {
 	spe, total int
 	opt        Optimizer[float32]
 	optCfg     OptimizerConfig
-	ce         CrossEntropy[float32]
+	steps      *stepper
 
 	base     [][]float32 // w₀: every parameter and buffer at the start
 	best     []SafeTensor
 	lastGood [][]float32
 	st       LoopState
 	stage    int
-
-	x     *Tensor[float32]
-	y     []int
-	order [][]int // the current epoch's batches
-	epoch int
 
 	// ev runs the evaluations; changes lists the blocks the current
 	// stage's steps change, for its cache.
@@ -214,8 +208,7 @@ func newRunner(spec Spec, report func(Progress)) (*runner, error) {
 	if err := ApplyStage(m, &r.plan.Stages[0]); err != nil {
 		return nil, fmt.Errorf("run: %w", err)
 	}
-	r.x = &Tensor[float32]{}
-	r.epoch = -1
+	r.steps = newStepper(m, spec.Train, spec.Seed, spec.BatchSize)
 	r.ev = newEvaluator(m)
 	r.ev.noCache = spec.noCache
 	r.changes = changing(m)
@@ -274,37 +267,20 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		// Learning rate.
 		lr := s.LRAt(stageStep, r.spe)
 
-		// Batch: every epoch has its own permutation drawn from the seed, so
-		// the order depends only on (seed, epoch) and a resumed run sees the
-		// same batches.
-		r.loadBatch(step)
-		r.m.SetRand(rand.New(rand.NewPCG(r.spec.Seed^dropoutSalt, uint64(step))))
-
-		// Forward.
-		logits := r.m.Forward(r.x, true)
-		loss := r.ce.Forward(logits, r.y)
-		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			return r.diverged(step)
-		}
-
-		// Backward.
-		r.m.Backward(r.ce.Backward())
-
-		// Clip.
-		if s.Optimizer.ClipNorm > 0 {
-			r.opt.ClipGradNorm(s.Optimizer.ClipNorm)
-		}
-
-		// Step. The per-block diagnostics cost about as much as the update,
-		// so they are collected only on steps that will be reported:
-		// evaluations, and step reports once ReportEvery has passed (a
-		// report that falls due during a step waits for the next one).
+		// Forward, backward, clip, step, on the batch of this step (see
+		// stepper). The per-block diagnostics cost about as much as the
+		// update, so they are collected only on steps that will be
+		// reported: evaluations, and step reports once ReportEvery has
+		// passed (a report that falls due during a step waits for the next
+		// one).
 		stageEnd := stageStep+1 == s.Len(r.spe)
 		epochEnd := (step+1)%r.spe == 0
 		every := r.spec.EvalEvery > 0 && (step+1)%r.spec.EvalEvery == 0
 		reportDue := time.Since(r.lastReport) >= r.spec.ReportEvery
-		r.opt.SkipStats(!(stageEnd || epochEnd || every || reportDue))
-		r.opt.Step(lr)
+		loss, n := r.steps.step(step, r.opt, lr, s.Optimizer.ClipNorm, stageEnd || epochEnd || every || reportDue)
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return r.diverged(step)
+		}
 		r.ev.changed(r.changes...)
 		// Weights that an update made non-finite show as a non-finite loss
 		// on the next step; only the plan's last step has no next one, so
@@ -315,8 +291,8 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		dt := time.Since(t0)
 		r.trainDuration += dt
 		r.trainSince += dt
-		r.samplesSince += len(r.y)
-		r.samplesTotal += len(r.y)
+		r.samplesSince += n
+		r.samplesTotal += n
 		r.losses = append(r.losses, loss)
 		r.st.Step = step + 1
 
@@ -365,10 +341,6 @@ func StepsPerEpoch(n, batch int) int {
 	return spe
 }
 
-// dropoutSalt separates the dropout streams from the batch-order streams
-// drawn from the same seed.
-const dropoutSalt = 0x9e3779b97f4a7c15
-
 type controlRequest int
 
 const (
@@ -414,17 +386,6 @@ func (r *runner) control(ctx context.Context) (controlRequest, error) {
 		case <-changed:
 		}
 	}
-}
-
-// loadBatch fills r.x and r.y with the batch of a global step.
-func (r *runner) loadBatch(step int) {
-	epoch := step / r.spe
-	if epoch != r.epoch {
-		rng := rand.New(rand.NewPCG(r.spec.Seed, uint64(epoch)))
-		r.order = r.spec.Train.Batches(rng, r.spec.BatchSize)
-		r.epoch = epoch
-	}
-	r.y = r.spec.Train.Batch(r.x, r.y, r.order[step%r.spe])
 }
 
 // enterStage freezes and unfreezes blocks as stage i says and sets up its

@@ -8,7 +8,6 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"thaw/trainer/termtext"
@@ -30,7 +29,7 @@ func newBlocksScreen(s *Session) *blocksScreen { return &blocksScreen{s: s} }
 
 func (b *blocksScreen) Keys() []key.Binding {
 	k := b.s.Keys
-	return []key.Binding{k.Up, k.Down, k.Toggle, k.FreezeBelow, k.ThawAll, k.HeadOnly, k.Sweep, k.TakeDepth, k.Probes}
+	return []key.Binding{k.Up, k.Down, k.Toggle, k.FreezeBelow, k.ThawAll, k.HeadOnly, k.Sweep, k.TakeDepth}
 }
 
 func (b *blocksScreen) Capturing() bool { return false }
@@ -44,8 +43,19 @@ func (b *blocksScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 	case probeMsg:
 		return b, b.handleProbe(msg)
 	case dataLoadedMsg:
-		// New data makes old evidence stale.
-		b.sweep, b.probes = nil, nil
+		if msg.id != b.s.plan.dataID {
+			return b, nil
+		}
+		// New data makes the sweep stale; the probes are computed for it
+		// (or found in the cache).
+		if b.sweep != nil && !b.sweep.done {
+			b.sweep.cancel()
+		}
+		b.sweep = nil
+		if msg.err != nil {
+			return b, nil
+		}
+		return b, b.startProbes()
 	}
 	return b, nil
 }
@@ -90,10 +100,8 @@ func (b *blocksScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 		return b, b.toggleSweep()
 	case key.Matches(msg, k.TakeDepth):
 		b.takeDepth()
-	case key.Matches(msg, k.Probes):
-		return b, b.startProbes()
 	case key.Matches(msg, k.Forward):
-		return b, func() tea.Msg { return gotoMsg(ScreenPlan) }
+		b.s.show(ScreenPlan)
 	}
 	return b, nil
 }
@@ -193,7 +201,7 @@ func (b *blocksScreen) View(w, h int) string {
 		return left
 	}
 	if w >= 130 {
-		return lipgloss.JoinHorizontal(lipgloss.Top, fitBlock(left, leftW, h), "  ", evidence)
+		return joinColumns(left, leftW, 2, evidence)
 	}
 	used := strings.Count(left, "\n") + 1
 	if h-used >= 4 {
@@ -215,12 +223,12 @@ func (b *blocksScreen) blocksView(w, h int) string {
 	if wide {
 		barW = 16
 	}
-	layersW := min(max(w-(2+8+10+10+8+barW+10), 10), 44)
+	layersW := min(max(w-(2+8+10+10+8+barW+8+8), 10), 44)
 
 	var lines []string
 	lines = append(lines, st.Heading.Render("Blocks of "+termtext.Sanitize(e.name))+
 		st.Faint.Render(fmt.Sprintf("  input %s → output %d classes", shapeString(e.model.Config.InputShape), len(e.model.Config.Classes))))
-	hdr := fmt.Sprintf("  %-8s %-9s %-*s %-9s %7s %-*s %s", "block", "state", layersW, "layers", "out", "params", barW, "", "lr")
+	hdr := fmt.Sprintf("  %-8s %-9s %-*s %-9s %7s %-*s %-7s %s", "block", "state", layersW, "layers", "out", "params", barW, "", "lr", "probe")
 	lines = append(lines, st.Faint.Render(ansi.Truncate(hdr, w, "")))
 	low := s.lowestTrainable()
 	for i, bi := range e.blocks {
@@ -236,9 +244,9 @@ func (b *blocksScreen) blocksView(w, h int) string {
 		}
 		bar := paramBar(bi.params, maxParams, barW)
 		name := ansi.Truncate(termtext.Sanitize(bi.name), 8, "…")
-		row := fmt.Sprintf("%-8s %s %-*s %-9s %7s %s %s",
+		row := fmt.Sprintf("%-8s %s %-*s %-9s %7s %s %-7s %s",
 			name, stStyle.Render(state), layersW, ansi.Truncate(bi.layers, layersW, "…"),
-			shapeString(bi.out), humanCount(bi.params), st.Bar.Render(bar), lr)
+			shapeString(bi.out), humanCount(bi.params), st.Bar.Render(bar), lr, b.probeCell(i))
 		if i == b.cursor {
 			lines = append(lines, st.Selected.Render("▸")+" "+row)
 		} else {

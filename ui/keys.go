@@ -38,7 +38,6 @@ type KeyMap struct {
 	HeadOnly    key.Binding
 	Sweep       key.Binding
 	TakeDepth   key.Binding
-	Probes      key.Binding
 
 	// Plan.
 	Preset      key.Binding
@@ -83,7 +82,6 @@ func DefaultKeyMap() KeyMap {
 		HeadOnly:    key.NewBinding(key.WithKeys("h"), key.WithHelp("h", "head only")),
 		Sweep:       key.NewBinding(key.WithKeys("w"), key.WithHelp("w", "freeze-depth sweep")),
 		TakeDepth:   key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "take sweep's freeze point")),
-		Probes:      key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "probe every block")),
 
 		Preset:      key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "next preset")),
 		AddStage:    key.NewBinding(key.WithKeys("+", "="), key.WithHelp("+", "add stage")),

@@ -7,7 +7,6 @@ import (
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"thaw/assets"
@@ -197,6 +196,7 @@ type modelsScreen struct {
 	filter  textinput.Model
 	open    textinput.Model
 	opening bool // a folder path is being typed
+	boxes   map[cardKey]string
 }
 
 func newModelsScreen(s *Session) *modelsScreen {
@@ -374,21 +374,48 @@ func (m *modelsScreen) View(w, h int) string {
 		lines = append(lines, st.Faint.Render("  no model matches; esc clears the filter"))
 	}
 	list := strings.Join(lines, "\n")
-	var card string
+	var e *modelEntry
 	if m.cursor < len(vis) {
-		card = m.cardView(vis[m.cursor])
+		e = vis[m.cursor]
 	}
 	if w >= 110 {
-		cardW := w - listW - 1
-		cardBox := wrapBlock(card, cardW-2, h-2)
-		return lipgloss.JoinHorizontal(lipgloss.Top,
-			fitBlock(list, listW, h), " ", st.Border.Width(cardW).Height(h).Render(cardBox))
+		return joinColumns(list, listW, 1, m.cardBox(e, w-listW-1, h, true))
 	}
 	used := len(lines) + 1
-	if rest := h - used; rest >= 3 && card != "" {
-		return list + "\n" + st.Faint.Render(strings.Repeat("─", w)) + "\n" + wrapBlock(card, w, rest-1)
+	if rest := h - used; rest >= 3 && e != nil {
+		return list + "\n" + st.Faint.Render(strings.Repeat("─", w)) + "\n" + m.cardBox(e, w, rest-1, false)
 	}
 	return list
+}
+
+// cardBox is the card wrapped and framed, cached: wrapping a card is the
+// costly part of the screen and changes only with the model or the size.
+func (m *modelsScreen) cardBox(e *modelEntry, w, h int, framed bool) string {
+	if e == nil {
+		return ""
+	}
+	key := cardKey{e: e, w: w, h: h, framed: framed, dark: m.s.Styles.Dark}
+	if box, ok := m.boxes[key]; ok {
+		return box
+	}
+	if len(m.boxes) > 64 || m.boxes == nil {
+		m.boxes = map[cardKey]string{} // sizes changed: start over
+	}
+	var box string
+	if framed {
+		box = m.s.Styles.Border.Width(w).Height(h).Render(wrapBlock(m.cardView(e), w-2, h-2))
+	} else {
+		box = wrapBlock(m.cardView(e), w, h)
+	}
+	m.boxes[key] = box
+	return box
+}
+
+type cardKey struct {
+	e      *modelEntry
+	w, h   int
+	framed bool
+	dark   bool
 }
 
 // cardView is the model card, or what is known of a model without one.
@@ -464,7 +491,8 @@ func (s *Session) choose(e *modelEntry) tea.Cmd {
 		s.frozen[i] = true
 	}
 	s.plan.reset(e)
-	return tea.Batch(func() tea.Msg { return gotoMsg(ScreenBlocks) }, s.plan.reload(s))
+	s.show(ScreenBlocks)
+	return s.plan.reload(s)
 }
 
 func numel(shape []int) int {

@@ -9,7 +9,9 @@ import (
 // background work carry an id so that a stale reply (from a job the user
 // cancelled or replaced) is dropped.
 type (
-	// gotoMsg asks the frame to show a screen.
+	// gotoMsg asks the frame to show a screen, from a command; a screen's
+	// Update asks with Session.show, which takes effect before the next
+	// key.
 	gotoMsg Screen
 	// shownMsg tells a screen it has just been shown.
 	shownMsg struct{}

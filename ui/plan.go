@@ -13,7 +13,6 @@ import (
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"thaw/trainer"
@@ -701,7 +700,7 @@ func (p *planScreen) View(w, h int) string {
 		chart = p.chart.view(s, rp, spe, chartW, chartH)
 	}
 	if wide {
-		return lipgloss.JoinHorizontal(lipgloss.Top, fitBlock(form, formW, h), "  ", chart)
+		return joinColumns(form, formW, 2, chart)
 	}
 	if chart == "" {
 		return form

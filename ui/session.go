@@ -47,9 +47,16 @@ type Session struct {
 	message    string
 	messageErr bool
 
+	// probeCache keeps finished probes per model and job.
+	probeCache map[probeKey]*probeState
+
 	// bg counts the background goroutines that start runs (sweeps), so
 	// that Wait can let their runs stop and be recorded.
 	bg sync.WaitGroup
+
+	// showNext, when set, is the screen to show once the active screen's
+	// Update returns (see show).
+	showNext *Screen
 
 	// seq numbers background jobs, so that replies from a cancelled one
 	// are told apart from the current one's.
@@ -78,6 +85,10 @@ func (s *Session) nextID() int {
 	s.seq++
 	return s.seq
 }
+
+// show asks the frame to show screen sc as soon as the current Update
+// returns, so that the next key already goes to it.
+func (s *Session) show(sc Screen) { s.showNext = &sc }
 
 // flash shows a notice above the help bar until the next screen change.
 func (s *Session) flash(msg string) {

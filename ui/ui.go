@@ -84,6 +84,9 @@ type Options struct {
 	// Catalog resolves model and data names; nil means the embedded zoo
 	// and tasks (assets.NewCatalog).
 	Catalog *assets.Catalog
+	// NoProbes turns off the per-block probes, which otherwise train in
+	// the background whenever the data changes.
+	NoProbes bool
 	// NoColor drops every colour. New sets it from $NO_COLOR when
 	// FromEnv is set.
 	NoColor bool
@@ -169,8 +172,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyPressMsg:
 		return m.handleKey(msg)
 	case gotoMsg:
-		m.switchTo(Screen(msg))
-		return m, nil
+		return m, m.switchTo(Screen(msg))
 	case quitMsg:
 		m.s.stopAll()
 		return m, tea.Quit
@@ -182,9 +184,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case runStartedMsg:
 		m.s.run = msg.run
+		shown := m.switchTo(ScreenTrain)
 		m.s.flash("run " + shortID(msg.run.ID) + " started")
-		m.switchTo(ScreenTrain)
-		return m, tea.Batch(waitProgress(msg.run), m.broadcast(msg))
+		return m, tea.Batch(shown, waitProgress(msg.run), m.broadcast(msg))
 	case runProgressMsg:
 		if m.s.run == nil || msg.id != m.s.run.ID {
 			return m, nil // a message of a run no longer shown
@@ -213,6 +215,7 @@ func (m *Model) broadcast(msg tea.Msg) tea.Cmd {
 		m.screens[i], cmd = sc.Update(msg)
 		cmds = append(cmds, cmd)
 	}
+	cmds = append(cmds, m.followShow())
 	return tea.Batch(cmds...)
 }
 
@@ -240,12 +243,10 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	}
 	sc := m.screens[m.active]
 	if key.Matches(msg, k.Cycle) {
-		m.switchTo((m.active + 1) % numScreens)
-		return m, nil
+		return m, m.switchTo((m.active + 1) % numScreens)
 	}
 	if key.Matches(msg, k.CycleBack) {
-		m.switchTo((m.active + numScreens - 1) % numScreens)
-		return m, nil
+		return m, m.switchTo((m.active + numScreens - 1) % numScreens)
 	}
 	if sc.Capturing() {
 		return m, m.updateActive(msg)
@@ -258,16 +259,15 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case key.Matches(msg, k.Back):
 		if m.active > ScreenModels && m.active <= ScreenTrain {
-			m.switchTo(m.active - 1)
+			return m, m.switchTo(m.active - 1)
 		} else if m.active == ScreenRuns {
-			m.switchTo(ScreenTrain)
+			return m, m.switchTo(ScreenTrain)
 		}
 		return m, nil
 	}
 	for i, b := range k.Jump {
 		if key.Matches(msg, b) {
-			m.switchTo(Screen(i))
-			return m, nil
+			return m, m.switchTo(Screen(i))
 		}
 	}
 	return m, m.updateActive(msg)
@@ -276,19 +276,30 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 func (m *Model) updateActive(msg tea.Msg) tea.Cmd {
 	var cmd tea.Cmd
 	m.screens[m.active], cmd = m.screens[m.active].Update(msg)
-	return cmd
+	return tea.Batch(cmd, m.followShow())
 }
 
-// switchTo shows screen s and tells it so.
-func (m *Model) switchTo(s Screen) {
+// followShow switches to the screen a screen asked for with show, and
+// returns that screen's command.
+func (m *Model) followShow() tea.Cmd {
+	if next := m.s.showNext; next != nil {
+		m.s.showNext = nil
+		return m.switchTo(*next)
+	}
+	return nil
+}
+
+// switchTo shows screen s and tells it so; the screen's command (the Runs
+// screen starts reading the store) is returned.
+func (m *Model) switchTo(s Screen) tea.Cmd {
 	if s < 0 || s >= numScreens {
-		return
+		return nil
 	}
 	m.active = s
 	m.s.message = ""
 	var cmd tea.Cmd
 	m.screens[s], cmd = m.screens[s].Update(shownMsg{})
-	_ = cmd // screens do their work on shownMsg synchronously and cheaply
+	return cmd
 }
 
 // quit asks first when a run is training; otherwise it quits.
@@ -396,6 +407,46 @@ func (m *Model) confirmView(w, h int) string {
 	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, box)
 }
 
+// joinColumns sets right beside left, left padded to leftW columns and a
+// gap of gap spaces: lipgloss.JoinHorizontal without measuring the right
+// side, which is already cut to its width.
+func joinColumns(left string, leftW, gap int, right string) string {
+	ls, rs := strings.Split(left, "\n"), strings.Split(right, "\n")
+	n := max(len(ls), len(rs))
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		l := ""
+		if i < len(ls) {
+			l = ls[i]
+		}
+		lw := len(l)
+		if lw > leftW || strings.IndexByte(l, 0x1b) >= 0 || !isASCII(l) {
+			lw = ansi.StringWidth(l)
+		}
+		if lw > leftW {
+			l, lw = ansi.Truncate(l, leftW, ""), leftW
+		}
+		b.WriteString(l)
+		if i < len(rs) {
+			b.WriteString(strings.Repeat(" ", leftW-lw+gap))
+			b.WriteString(rs[i])
+		}
+	}
+	return b.String()
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // fitBlock pads or cuts s to exactly h lines of at most w columns.
 func fitBlock(s string, w, h int) string {
 	lines := strings.Split(s, "\n")
@@ -403,7 +454,9 @@ func fitBlock(s string, w, h int) string {
 		lines = lines[:h]
 	}
 	for i, l := range lines {
-		if lipgloss.Width(l) > w {
+		// A line of no more bytes than columns fits: measuring it (by
+		// grapheme) is the costly part of a frame.
+		if len(l) > w && ansi.StringWidth(l) > w {
 			lines[i] = ansi.Truncate(l, w, "")
 		}
 	}

@@ -68,7 +68,15 @@ type driver struct {
 	quit bool
 }
 
+// newDriver returns a driver of a workbench without probes, which would
+// otherwise train (synchronously, here) whenever the data changes.
 func newDriver(t testing.TB, opts Options) *driver {
+	t.Helper()
+	opts.NoProbes = true
+	return newDriverOpts(t, opts)
+}
+
+func newDriverOpts(t testing.TB, opts Options) *driver {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -427,7 +435,7 @@ func TestFlowPickFreezePlan(t *testing.T) {
 		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			m := New(ctx, Options{})
+			m := New(ctx, Options{NoProbes: true})
 			tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(size[0], size[1]))
 			scr := newScreenReader(tm.Output(), size[0], size[1])
 			scr.waitFor(t, "digits-cnn", "mnist8-mlp")

@@ -5,7 +5,6 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"thaw/trainer/termtext"
 
@@ -69,7 +68,7 @@ func writePredictions(ctx context.Context, w *csv.Writer, mod *trainer.Model[flo
 		logits := mod.Forward(x, false)
 		k := len(classes)
 		for j, i := range idx {
-			best := softmax(probs, logits.Data[j*k:(j+1)*k])
+			best := trainer.Softmax(probs, logits.Data[j*k:(j+1)*k])
 			row[0] = strconv.Itoa(i)
 			row[1] = classes[best]
 			for c, p := range probs {
@@ -82,25 +81,4 @@ func writePredictions(ctx context.Context, w *csv.Writer, mod *trainer.Model[flo
 	}
 	w.Flush()
 	return w.Error()
-}
-
-// softmax writes the softmax of logits into dst, in float64 with the
-// maximum subtracted first, and returns the index of the largest logit.
-func softmax(dst []float64, logits []float32) int {
-	best := 0
-	for i, v := range logits {
-		if v > logits[best] {
-			best = i
-		}
-	}
-	top := float64(logits[best])
-	var sum float64
-	for i, v := range logits {
-		dst[i] = math.Exp(float64(v) - top)
-		sum += dst[i]
-	}
-	for i := range dst {
-		dst[i] /= sum
-	}
-	return best
 }

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Drives the real thaw binary's Train and Runs screens in tmux at 80x24 and
+# 160x48: mnist8-mlp → uci-digits with a plan of long stages loaded on the
+# Plan screen, started from the keyboard; the Train screen shows an
+# evaluation and the first stage's label; n starts the second stage early
+# and its label appears; e exports the curves to a PNG; the Runs screen
+# lists the run and overlays it; q asks, y quits; thaw runs --json then
+# holds the run. Fails when a captured screen lacks the text expected on
+# it. Set CAPTURE_DIR to keep the captured screens.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v tmux >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends tmux
+fi
+
+work=$(mktemp -d)
+session="thaw-train-ci-$$"
+cleanup() {
+  tmux kill-session -t "$session" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o "$work/thaw" ./cmd/thaw
+captures=${CAPTURE_DIR:-$work/captures}
+mkdir -p "$captures"
+
+# Stages long enough that the run is still training when the keys arrive;
+# n ends a stage early.
+cat >"$work/long.json" <<'JSON'
+{"name": "long gradual", "lr": 0.001, "stages": [
+  {"train": ["head"], "steps": 200000},
+  {"train": ["top:2"], "steps": 200000},
+  {"train": ["all"], "steps": 200000}
+]}
+JSON
+
+# wait_for NAME TEXT...: polls the pane until it shows every TEXT, then
+# saves it as NAME; fails after 90 s with the last screen.
+wait_for() {
+  local name=$1; shift
+  local screen
+  for _ in $(seq 900); do
+    screen=$(tmux capture-pane -t "$session" -p)
+    local ok=1
+    for want in "$@"; do
+      if ! grep -qF -- "$want" <<<"$screen"; then ok=0; break; fi
+    done
+    if [ $ok = 1 ]; then
+      printf '%s\n' "$screen" >"$captures/$size-$name.txt"
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "FAIL at $size: screen '$name' lacks one of: $*" >&2
+  printf '%s\n' "$screen" >&2
+  exit 1
+}
+
+keys() { tmux send-keys -t "$session" "$@"; }
+
+for size in 80x24 160x48; do
+  w=${size%x*} h=${size#*x}
+  store="$work/store-$size"
+  out="$work/out-$size"
+  mkdir -p "$out"
+  tmux new-session -d -s "$session" -x "$w" -y "$h" -c "$out" \
+    "THAW_STORE=$store NO_COLOR= $work/thaw; echo thaw-exited-\$?; sleep 30"
+
+  wait_for 1-models "mnist8-mlp" "1 Models"
+  keys j j
+  wait_for 1-models-mlp "mnist8-mlp"
+  keys Enter
+  wait_for 2-blocks "Blocks of mnist8-mlp"
+  keys Enter
+  wait_for 3-plan "preset" "uci-digits"
+  keys L
+  keys -l "$work/long.json"
+  keys Enter
+  wait_for 3-plan-loaded "long gradual"
+  keys Enter
+  # The Train screen: the first stage's label and an evaluation (best).
+  wait_for 4-train "head" "stage 1/3" "best val loss"
+  keys n
+  wait_for 4-train-stage2 "+fc2" "stage 2/3"
+  keys e
+  wait_for 4-train-exported "curves written to"
+  keys p
+  wait_for 4-train-paused "paused"
+  keys p
+  keys 5
+  wait_for 5-runs "Runs" "long gradual" "running"
+  keys space o
+  wait_for 5-runs-overlay "overlay" "aligned by step"
+  keys Escape
+  keys q
+  wait_for 6-quit "Quit and stop it?"
+  keys y
+  wait_for 7-exited "thaw-exited-0"
+  tmux kill-session -t "$session"
+
+  png=$(ls "$out"/thaw-*.png 2>/dev/null | head -1)
+  if [ -z "$png" ] || [ "$(head -c 8 "$png" | od -An -tx1 | tr -d ' \n')" != "89504e470d0a1a0a" ]; then
+    echo "FAIL at $size: no PNG exported in $out" >&2
+    exit 1
+  fi
+  runs=$(THAW_STORE=$store "$work/thaw" runs --json)
+  if ! grep -q '"model": *"mnist8-mlp"' <<<"$runs"; then
+    echo "FAIL at $size: the run is not stored: $runs" >&2
+    exit 1
+  fi
+  echo "ok $size"
+done

@@ -1,0 +1,164 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"thaw/store"
+	"thaw/trainer"
+	"thaw/trainer/termtext"
+)
+
+// confusionView draws a confusion matrix: true classes down, predicted
+// across, counts shaded by their share of the row.
+type confusionView struct {
+	classes []string
+	counts  [][]int
+}
+
+// shades are the backgrounds of a cell by its share of the row, from
+// none to all; with NO_COLOR the count alone is shown, the diagonal bold.
+var shades = []string{"", "#2A3A4A", "#2F5A7A", "#3A7AAA", "#4A9ADA", "#6ABAFA"}
+var lightShades = []string{"", "#E0ECF8", "#C0D8F0", "#90C0E8", "#60A0D8", "#3080C8"}
+
+func (c *confusionView) view(pal palette, w, h int) string {
+	n := len(c.classes)
+	if n == 0 {
+		return "no classes"
+	}
+	names := make([]string, n)
+	nameW := 4
+	for i, cl := range c.classes {
+		names[i] = termtext.Sanitize(cl)
+		nameW = max(nameW, min(ansi.StringWidth(names[i]), 12))
+	}
+	cellW := 5
+	for _, row := range c.counts {
+		for _, v := range row {
+			cellW = max(cellW, len(fmt.Sprint(v))+1)
+		}
+	}
+	var b strings.Builder
+	b.WriteString(lipgloss.NewStyle().Bold(true).Render("Confusion matrix of the best checkpoint, validation set") + "\n")
+	b.WriteString(strings.Repeat(" ", nameW+1) + "predicted →\n")
+	b.WriteString(fmt.Sprintf("%*s ", nameW, "true ↓"))
+	for _, nm := range names {
+		b.WriteString(fmt.Sprintf("%*s", cellW, ansi.Truncate(nm, cellW-1, "")))
+	}
+	b.WriteString("\n")
+	correct, total := 0, 0
+	for i, row := range c.counts {
+		b.WriteString(fmt.Sprintf("%*s ", nameW, ansi.Truncate(names[i], nameW, "…")))
+		sum := 0
+		for _, v := range row {
+			sum += v
+		}
+		for j, v := range row {
+			total += v
+			cell := fmt.Sprintf("%*d", cellW, v)
+			st := lipgloss.NewStyle()
+			if i == j {
+				correct += v
+				st = st.Bold(true)
+			}
+			if !pal.noColor && sum > 0 && v > 0 {
+				sh := shades
+				if !pal.dark {
+					sh = lightShades
+				}
+				k := 1 + (len(sh)-2)*v/sum
+				st = st.Background(lipgloss.Color(sh[k]))
+			}
+			b.WriteString(st.Render(cell))
+		}
+		b.WriteString("\n")
+	}
+	if total > 0 {
+		b.WriteString(fmt.Sprintf("\naccuracy %.1f%% (%d of %d) · c closes", 100*float64(correct)/float64(total), correct, total))
+	}
+	out := b.String()
+	lines := strings.Split(out, "\n")
+	if len(lines) > h {
+		lines = lines[:max(h, 1)]
+	}
+	for i := range lines {
+		lines[i] = ansi.Truncate(lines[i], max(w, 10), "…")
+	}
+	return strings.Join(lines, "\n")
+}
+
+// confusion evaluates the best checkpoint of run id on its validation
+// set, prepared again from the run's stored job as the engine prepared
+// it: counts[i][j] samples of class i predicted as j.
+func confusion(ctx context.Context, eng RunsEngine, id string) ([]string, [][]int, error) {
+	st := eng.Store()
+	run, err := st.Run(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, err := store.DecodeJob(run)
+	if err != nil {
+		return nil, nil, err
+	}
+	cks, err := st.Checkpoints(ctx, run.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	var best *store.Checkpoint
+	for i := range cks {
+		c := &cks[i]
+		if !c.Bad && (best == nil || c.Kind == store.KindBest && (best.Kind != store.KindBest || c.Step > best.Step)) {
+			best = c
+		}
+	}
+	if best == nil {
+		return nil, nil, fmt.Errorf("run %s has no stored checkpoint yet", shortID(run.ID))
+	}
+	ck, err := st.LoadCheckpoint(ctx, best.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	weights := ck.Best
+	if weights == nil {
+		weights = ck.Weights
+	}
+	prep, err := eng.Prepare(rec.Job)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := prep.Model.LoadState(weights); err != nil {
+		return nil, nil, fmt.Errorf("best checkpoint of %s: %w", shortID(run.ID), err)
+	}
+	classes := prep.Val.Classes
+	counts := make([][]int, len(classes))
+	for i := range counts {
+		counts[i] = make([]int, len(classes))
+	}
+	x := &trainer.Tensor[float32]{}
+	var ys []int
+	for _, idx := range prep.Val.Batches(nil, 256) {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		ys = prep.Val.Batch(x, ys, idx)
+		logits := prep.Model.Forward(x, false)
+		k := logits.Len() / max(len(ys), 1)
+		for i, y := range ys {
+			row := logits.Data[i*k : (i+1)*k]
+			p := 0
+			for j, v := range row {
+				if v > row[p] {
+					p = j
+				}
+			}
+			if y < len(classes) && p < len(classes) {
+				counts[y][p]++
+			}
+		}
+	}
+	return classes, counts, nil
+}

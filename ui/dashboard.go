@@ -1,0 +1,860 @@
+package ui
+
+// The Train screen's dashboard: one run's curves and evidence, fed live
+// from a run's reports or loaded from the store. The Train screen shows
+// the session's live run with it; the Runs screen opens stored runs in it.
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"thaw/trainer"
+	"thaw/trainer/termtext"
+	"thaw/ui/chart"
+	"thaw/ui/export"
+)
+
+// smoothings are the weights `s` cycles through; 0.6 is TensorBoard's
+// default and the PNG export's.
+var smoothings = []float64{0.6, 0.9, 0.99, 0}
+
+// blockHistory is how many reports a block's sparklines cover.
+const blockHistory = 48
+
+// defaultPatience is how many evaluations without a better validation
+// loss make a plateau when the plan sets no patience.
+const defaultPatience = 3
+
+// palette is the colours of one session's dashboard, from its terminal's
+// background and NO_COLOR.
+type palette struct {
+	dark, noColor bool
+}
+
+func (p palette) c(light, dark string) color.Color {
+	if p.noColor {
+		return nil
+	}
+	if p.dark {
+		return lipgloss.Color(dark)
+	}
+	return lipgloss.Color(light)
+}
+
+func (p palette) smooth() color.Color { return p.c("#A3521B", "#F5A65B") }
+func (p palette) val() color.Color    { return p.c("#1F6FB2", "#7FC8F8") }
+func (p palette) acc() color.Color    { return p.c("#1B7F3B", "#7BD88F") }
+func (p palette) src() color.Color    { return p.c("#8E3BA8", "#D99BFF") }
+func (p palette) best() color.Color   { return p.c("#B00020", "#FF6B6B") }
+func (p palette) dim() color.Color    { return p.c("#7A7A7A", "#8A8A8A") }
+func (p palette) frozen() color.Color { return p.c("#1F6FB2", "#7FC8F8") }
+
+func (p palette) fg(c color.Color) lipgloss.Style {
+	if c == nil {
+		return lipgloss.NewStyle()
+	}
+	return lipgloss.NewStyle().Foreground(c)
+}
+
+// evalPoint is one evaluation.
+type evalPoint struct {
+	step           int
+	loss, acc, src float64
+}
+
+// stageMark is where a stage started.
+type stageMark struct {
+	index, start int
+	label        string // "stage 2: +fc1"
+	short        string // "+fc1", drawn on the charts
+	trainable    []string
+}
+
+// blockState is one block's latest diagnostics and their recent history.
+type blockState struct {
+	name                   string
+	trainable              bool
+	lr, grad, ratio, drift float64
+	gradHist, ratioHist    []float64
+	driftHist              []float64
+}
+
+// dashKeys are the dashboard's own keys.
+type dashKeys struct {
+	LogY, Smooth, Zoom, Left, Right, Outliers key.Binding
+}
+
+func newDashKeys() dashKeys {
+	return dashKeys{
+		LogY:     key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "log loss axis")),
+		Smooth:   key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "smoothing")),
+		Zoom:     key.NewBinding(key.WithKeys("z"), key.WithHelp("z", "zoom to stage")),
+		Left:     key.NewBinding(key.WithKeys("left"), key.WithHelp("←/→", "inspect")),
+		Right:    key.NewBinding(key.WithKeys("right"), key.WithHelp("→", "inspect right")),
+		Outliers: key.NewBinding(key.WithKeys("i"), key.WithHelp("i", "outliers in y range")),
+	}
+}
+
+func (k dashKeys) list() []key.Binding {
+	return []key.Binding{k.Left, k.LogY, k.Smooth, k.Zoom, k.Outliers}
+}
+
+// dashboard draws one run: loss and accuracy charts with stage marks, the
+// blocks panel, the status line, the plateau hint and the inspect cursor.
+// Reports are folded in as they arrive and the charts rasterised then; View
+// only composes strings, except after a resize.
+type dashboard struct {
+	pal  palette
+	keys dashKeys
+
+	loss, acc                   *chart.Chart
+	sRaw, sSmooth, sVal         int
+	sAcc, sSrc                  int
+	smoothIdx                   int
+	ema                         chart.EMA
+	stages                      []stageMark
+	blocks                      []blockState
+	evals                       []evalPoint
+	best                        evalPoint
+	hasBest                     bool
+	last                        trainer.Progress
+	hasLast                     bool
+	total                       int
+	domHi                       int // the live x axis' end
+	patience                    int
+	planStages                  int // stages in the plan, when known
+	titles                      bool
+	cursor                      float64
+	cursorOn                    bool
+	zoomed                      bool
+	stored                      bool // loaded from the store, not live
+	status                      trainer.Status
+	name                        string
+	width, height               int
+	lossH, accH, chartW, panelW int
+}
+
+func newDashboard(pal palette) *dashboard {
+	d := &dashboard{pal: pal, keys: newDashKeys(), patience: defaultPatience}
+	d.reset()
+	return d
+}
+
+// reset empties the dashboard for another run.
+func (d *dashboard) reset() {
+	d.loss, d.acc = chart.New(60, 12), chart.New(60, 8)
+	d.sRaw = d.loss.AddSeries("train loss", chart.Line, chart.Style{}, false)
+	d.sSmooth = d.loss.AddSeries("train loss (smoothed)", chart.Line, chart.Style{}, true)
+	d.sVal = d.loss.AddSeries("val loss", chart.Points, chart.Style{}, true)
+	d.sSrc = d.acc.AddSeries("source acc", chart.Points, chart.Style{}, true)
+	d.sAcc = d.acc.AddSeries("val acc", chart.Points, chart.Style{}, true)
+	d.setPalette(d.pal)
+	d.acc.YFormat = func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }
+	d.ema = chart.NewEMA(smoothings[d.smoothIdx])
+	d.stages, d.blocks, d.evals = nil, nil, nil
+	d.hasBest, d.hasLast, d.total, d.domHi, d.cursorOn, d.zoomed = false, false, 0, 0, false, false
+	d.width, d.height = 0, 0
+}
+
+// setPalette colours the charts for a terminal's background.
+func (d *dashboard) setPalette(p palette) {
+	d.pal = p
+	for _, c := range []*chart.Chart{d.loss, d.acc} {
+		c.SetStyles(chart.Style{FG: p.dim(), Faint: true}, chart.Style{FG: p.dim()},
+			chart.Style{FG: p.dim(), Faint: p.noColor}, chart.Style{Bold: true},
+			chart.Style{FG: p.best(), Bold: true})
+	}
+	d.loss.SetSeriesStyle(d.sRaw, chart.Style{FG: p.smooth(), Faint: true})
+	d.loss.SetSeriesStyle(d.sSmooth, chart.Style{FG: p.smooth()})
+	d.loss.SetSeriesStyle(d.sVal, chart.Style{FG: p.val(), Bold: true})
+	d.acc.SetSeriesStyle(d.sSrc, chart.Style{FG: p.src()})
+	d.acc.SetSeriesStyle(d.sAcc, chart.Style{FG: p.acc(), Bold: true})
+	d.rasterise()
+}
+
+// ---------------------------------------------------------------------
+// Data in
+
+// progress folds one report in and rasterises the charts.
+func (d *dashboard) progress(p trainer.Progress) {
+	d.last, d.hasLast, d.status = p, true, p.Status
+	d.total = max(p.TotalSteps, d.total)
+	d.growDomain(p.Step)
+	if n := len(p.Losses); n > 0 {
+		xs, raw, sm := make([]float64, n), make([]float64, n), make([]float64, n)
+		for i, v := range p.Losses {
+			// As the store records it: after FirstStep+i+1 steps.
+			xs[i], raw[i], sm[i] = float64(p.FirstStep+i+1), v, d.ema.Next(v)
+		}
+		d.loss.Append(d.sRaw, xs, raw)
+		d.loss.Append(d.sSmooth, xs, sm)
+	}
+	if p.Event == trainer.EventStage && p.Stage >= 0 {
+		var tr []string
+		for _, b := range p.Blocks {
+			if b.Trainable {
+				tr = append(tr, b.Name)
+			}
+		}
+		d.addStage(p.Stage, p.Step, p.StageLabel, tr)
+	}
+	if !math.IsNaN(p.ValLoss) || !math.IsNaN(p.ValAcc) {
+		d.addEval(evalPoint{step: p.Step, loss: p.ValLoss, acc: p.ValAcc, src: p.SourceAcc})
+	}
+	d.setBlocks(p.Blocks)
+	d.rasterise()
+}
+
+// growDomain keeps the x axis a little ahead of the latest step, up to
+// the plan's length: a long plan's first stage is not squeezed into its
+// left edge. It grows by a quarter at least, so the history is
+// re-aggregated only a logarithmic number of times.
+func (d *dashboard) growDomain(step int) {
+	if step < d.domHi && d.domHi > 0 {
+		return
+	}
+	hi := max(int(float64(step)*1.25), step+16)
+	if d.total > 0 {
+		hi = min(hi, d.total)
+	}
+	if hi <= d.domHi {
+		return
+	}
+	d.domHi = hi
+	d.loss.SetDomain(0, float64(hi))
+	d.acc.SetDomain(0, float64(hi))
+}
+
+func (d *dashboard) addStage(index, start int, label string, trainable []string) {
+	for i := range d.stages {
+		if d.stages[i].index == index {
+			return // a resumed run reports its stage again
+		}
+	}
+	label = termtext.Sanitize(label)
+	short := label
+	if _, after, ok := strings.Cut(label, ": "); ok {
+		short = after
+	}
+	d.stages = append(d.stages, stageMark{index: index, start: start, label: label, short: short, trainable: trainable})
+	marks := make([]chart.Mark, len(d.stages))
+	for i, s := range d.stages {
+		marks[i] = chart.Mark{X: float64(s.start), Label: s.short}
+	}
+	d.loss.SetMarks(marks)
+	d.acc.SetMarks(marks)
+}
+
+func (d *dashboard) addEval(e evalPoint) {
+	x := []float64{float64(e.step)}
+	if !math.IsNaN(e.loss) {
+		d.loss.Append(d.sVal, x, []float64{e.loss})
+	}
+	if !math.IsNaN(e.acc) {
+		d.acc.Append(d.sAcc, x, []float64{e.acc})
+	}
+	if !math.IsNaN(e.src) {
+		d.acc.Append(d.sSrc, x, []float64{e.src})
+	}
+	d.evals = append(d.evals, e)
+	// Best is the lowest validation loss, as the trainer's checkpoint.
+	if !math.IsNaN(e.loss) && (!d.hasBest || e.loss < d.best.loss) {
+		d.best, d.hasBest = e, true
+		d.loss.SetBest(float64(e.step), e.loss, true)
+		d.acc.SetBest(float64(e.step), e.acc, !math.IsNaN(e.acc))
+	}
+}
+
+func (d *dashboard) setBlocks(bs []trainer.BlockProgress) {
+	if len(bs) == 0 {
+		return
+	}
+	if len(d.blocks) != len(bs) {
+		d.blocks = make([]blockState, len(bs))
+	}
+	push := func(h []float64, v float64) []float64 {
+		if len(h) == blockHistory {
+			copy(h, h[1:])
+			h = h[:blockHistory-1]
+		}
+		return append(h, v)
+	}
+	for i, b := range bs {
+		s := &d.blocks[i]
+		s.name, s.trainable = termtext.Sanitize(b.Name), b.Trainable
+		s.lr, s.grad, s.ratio, s.drift = b.LR, b.GradNorm, b.UpdateRatio, b.Drift
+		s.gradHist = push(s.gradHist, b.GradNorm)
+		s.ratioHist = push(s.ratioHist, b.UpdateRatio)
+		s.driftHist = push(s.driftHist, b.Drift)
+	}
+}
+
+// load shows a stored run, as export.Load reads it.
+func (d *dashboard) load(r export.Run, status trainer.Status) {
+	d.reset()
+	d.stored, d.status, d.name = true, status, termtext.Sanitize(r.Name)
+	var losses []float64
+	var lossX []float64
+	lastStep := 0
+	for _, s := range r.Series {
+		for _, p := range s.Points {
+			lastStep = max(lastStep, p.Step)
+		}
+		switch s.Name {
+		case export.TrainLoss:
+			pts := s.Points
+			if s.Means != nil {
+				pts = s.Means
+			}
+			for _, p := range pts {
+				if p.Step > r.BranchStep || r.BranchStep == 0 {
+					lossX, losses = append(lossX, float64(p.Step)), append(losses, p.Value)
+				}
+			}
+		}
+	}
+	for _, s := range r.Stages {
+		if r.BranchStep > 0 && s.EndStep > s.StartStep && s.EndStep <= r.BranchStep {
+			continue
+		}
+		d.addStage(s.Index-1, s.StartStep, s.Label, s.Trainable)
+		lastStep = max(lastStep, s.EndStep)
+	}
+	d.total = max(lastStep, 1)
+	d.loss.SetDomain(float64(r.BranchStep), float64(d.total))
+	d.acc.SetDomain(float64(r.BranchStep), float64(d.total))
+	sm := make([]float64, len(losses))
+	for i, v := range losses {
+		sm[i] = d.ema.Next(v)
+	}
+	d.loss.Append(d.sRaw, lossX, losses)
+	d.loss.Append(d.sSmooth, lossX, sm)
+	// Evaluations: join val loss, val acc and source acc by step.
+	byStep := map[int]*evalPoint{}
+	var steps []int
+	get := func(step int) *evalPoint {
+		if e, ok := byStep[step]; ok {
+			return e
+		}
+		e := &evalPoint{step: step, loss: math.NaN(), acc: math.NaN(), src: math.NaN()}
+		byStep[step] = e
+		steps = append(steps, step)
+		return e
+	}
+	for _, s := range r.Series {
+		for _, p := range s.Points {
+			if r.BranchStep > 0 && p.Step < r.BranchStep {
+				continue
+			}
+			switch s.Name {
+			case export.ValLoss:
+				get(p.Step).loss = p.Value
+			case export.ValAcc:
+				get(p.Step).acc = p.Value
+			case export.SourceAcc:
+				get(p.Step).src = p.Value
+			}
+		}
+	}
+	slices.Sort(steps)
+	for _, st := range steps {
+		d.addEval(*byStep[st])
+	}
+	if r.BestStep >= 0 {
+		if e, ok := byStep[r.BestStep]; ok {
+			d.best, d.hasBest = *e, true
+			d.loss.SetBest(float64(e.step), e.loss, true)
+			d.acc.SetBest(float64(e.step), e.acc, !math.IsNaN(e.acc))
+		}
+	}
+	d.last = trainer.Progress{Step: lastStep, TotalSteps: d.total, Status: status, Stage: len(d.stages) - 1}
+	if len(d.stages) > 0 {
+		d.last.StageLabel = d.stages[len(d.stages)-1].label
+	}
+	d.hasLast = true
+	d.rasterise()
+}
+
+// rasterise redraws the charts that changed.
+func (d *dashboard) rasterise() {
+	d.loss.Render()
+	d.acc.Render()
+}
+
+// ---------------------------------------------------------------------
+// Keys
+
+// handleKey applies a chart key and reports whether it was one.
+func (d *dashboard) handleKey(msg tea.KeyPressMsg) bool {
+	k := d.keys
+	switch {
+	case key.Matches(msg, k.LogY):
+		d.loss.SetLogY(!d.loss.LogY())
+	case key.Matches(msg, k.Smooth):
+		d.smoothIdx = (d.smoothIdx + 1) % len(smoothings)
+		d.resmooth()
+	case key.Matches(msg, k.Outliers):
+		on := !d.loss.IgnoreOutliers()
+		d.loss.SetIgnoreOutliers(on)
+		d.acc.SetIgnoreOutliers(on)
+	case key.Matches(msg, k.Zoom):
+		d.toggleZoom()
+	case key.Matches(msg, k.Left):
+		d.moveCursor(-1)
+	case key.Matches(msg, k.Right):
+		d.moveCursor(+1)
+	default:
+		return false
+	}
+	d.rasterise()
+	return true
+}
+
+// resmooth recomputes the smoothed loss with the current weight: once per
+// key press, over the whole history.
+func (d *dashboard) resmooth() {
+	d.ema = chart.NewEMA(smoothings[d.smoothIdx])
+	xs, raw := d.loss.Points(d.sRaw)
+	sm := make([]float64, len(raw))
+	for i, v := range raw {
+		sm[i] = d.ema.Next(v)
+	}
+	d.loss.Reset(d.sSmooth, slices.Clone(xs), sm)
+}
+
+// toggleZoom shows the stage under the cursor (or the current one) alone,
+// or the whole run again.
+func (d *dashboard) toggleZoom() {
+	if d.zoomed || len(d.stages) == 0 {
+		d.zoomed = false
+		d.loss.Unzoom()
+		d.acc.Unzoom()
+		return
+	}
+	i := len(d.stages) - 1
+	if d.cursorOn {
+		i = d.stageAt(int(d.cursor))
+	}
+	lo := float64(d.stages[i].start)
+	hi := float64(d.total)
+	if i+1 < len(d.stages) {
+		hi = float64(d.stages[i+1].start)
+	} else if d.hasLast && !d.stored && d.last.Step > d.stages[i].start {
+		// The current stage: up to where it is now, with room to grow.
+		hi = min(hi, lo+1.25*float64(d.last.Step-d.stages[i].start)+1)
+	}
+	d.zoomed = true
+	d.loss.Zoom(lo, hi)
+	d.acc.Zoom(lo, hi)
+}
+
+// moveCursor moves the inspect cursor by one dot column of the loss
+// chart; the first press puts it on the latest step.
+func (d *dashboard) moveCursor(dir int) {
+	lo, hi := d.loss.XRange()
+	w, _ := d.loss.Size()
+	step := math.Max(1, math.Round((hi-lo)/float64(2*max(w-8, 1))))
+	if !d.cursorOn {
+		d.cursorOn = true
+		d.cursor = float64(d.lastStep())
+	} else {
+		d.cursor += float64(dir) * step
+	}
+	d.cursor = math.Max(lo, math.Min(d.cursor, math.Min(hi, float64(max(d.lastStep(), int(lo))))))
+	d.loss.SetCursor(d.cursor, true)
+	d.acc.SetCursor(d.cursor, true)
+}
+
+func (d *dashboard) lastStep() int {
+	if d.hasLast {
+		return d.last.Step
+	}
+	return 0
+}
+
+// stageAt returns the index into d.stages of the stage holding step.
+func (d *dashboard) stageAt(step int) int {
+	i := 0
+	for j, s := range d.stages {
+		if s.start < step || (j == 0 && s.start <= step) {
+			i = j
+		}
+	}
+	return i
+}
+
+// ---------------------------------------------------------------------
+// Drawing
+
+// layout sizes the charts for a body of w×h; it re-rasterises only when
+// the size changed.
+func (d *dashboard) layout(w, h int) {
+	if w == d.width && h == d.height {
+		return
+	}
+	d.width, d.height = w, h
+	d.panelW = 0
+	if w >= 110 {
+		d.panelW = min(46, w/3)
+	}
+	d.chartW = w - d.panelW
+	if d.panelW > 0 {
+		d.chartW-- // a gap
+	}
+	rest := h - 3 // status (2) and cursor or hint line
+	// Chart titles with their legends only where there is room.
+	d.titles = h >= 30
+	if d.titles {
+		rest -= 2
+	}
+	if d.panelW == 0 {
+		rest -= d.compactBlocksRows(h)
+	}
+	d.lossH = max(rest*3/5, 5)
+	d.accH = max(rest-d.lossH, 4)
+	d.loss.SetSize(d.chartW, d.lossH)
+	d.acc.SetSize(d.chartW, d.accH)
+	d.rasterise()
+}
+
+// compactBlocksRows is how many rows the blocks get below the charts on a
+// narrow screen.
+func (d *dashboard) compactBlocksRows(h int) int {
+	if len(d.blocks) == 0 {
+		return 0
+	}
+	return min(len(d.blocks), max(h/7, 2))
+}
+
+// view draws the dashboard in w×h.
+func (d *dashboard) view(w, h int) string {
+	d.layout(w, h)
+	var left strings.Builder
+	left.WriteString(d.statusView(d.chartW))
+	left.WriteString("\n")
+	if d.titles {
+		left.WriteString(d.chartTitle("loss", d.lossLegend()))
+		left.WriteString("\n")
+	}
+	left.WriteString(d.loss.View())
+	left.WriteString("\n")
+	if d.titles {
+		left.WriteString(d.chartTitle("accuracy", d.accLegend()))
+		left.WriteString("\n")
+	}
+	left.WriteString(d.acc.View())
+	left.WriteString("\n")
+	left.WriteString(d.footer(d.chartW))
+	if d.panelW == 0 {
+		if n := d.compactBlocksRows(h); n > 0 {
+			left.WriteString("\n")
+			left.WriteString(d.blocksCompact(w, n))
+		}
+		return left.String()
+	}
+	return lipgloss.JoinHorizontal(lipgloss.Top, left.String(), " ", d.blocksView(d.panelW, h))
+}
+
+func (d *dashboard) chartTitle(name, legend string) string {
+	t := lipgloss.NewStyle().Bold(true).Render(name)
+	return ansi.Truncate(t+"  "+legend, d.chartW, "…")
+}
+
+func (d *dashboard) lossLegend() string {
+	p := d.pal
+	sm := "raw"
+	if w := smoothings[d.smoothIdx]; w > 0 {
+		sm = fmt.Sprintf("smoothed %.2g", w)
+	}
+	parts := []string{
+		p.fg(p.smooth()).Render("━ train " + sm),
+		p.fg(p.val()).Render("• val"),
+		p.fg(p.best()).Render("◆ best"),
+	}
+	if d.loss.LogY() {
+		parts = append(parts, "log y")
+	}
+	if !d.loss.IgnoreOutliers() {
+		parts = append(parts, "outliers shown")
+	}
+	if d.zoomed {
+		parts = append(parts, "zoomed (z: all)")
+	}
+	return strings.Join(parts, "  ")
+}
+
+func (d *dashboard) accLegend() string {
+	p := d.pal
+	return p.fg(p.acc()).Render("• val acc") + "  " + p.fg(p.src()).Render("• source acc (forgetting)") + d.forgetting()
+}
+
+// forgetting says how far source-task accuracy fell since the first
+// evaluation.
+func (d *dashboard) forgetting() string {
+	first, last := math.NaN(), math.NaN()
+	for _, e := range d.evals {
+		if !math.IsNaN(e.src) {
+			if math.IsNaN(first) {
+				first = e.src
+			}
+			last = e.src
+		}
+	}
+	if math.IsNaN(first) {
+		return ""
+	}
+	return fmt.Sprintf("  %.1f%% → %.1f%% (%+.1f)", 100*first, 100*last, 100*(last-first))
+}
+
+// statusView is two lines: the stage, epoch, step with a progress bar,
+// throughput and ETA; then the best checkpoint.
+func (d *dashboard) statusView(w int) string {
+	if !d.hasLast {
+		return "waiting for the run's first report…\n"
+	}
+	p := d.last
+	stage := "—"
+	if n := d.stageCount(); p.Stage >= 0 {
+		stage = fmt.Sprintf("stage %d/%d %s", p.Stage+1, n, d.stageShort(p.Stage))
+	}
+	status := string(d.status)
+	if d.status == trainer.StatusPaused {
+		status = lipgloss.NewStyle().Reverse(true).Render(" paused ")
+	}
+	barW := 20
+	if w < 100 {
+		barW = 10
+	}
+	frac := 0.0
+	if p.TotalSteps > 0 {
+		frac = float64(p.Step) / float64(p.TotalSteps)
+	}
+	line1 := fmt.Sprintf("%s · %s · epoch %.1f · step %d/%d %s %3.0f%%", status, stage, p.Epoch, p.Step, p.TotalSteps, bar(frac, barW), 100*frac)
+	if !d.stored {
+		if p.SamplesPerSec > 0 {
+			line1 += fmt.Sprintf(" · %s samples/s", humanInt(p.SamplesPerSec))
+		}
+		if p.ETA > 0 && d.status == trainer.StatusRunning {
+			line1 += " · ETA " + p.ETA.Round(time.Second).String()
+		}
+	}
+	line2 := "best: no evaluation yet"
+	if d.hasBest {
+		line2 = fmt.Sprintf("best val loss %.4f · acc %.1f%% at step %d (%s)", d.best.loss, 100*d.best.acc, d.best.step, d.stageShort(d.stages[d.stageAt(d.best.step)].index))
+	}
+	if d.name != "" {
+		line2 = d.name + " · " + line2
+	}
+	return ansi.Truncate(line1, w, "…") + "\n" + ansi.Truncate(line2, w, "…")
+}
+
+func (d *dashboard) stageCount() int {
+	n := len(d.stages)
+	if d.hasLast {
+		n = max(n, d.last.Stage+1)
+	}
+	if d.planStages > n {
+		n = d.planStages
+	}
+	return n
+}
+
+func (d *dashboard) stageShort(index int) string {
+	for _, s := range d.stages {
+		if s.index == index {
+			return s.short
+		}
+	}
+	return ""
+}
+
+// footer is the inspect readout when the cursor is on, else the plateau
+// hint, else the chart keys.
+func (d *dashboard) footer(w int) string {
+	if d.cursorOn {
+		return ansi.Truncate(d.inspectLine(), w, "…")
+	}
+	if h := d.plateau(); h != "" {
+		return ansi.Truncate(lipgloss.NewStyle().Bold(true).Render("hint: ")+h, w, "…")
+	}
+	return ""
+}
+
+func (d *dashboard) inspectLine() string {
+	step := int(d.cursor)
+	parts := []string{fmt.Sprintf("step %d", step)}
+	if len(d.stages) > 0 {
+		parts = append(parts, d.stages[d.stageAt(step)].label)
+	}
+	for _, r := range append(d.loss.Inspect(d.cursor), d.acc.Inspect(d.cursor)...) {
+		if !r.OK || math.IsNaN(r.Y) {
+			continue
+		}
+		v := fmt.Sprintf("%.4g", r.Y)
+		if strings.HasSuffix(r.Name, "acc") {
+			v = fmt.Sprintf("%.1f%%", 100*r.Y)
+		}
+		if int(r.X) != step {
+			v += fmt.Sprintf(" @%d", int(r.X))
+		}
+		parts = append(parts, r.Name+" "+v)
+	}
+	return strings.Join(parts, " · ")
+}
+
+// plateau says, as a suggestion only, that validation loss has stopped
+// improving in the current stage and what to do about it.
+func (d *dashboard) plateau() string {
+	if d.stored || !d.hasLast || d.status != trainer.StatusRunning && d.status != trainer.StatusPaused || len(d.stages) == 0 {
+		return ""
+	}
+	cur := d.stages[len(d.stages)-1]
+	best, since := math.Inf(1), 0
+	for _, e := range d.evals {
+		if e.step <= cur.start || math.IsNaN(e.loss) {
+			continue
+		}
+		if e.loss < best {
+			best, since = e.loss, 0
+		} else {
+			since++
+		}
+	}
+	if since < d.patience {
+		return ""
+	}
+	next := "n thaws the next stage now"
+	if d.last.Stage+1 >= d.stageCount() {
+		next = "this is the last stage: x stops the run (the best checkpoint is kept)"
+	}
+	return fmt.Sprintf("val loss has not improved for %d evaluations in %s — %s", since, cur.short, next)
+}
+
+// blocksView is the blocks panel: per block its state, learning rate,
+// gradient norm, update/weight ratio and drift, as numbers and
+// sparklines; frozen blocks say so in words and draw no sparkline.
+func (d *dashboard) blocksView(w, h int) string {
+	p := d.pal
+	head := lipgloss.NewStyle().Bold(true).Render("blocks") + "  " + p.fg(p.dim()).Render("input → output")
+	if len(d.blocks) == 0 {
+		return head + "\n" + p.fg(p.dim()).Render("(none reported yet)")
+	}
+	frozen := p.fg(p.frozen())
+	dim := p.fg(p.dim())
+	if w < 40 || h < 3*len(d.blocks)+1 {
+		return head + "\n" + d.blocksCompact(w, h-1)
+	}
+	lines := []string{head}
+	spark := max(w-26, 8)
+	for i := len(d.blocks) - 1; i >= 0; i-- { // output at the top, as the model reads upwards
+		b := d.blocks[i]
+		if b.trainable {
+			lines = append(lines,
+				ansi.Truncate(lipgloss.NewStyle().Bold(true).Render(fmt.Sprintf("%-8s trains", b.name))+fmt.Sprintf("  lr %s", sci(b.lr)), w, "…"),
+				ansi.Truncate(fmt.Sprintf("  grad %-8s %s", sci(b.grad), sparkline(b.gradHist, spark)), w, "…"),
+				ansi.Truncate(fmt.Sprintf("  Δw/w %-8s %s", sci(b.ratio), sparkline(b.ratioHist, spark)), w, "…"),
+				ansi.Truncate(fmt.Sprintf("  drift %-7s %s", sci(b.drift), sparkline(b.driftHist, spark)), w, "…"))
+		} else {
+			lines = append(lines,
+				ansi.Truncate(frozen.Render(fmt.Sprintf("%-8s ▒▒ frozen", b.name))+dim.Render("  no gradient, no update"), w, "…"),
+				ansi.Truncate(dim.Render(fmt.Sprintf("  drift %-7s %s", sci(b.drift), strings.Repeat("·", spark))), w, "…"))
+		}
+	}
+	if len(lines) > h {
+		lines = lines[:h]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// blocksCompact is one line per block, output block first, at most h.
+func (d *dashboard) blocksCompact(w, h int) string {
+	p := d.pal
+	frozen, dim := p.fg(p.frozen()), p.fg(p.dim())
+	var lines []string
+	for i := len(d.blocks) - 1; i >= 0 && len(lines) < h; i-- {
+		b := d.blocks[i]
+		var l string
+		if b.trainable {
+			l = lipgloss.NewStyle().Bold(true).Render(fmt.Sprintf("%-6s trains", b.name)) +
+				fmt.Sprintf("  lr %-7s grad %-7s Δw/w %-7s drift %-7s", sci(b.lr), sci(b.grad), sci(b.ratio), sci(b.drift))
+			if w > 90 {
+				l += " " + sparkline(b.gradHist, 16)
+			}
+		} else {
+			l = frozen.Render(fmt.Sprintf("%-6s ▒ frozen", b.name)) + dim.Render(fmt.Sprintf("  no update          drift %s", sci(b.drift)))
+		}
+		lines = append(lines, ansi.Truncate(l, w, "…"))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// sparkline draws the last n values as block elements scaled to their
+// own range.
+func sparkline(vs []float64, n int) string {
+	if len(vs) > n {
+		vs = vs[len(vs)-n:]
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, v := range vs {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			lo, hi = math.Min(lo, v), math.Max(hi, v)
+		}
+	}
+	const ramp = "▁▂▃▄▅▆▇█"
+	rs := []rune(ramp)
+	var b strings.Builder
+	for _, v := range vs {
+		switch {
+		case math.IsNaN(v) || math.IsInf(v, 0):
+			b.WriteByte(' ')
+		case hi <= lo:
+			b.WriteRune(rs[0])
+		default:
+			b.WriteRune(rs[int((v-lo)/(hi-lo)*float64(len(rs)-1)+0.5)])
+		}
+	}
+	return b.String()
+}
+
+// bar is a progress bar of w cells.
+func bar(frac float64, w int) string {
+	frac = math.Max(0, math.Min(1, frac))
+	n := int(math.Round(frac * float64(w)))
+	return strings.Repeat("█", n) + strings.Repeat("░", w-n)
+}
+
+// sci writes a diagnostic compactly: 0, 3.1e-04, 0.123.
+func sci(v float64) string {
+	switch a := math.Abs(v); {
+	case v == 0:
+		return "0"
+	case math.IsNaN(v):
+		return "—"
+	case a >= 0.01 && a < 1000:
+		return fmt.Sprintf("%.3g", v)
+	default:
+		return fmt.Sprintf("%.1e", v)
+	}
+}
+
+// humanInt writes 12345.6 as 12,346.
+func humanInt(v float64) string {
+	s := fmt.Sprintf("%d", int64(math.Round(v)))
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

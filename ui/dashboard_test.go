@@ -1,0 +1,195 @@
+package ui
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"thaw/trainer"
+)
+
+// synthRun makes the reports of a three-stage run of total steps,
+// reporting every `every` steps and evaluating every `eval` steps.
+func synthRun(total, every, eval int) []trainer.Progress {
+	var out []trainer.Progress
+	labels := []string{"stage 1: head", "stage 2: +fc1", "stage 3: +fc0"}
+	blocks := func(stage int) []trainer.BlockProgress {
+		names := []string{"fc0", "fc1", "head"}
+		bs := make([]trainer.BlockProgress, 3)
+		for i, n := range names {
+			tr := i >= 2-stage
+			bs[i] = trainer.BlockProgress{Name: n, Trainable: tr}
+			if tr {
+				bs[i].LR, bs[i].GradNorm, bs[i].UpdateRatio, bs[i].Drift = 1e-3, 0.5, 1e-3, 0.01*float64(stage+1)
+			}
+		}
+		return bs
+	}
+	nan := math.NaN()
+	stageLen := total / 3
+	last := 0
+	for step := 0; step <= total; step += every {
+		stage := min(step/stageLen, 2)
+		if step%stageLen == 0 && step < total {
+			out = append(out, trainer.Progress{Event: trainer.EventStage, Step: step, TotalSteps: total, Stage: stage,
+				StageLabel: labels[stage], ValLoss: nan, ValAcc: nan, SourceAcc: nan, Blocks: blocks(stage), Status: trainer.StatusRunning})
+		}
+		if step == 0 {
+			continue
+		}
+		losses := make([]float64, step-last)
+		for i := range losses {
+			s := float64(last + i + 1)
+			losses[i] = 2*math.Exp(-s/float64(total/4)) + 0.1 + 0.05*math.Sin(s)
+		}
+		p := trainer.Progress{Event: trainer.EventStep, Step: step, TotalSteps: total, Stage: stage, StageLabel: labels[stage],
+			Epoch: float64(step) / 50, FirstStep: last, Losses: losses, ValLoss: nan, ValAcc: nan, SourceAcc: nan,
+			SamplesPerSec: 12345, ETA: time.Duration(total-step) * time.Millisecond, Blocks: blocks(stage), Status: trainer.StatusRunning}
+		if step%eval == 0 {
+			p.Event = trainer.EventEval
+			p.ValLoss = 2.2*math.Exp(-float64(step)/float64(total/3)) + 0.2
+			p.ValAcc = 1 - p.ValLoss/2.5
+			p.SourceAcc = 0.95 - 0.1*float64(step)/float64(total)
+		}
+		out = append(out, p)
+		last = step
+	}
+	return out
+}
+
+func plain(s string) []string { return strings.Split(ansi.Strip(s), "\n") }
+
+func TestDashboardShowsStagesEvalsAndBest(t *testing.T) {
+	d := newDashboard(palette{dark: true})
+	ps := synthRun(3000, 25, 250)
+	// Stop in stage 3's first report, with fc0 thawed; check frozen on the
+	// way.
+	for i, p := range ps {
+		d.progress(p)
+		if i == len(ps)/2 {
+			if v := ansi.Strip(d.view(160, 45)); !strings.Contains(v, "frozen") || !strings.Contains(v, "stage 2/") {
+				t.Fatalf("mid-run view lacks a frozen block or stage 2:\n%s", v)
+			}
+		}
+	}
+	for _, size := range [][2]int{{160, 45}, {80, 21}} {
+		v := d.view(size[0], size[1])
+		ls := plain(v)
+		if len(ls) > size[1] {
+			t.Fatalf("%v: %d rows, want at most %d", size, len(ls), size[1])
+		}
+		for i, l := range ls {
+			if w := ansi.StringWidth(l); w > size[0] {
+				t.Fatalf("%v: row %d is %d wide: %q", size, i, w, l)
+			}
+		}
+		text := ansi.Strip(v)
+		for _, want := range []string{"head", "+fc1", "+fc0", "stage 3/3", "best val loss", "◆", "•", "trains"} {
+			if !strings.Contains(text, want) {
+				t.Fatalf("%v: view lacks %q:\n%s", size, want, text)
+			}
+		}
+	}
+}
+
+func TestDashboardKeys(t *testing.T) {
+	d := newDashboard(palette{dark: true})
+	for _, p := range synthRun(3000, 25, 250) {
+		d.progress(p)
+	}
+	d.view(160, 45)
+	press := func(k string) {
+		var msg tea.KeyPressMsg
+		switch k {
+		case "left":
+			msg = tea.KeyPressMsg{Code: tea.KeyLeft}
+		case "right":
+			msg = tea.KeyPressMsg{Code: tea.KeyRight}
+		default:
+			msg = tea.KeyPressMsg{Code: rune(k[0]), Text: k}
+		}
+		if !d.handleKey(msg) {
+			t.Fatalf("key %q not handled", k)
+		}
+	}
+	press("y")
+	if !d.loss.LogY() {
+		t.Fatal("y did not set log scale")
+	}
+	press("s")
+	if got := smoothings[d.smoothIdx]; got != 0.9 {
+		t.Fatalf("smoothing after s: %v, want 0.9", got)
+	}
+	// The smoothed series is recomputed over the whole history.
+	_, raw := d.loss.Points(d.sRaw)
+	_, sm := d.loss.Points(d.sSmooth)
+	if len(sm) != len(raw) {
+		t.Fatalf("smoothed %d points, raw %d", len(sm), len(raw))
+	}
+	press("i")
+	if d.loss.IgnoreOutliers() {
+		t.Fatal("i did not show outliers")
+	}
+	press("left") // the cursor appears on the last step
+	if !d.cursorOn || int(d.cursor) != 3000 {
+		t.Fatalf("cursor %v on %v, want on 3000", d.cursor, d.cursorOn)
+	}
+	for range 30 {
+		press("left")
+	}
+	line := ansi.Strip(d.footer(160))
+	if !strings.Contains(line, "stage 3: +fc0") || !strings.Contains(line, "val loss") || !strings.Contains(line, "train loss") {
+		t.Fatalf("inspect line: %q", line)
+	}
+	press("z")
+	if lo, hi := d.loss.XRange(); lo != 2000 || hi != 3000 {
+		t.Fatalf("zoomed to [%v, %v], want the last stage [2000, 3000]", lo, hi)
+	}
+	press("z")
+	if d.loss.Zoomed() {
+		t.Fatal("second z did not unzoom")
+	}
+}
+
+func TestPlateauHint(t *testing.T) {
+	d := newDashboard(palette{})
+	nan := math.NaN()
+	d.progress(trainer.Progress{Event: trainer.EventStage, TotalSteps: 100, StageLabel: "stage 1: head", ValLoss: nan, ValAcc: nan, SourceAcc: nan, Status: trainer.StatusRunning})
+	d.planStages = 2
+	for i, l := range []float64{1, 0.8, 0.9, 0.85, 0.95} {
+		d.progress(trainer.Progress{Event: trainer.EventEval, Step: 10 * (i + 1), TotalSteps: 100, ValLoss: l, ValAcc: 0.5, SourceAcc: nan, Status: trainer.StatusRunning})
+	}
+	if h := d.plateau(); !strings.Contains(h, "3 evaluations") || !strings.Contains(h, "n thaws") {
+		t.Fatalf("hint %q", h)
+	}
+	d.progress(trainer.Progress{Event: trainer.EventEval, Step: 60, TotalSteps: 100, ValLoss: 0.5, ValAcc: 0.5, SourceAcc: nan, Status: trainer.StatusRunning})
+	if h := d.plateau(); h != "" {
+		t.Fatalf("hint after an improvement: %q", h)
+	}
+}
+
+// BenchmarkTrainFrame is one frame of the live dashboard at 160×48 with a
+// million steps of history: a report arrives (Update) and the screen is
+// drawn (View).
+func BenchmarkTrainFrame(b *testing.B) {
+	d := newDashboard(palette{dark: true})
+	const total = 1_000_000
+	for _, p := range synthRun(total, 1000, 20_000) {
+		d.progress(p)
+	}
+	d.view(160, 45)
+	nan := math.NaN()
+	step := total
+	b.ReportAllocs()
+	for b.Loop() {
+		step++
+		d.progress(trainer.Progress{Event: trainer.EventStep, Step: step, TotalSteps: total * 2, Stage: 2, StageLabel: "stage 3: +fc0",
+			FirstStep: step - 1, Losses: []float64{0.2}, ValLoss: nan, ValAcc: nan, SourceAcc: nan, Status: trainer.StatusRunning,
+			Blocks: []trainer.BlockProgress{{Name: "fc0", Trainable: true, GradNorm: 1}, {Name: "fc1"}, {Name: "head", Trainable: true}}})
+		_ = d.view(160, 45)
+	}
+}

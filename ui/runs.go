@@ -1,0 +1,960 @@
+package ui
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image/color"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"thaw/store"
+	"thaw/trainer"
+	"thaw/trainer/termtext"
+	"thaw/ui/chart"
+	"thaw/ui/export"
+)
+
+// pollEvery is how often the Runs screen reads the store while shown, so
+// that runs started elsewhere appear and move.
+const pollEvery = time.Second
+
+// runRow is one stored run as the table shows it.
+type runRow struct {
+	run        store.Run
+	name       string // sanitised
+	plan       string
+	parent     string // the parent's name, for a branch
+	bestAcc    float64
+	bestLoss   float64
+	bestStep   int
+	steps      int
+	hasBest    bool
+	statsFresh bool // computed after the run ended: no need to read again
+}
+
+// Messages of the Runs screen.
+type (
+	runsPollMsg   struct{ seq int }
+	runsListedMsg struct {
+		seq  int
+		rows []runRow
+		err  error
+	}
+	runLoadedMsg struct {
+		id  string
+		run export.Run
+		err error
+	}
+	overlayLoadedMsg struct {
+		seq  int
+		runs []export.Run
+		err  error
+	}
+	runDeletedMsg struct {
+		id  string
+		err error
+	}
+)
+
+// runsKeys are the Runs screen's keys.
+type runsKeys struct {
+	Open, Mark, Overlay, Align, Delete, Export, Resume, Filter, Sort key.Binding
+}
+
+func newRunsKeys() runsKeys {
+	return runsKeys{
+		Open:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "open curves")),
+		Mark:    key.NewBinding(key.WithKeys("space"), key.WithHelp("space", "mark")),
+		Overlay: key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "overlay marked")),
+		Align:   key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "align by step/stage")),
+		Delete:  key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "delete")),
+		Export:  key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "export marked PNG")),
+		Resume:  key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "resume")),
+		Filter:  key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
+		Sort:    key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "sort")),
+	}
+}
+
+// sortKeys are the orders `s` cycles through.
+var sortKeys = []string{"started", "best val acc", "name", "status"}
+
+// runsScreen lists the stored runs, opens one, overlays several.
+type runsScreen struct {
+	s    *Session
+	keys runsKeys
+	pal  palette
+
+	rows     []runRow
+	shown    []int // indexes into rows after filter and sort
+	cursor   int
+	marked   map[string]bool
+	sortBy   int
+	filter   textinput.Model
+	filterOn bool
+	err      error
+
+	pollSeq  int
+	polling  bool
+	viewedAt time.Time
+
+	// detail is an opened run.
+	detail     *dashboard
+	detailID   string
+	detailRun  export.Run
+	detailLive bool
+
+	// overlay compares the marked runs.
+	overlayOn   bool
+	overlaySeq  int
+	overlayRuns []export.Run
+	byStage     bool
+	ovLoss      *chart.Chart
+	ovAcc       *chart.Chart
+	ovW, ovH    int
+
+	confirmDelete string
+}
+
+func newRunsScreen(s *Session) ScreenModel {
+	return &runsScreen{
+		s: s, keys: newRunsKeys(), marked: map[string]bool{},
+		filter: textInput("/", "name, model, data or status"),
+		pal:    palette{dark: s.Styles.Dark, noColor: s.Styles.NoColor},
+	}
+}
+
+func (r *runsScreen) Capturing() bool {
+	return r.filterOn || r.detail != nil || r.overlayOn || r.confirmDelete != ""
+}
+
+func (r *runsScreen) Keys() []key.Binding {
+	k := r.keys
+	back := key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back to the list"))
+	switch {
+	case r.confirmDelete != "":
+		return []key.Binding{r.s.Keys.Yes, r.s.Keys.No}
+	case r.filterOn:
+		return []key.Binding{key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "apply")), back}
+	case r.detail != nil:
+		return append(r.detail.keys.list(), back)
+	case r.overlayOn:
+		return []key.Binding{k.Align, k.Export, back}
+	}
+	// enter opens a run: the frame's "next" key, so not listed again.
+	return []key.Binding{k.Mark, k.Overlay, k.Resume, k.Delete, k.Export, k.Filter, k.Sort}
+}
+
+func (r *runsScreen) engine() RunsEngine { return r.s.runsEngine() }
+
+func (r *runsScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
+	switch msg := msg.(type) {
+	case shownMsg:
+		r.viewedAt = time.Now()
+		return r, r.startPolling()
+	case runsPollMsg:
+		if msg.seq != r.pollSeq {
+			return r, nil
+		}
+		// Poll only while the screen is on view; shownMsg starts again.
+		if time.Since(r.viewedAt) > 3*pollEvery {
+			r.polling = false
+			return r, nil
+		}
+		return r, r.listCmd()
+	case runsListedMsg:
+		if msg.seq != r.pollSeq {
+			return r, nil
+		}
+		r.err = msg.err
+		if msg.err == nil {
+			r.rows = msg.rows
+			r.refilter()
+		}
+		var cmds []tea.Cmd
+		cmds = append(cmds, tea.Tick(pollEvery, func(time.Time) tea.Msg { return runsPollMsg{seq: r.pollSeq} }))
+		if r.detail != nil && r.detailLive {
+			cmds = append(cmds, r.loadCmd(r.detailID))
+		}
+		return r, tea.Batch(cmds...)
+	case runLoadedMsg:
+		if msg.id != r.detailID || r.detail == nil {
+			return r, nil
+		}
+		if msg.err != nil {
+			r.s.flashErr(msg.err)
+			return r, nil
+		}
+		r.detailRun = msg.run
+		status := trainer.StatusDone
+		for _, row := range r.rows {
+			if row.run.ID == msg.id {
+				status = row.run.Status
+			}
+		}
+		r.detailLive = status.Live()
+		keep := r.detail
+		r.detail = newDashboard(r.pal)
+		r.detail.smoothIdx = keep.smoothIdx
+		r.detail.load(msg.run, status)
+		r.detail.loss.SetLogY(keep.loss.LogY())
+	case overlayLoadedMsg:
+		if msg.seq != r.overlaySeq || !r.overlayOn {
+			return r, nil
+		}
+		if msg.err != nil {
+			r.s.flashErr(msg.err)
+			r.overlayOn = false
+			return r, nil
+		}
+		r.overlayRuns = msg.runs
+		r.ovW, r.ovH = 0, 0
+	case runDeletedMsg:
+		if msg.err != nil {
+			r.s.flashErr(msg.err)
+		} else {
+			r.s.flash("run " + shortID(msg.id) + " deleted")
+			delete(r.marked, msg.id)
+		}
+		return r, r.listCmd()
+	case exportedMsg:
+		if msg.from != ScreenRuns {
+			return r, nil
+		}
+		if msg.err != nil {
+			r.s.flashErr(msg.err)
+		} else {
+			r.s.flash("overlay written to " + msg.path)
+		}
+	case tea.KeyPressMsg:
+		return r, r.handleKey(msg)
+	}
+	return r, nil
+}
+
+func (r *runsScreen) startPolling() tea.Cmd {
+	if r.polling || r.engine() == nil {
+		return nil
+	}
+	r.polling = true
+	r.pollSeq++
+	return r.listCmd()
+}
+
+// listCmd reads the runs and their figures from the store. Figures of
+// runs that ended are kept from the previous read.
+func (r *runsScreen) listCmd() tea.Cmd {
+	eng := r.engine()
+	if eng == nil {
+		return nil
+	}
+	seq, ctx, src := r.pollSeq, r.s.ctx, eng.Store()
+	old := map[string]runRow{}
+	for _, row := range r.rows {
+		old[row.run.ID] = row
+	}
+	return func() tea.Msg {
+		rows, err := listRuns(ctx, src, old)
+		return runsListedMsg{seq: seq, rows: rows, err: err}
+	}
+}
+
+func listRuns(ctx context.Context, src RunStore, old map[string]runRow) ([]runRow, error) {
+	runs, err := src.ListRuns(ctx, store.RunFilter{})
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	names := map[string]string{}
+	for _, r := range runs {
+		names[r.ID] = termtext.Sanitize(r.Name)
+	}
+	rows := make([]runRow, 0, len(runs))
+	for _, run := range runs {
+		if o, ok := old[run.ID]; ok && o.statsFresh && o.run.Status == run.Status {
+			o.run = run
+			rows = append(rows, o)
+			continue
+		}
+		row := runRow{run: run, name: termtext.Sanitize(run.Name), plan: planName(run.Plan), bestAcc: math.NaN(), bestLoss: math.NaN()}
+		if run.ParentRun != "" {
+			row.parent = names[run.ParentRun]
+			if row.parent == "" {
+				row.parent = shortID(run.ParentRun)
+			}
+		}
+		if err := runStats(ctx, src, &row); err != nil {
+			return nil, err
+		}
+		row.statsFresh = !run.Status.Live() && run.Status != "queued"
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// runStats fills in the best checkpoint (lowest validation loss, the
+// trainer's definition) and the steps trained.
+func runStats(ctx context.Context, src RunStore, row *runRow) error {
+	id := row.run.ID
+	if bs, err := src.Series(ctx, id, trainer.MetricTrainLoss, 1); err != nil {
+		return err
+	} else if len(bs) > 0 {
+		row.steps = int(bs[len(bs)-1].To)
+	}
+	losses, err := src.Series(ctx, id, trainer.MetricValLoss, 0)
+	if err != nil {
+		return err
+	}
+	for _, b := range losses {
+		if !math.IsNaN(b.Mean) && (!row.hasBest || b.Mean < row.bestLoss) {
+			row.bestLoss, row.bestStep, row.hasBest = b.Mean, int(b.From), true
+		}
+	}
+	if row.hasBest {
+		accs, err := src.Series(ctx, id, trainer.MetricValAcc, 0)
+		if err != nil {
+			return err
+		}
+		for _, b := range accs {
+			if int(b.From) == row.bestStep {
+				row.bestAcc = b.Mean
+			}
+		}
+	}
+	return nil
+}
+
+// planName finds the plan's name in a stored job record, whichever of
+// its versions: "plan":{"name":…} or "Plan":{"Name":…}.
+func planName(raw json.RawMessage) string {
+	var rec map[string]json.RawMessage
+	if json.Unmarshal(raw, &rec) != nil {
+		return ""
+	}
+	for _, k := range []string{"plan", "Plan", "job", "Job"} {
+		sub, ok := rec[k]
+		if !ok {
+			continue
+		}
+		var m map[string]json.RawMessage
+		if json.Unmarshal(sub, &m) != nil {
+			continue
+		}
+		for _, nk := range []string{"name", "Name", "preset", "Preset"} {
+			var s string
+			if json.Unmarshal(m[nk], &s) == nil && s != "" {
+				return termtext.Sanitize(s)
+			}
+		}
+		if p, ok := m["plan"]; ok {
+			if n := planName(json.RawMessage(`{"plan":` + string(p) + `}`)); n != "" {
+				return n
+			}
+		}
+	}
+	return ""
+}
+
+// refilter applies the filter and the sort to the rows.
+func (r *runsScreen) refilter() {
+	q := strings.ToLower(strings.TrimSpace(r.filter.Value()))
+	var cur string
+	if r.cursor < len(r.shown) {
+		cur = r.rows[r.shown[r.cursor]].run.ID
+	}
+	r.shown = r.shown[:0]
+	for i, row := range r.rows {
+		hay := strings.ToLower(strings.Join([]string{row.name, row.run.Model, row.run.Dataset, row.plan, string(row.run.Status), row.run.ID}, " "))
+		if q == "" || strings.Contains(hay, q) {
+			r.shown = append(r.shown, i)
+		}
+	}
+	by := sortKeys[r.sortBy]
+	slices.SortStableFunc(r.shown, func(a, b int) int {
+		x, y := r.rows[a], r.rows[b]
+		switch by {
+		case "best val acc":
+			ax, ay := x.bestAcc, y.bestAcc
+			if math.IsNaN(ax) {
+				ax = -1
+			}
+			if math.IsNaN(ay) {
+				ay = -1
+			}
+			return cmpFloat(ay, ax)
+		case "name":
+			return strings.Compare(x.name, y.name)
+		case "status":
+			return strings.Compare(string(x.run.Status), string(y.run.Status))
+		}
+		return y.run.Created.Compare(x.run.Created)
+	})
+	r.cursor = 0
+	for i, idx := range r.shown {
+		if r.rows[idx].run.ID == cur {
+			r.cursor = i
+		}
+	}
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (r *runsScreen) current() *runRow {
+	if r.cursor < 0 || r.cursor >= len(r.shown) {
+		return nil
+	}
+	return &r.rows[r.shown[r.cursor]]
+}
+
+func (r *runsScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
+	s, k := r.s, r.keys
+	if r.confirmDelete != "" {
+		id := r.confirmDelete
+		switch {
+		case key.Matches(msg, s.Keys.Yes):
+			r.confirmDelete = ""
+			eng, ctx := r.engine(), s.ctx
+			return func() tea.Msg { return runDeletedMsg{id: id, err: eng.Store().Delete(ctx, id)} }
+		case key.Matches(msg, s.Keys.No), key.Matches(msg, s.Keys.Back):
+			r.confirmDelete = ""
+		}
+		return nil
+	}
+	if r.filterOn {
+		switch msg.String() {
+		case "esc":
+			r.filterOn = false
+			r.filter.SetValue("")
+			r.filter.Blur()
+			r.refilter()
+		case "enter":
+			r.filterOn = false
+			r.filter.Blur()
+		default:
+			var cmd tea.Cmd
+			r.filter, cmd = r.filter.Update(msg)
+			r.refilter()
+			return cmd
+		}
+		return nil
+	}
+	if r.detail != nil {
+		if msg.String() == "esc" || msg.String() == "q" {
+			r.detail, r.detailID = nil, ""
+			return nil
+		}
+		r.detail.handleKey(msg)
+		return nil
+	}
+	if r.overlayOn {
+		switch {
+		case msg.String() == "esc" || msg.String() == "q":
+			r.overlayOn = false
+		case key.Matches(msg, k.Align):
+			r.byStage = !r.byStage
+			r.ovW, r.ovH = 0, 0
+		case key.Matches(msg, k.Export):
+			return r.exportMarked()
+		}
+		return nil
+	}
+	switch {
+	case key.Matches(msg, s.Keys.Up):
+		r.cursor = max(r.cursor-1, 0)
+	case key.Matches(msg, s.Keys.Down):
+		r.cursor = min(r.cursor+1, max(len(r.shown)-1, 0))
+	case key.Matches(msg, k.Filter):
+		r.filterOn = true
+		return r.filter.Focus()
+	case key.Matches(msg, k.Sort):
+		r.sortBy = (r.sortBy + 1) % len(sortKeys)
+		r.refilter()
+		s.flash("sorted by " + sortKeys[r.sortBy])
+	case key.Matches(msg, k.Mark):
+		if row := r.current(); row != nil {
+			r.marked[row.run.ID] = !r.marked[row.run.ID]
+			if !r.marked[row.run.ID] {
+				delete(r.marked, row.run.ID)
+			}
+			r.cursor = min(r.cursor+1, max(len(r.shown)-1, 0))
+		}
+	case key.Matches(msg, k.Open), key.Matches(msg, s.Keys.Forward):
+		if row := r.current(); row != nil {
+			r.detailID = row.run.ID
+			r.detail = newDashboard(r.pal)
+			r.detailLive = row.run.Status.Live()
+			return r.loadCmd(row.run.ID)
+		}
+	case key.Matches(msg, k.Overlay):
+		return r.openOverlay()
+	case key.Matches(msg, k.Delete):
+		if row := r.current(); row != nil {
+			if row.run.Status.Live() && time.Since(row.run.Heartbeat) < 30*time.Second {
+				s.flashErr(fmt.Errorf("run %s is %s: stop it before deleting it", shortID(row.run.ID), row.run.Status))
+				return nil
+			}
+			r.confirmDelete = row.run.ID
+		}
+	case key.Matches(msg, k.Export):
+		return r.exportMarked()
+	case key.Matches(msg, k.Resume):
+		return r.resume()
+	}
+	return nil
+}
+
+func (r *runsScreen) loadCmd(id string) tea.Cmd {
+	eng := r.engine()
+	if eng == nil {
+		return nil
+	}
+	ctx, src := r.s.ctx, eng.Store()
+	return func() tea.Msg {
+		run, err := export.Load(ctx, src, id, nil, 4000)
+		return runLoadedMsg{id: id, run: run, err: err}
+	}
+}
+
+// markedIDs lists the marked runs in the table's order, or the run under
+// the cursor when none is marked.
+func (r *runsScreen) markedIDs() []string {
+	var ids []string
+	for _, row := range r.rows {
+		if r.marked[row.run.ID] {
+			ids = append(ids, row.run.ID)
+		}
+	}
+	if len(ids) == 0 {
+		if row := r.current(); row != nil {
+			ids = []string{row.run.ID}
+		}
+	}
+	return ids
+}
+
+func (r *runsScreen) openOverlay() tea.Cmd {
+	ids := r.markedIDs()
+	eng := r.engine()
+	if len(ids) == 0 || eng == nil {
+		r.s.flash("mark runs with space first")
+		return nil
+	}
+	r.overlayOn, r.overlayRuns = true, nil
+	r.overlaySeq++
+	seq, ctx, src := r.overlaySeq, r.s.ctx, eng.Store()
+	return func() tea.Msg {
+		var runs []export.Run
+		for _, id := range ids {
+			run, err := export.Load(ctx, src, id, nil, 2000)
+			if err != nil {
+				return overlayLoadedMsg{seq: seq, err: err}
+			}
+			runs = append(runs, run)
+		}
+		return overlayLoadedMsg{seq: seq, runs: runs}
+	}
+}
+
+func (r *runsScreen) exportMarked() tea.Cmd {
+	ids := r.markedIDs()
+	eng := r.engine()
+	if len(ids) == 0 || eng == nil {
+		r.s.flash("mark runs with space first")
+		return nil
+	}
+	name := "thaw-overlay-" + time.Now().Format("20060102-150405") + ".png"
+	if len(ids) == 1 {
+		name = "thaw-" + shortID(ids[0]) + ".png"
+	}
+	return exportCmd(r.s.ctx, ScreenRuns, eng.Store(), ids, name, export.DefaultOptions())
+}
+
+func (r *runsScreen) resume() tea.Cmd {
+	row := r.current()
+	eng := r.engine()
+	if row == nil || eng == nil {
+		return nil
+	}
+	switch {
+	case r.s.training():
+		r.s.flashErr(errors.New("a run is training here: stop it on Train (4) before resuming another"))
+		return nil
+	case row.run.Status != trainer.StatusStopped && row.run.Status != trainer.StatusInterrupted:
+		r.s.flashErr(fmt.Errorf("run %s is %s: only a stopped or interrupted run resumes", shortID(row.run.ID), row.run.Status))
+		return nil
+	}
+	id, ctx := row.run.ID, r.s.ctx
+	r.s.flash("resuming " + shortID(id) + "…")
+	return func() tea.Msg {
+		run, err := eng.Resume(ctx, id, store.StartOptions{})
+		if err != nil {
+			return errMsg{fmt.Errorf("resume: %w", err)}
+		}
+		return runStartedMsg{run: run}
+	}
+}
+
+// ---------------------------------------------------------------------
+// Drawing
+
+func (r *runsScreen) View(w, h int) string {
+	r.viewedAt = time.Now()
+	if pal := (palette{dark: r.s.Styles.Dark, noColor: r.s.Styles.NoColor}); pal != r.pal {
+		r.pal = pal
+		if r.detail != nil {
+			r.detail.setPalette(pal)
+		}
+		r.ovW = 0
+	}
+	st := r.s.Styles
+	if r.engine() == nil {
+		return st.Heading.Render("Runs") + "\n\n" + "This workbench has no run store: start thaw with --store to list runs."
+	}
+	switch {
+	case r.confirmDelete != "":
+		return overlay(r.s, w, h, fmt.Sprintf("Delete run %s with its metrics and checkpoints?\n\ny delete · n keep", shortID(r.confirmDelete)))
+	case r.detail != nil:
+		return r.detailView(w, h)
+	case r.overlayOn:
+		return r.overlayView(w, h)
+	}
+	return r.tableView(w, h)
+}
+
+// Table columns: name, model, data, plan, status, best val acc, steps,
+// started; the name column takes what is left.
+func (r *runsScreen) tableView(w, h int) string {
+	st := r.s.Styles
+	var b strings.Builder
+	title := st.Heading.Render("Runs") + st.Faint.Render(fmt.Sprintf("  %d stored · sorted by %s · enter opens", len(r.rows), sortKeys[r.sortBy]))
+	if r.filterOn || r.filter.Value() != "" {
+		title += "  " + r.filter.View()
+	}
+	b.WriteString(ansi.Truncate(title, w, "…") + "\n")
+	if r.err != nil {
+		b.WriteString(st.Error.Render(r.err.Error()) + "\n")
+	}
+	fixed := []struct {
+		name string
+		w    int
+	}{{"model", 12}, {"data", 12}, {"plan", 10}, {"status", 11}, {"best acc", 8}, {"steps", 7}, {"started", 11}}
+	if w < 110 {
+		fixed = []struct {
+			name string
+			w    int
+		}{{"status", 11}, {"best acc", 8}, {"steps", 7}, {"started", 11}}
+	}
+	nameW := w - 4
+	for _, c := range fixed {
+		nameW -= c.w + 1
+	}
+	nameW = max(nameW, 12)
+	head := fmt.Sprintf("   %-*s", nameW, "name")
+	for _, c := range fixed {
+		head += " " + pad(c.name, c.w)
+	}
+	b.WriteString(st.Faint.Render(ansi.Truncate(head, w, "")) + "\n")
+	if len(r.shown) == 0 {
+		b.WriteString(st.Faint.Render("   no runs" + map[bool]string{true: " match the filter", false: " yet: start one on Plan (3), or thaw train"}[r.filter.Value() != ""]))
+		return b.String()
+	}
+	rowsH := max(h-3, 1)
+	top := max(0, min(r.cursor-rowsH/2, len(r.shown)-rowsH))
+	for i := top; i < len(r.shown) && i < top+rowsH; i++ {
+		row := r.rows[r.shown[i]]
+		mark := "  "
+		if r.marked[row.run.ID] {
+			mark = "● "
+		}
+		name := row.name
+		if row.parent != "" {
+			name = "⑂ " + name + " ← " + row.parent
+		}
+		acc := "—"
+		if !math.IsNaN(row.bestAcc) {
+			acc = fmt.Sprintf("%.1f%%", 100*row.bestAcc)
+		}
+		vals := map[string]string{
+			"model": row.run.Model, "data": row.run.Dataset, "plan": row.plan, "status": string(row.run.Status),
+			"best acc": acc, "steps": fmt.Sprint(row.steps), "started": row.run.Created.Local().Format("01-02 15:04"),
+		}
+		line := " " + mark + pad(name, nameW)
+		for _, c := range fixed {
+			line += " " + pad(termtext.Sanitize(vals[c.name]), c.w)
+		}
+		line = ansi.Truncate(line, w, "")
+		if i == r.cursor {
+			line = st.Selected.Render(line)
+		} else if row.run.Status.Live() {
+			line = lipgloss.NewStyle().Bold(true).Render(line)
+		}
+		b.WriteString(line + "\n")
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// pad cuts or pads s to exactly w cells.
+func pad(s string, w int) string {
+	s = ansi.Truncate(s, w, "…")
+	return s + strings.Repeat(" ", max(w-ansi.StringWidth(s), 0))
+}
+
+// detailView is an opened run: the dashboard's charts and its per-stage
+// table.
+func (r *runsScreen) detailView(w, h int) string {
+	if r.detail == nil || !r.detail.hasLast {
+		return "loading " + shortID(r.detailID) + "…"
+	}
+	table := stageTable([]export.Run{r.detailRun}, false)
+	tl := strings.Count(table, "\n") + 1
+	chartsH := max(h-tl-1, 12)
+	return r.detail.view(w, chartsH) + "\n" + table
+}
+
+// stageStat is one stage of one run in the comparison table.
+type stageStat struct {
+	run, stage        string
+	steps             int
+	bestAcc, bestLoss float64
+	srcStart, srcEnd  float64
+}
+
+// stageStats sums up each stage of r: best validation accuracy and loss
+// (at the lowest loss), steps, and the source accuracy's change.
+func stageStats(r export.Run) []stageStat {
+	series := func(name string) []export.Point {
+		for _, s := range r.Series {
+			if s.Name == name {
+				return s.Points
+			}
+		}
+		return nil
+	}
+	vl, va, sa := series(export.ValLoss), series(export.ValAcc), series(export.SourceAcc)
+	accAt := func(pts []export.Point, step int) float64 {
+		for _, p := range pts {
+			if p.Step == step {
+				return p.Value
+			}
+		}
+		return math.NaN()
+	}
+	var out []stageStat
+	for i, st := range r.Stages {
+		if r.BranchStep > 0 && st.EndStep > st.StartStep && st.EndStep <= r.BranchStep {
+			continue
+		}
+		end := st.EndStep
+		if end <= st.StartStep {
+			end = math.MaxInt
+		}
+		in := func(step int) bool { return step > st.StartStep && step <= end || (i == 0 && step == st.StartStep) }
+		s := stageStat{run: termtext.Sanitize(r.Name), stage: termtext.Sanitize(st.Label), bestAcc: math.NaN(), bestLoss: math.NaN(), srcStart: math.NaN(), srcEnd: math.NaN()}
+		if st.EndStep > st.StartStep {
+			s.steps = st.EndStep - st.StartStep
+		}
+		for _, p := range vl {
+			if in(p.Step) && !math.IsNaN(p.Value) && (math.IsNaN(s.bestLoss) || p.Value < s.bestLoss) {
+				s.bestLoss, s.bestAcc = p.Value, accAt(va, p.Step)
+			}
+		}
+		for _, p := range sa {
+			if in(p.Step) && !math.IsNaN(p.Value) {
+				if math.IsNaN(s.srcStart) {
+					s.srcStart = p.Value
+				}
+				s.srcEnd = p.Value
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// stageTable compares runs stage by stage.
+func stageTable(runs []export.Run, withRun bool) string {
+	var b strings.Builder
+	head := fmt.Sprintf("%-22s %7s %9s %9s %12s", "stage", "steps", "best acc", "val loss", "forgetting")
+	if withRun {
+		head = fmt.Sprintf("%-24s ", "run") + head
+	}
+	b.WriteString(lipgloss.NewStyle().Bold(true).Render(head))
+	for _, r := range runs {
+		for _, s := range stageStats(r) {
+			b.WriteString("\n")
+			if withRun {
+				b.WriteString(pad(s.run, 24) + " ")
+			}
+			forget := "—"
+			if !math.IsNaN(s.srcStart) {
+				forget = fmt.Sprintf("%+.1f pts", 100*(s.srcEnd-s.srcStart))
+			}
+			acc, loss := "—", "—"
+			if !math.IsNaN(s.bestAcc) {
+				acc = fmt.Sprintf("%.1f%%", 100*s.bestAcc)
+			}
+			if !math.IsNaN(s.bestLoss) {
+				loss = fmt.Sprintf("%.4f", s.bestLoss)
+			}
+			b.WriteString(fmt.Sprintf("%s %7d %9s %9s %12s", pad(s.stage, 22), s.steps, acc, loss, forget))
+		}
+	}
+	return b.String()
+}
+
+// overlayView draws the marked runs on one loss chart and one accuracy
+// chart, aligned by step or by stage start, and their per-stage table.
+func (r *runsScreen) overlayView(w, h int) string {
+	if r.overlayRuns == nil {
+		return "loading the marked runs…"
+	}
+	table := stageTable(r.overlayRuns, true)
+	tl := strings.Count(table, "\n") + 1
+	tl = min(tl, h/3)
+	tableLines := strings.Split(table, "\n")
+	if len(tableLines) > tl {
+		tableLines = tableLines[:tl]
+	}
+	chartsH := h - tl - 3
+	if r.ovW != w || r.ovH != chartsH || r.ovLoss == nil {
+		r.buildOverlay(w, chartsH)
+	}
+	align := "aligned by step"
+	if r.byStage {
+		align = "aligned by stage start"
+	}
+	var legend []string
+	for i, run := range r.overlayRuns {
+		legend = append(legend, r.pal.fg(runColor(r.pal, i)).Render("━ "+termtext.Sanitize(run.Name)))
+	}
+	title := lipgloss.NewStyle().Bold(true).Render("overlay") + "  " + align + " (a toggles)  " + strings.Join(legend, "  ")
+	return ansi.Truncate(title, w, "…") + "\n" +
+		"smoothed train loss\n" + r.ovLoss.View() + "\n" +
+		"val acc\n" + r.ovAcc.View() + "\n" + strings.Join(tableLines, "\n")
+}
+
+func runColor(p palette, i int) color.Color {
+	cs := []color.Color{p.smooth(), p.val(), p.acc(), p.src(), p.best(), p.c("#B8860B", "#F5C542")}
+	return cs[i%len(cs)]
+}
+
+// buildOverlay rasterises the overlay charts: on data or size change, not
+// per frame.
+func (r *runsScreen) buildOverlay(w, h int) {
+	r.ovW, r.ovH = w, h
+	lossH := max(h*3/5, 5)
+	r.ovLoss, r.ovAcc = chart.New(w, lossH), chart.New(w, max(h-lossH, 4))
+	r.ovAcc.YFormat = func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }
+	p := r.pal
+	for _, c := range []*chart.Chart{r.ovLoss, r.ovAcc} {
+		c.SetStyles(chart.Style{FG: p.dim(), Faint: true}, chart.Style{FG: p.dim()}, chart.Style{FG: p.dim()}, chart.Style{Bold: true}, chart.Style{FG: p.best(), Bold: true})
+	}
+	// By stage start: stage k begins at the same x for every run, the
+	// longest run's stage setting the width.
+	var lens []int
+	for _, run := range r.overlayRuns {
+		for k, st := range run.Stages {
+			for len(lens) <= k {
+				lens = append(lens, 0)
+			}
+			lens[k] = max(lens[k], stageLen(run, k))
+			_ = st
+		}
+	}
+	offsets := make([]int, len(lens)+1)
+	for k, l := range lens {
+		offsets[k+1] = offsets[k] + l
+	}
+	xOf := func(run export.Run, step int) float64 {
+		if !r.byStage || len(run.Stages) == 0 {
+			return float64(step)
+		}
+		k := 0
+		for i, st := range run.Stages {
+			if step > st.StartStep || (i == 0 && step >= st.StartStep) {
+				k = i
+			}
+		}
+		return float64(offsets[k] + step - run.Stages[k].StartStep)
+	}
+	var marks []chart.Mark
+	if r.byStage {
+		for k := range lens {
+			marks = append(marks, chart.Mark{X: float64(offsets[k]), Label: fmt.Sprintf("stage %d", k+1)})
+		}
+	} else if len(r.overlayRuns) > 0 {
+		for _, st := range r.overlayRuns[0].Stages {
+			short := st.Label
+			if _, after, ok := strings.Cut(short, ": "); ok {
+				short = after
+			}
+			marks = append(marks, chart.Mark{X: float64(st.StartStep), Label: termtext.Sanitize(short)})
+		}
+	}
+	r.ovLoss.SetMarks(marks)
+	r.ovAcc.SetMarks(marks)
+	for i, run := range r.overlayRuns {
+		col := chart.Style{FG: runColor(p, i)}
+		li := r.ovLoss.AddSeries(run.Name+" loss", chart.Line, col, true)
+		ai := r.ovAcc.AddSeries(run.Name+" acc", chart.Points, col, true)
+		var xs, ys []float64
+		var axs, ays []float64
+		for _, s := range run.Series {
+			pts := s.Points
+			if s.Means != nil {
+				pts = s.Means
+			}
+			for _, pt := range pts {
+				if run.BranchStep > 0 && pt.Step <= run.BranchStep && s.Name == export.TrainLoss {
+					continue
+				}
+				switch s.Name {
+				case export.TrainLoss:
+					xs, ys = append(xs, xOf(run, pt.Step)), append(ys, pt.Value)
+				case export.ValAcc:
+					if run.BranchStep == 0 || pt.Step >= run.BranchStep {
+						axs, ays = append(axs, xOf(run, pt.Step)), append(ays, pt.Value)
+					}
+				}
+			}
+		}
+		ys = export.Smooth(nil, ys, smoothings[0])
+		// Stage alignment can reorder nothing within a run: its stages
+		// are in step order and land in increasing offsets.
+		r.ovLoss.Append(li, xs, ys)
+		r.ovAcc.Append(ai, axs, ays)
+	}
+	r.ovLoss.Render()
+	r.ovAcc.Render()
+}
+
+// stageLen is how many steps stage k of run took (or has taken so far).
+func stageLen(run export.Run, k int) int {
+	st := run.Stages[k]
+	if st.EndStep > st.StartStep {
+		return st.EndStep - st.StartStep
+	}
+	last := st.StartStep
+	for _, s := range run.Series {
+		for _, p := range s.Points {
+			last = max(last, p.Step)
+		}
+	}
+	return last - st.StartStep
+}

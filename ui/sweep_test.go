@@ -1,0 +1,169 @@
+package ui
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/x/exp/teatest/v2"
+
+	"thaw/assets"
+	"thaw/store"
+	"thaw/trainer"
+)
+
+// newEngine opens a store in a temporary folder and returns the engine
+// thaw train uses, on the embedded catalogue.
+func newEngine(t testing.TB) (*store.Engine, *store.Store) {
+	t.Helper()
+	st, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := store.NewEngine(st, assets.NewCatalog().Prepare)
+	t.Cleanup(func() { st.Close() })
+	return eng, st
+}
+
+// sweepSetup drives a workbench to mnist8-mlp → uci-digits at 5 shots and
+// back to Blocks, ready for w.
+func sweepSetup(d *driver) {
+	d.chooseModel("mnist8-mlp")
+	d.keys("enter") // Plan
+	d.keys("down", "e", "ctrl+u")
+	d.typeText("5")
+	d.keys("enter", "2")
+	if d.m.s.plan.shots != 5 || d.m.s.plan.prep == nil || d.m.active != ScreenBlocks {
+		d.t.Fatalf("setup: shots %d, data %v (%v), screen %v", d.m.s.plan.shots, d.m.s.plan.prep != nil, d.m.s.plan.dataErr, d.m.active)
+	}
+}
+
+// TestSweepMatchesTrain: the sweep's accuracy at one freeze point equals a
+// thaw train run of the same plan, data and seed. thaw train turns its
+// flags into this job (setupFlags.job: Job.SetPlan on the plan file) and
+// starts it on the same engine.
+func TestSweepMatchesTrain(t *testing.T) {
+	eng, st := newEngine(t)
+	d := newDriver(t, Options{Engine: eng})
+	sweepSetup(d)
+	d.keys("w") // runs the whole sweep: the driver waits for every reply
+	b := d.m.screens[ScreenBlocks].(*blocksScreen)
+	sw := b.sweep
+	if sw == nil || !sw.done || sw.err != nil || len(sw.rows) != 3 {
+		t.Fatalf("sweep: %+v", sw)
+	}
+	runs, err := st.ListRuns(context.Background(), store.RunFilter{Tag: "sweep"})
+	if err != nil || len(runs) != 3 {
+		t.Fatalf("stored sweep runs: %d, %v; want 3", len(runs), err)
+	}
+
+	// The freeze point with fc2 and the head trainable, as a plan file.
+	rp, err := d.m.s.plan.resolved(d.m.s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planFile := filepath.Join(t.TempDir(), "depth2.json")
+	b2, err := json.Marshal(SweepPlan(rp, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(planFile, b2, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	job := trainer.Job{Model: "mnist8-mlp", Data: trainer.DataRef{Path: "uci-digits"}, Shots: 5,
+		ValSplit: 0.2, BatchSize: trainer.DefaultBatchSize, Seed: 1}
+	if err := job.SetPlan(planFile, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	live, err := eng.Start(context.Background(), job, store.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := live.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := sw.rows[1]
+	if row.thawed != 2 || row.low != "fc2" {
+		t.Fatalf("row 2 is %+v, want the freeze point below fc2", row)
+	}
+	// Same binary, same seed, same plan: bit-identical (DESIGN's
+	// determinism contract), so no tolerance.
+	if row.acc != res.BestValAcc || row.loss != res.BestValLoss {
+		t.Errorf("sweep at fc2: acc %v loss %v; thaw train: acc %v loss %v", row.acc, row.loss, res.BestValAcc, res.BestValLoss)
+	}
+}
+
+// TestSweepFlow: a sweep on mnist8-mlp → uci-digits at 5 shots draws its
+// rows in order, from the head alone up, and marks the best.
+func TestSweepFlow(t *testing.T) {
+	eng, st := newEngine(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := New(ctx, Options{Engine: eng, NoProbes: true})
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(160, 48))
+	scr := newScreenReader(tm.Output(), 160, 48)
+	scr.waitFor(t, "mnist8-mlp")
+	for _, k := range []string{"down", "down", "enter"} {
+		tm.Send(press(k))
+	}
+	scr.waitFor(t, "Blocks of mnist8-mlp")
+	tm.Send(press("enter"))
+	scr.waitFor(t, "uci-digits", "train /")
+	for _, k := range []string{"down", "e", "ctrl+u", "5", "enter"} {
+		tm.Send(press(k))
+	}
+	scr.waitFor(t, "5 per class", "50 train /")
+	tm.Send(press("2"))
+	tm.Send(press("w"))
+
+	// Each row arrives below the ones before it.
+	order := []string{"from head", "from fc2", "from fc1"}
+	for i := range order {
+		screen := scr.waitFor(t, order[:i+1]...)
+		last := -1
+		for _, o := range order[:i+1] {
+			at := strings.Index(screen, o)
+			if at < last {
+				t.Fatalf("row %q is above an earlier row:\n%s", o, screen)
+			}
+			last = at
+		}
+	}
+	final := scr.waitFor(t, "sweep done", "★", " best")
+	tm.Send(press("q"))
+	tm.WaitFinished(t, teatest.WithFinalTimeout(20*time.Second))
+	fm := tm.FinalModel(t).(*Model)
+	fm.Wait()
+	sw := fm.screens[ScreenBlocks].(*blocksScreen).sweep
+	if len(sw.rows) != 3 {
+		t.Fatalf("%d rows, want 3", len(sw.rows))
+	}
+	best := sw.best()
+	for i, r := range sw.rows {
+		if r.thawed != i+1 {
+			t.Errorf("row %d trains the top %d blocks, want %d", i, r.thawed, i+1)
+		}
+		if r.acc > sw.rows[best].acc {
+			t.Errorf("row %d (%.4f) beats the marked best (%.4f)", i, r.acc, sw.rows[best].acc)
+		}
+	}
+	// The marked line is the best row's.
+	for _, line := range strings.Split(final, "\n") {
+		if strings.Contains(line, "★") {
+			want := fmt.Sprintf("from %-7s %6.1f%%", sw.rows[best].low, 100*sw.rows[best].acc)
+			if !strings.Contains(line, want) {
+				t.Errorf("the marked row %q is not the best, %q", line, want)
+			}
+		}
+	}
+	runs, err := st.ListRuns(context.Background(), store.RunFilter{Tag: "sweep"})
+	if err != nil || len(runs) != 3 {
+		t.Errorf("stored sweep runs: %d, %v; want 3", len(runs), err)
+	}
+}

@@ -1,0 +1,518 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+
+	"thaw/store"
+	"thaw/trainer"
+	"thaw/trainer/termtext"
+	"thaw/ui/export"
+)
+
+// RunStore is what the Train and Runs screens read and change of the
+// stored runs; *store.Store is one.
+type RunStore interface {
+	export.Source
+	ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error)
+	Delete(ctx context.Context, id string) error
+	LoadCheckpoint(ctx context.Context, id string) (trainer.Checkpoint, error)
+}
+
+// RunsEngine is an [Engine] that also gives its store, resumes and
+// branches runs and prepares a stored run's job again; *store.Engine is
+// one. With a plain Engine the Train screen still shows the live run, and
+// the rest says what is missing.
+type RunsEngine interface {
+	Engine
+	Store() *store.Store
+	Prepare(job trainer.Job) (*trainer.Prepared, error)
+	Resume(ctx context.Context, id string, opts store.StartOptions) (*store.Live, error)
+	Branch(ctx context.Context, parent string, from store.BranchPoint, cont *store.Continuation, opts store.StartOptions) (*store.Live, error)
+}
+
+// runsEngine returns the session's engine as a RunsEngine, or nil.
+func (s *Session) runsEngine() RunsEngine {
+	e, _ := s.opts.Engine.(RunsEngine)
+	return e
+}
+
+// Messages of the Train and Runs screens.
+type (
+	// exportedMsg: a figure was written to path (or err says why not).
+	exportedMsg struct {
+		from Screen // the screen that asked
+		path string
+		err  error
+	}
+	// branchPointsMsg lists the stage boundaries run id can branch from.
+	branchPointsMsg struct {
+		id     string
+		points []branchPoint
+		err    error
+	}
+	// confusionMsg is the confusion matrix of run id's best weights.
+	confusionMsg struct {
+		id      string
+		classes []string
+		counts  [][]int
+		err     error
+	}
+)
+
+// branchPoint is a stored stage boundary.
+type branchPoint struct {
+	stage int // 1-based: the end of this stage
+	step  int
+	label string
+}
+
+// trainKeys are the Train screen's keys beside the dashboard's.
+type trainKeys struct {
+	Pause, Next, Stop, Export, Branch, Confusion key.Binding
+}
+
+func newTrainKeys() trainKeys {
+	return trainKeys{
+		Pause:     key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "pause/resume")),
+		Next:      key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "next stage now")),
+		Stop:      key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "stop")),
+		Export:    key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "export PNG")),
+		Branch:    key.NewBinding(key.WithKeys("b"), key.WithHelp("b", "branch from a stage")),
+		Confusion: key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "confusion matrix")),
+	}
+}
+
+// continuations are what a branch can go on with: the Plan screen's
+// stages, or a preset over the model's blocks.
+var continuations = []string{"plan", "full", "head", "fine-tune", "gradual", "chain-thaw", "lp-ft"}
+
+// trainScreen is the live dashboard of the session's run.
+type trainScreen struct {
+	s    *Session
+	d    *dashboard
+	keys trainKeys
+	pal  palette
+
+	run    *store.Live
+	paused bool
+	done   bool
+
+	confirmStop bool
+	// The branch picker: the stored stage boundaries, the one chosen and
+	// the continuation.
+	picking  bool
+	points   []branchPoint
+	pointIdx int
+	contIdx  int
+
+	confusion *confusionView
+	exported  string
+
+	// A branch just started: its id and stage count, until the frame
+	// hands it back as the session's run.
+	pendingID     string
+	pendingStages int
+}
+
+func newTrainScreen(s *Session) ScreenModel {
+	pal := palette{dark: s.Styles.Dark, noColor: s.Styles.NoColor}
+	return &trainScreen{s: s, d: newDashboard(pal), keys: newTrainKeys(), pal: pal}
+}
+
+func (t *trainScreen) Keys() []key.Binding {
+	if t.confirmStop {
+		return []key.Binding{t.s.Keys.Yes, t.s.Keys.No}
+	}
+	if t.picking {
+		return []key.Binding{
+			key.NewBinding(key.WithKeys("up", "down"), key.WithHelp("↑/↓", "stage boundary")),
+			key.NewBinding(key.WithKeys("left", "right"), key.WithHelp("←/→", "continuation")),
+			key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "start branch")),
+			key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
+		}
+	}
+	k := t.keys
+	return append([]key.Binding{k.Pause, k.Next, k.Stop, k.Export, k.Branch, k.Confusion}, t.d.keys.list()...)
+}
+
+func (t *trainScreen) Capturing() bool { return t.confirmStop || t.picking }
+
+func (t *trainScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
+	t.syncPalette()
+	switch msg := msg.(type) {
+	case branchStartedMsg:
+		t.pendingID, t.pendingStages = msg.run.ID, msg.stages
+		run := msg.run
+		return t, func() tea.Msg { return runStartedMsg{run: run} }
+	case runStartedMsg:
+		t.start(msg.run)
+	case runProgressMsg:
+		if t.run == nil || msg.id != t.run.ID {
+			return t, nil // a report of a run no longer shown
+		}
+		t.d.progress(msg.p)
+		t.paused = msg.p.Status == trainer.StatusPaused
+	case runDoneMsg:
+		if t.run == nil || msg.id != t.run.ID {
+			return t, nil
+		}
+		t.done, t.paused = true, false
+		st := msg.res.Status
+		if msg.err != nil && st == "" {
+			st = trainer.StatusFailed
+		}
+		if st != "" {
+			t.d.status = st
+			t.d.last.Status = st
+		}
+	case exportedMsg:
+		if msg.from != ScreenTrain {
+			return t, nil
+		}
+		if msg.err != nil {
+			t.s.flashErr(msg.err)
+		} else {
+			t.exported = msg.path
+			t.s.flash("curves written to " + msg.path)
+		}
+	case branchPointsMsg:
+		if t.run == nil || msg.id != t.run.ID {
+			return t, nil
+		}
+		if msg.err != nil {
+			t.s.flashErr(msg.err)
+			return t, nil
+		}
+		if len(msg.points) == 0 {
+			t.s.flash("no stage has ended yet: a branch starts from a stored stage boundary")
+			return t, nil
+		}
+		t.points, t.pointIdx, t.picking = msg.points, len(msg.points)-1, true
+	case confusionMsg:
+		if t.run == nil || msg.id != t.run.ID {
+			return t, nil
+		}
+		if msg.err != nil {
+			t.s.flashErr(msg.err)
+			t.confusion = nil
+			return t, nil
+		}
+		t.confusion = &confusionView{classes: msg.classes, counts: msg.counts}
+	case tea.KeyPressMsg:
+		return t, t.handleKey(msg)
+	}
+	return t, nil
+}
+
+// syncPalette follows the session's styles (the terminal's background
+// arrives after the first frame).
+func (t *trainScreen) syncPalette() {
+	pal := palette{dark: t.s.Styles.Dark, noColor: t.s.Styles.NoColor}
+	if pal != t.pal {
+		t.pal = pal
+		t.d.setPalette(pal)
+	}
+}
+
+// start shows a newly started run.
+func (t *trainScreen) start(run *store.Live) {
+	t.run, t.paused, t.done = run, false, false
+	t.confirmStop, t.picking, t.confusion, t.exported = false, false, nil, ""
+	t.d.reset()
+	t.d.name = ""
+	if t.s.plan != nil {
+		t.d.planStages = len(t.s.plan.plan.Stages)
+	}
+	if t.pendingID == run.ID {
+		t.d.planStages = t.pendingStages
+	}
+}
+
+func (t *trainScreen) live() bool { return t.run != nil && !t.done }
+
+func (t *trainScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
+	s, k := t.s, t.keys
+	if t.confirmStop {
+		switch {
+		case key.Matches(msg, s.Keys.Yes):
+			t.confirmStop = false
+			if t.live() {
+				t.run.Control.Stop()
+				s.flash("stopping after this batch; the run stays stored and can be resumed")
+			}
+		case key.Matches(msg, s.Keys.No), key.Matches(msg, s.Keys.Back):
+			t.confirmStop = false
+		}
+		return nil
+	}
+	if t.picking {
+		return t.handlePicker(msg)
+	}
+	if t.d.handleKey(msg) {
+		return nil
+	}
+	switch {
+	case key.Matches(msg, k.Pause):
+		if !t.live() {
+			s.flash("no run is training")
+			return nil
+		}
+		if t.paused {
+			t.run.Control.Resume()
+			t.paused = false
+			t.d.status = trainer.StatusRunning
+		} else {
+			t.run.Control.Pause()
+			t.paused = true
+			t.d.status = trainer.StatusPaused
+		}
+	case key.Matches(msg, k.Next):
+		if !t.live() {
+			s.flash("no run is training")
+			return nil
+		}
+		t.run.Control.Skip()
+		s.flash("ending this stage after the current batch")
+	case key.Matches(msg, k.Stop):
+		if t.live() {
+			t.confirmStop = true
+		}
+	case key.Matches(msg, k.Export):
+		return t.export()
+	case key.Matches(msg, k.Branch):
+		return t.branchPoints()
+	case key.Matches(msg, k.Confusion):
+		if t.confusion != nil {
+			t.confusion = nil
+			return nil
+		}
+		return t.confusionCmd()
+	}
+	return nil
+}
+
+// export writes the run's curves, as stored, to a PNG in the working
+// directory, drawn as the charts are (smoothing, log scale).
+func (t *trainScreen) export() tea.Cmd {
+	eng := t.s.runsEngine()
+	if t.run == nil || eng == nil {
+		t.s.flash("nothing to export: no run, or no run store")
+		return nil
+	}
+	id := t.run.ID
+	opts := export.DefaultOptions()
+	opts.Smoothing = smoothings[t.d.smoothIdx]
+	opts.LogY = t.d.loss.LogY()
+	ctx := t.s.ctx
+	return exportCmd(ctx, ScreenTrain, eng.Store(), []string{id}, "thaw-"+shortID(id)+".png", opts)
+}
+
+// exportCmd loads runs from the store and writes one figure of them.
+func exportCmd(ctx context.Context, from Screen, src RunStore, ids []string, name string, opts export.Options) tea.Cmd {
+	return func() tea.Msg {
+		var runs []export.Run
+		for _, id := range ids {
+			// Four points per pixel column of the figure keep its look.
+			r, err := export.Load(ctx, src, id, nil, 4*opts.Width)
+			if err != nil {
+				return exportedMsg{from: from, err: fmt.Errorf("export: %w", err)}
+			}
+			runs = append(runs, r)
+		}
+		dir, err := os.Getwd()
+		if err != nil {
+			return exportedMsg{from: from, err: fmt.Errorf("export: %w", err)}
+		}
+		path := filepath.Join(dir, name)
+		if _, err := export.WriteFile(path, export.LearningCurves, runs, opts); err != nil {
+			return exportedMsg{from: from, err: err}
+		}
+		return exportedMsg{from: from, path: path}
+	}
+}
+
+// branchPoints asks the store for the run's stage boundaries.
+func (t *trainScreen) branchPoints() tea.Cmd {
+	eng := t.s.runsEngine()
+	if t.run == nil || eng == nil {
+		t.s.flash("nothing to branch from: no run, or no run store")
+		return nil
+	}
+	id, ctx, src := t.run.ID, t.s.ctx, eng.Store()
+	return func() tea.Msg {
+		pts, err := storedBoundaries(ctx, src, id)
+		return branchPointsMsg{id: id, points: pts, err: err}
+	}
+}
+
+// storedBoundaries lists the stage-end checkpoints of run id.
+func storedBoundaries(ctx context.Context, src RunStore, id string) ([]branchPoint, error) {
+	cks, err := src.Checkpoints(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	stages, err := src.Stages(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var out []branchPoint
+	for _, c := range cks {
+		if c.Kind != store.KindStageEnd || c.Bad {
+			continue
+		}
+		label := fmt.Sprintf("stage %d", c.Stage+1)
+		for _, st := range stages {
+			if st.Index == c.Stage {
+				label = termtext.Sanitize(st.Name)
+			}
+		}
+		out = append(out, branchPoint{stage: c.Stage + 1, step: int(c.Step), label: label})
+	}
+	return out, nil
+}
+
+func (t *trainScreen) handlePicker(msg tea.KeyPressMsg) tea.Cmd {
+	s := t.s
+	switch msg.String() {
+	case "up", "k":
+		t.pointIdx = max(t.pointIdx-1, 0)
+	case "down", "j":
+		t.pointIdx = min(t.pointIdx+1, len(t.points)-1)
+	case "left", "h":
+		t.contIdx = (t.contIdx + len(continuations) - 1) % len(continuations)
+	case "right", "l":
+		t.contIdx = (t.contIdx + 1) % len(continuations)
+	case "esc":
+		t.picking = false
+	case "enter":
+		t.picking = false
+		if s.training() {
+			s.flashErr(errors.New("a run is training: stop it (x) before starting a branch"))
+			return nil
+		}
+		return t.startBranch()
+	}
+	return nil
+}
+
+// startBranch starts the chosen branch through the engine.
+func (t *trainScreen) startBranch() tea.Cmd {
+	eng := t.s.runsEngine()
+	if eng == nil || t.run == nil {
+		return nil
+	}
+	pt := t.points[t.pointIdx]
+	cont, err := t.continuation()
+	if err != nil {
+		t.s.flashErr(err)
+		return nil
+	}
+	parent, ctx := t.run.ID, t.s.ctx
+	stages := pt.stage + len(cont.Stages)
+	t.s.flash(fmt.Sprintf("branching from the end of %s…", pt.label))
+	return func() tea.Msg {
+		run, err := eng.Branch(ctx, parent, store.BranchPoint{Stage: pt.stage}, &store.Continuation{Plan: cont}, store.StartOptions{})
+		if err != nil {
+			return errMsg{fmt.Errorf("branch: %w", err)}
+		}
+		return branchStartedMsg{run: run, stages: stages}
+	}
+}
+
+// branchStartedMsg: a branch started; the Train screen records its stage
+// count and hands it to the frame as a started run.
+type branchStartedMsg struct {
+	run    *store.Live
+	stages int
+}
+
+// continuation is the plan a branch goes on with.
+func (t *trainScreen) continuation() (trainer.Plan, error) {
+	name := continuations[t.contIdx]
+	if name == "plan" {
+		if t.s.plan == nil || len(t.s.plan.plan.Stages) == 0 {
+			return trainer.Plan{}, errors.New("the Plan screen has no stages: edit them on Plan (3), or pick a preset with ←/→")
+		}
+		return t.s.plan.plan, nil
+	}
+	var blocks []string
+	for _, b := range t.d.blocks {
+		blocks = append(blocks, b.name)
+	}
+	if len(blocks) == 0 {
+		return trainer.Plan{}, errors.New("the run's blocks are not known yet")
+	}
+	return trainer.Preset(name, blocks, 0, 0)
+}
+
+func (t *trainScreen) confusionCmd() tea.Cmd {
+	eng := t.s.runsEngine()
+	if t.run == nil || eng == nil {
+		t.s.flash("no run, or no run store, to evaluate")
+		return nil
+	}
+	if !t.d.hasBest {
+		t.s.flash("no evaluation yet: the confusion matrix is of the best checkpoint")
+		return nil
+	}
+	id, ctx := t.run.ID, t.s.ctx
+	t.s.flash("evaluating the best checkpoint on the validation set…")
+	return func() tea.Msg {
+		classes, counts, err := confusion(ctx, eng, id)
+		return confusionMsg{id: id, classes: classes, counts: counts, err: err}
+	}
+}
+
+func (t *trainScreen) View(w, h int) string {
+	t.syncPalette()
+	if t.run == nil {
+		st := t.s.Styles
+		return st.Heading.Render("Train") + "\n\n" +
+			"No run yet. Choose a model (1), its frozen blocks (2) and the plan (3), then press enter on Plan to start.\n" +
+			st.Faint.Render("Stored runs are on Runs (5); enter there opens one here read-only.")
+	}
+	body := t.d.view(w, h)
+	switch {
+	case t.confirmStop:
+		return overlay(t.s, w, h, "Stop the run?\n\nIt stays stored with its best checkpoint;\nresume it from Runs (5) with r.\n\ny stop · n keep training")
+	case t.picking:
+		return overlay(t.s, w, h, t.pickerView())
+	case t.confusion != nil:
+		return overlay(t.s, w, h, t.confusion.view(t.pal, w-6, h-4))
+	}
+	return body
+}
+
+func (t *trainScreen) pickerView() string {
+	var b strings.Builder
+	b.WriteString(lipgloss.NewStyle().Bold(true).Render("Branch from a stage boundary") + "\n\n")
+	for i, p := range t.points {
+		line := fmt.Sprintf("  end of %s (step %d)", p.label, p.step)
+		if i == t.pointIdx {
+			line = lipgloss.NewStyle().Reverse(true).Render("▸" + line[1:])
+		}
+		b.WriteString(line + "\n")
+	}
+	cont := continuations[t.contIdx]
+	desc := "the stages on the Plan screen (edit them on 3)"
+	if cont != "plan" {
+		desc = "the " + cont + " preset over the model's blocks"
+	}
+	b.WriteString("\nthen: ‹ " + lipgloss.NewStyle().Bold(true).Render(cont) + " › " + desc + "\n\n")
+	b.WriteString("enter start the branch as a new run · esc cancel")
+	return b.String()
+}
+
+// overlay draws box in the middle of the body.
+func overlay(s *Session, w, h int, box string) string {
+	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, s.Styles.Overlay.Render(box))
+}
