@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime/pprof"
 	"slices"
 	"time"
 )
@@ -220,12 +221,19 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 	r.ctx = ctx
 	r.base = copyWeights(r.m)
 	r.st = LoopState{BestStep: -1, BestValLoss: math.Inf(1), BestValAcc: math.NaN(), StageBestLoss: math.Inf(1), SourceAccBefore: math.NaN()}
-	if r.gauge() {
-		r.st.SourceAccBefore = r.sourceAccuracy()
-	}
 	if c := r.spec.Resume; c != nil {
+		// The checkpoint holds the gauge's starting value.
 		if err := r.resume(c); err != nil {
 			return Result{Status: StatusFailed}, err
+		}
+	} else {
+		// Announce the first stage before the gauge's first pass, so a
+		// viewer hears from the run at once.
+		if err := r.enterStage(0, 0); err != nil {
+			return r.finish(StatusFailed, err)
+		}
+		if r.gauge() {
+			r.st.SourceAccBefore = r.sourceAccuracy()
 		}
 	}
 	r.lastGood = copyWeights(r.m)
@@ -277,7 +285,11 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		epochEnd := (step+1)%r.spe == 0
 		every := r.spec.EvalEvery > 0 && (step+1)%r.spec.EvalEvery == 0
 		reportDue := time.Since(r.lastReport) >= r.spec.ReportEvery
-		loss, n := r.steps.step(step, r.opt, lr, s.Optimizer.ClipNorm, stageEnd || epochEnd || every || reportDue)
+		var loss float64
+		var n int
+		r.phase("training", func() {
+			loss, n = r.steps.step(step, r.opt, lr, s.Optimizer.ClipNorm, stageEnd || epochEnd || every || reportDue)
+		})
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return r.diverged(step)
 		}
@@ -485,9 +497,22 @@ func (r *runner) validation() (loss, acc float64) {
 	if ds == nil || ds.Len() == 0 {
 		return math.NaN(), math.NaN()
 	}
-	sum, correct := r.ev.pass(ds, nil, true)
+	var sum float64
+	var correct int
+	r.phase("validation", func() { sum, correct = r.ev.pass(ds, nil, true) })
 	n := float64(ds.Len())
 	return sum / n, float64(correct) / n
+}
+
+// phase runs f with the CPU profiler's label phase=name, which the
+// goroutines f starts inherit: a profile of a run splits by it (go tool
+// pprof -tags).
+func (r *runner) phase(name string, f func()) {
+	ctx := r.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	pprof.Do(ctx, pprof.Labels("phase", name), func(context.Context) { f() })
 }
 
 func (r *runner) gauge() bool { return r.spec.Source != nil }
@@ -515,7 +540,8 @@ func (r *runner) sourceAccuracy() float64 {
 	if ds.Len() == 0 {
 		return math.NaN()
 	}
-	_, correct := r.ev.pass(ds, r.spec.SourceHead, false)
+	var correct int
+	r.phase("gauge", func() { _, correct = r.ev.pass(ds, r.spec.SourceHead, false) })
 	r.gaugeAcc = float64(correct) / float64(ds.Len())
 	r.gaugeVer = slices.Clone(used)
 	return r.gaugeAcc
