@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"context"
 	"math"
 	"runtime"
 	"slices"
@@ -31,6 +32,9 @@ type evaluator struct {
 	maxWorkers int
 	// hits counts the passes that started from a cached prefix.
 	hits int
+	// ctx, when set, ends a pass early once cancelled; the pass's numbers
+	// are then meaningless and its cache is dropped.
+	ctx context.Context
 
 	workers []*evalWorker
 	caches  map[*Dataset]*prefixCache
@@ -155,7 +159,7 @@ func (e *evaluator) pass(ds *Dataset, head *Block[float32], wantLoss bool) (loss
 	work := func(w *evalWorker) {
 		for {
 			i := int(next.Add(1)) - 1
-			if i >= n {
+			if i >= n || (e.ctx != nil && e.ctx.Err() != nil) {
 				return
 			}
 			w.y = ds.Batch(w.x, w.y, batches[i])
@@ -190,6 +194,9 @@ func (e *evaluator) pass(ds *Dataset, head *Block[float32], wantLoss bool) (loss
 			}()
 		}
 		wg.Wait()
+	}
+	if e.ctx != nil && e.ctx.Err() != nil {
+		return math.NaN(), 0
 	}
 	if fill != nil {
 		e.caches[ds] = fill

@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -225,5 +226,43 @@ func TestCacheInvalidated(t *testing.T) {
 	e.pass(ds, nil, true)
 	if e.hits != 1 {
 		t.Errorf("%d passes used the cache, want 1", e.hits)
+	}
+}
+
+// TestStopSkipsEvaluation: a run stopped while it evaluates ends without
+// finishing that pass or evaluating again, and says the final evaluation
+// was skipped.
+func TestStopSkipsEvaluation(t *testing.T) {
+	spec := cacheSpec(t, cacheCases[0], "gradual")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	passes := 0
+	report := func(p Progress) {
+		// The first stage is announced before the gauge's first pass.
+		if p.Event == EventStage {
+			cancel()
+		}
+		if p.Event == EventEval {
+			passes++
+		}
+	}
+	r, err := newRunner(spec, report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.run(ctx)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+	if res.Status != StatusStopped || !res.FinalSkipped || res.Steps != 0 || passes != 0 {
+		t.Errorf("status %s, final skipped %v, %d steps, %d evaluations; want stopped, true, 0, 0", res.Status, res.FinalSkipped, res.Steps, passes)
+	}
+	for _, v := range []float64{res.SourceAccBefore, res.FinalValAcc, res.SourceAccAfter} {
+		if !math.IsNaN(v) {
+			t.Errorf("a number measured after the stop: %v", res)
+		}
+	}
+	if len(r.ev.caches) != 0 {
+		t.Errorf("a pass cut short left a cache")
 	}
 }

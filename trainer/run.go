@@ -219,6 +219,7 @@ func newRunner(spec Spec, report func(Progress)) (*runner, error) {
 func (r *runner) run(ctx context.Context) (res Result, err error) {
 	r.started = time.Now()
 	r.ctx = ctx
+	r.ev.ctx = ctx
 	r.base = copyWeights(r.m)
 	r.st = LoopState{BestStep: -1, BestValLoss: math.Inf(1), BestValAcc: math.NaN(), StageBestLoss: math.Inf(1), SourceAccBefore: math.NaN()}
 	if c := r.spec.Resume; c != nil {
@@ -259,7 +260,7 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 			// the next stage's first step.
 			r.st.Stages[r.stage].Skipped = true
 			if err := r.endStage(step); err != nil {
-				return r.finish(StatusFailed, err)
+				return r.finish(r.failStatus(err), err)
 			}
 			step = r.plan.Starts(r.spe)[stage] + r.plan.Stages[stage].Len(r.spe) - 1
 			continue
@@ -312,21 +313,21 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		// steps, and at the end of the stage.
 		if stageEnd {
 			if err := r.endStage(step + 1); err != nil {
-				return r.finish(StatusFailed, err)
+				return r.finish(r.failStatus(err), err)
 			}
 			continue
 		}
 		if epochEnd || every {
 			improved, err := r.evaluate(step + 1)
 			if err != nil {
-				return r.finish(StatusFailed, err)
+				return r.finish(r.failStatus(err), err)
 			}
 			// Early stopping: patience counts evaluations without a better
 			// validation loss within the stage.
 			if !improved && s.Patience > 0 && r.st.SinceBest >= s.Patience {
 				r.st.Stages[stage].StoppedEarly = true
 				if err := r.endStage(step + 1); err != nil {
-					return r.finish(StatusFailed, err)
+					return r.finish(r.failStatus(err), err)
 				}
 				step = r.plan.Starts(r.spe)[stage] + s.Len(r.spe) - 1
 			}
@@ -466,6 +467,10 @@ func (r *runner) evaluate(step int) (improved bool, err error) {
 	}
 	loss, acc := r.validation()
 	src := r.sourceAccIfGauge()
+	if r.stopping() {
+		// A pass cut short by a stop request measured nothing.
+		return false, r.ctx.Err()
+	}
 	if !math.IsNaN(loss) && !math.IsInf(loss, 0) {
 		r.lastGood = copyWeightsInto(r.lastGood, r.m)
 	}
@@ -542,6 +547,9 @@ func (r *runner) sourceAccuracy() float64 {
 	}
 	var correct int
 	r.phase("gauge", func() { _, correct = r.ev.pass(ds, r.spec.SourceHead, false) })
+	if r.stopping() {
+		return math.NaN()
+	}
 	r.gaugeAcc = float64(correct) / float64(ds.Len())
 	r.gaugeVer = slices.Clone(used)
 	return r.gaugeAcc
@@ -639,6 +647,18 @@ func (r *runner) resume(c *Checkpoint) error {
 	return nil
 }
 
+// stopping reports whether the run's context is cancelled.
+func (r *runner) stopping() bool { return r.ctx != nil && r.ctx.Err() != nil }
+
+// failStatus is the status a run ends with after err: stopped when the
+// context was cancelled (an evaluation cut short), failed otherwise.
+func (r *runner) failStatus(err error) Status {
+	if r.stopping() && errors.Is(err, r.ctx.Err()) {
+		return StatusStopped
+	}
+	return StatusFailed
+}
+
 // diverged restores the last good weights and ends the run as diverged.
 func (r *runner) diverged(step int) (Result, error) {
 	restoreWeights(r.m, r.lastGood)
@@ -662,16 +682,18 @@ func (r *runner) finish(status Status, err error) (Result, error) {
 		SourceAccBefore: r.st.SourceAccBefore,
 		SourceAccAfter:  math.NaN(),
 		Audit:           r.audit(),
-		Wall:            time.Since(r.started),
 		Best:            r.best,
 	}
 	if res.BestStep < 0 {
 		res.BestValLoss = math.NaN()
 	}
-	if r.spec.Val != nil {
+	// A stopped run ends at once: its final evaluation is skipped (the
+	// result says so), its last checkpoint still written.
+	res.FinalSkipped = status == StatusStopped && (r.spec.Val != nil || r.gauge())
+	if r.spec.Val != nil && !res.FinalSkipped {
 		res.FinalValLoss, res.FinalValAcc = r.validation()
 	}
-	if r.gauge() {
+	if r.gauge() && !res.FinalSkipped {
 		res.SourceAccAfter = r.sourceAccuracy()
 	}
 	if secs := r.trainDuration.Seconds(); secs > 0 {
@@ -682,6 +704,7 @@ func (r *runner) finish(status Status, err error) (Result, error) {
 			res.Status, err = StatusFailed, cerr
 		}
 	}
+	res.Wall = time.Since(r.started)
 	r.emitStatus(res.Status)
 	return res, err
 }

@@ -51,7 +51,7 @@ func (m *Main) runBranch(ctx context.Context, args []string) error {
 	if err != nil {
 		return storeUsage(err)
 	}
-	if err := m.finishRun(live, prog, *asJSON, *save); err != nil {
+	if err := m.finishRun(ctx, live, prog, *asJSON, *save); err != nil {
 		return fmt.Errorf("branch: %w", err)
 	}
 	return nil
