@@ -20,7 +20,7 @@ import (
 func BenchmarkFewShotJob(b *testing.B) {
 	for range b.N {
 		job := trainer.Job{Model: "digits-cnn", Data: trainer.DataRef{Path: "digits-5to9"}, Shots: 20, Seed: 1}
-		if err := job.SetPlan("gradual", 0, 10); err != nil {
+		if err := job.SetPlan("gradual", 0, 10, 0); err != nil {
 			b.Fatal(err)
 		}
 		var p *trainer.Prepared
@@ -44,7 +44,7 @@ func BenchmarkFewShotJob(b *testing.B) {
 func BenchmarkPrepare(b *testing.B) {
 	for range b.N {
 		job := trainer.Job{Model: "digits-cnn", Data: trainer.DataRef{Path: "digits-5to9"}, Shots: 1, Seed: 1}
-		if err := job.SetPlan("gradual", 0, 0); err != nil {
+		if err := job.SetPlan("gradual", 0, 0, 0); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := NewCatalog().Prepare(job); err != nil {

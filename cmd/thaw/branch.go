@@ -34,7 +34,7 @@ func (m *Main) runBranch(ctx context.Context, args []string) error {
 	switch {
 	case *plan != "":
 		var j trainer.Job
-		if err := j.SetPlan(*plan, *lr, *epochs); err != nil {
+		if err := j.SetPlan(*plan, *lr, *epochs, 0); err != nil {
 			return fmt.Errorf("branch: %w", err)
 		}
 		cont = &store.Continuation{Plan: j.Plan, Preset: j.Preset}
