@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"runtime/pprof"
 	"slices"
 	"time"
@@ -69,6 +70,12 @@ type Spec struct {
 	// head, as trained: Source's classes must then be the model's.
 	Source     *Dataset
 	SourceHead *Block[float32]
+	// GaugeSample is the size of the fixed stratified subset of Source
+	// that the gauge measures at each evaluation; the whole of Source is
+	// measured at the start and the end. Zero means DefaultGaugeSample;
+	// a negative value, or one at least Source's size, the whole set every
+	// time.
+	GaugeSample int
 	// Seed drives every random choice: batch order, dropout. The zero seed
 	// is a seed like any other.
 	Seed uint64
@@ -100,6 +107,7 @@ type Spec struct {
 
 // Defaults of a Spec's zero fields.
 const (
+	DefaultGaugeSample = 1000
 	DefaultBatchSize   = 32
 	DefaultReportEvery = 200 * time.Millisecond
 	evalBatchSize      = 256
@@ -127,11 +135,13 @@ type runner struct {
 	// stage's steps change, for its cache.
 	ev      *evaluator
 	changes []int
-	// The gauge's last value and the block versions it was measured at:
-	// while they stay the same (body frozen, head new) it cannot change.
-	gaugeAcc float64
-	gaugeVer []uint64
-	ctx      context.Context
+	// gaugeLive is the gauge's set for the live points (see
+	// Spec.GaugeSample); gauged holds its last value on each set with the
+	// block versions it was measured at: while they stay the same (body
+	// frozen, head new) it cannot change.
+	gaugeLive *Dataset
+	gauged    map[*Dataset]gaugeValue
+	ctx       context.Context
 
 	// reporting
 	losses       []float64 // step losses since the last report
@@ -213,6 +223,8 @@ func newRunner(spec Spec, report func(Progress)) (*runner, error) {
 	r.ev = newEvaluator(m)
 	r.ev.noCache = spec.noCache
 	r.changes = changing(m)
+	r.gaugeLive = GaugeLiveSet(spec.Source, spec.GaugeSample)
+	r.gauged = map[*Dataset]gaugeValue{}
 	return r, nil
 }
 
@@ -234,7 +246,7 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 			return r.finish(StatusFailed, err)
 		}
 		if r.gauge() {
-			r.st.SourceAccBefore = r.sourceAccuracy()
+			r.st.SourceAccBefore = r.sourceAccuracy(r.spec.Source)
 		}
 	}
 	r.lastGood = copyWeights(r.m)
@@ -526,21 +538,46 @@ func (r *runner) sourceAccIfGauge() float64 {
 	if !r.gauge() {
 		return math.NaN()
 	}
-	return r.sourceAccuracy()
+	return r.sourceAccuracy(r.gaugeLive)
 }
+
+type gaugeValue struct {
+	acc float64
+	ver []uint64
+}
+
+// GaugeLiveSet returns the set the forgetting gauge measures at each
+// evaluation for a source set and a Spec.GaugeSample: a fixed stratified
+// subset of about n samples (drawn with a fixed seed, so every run of the
+// same source gauges the same samples), or src itself. Nil for a nil src.
+func GaugeLiveSet(src *Dataset, n int) *Dataset {
+	if n == 0 {
+		n = DefaultGaugeSample
+	}
+	if src == nil || n < 0 || n >= src.Len() {
+		return src
+	}
+	_, sub, err := src.Split(rand.New(rand.NewPCG(0, saltGauge)), float64(n)/float64(src.Len()))
+	if err != nil {
+		return src
+	}
+	return sub
+}
+
+// saltGauge draws the gauge's live subset.
+const saltGauge = 4
 
 // sourceAccuracy measures the source task through the current body and
 // the source head (the model's own head when it was kept): the forgetting
 // gauge. While the blocks it runs through keep their versions (the body
 // frozen under a new head) it returns the last value without computing.
-func (r *runner) sourceAccuracy() float64 {
-	ds := r.spec.Source
+func (r *runner) sourceAccuracy(ds *Dataset) float64 {
 	used := r.ev.version
 	if r.spec.SourceHead != nil {
 		used = used[:len(used)-1]
 	}
-	if r.gaugeVer != nil && slices.Equal(r.gaugeVer, used) {
-		return r.gaugeAcc
+	if g, ok := r.gauged[ds]; ok && slices.Equal(g.ver, used) {
+		return g.acc
 	}
 	if ds.Len() == 0 {
 		return math.NaN()
@@ -550,9 +587,9 @@ func (r *runner) sourceAccuracy() float64 {
 	if r.stopping() {
 		return math.NaN()
 	}
-	r.gaugeAcc = float64(correct) / float64(ds.Len())
-	r.gaugeVer = slices.Clone(used)
-	return r.gaugeAcc
+	acc := float64(correct) / float64(ds.Len())
+	r.gauged[ds] = gaugeValue{acc, slices.Clone(used)}
+	return acc
 }
 
 // Evaluate returns m's mean cross-entropy loss and its accuracy on ds, in
@@ -694,7 +731,7 @@ func (r *runner) finish(status Status, err error) (Result, error) {
 		res.FinalValLoss, res.FinalValAcc = r.validation()
 	}
 	if r.gauge() && !res.FinalSkipped {
-		res.SourceAccAfter = r.sourceAccuracy()
+		res.SourceAccAfter = r.sourceAccuracy(r.spec.Source)
 	}
 	if secs := r.trainDuration.Seconds(); secs > 0 {
 		res.SamplesPerSec = float64(r.samplesTotal) / secs

@@ -139,4 +139,9 @@ func writePlan(w io.Writer, p *trainer.Prepared) {
 			st.Steps, lr, st.Schedule.Kind)
 	}
 	tw.Flush()
+	if p.Source != nil {
+		live := trainer.GaugeLiveSet(p.Source, p.Spec().GaugeSample)
+		fmt.Fprintf(w, "forgetting gauge: %d of the %d samples of %s at each evaluation, all of them at the start and the end\n",
+			live.Len(), p.Source.Len(), termtext.Sanitize(p.Source.Name))
+	}
 }

@@ -13,7 +13,10 @@ weights, none on biases; a block's state kept across stages), schedule
 evaluation cadence (validation and the forgetting gauge at the start, at
 every epoch end and at the end; the best weights kept) and gauge (the
 source task's test set, digits 0-4 of MNIST's test split, through the
-current body and the base model's original head). The samples drawn differ
+current body and the base model's original head; at each evaluation a
+fixed stratified subset of about --gauge-sample samples, as thaw's
+Spec.GaugeSample, the whole set at the start and the end; 0 for the whole
+set every time). The samples drawn differ
 from thaw's (another random generator); their numbers do not.
 
     /usr/bin/python3 torch_job.py [--threads N] [--root REPO]
@@ -119,6 +122,7 @@ def main():
     ap.add_argument("--shots", type=int, default=20)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--gauge-sample", type=int, default=1000)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -167,13 +171,23 @@ def main():
         tm.add("validation", t)
         return r
 
-    def gauge():
+    live_x, live_y = src_x, src_y
+    if 0 < args.gauge_sample < len(src_y):
+        frac, keep = args.gauge_sample / len(src_y), []
+        for c in range(5):
+            idx = np.flatnonzero(src_y.numpy() == c)
+            np.random.default_rng(0).shuffle(idx)
+            keep += list(idx[:int(round(frac * len(idx)))])
+        keep = np.sort(keep)
+        live_x, live_y = src_x[keep], src_y[keep]
+
+    def gauge(full=False):
         t = clocks()
-        r = evaluate(src_x, src_y, source_head)[1]
+        r = evaluate(src_x, src_y, source_head)[1] if full else evaluate(live_x, live_y, source_head)[1]
         tm.add("gauge", t)
         return r
 
-    gauge_before = gauge()
+    gauge_before = gauge(full=True)
     groups = []
     for b in blocks:
         ps = [p for layer in b for p in layer.parameters()]
@@ -222,11 +236,11 @@ def main():
                     best_loss, best_acc = vl, va_acc
                     best = {k: v.clone() for k, v in model.state_dict().items()}
     final_loss, final_acc = validation()
-    gauge_after = gauge()
+    gauge_after = gauge(full=True)
     c, w = clocks()
     print(json.dumps({
         "torch": torch.__version__, "threads": args.threads, "steps": step,
-        "train_samples": n, "val_samples": len(val_y), "source_samples": len(src_y),
+        "train_samples": n, "val_samples": len(val_y), "source_samples": len(src_y), "gauge_live_samples": len(live_y),
         "final_val_acc": final_acc, "best_val_acc": best_acc,
         "source_acc_before": gauge_before, "source_acc_after": gauge_after,
         "cpu": tm.cpu, "wall": tm.wall, "cpu_total": c, "wall_total": w - t0[1],
