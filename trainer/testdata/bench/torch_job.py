@@ -123,6 +123,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--gauge-sample", type=int, default=1000)
+    ap.add_argument("--lr", type=float, default=1e-2, help="peak rate: the gradual preset's default")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -193,7 +194,7 @@ def main():
         ps = [p for layer in b for p in layer.parameters()]
         groups.append({"params": [p for p in ps if p.dim() > 1], "weight_decay": 0.01})
         groups.append({"params": [p for p in ps if p.dim() <= 1], "weight_decay": 0.0})
-    opt = torch.optim.AdamW(groups, lr=1e-3, betas=(0.7, 0.99), eps=1e-8)
+    opt = torch.optim.AdamW(groups, lr=args.lr, betas=(0.7, 0.99), eps=1e-8)
     n = len(train_y)
     spe = (n + 31) // 32
     if n % 32 == 1 and spe > 1:
@@ -219,7 +220,7 @@ def main():
                 batches = [perm[i * 32:(i + 1) * 32] for i in range(spe)]
                 batches[-1] = perm[(spe - 1) * 32:]
             idx = batches[step % spe]
-            lr = stlr(t, stage_len, 1e-3)
+            lr = stlr(t, stage_len, args.lr)
             for gi, g in enumerate(opt.param_groups):
                 g["lr"] = lr * mult[gi // 2]
             model.train()
