@@ -134,6 +134,21 @@ func ReadIDX(r io.Reader) (shape []int, data []float32, err error) {
 	return f.shape, data, nil
 }
 
+// ReadIDXBytes reads one IDX file of u8 elements, gzipped or not, as
+// ReadIDX does, and returns its shape and its bytes as stored: a caller
+// that keeps only some of the samples decodes only those. Errors are those
+// of ReadIDX, and one for a file of another element type.
+func ReadIDXBytes(r io.Reader) (shape []int, data []byte, err error) {
+	f, err := readIDX(r, "idx", &budget{limit: DefaultMaxBytes()}, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	if f.typ != idxU8 {
+		return nil, nil, f.errAt(2, "element type %s, want u8", idxTypeName(f.typ))
+	}
+	return f.shape, f.raw, nil
+}
+
 // readIDX reads and checks the header, the data and the end of the stream.
 // Before reading the data it takes from mem the raw elements and decoded
 // bytes more for each, what the caller's decoded form will hold, so that a
