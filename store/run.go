@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -491,8 +493,9 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
 	}
-	if r.Status.Live() && s.now().Sub(r.Heartbeat) < s.grace {
-		return fmt.Errorf("delete %s: %w: stop it first", id, ErrLive)
+	if age := s.now().Sub(r.Heartbeat); r.Status.Live() && age < s.grace {
+		return fmt.Errorf("delete %s: %w: it is %s, its heartbeat %s old; stop it first, or, if its process is gone, wait %d s until its heartbeat is stale",
+			id, ErrLive, r.Status, age.Round(time.Second), int(math.Ceil((s.grace - age).Seconds())))
 	}
 	folder, trash := s.runDir(id), filepath.Join(s.dir, "runs", trashPrefix+id)
 	moved := true
@@ -591,3 +594,30 @@ const trashPrefix = ".trash-"
 
 // runDir returns the absolute path of the folder of run id.
 func (s *Store) runDir(id string) string { return filepath.Join(s.dir, "runs", id) }
+
+// RunSize returns the bytes that run id's files take on disk: its
+// checkpoints and whatever else its folder holds. A run without a folder
+// takes none.
+func (s *Store) RunSize(id string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(s.runDir(id), func(_ string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			n += info.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("size of run %s: %w", id, err)
+	}
+	return n, nil
+}

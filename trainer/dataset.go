@@ -353,8 +353,8 @@ func (d *Dataset) CheckConfig(cfg *Config) error {
 			ErrShapeMismatch, quote(d.Name), d.Shape, quote(cfg.Name), cfg.InputShape)
 	}
 	if !slices.Equal(d.Classes, cfg.Classes) {
-		return fmt.Errorf("%w: dataset %s has %d classes %s, model %s has %d classes %s",
-			ErrClassMismatch, quote(d.Name), len(d.Classes), quoteNames(d.Classes), quote(cfg.Name), len(cfg.Classes), quoteNames(cfg.Classes))
+		return fmt.Errorf("%w: dataset %s has %s %s, model %s has %s %s",
+			ErrClassMismatch, quote(d.Name), nClasses(len(d.Classes)), quoteNames(d.Classes), quote(cfg.Name), nClasses(len(cfg.Classes)), quoteNames(cfg.Classes))
 	}
 	return nil
 }

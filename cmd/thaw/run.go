@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 
 	"thaw/assets"
@@ -77,11 +78,13 @@ const usage = `thaw: a terminal workbench for fine-tuning neural networks
 Usage:
   thaw [--model DIR]... [--store DIR]
                                   the workbench (on a terminal)
+  thaw version                    this thaw's version, Go and BLAS backend
   thaw models                     list the base models of the zoo
   thaw datasets                   list the built-in datasets and tasks
   thaw train   --model M --data D [--plan P] [--shots K] [--val-split F]
                [--batch N] [--lr X] [--epochs N] [--seed N] [--eval-every N]
-               [--json] [--save DIR] [--name N] [--store DIR]
+               [--init pretrained|scratch] [--json] [--save DIR] [--name N]
+               [--store DIR]
   thaw runs    [--json] [--status S] [--model M] [--name N]
                                   list the stored runs
   thaw show    RUN [--json]        a run's record, plan, stages, checkpoints
@@ -181,6 +184,8 @@ func (m *Main) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return m.runExport(ctx, rest)
 	case "serve":
 		return m.runServe(ctx, rest)
+	case "version", "-version", "--version":
+		return m.runVersion(rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(m.Stdout, usage)
 		return nil
@@ -202,10 +207,10 @@ func parse(fs *flag.FlagSet, args []string) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return usageError{fmt.Errorf("%s: %w", fs.Name(), err)}
+		return usageError{fmt.Errorf("%s: %w", cmdName(fs), err)}
 	}
 	if fs.NArg() > 0 {
-		return usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+		return usagef("%s: unexpected argument %q", cmdName(fs), fs.Arg(0))
 	}
 	return nil
 }
@@ -220,7 +225,7 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
-			return nil, usageError{fmt.Errorf("%s: %w", fs.Name(), err)}
+			return nil, usageError{fmt.Errorf("%s: %w", cmdName(fs), err)}
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -232,4 +237,20 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// cmdName is a command's name as its errors start with: main prefixes
+// "thaw: ", so "show", not "thaw show".
+func cmdName(fs *flag.FlagSet) string {
+	return strings.TrimPrefix(fs.Name(), "thaw ")
+}
+
+// runVersion is thaw version: the version of this binary, how it was
+// built and which BLAS it multiplies with.
+func (m *Main) runVersion(args []string) error {
+	if err := parse(m.newFlags("version"), args); err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "thaw %s (%s, %s/%s, BLAS %s)\n", thawVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH, trainer.Backend())
+	return nil
 }

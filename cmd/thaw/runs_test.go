@@ -119,7 +119,7 @@ func TestRunsShowRm(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("show: exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{id1, "plan gradual", "stages as run", "checkpoints:", "stage-end", "train/loss", "BEST VAL LOSS"} {
+	for _, want := range []string{id1, "plan gradual", "stages as run", "checkpoints:", "stage-end", "train/loss", "LOWEST VAL LOSS"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("show output lacks %q:\n%s", want, stdout)
 		}

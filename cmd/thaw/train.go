@@ -150,6 +150,11 @@ type stageResult struct {
 	BestValAcc   number `json:"best_val_acc"`
 	StoppedEarly bool   `json:"stopped_early"`
 	Skipped      bool   `json:"skipped"`
+	// Unfinished marks the stage the run was in when it ended before the
+	// plan did: EndStep is then the step it reached.
+	Unfinished bool `json:"unfinished,omitempty"`
+	// HoldsBest marks the stage whose evaluation is the run's best.
+	HoldsBest bool `json:"holds_best,omitempty"`
 }
 
 type auditOutput struct {
@@ -192,12 +197,19 @@ func newTrainOutput(p *trainer.Prepared, res trainer.Result, runErr error) *trai
 	if runErr != nil {
 		out.Error = runErr.Error()
 	}
-	for _, st := range res.Stages {
-		out.Stages = append(out.Stages, stageResult{
+	for i, st := range res.Stages {
+		sr := stageResult{
 			Label: st.Label, StartStep: st.StartStep, EndStep: st.EndStep,
 			BestValLoss: number(st.BestValLoss), BestValAcc: number(st.BestValAcc),
 			StoppedEarly: st.StoppedEarly, Skipped: st.Skipped,
-		})
+		}
+		// The trainer sets a stage's end when the stage ends; the stage a
+		// stopped, diverged or failed run was in has none yet.
+		if i == len(res.Stages)-1 && st.EndStep <= st.StartStep && res.Steps > st.StartStep {
+			sr.EndStep, sr.Unfinished = res.Steps, true
+		}
+		sr.HoldsBest = res.BestStep > st.StartStep && res.BestStep <= sr.EndStep
+		out.Stages = append(out.Stages, sr)
 	}
 	return out
 }
@@ -211,24 +223,43 @@ func nonNil(s []string) []string {
 
 // writeText writes the result for a person: the stages, then the totals.
 func (o *trainOutput) writeText(w io.Writer) {
-	fmt.Fprintf(w, "model %s on %s: %d training, %d validation samples, %d classes",
-		termtext.Sanitize(o.Model), termtext.Sanitize(o.Dataset), o.TrainSamples, o.ValSamples, len(o.Classes))
+	fmt.Fprintf(w, "model %s on %s: %s, %s, %s",
+		termtext.Sanitize(o.Model), termtext.Sanitize(o.Dataset), plural(o.TrainSamples, "training sample"),
+		plural(o.ValSamples, "validation sample"), plural(len(o.Classes), "class"))
 	if o.HeadReplaced {
 		fmt.Fprint(w, " (new head)")
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STAGE\tTRAINABLE\tSTEPS\tBEST VAL LOSS\tBEST VAL ACC")
+	// Each stage's row gives its lowest validation loss and the accuracy
+	// there; the stage marked * holds the run's best.
+	fmt.Fprintln(tw, "STAGE\tTRAINABLE\tSTEPS\tLOWEST VAL LOSS\tVAL ACC THERE")
 	for i, st := range o.Stages {
 		trainable := ""
 		if i < len(o.Plan.Stages) {
 			trainable = strings.Join(o.Plan.Stages[i].Trainable, ",")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d–%d\t%s\t%s\n", termtext.Sanitize(st.Label), termtext.Sanitize(trainable),
-			st.StartStep, st.EndStep, fmtLoss(float64(st.BestValLoss)), fmtPct(float64(st.BestValAcc)))
+		note := ""
+		switch {
+		case st.Unfinished:
+			note = "(" + o.Status + " here)"
+		case st.Skipped:
+			note = "(skipped)"
+		case st.StoppedEarly:
+			note = "(stopped early)"
+		}
+		if st.HoldsBest {
+			note = strings.TrimSpace("* best " + note)
+		}
+		if note != "" {
+			note = "  " + note
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d–%d\t%s\t%s%s\n", termtext.Sanitize(st.Label), termtext.Sanitize(trainable),
+			st.StartStep, st.EndStep, fmtLoss(float64(st.BestValLoss)), fmtPct(float64(st.BestValAcc)), note)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "val acc: final %s, best %s (step %d)\n", fmtPct(float64(o.FinalValAcc)), fmtPct(float64(o.BestValAcc)), o.BestStep)
+	fmt.Fprintf(w, "best val acc %s (the lowest val loss, %s, at step %d; --save writes these weights), final val acc %s\n",
+		fmtPct(float64(o.BestValAcc)), fmtLoss(float64(o.BestValLoss)), o.BestStep, fmtPct(float64(o.FinalValAcc)))
 	if !math.IsNaN(float64(o.SourceAccBefore)) {
 		fmt.Fprintf(w, "source acc: %s before, %s after\n", fmtPct(float64(o.SourceAccBefore)), fmtPct(float64(o.SourceAccAfter)))
 	}
@@ -239,4 +270,15 @@ func (o *trainOutput) writeText(w io.Writer) {
 	fmt.Fprintf(w, "freeze audit: %d never-trainable blocks checked, %s\n", len(o.Audit.Checked), termtext.Sanitize(audit))
 	fmt.Fprintf(w, "status %s after %d of %d steps, %.1f s, %s samples/s\n",
 		o.Status, o.Steps, o.TotalSteps, float64(o.WallSeconds), fmtRate(float64(o.SamplesPerSec)))
+}
+
+// plural says n things: "1 class", "2 classes", "1 sample", "0 samples".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	if strings.HasSuffix(thing, "s") {
+		return fmt.Sprintf("%d %ses", n, thing)
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }
