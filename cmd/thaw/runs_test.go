@@ -21,6 +21,9 @@ func TestMain(m *testing.M) {
 	os.Setenv("THAW_STORE", dir)
 	code := m.Run()
 	os.RemoveAll(dir)
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
 	os.Exit(code)
 }
 
