@@ -93,6 +93,9 @@ Usage:
                                   a new run from the end of stage K (or a
                                   checkpoint at step N) of RUN, going on with
                                   the rest of its plan or with plan P
+  thaw save    RUN -o DIR [--checkpoint best|last|stage:K|step:N]
+                                  write a stored checkpoint's weights as a
+                                  model folder (a base model in turn)
   thaw rm      RUN                 delete a run and its checkpoints
   thaw export  RUN [RUN...] -o FILE [--metric NAME] [--log-y] [--smooth W]
                [--x step|epoch] [--width W --height H --dpi D] [--title T]
@@ -180,6 +183,8 @@ func (m *Main) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return m.runBranch(ctx, rest)
 	case "rm":
 		return m.runRm(ctx, rest)
+	case "save":
+		return m.runSave(ctx, rest)
 	case "export":
 		return m.runExport(ctx, rest)
 	case "serve":
