@@ -427,6 +427,11 @@ type LoadOptions struct {
 	// Label names the label column of a CSV file. Empty means "label", or
 	// "class" when there is no "label" column.
 	Label string
+	// Unlabelled lets data without labels load, for a model to label: a
+	// CSV file without a label column, a flat folder of images (see
+	// LoadImageFolder). Such a dataset has no Classes and every label is
+	// 0; data that has labels loads with them as usual.
+	Unlabelled bool
 }
 
 func (o LoadOptions) maxBytes() int64 {
