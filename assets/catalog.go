@@ -177,6 +177,19 @@ func (c *Catalog) Inputs(ref trainer.DataRef, shape []int) (ds *trainer.Dataset,
 	return ds, files, nil
 }
 
+// TestSet returns the held-out test split of the task ref names, for a
+// score that selects nothing; nil, and no error, when ref is not a
+// built-in task or its task has no test split (a file's data is all
+// training and validation).
+func (c *Catalog) TestSet(ref trainer.DataRef) (*trainer.Dataset, error) {
+	t, ok := TaskByName(ref.Path)
+	if !ok || t.Test == "" {
+		return nil, nil
+	}
+	ds, err := LoadTaskSplit(t, t.Test)
+	return ds, trainer.BadInput(err)
+}
+
 func (c *Catalog) load(ref trainer.DataRef, shape []int, split DataSplit, opts trainer.LoadOptions) (*trainer.Dataset, error) {
 	if ref.Path == "" {
 		return nil, trainer.BadInput(errors.New("no data given (a task, a CSV or IDX file, or an image folder; see thaw datasets)"))

@@ -63,6 +63,9 @@ func (m *Main) finishRun(live *store.Live, prog *progress, asJSON bool, save str
 	p := live.Prepared
 	out := newTrainOutput(p, res, runErr)
 	out.Run = live.ID
+	if err := m.testScore(out, p, res); err != nil {
+		fmt.Fprintf(m.Stderr, "no test score: %s\n", termtext.Sanitize(err.Error()))
+	}
 	if asJSON {
 		enc := json.NewEncoder(m.Stdout)
 		enc.SetIndent("", "  ")
@@ -85,6 +88,33 @@ func (m *Main) finishRun(live *store.Live, prog *progress, asJSON bool, save str
 		}
 		fmt.Fprintf(m.Stderr, "saved the fine-tuned model to %s\n", termtext.Sanitize(save))
 	}
+	return nil
+}
+
+// testScore measures the model --save writes (the best weights, else the
+// final ones) on the task's test split, when it has one: a score that
+// selected nothing, beside the validation figures.
+func (m *Main) testScore(out *trainOutput, p *trainer.Prepared, res trainer.Result) error {
+	if res.Steps == 0 {
+		return nil
+	}
+	test, err := m.catalog().TestSet(p.Job.Data)
+	if err != nil || test == nil {
+		return err
+	}
+	if err := test.Relabel(p.Model.Config.Classes); err != nil {
+		return err
+	}
+	if err := test.CheckConfig(&p.Model.Config); err != nil {
+		return err
+	}
+	if res.Best != nil {
+		if err := p.Model.LoadState(res.Best); err != nil {
+			return err
+		}
+	}
+	_, acc := trainer.Evaluate(p.Model, test)
+	out.TestAcc, out.TestSamples = number(acc), test.Len()
 	return nil
 }
 
@@ -132,6 +162,11 @@ type trainOutput struct {
 	BestStep        int    `json:"best_step"`
 	SourceAccBefore number `json:"source_acc_before"`
 	SourceAccAfter  number `json:"source_acc_after"`
+	// TestAcc is the accuracy of the saved weights on the task's test
+	// split (null without one): measured once, at the end, it selects
+	// nothing.
+	TestAcc     number `json:"test_acc"`
+	TestSamples int    `json:"test_samples,omitempty"`
 
 	Audit         auditOutput `json:"audit"`
 	SamplesPerSec number      `json:"samples_per_sec"`
@@ -183,6 +218,7 @@ func newTrainOutput(p *trainer.Prepared, res trainer.Result, runErr error) *trai
 		BestStep:        res.BestStep,
 		SourceAccBefore: number(res.SourceAccBefore),
 		SourceAccAfter:  number(res.SourceAccAfter),
+		TestAcc:         number(math.NaN()),
 		Audit: auditOutput{
 			Checked: nonNil(res.Audit.Checked),
 			Changed: nonNil(res.Audit.Changed),
@@ -260,6 +296,10 @@ func (o *trainOutput) writeText(w io.Writer) {
 	tw.Flush()
 	fmt.Fprintf(w, "best val acc %s (the lowest val loss, %s, at step %d; --save writes these weights), final val acc %s\n",
 		fmtPct(float64(o.BestValAcc)), fmtLoss(float64(o.BestValLoss)), o.BestStep, fmtPct(float64(o.FinalValAcc)))
+	if o.TestSamples > 0 {
+		fmt.Fprintf(w, "test acc %s on the %s of the test split (the saved weights, measured once: it selects nothing)\n",
+			fmtPct(float64(o.TestAcc)), plural(o.TestSamples, "sample"))
+	}
 	if !math.IsNaN(float64(o.SourceAccBefore)) {
 		fmt.Fprintf(w, "source acc: %s before, %s after\n", fmtPct(float64(o.SourceAccBefore)), fmtPct(float64(o.SourceAccAfter)))
 	}
