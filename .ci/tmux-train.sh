@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Drives the real thaw binary's Train and Runs screens in tmux at 80x24 and
 # 160x48: mnist8-mlp → uci-digits with a plan of long stages loaded on the
-# Plan screen and 10 shots per class, started from the keyboard; the Train screen shows an
-# evaluation and the first stage's label; n starts the second stage early
-# and its label appears; e exports the curves to a PNG; the Runs screen
-# lists the run and overlays it; q asks, y quits; thaw runs --json then
-# holds the run. Fails when a captured screen lacks the text expected on
+# Plan screen and 10 shots per class, started from the keyboard; the
+# Train screen shows an evaluation and the first stage's label; n starts
+# the second stage early and its label appears; e exports the curves to a
+# PNG; c shows the confusion matrix; p pauses; the Runs screen lists the
+# run and overlays it; q asks, y quits; thaw runs --json then holds the
+# run. Fails when a captured screen lacks the text expected on
 # it. Set CAPTURE_DIR to keep the captured screens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,6 +93,9 @@ for size in 80x24 160x48; do
   wait_for 4-train-stage2 "+fc2" "stage 2/3"
   keys e
   wait_for 4-train-exported "curves written to"
+  keys c
+  wait_for 4-train-confusion "Confusion matrix" "predicted" "of 359)"
+  keys c
   keys p
   wait_for 4-train-paused "paused"
   keys p
@@ -99,7 +103,9 @@ for size in 80x24 160x48; do
   wait_for 5-runs "Runs" "long gradual" "running"
   keys space o
   wait_for 5-runs-overlay "overlay" "aligned by step"
+  # esc then q at once would read as alt+q: wait for the list first.
   keys Escape
+  wait_for 5-runs-list "enter opens"
   keys q
   wait_for 6-quit "Quit and stop it?"
   keys y

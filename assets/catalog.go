@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"thaw/trainer"
+	"thaw/trainer/termtext"
 )
 
 // Catalog resolves the names a user gives a job: base models (a zoo
@@ -30,6 +31,11 @@ type Catalog struct {
 	// folder (trainer.LoadOptions.MaxBytes): past it the load is refused,
 	// naming the file and the limit. Zero means trainer.DefaultMaxBytes().
 	MaxBytes int64
+	// NoFiles resolves the zoo's models and the built-in tasks only: a
+	// name that is not one of them is unknown, and no file or folder is
+	// looked at. The SSH server's catalogue is one, so that its users
+	// cannot make it read the server's files.
+	NoFiles bool
 }
 
 // NewCatalog returns a catalogue of the embedded zoo and tasks.
@@ -78,6 +84,10 @@ func (c *Catalog) Model(name string) (*BaseModel, error) {
 			}
 			return b, nil
 		}
+	}
+	if c.NoFiles {
+		return nil, trainer.BadInput(fmt.Errorf("unknown model %q: only the zoo's models are offered here (%s)",
+			termtext.Sanitize(name), strings.Join(c.ModelNames(), ", ")))
 	}
 	st, err := os.Stat(name)
 	if err != nil || !st.IsDir() {
@@ -201,6 +211,14 @@ func (c *Catalog) load(ref trainer.DataRef, shape []int, split DataSplit, opts t
 		}
 		ds, err := LoadTaskSplit(t, name)
 		return ds, trainer.BadInput(err)
+	}
+	if c.NoFiles {
+		var tasks []string
+		for _, t := range Tasks() {
+			tasks = append(tasks, t.Name)
+		}
+		return nil, trainer.BadInput(fmt.Errorf("unknown data %q: only the built-in tasks are offered here (%s)",
+			termtext.Sanitize(ref.Path), strings.Join(tasks, ", ")))
 	}
 	st, err := os.Stat(ref.Path)
 	if err != nil {

@@ -14,22 +14,19 @@ import (
 	"time"
 
 	"thaw/trainer"
+	"thaw/trainer/atomicfile"
 )
 
-// Kind says why a checkpoint was saved.
-type Kind string
+// Kind says why a checkpoint was saved: the trainer's kinds
+// (trainer.CheckpointStageEnd and so on), as [Status] is the trainer's.
+type Kind = trainer.CheckpointKind
 
-// The kinds of checkpoint.
+// The kinds of checkpoint, under the store's names.
 const (
-	KindStageEnd Kind = "stage-end" // at the end of a stage: where branches start
-	KindBest     Kind = "best"      // best validation score so far
-	KindLast     Kind = "last"      // the newest state, for resuming
+	KindStageEnd = trainer.CheckpointStageEnd // at the end of a stage: where branches start
+	KindBest     = trainer.CheckpointBest     // best validation score so far
+	KindLast     = trainer.CheckpointLast     // the newest state, for resuming
 )
-
-// Valid reports whether k is one of the kinds above.
-func (k Kind) Valid() bool {
-	return k == KindStageEnd || k == KindBest || k == KindLast
-}
 
 // Checkpoint is a stored model state: a safetensors file in the run's folder.
 type Checkpoint struct {
@@ -64,8 +61,8 @@ func scanCheckpoint(row interface{ Scan(...any) error }) (Checkpoint, error) {
 	return c, err
 }
 
-// Temporary checkpoint files are named as trainer.WriteFileAtomic names
-// them (see trainer.IsTempFile) inside a run's folder; Open removes those of
+// Temporary checkpoint files are named as atomicfile.Write names
+// them (see atomicfile.IsTemp) inside a run's folder; Open removes those of
 // runs that are not live.
 
 // checkpointName returns the file name of a checkpoint.
@@ -142,13 +139,13 @@ func (s *Store) SaveCheckpoint(ctx context.Context, run string, meta CheckpointM
 	return c, nil
 }
 
-// writeAtomic writes the file at dst with trainer.WriteFileAtomic (mode
+// writeAtomic writes the file at dst with atomicfile.Write (mode
 // 0600), so that dst is either absent, the old file, or the whole new one,
 // and returns the hex SHA-256 and the size of what was written.
 func writeAtomic(dst string, write func(io.Writer) error) (sum string, size int64, err error) {
 	h := sha256.New()
 	var n int64
-	err = trainer.WriteFileAtomic(dst, 0o600, func(w io.Writer) error {
+	err = atomicfile.Write(dst, 0o600, func(w io.Writer) error {
 		cw := &countWriter{w: io.MultiWriter(w, h)}
 		err := write(cw)
 		n = cw.n
@@ -320,4 +317,4 @@ func (s *Store) DeleteCheckpoint(ctx context.Context, id string) error {
 
 // isTemp reports whether a file name is a temporary file that an atomic
 // write left behind.
-func isTemp(name string) bool { return trainer.IsTempFile(name) }
+func isTemp(name string) bool { return atomicfile.IsTemp(name) }

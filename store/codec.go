@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"thaw/trainer"
+	"thaw/trainer/safetensors"
 )
 
 // A checkpoint file is one safetensors file:
@@ -40,9 +41,9 @@ const (
 // written in name order, so that saving the same state twice gives the
 // same bytes. It returns an error when a weight's name starts with "best."
 // or "optimizer." (the file could not be read back unambiguously), when a
-// tensor is malformed (see trainer.WriteSafetensors), or when writing fails.
+// tensor is malformed (see safetensors.Write), or when writing fails.
 func EncodeCheckpoint(w io.Writer, c trainer.Checkpoint) error {
-	if !Kind(c.Kind).Valid() {
+	if !c.Kind.Valid() {
 		return fmt.Errorf("encode checkpoint: %w: kind %q", ErrInvalid, c.Kind)
 	}
 	tensors := make([]trainer.SafeTensor, 0, len(c.Weights)+len(c.Best)+len(c.Optimizer))
@@ -75,12 +76,12 @@ func EncodeCheckpoint(w io.Writer, c trainer.Checkpoint) error {
 	meta := map[string]string{
 		metaFormat:  "pt",
 		metaVersion: checkpointVersion,
-		metaKind:    c.Kind,
+		metaKind:    string(c.Kind),
 		metaStep:    strconv.Itoa(c.Step),
 		metaStage:   strconv.Itoa(c.Stage),
 		metaLoop:    string(loop),
 	}
-	if err := trainer.WriteSafetensors(w, tensors, meta); err != nil {
+	if err := safetensors.Write(w, tensors, meta); err != nil {
 		return fmt.Errorf("encode checkpoint: %w", err)
 	}
 	return nil
@@ -95,7 +96,7 @@ func DecodeCheckpoint(r io.ReaderAt, size int64) (trainer.Checkpoint, error) {
 	fail := func(format string, args ...any) (trainer.Checkpoint, error) {
 		return trainer.Checkpoint{}, fmt.Errorf("decode checkpoint: %w: %s", ErrCorrupt, fmt.Sprintf(format, args...))
 	}
-	f, err := trainer.ReadSafetensors(r, size)
+	f, err := safetensors.Read(r, size)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -106,8 +107,8 @@ func DecodeCheckpoint(r io.ReaderAt, size int64) (trainer.Checkpoint, error) {
 	if md[metaVersion] != checkpointVersion {
 		return fail("checkpoint layout %q, this thaw reads %q", md[metaVersion], checkpointVersion)
 	}
-	c := trainer.Checkpoint{Kind: md[metaKind], Optimizer: map[string]*trainer.Tensor[float32]{}}
-	if !Kind(c.Kind).Valid() {
+	c := trainer.Checkpoint{Kind: trainer.CheckpointKind(md[metaKind]), Optimizer: map[string]*trainer.Tensor[float32]{}}
+	if !c.Kind.Valid() {
 		return fail("kind %q", c.Kind)
 	}
 	if c.Step, err = strconv.Atoi(md[metaStep]); err != nil || c.Step < 0 {
@@ -157,7 +158,7 @@ func (s *Store) LoadCheckpoint(ctx context.Context, id string) (trainer.Checkpoi
 		}
 		return trainer.Checkpoint{}, fmt.Errorf("checkpoint %s: %w", p, err)
 	}
-	if c.Step != int(rec.Step) || c.Kind != string(rec.Kind) {
+	if c.Step != int(rec.Step) || c.Kind != rec.Kind {
 		problem := fmt.Sprintf("file holds a %s checkpoint of step %d, the record says %s at step %d",
 			c.Kind, c.Step, rec.Kind, rec.Step)
 		s.markBad(ctx, rec.ID, problem)

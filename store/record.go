@@ -241,7 +241,7 @@ func (r *Recorder) Checkpoint(c trainer.Checkpoint) error {
 	if err := r.Flush(); err != nil {
 		return err
 	}
-	meta := CheckpointMeta{Step: int64(c.Step), Stage: c.Stage, Kind: Kind(c.Kind)}
+	meta := CheckpointMeta{Step: int64(c.Step), Stage: c.Stage, Kind: c.Kind}
 	saved, err := r.s.SaveCheckpoint(r.ctx, r.run, meta, func(w io.Writer) error {
 		return EncodeCheckpoint(w, c)
 	})

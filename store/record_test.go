@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"thaw/trainer"
+	"thaw/trainer/safetensors"
 )
 
 func TestCheckpointCodecRoundTrip(t *testing.T) {
@@ -61,7 +62,7 @@ func TestCheckpointCodecRoundTrip(t *testing.T) {
 			t.Errorf("%s %d: encoding is not deterministic", c.Kind, c.Step)
 		}
 		// torch's loader needs format=pt; plain names load with strict=False.
-		f, err := trainer.ReadSafetensors(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+		f, err := safetensors.Read(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +74,7 @@ func TestCheckpointCodecRoundTrip(t *testing.T) {
 
 func TestDecodeCheckpointRejects(t *testing.T) {
 	var plain bytes.Buffer
-	trainer.WriteSafetensors(&plain, []trainer.SafeTensor{{Name: "w", DType: trainer.DTypeF32, Shape: []int{1}, Data: make([]byte, 4)}}, nil)
+	safetensors.Write(&plain, []trainer.SafeTensor{{Name: "w", DType: trainer.DTypeF32, Shape: []int{1}, Data: make([]byte, 4)}}, nil)
 	tests := []struct {
 		name string
 		data []byte

@@ -17,8 +17,9 @@
 // A base model is a config.json ([Config]: input shape, normalisation,
 // classes, and named blocks of layers) and a model.safetensors holding its
 // weights under PyTorch's names and shapes, so a state dict moves between
-// thaw and torch.nn unchanged ([LoadModel], [SaveModel],
-// [ReadSafetensors]). A [Model] freezes per [Block]: a frozen parameter gets
+// thaw and torch.nn unchanged ([LoadModel], [SaveModel]; the file format
+// itself is package thaw/trainer/safetensors, and [ToTensor] and
+// [FromTensor] convert its tensors). A [Model] freezes per [Block]: a frozen parameter gets
 // no gradient, no optimizer state and no weight decay, a frozen BatchNorm
 // runs in inference mode, and the backward pass stops below the lowest
 // trainable block. [Model.ReplaceHead] gives a model a new head for other
@@ -35,6 +36,8 @@
 // forgetting gauge. It is synchronous and cancellable; the caller adds the
 // goroutine. [FindLR] is fastai's learning-rate range test.
 //
-// The package imports only the standard library and gonum. It never prints
+// The package imports only the standard library and gonum, and its own
+// sub-packages: safetensors (the weights' file format), atomicfile (files
+// written whole or not at all) and termtext. It never prints
 // and never reads global state: randomness flows from a seed passed in.
 package trainer

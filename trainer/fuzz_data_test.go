@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -171,6 +172,56 @@ func FuzzReadCSV(f *testing.F) {
 		// Validate checked that the names print apart.
 		if cap(ds.X)*4+cap(ds.Y)*8 > 1<<20 {
 			t.Fatalf("the table holds %d bytes, over the 1 MiB budget", cap(ds.X)*4+cap(ds.Y)*8)
+		}
+	})
+}
+
+// FuzzLoadIDXLabels feeds LoadIDX a labels file (images are made to match
+// its count, one value each) with no class list: the classes are the label
+// values present, numerically sorted, every one with samples, at least two.
+func FuzzLoadIDXLabels(f *testing.F) {
+	f.Add(idxBytes(idxU8, []int{3}, []byte{0, 1, 1}))
+	f.Add(idxBytes(idxI32, []int{4}, be32(200, 5, 7, 5)))
+	f.Add(idxBytes(idxI16, []int{3, 1}, []byte{0, 9, 0, 9, 1, 0}))
+	f.Add(idxBytes(idxU8, []int{2}, []byte{200, 200}))
+	f.Add(idxBytes(idxI8, []int{2}, []byte{0xff, 1}))
+	f.Fuzz(func(t *testing.T, labels []byte) {
+		n := 1
+		if len(labels) >= 8 && labels[3] >= 1 {
+			n = int(labels[4])<<24 | int(labels[5])<<16 | int(labels[6])<<8 | int(labels[7])
+		}
+		if n <= 0 || n > 1<<12 {
+			return
+		}
+		dir := t.TempDir()
+		images := writeFile(t, filepath.Join(dir, "img.idx"), idxBytes(idxU8, []int{n, 1}, make([]byte, n)))
+		lp := writeFile(t, filepath.Join(dir, "lbl.idx"), labels)
+		ds, err := LoadIDX(images, lp, LoadOptions{MaxBytes: 1 << 20})
+		if err != nil {
+			var de *DataError
+			if !errors.As(err, &de) {
+				t.Fatalf("error %v is not a DataError", err)
+			}
+			return
+		}
+		if err := ds.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if err := ds.CheckClasses(); err != nil {
+			t.Fatal(err)
+		}
+		prev := int64(-1)
+		for _, c := range ds.Classes {
+			v, err := strconv.ParseInt(c, 10, 64)
+			if err != nil || v <= prev {
+				t.Fatalf("classes %q are not increasing label values", ds.Classes)
+			}
+			prev = v
+		}
+		for i, c := range ds.ClassCounts() {
+			if c == 0 {
+				t.Fatalf("class %q has no samples", ds.Classes[i])
+			}
 		}
 	})
 }

@@ -8,6 +8,8 @@ import (
 	"math"
 	"slices"
 	"testing"
+
+	"thaw/trainer/safetensors"
 )
 
 // fuzzSeeds are valid files from the writer, one per feature the reader
@@ -22,7 +24,7 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 	}
 	write := func(md map[string]string, ts ...SafeTensor) []byte {
 		var buf bytes.Buffer
-		if err := WriteSafetensors(&buf, ts, md); err != nil {
+		if err := safetensors.Write(&buf, ts, md); err != nil {
 			tb.Fatal(err)
 		}
 		return buf.Bytes()
@@ -30,7 +32,7 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 	return [][]byte{
 		write(nil),
 		write(map[string]string{"format": "pt"}, enc("w", DTypeF32, []int{2, 2}, 1, -2, 0.5, math.Inf(1))),
-		write(nil, enc("x", DTypeF64, []int{3}, math.Pi, -0.0, 1e-310)),
+		write(nil, enc("x", DTypeF64, []int{3}, math.Pi, math.Copysign(0, -1), 1e-310)),
 		write(nil, enc("h", DTypeF16, []int{4}, 1, 65504, 0x1p-24, math.NaN())),
 		write(nil, enc("b", DTypeBF16, []int{2}, 1.0/3, -math.Inf(1))),
 		write(nil, enc("bn.num_batches_tracked", DTypeI64, []int{}, 12345)),
@@ -43,7 +45,7 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 }
 
 // FuzzReadSafetensors feeds arbitrary bytes to the reader. Beyond not
-// panicking: a rejected file gives a *FormatError, and an accepted one
+// panicking: a rejected file gives a *safetensors.FormatError, and an accepted one
 // tiles its buffer, decodes, and survives a write/read round trip
 // unchanged, the written form being a fixed point.
 func FuzzReadSafetensors(f *testing.F) {
@@ -51,11 +53,11 @@ func FuzzReadSafetensors(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		sf, err := ReadSafetensors(bytes.NewReader(b), int64(len(b)))
+		sf, err := safetensors.Read(bytes.NewReader(b), int64(len(b)))
 		if err != nil {
-			var fe *FormatError
+			var fe *safetensors.FormatError
 			if !errors.As(err, &fe) {
-				t.Fatalf("error %v (%T), want a *FormatError", err, err)
+				t.Fatalf("error %v (%T), want a *safetensors.FormatError", err, err)
 			}
 			if sf != nil {
 				t.Fatal("a file and an error")
@@ -82,11 +84,11 @@ func FuzzReadSafetensors(f *testing.F) {
 		}
 
 		var buf bytes.Buffer
-		if err := WriteSafetensors(&buf, sf.Tensors, sf.Metadata); err != nil {
+		if err := safetensors.Write(&buf, sf.Tensors, sf.Metadata); err != nil {
 			t.Fatalf("an accepted file does not write back: %v", err)
 		}
 		once := slices.Clone(buf.Bytes())
-		sf2, err := ReadSafetensors(bytes.NewReader(once), int64(len(once)))
+		sf2, err := safetensors.Read(bytes.NewReader(once), int64(len(once)))
 		if err != nil {
 			t.Fatalf("re-reading the written file: %v", err)
 		}
@@ -103,7 +105,7 @@ func FuzzReadSafetensors(f *testing.F) {
 			t.Fatalf("metadata %q after the round trip, want %q", sf2.Metadata, sf.Metadata)
 		}
 		buf.Reset()
-		if err := WriteSafetensors(&buf, sf2.Tensors, sf2.Metadata); err != nil {
+		if err := safetensors.Write(&buf, sf2.Tensors, sf2.Metadata); err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(buf.Bytes(), once) {

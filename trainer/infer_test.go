@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"thaw/trainer/safetensors"
 )
 
 // stripSizes returns a copy of cfg without what InferSizes infers: every
@@ -181,7 +183,7 @@ func TestInferSizesTorch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	io, err := ReadSafetensorsFile(filepath.Join(dir, "io.safetensors"))
+	io, err := safetensors.ReadFile(filepath.Join(dir, "io.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}

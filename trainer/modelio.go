@@ -1,7 +1,6 @@
 package trainer
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,8 +11,10 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strings"
-	"syscall"
+
+	"thaw/trainer/atomicfile"
+
+	"thaw/trainer/safetensors"
 )
 
 // The files of a saved model, as in a Hugging Face model folder.
@@ -86,18 +87,18 @@ func (m *Model[T]) LoadState(tensors []SafeTensor) error {
 		if !shapeFits(p, t.Shape) {
 			return fmt.Errorf("tensor %q: shape %v, want %v", p.Name, t.Shape, p.Value.Shape)
 		}
-		if dtypeSize(t.DType) == 0 {
-			return unsupportedDType(t.Name, t.DType)
+		if safetensors.Size(t.DType) == 0 {
+			return safetensors.Unsupported(t.Name, t.DType)
 		}
 		if p.Int64 != (t.DType == DTypeI64) {
 			want := "a float dtype"
 			if p.Int64 {
 				want = DTypeI64
 			}
-			return formatErr(t.Name, "dtype %s, want %s", t.DType, want)
+			return safetensors.Errorf(t.Name, "dtype %s, want %s", t.DType, want)
 		}
-		if n, _ := byteSize(t.Shape, t.DType); n != uint64(len(t.Data)) {
-			return formatErr(t.Name, "shape %v of %s needs %d bytes, Data has %d", t.Shape, t.DType, n, len(t.Data))
+		if n, _ := safetensors.ByteSize(t.Shape, t.DType); n != uint64(len(t.Data)) {
+			return safetensors.Errorf(t.Name, "shape %v of %s needs %d bytes, Data has %d", t.Shape, t.DType, n, len(t.Data))
 		}
 		if !p.Int64 {
 			scratch = slices.Grow(scratch[:0], p.Value.Len())[:p.Value.Len()]
@@ -190,13 +191,13 @@ func SaveModel[T Float](dir string, m *Model[T]) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	err = WriteFileAtomic(filepath.Join(dir, WeightsFile), 0o644, func(w io.Writer) error {
-		return WriteSafetensors(w, sd, map[string]string{"format": "pt"})
+	err = atomicfile.Write(filepath.Join(dir, WeightsFile), 0o644, func(w io.Writer) error {
+		return safetensors.Write(w, sd, map[string]string{"format": "pt"})
 	})
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(dir, ConfigFile), 0o644, func(w io.Writer) error {
+	return atomicfile.Write(filepath.Join(dir, ConfigFile), 0o644, func(w io.Writer) error {
 		_, err := w.Write(cfg)
 		return err
 	})
@@ -229,11 +230,11 @@ func loadModel[T Float](fsys fs.FS, dir string, display func(file string) string
 	}
 	// A complete config is checked before the weights are read; one that
 	// leaves sizes to the weights is completed from them first.
-	var sf *SafeFile
+	var sf *safetensors.File
 	readWeights := func() error {
-		sf, err = readSafetensorsFS(fsys, path.Join(dir, WeightsFile))
+		sf, err = safetensors.ReadFS(fsys, path.Join(dir, WeightsFile))
 		if err != nil {
-			return withPath(display(WeightsFile), unwrapPathError(err))
+			return safetensors.WithPath(display(WeightsFile), unwrapPathError(err))
 		}
 		return nil
 	}
@@ -271,10 +272,10 @@ func unwrapPathError(err error) error {
 // leaves out are inferred from the weights (see Config.InferSizes) in the
 // model's copy of the config; cfg itself is not changed.
 func LoadWeights[T Float](cfg *Config, path string) (*Model[T], error) {
-	var sf *SafeFile
+	var sf *safetensors.File
 	if cfg.needsSizes() {
 		var err error
-		if sf, err = ReadSafetensorsFile(path); err != nil {
+		if sf, err = safetensors.ReadFile(path); err != nil {
 			return nil, err
 		}
 		c := *cfg
@@ -290,14 +291,14 @@ func LoadWeights[T Float](cfg *Config, path string) (*Model[T], error) {
 	}
 	if sf == nil {
 		var err error
-		if sf, err = ReadSafetensorsFile(path); err != nil {
+		if sf, err = safetensors.ReadFile(path); err != nil {
 			return nil, err
 		}
 	}
 	return modelFromState[T](cfg, sf, path)
 }
 
-func modelFromState[T Float](cfg *Config, sf *SafeFile, name string) (*Model[T], error) {
+func modelFromState[T Float](cfg *Config, sf *safetensors.File, name string) (*Model[T], error) {
 	m, err := build[T](cfg)
 	if err != nil {
 		return nil, err
@@ -306,87 +307,4 @@ func modelFromState[T Float](cfg *Config, sf *SafeFile, name string) (*Model[T],
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return m, nil
-}
-
-// WriteFileAtomic replaces the file at path with what write writes, so
-// that readers see either the old file or the complete new one, even after
-// a crash: it writes a temporary file in the same folder, syncs and closes
-// it, gives it mode perm (exactly, not masked by the umask), renames it
-// over path and syncs the folder. If write or any step up to the rename
-// fails, the temporary file is removed, path is untouched and the first
-// error is returned; if only the folder sync fails, the new file is in
-// place but the error is returned, as the rename may not survive a crash.
-// Writes reaching write's io.Writer are buffered. The temporary file is
-// named "."+base+".tmp" and random digits; IsTempFile recognises it, so a
-// sweep after a crash can remove what a write left behind.
-func WriteFileAtomic(path string, perm fs.FileMode, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+tempMark+"*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close() // may already be closed; the first error is kept
-			os.Remove(tmp)
-		}
-	}()
-	bw := bufio.NewWriter(f)
-	if err := write(bw); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// tempMark separates a temporary file's target name from its random part.
-const tempMark = ".tmp"
-
-// IsTempFile reports whether name (a base name) is a temporary file that
-// WriteFileAtomic creates and renames away or removes unless the process
-// dies in between.
-func IsTempFile(name string) bool {
-	i := strings.LastIndex(name, tempMark)
-	if !strings.HasPrefix(name, ".") || i < 2 {
-		return false
-	}
-	for _, c := range name[i+len(tempMark):] {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// syncDir makes a rename in dir durable. Systems that cannot sync a folder
-// (Windows cannot open one for it) report an error that is ignored: the
-// rename has happened and there is nothing more to do there.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return nil
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, errors.ErrUnsupported) {
-		return err
-	}
-	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"io"
 	"io/fs"
 	"math"
 	"math/rand/v2"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"thaw/trainer/safetensors"
 )
 
 // mlpConfig is a small two-block MLP: 4 features → 8 hidden → 3 classes.
@@ -101,7 +102,7 @@ func testSaveLoad[T Float](t *testing.T) {
 	}
 
 	// The weights file holds the precision of the model.
-	sf, err := ReadSafetensorsFile(filepath.Join(dir, WeightsFile))
+	sf, err := safetensors.ReadFile(filepath.Join(dir, WeightsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,10 +161,10 @@ func TestStateDictInt64(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := WriteSafetensors(&buf, sd, nil); err != nil {
+	if err := safetensors.Write(&buf, sd, nil); err != nil {
 		t.Fatal(err)
 	}
-	sf, err := ReadSafetensors(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	sf, err := safetensors.Read(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,9 +319,9 @@ func TestLoadModelMismatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = LoadModel[float32](dir)
-	var fe *FormatError
+	var fe *safetensors.FormatError
 	if !errors.As(err, &fe) || fe.Path != w || fe.Tensor != "classifier.bias" {
-		t.Errorf("truncated weights: error %v, want a FormatError naming %s and classifier.bias", err, w)
+		t.Errorf("truncated weights: error %v, want a safetensors.FormatError naming %s and classifier.bias", err, w)
 	}
 
 	// A missing file is named as the caller knows it.
@@ -394,53 +395,6 @@ func TestLoadWeights(t *testing.T) {
 	}
 }
 
-func TestWriteFileAtomic(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "f.bin")
-	write := func(s string) func(io.Writer) error {
-		return func(w io.Writer) error { _, err := io.WriteString(w, s); return err }
-	}
-	if err := WriteFileAtomic(p, 0o600, write("first")); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteFileAtomic(p, 0o640, write("second")); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(p)
-	if err != nil || string(b) != "second" {
-		t.Fatalf("content %q, %v, want second", b, err)
-	}
-	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o640 {
-		t.Errorf("mode %v, want 0640", fi.Mode().Perm())
-	}
-
-	// A failing write leaves the old file as it was and no temporary file.
-	boom := errors.New("boom")
-	err = WriteFileAtomic(p, 0o644, func(w io.Writer) error {
-		io.WriteString(w, strings.Repeat("partial", 10000)) // more than the buffer
-		return boom
-	})
-	if !errors.Is(err, boom) {
-		t.Errorf("error %v, want the write's error", err)
-	}
-	if b, _ := os.ReadFile(p); string(b) != "second" {
-		t.Errorf("content after a failed write %q, want second", b)
-	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		var names []string
-		for _, e := range entries {
-			names = append(names, e.Name())
-		}
-		t.Errorf("folder holds %v, want only f.bin", names)
-	}
-
-	// A folder that does not exist is an error, not a panic.
-	if err := WriteFileAtomic(filepath.Join(dir, "no", "f"), 0o644, write("x")); err == nil {
-		t.Error("writing into a missing folder succeeded")
-	}
-}
-
 // TestSaveModelKeepsOldOnError: a model whose state cannot be written
 // leaves the saved model untouched.
 func TestSaveModelKeepsOldOnError(t *testing.T) {
@@ -456,30 +410,6 @@ func TestSaveModelKeepsOldOnError(t *testing.T) {
 	after, _ := os.ReadFile(filepath.Join(dir, WeightsFile))
 	if !bytes.Equal(before, after) {
 		t.Error("a failed save changed model.safetensors")
-	}
-}
-
-func TestIsTempFile(t *testing.T) {
-	dir := t.TempDir()
-	// What WriteFileAtomic leaves while it writes is recognised.
-	var seen string
-	err := WriteFileAtomic(filepath.Join(dir, "model.safetensors"), 0o644, func(io.Writer) error {
-		ents, _ := os.ReadDir(dir)
-		for _, e := range ents {
-			seen = e.Name()
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !IsTempFile(seen) {
-		t.Errorf("IsTempFile(%q) = false for WriteFileAtomic's temporary file", seen)
-	}
-	for _, name := range []string{"model.safetensors", ".tmp", "a.tmp1", ".a.tmp1x", ".hidden", "ckpt-3-last.safetensors"} {
-		if IsTempFile(name) {
-			t.Errorf("IsTempFile(%q) = true", name)
-		}
 	}
 }
 

@@ -106,8 +106,8 @@ type Result struct {
 // Checkpoint is the state of a run at one step: enough to export the model
 // and to resume the run bit for bit.
 type Checkpoint struct {
-	// Kind is "stage-end", "best" or "last".
-	Kind  string
+	// Kind says why the checkpoint was taken.
+	Kind  CheckpointKind
 	Step  int
 	Stage int
 	// Weights is the model's state dict at Step; Best the state dict of the
@@ -119,12 +119,21 @@ type Checkpoint struct {
 	Loop LoopState
 }
 
-// Checkpoint kinds.
+// CheckpointKind says why a checkpoint was taken. The store records it
+// as is.
+type CheckpointKind string
+
+// The kinds of checkpoint.
 const (
-	CheckpointStageEnd = "stage-end"
-	CheckpointBest     = "best"
-	CheckpointLast     = "last"
+	CheckpointStageEnd CheckpointKind = "stage-end" // at the end of a stage: where branches start
+	CheckpointBest     CheckpointKind = "best"      // best validation loss so far
+	CheckpointLast     CheckpointKind = "last"      // the newest state, for resuming
 )
+
+// Valid reports whether k is one of the kinds above.
+func (k CheckpointKind) Valid() bool {
+	return k == CheckpointStageEnd || k == CheckpointBest || k == CheckpointLast
+}
 
 // LoopState is what the run loop needs, beyond weights and optimizer
 // state, to resume exactly. It is plain data, saved as JSON beside the

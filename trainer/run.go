@@ -532,7 +532,7 @@ func countCorrect(logits *Tensor[float32], y []int) int {
 }
 
 // checkpoint hands the state to spec.Checkpoint.
-func (r *runner) checkpoint(kind string, step int) error {
+func (r *runner) checkpoint(kind CheckpointKind, step int) error {
 	if r.spec.Checkpoint == nil {
 		return nil
 	}

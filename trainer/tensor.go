@@ -88,15 +88,6 @@ func Convert[U, T Float](src *Tensor[T]) *Tensor[U] {
 	return dst
 }
 
-// norm2 returns the Euclidean norm of x, accumulated in float64.
-func norm2[T Float](x []T) float64 {
-	var s float64
-	for _, v := range x {
-		s += float64(v) * float64(v)
-	}
-	return math.Sqrt(s)
-}
-
 // allFinite reports whether every element of x is finite.
 func allFinite[T Float](x []T) bool {
 	for _, v := range x {

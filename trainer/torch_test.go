@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"thaw/trainer/safetensors"
 )
 
 // Step-by-step comparison with PyTorch 1.13: the MLP 784-256-128-10 trains
@@ -100,7 +102,7 @@ func TestTorchFixtureUpdate(t *testing.T) {
 	tensors = append(tensors, xs, ys)
 	var buf bytes.Buffer
 	meta := map[string]string{"about": "thaw optimizer comparison with PyTorch: MLP 784-256-128-10 initial weights, 20 batches x [16, 784], labels y"}
-	if err := WriteSafetensors(&buf, tensors, meta); err != nil {
+	if err := safetensors.Write(&buf, tensors, meta); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(torchFixture, buf.Bytes(), 0o644); err != nil {
@@ -115,7 +117,7 @@ func TestTorchComparison(t *testing.T) {
 	if err := exec.Command(torchPython, "-c", "import torch").Run(); err != nil {
 		t.Skipf("PyTorch is not importable by %s (%v); install python3-torch to compare with it", torchPython, err)
 	}
-	fix, err := ReadSafetensorsFile(torchFixture)
+	fix, err := safetensors.ReadFile(torchFixture)
 	if err != nil {
 		t.Fatalf("%v (regenerate with -update-torch)", err)
 	}
@@ -139,7 +141,7 @@ func TestTorchComparison(t *testing.T) {
 				if len(want) != torchSteps {
 					t.Fatalf("reference has %d losses, want %d", len(want), torchSteps)
 				}
-				final, err := ReadSafetensorsFile(filepath.Join(out, run.name+"-"+dtype+".safetensors"))
+				final, err := safetensors.ReadFile(filepath.Join(out, run.name+"-"+dtype+".safetensors"))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -183,7 +185,7 @@ func TestTorchComparison(t *testing.T) {
 
 // trainLikeTorch trains the fixture's MLP as reference.py does and returns
 // the per-step losses and the final weights by name.
-func trainLikeTorch[T Float](t *testing.T, fix *SafeFile, run torchRun) ([]float64, map[string][]float64) {
+func trainLikeTorch[T Float](t *testing.T, fix *safetensors.File, run torchRun) ([]float64, map[string][]float64) {
 	t.Helper()
 	m, err := New[T](mlpConfigSizes(torchSizes...), rand.New(rand.NewPCG(1, 1)))
 	if err != nil {
@@ -305,7 +307,7 @@ func TestSavedModelLoadsInTorch(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := WriteSafetensors(&buf, []SafeTensor{xt}, nil); err != nil {
+	if err := safetensors.Write(&buf, []SafeTensor{xt}, nil); err != nil {
 		t.Fatal(err)
 	}
 	inputs, out := filepath.Join(dir, "x.safetensors"), filepath.Join(dir, "logits.safetensors")
@@ -317,7 +319,7 @@ func TestSavedModelLoadsInTorch(t *testing.T) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("load_model.py: %v\n%s", err, b)
 	}
-	f, err := ReadSafetensorsFile(out)
+	f, err := safetensors.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
 	}

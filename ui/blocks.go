@@ -50,6 +50,7 @@ func (b *blocksScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 		// (or found in the cache).
 		if b.sweep != nil && !b.sweep.done {
 			b.sweep.cancel()
+			b.s.sweeping = false
 		}
 		b.sweep = nil
 		if msg.err != nil {

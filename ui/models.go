@@ -355,7 +355,7 @@ func (m *modelsScreen) View(w, h int) string {
 	for i, e := range vis {
 		var row string
 		if e.err != nil {
-			row = fmt.Sprintf("%-14s %s", ansi.Truncate(termtext.Sanitize(e.name), 14, "…"), "cannot load: see the message below")
+			row = fmt.Sprintf("%-14s %s", ansi.Truncate(termtext.Sanitize(e.name), 14, "…"), "cannot load: select it to see why")
 		} else {
 			row = fmt.Sprintf("%-14s %-*s %7s %-18s %-8s %d",
 				ansi.Truncate(termtext.Sanitize(e.name), 14, "…"), archW, ansi.Truncate(e.archLine(), archW, "…"),
@@ -442,27 +442,33 @@ func sanitizeText(s string) string {
 	return strings.Join(lines, "\n")
 }
 
-// renderCard draws a markdown card as plain text: headings bold without
-// their hashes, table rules dropped, blank runs collapsed.
+// renderCard draws a markdown card as plain text: paragraphs joined
+// (cards are hard-wrapped markdown; the screen wraps them again at its
+// width), headings bold without their hashes, table rules dropped.
 func renderCard(st Styles, card string) string {
 	var out []string
-	blank := false
+	para := false // the last line out is a paragraph's, open to joining
 	for _, l := range strings.Split(card, "\n") {
 		t := strings.TrimSpace(l)
 		switch {
 		case t == "":
-			if !blank && len(out) > 0 {
+			if len(out) > 0 && out[len(out)-1] != "" {
 				out = append(out, "")
 			}
-			blank = true
-			continue
+			para = false
 		case strings.HasPrefix(t, "|---") || strings.HasPrefix(t, "|:--"):
-			continue
 		case strings.HasPrefix(t, "#"):
-			l = st.Heading.Render(strings.TrimSpace(strings.TrimLeft(t, "#")))
+			out = append(out, st.Heading.Render(strings.TrimSpace(strings.TrimLeft(t, "#"))))
+			para = false
+		case strings.HasPrefix(t, "|") || strings.HasPrefix(t, "- ") || strings.HasPrefix(t, "* ") || strings.HasPrefix(t, "```"):
+			out = append(out, l)
+			para = false
+		case para:
+			out[len(out)-1] += " " + t
+		default:
+			out = append(out, t)
+			para = true
 		}
-		blank = false
-		out = append(out, l)
 	}
 	return strings.Join(out, "\n")
 }

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,10 +14,12 @@ import (
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"thaw/trainer"
 	"thaw/trainer/termtext"
+	"thaw/ui/chart"
 )
 
 // Optimizer choices of the Plan screen: the preset's own, or one set for
@@ -152,6 +155,27 @@ func (p *planDraft) applyOptimizer() {
 	}
 }
 
+// syncFreeze sets the Blocks screen's freeze choice from the plan's first
+// stage, built from the preset alone.
+func (p *planDraft) syncFreeze(s *Session) {
+	blocks := s.base.model.Config.BlockNames()
+	plan := p.plan
+	if !p.byHand {
+		var err error
+		if plan, err = trainer.Preset(p.preset, blocks, 0, 0); err != nil {
+			return
+		}
+	}
+	rp, err := plan.Resolve(blocks)
+	if err != nil {
+		return
+	}
+	for i, m := range rp.Stages[0].LRMult {
+		s.frozen[i] = m == 0
+	}
+	p.rebuild(s)
+}
+
 // freezeChanged follows a new freeze choice on the Blocks screen.
 func (p *planDraft) freezeChanged(s *Session) { p.rebuild(s) }
 
@@ -220,6 +244,8 @@ type planScreen struct {
 	// fileOp is "save" or "load" while a plan file's path is typed.
 	fileOp string
 	chart  lrChart
+	// lrf is the LR finder's overlay, nil when closed.
+	lrf *lrFind
 }
 
 func newPlanScreen(s *Session) *planScreen {
@@ -232,7 +258,7 @@ func (p *planScreen) Keys() []key.Binding {
 		k.StageUp, k.StageDown, k.LRFind, k.SavePlan, k.LoadPlan}
 }
 
-func (p *planScreen) Capturing() bool { return p.editing >= 0 || p.fileOp != "" }
+func (p *planScreen) Capturing() bool { return p.editing >= 0 || p.fileOp != "" || p.lrf != nil }
 
 func (p *planScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 	d := p.s.plan
@@ -249,7 +275,14 @@ func (p *planScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 		}
 		d.prep = msg.prep
 		return p, nil
+	case lrFindMsg:
+		p.handleLRFind(msg)
+		return p, nil
 	case tea.KeyPressMsg:
+		if p.lrf != nil {
+			p.handleOverlayKey(msg)
+			return p, nil
+		}
 		return p.handleKey(msg)
 	}
 	return p, nil
@@ -359,6 +392,9 @@ func (p *planScreen) cyclePreset(dir int) {
 	d.byHand = false
 	d.file = ""
 	d.rebuild(p.s)
+	// The preset chosen last decides the first stage: the Blocks screen
+	// follows it (a freeze choice made there afterwards wins in turn).
+	d.syncFreeze(p.s)
 	p.cursor = min(p.cursor, p.rows()-1)
 }
 
@@ -499,26 +535,42 @@ func (p *planScreen) fileDone(path string) error {
 	if path == "" {
 		return errors.New("no file name: type one, or esc")
 	}
+	// With a plan folder, files are opened through an os.Root: no name,
+	// "..", absolute path or link leads out of it.
+	write, read := os.WriteFile, os.ReadFile
+	if dir := s.opts.PlanDir; dir != "" {
+		root, err := os.OpenRoot(dir)
+		if err != nil {
+			return fmt.Errorf("plan folder: %w", err)
+		}
+		defer root.Close()
+		write, read = root.WriteFile, root.ReadFile
+	}
 	if p.fileOp == "save" {
 		b, err := json.MarshalIndent(d.plan, "", "  ")
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		if err := write(path, append(b, '\n'), 0o644); err != nil {
 			return fmt.Errorf("save plan: %w", err)
 		}
 		d.file = path
 		s.flash("saved the plan to " + path)
 		return nil
 	}
-	plan, err := trainer.LoadPlan(path)
+	b, err := read(path)
 	if err != nil {
 		return fmt.Errorf("load plan: %w", err)
+	}
+	plan, err := trainer.ParsePlan(b)
+	if err != nil {
+		return fmt.Errorf("load plan %s: %w", path, err)
 	}
 	if _, err := plan.Resolve(s.base.model.Config.BlockNames()); err != nil {
 		return fmt.Errorf("load plan %s: %w", path, err)
 	}
 	d.plan, d.byHand, d.file = plan, true, path
+	d.syncFreeze(s)
 	s.flash("loaded the plan from " + path)
 	p.cursor = min(p.cursor, p.rows()-1)
 	return nil
@@ -613,6 +665,9 @@ func (p *planScreen) View(w, h int) string {
 	s, st := p.s, p.s.Styles
 	if s.base == nil {
 		return st.Faint.Render("No model chosen. Press 1 for Models, pick one with enter.")
+	}
+	if p.lrf != nil {
+		return p.overlayView(w, h)
 	}
 	d := s.plan
 	formW := w
@@ -737,9 +792,160 @@ func (p *planScreen) dataNote() string {
 	return ""
 }
 
-// startLRFind runs the LR finder on the plan's first stage in the
-// background.
+// ---- the LR finder overlay ----
+
+// lrFind is a learning-rate range test run from the Plan screen, shown in
+// an overlay: enter takes its suggestion, esc dismisses it.
+type lrFind struct {
+	id     int
+	cancel context.CancelFunc
+	done   bool
+	res    trainer.LRFindResult
+	err    error
+	chart  *chart.Chart
+}
+
+// lrFindMsg is the range test's result.
+type lrFindMsg struct {
+	id  int
+	res trainer.LRFindResult
+	err error
+}
+
+// startLRFind runs fastai's range test on the plan's first stage in the
+// background, on the job as prepared (the model is restored after it).
 func (p *planScreen) startLRFind() tea.Cmd {
-	p.s.flashErr(errors.New("the LR finder is not available in this build: run thaw lr-find"))
-	return nil
+	s, d := p.s, p.s.plan
+	switch {
+	case d.loading:
+		s.flash("the data is still loading; press l again in a moment")
+		return nil
+	case d.dataErr != nil:
+		s.flashErr(fmt.Errorf("%w — fix the data field first", d.dataErr))
+		return nil
+	}
+	if _, err := d.resolved(s); err != nil {
+		s.flashErr(fmt.Errorf("plan: %w — edit the stage with e", err))
+		return nil
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	id := s.nextID()
+	p.lrf = &lrFind{id: id, cancel: cancel}
+	job, cat := d.job(s), s.catalog
+	return func() tea.Msg {
+		prep, err := inspectData(cat, job)
+		if err != nil {
+			return lrFindMsg{id: id, err: err}
+		}
+		res, err := trainer.FindLR(ctx, trainer.FindLRSpec{
+			Model: prep.Model, Stage: &prep.Plan.Stages[0], Train: prep.Train,
+			Seed: job.Seed, BatchSize: prep.Spec().BatchSize,
+		})
+		return lrFindMsg{id: id, res: res, err: err}
+	}
+}
+
+func (p *planScreen) handleLRFind(msg lrFindMsg) {
+	f := p.lrf
+	if f == nil || msg.id != f.id {
+		return
+	}
+	f.done, f.res, f.err = true, msg.res, msg.err
+	if errors.Is(msg.err, context.Canceled) {
+		p.lrf = nil
+		return
+	}
+	f.chart = nil // drawn at the overlay's size
+}
+
+// handleOverlayKey: enter takes the suggestion, esc dismisses (and
+// cancels a test still running).
+func (p *planScreen) handleOverlayKey(msg tea.KeyPressMsg) {
+	k := p.s.Keys
+	f := p.lrf
+	switch {
+	case key.Matches(msg, k.Back):
+		f.cancel()
+		p.lrf = nil
+	case key.Matches(msg, k.Forward):
+		if !f.done || f.err != nil {
+			return
+		}
+		p.acceptLR(f.res.Suggestion)
+		f.cancel()
+		p.lrf = nil
+	}
+}
+
+// acceptLR scales every stage's peak rate so that the first stage's is lr,
+// keeping the plan's ratios between stages (chain-thaw's later stages at a
+// tenth, say).
+func (p *planScreen) acceptLR(lr float64) {
+	s, d := p.s, p.s.plan
+	rp, err := d.resolved(s)
+	if err != nil || !(lr > 0) || !(rp.Stages[0].LR > 0) {
+		return
+	}
+	ratio := lr / rp.Stages[0].LR
+	if d.plan.LR > 0 {
+		d.plan.LR *= ratio
+	}
+	for i := range d.plan.Stages {
+		if d.plan.Stages[i].LR > 0 {
+			d.plan.Stages[i].LR *= ratio
+		}
+	}
+	if d.plan.LR == 0 && d.plan.Stages[0].LR == 0 {
+		d.plan.Stages[0].LR = lr
+	}
+	d.byHand = true
+	s.flash(fmt.Sprintf("peak learning rate of stage 1 set to %.3g (the others scaled alike)", lr))
+}
+
+// overlayView draws the LR finder's overlay in a w×h body.
+func (p *planScreen) overlayView(w, h int) string {
+	st := p.s.Styles
+	f := p.lrf
+	bw, bh := min(w-4, 100), min(h-2, 24)
+	var body string
+	switch {
+	case !f.done:
+		body = st.Heading.Render("LR finder") + "\n\nrunning the range test on stage 1's blocks…\n\n" + st.Faint.Render("esc cancels")
+	case f.err != nil:
+		body = st.Heading.Render("LR finder") + "\n\n" + st.Error.Render(termtext.Sanitize(f.err.Error())) +
+			"\n\n" + st.Faint.Render("esc closes; try a smaller batch or more data")
+	default:
+		cw, ch := bw-4, bh-6
+		if f.chart == nil || func() bool { w0, h0 := f.chart.Size(); return w0 != cw || h0 != ch }() {
+			f.chart = lrFindChart(st, f.res, cw, ch)
+		}
+		body = st.Heading.Render("LR finder") + st.Faint.Render("  smoothed loss against log10 of the learning rate") + "\n" +
+			f.chart.View() + "\n" +
+			fmt.Sprintf("suggested peak learning rate %s  ", st.Marker.Render(fmt.Sprintf("%.3g", f.res.Suggestion))) +
+			st.Faint.Render("(fastai's valley)") + "\n" + st.Faint.Render("enter takes it for stage 1 · esc dismisses")
+	}
+	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, st.Overlay.Render(body))
+}
+
+// lrFindChart draws the range test: the raw loss faint, the smoothed
+// loss, and the suggestion marked.
+func lrFindChart(st Styles, res trainer.LRFindResult, w, h int) *chart.Chart {
+	c := chart.New(max(w, 20), max(h, 5))
+	xs := make([]float64, len(res.LRs))
+	for i, lr := range res.LRs {
+		xs[i] = math.Log10(lr)
+	}
+	if len(xs) > 0 {
+		c.SetDomain(xs[0], xs[len(xs)-1])
+	}
+	raw := c.AddSeries("batch loss", chart.Line, chart.Style{Faint: true}, false)
+	smooth := c.AddSeries("smoothed loss", chart.Line, chart.Style{}, true)
+	c.Append(raw, xs, res.RawLosses)
+	c.Append(smooth, xs, res.Losses)
+	if i := res.SuggestionIndex; i >= 0 && i < len(xs) {
+		c.SetMarks([]chart.Mark{{X: xs[i], Label: fmt.Sprintf("%.2g", res.Suggestion)}})
+		c.SetBest(xs[i], res.Losses[i], true)
+	}
+	c.Render()
+	return c
 }

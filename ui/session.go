@@ -47,6 +47,10 @@ type Session struct {
 	message    string
 	messageErr bool
 
+	// sweeping is set while a freeze-depth sweep runs: quitting asks
+	// first.
+	sweeping bool
+
 	// probeCache keeps finished probes per model and job.
 	probeCache map[probeKey]*probeState
 

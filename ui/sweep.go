@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -115,6 +116,7 @@ func (b *blocksScreen) toggleSweep() tea.Cmd {
 	id := s.nextID()
 	b.sweep = &sweepState{id: id, cancel: cancel, ch: ch, total: len(rp.Blocks)}
 	b.sweepCursor = 0
+	s.sweeping = true
 	base := d.job(s)
 	s.bg.Add(1)
 	go func() {
@@ -138,12 +140,14 @@ func runSweep(ctx context.Context, gone <-chan struct{}, eng Engine, base traine
 		}
 	}
 	n := len(rp.Blocks)
+	// One sweep's runs share a tag naming when it started.
+	label := time.Now().UTC().Format("20060102-150405")
 	for k := 1; k <= n; k++ {
 		job := base
 		job.Plan, job.Preset = SweepPlan(rp, k), nil
 		run, err := eng.Start(ctx, job, store.StartOptions{
-			Name: fmt.Sprintf("sweep %d: %s, top %d of %d (from %s)", id, base.Model, k, n, rp.Blocks[n-k]),
-			Tags: []string{"sweep", fmt.Sprintf("sweep-depth:%d", k)},
+			Name: fmt.Sprintf("sweep %s: %s → %s, from %s (top %d of %d)", label, base.Model, base.Data.Path, rp.Blocks[n-k], k, n),
+			Tags: []string{"sweep", "sweep:" + label, fmt.Sprintf("sweep-depth:%d", k)},
 		})
 		if err != nil {
 			send(sweepDoneMsg{id: id, err: err})
@@ -193,6 +197,7 @@ func (b *blocksScreen) handleSweep(msg tea.Msg) tea.Cmd {
 		}
 		sw.done, sw.err = true, msg.err
 		sw.cancel()
+		b.s.sweeping = false
 		switch {
 		case errors.Is(msg.err, context.Canceled):
 			b.s.flash("sweep cancelled; its finished runs stay stored")

@@ -51,12 +51,18 @@ func (s *Session) runStore() RunStore {
 	return nil
 }
 
-// exportDir returns where figures of run id go: see Options.ExportDir.
-func (s *Session) exportDir(ctx context.Context, id string) (string, error) {
+// exportDir returns where figures of run id go, and how to show that
+// folder: see Options.ExportDir.
+func (s *Session) exportDir(ctx context.Context, id string) (dir, shown string, err error) {
 	if s.opts.ExportDir != nil {
-		return s.opts.ExportDir(ctx, id)
+		dir, shown, err = s.opts.ExportDir(ctx, id)
+	} else {
+		dir, err = os.Getwd()
 	}
-	return os.Getwd()
+	if shown == "" {
+		shown = dir
+	}
+	return dir, shown, err
 }
 
 // runsEngine returns the session's engine as a RunsEngine, or nil.
@@ -349,7 +355,7 @@ func exportCmd(ctx context.Context, from Screen, s *Session, ids []string, name 
 			}
 			runs = append(runs, r)
 		}
-		dir, err := s.exportDir(ctx, ids[0])
+		dir, shown, err := s.exportDir(ctx, ids[0])
 		if err != nil {
 			return exportedMsg{from: from, err: fmt.Errorf("export: %w", err)}
 		}
@@ -357,7 +363,7 @@ func exportCmd(ctx context.Context, from Screen, s *Session, ids []string, name 
 		if _, err := export.WriteFile(path, export.LearningCurves, runs, opts); err != nil {
 			return exportedMsg{from: from, err: err}
 		}
-		return exportedMsg{from: from, path: path}
+		return exportedMsg{from: from, path: filepath.Join(shown, name)}
 	}
 }
 

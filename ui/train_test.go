@@ -228,9 +228,27 @@ func TestFlowTrainBranchRuns(t *testing.T) {
 	if runs := onlyRun(t, st); len(runs) != 1 || runs[0].ID != id {
 		t.Fatalf("after deleting the branch the store holds %d runs", len(runs))
 	}
+	// enter opens the stored run: its curves and per-stage table.
+	keys("enter")
+	scr.waitFor(t, "best acc", "val loss", "forgetting", "stage 3: +fc1")
+	keys("esc")
+
+	// r resumes the stopped run from its last good checkpoint; it trains
+	// again until q stops it.
+	keys("r")
+	scr.waitFor(t, "running · stage")
+	eventually(t, "the resumed run trains", func() bool {
+		r, err := st.Run(ctx, id)
+		return err == nil && r.Status == trainer.StatusRunning
+	})
 	keys("q")
+	scr.waitFor(t, "Quit and stop it?")
+	keys("y")
 	tm.WaitFinished(t, teatest.WithFinalTimeout(20*time.Second))
 	m.Wait()
+	if r, err := st.Run(ctx, id); err != nil || r.Status != trainer.StatusStopped {
+		t.Errorf("after quitting, the resumed run is %v (%v), want stopped", r.Status, err)
+	}
 	cancel()
 	checkNoLeak(t)
 }

@@ -98,9 +98,16 @@ type Options struct {
 	// the engine's whole store.
 	Runs RunStore
 	// ExportDir, when set, returns the folder where figures of run id are
-	// written (the SSH server puts them under the user's own runs); nil
-	// means the working directory.
-	ExportDir func(ctx context.Context, id string) (string, error)
+	// written, and the name the user knows it by, shown in place of the
+	// folder's path (the SSH server puts figures under the user's own runs
+	// and shows the path scp fetches them by; "" shows dir). Nil means the
+	// working directory.
+	ExportDir func(ctx context.Context, id string) (dir, shown string, err error)
+	// PlanDir, when set, is the only folder plan files are saved to and
+	// loaded from: a name typed on the Plan screen is taken inside it, and
+	// nothing outside it can be read or written (the SSH server gives each
+	// user their own). Empty means any path.
+	PlanDir string
 }
 
 // Model is the workbench's root model: one per session.
@@ -319,7 +326,7 @@ func (m *Model) switchTo(s Screen) tea.Cmd {
 
 // quit asks first when a run is training; otherwise it quits.
 func (m *Model) quit() (tea.Model, tea.Cmd) {
-	if m.s.training() {
+	if m.s.training() || m.s.sweeping {
 		m.confirmQuit = true
 		return m, nil
 	}
@@ -398,7 +405,13 @@ func (m *Model) helpBar(w int) string {
 		bs = append(bs, k.Forward, k.Back, k.jumpHelp(), k.Help, k.Quit)
 	}
 	m.help.SetWidth(w)
-	return m.help.ShortHelpView(bs)
+	// Bubbles' help drops the items past the width; its estimate can be
+	// off by the separator, so cut what still overflows.
+	bar := m.help.ShortHelpView(bs)
+	if ansi.StringWidth(bar) > w {
+		bar = ansi.Truncate(bar, w-1, "") + "…"
+	}
+	return bar
 }
 
 func (m *Model) fullHelpView(w, h int) string {
@@ -415,9 +428,15 @@ func (m *Model) fullHelpView(w, h int) string {
 
 func (m *Model) confirmView(w, h int) string {
 	st := m.s.Styles
-	msg := "A run is training. Quit and stop it?\n\n" +
-		"It is stored: thaw resume " + shortID(m.s.run.ID) + " continues it later.\n\n" +
-		"y quit · n stay"
+	var msg string
+	if m.s.training() {
+		msg = "A run is training. Quit and stop it?\n\n" +
+			"It is stored: thaw resume " + shortID(m.s.run.ID) + " continues it later.\n\n"
+	} else {
+		msg = "A freeze-depth sweep is running. Quit and stop it?\n\n" +
+			"The freeze points it finished stay stored (thaw runs).\n\n"
+	}
+	msg += "y quit · n stay"
 	box := st.Overlay.Render(msg)
 	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, box)
 }

@@ -407,7 +407,7 @@ func (r *screenReader) pump() string {
 // waitFor waits until the screen holds every string of want.
 func (r *screenReader) waitFor(t *testing.T, want ...string) string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	var scr string
 	for time.Now().Before(deadline) {
 		scr = r.pump()

@@ -2,15 +2,12 @@ package recipes
 
 import (
 	"fmt"
-	"math"
 	"path"
 	"strings"
 
 	"thaw/assets"
 	"thaw/trainer"
 )
-
-func nan() float64 { return math.NaN() }
 
 // card renders a base model's card from its meta.json, so the two never
 // disagree.

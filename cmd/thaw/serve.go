@@ -14,6 +14,7 @@ import (
 
 	"charm.land/log/v2"
 
+	"thaw/assets"
 	"thaw/store"
 	"thaw/ui"
 	"thaw/ui/serve"
@@ -71,7 +72,8 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	// wish's middleware logs through the package's default logger.
 	log.SetDefault(lg)
 
-	cat := m.catalog()
+	// Users name models and data; the server's files are not theirs to name.
+	cat := &assets.Catalog{Zoo: m.Zoo, NoFiles: true}
 	st, err := openStore(f.store)
 	if err != nil {
 		return err
@@ -88,7 +90,7 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	if f.hostKey == "" {
 		f.hostKey = filepath.Join(st.Dir(), "serve", "host_ed25519")
 	}
-	eng := store.NewEngine(st, serve.BuiltinOnly(cat.Prepare, cat.Zoo), store.WithVersion(thawVersion()))
+	eng := store.NewEngine(st, cat.Prepare, store.WithVersion(thawVersion()))
 	runs, err := serve.NewRuns(eng, serve.RunsConfig{
 		MaxPerUser: f.maxPerUser, MaxTotal: f.maxTotal, Share: f.share, Operator: f.operator,
 		Home: filepath.Join(st.Dir(), "serve", "files"),
@@ -100,7 +102,7 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 		Addr:               f.listen,
 		AuthorizedKeys:     f.authorizedKeys,
 		HostKey:            f.hostKey,
-		Model:              serve.Workbench(runs, ui.Options{}),
+		Model:              serve.Workbench(runs, ui.Options{Catalog: cat}),
 		Files:              runs.Files,
 		IdleTimeout:        f.idle,
 		MaxSession:         f.maxSession,

@@ -1,6 +1,7 @@
 package termtext
 
 import (
+	"strings"
 	"testing"
 	"unicode"
 	"unicode/utf8"
@@ -95,4 +96,30 @@ func TestClash(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzShown: what Shown keeps prints as it is (no control, format or bidi
+// characters, single inner spaces, trimmed), and a name always clashes
+// with its own sanitised form.
+func FuzzShown(f *testing.F) {
+	for _, s := range []string{"A", "\x1b[1mA", " a\t\tb ", "ca\u200bt", "\x1b]0;t\x07", "a\xffb", "\u202eabc"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out := Shown(in)
+		if !utf8.ValidString(out) || out != strings.TrimSpace(out) || strings.Contains(out, "  ") {
+			t.Fatalf("Shown(%q) = %q", in, out)
+		}
+		for _, r := range out {
+			if r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || unicode.Is(unicode.Cf, r) || (unicode.IsSpace(r) && r != ' ') {
+				t.Fatalf("Shown(%q) = %q: keeps %U", in, out, r)
+			}
+		}
+		if Shown(out) != out {
+			t.Fatalf("Shown(%q) = %q, but Shown of that is %q", in, out, Shown(out))
+		}
+		if _, _, clash := Clash([]string{in, Sanitize(in)}); !clash {
+			t.Fatalf("%q and its sanitised form do not clash", in)
+		}
+	})
 }

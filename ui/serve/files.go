@@ -1,14 +1,18 @@
 package serve
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path"
 	"strings"
 
 	"charm.land/ssh"
 	"charm.land/wish/v2"
 	"charm.land/wish/v2/scp"
+	"github.com/pkg/sftp"
 )
 
 // FileSource returns the files a user may fetch: a read-only tree whose
@@ -77,3 +81,105 @@ type commandSession struct {
 }
 
 func (c commandSession) Command() []string { return c.cmd }
+
+// sftpSubsystem serves the user's tree over SFTP, read-only: what OpenSSH's
+// scp speaks by default since 9.0, and sftp itself.
+func (s *Server) sftpSubsystem(sess ssh.Session) {
+	u, ok := verifiedUser(sess)
+	if !ok {
+		s.refuse(sess, "", "no verified key")
+		return
+	}
+	fsys, err := s.cfg.Files(u)
+	if err != nil {
+		s.log.Error("sftp", "user", u.Name, "fingerprint", u.Fingerprint, "err", err)
+		s.refuse(sess, u.String(), "files are not available")
+		return
+	}
+	if c, ok := fsys.(io.Closer); ok {
+		defer c.Close()
+	}
+	s.log.Info("sftp", "user", u.Name, "fingerprint", u.Fingerprint, "remote", sess.RemoteAddr().String())
+	h := readOnly{fsys}
+	srv := sftp.NewRequestServer(sess, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h},
+		sftp.WithStartDirectory("/"))
+	if err := srv.Serve(); err != nil && !errors.Is(err, io.EOF) {
+		s.log.Warn("sftp", "user", u.Name, "fingerprint", u.Fingerprint, "err", err)
+	}
+	srv.Close()
+	_ = sess.Exit(0)
+}
+
+// readOnly answers SFTP requests from a read-only tree: reads, listings
+// and stats; every change is refused.
+type readOnly struct{ fsys fs.FS }
+
+// errReadOnly is what a client that tries to change a file is told.
+var errReadOnly = fmt.Errorf("files are read-only here: %w", os.ErrPermission)
+
+func (h readOnly) Fileread(r *sftp.Request) (io.ReaderAt, error) {
+	f, err := h.fsys.Open(cleanPath(r.Filepath))
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("%s: not a file: %w", r.Filepath, os.ErrInvalid)
+	}
+	ra, ok := f.(io.ReaderAt)
+	if !ok {
+		f.Close()
+		return nil, fmt.Errorf("%s: cannot be read at offsets: %w", r.Filepath, os.ErrInvalid)
+	}
+	return readerAtCloser{ra, f}, nil
+}
+
+// readerAtCloser lets the SFTP server close the file when the transfer
+// ends.
+type readerAtCloser struct {
+	io.ReaderAt
+	io.Closer
+}
+
+func (readOnly) Filewrite(*sftp.Request) (io.WriterAt, error) { return nil, errReadOnly }
+func (readOnly) Filecmd(*sftp.Request) error                  { return errReadOnly }
+
+func (h readOnly) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
+	p := cleanPath(r.Filepath)
+	switch r.Method {
+	case "List":
+		entries, err := fs.ReadDir(h.fsys, p)
+		if err != nil {
+			return nil, err
+		}
+		var out listerAt
+		for _, e := range entries {
+			if fi, err := e.Info(); err == nil {
+				out = append(out, fi)
+			}
+		}
+		return out, nil
+	case "Stat", "Lstat":
+		fi, err := fs.Stat(h.fsys, p)
+		if err != nil {
+			return nil, err
+		}
+		return listerAt{fi}, nil
+	}
+	return nil, fmt.Errorf("%s: %w", r.Method, os.ErrPermission)
+}
+
+// listerAt is a listing handed out in pieces.
+type listerAt []os.FileInfo
+
+func (l listerAt) ListAt(dst []os.FileInfo, off int64) (int, error) {
+	if off >= int64(len(l)) {
+		return 0, io.EOF
+	}
+	n := copy(dst, l[off:])
+	if off+int64(n) >= int64(len(l)) {
+		return n, io.EOF
+	}
+	return n, nil
+}

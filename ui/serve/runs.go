@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,10 +15,8 @@ import (
 
 	"charm.land/log/v2"
 
-	"thaw/assets"
 	"thaw/store"
 	"thaw/trainer"
-	"thaw/trainer/termtext"
 )
 
 // Errors of [Runs]. Test for them with errors.Is.
@@ -89,7 +86,10 @@ type Run struct {
 }
 
 // NewRuns returns the server's runs, recorded by eng. Runs of the
-// server's users that an earlier server left queued join the queue.
+// server's users that an earlier server left queued join the queue. eng
+// should prepare jobs with a catalogue that reads no files
+// (assets.Catalog.NoFiles), as the sessions' workbenches do: a user names
+// models and data, and must not name the server's files.
 func NewRuns(eng *store.Engine, cfg RunsConfig, lg *log.Logger) (*Runs, error) {
 	if cfg.Home == "" {
 		return nil, errors.New("serve: runs: no home folder for users' files")
@@ -494,6 +494,17 @@ func (r *Runs) FileDir(ctx context.Context, u User, id string) (string, error) {
 	return dir, nil
 }
 
+// PlanDir returns the folder of u's plan files, creating it: the Plan
+// screen saves and loads there and nowhere else, and scp fetches them as
+// plans/<file>.
+func (r *Runs) PlanDir(u User) (string, error) {
+	dir := filepath.Join(r.cfg.Home, userDir(u), "plans")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("plan folder: %w", err)
+	}
+	return dir, nil
+}
+
 // Files is the [FileSource] of the server: a user's folder, read through
 // os.Root so that no path, link or "..", leads out of it.
 func (r *Runs) Files(u User) (fs.FS, error) {
@@ -515,29 +526,3 @@ type rootFS struct {
 }
 
 func (r rootFS) Close() error { return r.root.Close() }
-
-// BuiltinOnly wraps a preparer so that it accepts only the zoo's models
-// and the built-in tasks: a job naming a file or folder is refused. A
-// server's users must not make it read paths of its file system.
-func BuiltinOnly(prepare store.Preparer, zoo fs.FS) store.Preparer {
-	return func(job trainer.Job) (*trainer.Prepared, error) {
-		inZoo := zoo != nil && fs.ValidPath(job.Model) && !strings.Contains(job.Model, "/")
-		if inZoo {
-			_, err := fs.Stat(zoo, path.Join(job.Model, trainer.ConfigFile))
-			inZoo = err == nil
-		}
-		if !inZoo {
-			return nil, trainer.BadInput(fmt.Errorf("model %q: over SSH only the zoo's models can be used (%s)",
-				termtext.Sanitize(job.Model), strings.Join(assets.ZooModels(zoo), ", ")))
-		}
-		if _, ok := assets.TaskByName(job.Data.Path); !ok || job.Data.Labels != "" {
-			var tasks []string
-			for _, t := range assets.Tasks() {
-				tasks = append(tasks, t.Name)
-			}
-			return nil, trainer.BadInput(fmt.Errorf("data %q: over SSH only the built-in tasks can be used (%s)",
-				termtext.Sanitize(job.Data.Path), strings.Join(tasks, ", ")))
-		}
-		return prepare(job)
-	}
-}

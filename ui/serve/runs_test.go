@@ -3,10 +3,12 @@ package serve
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,8 +34,8 @@ func startRunsServer(t *testing.T, keys []testKey, edit func(*RunsConfig)) *runs
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat := assets.NewCatalog()
-	eng := store.NewEngine(st, BuiltinOnly(cat.Prepare, cat.Zoo))
+	cat := &assets.Catalog{Zoo: assets.Zoo(), NoFiles: true}
+	eng := store.NewEngine(st, cat.Prepare)
 	cfg := RunsConfig{Home: filepath.Join(dir, "files")}
 	if edit != nil {
 		edit(&cfg)
@@ -423,4 +425,77 @@ func TestShutdownStopsRunsResumably(t *testing.T) {
 	}
 	t.Logf("stopped at step %d of %d; resumed and uninterrupted runs end at step %d with the same %d tensors",
 		stopStep, stepA, stepA, len(a))
+}
+
+// TestUsersCannotNameServerFiles: a job or a workbench naming a file or
+// folder of the server is refused before anything is read.
+func TestUsersCannotNameServerFiles(t *testing.T) {
+	alice := newKey(t, "alice")
+	rs := startRunsServer(t, []testKey{alice}, nil)
+	secret := filepath.Join(t.TempDir(), "secret.csv")
+	if err := os.WriteFile(secret, []byte("f0,label\n1,a\n2,b\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []trainer.Job{
+		{Model: "mnist8-mlp", Data: trainer.DataRef{Path: secret}},
+		{Model: filepath.Dir(secret), Data: trainer.DataRef{Path: "uci-digits"}},
+		{Model: "/", Data: trainer.DataRef{Path: "/etc/passwd"}},
+	}
+	for _, job := range cases {
+		job.Seed = 1
+		if err := job.SetPlan("head", 0, 1); err != nil {
+			t.Fatal(err)
+		}
+		_, err := rs.runs.Start(userOf(alice), job, store.StartOptions{})
+		var ie trainer.InputError
+		if !errors.As(err, &ie) || !strings.Contains(err.Error(), "only the") {
+			t.Errorf("job on %s / %s: %v, want it refused as not offered", job.Model, job.Data.Path, err)
+		}
+	}
+	if runs, _ := rs.st.ListRuns(context.Background(), store.RunFilter{}); len(runs) != 0 {
+		t.Errorf("%d runs recorded", len(runs))
+	}
+	// The workbench's catalogue is the same: its Plan screen cannot read
+	// the file either.
+	tm := openTerminal(t, rs.mustDial(t, alice), 160, 40)
+	tm.waitScreen(t, "mnist8-mlp")
+	tm.stdin.Write([]byte("jj\r")) // mnist8-mlp → Blocks
+	tm.waitScreen(t, "trainable")
+	tm.stdin.Write([]byte("\r")) // → Plan
+	tm.waitScreen(t, " train / ")
+	tm.stdin.Write([]byte("e\x15" + secret + "\r")) // edit the data field
+	tm.waitScreen(t, "only the built-in tasks are offered here")
+}
+
+// TestPlanFilesStayHome: the Plan screen saves and loads plan files in the
+// user's own folder only.
+func TestPlanFilesStayHome(t *testing.T) {
+	alice := newKey(t, "alice")
+	rs := startRunsServer(t, []testKey{alice}, nil)
+	outside := filepath.Join(t.TempDir(), "outside.json")
+	tm := openTerminal(t, rs.mustDial(t, alice), 160, 40)
+	tm.waitScreen(t, "mnist8-mlp")
+	tm.stdin.Write([]byte("jj\r")) // mnist8-mlp → Blocks
+	tm.waitScreen(t, "trainable")
+	tm.stdin.Write([]byte("\r")) // → Plan
+	tm.waitScreen(t, " train / ")
+	for _, p := range []string{outside, "../../escape.json", "plans/../../../escape.json"} {
+		tm.stdin.Write([]byte("s\x15" + p + "\r"))
+		tm.waitScreen(t, "save plan:")
+		tm.stdin.Write([]byte("\x1b")) // close the prompt if it stayed open
+	}
+	if _, err := os.Stat(outside); err == nil {
+		t.Errorf("a plan was saved outside the user's folder, to %s", outside)
+	}
+	if m, _ := filepath.Glob(filepath.Join(rs.runs.cfg.Home, "*.json")); len(m) > 0 {
+		t.Errorf("plans escaped the user's folder: %v", m)
+	}
+	tm.stdin.Write([]byte("s\x15mine.json\r"))
+	tm.waitScreen(t, "saved the plan to mine.json")
+	dir, _ := rs.runs.PlanDir(userOf(alice))
+	if _, err := os.Stat(filepath.Join(dir, "mine.json")); err != nil {
+		t.Errorf("the plan is not in the user's folder: %v", err)
+	}
+	tm.stdin.Write([]byte("L\x15/etc/passwd\r"))
+	tm.waitScreen(t, "load plan:")
 }

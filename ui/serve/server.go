@@ -180,6 +180,7 @@ func New(cfg Config) (*Server, error) {
 	mw = append(mw, bubbletea.MiddlewareWithProgramHandler(s.program), s.session)
 	if cfg.Files != nil {
 		mw = append(mw, s.scp())
+		opts = append(opts, wish.WithSubsystem("sftp", s.sftpSubsystem))
 	}
 	opts = append(opts, wish.WithMiddleware(mw...))
 	srv, err := wish.NewServer(opts...)

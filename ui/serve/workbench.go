@@ -3,11 +3,13 @@ package serve
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
 
+	"thaw/assets"
 	"thaw/store"
 	"thaw/trainer"
 	"thaw/ui"
@@ -26,13 +28,30 @@ func Workbench(runs *Runs, opts ui.Options) func(Session) tea.Model {
 	return func(s Session) tea.Model {
 		o := opts
 		o.FromEnv = false // the server's environment is not the client's
+		// The user names models and data: never the server's files.
+		cat := assets.Catalog{Zoo: assets.Zoo()}
+		if o.Catalog != nil {
+			cat = *o.Catalog
+		}
+		cat.NoFiles = true
+		o.Catalog = &cat
+		o.ModelDirs = nil
+		// Plans are saved and loaded in the user's own folder only.
+		o.PlanDir = filepath.Join(runs.cfg.Home, userDir(s.User), "plans")
+		if dir, err := runs.PlanDir(s.User); err == nil {
+			o.PlanDir = dir
+		}
 		if slices.ContainsFunc(s.Environ, func(e string) bool { return strings.HasPrefix(e, "NO_COLOR=") && e != "NO_COLOR=" }) {
 			o.NoColor = true
 		}
 		eng := &sessionEngine{runs: runs, user: s.User}
 		o.Engine = eng
 		o.Runs = &RunView{runs: runs, user: s.User}
-		o.ExportDir = func(ctx context.Context, id string) (string, error) { return runs.FileDir(ctx, s.User, id) }
+		o.ExportDir = func(ctx context.Context, id string) (string, string, error) {
+			dir, err := runs.FileDir(ctx, s.User, id)
+			// The user fetches it by this name: scp -P PORT HOST:<run>/<file> .
+			return dir, filepath.Base(dir), err
+		}
 		m := ui.New(s.Context, o)
 		var attach tea.Cmd
 		if l := runs.Attach(s.User); l != nil {

@@ -1,0 +1,115 @@
+package ui
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"thaw/assets"
+)
+
+// TestFrameFits: every screen fills the terminal exactly, at small and
+// large sizes and after a resize, with no line wider than the terminal.
+func TestFrameFits(t *testing.T) {
+	d := newDriver(t, Options{})
+	d.chooseModel("digits-cnn")
+	for _, size := range [][2]int{{80, 24}, {160, 48}, {100, 30}, {40, 12}, {80, 24}} {
+		d.send(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
+		for sc := range numScreens {
+			d.keys(fmt.Sprint(int(sc) + 1))
+			out := d.m.render()
+			lines := strings.Split(out, "\n")
+			if len(lines) != size[1] {
+				t.Errorf("%v at %dx%d: %d lines", sc, size[0], size[1], len(lines))
+			}
+			for i, l := range lines {
+				if w := ansi.StringWidth(l); w > size[0] {
+					t.Errorf("%v at %dx%d: line %d is %d wide: %q", sc, size[0], size[1], i, w, ansi.Strip(l))
+				}
+			}
+		}
+	}
+	// Wide: the card beside the list; narrow: below it.
+	d.keys("1")
+	d.send(tea.WindowSizeMsg{Width: 160, Height: 48})
+	if row := lineWith(d.screen(), "digits-cnn   "); !strings.Contains(row, "│") {
+		t.Errorf("at 160 columns the card is not beside the list: %q", row)
+	}
+	d.send(tea.WindowSizeMsg{Width: 80, Height: 24})
+	if row := lineWith(d.screen(), "digits-cnn   "); strings.Contains(row, "│") {
+		t.Errorf("at 80 columns the card is beside the list: %q", row)
+	}
+}
+
+// sgrColour matches a foreground or background colour in an SGR sequence.
+var sgrColour = regexp.MustCompile(`\x1b\[[0-9;]*(3[0-9]|4[0-9]|9[0-7]|10[0-7])[;m]`)
+
+// TestNoColor: with NO_COLOR set, no screen draws a colour.
+func TestNoColor(t *testing.T) {
+	t.Setenv("NO_COLOR", "1")
+	d := newDriver(t, Options{FromEnv: true})
+	d.send(tea.BackgroundColorMsg{}) // a light terminal answering: still no colour
+	d.chooseModel("digits-cnn")
+	for sc := range numScreens {
+		d.keys(fmt.Sprint(int(sc) + 1))
+		if loc := sgrColour.FindStringIndex(d.m.render()); loc != nil {
+			out := d.m.render()
+			t.Errorf("%v draws a colour: %q", sc, out[max(loc[0]-20, 0):loc[1]])
+		}
+	}
+	// And without it, colours are drawn (the check above can fail).
+	t.Setenv("NO_COLOR", "")
+	d = newDriver(t, Options{FromEnv: true})
+	if !sgrColour.MatchString(d.m.render()) {
+		t.Errorf("no colour drawn without NO_COLOR")
+	}
+}
+
+// TestOpenModelFolder: o opens a model folder typed in; a folder that is
+// not a model shows why and the list keeps working.
+func TestOpenModelFolder(t *testing.T) {
+	d := newDriver(t, Options{})
+	empty := t.TempDir()
+	d.keys("o")
+	d.typeText(empty)
+	d.keys("enter")
+	if !d.m.s.messageErr || !strings.Contains(d.m.s.message, "config.json") {
+		t.Fatalf("opening an empty folder: message %q", d.m.s.message)
+	}
+	// A real model folder: the zoo's files copied out.
+	dir := filepath.Join(t.TempDir(), "my-model")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"config.json", "model.safetensors"} {
+		b, err := fsRead("zoo/mnist8-mlp/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.keys("o")
+	d.typeText(dir)
+	d.keys("enter")
+	if d.m.s.messageErr {
+		t.Fatalf("opening %s: %s", dir, d.m.s.message)
+	}
+	d.keys("enter")
+	if d.m.active != ScreenBlocks || d.m.s.base == nil || d.m.s.base.name != dir {
+		t.Fatalf("the opened folder was not chosen: screen %v", d.m.active)
+	}
+	if !strings.Contains(d.screen(), "trainable 650 of 17,226") {
+		t.Errorf("blocks of the opened model:\n%s", d.screen())
+	}
+}
+
+func fsRead(name string) ([]byte, error) { return fs.ReadFile(assets.FS, name) }
