@@ -316,15 +316,22 @@ func (c *Catalog) Prepare(job trainer.Job) (*trainer.Prepared, error) {
 	if job.Data, err = normalizeData(job.Data); err != nil {
 		return nil, err
 	}
+	// The source set decodes on another core while the data does.
+	var src *trainer.Dataset
+	srcErr := make(chan error, 1)
+	go func() {
+		var err error
+		if job.Init != trainer.InitScratch {
+			src, err = c.Source(base)
+		}
+		srcErr <- err
+	}()
 	ds, err := c.Data(job.Data, base.Model.Config.InputShape, SplitTrain)
+	if serr := <-srcErr; err == nil {
+		err = serr
+	}
 	if err != nil {
 		return nil, err
-	}
-	var src *trainer.Dataset
-	if job.Init != trainer.InitScratch {
-		if src, err = c.Source(base); err != nil {
-			return nil, err
-		}
 	}
 	return job.Prepare(trainer.JobInputs{Model: base.Model, ModelName: base.Name, Data: ds, Source: src})
 }

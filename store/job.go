@@ -80,7 +80,7 @@ func DecodeJob(r Run) (JobRecord, error) {
 			if err != nil {
 				return JobRecord{}, fmt.Errorf("run %s: its plan file %s: %w: %v", Short(r.ID), in.Plan, ErrInvalid, err)
 			}
-			job.Plan = p.Override(in.LR, in.Epochs)
+			job.Plan = p.Override(in.LR, in.Epochs, 0)
 		} else {
 			job.Preset = &trainer.PresetRef{Name: in.Plan, LR: in.LR, Epochs: in.Epochs}
 		}

@@ -206,7 +206,10 @@ func readIDX(r io.Reader, name string, mem *budget, decoded int64) (*idxFile, er
 	f.raw = make([]byte, 0, min(need, idxChunk))
 	for int64(len(f.raw)) < need {
 		old := len(f.raw)
-		chunk := int(min(need-int64(old), idxChunk))
+		// Grow by doubling, so the copies cost at most the data once
+		// more, but never beyond twice what has arrived: a header
+		// claiming much costs little until the data is there.
+		chunk := int(min(need-int64(old), max(idxChunk, int64(old))))
 		f.raw = slices.Grow(f.raw, chunk)[:old+chunk]
 		k, err := io.ReadFull(cr, f.raw[old:])
 		if err != nil {
@@ -236,6 +239,18 @@ func (f *idxFile) float32s(div float32) ([]float32, error) {
 	size := idxElemSize(f.typ)
 	out := make([]float32, len(f.raw)/size)
 	b := f.raw
+	if f.typ == idxU8 {
+		// Bytes are always finite: a table of the 256 quotients decodes
+		// them in a fraction of the general loop's time, to the same bits.
+		var lut [256]float32
+		for i := range lut {
+			lut[i] = float32(i) / div
+		}
+		for i, v := range b[:len(out)] {
+			out[i] = lut[v]
+		}
+		return out, nil
+	}
 	for i := range out {
 		var v float32
 		switch f.typ {

@@ -77,7 +77,7 @@ func TestSweepMatchesTrain(t *testing.T) {
 	}
 	job := trainer.Job{Model: "mnist8-mlp", Data: trainer.DataRef{Path: "uci-digits"}, Shots: 5,
 		ValSplit: 0.2, BatchSize: trainer.DefaultBatchSize, Seed: 1}
-	if err := job.SetPlan(planFile, 0, 0); err != nil {
+	if err := job.SetPlan(planFile, 0, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	live, err := eng.Start(context.Background(), job, store.StartOptions{})

@@ -41,7 +41,7 @@ func (m *Main) runBranch(ctx context.Context, args []string) error {
 	switch {
 	case *plan != "":
 		var j trainer.Job
-		if err := j.SetPlan(*plan, *lr, *epochs); err != nil {
+		if err := j.SetPlan(*plan, *lr, *epochs, 0); err != nil {
 			return fmt.Errorf("branch: %w", err)
 		}
 		cont = &store.Continuation{Plan: j.Plan, Preset: j.Preset}
@@ -58,7 +58,7 @@ func (m *Main) runBranch(ctx context.Context, args []string) error {
 	if err != nil {
 		return storeUsage(err)
 	}
-	if err := m.finishRun(live, prog, *asJSON, *save); err != nil {
+	if err := m.finishRun(ctx, live, prog, *asJSON, *save); err != nil {
 		return fmt.Errorf("branch: %w", err)
 	}
 	return nil

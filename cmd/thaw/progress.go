@@ -122,6 +122,13 @@ func (p *progress) report(pr trainer.Progress) {
 	fmt.Fprintln(p.w, line)
 }
 
+// stopping says, on a line of its own, that a stop was asked for. It is
+// called from another goroutine than report's; a line the two write at
+// once may interleave, which costs no more than a redraw.
+func (p *progress) stopping() {
+	fmt.Fprint(p.w, "\nstopping… (the run ends after this batch; Ctrl-C again to kill)\n")
+}
+
 // done ends the redrawn line so that what follows starts on its own.
 func (p *progress) done() {
 	if p.drew {

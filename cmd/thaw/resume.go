@@ -30,7 +30,7 @@ func (m *Main) runResume(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("resume: %w", storeUsage(err))
 	}
-	if err := m.finishRun(live, prog, *asJSON, *save); err != nil {
+	if err := m.finishRun(ctx, live, prog, *asJSON, *save); err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}
 	return nil

@@ -3,9 +3,13 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"runtime/debug"
 	"strings"
+	"text/tabwriter"
+
+	"thaw/trainer/termtext"
 
 	"thaw/assets"
 	"thaw/store"
@@ -23,6 +27,7 @@ type setupFlags struct {
 	batch    int
 	lr       float64
 	epochs   int
+	steps    int
 	seed     uint64
 	init     string
 }
@@ -36,6 +41,7 @@ func (s *setupFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&s.batch, "batch", trainer.DefaultBatchSize, "batch size")
 	fs.Float64Var(&s.lr, "lr", 0, "peak learning rate of every stage (0: the plan's)")
 	fs.IntVar(&s.epochs, "epochs", 0, "epochs of every stage (0: the plan's)")
+	fs.IntVar(&s.steps, "steps", 0, "optimizer steps of every stage, instead of --epochs (0: the plan's)")
 	fs.Uint64Var(&s.seed, "seed", 1, "seed of every random choice: split, shots, new head, batch order")
 	fs.StringVar(&s.init, "init", "pretrained", "where the weights start: `pretrained` (the base model's) or scratch (the same architecture, freshly initialised from --seed)")
 }
@@ -71,6 +77,10 @@ func (s *setupFlags) job(evalEvery int) (trainer.Job, error) {
 		return trainer.Job{}, usagef("--lr %v: must be finite: want a positive rate, or 0 for the plan's", s.lr)
 	case s.epochs < 0:
 		return trainer.Job{}, usagef("--epochs %d: want a positive count, or 0 for the plan's", s.epochs)
+	case s.steps < 0:
+		return trainer.Job{}, usagef("--steps %d: want a positive count, or 0 for the plan's", s.steps)
+	case s.steps > 0 && s.epochs > 0:
+		return trainer.Job{}, usagef("--epochs %d and --steps %d: give a stage's length one way", s.epochs, s.steps)
 	case evalEvery < 0:
 		return trainer.Job{}, usagef("--eval-every %d: want 0 or more", evalEvery)
 	case s.init != "pretrained" && s.init != string(trainer.InitScratch):
@@ -83,7 +93,7 @@ func (s *setupFlags) job(evalEvery int) (trainer.Job, error) {
 	if s.init == string(trainer.InitScratch) {
 		job.Init = trainer.InitScratch
 	}
-	if err := job.SetPlan(s.plan, s.lr, s.epochs); err != nil {
+	if err := job.SetPlan(s.plan, s.lr, s.epochs, s.steps); err != nil {
 		return trainer.Job{}, err
 	}
 	return job, nil
@@ -135,4 +145,26 @@ func thawVersion() string {
 // announce says on stderr which run is training.
 func (m *Main) announce(l *store.Live) {
 	fmt.Fprintf(m.Stderr, "run %s  (thaw show %s)\n", l.ID, store.Short(l.ID))
+	if l.Prepared != nil {
+		writePlan(m.Stderr, l.Prepared)
+	}
+}
+
+// writePlan says what a run will do before it starts: the data, then
+// every stage with its trainable blocks, length and peak rate.
+func writePlan(w io.Writer, p *trainer.Prepared) {
+	sum := p.Summary()
+	fmt.Fprintf(w, "plan %s: %d stages, %d steps of %d samples (%d training samples, %d steps an epoch)\n",
+		termtext.Sanitize(sum.Name), len(sum.Stages), p.TotalSteps(), p.Spec().BatchSize, p.Train.Len(), p.StepsPerEpoch())
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  STAGE\tTRAINABLE\tSTEPS\tPEAK LR\tSCHEDULE")
+	for _, st := range sum.Stages {
+		lr := fmt.Sprintf("%g", st.LR)
+		if st.LRFactor > 1 && len(st.Trainable) > 1 {
+			lr += fmt.Sprintf(" (÷%.3g a block down)", st.LRFactor)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\n", termtext.Sanitize(st.Label), termtext.Sanitize(strings.Join(st.Trainable, ",")),
+			st.Steps, lr, st.Schedule.Kind)
+	}
+	tw.Flush()
 }

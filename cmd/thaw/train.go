@@ -44,7 +44,7 @@ func (m *Main) runTrain(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	if err := m.finishRun(live, prog, *asJSON, *save); err != nil {
+	if err := m.finishRun(ctx, live, prog, *asJSON, *save); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	return nil
@@ -53,7 +53,10 @@ func (m *Main) runTrain(ctx context.Context, args []string) error {
 // finishRun waits for a run to end, prints its result whatever its
 // outcome, saves the best model when asked, and returns the error that
 // decides the exit code.
-func (m *Main) finishRun(live *store.Live, prog *progress, asJSON bool, save string) error {
+func (m *Main) finishRun(ctx context.Context, live *store.Live, prog *progress, asJSON bool, save string) error {
+	// A stop request is answered at once; the run ends within a batch.
+	stopMsg := context.AfterFunc(ctx, prog.stopping)
+	defer stopMsg()
 	res, runErr := live.Wait()
 	prog.done()
 	stopped := errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded)
@@ -155,8 +158,10 @@ type trainOutput struct {
 	Plan         trainer.PlanSummary `json:"plan"`
 	Stages       []stageResult       `json:"stages"`
 
-	FinalValAcc     number `json:"final_val_acc"`
-	FinalValLoss    number `json:"final_val_loss"`
+	FinalValAcc  number `json:"final_val_acc"`
+	FinalValLoss number `json:"final_val_loss"`
+	// FinalSkipped: the run was stopped and its final evaluation skipped.
+	FinalSkipped    bool   `json:"final_eval_skipped,omitempty"`
 	BestValAcc      number `json:"best_val_acc"`
 	BestValLoss     number `json:"best_val_loss"`
 	BestStep        int    `json:"best_step"`
@@ -213,6 +218,7 @@ func newTrainOutput(p *trainer.Prepared, res trainer.Result, runErr error) *trai
 		Stages:          []stageResult{},
 		FinalValAcc:     number(res.FinalValAcc),
 		FinalValLoss:    number(res.FinalValLoss),
+		FinalSkipped:    res.FinalSkipped,
 		BestValAcc:      number(res.BestValAcc),
 		BestValLoss:     number(res.BestValLoss),
 		BestStep:        res.BestStep,
@@ -294,8 +300,12 @@ func (o *trainOutput) writeText(w io.Writer) {
 			st.StartStep, st.EndStep, fmtLoss(float64(st.BestValLoss)), fmtPct(float64(st.BestValAcc)), note)
 	}
 	tw.Flush()
+	final := fmtPct(float64(o.FinalValAcc))
+	if o.FinalSkipped {
+		final = "- (skipped: stopped)"
+	}
 	fmt.Fprintf(w, "best val acc %s (the lowest val loss, %s, at step %d; --save writes these weights), final val acc %s\n",
-		fmtPct(float64(o.BestValAcc)), fmtLoss(float64(o.BestValLoss)), o.BestStep, fmtPct(float64(o.FinalValAcc)))
+		fmtPct(float64(o.BestValAcc)), fmtLoss(float64(o.BestValLoss)), o.BestStep, final)
 	if o.TestSamples > 0 {
 		fmt.Fprintf(w, "test acc %s on the %s of the test split (the saved weights, measured once: it selects nothing)\n",
 			fmtPct(float64(o.TestAcc)), plural(o.TestSamples, "sample"))
