@@ -178,8 +178,8 @@ func (s *Store) CreateRun(ctx context.Context, r Run) (Run, error) {
 	return r, nil
 }
 
-// Run returns the run whose id is id or starts with it, ignoring case. It
-// returns an error wrapping [ErrNotFound] when no run matches and
+// Run returns the run whose id is id or starts with it, ignoring case, or
+// for [Latest] the newest run. It returns an error wrapping [ErrNotFound] when no run matches and
 // [ErrAmbiguous] when several do.
 func (s *Store) Run(ctx context.Context, id string) (Run, error) {
 	full, err := s.resolve(ctx, id)
@@ -196,8 +196,24 @@ func (s *Store) Run(ctx context.Context, id string) (Run, error) {
 	return r, nil
 }
 
-// resolve turns a full id or a unique prefix into the full id of a run.
+// Latest is the run reference that names the newest run; no id or prefix
+// can be spelled so (ids have no l or u).
+const Latest = "latest"
+
+// resolve turns a full id, a unique prefix or [Latest] into the full id of
+// a run.
 func (s *Store) resolve(ctx context.Context, prefix string) (string, error) {
+	if prefix == Latest {
+		var id string
+		err := s.db.QueryRowContext(ctx, `SELECT id FROM runs ORDER BY created_ms DESC, id DESC LIMIT 1`).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", fmt.Errorf("run %s: %w: the store has no runs", prefix, ErrNotFound)
+		}
+		if err != nil {
+			return "", fmt.Errorf("run %s: %w", prefix, err)
+		}
+		return id, nil
+	}
 	p, ok := normalizeID(prefix)
 	if !ok {
 		return "", fmt.Errorf("run %q: %w", prefix, ErrNotFound)

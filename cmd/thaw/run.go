@@ -107,7 +107,9 @@ Usage:
                [--host-key FILE] [--store DIR] [--max-runs-per-user N]
                [--max-runs N] [--idle-timeout D] [--share-runs]
                                   the workbench over SSH, public keys only
-  thaw predict --model M --data D  write class probabilities as CSV
+  thaw predict --model M --data D  write class probabilities as CSV (the data
+                                  may have no labels; with them, the
+                                  accuracy goes to stderr)
   thaw lr-find --model M --data D [--plan P] [--shots K] ...
   thaw zoo build [NAME...] [--out DIR]
                                   retrain base models from their recipes
@@ -118,7 +120,8 @@ Usage:
 M is a zoo model's name or a folder with config.json and model.safetensors.
 D is a built-in task (see thaw datasets), a CSV file (.csv or .csv.gz), an
 IDX images file (labels found by MNIST's naming, or --labels) or an image
-folder (root/<class>/*.png). RUN is a run id or a unique prefix of one.
+folder (root/<class>/*.png). RUN is a run id, a unique prefix of one, or
+latest, the newest run.
 Runs are stored in --store DIR, else $THAW_STORE, else $XDG_DATA_HOME/thaw,
 else ~/.local/share/thaw. Run thaw COMMAND -h for a command's flags.
 

@@ -27,6 +27,11 @@ func (m *Main) runTrain(ctx context.Context, args []string) error {
 	evalEvery := fs.Int("eval-every", 0, "also evaluate every `N` steps (0: at the end of every epoch and stage only)")
 	name := fs.String("name", "", "a `name` for the stored run (default: the plan, model and data)")
 	storeDir := storeFlag(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage of thaw train:")
+		fs.PrintDefaults()
+		writePresetFlags(fs.Output())
+	}
 	if err := parse(fs, args); err != nil {
 		return err
 	}
