@@ -225,3 +225,39 @@ func TestSmallMessages(t *testing.T) {
 		t.Errorf("plural(1, training sample) = %q", got)
 	}
 }
+
+// A run keeps its stage-end checkpoints and only the newest best and last
+// ones, however often it evaluates; thaw runs shows what they take on disk.
+func TestCheckpointRetentionAndSize(t *testing.T) {
+	ctx := context.Background()
+	fx := newFixture(t)
+	dir := filepath.Join(fx.dir, "store")
+	id, _, code := storeRun(t, ctx, dir, "--model", fx.model, "--data", fx.data, "--epochs", "4", "--eval-every", "1", "--lr", "0.05")
+	if code != 0 {
+		t.Fatalf("train: exit %d", code)
+	}
+	st, err := store.OpenForReading(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, _ := st.Checkpoints(ctx, id)
+	st.Close()
+	kinds := map[store.Kind]int{}
+	var size int64
+	for _, c := range cs {
+		kinds[c.Kind]++
+		size += c.Size
+	}
+	if kinds[store.KindStageEnd] != 3 || kinds[store.KindBest] != 1 || kinds[store.KindLast] != 1 {
+		t.Errorf("checkpoints kept: %v; want 3 stage-end, 1 best, 1 last", kinds)
+	}
+	var runs []map[string]any
+	jsonOf(t, &runs, "runs", "--json", "--store", dir)
+	if got := runs[0]["size_bytes"]; got != float64(size) {
+		t.Errorf("size_bytes %v, want %d, what its checkpoint files take", got, size)
+	}
+	stdout, _, _ := runMain(t, ctx, &Main{}, "runs", "--store", dir)
+	if !strings.Contains(stdout, "SIZE") || !strings.Contains(stdout, fmtBytes(size)) {
+		t.Errorf("thaw runs does not show the size %s:\n%s", fmtBytes(size), stdout)
+	}
+}
