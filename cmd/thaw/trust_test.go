@@ -208,6 +208,8 @@ func TestSmallMessages(t *testing.T) {
 		{[]string{"train", "--model", fx.model, "--data", fx.data, "--lr", "-Inf"}, 2, "", "must be finite", ""},
 		{[]string{"branch", "--store", dir, "x", "--from", "1", "--plan", "head", "--lr", "+Inf"}, 2, "", "must be finite", ""},
 		{[]string{"lr-find", "--model", fx.model, "--data", fx.data, "--end-lr", "inf"}, 2, "", "finite", ""},
+		{[]string{"resume", "--store", dir, "latest"}, 2, "", "it is done", "resume: resume"},
+		{[]string{"show", "--store", dir, "latest"}, 0, "status done", "", ""},
 	}
 	for _, tt := range tests {
 		stdout, stderr, code := runMain(t, ctx, &Main{}, tt.args...)
