@@ -7,7 +7,11 @@ import (
 
 // ReLU is max(0, x), element-wise.
 type ReLU[T Float] struct {
-	y, dx *Tensor[T]
+	// rectified is set when the layer before already clamps its output
+	// (see fuseReLUs): Forward then passes its input on without a copy,
+	// and Backward masks with it as usual.
+	rectified bool
+	y, dx     *Tensor[T]
 }
 
 func (l *ReLU[T]) Kind() string                     { return "relu" }
@@ -15,6 +19,10 @@ func (l *ReLU[T]) Params() []*Param[T]              { return nil }
 func (l *ReLU[T]) OutShape(in []int) ([]int, error) { return in, nil }
 
 func (l *ReLU[T]) Forward(x *Tensor[T], train bool) *Tensor[T] {
+	if l.rectified {
+		l.y = x
+		return x
+	}
 	y := ensure(&l.y, x.Shape...)
 	for i, v := range x.Data {
 		y.Data[i] = max(v, 0)
@@ -107,4 +115,27 @@ func (l *GELU[T]) Backward(dy *Tensor[T], needDX bool) *Tensor[T] {
 		dx.Data[i] = dy.Data[i] * T(cdf+f*pdf)
 	}
 	return dx
+}
+
+// reluFuser is implemented by layers that can clamp their own output at
+// zero in the pass that writes it (Conv2D, Linear).
+type reluFuser interface {
+	fuseReLU()
+}
+
+// fuseReLUs lets each layer of b that a ReLU follows apply the ReLU itself,
+// in its GEMM's output pass, and makes the ReLU pass its input on: one
+// write of the activations instead of two. Only within a block, so a
+// block's output is what its layers say whatever comes next. The ReLU
+// layer stays (its Backward still masks the gradient), and the result is
+// the same as unfused except that a sum of exactly −0 stays −0.
+func fuseReLUs[T Float](b *Block[T]) {
+	for i := 0; i+1 < len(b.Layers); i++ {
+		f, ok := b.Layers[i].(reluFuser)
+		r, isReLU := b.Layers[i+1].(*ReLU[T])
+		if ok && isReLU {
+			f.fuseReLU()
+			r.rectified = true
+		}
+	}
 }

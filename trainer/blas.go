@@ -6,14 +6,22 @@ import (
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
+
+	"thaw/trainer/internal/kernel"
 )
 
 // gemm computes c = alpha·op(a)·op(b) + beta·c for row-major matrices, where
 // op(x) is x or xᵀ as tA and tB say; op(a) is m×k, op(b) k×n and c m×n.
-// It dispatches to the blas32 or blas64 implementation in use, so the backend
-// (pure Go or OpenBLAS) is chosen in one place.
+// float32 products go to package kernel's blocked kernels unless the
+// openblas build tag is set; float64 products, which only gradient checks
+// and reference comparisons use, and the openblas build go to the blas32 or
+// blas64 implementation in use, so the backend is chosen in one place.
 func gemm[T Float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	if m == 0 || n == 0 {
+		return
+	}
+	if a32, ok := any(a).([]float32); ok && backend != "openblas" {
+		kernel.Sgemm(tA, tB, m, n, k, float32(alpha), a32, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc, nil, false)
 		return
 	}
 	// gonum's pure-Go kernels are fastest, by a wide margin, when neither
@@ -55,8 +63,41 @@ func gemm[T Float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb
 	}
 }
 
+// gemmReLU is gemm with alpha 1 followed by max(c, 0) when relu is set,
+// fused into the kernel's output pass on the float32 kernels.
+func gemmReLU[T Float](tA, tB bool, m, n, k int, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int, relu bool) {
+	if a32, ok := any(a).([]float32); ok && backend != "openblas" {
+		kernel.Sgemm(tA, tB, m, n, k, 1, a32, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc, nil, relu)
+		return
+	}
+	gemm(tA, tB, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
+	if relu {
+		for i := 0; i < m; i++ {
+			for j, v := range c[i*ldc:][:n] {
+				if 0 > v {
+					c[i*ldc+j] = 0
+				}
+			}
+		}
+	}
+}
+
 // Backend names the BLAS implementation in use: "gonum" or "openblas".
 func Backend() string { return backend }
+
+// KernelPath names the float32 kernels a run computes with, which decide its
+// last bits: "avx2-fma" (Go assembly, on amd64 with AVX2 and FMA) or
+// "generic" (portable Go, forced by the purego build tag or the environment
+// variable THAW_KERNEL=generic) in the default build; in the openblas build
+// "openblas+" and the kernel its convolutions use. The same path on the
+// same machine gives bit-identical runs; another path may differ in the
+// last bits.
+func KernelPath() string {
+	if backend == "openblas" {
+		return "openblas+" + kernel.Path()
+	}
+	return kernel.Path()
+}
 
 // transpose writes the transpose of the rows×cols matrix src (row stride
 // lds) into dst as a cols×rows matrix. It reads eight source rows at a

@@ -10,7 +10,6 @@ import "C"
 
 import (
 	"os"
-	"runtime"
 
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -25,10 +24,14 @@ const transposeOperands = false
 func init() {
 	blas32.Use(netlib.Implementation{})
 	blas64.Use(netlib.Implementation{})
-	// OpenBLAS starts a thread per core whatever GOMAXPROCS says; follow
-	// GOMAXPROCS unless the user chose with OPENBLAS_NUM_THREADS.
+	// OpenBLAS starts a thread per core whatever GOMAXPROCS says, and its
+	// idle threads spin. thaw parallelises in Go (the convolutions' samples,
+	// the row blocks of large products, evaluations running beside
+	// training), so OpenBLAS's own threads would only fight those for the
+	// cores: pin it to one unless the user chose with OPENBLAS_NUM_THREADS
+	// or calls SetThreads.
 	if os.Getenv("OPENBLAS_NUM_THREADS") == "" {
-		SetThreads(runtime.GOMAXPROCS(0))
+		SetThreads(1)
 	}
 }
 

@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
+	"sync"
+
+	"thaw/trainer/internal/kernel"
 )
 
 // Conv2D is a 2-D convolution over NCHW input with a square kernel, as
@@ -37,6 +41,11 @@ type Conv2D[T Float] struct {
 	prod  []T        // [Out, chunk·OH·OW]: W·col in Forward, dY rearranged in Backward
 	dcol  []T        // [In·K·K, chunk·OH·OW]
 	y, dx *Tensor[T]
+
+	// relu is set when a ReLU follows in the same block: Forward then
+	// returns max(conv, 0) and the ReLU passes it on (see fuseReLUs).
+	relu   bool
+	packed convPacked // the float32 path's tables and buffers
 }
 
 // NewConv2D returns a Conv2D layer with in input and out output channels, a
@@ -61,6 +70,7 @@ func NewConv2D[T Float](prefix string, in, out, kernel, stride, padding int) *Co
 const colLimit = 1 << 22
 
 func (l *Conv2D[T]) Kind() string        { return "conv2d" }
+func (l *Conv2D[T]) fuseReLU()           { l.relu = true }
 func (l *Conv2D[T]) Params() []*Param[T] { return []*Param[T]{l.Weight, l.Bias} }
 
 // convOut is PyTorch's output size for one spatial dimension:
@@ -105,13 +115,17 @@ func (l *Conv2D[T]) Forward(x *Tensor[T], train bool) *Tensor[T] {
 	l.x = x
 	kk := l.In * l.Kernel * l.Kernel
 	plane := l.oh * l.ow
-	l.chunk = max(1, min(l.n, cmp.Or(l.maxCol, colLimit)/(kk*plane)))
 	y := ensure(&l.y, l.n, l.Out, l.oh, l.ow)
+	if c, ok := any(l).(*Conv2D[float32]); ok && packedKernels {
+		c.forward32(any(x).(*Tensor[float32]).Data, any(y).(*Tensor[float32]).Data)
+		return y
+	}
+	l.chunk = max(1, min(l.n, cmp.Or(l.maxCol, colLimit)/(kk*plane)))
 	for s0 := 0; s0 < l.n; s0 += l.chunk {
 		s1 := min(s0+l.chunk, l.n)
 		cols := (s1 - s0) * plane
 		l.col = grow(l.col, kk*cols)
-		l.im2col(x.Data, s0, s1)
+		l.im2col(l.col, x.Data, s0, s1)
 		l.prod = grow(l.prod, l.Out*cols)
 		gemm(false, false, l.Out, cols, kk, 1, l.Weight.Value.Data, kk, l.col, cols, 0, l.prod, cols)
 		// prod is [Out, samples, OH·OW]; y is [N, Out, OH·OW]. The bias is
@@ -122,7 +136,11 @@ func (l *Conv2D[T]) Forward(x *Tensor[T], train bool) *Tensor[T] {
 				src := l.prod[o*cols+(i-s0)*plane:][:plane]
 				dst := y.Data[(i*l.Out+o)*plane:][:plane]
 				for j, v := range src {
-					dst[j] = v + b
+					t := v + b
+					if l.relu && 0 > t {
+						t = 0
+					}
+					dst[j] = t
 				}
 			}
 		}
@@ -130,16 +148,16 @@ func (l *Conv2D[T]) Forward(x *Tensor[T], train bool) *Tensor[T] {
 	return y
 }
 
-// im2col lowers samples [s0, s1) of x into l.col: row (c, ki, kj), column
+// im2col lowers samples [s0, s1) of x into col: row (c, ki, kj), column
 // (n−s0, oy, ox) holds x[n, c, oy·s+ki−p, ox·s+kj−p], or 0 in the padding.
-func (l *Conv2D[T]) im2col(x []T, s0, s1 int) {
+func (l *Conv2D[T]) im2col(col, x []T, s0, s1 int) {
 	k, s, p := l.Kernel, l.Stride, l.Pad
 	plane := l.oh * l.ow
 	cols := (s1 - s0) * plane
 	for c := 0; c < l.In; c++ {
 		for ki := 0; ki < k; ki++ {
 			for kj := 0; kj < k; kj++ {
-				row := l.col[((c*k+ki)*k+kj)*cols:][:cols]
+				row := col[((c*k+ki)*k+kj)*cols:][:cols]
 				lo, hi := validRange(l.ow, l.w, kj, s, p)
 				for n := s0; n < s1; n++ {
 					src := x[(n*l.In+c)*l.h*l.w:][:l.h*l.w]
@@ -167,16 +185,16 @@ func (l *Conv2D[T]) im2col(x []T, s0, s1 int) {
 	}
 }
 
-// col2im accumulates the column gradient l.dcol of samples [s0, s1) into
+// col2im accumulates the column gradient dcol of samples [s0, s1) into
 // dx, which must be zero there: the adjoint of im2col.
-func (l *Conv2D[T]) col2im(dx []T, s0, s1 int) {
+func (l *Conv2D[T]) col2im(dx, dcol []T, s0, s1 int) {
 	k, s, p := l.Kernel, l.Stride, l.Pad
 	plane := l.oh * l.ow
 	cols := (s1 - s0) * plane
 	for c := 0; c < l.In; c++ {
 		for ki := 0; ki < k; ki++ {
 			for kj := 0; kj < k; kj++ {
-				row := l.dcol[((c*k+ki)*k+kj)*cols:][:cols]
+				row := dcol[((c*k+ki)*k+kj)*cols:][:cols]
 				lo, hi := validRange(l.ow, l.w, kj, s, p)
 				if lo >= hi {
 					continue
@@ -248,6 +266,14 @@ func (l *Conv2D[T]) Backward(dy *Tensor[T], needDX bool) *Tensor[T] {
 		dx = ensure(&l.dx, l.n, l.In, l.h, l.w)
 		clear(dx.Data)
 	}
+	if c, ok := any(l).(*Conv2D[float32]); ok && packedKernels {
+		var dx32 []float32
+		if dx != nil {
+			dx32 = any(dx).(*Tensor[float32]).Data
+		}
+		c.backward32(any(dy).(*Tensor[float32]).Data, any(dw).([]float32), any(db).([]float32), dx32)
+		return dx
+	}
 	for s0 := 0; s0 < l.n; s0 += l.chunk {
 		s1 := min(s0+l.chunk, l.n)
 		cols := (s1 - s0) * plane
@@ -261,7 +287,7 @@ func (l *Conv2D[T]) Backward(dy *Tensor[T], needDX bool) *Tensor[T] {
 			if l.chunk < l.n {
 				// Forward kept only the last chunk's columns.
 				l.col = grow(l.col, kk*cols)
-				l.im2col(l.x.Data, s0, s1)
+				l.im2col(l.col, l.x.Data, s0, s1)
 			}
 			beta := T(1)
 			if s0 == 0 {
@@ -281,7 +307,7 @@ func (l *Conv2D[T]) Backward(dy *Tensor[T], needDX bool) *Tensor[T] {
 		if needDX {
 			l.dcol = grow(l.dcol, kk*cols)
 			gemm(true, false, kk, cols, l.Out, 1, l.Weight.Value.Data, kk, l.prod, cols, 0, l.dcol, cols)
-			l.col2im(dx.Data, s0, s1)
+			l.col2im(dx.Data, l.dcol, s0, s1)
 		}
 	}
 	return dx
@@ -295,3 +321,270 @@ func grow[T Float](s []T, n int) []T {
 	}
 	return s[:n]
 }
+
+// packedKernels routes float32 convolutions through forward32 and
+// backward32, which lower straight into the blocked GEMM's packed panels
+// (package kernel), in every build: the openblas build hands OpenBLAS the
+// fully connected layers' products, where it is fastest, and the
+// convolutions to these, which waste less around the product than a
+// column matrix handed to any BLAS.
+const packedKernels = true
+
+// convInPlace lets stride-1 convolutions multiply their padded input in
+// place (kernel.SgemmIndirect) instead of lowering it first; both give the
+// same bits, which a test checks by turning it off.
+var convInPlace = true
+
+// convPacked is the state of the float32 path: index tables of the
+// geometry of the last Forward and buffers reused between calls.
+type convPacked struct {
+	// With the sample copied into a zero-padded [In, H+2p, W+2p] array,
+	// row q = (c, ki, kj) of the lowered input at output pixel i is
+	// xpad[base[q] + off[i]]: lowering is a gather through two tables.
+	off, base []int32
+	hp, wp    int
+	wp32      []float32 // the weights packed as the A operand (forward)
+	wt        []float32 // Wᵀ packed as the A operand (dx)
+	scratch   []float32 // one sample's buffers on one goroutine
+}
+
+// tables32 fills the gather tables for the geometry of the last Forward.
+func (l *Conv2D[T]) tables32() {
+	p := &l.packed
+	k, s := l.Kernel, l.Stride
+	p.hp, p.wp = l.h+2*l.Pad, l.w+2*l.Pad
+	p.off = growInt32(p.off, l.oh*l.ow)
+	for oy := 0; oy < l.oh; oy++ {
+		for ox := 0; ox < l.ow; ox++ {
+			p.off[oy*l.ow+ox] = int32(oy*s*p.wp + ox*s)
+		}
+	}
+	p.base = growInt32(p.base, l.In*k*k)
+	for c := 0; c < l.In; c++ {
+		for ki := 0; ki < k; ki++ {
+			for kj := 0; kj < k; kj++ {
+				p.base[(c*k+ki)*k+kj] = int32(c*p.hp*p.wp + ki*p.wp + kj)
+			}
+		}
+	}
+}
+
+// pad32 copies sample n of x into the zero-padded xpad.
+func (l *Conv2D[T]) pad32(xpad, x []float32, n int) {
+	p := &l.packed
+	clear(xpad)
+	for c := 0; c < l.In; c++ {
+		src := x[(n*l.In+c)*l.h*l.w:][:l.h*l.w]
+		for y := 0; y < l.h; y++ {
+			copy(xpad[c*p.hp*p.wp+(y+l.Pad)*p.wp+l.Pad:][:l.w], src[y*l.w:][:l.w])
+		}
+	}
+}
+
+// forward32 is Forward for float32 on the blocked GEMM, one sample at a
+// time so everything it touches stays in cache: the sample is padded,
+// gathered straight into the packed panels of the B operand (im2col
+// without a column matrix), multiplied by the weights packed once per call,
+// and the product written into the sample's output planes with the bias
+// added and, when a ReLU follows, clamped at zero in the kernel's output
+// pass. Samples are independent, so they are shared between goroutines
+// when the batch is large enough to pay.
+func (l *Conv2D[T]) forward32(x, y []float32) {
+	c := any(l).(*Conv2D[float32])
+	p := &l.packed
+	l.tables32()
+	kk := l.In * l.Kernel * l.Kernel
+	plane := l.oh * l.ow
+	p.wp32 = growF32(p.wp32, kernel.RoundUp(l.Out, kernel.MR)*kk)
+	kernel.PackA(p.wp32, c.Weight.Value.Data, kk, false, 0, l.Out, 0, kk, 1)
+	bias := c.Bias.Value.Data
+	padLen := l.In * p.hp * p.wp
+	if l.Stride == 1 && convInPlace {
+		// At stride 1 the taps of consecutive pixels of the padded grid
+		// are consecutive in the padded input: compute the output on that
+		// grid (OH rows of W+2p, the last p·2 columns of each discarded)
+		// straight from the padded input, with no lowered copy.
+		nv := (l.oh-1)*p.wp + l.ow
+		xLen := max(padLen, int(p.base[kk-1])+kernel.RoundUp(nv, kernel.NR))
+		sample := func(n int, scratch []float32) {
+			xpad, cv := scratch[:xLen], scratch[xLen:][:l.Out*nv]
+			l.pad32(xpad, x, n)
+			kernel.SgemmIndirect(l.Out, nv, kk, p.wp32, xpad, p.base, cv, nv, bias, l.relu)
+			for o := 0; o < l.Out; o++ {
+				dst := y[(n*l.Out+o)*plane:][:plane]
+				for oy := 0; oy < l.oh; oy++ {
+					copy(dst[oy*l.ow:][:l.ow], cv[o*nv+oy*p.wp:][:l.ow])
+				}
+			}
+		}
+		forSamples(l.n, 2*l.Out*kk*plane, xLen+l.Out*nv, &p.scratch, sample)
+		return
+	}
+	sample := func(n int, scratch []float32) {
+		xpad, bp := scratch[:padLen], scratch[padLen:]
+		l.pad32(xpad, x, n)
+		l.lowerPanels(bp, xpad)
+		kernel.SgemmPacked(l.Out, plane, kk, p.wp32, bp, 0, y[n*l.Out*plane:], plane, bias, l.relu)
+	}
+	forSamples(l.n, 2*l.Out*kk*plane, padLen+kernel.RoundUp(plane, kernel.NR)*kk, &p.scratch, sample)
+}
+
+// lowerPanels gathers the lowered sample into packed B panels (see kernel.PackB):
+// k = In·K·K rows, n = OH·OW columns.
+func (l *Conv2D[T]) lowerPanels(bp, xpad []float32) {
+	p := &l.packed
+	kk, plane := len(p.base), len(p.off)
+	for j := 0; j < plane; j += kernel.NR {
+		nr := min(kernel.NR, plane-j)
+		off := p.off[j:][:nr]
+		dst := bp[j*kk:][:kk*kernel.NR]
+		for q, b := range p.base {
+			d := dst[q*kernel.NR:][:kernel.NR]
+			src := xpad[b:]
+			for i, o := range off {
+				d[i] = src[o]
+			}
+			clear(d[nr:])
+		}
+	}
+}
+
+// lowerPanelsT gathers the transposed lowered sample into packed B panels:
+// k = OH·OW rows, n = In·K·K columns, for dW = dY·colᵀ.
+func (l *Conv2D[T]) lowerPanelsT(bp, xpad []float32) {
+	p := &l.packed
+	kk, plane := len(p.base), len(p.off)
+	for j := 0; j < kk; j += kernel.NR {
+		nr := min(kernel.NR, kk-j)
+		base := p.base[j:][:nr]
+		dst := bp[j*plane:][:plane*kernel.NR]
+		for i, o := range p.off {
+			d := dst[i*kernel.NR:][:kernel.NR]
+			src := xpad[o:]
+			for c, b := range base {
+				d[c] = src[b]
+			}
+			clear(d[nr:])
+		}
+	}
+}
+
+// backward32 is Backward for float32 on the blocked GEMM, one sample at a
+// time: dW accumulates dYₙ·colₙᵀ over the samples in order, with colₙᵀ
+// gathered again from the padded sample (cheaper than keeping a batch of
+// columns, which does not fit in cache), and dcolₙ = Wᵀ·dYₙ is scattered
+// back through the same tables. dw, db and dx may be nil when not wanted.
+func (l *Conv2D[T]) backward32(dy, dw, db, dx []float32) {
+	c := any(l).(*Conv2D[float32])
+	p := &l.packed
+	kk := l.In * l.Kernel * l.Kernel
+	plane := l.oh * l.ow
+	for o := range db {
+		// Summed in float64: a float32 sum over N·OH·OW terms (tens of
+		// thousands) would lose digits.
+		var s float64
+		for n := 0; n < l.n; n++ {
+			for _, v := range dy[(n*l.Out+o)*plane:][:plane] {
+				s += float64(v)
+			}
+		}
+		db[o] = float32(s)
+	}
+	if dw == nil && dx == nil {
+		return
+	}
+	padLen := l.In * p.hp * p.wp
+	apLen := kernel.RoundUp(l.Out, kernel.MR) * plane
+	btLen := kernel.RoundUp(kk, kernel.NR) * plane
+	dypLen := kernel.RoundUp(plane, kernel.NR) * l.Out
+	p.scratch = growF32(p.scratch, padLen+max(apLen+btLen, dypLen+kk*plane))
+	xpad := p.scratch[:padLen]
+	rest := p.scratch[padLen:]
+	if dx != nil {
+		p.wt = growF32(p.wt, kernel.RoundUp(kk, kernel.MR)*l.Out)
+		kernel.PackA(p.wt, c.Weight.Value.Data, kk, true, 0, kk, 0, l.Out, 1)
+	}
+	for n := 0; n < l.n; n++ {
+		g := dy[n*l.Out*plane:][:l.Out*plane]
+		if dw != nil {
+			ap, bt := rest[:apLen], rest[apLen:][:btLen]
+			l.pad32(xpad, c.x.Data, n)
+			l.lowerPanelsT(bt, xpad)
+			kernel.PackA(ap, g, plane, false, 0, l.Out, 0, plane, 1)
+			beta := float32(1)
+			if n == 0 {
+				beta = 0
+			}
+			kernel.SgemmPacked(l.Out, kk, plane, ap, bt, beta, dw, kk, nil, false)
+		}
+		if dx != nil {
+			dyp, dcol := rest[:dypLen], rest[dypLen:][:kk*plane]
+			kernel.PackB(dyp, g, plane, false, 0, l.Out, 0, plane)
+			kernel.SgemmPacked(kk, plane, l.Out, p.wt, dyp, 0, dcol, plane, nil, false)
+			// col2im through the tables, into the padded sample.
+			clear(xpad)
+			for q, b := range p.base {
+				dst := xpad[b:]
+				for i, v := range dcol[q*plane:][:plane] {
+					dst[p.off[i]] += v
+				}
+			}
+			for ch := 0; ch < l.In; ch++ {
+				d := dx[(n*l.In+ch)*l.h*l.w:][:l.h*l.w]
+				for y := 0; y < l.h; y++ {
+					copy(d[y*l.w:][:l.w], xpad[ch*p.hp*p.wp+(y+l.Pad)*p.wp+l.Pad:][:l.w])
+				}
+			}
+		}
+	}
+}
+
+func growF32(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
+
+func growInt32(s []int32, n int) []int32 {
+	if cap(s) < n {
+		return make([]int32, n)
+	}
+	return s[:n]
+}
+
+// forSamples calls f for samples 0…n−1, each with a scratch buffer of
+// scratchLen elements, on several goroutines when the batch carries enough
+// work (flops per sample) to pay for starting them. Each sample's result
+// depends on that sample alone, so the split changes no bits. *keep holds
+// the scratch of the one-goroutine case between calls.
+func forSamples(n, flops, scratchLen int, keep *[]float32, f func(n int, scratch []float32)) {
+	w := min(runtime.GOMAXPROCS(0), n)
+	if w < 2 || n*flops < 1<<23 {
+		*keep = growF32(*keep, scratchLen)
+		for i := 0; i < n; i++ {
+			f(i, *keep)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < w; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, _ := scratchPool.Get().(*[]float32)
+			if p == nil {
+				p = new([]float32)
+			}
+			defer scratchPool.Put(p)
+			*p = growF32(*p, scratchLen)
+			for i := g; i < n; i += w {
+				f(i, *p)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// scratchPool holds the per-goroutine buffers of forSamples.
+var scratchPool sync.Pool

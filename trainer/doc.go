@@ -7,10 +7,18 @@
 // Numbers are float32 in normal use (what users compare against in
 // PyTorch); the numerical types are generic over [Float] so that the same
 // code runs in float64 for gradient checks against finite differences and
-// for bit-tight comparisons with PyTorch. Every matrix product goes through
-// gonum's BLAS interfaces (blas32 and blas64): gonum's pure-Go
-// implementation by default, OpenBLAS through gonum.org/v1/netlib when
-// built with the tag openblas (see [Backend] and [SetThreads]).
+// for bit-tight comparisons with PyTorch. float32 products run on thaw's
+// own cache-blocked GEMM (trainer/internal/kernel): an AVX2+FMA micro-kernel
+// in Go assembly where the CPU has one, portable Go otherwise (forced by
+// the purego build tag or THAW_KERNEL=generic; see [KernelPath]).
+// Convolutions lower their input straight into its packed panels, or read
+// it in place at stride 1, with bias and ReLU fused into the output pass.
+// float64 products go through gonum's BLAS interfaces. Built with the tag
+// openblas, the fully connected layers' float32 products go to OpenBLAS
+// through gonum.org/v1/netlib (see [Backend] and [SetThreads]). Each row of
+// a product is computed the same way wherever it sits in the batch and
+// however the work is split between goroutines, so results are
+// bit-identical on one machine and kernel path.
 //
 // # Models
 //
@@ -36,8 +44,10 @@
 // forgetting gauge. It is synchronous and cancellable; the caller adds the
 // goroutine. [FindLR] is fastai's learning-rate range test.
 //
-// The package imports only the standard library and gonum, and its own
-// sub-packages: safetensors (the weights' file format), atomicfile (files
-// written whole or not at all) and termtext. It never prints
+// The package imports only the standard library, gonum and
+// golang.org/x/sys/cpu (to pick the kernel), and its own sub-packages:
+// safetensors (the weights' file format), atomicfile (files written whole
+// or not at all), termtext and internal/kernel (the float32 GEMM). It
+// never prints
 // and never reads global state: randomness flows from a seed passed in.
 package trainer

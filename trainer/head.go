@@ -178,6 +178,7 @@ func buildBlock[T Float](bc BlockConfig, in []int) (*Block[T], []int, error) {
 		}
 		b.Layers = append(b.Layers, l)
 	}
+	fuseReLUs(b)
 	return b, shape, nil
 }
 

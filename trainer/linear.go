@@ -15,6 +15,7 @@ type Linear[T Float] struct {
 
 	x     *Tensor[T] // input of the last Forward, kept for Backward
 	y, dx *Tensor[T]
+	relu  bool // a ReLU follows: clamp the output at zero (see fuseReLUs)
 }
 
 // NewLinear returns a Linear layer whose parameters are named
@@ -29,6 +30,7 @@ func NewLinear[T Float](prefix string, in, out int) *Linear[T] {
 }
 
 func (l *Linear[T]) Kind() string        { return "linear" }
+func (l *Linear[T]) fuseReLU()           { l.relu = true }
 func (l *Linear[T]) Params() []*Param[T] { return []*Param[T]{l.Weight, l.Bias} }
 
 func (l *Linear[T]) OutShape(in []int) ([]int, error) {
@@ -60,7 +62,7 @@ func (l *Linear[T]) Forward(x *Tensor[T], train bool) *Tensor[T] {
 	for i := 0; i < n; i++ {
 		copy(y.Data[i*l.Out:(i+1)*l.Out], b)
 	}
-	gemm(false, true, n, l.Out, l.In, 1, x.Data, l.In, l.Weight.Value.Data, l.In, 1, y.Data, l.Out)
+	gemmReLU(false, true, n, l.Out, l.In, x.Data, l.In, l.Weight.Value.Data, l.In, 1, y.Data, l.Out, l.relu)
 	return y
 }
 

@@ -88,6 +88,7 @@ func build[T Float](cfg *Config) (*Model[T], error) {
 			shape = out
 			b.Layers = append(b.Layers, l)
 		}
+		fuseReLUs(b)
 		m.Blocks = append(m.Blocks, b)
 	}
 	if numel(shape) != len(cfg.Classes) || len(shape) != 1 {

@@ -1,0 +1,17 @@
+//go:build !amd64 || purego
+
+package kernel
+
+// detectKernel reports no assembly kernel: this build uses the portable Go
+// one.
+func detectKernel() string { return "" }
+
+// kernel4x24 is never called in this build (useAsm stays false).
+func kernel4x24(k int, a, b, c *float32, ldc int, beta float32, bias *float32, flags int) {
+	panic("kernel: no assembly kernel in this build")
+}
+
+// kernel4x24ind is never called in this build (useAsm stays false).
+func kernel4x24ind(k int, a, b *float32, offs *int32, c *float32, ldc int, beta float32, bias *float32, flags int) {
+	panic("kernel: no assembly kernel in this build")
+}
