@@ -385,7 +385,7 @@ func BenchmarkAttachedThroughput(b *testing.B) {
 	defer st.Close()
 	eng := store.NewEngine(st, assets.NewCatalog().Prepare)
 	job := trainer.Job{Model: "mnist8-mlp", Data: trainer.DataRef{Path: "uci-digits"}, Seed: 1}
-	if err := job.SetPlan("gradual", 0, 3); err != nil {
+	if err := job.SetPlan("gradual", 0, 3, 0); err != nil {
 		b.Fatal(err)
 	}
 	run := func(attached bool) float64 {

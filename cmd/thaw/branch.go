@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -29,6 +30,12 @@ func (m *Main) runBranch(ctx context.Context, args []string) error {
 	point, err := parseBranchPoint(*from)
 	if err != nil {
 		return err
+	}
+	if !(*lr >= 0) || math.IsInf(*lr, 0) {
+		return usagef("branch: --lr %v: must be finite: want a positive rate, or 0 for the plan's", *lr)
+	}
+	if *epochs < 0 {
+		return usagef("branch: --epochs %d: want a positive count, or 0 for the plan's", *epochs)
 	}
 	var cont *store.Continuation
 	switch {

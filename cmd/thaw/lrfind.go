@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"text/tabwriter"
 	"thaw/trainer/termtext"
 
@@ -22,8 +23,8 @@ func (m *Main) runLRFind(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *steps < 2 || !(*start > 0 && *end > *start) {
-		return usagef("lr-find: --sweep-steps %d, --start-lr %v, --end-lr %v: want at least 2 steps and 0 < start < end", *steps, *start, *end)
+	if *steps < 2 || !(*start > 0 && *end > *start) || math.IsInf(*end, 0) {
+		return usagef("lr-find: --sweep-steps %d, --start-lr %v, --end-lr %v: want at least 2 steps and 0 < start < end, both finite", *steps, *start, *end)
 	}
 	job, err := f.job(0)
 	if err != nil {

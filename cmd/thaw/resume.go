@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"thaw/store"
 	"thaw/trainer/termtext"
@@ -28,6 +29,10 @@ func (m *Main) runResume(ctx context.Context, args []string) error {
 	prog := newProgress(m.Stderr)
 	live, err := eng.Resume(ctx, id, store.StartOptions{Ready: m.announceResume, Report: prog.report})
 	if err != nil {
+		// The store's errors say "resume <run>: …" already.
+		if strings.HasPrefix(err.Error(), "resume") {
+			return storeUsage(err)
+		}
 		return fmt.Errorf("resume: %w", storeUsage(err))
 	}
 	if err := m.finishRun(ctx, live, prog, *asJSON, *save); err != nil {
