@@ -118,7 +118,7 @@ type runner struct {
 
 	// reporting
 	losses       []float64 // step losses since the last report
-	lossStart    int
+	lossStart    int       // the step of losses[0]
 	lastReport   time.Time
 	samplesSince int
 	started      time.Time
@@ -206,7 +206,6 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		}
 	}
 	r.lastGood = copyWeights(r.m)
-	r.lossStart = r.st.Step
 	r.lastReport = time.Now()
 
 	status := StatusDone
@@ -269,6 +268,11 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		r.trainSince += dt
 		r.samplesSince += n
 		r.samplesTotal += n
+		// The buffer's first loss says where the buffer starts: after a
+		// skipped or early-stopped stage the steps jump.
+		if len(r.losses) == 0 {
+			r.lossStart = step
+		}
 		r.losses = append(r.losses, loss)
 		r.st.Step = step + 1
 
@@ -688,7 +692,6 @@ func (r *runner) emitAs(ev Event, status Status, loss, acc, src float64) {
 	p.Blocks = r.blockProgress()
 	r.report(p)
 	r.losses = r.losses[:0:0]
-	r.lossStart = r.st.Step
 	r.samplesSince = 0
 	r.trainSince = 0
 	r.lastReport = now

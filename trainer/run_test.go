@@ -311,9 +311,69 @@ func TestRunControls(t *testing.T) {
 	}
 }
 
+// TestRunLossStepsAfterSkip checks that the training losses a report carries
+// are placed at the steps that produced them when a stage was skipped: the
+// first loss after the skip is the next stage's first step, and the last
+// loss of every report is the report's own step.
+func TestRunLossStepsAfterSkip(t *testing.T) {
+	spec := runFixture(t, "gradual", 3e-3, 2)
+	ctl := &Control{}
+	spec.Control = ctl
+	spec.ReportEvery = 1
+	skipped := false
+	var reports []Progress
+	res, err := Run(context.Background(), spec, func(p Progress) {
+		reports = append(reports, p)
+		if p.Stage == 1 && !skipped && p.Step > 0 {
+			skipped = true
+			ctl.Skip()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Stages) < 3 || !res.Stages[1].Skipped {
+		t.Fatalf("stages %+v: want stage 2 skipped", res.Stages)
+	}
+	start3 := res.Stages[2].StartStep
+	sawStage3 := false
+	for _, p := range reports {
+		if len(p.Losses) == 0 {
+			continue
+		}
+		if last := p.FirstStep + len(p.Losses); last != p.Step {
+			t.Errorf("report at step %d (stage %d): losses cover steps %d..%d, want them to end at the report's step",
+				p.Step, p.Stage+1, p.FirstStep, last-1)
+		}
+		if p.Stage == 2 && !sawStage3 {
+			sawStage3 = true
+			if p.FirstStep != start3 {
+				t.Errorf("first report of stage 3: losses start at step %d, want the stage's start %d", p.FirstStep, start3)
+			}
+		}
+	}
+	if !sawStage3 {
+		t.Fatal("no report from stage 3")
+	}
+}
+
 func TestRunResumeMatchesUninterrupted(t *testing.T) {
+	t.Run("same optimizer", func(t *testing.T) { testResumeAtStage2(t, func(*Spec) {}) })
+	// Stage 3 starts with a fresh optimizer of another kind: resumed at
+	// its start, it must not get stage 2's state.
+	t.Run("optimizer changes", func(t *testing.T) {
+		testResumeAtStage2(t, func(s *Spec) {
+			s.Plan.Stages[2].Optimizer = OptimizerConfig{Kind: OptimizerSGD, Momentum: 0.9}.WithDefaults()
+		})
+	})
+}
+
+// testResumeAtStage2 resumes a gradual run, changed by tweak, from the end
+// of its stage 2 and checks it ends as the uninterrupted run does.
+func testResumeAtStage2(t *testing.T, tweak func(*Spec)) {
 	// Uninterrupted, keeping every checkpoint.
 	spec := runFixture(t, "gradual", 3e-3, 2)
+	tweak(&spec)
 	var ckpts []Checkpoint
 	spec.Checkpoint = func(c Checkpoint) error { ckpts = append(ckpts, c); return nil }
 	var full collect
@@ -333,6 +393,7 @@ func TestRunResumeMatchesUninterrupted(t *testing.T) {
 		t.Fatal("no stage-end checkpoint for stage 2")
 	}
 	spec2 := runFixture(t, "gradual", 3e-3, 2)
+	tweak(&spec2)
 	spec2.Resume = from
 	var resumed collect
 	got, err := Run(context.Background(), spec2, resumed.report)

@@ -234,23 +234,31 @@ func (d *dashboard) progress(p trainer.Progress) {
 	// A jump in the steps is a stage ended early: its unused steps are a
 	// gap. The first report only sets where the run starts (a branch or a
 	// resumed run starts at its checkpoint's step).
+	// The losses are those of the steps just before p.Step. After n the
+	// trainer reports them from the step the skipped stage stopped at
+	// (FirstStep is not moved to the next stage's start), so they are
+	// placed from p.Step back, which is where they were trained.
+	firstLoss := p.FirstStep
+	if n := len(p.Losses); n > 0 && p.Step-n > firstLoss {
+		firstLoss = p.Step - n
+	}
 	start := p.Step
 	if len(p.Losses) > 0 {
-		start = min(start, p.FirstStep)
+		start = min(start, firstLoss)
 	}
 	if first {
 		d.realLast, d.startStep = start, start
 	} else if start > d.realLast && (len(p.Losses) > 0 || p.Event == trainer.EventStage) {
 		d.addGap(d.realLast, start)
 	}
-	d.realLast = max(d.realLast, p.Step, p.FirstStep+len(p.Losses))
+	d.realLast = max(d.realLast, p.Step, firstLoss+len(p.Losses))
 	d.total = max(d.disp(p.TotalSteps), d.total)
 	d.growDomain(d.disp(p.Step))
 	if n := len(p.Losses); n > 0 {
 		xs, raw, sm := make([]float64, n), make([]float64, n), make([]float64, n)
 		for i, v := range p.Losses {
 			// As the store records it: after FirstStep+i+1 steps.
-			xs[i], raw[i], sm[i] = float64(d.disp(p.FirstStep+i+1)), v, d.ema.Next(v)
+			xs[i], raw[i], sm[i] = float64(d.disp(firstLoss+i+1)), v, d.ema.Next(v)
 		}
 		d.loss.Append(d.sRaw, xs, raw)
 		d.loss.Append(d.sSmooth, xs, sm)
@@ -453,12 +461,14 @@ func (d *dashboard) load(r export.Run, status trainer.Status) {
 func runGaps(r export.Run) [][2]int {
 	var steps []int
 	for _, s := range r.Series {
-		if s.Name == export.TrainLoss {
+		if s.Name == export.TrainLoss || s.Name == export.ValLoss {
 			for _, p := range s.Points {
 				steps = append(steps, p.Step)
 			}
 		}
 	}
+	slices.Sort(steps)
+	steps = slices.Compact(steps)
 	if len(steps) < 3 {
 		return nil
 	}

@@ -224,8 +224,12 @@ func TestSkippedStepsAreNotDrawn(t *testing.T) {
 	}
 	d.progress(stage(0, 0, "stage 1: head"))
 	d.progress(losses(0, 60))
-	d.progress(stage(1, 20_000_000, "stage 2: +fc2")) // n at step 60
-	d.progress(losses(20_000_000, 40))
+	d.progress(stage(1, 60, "stage 2: +fc2")) // n at step 60
+	// As the trainer reports after n: the stage's first losses with
+	// FirstStep left where the last stage stopped.
+	p := losses(20_000_000, 40)
+	p.FirstStep = 60
+	d.progress(p)
 	if _, hi := d.loss.XRange(); hi > 1000 {
 		t.Fatalf("x axis reaches %v: the skipped steps are drawn", hi)
 	}

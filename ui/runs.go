@@ -146,9 +146,10 @@ func (r *runsScreen) Keys() []key.Binding {
 	case r.filterOn:
 		return []key.Binding{key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "apply")), back}
 	case r.detail != nil:
-		return append(r.detail.keys.list(), back)
+		// esc goes back to the list: the frame's help already says "back".
+		return r.detail.keys.list()
 	case r.overlayOn:
-		return []key.Binding{k.Align, k.Export, back}
+		return []key.Binding{k.Align, k.Export}
 	}
 	// enter opens a run: the frame's "next" key, so not listed again.
 	return []key.Binding{k.Mark, k.Overlay, k.Resume, k.Delete, k.Export, k.Filter, k.Sort}

@@ -108,6 +108,10 @@ type Options struct {
 	// nothing outside it can be read or written (the SSH server gives each
 	// user their own). Empty means any path.
 	PlanDir string
+	// RunsOutlive says the engine's runs go on when the workbench quits
+	// (the SSH server's do); quitting then says so instead of offering to
+	// stop the run.
+	RunsOutlive bool
 }
 
 // Model is the workbench's root model: one per session.
@@ -429,10 +433,15 @@ func (m *Model) fullHelpView(w, h int) string {
 func (m *Model) confirmView(w, h int) string {
 	st := m.s.Styles
 	var msg string
-	if m.s.training() {
+	switch {
+	case m.s.training() && m.s.opts.RunsOutlive:
+		msg = "A run is training. Quit?\n\n" +
+			"Run " + shortID(m.s.run.ID) + " goes on training on the server;\n" +
+			"connect again to watch it.\n\n"
+	case m.s.training():
 		msg = "A run is training. Quit and stop it?\n\n" +
 			"It is stored: thaw resume " + shortID(m.s.run.ID) + " continues it later.\n\n"
-	} else {
+	default:
 		msg = "A freeze-depth sweep is running. Quit and stop it?\n\n" +
 			"The freeze points it finished stay stored (thaw runs).\n\n"
 	}

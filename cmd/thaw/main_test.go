@@ -129,6 +129,7 @@ func TestExitCodes(t *testing.T) {
 		{"bad flag", []string{"train", "--shots", "many"}, 2, "invalid value"},
 		{"bad val split", append(train, "--val-split", "1.5"), 2, "--val-split"},
 		{"unknown command", []string{"thaw"}, 2, `unknown command "thaw"`},
+		{"workbench without a terminal", []string{"--model", fx.model}, 2, "needs a terminal"},
 		{"help", []string{"train", "-h"}, 0, "-model"},
 	}
 	for _, tt := range tests {

@@ -126,6 +126,9 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	if (len(args) == 0 || isWorkbenchFlag(args[0])) && m.isTerminal() {
 		return m.runWorkbench(ctx, args)
 	}
+	if len(args) > 0 && isWorkbenchFlag(args[0]) {
+		return usagef("the workbench (thaw %s) needs a terminal for its input and output; the commands of thaw help work anywhere", args[0])
+	}
 	if len(args) == 0 {
 		// Piped: say what there is.
 		fmt.Fprint(m.Stdout, usage)

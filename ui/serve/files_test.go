@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -160,8 +161,14 @@ func TestExportComesHome(t *testing.T) {
 	if err != nil || !bytes.Equal(got, onDisk) {
 		t.Errorf("sftp read %d bytes (%v), the file has %d", len(got), err, len(onDisk))
 	}
-	if list, err := sa.ReadDir("/"); err != nil || len(list) != 1 || list[0].Name() != run.ID {
-		t.Errorf("alice's tree over sftp: %v, %v; want her run's folder only", list, err)
+	list, err := sa.ReadDir("/")
+	var names []string
+	for _, fi := range list {
+		names = append(names, fi.Name())
+	}
+	slices.Sort(names)
+	if want := []string{run.ID, "plans"}; err != nil || !slices.Equal(names, want) {
+		t.Errorf("alice's tree over sftp: %v, %v; want %v", names, err, want)
 	}
 	if _, err := sa.Create("/" + run.ID + "/new.txt"); err == nil {
 		t.Error("sftp created a file")

@@ -219,9 +219,7 @@ func (r *Runs) full(o string) bool {
 func (r *Runs) Start(u User, job trainer.Job, opts store.StartOptions) (*Run, error) {
 	opts.Owner = owner(u)
 	opts.Ready, opts.Report = nil, nil
-	run, err := r.launch(u, "started", func() (*store.Live, error) {
-		return r.eng.Start(r.ctx, job, opts)
-	})
+	run, err := r.StartNow(u, job, opts)
 	if !errors.Is(err, ErrLimit) {
 		return run, err
 	}
@@ -238,6 +236,17 @@ func (r *Runs) Start(u User, job trainer.Job, opts store.StartOptions) (*Run, er
 	// A run may have ended while this one was being recorded.
 	r.schedule()
 	return run, fmt.Errorf("run %s: %w: it starts when a running run ends (limits: %s)", store.Short(q.ID), ErrQueued, r.limits())
+}
+
+// StartNow starts job as a run of u's when the limits allow, and returns
+// an error wrapping [ErrLimit] otherwise: for runs that make no sense
+// later, such as one freeze point of a sweep someone is watching.
+func (r *Runs) StartNow(u User, job trainer.Job, opts store.StartOptions) (*Run, error) {
+	opts.Owner = owner(u)
+	opts.Ready, opts.Report = nil, nil
+	return r.launch(u, "started", func() (*store.Live, error) {
+		return r.eng.Start(r.ctx, job, opts)
+	})
 }
 
 // Resume continues a stopped or interrupted run of u's, within the limits.

@@ -128,20 +128,18 @@ func waitStep(t *testing.T, tm *terminal, short string, after int) int {
 	}
 }
 
-// TestRunOutlivesConnection: a run started over SSH goes on when the
-// connection drops, and the next session of its owner shows it again, its
-// step count advanced.
+// TestRunOutlivesConnection: a run started over SSH goes on when its user
+// quits, and when the connection drops; each next session of its owner
+// shows it again, its step count advanced.
 func TestRunOutlivesConnection(t *testing.T) {
 	if raceEnabled {
 		t.Skip("preparing the CNN's job takes minutes under the race detector")
 	}
 	alice := newKey(t, "alice")
 	rs := startRunsServer(t, []testKey{alice}, nil)
-	c := rs.mustDial(t, alice)
-	tm := openTerminal(t, c, 120, 40)
+	tm := openTerminal(t, rs.mustDial(t, alice), 120, 40)
 	short := startRun(t, tm, 0) // digits-cnn: minutes of training
 	step := waitStep(t, tm, short, 0)
-	c.Close()
 
 	runs, err := rs.st.ListRuns(context.Background(), store.RunFilter{})
 	if err != nil || len(runs) != 1 {
@@ -151,25 +149,44 @@ func TestRunOutlivesConnection(t *testing.T) {
 	if runs[0].Owner != alice.fp {
 		t.Errorf("run owner %q, want alice's key %s", runs[0].Owner, alice.fp)
 	}
-	// Wait for the run to move on without any session.
 	run, ok := rs.runs.Lookup(User{Fingerprint: alice.fp}, id)
 	if !ok {
-		t.Fatal("the server no longer trains the run after its session ended")
+		t.Fatal("the server does not train the run")
 	}
-	deadline := time.Now().Add(waitLimit)
-	for {
-		if p, ok := run.Live().Latest(); ok && p.Step > step+5 {
-			break
+	// advance waits for the run to move on with no session watching.
+	advance := func(past int) {
+		t.Helper()
+		deadline := time.Now().Add(waitLimit)
+		for {
+			if p, ok := run.Live().Latest(); ok && p.Step > past {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the run did not pass step %d with no session", past)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the run did not advance after its session ended")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 
-	tm2 := openTerminal(t, rs.mustDial(t, alice), 120, 40)
-	step2 := waitStep(t, tm2, short, step+5)
-	t.Logf("step %d when the connection closed, %d on reconnecting", step, step2)
+	// Quitting says the run goes on, and it does.
+	tm.stdin.Write([]byte("q"))
+	tm.waitScreen(t, "goes on training on the server")
+	tm.stdin.Write([]byte("y"))
+	if code := tm.wait(t); code != 0 {
+		t.Errorf("exit status %d after quitting, want 0", code)
+	}
+	advance(step + 2)
+	c2 := rs.mustDial(t, alice)
+	tm2 := openTerminal(t, c2, 120, 40)
+	step2 := waitStep(t, tm2, short, step+2)
+
+	// The connection drops: the run goes on too.
+	c2.Close()
+	advance(step2 + 2)
+	tm3 := openTerminal(t, rs.mustDial(t, alice), 120, 40)
+	step3 := waitStep(t, tm3, short, step2+2)
+	t.Logf("step %d when alice quit, %d when she came back, %d after her connection dropped and she came back",
+		step, step2, step3)
 }
 
 // longJob is mnist8-mlp on uci-digits for epochs epochs per stage of the
@@ -498,4 +515,44 @@ func TestPlanFilesStayHome(t *testing.T) {
 	}
 	tm.stdin.Write([]byte("L\x15/etc/passwd\r"))
 	tm.waitScreen(t, "load plan:")
+}
+
+// TestSweepRunsAreTheSessions: a freeze-depth sweep's run is not queued
+// beyond a limit, and stops when the sweep is cancelled; other runs go on.
+func TestSweepRunsAreTheSessions(t *testing.T) {
+	alice := newKey(t, "alice")
+	rs := startRunsServer(t, []testKey{alice}, func(c *RunsConfig) { c.MaxPerUser = 1 })
+	eng := &sessionEngine{runs: rs.runs, user: userOf(alice)}
+	sweep := store.StartOptions{Tags: []string{"sweep", "sweep:test"}}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	l, err := eng.Start(ctx, longJob(t, 100), sweep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Start(context.Background(), longJob(t, 100), sweep); !errors.Is(err, ErrLimit) {
+		t.Errorf("a sweep run beyond the limit: %v, want ErrLimit, not queued", err)
+	}
+	cancel()
+	waitStatus(t, rs.st, l.ID, trainer.StatusStopped)
+
+	// A plain run does not stop with the context it was started with.
+	ctx, cancel = context.WithCancel(context.Background())
+	l, err = eng.Start(ctx, longJob(t, 100), store.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	deadline := time.Now().Add(waitLimit)
+	for p, ok := l.Latest(); !ok || p.Step < 20; p, ok = l.Latest() {
+		if st, _ := rs.st.Run(context.Background(), l.ID); st.Status != trainer.StatusRunning {
+			t.Fatalf("the run is %s after its session's context ended", st.Status)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the run did not reach step 20")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	l.Control.Stop()
+	waitStatus(t, rs.st, l.ID, trainer.StatusStopped)
 }

@@ -220,7 +220,9 @@ func (s *Server) Serve(ln net.Listener) error {
 // going away and ends it, waits for the session handlers to return (or for
 // ctx), then closes every connection left.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
 	s.closing.Store(true)
+	s.mu.Unlock()
 	// Shutdown with a context that is already done closes the listeners and
 	// returns without waiting for the connections, which are ended below.
 	done, cancel := context.WithCancel(context.Background())

@@ -169,8 +169,14 @@ func (s *Server) program(sess ssh.Session) *tea.Program {
 	)
 	p := tea.NewProgram(m, opts...)
 	ls := &liveSession{user: ts.user, program: p}
-	ts.live = ls
 	s.mu.Lock()
+	if s.closing.Load() {
+		// Shutdown has told the sessions it knew of; this one came too late.
+		s.mu.Unlock()
+		fmt.Fprint(ts.Stderr(), "thaw serve: the server is shutting down\r\n")
+		return nil
+	}
+	ts.live = ls
 	s.live[ls] = struct{}{}
 	s.mu.Unlock()
 	go func() {

@@ -36,6 +36,7 @@ func Workbench(runs *Runs, opts ui.Options) func(Session) tea.Model {
 		cat.NoFiles = true
 		o.Catalog = &cat
 		o.ModelDirs = nil
+		o.RunsOutlive = true
 		// Plans are saved and loaded in the user's own folder only.
 		o.PlanDir = filepath.Join(runs.cfg.Home, userDir(s.User), "plans")
 		if dir, err := runs.PlanDir(s.User); err == nil {
@@ -84,8 +85,20 @@ type sessionEngine struct {
 }
 
 // Start starts job as the user's run on the server; beyond a limit it is
-// queued, and the error says so.
-func (e *sessionEngine) Start(_ context.Context, job trainer.Job, opts store.StartOptions) (*store.Live, error) {
+// queued, and the error says so. The run does not end with ctx, the
+// session's: it goes on when the user leaves. A run of a freeze-depth
+// sweep is the exception: the sweep is the session's, it is not queued,
+// and cancelling the sweep (or leaving) stops it, stored and resumable.
+func (e *sessionEngine) Start(ctx context.Context, job trainer.Job, opts store.StartOptions) (*store.Live, error) {
+	if slices.Contains(opts.Tags, "sweep") {
+		run, err := e.runs.StartNow(e.user, job, opts)
+		if err != nil {
+			return nil, err
+		}
+		l := run.Live()
+		context.AfterFunc(ctx, l.Control.Stop)
+		return l, nil
+	}
 	run, err := e.runs.Start(e.user, job, opts)
 	if err != nil {
 		return nil, err
