@@ -211,7 +211,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		// A second run of the session starts afresh, not as the first ended.
 		m.s.last, m.s.hasLast, m.s.runDone, m.s.runErr = trainer.Progress{}, false, false, nil
 		shown := m.switchTo(ScreenTrain)
-		m.s.flash("run " + shortID(msg.run.ID) + " started")
+		if msg.run.Warning != "" {
+			m.s.flashErr(fmt.Errorf("run %s: %s", shortID(msg.run.ID), msg.run.Warning))
+		} else {
+			m.s.flash("run " + shortID(msg.run.ID) + " started")
+		}
 		return m, tea.Batch(shown, waitProgress(msg.run), m.broadcast(msg))
 	case runProgressMsg:
 		if m.s.run == nil || msg.id != m.s.run.ID {

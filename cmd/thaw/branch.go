@@ -83,6 +83,7 @@ func parseBranchPoint(s string) (store.BranchPoint, error) {
 // announceBranch says on stderr which run the branch is and where it
 // starts.
 func (m *Main) announceBranch(l *store.Live) {
+	m.warn(l)
 	fmt.Fprintf(m.Stderr, "run %s  (thaw show %s): branched from run %s at step %d\n",
 		l.ID, store.Short(l.ID), store.Short(l.Run.ParentRun), l.From)
 }

@@ -43,6 +43,7 @@ func (m *Main) runResume(ctx context.Context, args []string) error {
 
 // announceResume says on stderr where a resumed run continues from.
 func (m *Main) announceResume(l *store.Live) {
+	m.warn(l)
 	pt := l.Resumed
 	for _, skipped := range pt.Skipped {
 		fmt.Fprintf(m.Stderr, "skipped %s\n", termtext.Sanitize(skipped.Error()))
@@ -64,4 +65,12 @@ func storeUsage(err error) error {
 		}
 	}
 	return err
+}
+
+// warn says on stderr why a resumed run or a branch may not reproduce an
+// uninterrupted run's bits, if it may not.
+func (m *Main) warn(l *store.Live) {
+	if l.Warning != "" {
+		fmt.Fprintf(m.Stderr, "warning: run %s: %s\n", store.Short(l.ID), l.Warning)
+	}
 }
