@@ -159,6 +159,20 @@ func (m *Model) Wait() {
 	}
 }
 
+// Stopping returns the id of the session's run while it has not ended:
+// after the program quits, that run is stopping and Wait waits for its
+// last checkpoint. It returns "" when there is no such run.
+func (m *Model) Stopping() string {
+	if r := m.s.run; r != nil {
+		select {
+		case <-r.Done():
+		default:
+			return r.ID
+		}
+	}
+	return ""
+}
+
 // Active returns the screen shown.
 func (m *Model) Active() Screen { return m.active }
 
