@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -356,15 +357,23 @@ func (t Table) Markdown() string {
 			p("- `%s`: %s (%s samples).\n", r.Target, t.Val[r.Target], thousands(r.Val))
 		}
 	}
+	// The gain over scratch is a column only where scratch was run.
+	hasScratch := slices.ContainsFunc(t.Methods, func(m Method) bool { return m.Scratch })
 	p("\n| base model → target | k |")
 	for _, m := range t.Methods {
 		p(" %s |", m.Name)
 	}
-	p(" best − scratch |\n|---|---|")
+	if hasScratch {
+		p(" best − scratch |")
+	}
+	p("\n|---|---|")
 	for range t.Methods {
 		p("---|")
 	}
-	p("---|\n")
+	if hasScratch {
+		p("---|")
+	}
+	p("\n")
 	for _, r := range t.Rows {
 		p("| %s → %s | %d |", r.Model, r.Target, r.Shots)
 		best, scratch := t.Best(r)
@@ -375,9 +384,10 @@ func (t Table) Markdown() string {
 			}
 			p(" %s |", s)
 		}
-		if best >= 0 && scratch >= 0 {
+		switch {
+		case best >= 0 && scratch >= 0:
 			p(" %+.1f |", 100*(r.Cells[best].Mean-r.Cells[scratch].Mean))
-		} else {
+		case hasScratch:
 			p(" |")
 		}
 		p("\n")
