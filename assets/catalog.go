@@ -160,6 +160,47 @@ const (
 // MNIST's naming) or an image folder whose images are converted to shape.
 // Every failure is an InputError; an unknown name lists the tasks.
 func (c *Catalog) Data(ref trainer.DataRef, shape []int, split DataSplit) (*trainer.Dataset, error) {
+	return c.load(ref, shape, split, trainer.LoadOptions{MaxBytes: c.MaxBytes})
+}
+
+// Inputs loads data for a model to label, as Data loads a test split, but
+// takes data without labels too: a CSV file without a label column, a flat
+// folder of images. Such a dataset has no classes (see
+// trainer.LoadOptions.Unlabelled). For an image folder, files names the
+// file of every sample, in order, relative to the folder with forward
+// slashes ("cat/001.png"); it is nil for other data.
+func (c *Catalog) Inputs(ref trainer.DataRef, shape []int) (ds *trainer.Dataset, files []string, err error) {
+	opts := trainer.LoadOptions{MaxBytes: c.MaxBytes, Unlabelled: true}
+	if ds, err = c.load(ref, shape, SplitTest, opts); err != nil {
+		return nil, nil, err
+	}
+	if st, err := os.Stat(ref.Path); err == nil && st.IsDir() {
+		if files, err = trainer.ImageFiles(ref.Path, opts); err != nil {
+			return nil, nil, trainer.BadInput(fmt.Errorf("load data: %w", err))
+		}
+		for i, f := range files {
+			if rel, err := filepath.Rel(ref.Path, f); err == nil {
+				files[i] = filepath.ToSlash(rel)
+			}
+		}
+	}
+	return ds, files, nil
+}
+
+// TestSet returns the held-out test split of the task ref names, for a
+// score that selects nothing; nil, and no error, when ref is not a
+// built-in task or its task has no test split (a file's data is all
+// training and validation).
+func (c *Catalog) TestSet(ref trainer.DataRef) (*trainer.Dataset, error) {
+	t, ok := TaskByName(ref.Path)
+	if !ok || t.Test == "" {
+		return nil, nil
+	}
+	ds, err := LoadTaskSplit(t, t.Test)
+	return ds, trainer.BadInput(err)
+}
+
+func (c *Catalog) load(ref trainer.DataRef, shape []int, split DataSplit, opts trainer.LoadOptions) (*trainer.Dataset, error) {
 	if ref.Path == "" {
 		return nil, trainer.BadInput(errors.New("no data given (a task, a CSV or IDX file, or an image folder; see thaw datasets)"))
 	}
@@ -188,7 +229,6 @@ func (c *Catalog) Data(ref trainer.DataRef, shape []int, split DataSplit) (*trai
 		return nil, trainer.BadInput(fmt.Errorf("unknown data %q: no task or file by that name (tasks: %s)", ref.Path, strings.Join(tasks, ", ")))
 	}
 	var ds *trainer.Dataset
-	opts := trainer.LoadOptions{MaxBytes: c.MaxBytes}
 	lower := strings.ToLower(ref.Path)
 	switch {
 	case st.IsDir():
@@ -276,15 +316,22 @@ func (c *Catalog) Prepare(job trainer.Job) (*trainer.Prepared, error) {
 	if job.Data, err = normalizeData(job.Data); err != nil {
 		return nil, err
 	}
+	// The source set decodes on another core while the data does.
+	var src *trainer.Dataset
+	srcErr := make(chan error, 1)
+	go func() {
+		var err error
+		if job.Init != trainer.InitScratch {
+			src, err = c.Source(base)
+		}
+		srcErr <- err
+	}()
 	ds, err := c.Data(job.Data, base.Model.Config.InputShape, SplitTrain)
+	if serr := <-srcErr; err == nil {
+		err = serr
+	}
 	if err != nil {
 		return nil, err
-	}
-	var src *trainer.Dataset
-	if job.Init != trainer.InitScratch {
-		if src, err = c.Source(base); err != nil {
-			return nil, err
-		}
 	}
 	return job.Prepare(trainer.JobInputs{Model: base.Model, ModelName: base.Name, Data: ds, Source: src})
 }

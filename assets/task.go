@@ -44,19 +44,6 @@ func loadSplit(t Task, d DatasetInfo, split string) (*trainer.Dataset, error) {
 	if !ok {
 		return nil, fmt.Errorf("task %s: dataset %s has no split %q", t.Name, d.Name, split)
 	}
-	var all *trainer.Dataset
-	var err error
-	switch d.Kind {
-	case Images:
-		all, err = readImages(d, s)
-	case Table:
-		all, err = readTable(d, s)
-	default:
-		err = fmt.Errorf("dataset %s: unknown kind %q", d.Name, d.Kind)
-	}
-	if err != nil {
-		return nil, err
-	}
 	// Map dataset labels to task labels; -1 drops the sample.
 	remap := make([]int, len(d.Classes))
 	for i, c := range d.Classes {
@@ -65,15 +52,31 @@ func loadSplit(t Task, d DatasetInfo, split string) (*trainer.Dataset, error) {
 			remap[i] = l
 		}
 	}
-	keep := make([]int, 0, all.Len())
-	for i, y := range all.Y {
-		if remap[y] >= 0 {
-			keep = append(keep, i)
+	var ds *trainer.Dataset
+	var err error
+	switch d.Kind {
+	case Images:
+		// Only the task's images are decoded.
+		ds, err = readImages(d, s, remap)
+	case Table:
+		var all *trainer.Dataset
+		if all, err = readTable(d, s); err == nil {
+			keep := make([]int, 0, all.Len())
+			for i, y := range all.Y {
+				if remap[y] >= 0 {
+					keep = append(keep, i)
+				}
+			}
+			ds = all.Subset(keep)
+			for i := range ds.Y {
+				ds.Y[i] = remap[ds.Y[i]]
+			}
 		}
+	default:
+		err = fmt.Errorf("dataset %s: unknown kind %q", d.Name, d.Kind)
 	}
-	ds := all.Subset(keep)
-	for i := range ds.Y {
-		ds.Y[i] = remap[ds.Y[i]]
+	if err != nil {
+		return nil, err
 	}
 	ds.Classes = slices.Clone(t.Classes)
 	ds.Name = t.Name + "/" + split
@@ -83,9 +86,10 @@ func loadSplit(t Task, d DatasetInfo, split string) (*trainer.Dataset, error) {
 	return ds, nil
 }
 
-// readImages reads an IDX image split: pixels scaled to [0, 1], samples of
-// shape [1, rows, cols].
-func readImages(d DatasetInfo, s Split) (*trainer.Dataset, error) {
+// readImages reads an IDX image split, keeping the samples whose label
+// remap sends to 0 or more, relabelled: pixels scaled to [0, 1], samples
+// of shape [1, rows, cols]. Only the kept images are decoded.
+func readImages(d DatasetInfo, s Split, remap []int) (*trainer.Dataset, error) {
 	shape, px, err := readIDX(s.Files[0])
 	if err != nil {
 		return nil, err
@@ -97,27 +101,40 @@ func readImages(d DatasetInfo, s Split) (*trainer.Dataset, error) {
 	if len(shape) != 3 || len(lshape) != 1 || lshape[0] != shape[0] {
 		return nil, fmt.Errorf("%s: images %v and labels %v do not match", s.Files[0], shape, lshape)
 	}
-	for i := range px {
-		px[i] /= 255
+	size := shape[1] * shape[2]
+	var lut [256]float32
+	for i := range lut {
+		lut[i] = float32(i) / 255
 	}
-	y := make([]int, len(lab))
+	n := 0
+	for _, v := range lab {
+		if int(v) < len(remap) && remap[v] >= 0 {
+			n++
+		}
+	}
+	ds := &trainer.Dataset{Name: d.Name, Shape: []int{1, shape[1], shape[2]}, X: make([]float32, 0, n*size), Y: make([]int, 0, n), Classes: slices.Clone(d.Classes)}
 	for i, v := range lab {
-		y[i] = int(v)
-	}
-	ds := &trainer.Dataset{Name: d.Name, Shape: []int{1, shape[1], shape[2]}, X: px, Y: y, Classes: slices.Clone(d.Classes)}
-	if err := ds.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", s.Files[0], err)
+		if int(v) >= len(remap) {
+			return nil, fmt.Errorf("%s: label %d of sample %d is not a class of %s", s.Files[1], v, i, d.Name)
+		}
+		if remap[v] < 0 {
+			continue
+		}
+		for _, b := range px[i*size : (i+1)*size] {
+			ds.X = append(ds.X, lut[b])
+		}
+		ds.Y = append(ds.Y, remap[v])
 	}
 	return ds, nil
 }
 
-func readIDX(p string) ([]int, []float32, error) {
+func readIDX(p string) ([]int, []byte, error) {
 	r, err := OpenGzip(p)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer r.Close()
-	shape, data, err := trainer.ReadIDX(r)
+	shape, data, err := trainer.ReadIDXBytes(r)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", p, err)
 	}

@@ -112,6 +112,20 @@ func isCorrupt(err error) bool {
 	return false
 }
 
+// isDBFull reports whether err means that the database could not be
+// written for want of space or because the disk failed.
+func isDBFull(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR:
+		return true
+	}
+	return false
+}
+
 // checkFile looks at the header of an existing database file before SQLite
 // opens it, so that a damaged file gets a clear error at Open instead of a
 // failure deep inside some later query. An empty file is a new database.

@@ -107,6 +107,10 @@ type Live struct {
 	// Resume continues (zero for Start and Branch).
 	From    int64
 	Resumed ResumePoint
+	// Warning, when not empty, says why a resumed run or a branch may not
+	// reproduce the bits of an uninterrupted run (see
+	// [JobRecord.KernelWarning]).
+	Warning string
 
 	done    chan struct{}
 	dropped atomic.Int64 // of the Progress feed
@@ -414,11 +418,13 @@ func normalizeSummary(s trainer.PlanSummary) trainer.PlanSummary {
 // started with.
 func (e *Engine) Resume(ctx context.Context, id string, opts StartOptions) (*Live, error) {
 	var prep *trainer.Prepared
+	var warning string
 	build := func(pt ResumePoint) (trainer.Spec, error) {
 		rec, err := DecodeJob(pt.Run)
 		if err != nil {
 			return trainer.Spec{}, err
 		}
+		warning = rec.KernelWarning()
 		if prep, err = e.prepareStored(pt.Run, rec.Job, rec, true); err != nil {
 			return trainer.Spec{}, err
 		}
@@ -435,7 +441,7 @@ func (e *Engine) Resume(ctx context.Context, id string, opts StartOptions) (*Liv
 		return nil, err
 	}
 	l := newLive(run, prep, ctl, pt.Step())
-	l.Resumed = pt
+	l.Resumed, l.Warning = pt, warning
 	e.launch(ctx, l, rec, spec, opts)
 	return l, nil
 }
@@ -530,6 +536,7 @@ func (e *Engine) Branch(ctx context.Context, parent string, from BranchPoint, co
 	spec := prep.Spec()
 	spec.Resume = &state
 	l := newLive(run, prep, ctl, int64(state.Step))
+	l.Warning = rec.KernelWarning()
 	e.launch(ctx, l, recorder, spec, opts)
 	return l, nil
 }

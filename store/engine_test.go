@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -392,5 +394,68 @@ func TestEngineCancelStopsTheRun(t *testing.T) {
 	}
 	if r, _ := s.Run(context.Background(), l.ID); r.Status != trainer.StatusStopped {
 		t.Errorf("stored status %s, want stopped", r.Status)
+	}
+}
+
+// TestEngineKernelWarning checks that a run records the kernel path its
+// products took, and that resuming or branching it on another path warns
+// that the bits may differ, while the same path does not.
+func TestEngineKernelWarning(t *testing.T) {
+	ctx := context.Background()
+	e, s := newTestEngine(t)
+	var ctl *trainer.Control
+	l, err := e.Start(ctx, testJob(2, 5), StartOptions{
+		Ready: func(l *Live) { ctl = l.Control },
+		Report: func(p trainer.Progress) {
+			if p.Step >= 10 && p.Status == trainer.StatusRunning {
+				ctl.Stop()
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := mustWait(t, l); res.Status != trainer.StatusStopped {
+		t.Fatalf("run ended %s, want stopped", res.Status)
+	}
+	r, err := s.Run(ctx, l.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := DecodeJob(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Kernel != trainer.KernelPath() {
+		t.Fatalf("recorded kernel %q, want this binary's %q", rec.Kernel, trainer.KernelPath())
+	}
+	if w := rec.KernelWarning(); w != "" {
+		t.Errorf("same path warns: %q", w)
+	}
+
+	// The same run as if recorded on another machine's kernels.
+	rec.Kernel = "elsewhere"
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE runs SET plan = ? WHERE id = ?`, string(raw), l.ID); err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.Branch(ctx, l.ID, BranchPoint{Step: 10}, nil, StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWait(t, b)
+	if !strings.Contains(b.Warning, "elsewhere") {
+		t.Errorf("branch warning %q, want one naming the other path", b.Warning)
+	}
+	l2, err := e.Resume(ctx, l.ID, StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWait(t, l2)
+	if !strings.Contains(l2.Warning, "elsewhere") || !strings.Contains(l2.Warning, trainer.KernelPath()) {
+		t.Errorf("resume warning %q, want one naming both paths", l2.Warning)
 	}
 }

@@ -18,6 +18,22 @@ type JobRecord struct {
 	Version int                 `json:"version"`
 	Job     trainer.Job         `json:"job"`
 	Plan    trainer.PlanSummary `json:"plan"`
+	// Kernel is the path the run's matrix products took
+	// ([trainer.KernelPath]); empty in records written before it was kept.
+	// Runs on different paths may differ in the last bits, so resume and
+	// branch warn when it is not this binary's.
+	Kernel string `json:"kernel,omitempty"`
+}
+
+// KernelWarning says why continuing the run of rec here may not reproduce
+// its bits: it ran on another kernel path than this binary takes. It is
+// empty when the paths agree or the record does not say.
+func (rec JobRecord) KernelWarning() string {
+	if rec.Kernel == "" || rec.Kernel == trainer.KernelPath() {
+		return ""
+	}
+	return fmt.Sprintf("the run computed with the %s kernels and continues with %s: its weights may differ in the last bits from an uninterrupted run's",
+		rec.Kernel, trainer.KernelPath())
 }
 
 // JobVersion is the version of JobRecord this store writes.
@@ -25,7 +41,7 @@ const JobVersion = 2
 
 // NewJobRecord returns the record of a prepared job.
 func NewJobRecord(p *trainer.Prepared) JobRecord {
-	return JobRecord{Version: JobVersion, Job: p.Job, Plan: p.Summary()}
+	return JobRecord{Version: JobVersion, Job: p.Job, Plan: p.Summary(), Kernel: trainer.KernelPath()}
 }
 
 // jobRecordV1 is version 1: thaw train's flags.
@@ -80,7 +96,7 @@ func DecodeJob(r Run) (JobRecord, error) {
 			if err != nil {
 				return JobRecord{}, fmt.Errorf("run %s: its plan file %s: %w: %v", Short(r.ID), in.Plan, ErrInvalid, err)
 			}
-			job.Plan = p.Override(in.LR, in.Epochs)
+			job.Plan = p.Override(in.LR, in.Epochs, 0)
 		} else {
 			job.Preset = &trainer.PresetRef{Name: in.Plan, LR: in.LR, Epochs: in.Epochs}
 		}

@@ -323,7 +323,8 @@ func (r *Recorder) fail(err error, fatal bool) {
 // Finish records how the run ended and stops the recorder: it stores what
 // is queued and res's stage boundaries, stops the heartbeat and sets the
 // run's status to res.Status (failed when it is empty and err is not nil,
-// done when both are), with err's text for a failed or diverged run. It
+// done when both are), with err's text for a failed or diverged run,
+// marked as an I/O failure when [IOFailure] says so. It
 // returns the recorder's first error, if any, joined with an error from
 // setting the status. Calling Finish or Close again does nothing.
 func (r *Recorder) Finish(res trainer.Result, err error) error {
@@ -337,6 +338,9 @@ func (r *Recorder) Finish(res trainer.Result, err error) error {
 	text := ""
 	if err != nil && (st == trainer.StatusFailed || st == trainer.StatusDiverged) {
 		text = err.Error()
+		if st == trainer.StatusFailed && IOFailure(err) {
+			text = ioFailurePrefix + text // resumable: see Store.Resume
+		}
 	}
 	for i, sr := range res.Stages {
 		s := stageOf(i, sr)

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"time"
 
 	"thaw/trainer"
 )
@@ -57,7 +59,8 @@ func (p ResumePoint) Step() int64 {
 // Resume returns an error wrapping [ErrNotFound] or [ErrAmbiguous] when id
 // matches no run or several, [ErrLive] when the run is running or paused
 // (in this or another process: wait for its heartbeat to go stale, see
-// [WithGrace]), [ErrInvalid] when it is done, failed or diverged, an error
+// [WithGrace]; the error says how long), [ErrInvalid] when it is done,
+// diverged or failed otherwise than on I/O (see [IOFailure]), an error
 // from build, or the run's own error.
 func (s *Store) Resume(ctx context.Context, id string, build func(ResumePoint) (trainer.Spec, error),
 	report func(trainer.Progress), opts ...RecordOption) (trainer.Result, error) {
@@ -76,7 +79,7 @@ func (s *Store) startResume(ctx context.Context, id string, build func(ResumePoi
 	if err != nil {
 		return nil, trainer.Spec{}, ResumePoint{}, fmt.Errorf("resume: %w", err)
 	}
-	if err := resumable(run); err != nil {
+	if run, err = s.resumable(ctx, run); err != nil {
 		return nil, trainer.Spec{}, ResumePoint{}, err
 	}
 	pt, err := s.resumePoint(ctx, run)
@@ -106,16 +109,34 @@ func (s *Store) startResume(ctx context.Context, id string, build func(ResumePoi
 	return rec, spec, pt, nil
 }
 
-// resumable says why run cannot be resumed, if it cannot.
-func resumable(run Run) error {
+// resumable says why run cannot be resumed, if it cannot. A live run whose
+// heartbeat has gone stale is declared interrupted first (its process died
+// after the store was opened), and the run is read again.
+func (s *Store) resumable(ctx context.Context, run Run) (Run, error) {
+	if run.Status.Live() {
+		left := s.grace - s.now().Sub(run.Heartbeat)
+		if left > 0 {
+			return run, fmt.Errorf("resume %s: %w: it is %s, its heartbeat %s old; stop it first, or, if its process is gone, wait %d s until its heartbeat is stale",
+				run.ID, ErrLive, run.Status, s.now().Sub(run.Heartbeat).Round(time.Second), int(math.Ceil(left.Seconds())))
+		}
+		if _, err := s.MarkStale(ctx); err != nil {
+			return run, fmt.Errorf("resume %s: %w", run.ID, err)
+		}
+		r, err := s.runByID(ctx, run.ID)
+		if err != nil {
+			return run, fmt.Errorf("resume %s: %w", run.ID, err)
+		}
+		run = r
+	}
 	switch {
 	case run.Status == trainer.StatusInterrupted || run.Status == trainer.StatusStopped ||
-		run.Status == trainer.StatusQueued:
-		return nil
+		run.Status == trainer.StatusQueued || failedOnIO(run):
+		return run, nil
 	case run.Status.Live():
-		return fmt.Errorf("resume %s: %w: it is %s; stop it first, or wait until its heartbeat is stale", run.ID, ErrLive, run.Status)
+		return run, fmt.Errorf("resume %s: %w: it is %s; stop it first", run.ID, ErrLive, run.Status)
 	}
-	return fmt.Errorf("resume %s: %w: it is %s; only interrupted, stopped or queued runs resume", run.ID, ErrInvalid, run.Status)
+	return run, fmt.Errorf("resume %s: %w: it is %s; only interrupted, stopped or queued runs resume, and runs that failed on I/O",
+		run.ID, ErrInvalid, run.Status)
 }
 
 // kindRank orders checkpoints of one step: the later in the run loop, the
@@ -183,13 +204,14 @@ func (s *Store) hasMetric(ctx context.Context, run, name string, step int64) (bo
 	return err == nil, err
 }
 
-// claim sets the run running if it is still interrupted, stopped or
-// queued, so that of two processes resuming it at once only one goes on,
+// claim sets the run running if it is still interrupted, stopped, queued
+// or failed on I/O, so that of two processes resuming it at once only one goes on,
 // and clears a stop request that ended it.
 func (s *Store) claim(ctx context.Context, id string) error {
 	res, err := s.exec(ctx, `UPDATE runs SET status = 'running', error = '', heartbeat_ms = ?,
 		finished_ms = NULL, stop_requested = FALSE
-		WHERE id = ? AND status IN ('interrupted', 'stopped', 'queued')`, ms(s.now()), id)
+		WHERE id = ? AND (status IN ('interrupted', 'stopped', 'queued')
+			OR (status = 'failed' AND error LIKE ?))`, ms(s.now()), id, ioFailurePrefix+"%")
 	if err != nil {
 		return fmt.Errorf("resume %s: %w", id, err)
 	}
@@ -200,7 +222,10 @@ func (s *Store) claim(ctx context.Context, id string) error {
 		if err != nil {
 			return fmt.Errorf("resume %s: %w", id, err)
 		}
-		return resumable(r)
+		if _, err := s.resumable(ctx, r); err != nil {
+			return err
+		}
+		return fmt.Errorf("resume %s: %w: another process resumed it first", id, ErrLive)
 	}
 	return nil
 }

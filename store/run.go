@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -176,8 +178,8 @@ func (s *Store) CreateRun(ctx context.Context, r Run) (Run, error) {
 	return r, nil
 }
 
-// Run returns the run whose id is id or starts with it, ignoring case. It
-// returns an error wrapping [ErrNotFound] when no run matches and
+// Run returns the run whose id is id or starts with it, ignoring case, or
+// for [Latest] the newest run. It returns an error wrapping [ErrNotFound] when no run matches and
 // [ErrAmbiguous] when several do.
 func (s *Store) Run(ctx context.Context, id string) (Run, error) {
 	full, err := s.resolve(ctx, id)
@@ -194,8 +196,24 @@ func (s *Store) Run(ctx context.Context, id string) (Run, error) {
 	return r, nil
 }
 
-// resolve turns a full id or a unique prefix into the full id of a run.
+// Latest is the run reference that names the newest run; no id or prefix
+// can be spelled so (ids have no l or u).
+const Latest = "latest"
+
+// resolve turns a full id, a unique prefix or [Latest] into the full id of
+// a run.
 func (s *Store) resolve(ctx context.Context, prefix string) (string, error) {
+	if prefix == Latest {
+		var id string
+		err := s.db.QueryRowContext(ctx, `SELECT id FROM runs ORDER BY created_ms DESC, id DESC LIMIT 1`).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", fmt.Errorf("run %s: %w: the store has no runs", prefix, ErrNotFound)
+		}
+		if err != nil {
+			return "", fmt.Errorf("run %s: %w", prefix, err)
+		}
+		return id, nil
+	}
 	p, ok := normalizeID(prefix)
 	if !ok {
 		return "", fmt.Errorf("run %q: %w", prefix, ErrNotFound)
@@ -491,8 +509,9 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
 	}
-	if r.Status.Live() && s.now().Sub(r.Heartbeat) < s.grace {
-		return fmt.Errorf("delete %s: %w: stop it first", id, ErrLive)
+	if age := s.now().Sub(r.Heartbeat); r.Status.Live() && age < s.grace {
+		return fmt.Errorf("delete %s: %w: it is %s, its heartbeat %s old; stop it first, or, if its process is gone, wait %d s until its heartbeat is stale",
+			id, ErrLive, r.Status, age.Round(time.Second), int(math.Ceil((s.grace - age).Seconds())))
 	}
 	folder, trash := s.runDir(id), filepath.Join(s.dir, "runs", trashPrefix+id)
 	moved := true
@@ -591,3 +610,30 @@ const trashPrefix = ".trash-"
 
 // runDir returns the absolute path of the folder of run id.
 func (s *Store) runDir(id string) string { return filepath.Join(s.dir, "runs", id) }
+
+// RunSize returns the bytes that run id's files take on disk: its
+// checkpoints and whatever else its folder holds. A run without a folder
+// takes none.
+func (s *Store) RunSize(id string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(s.runDir(id), func(_ string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			n += info.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("size of run %s: %w", id, err)
+	}
+	return n, nil
+}

@@ -43,7 +43,9 @@ func LoadCSV(path string, opts LoadOptions) (*Dataset, error) {
 // [features]. Cells may have spaces around them. A feature cell must parse as
 // a finite float32: empty, non-numeric, NaN, infinite and out-of-range cells
 // are errors. A label cell is any non-empty text, kept as it is. Blank lines
-// are skipped, as encoding/csv does.
+// are skipped, as encoding/csv does. With opts.Unlabelled a file without a
+// label column loads too: every column is then a feature, the dataset has
+// no classes and every label is 0.
 //
 // With opts.Classes nil, the classes are the distinct labels sorted
 // byte-wise (so "10" comes before "2"; see Dataset.Relabel), and a file
@@ -116,7 +118,7 @@ func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 	} else if i, ok := seen["class"]; ok {
 		labelCol = i
 	}
-	if labelCol < 0 {
+	if labelCol < 0 && !opts.Unlabelled {
 		if want == "" {
 			want = `"label" or "class"`
 		} else {
@@ -125,6 +127,9 @@ func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 		return nil, at(1, 0, "no label column: want %s, the header has %s", want, quoteNames(header))
 	}
 	nf := len(header) - 1
+	if labelCol < 0 {
+		nf = len(header) // unlabelled: every column is a feature
+	}
 	if nf == 0 {
 		return nil, at(1, 0, "no feature columns: the header has only the label column %s", quote(header[labelCol]))
 	}
@@ -191,6 +196,10 @@ func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 			}
 			ds.X = append(ds.X, float32(v))
 		}
+		if labelCol < 0 {
+			ds.Y = append(ds.Y, 0)
+			continue
+		}
 		label := strings.TrimSpace(rec[labelCol])
 		id, ok := ids[label]
 		if !ok {
@@ -214,6 +223,9 @@ func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 		return nil, at(1, 0, "no data rows after the header")
 	}
 
+	if labelCol < 0 {
+		return ds, nil
+	}
 	if opts.Classes != nil {
 		ds.Classes = slices.Clone(opts.Classes)
 		if err := checkLoaded(name, nil, ds.Classes, true); err != nil {

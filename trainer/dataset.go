@@ -353,8 +353,8 @@ func (d *Dataset) CheckConfig(cfg *Config) error {
 			ErrShapeMismatch, quote(d.Name), d.Shape, quote(cfg.Name), cfg.InputShape)
 	}
 	if !slices.Equal(d.Classes, cfg.Classes) {
-		return fmt.Errorf("%w: dataset %s has %d classes %s, model %s has %d classes %s",
-			ErrClassMismatch, quote(d.Name), len(d.Classes), quoteNames(d.Classes), quote(cfg.Name), len(cfg.Classes), quoteNames(cfg.Classes))
+		return fmt.Errorf("%w: dataset %s has %s %s, model %s has %s %s",
+			ErrClassMismatch, quote(d.Name), nClasses(len(d.Classes)), quoteNames(d.Classes), quote(cfg.Name), nClasses(len(cfg.Classes)), quoteNames(cfg.Classes))
 	}
 	return nil
 }
@@ -427,6 +427,11 @@ type LoadOptions struct {
 	// Label names the label column of a CSV file. Empty means "label", or
 	// "class" when there is no "label" column.
 	Label string
+	// Unlabelled lets data without labels load, for a model to label: a
+	// CSV file without a label column, a flat folder of images (see
+	// LoadImageFolder). Such a dataset has no Classes and every label is
+	// 0; data that has labels loads with them as usual.
+	Unlabelled bool
 }
 
 func (o LoadOptions) maxBytes() int64 {

@@ -48,6 +48,6 @@
 // golang.org/x/sys/cpu (to pick the kernel), and its own sub-packages:
 // safetensors (the weights' file format), atomicfile (files written whole
 // or not at all), termtext and internal/kernel (the float32 GEMM). It
-// never prints
-// and never reads global state: randomness flows from a seed passed in.
+// never prints and never reads global state: randomness flows from a seed
+// passed in.
 package trainer

@@ -166,7 +166,7 @@ func (m *Model[T]) headInput() []int {
 // buildBlock constructs the layers of bc, with zero parameters, for a
 // per-sample input shape, and returns the block with its output shape.
 func buildBlock[T Float](bc BlockConfig, in []int) (*Block[T], []int, error) {
-	b := &Block[T]{Name: bc.Name}
+	b := &Block[T]{Name: bc.Name, config: &bc, in: slices.Clone(in)}
 	shape := in
 	for li, lc := range bc.Layers {
 		l, err := newLayer[T](lc, shape)

@@ -134,6 +134,21 @@ func ReadIDX(r io.Reader) (shape []int, data []float32, err error) {
 	return f.shape, data, nil
 }
 
+// ReadIDXBytes reads one IDX file of u8 elements, gzipped or not, as
+// ReadIDX does, and returns its shape and its bytes as stored: a caller
+// that keeps only some of the samples decodes only those. Errors are those
+// of ReadIDX, and one for a file of another element type.
+func ReadIDXBytes(r io.Reader) (shape []int, data []byte, err error) {
+	f, err := readIDX(r, "idx", &budget{limit: DefaultMaxBytes()}, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	if f.typ != idxU8 {
+		return nil, nil, f.errAt(2, "element type %s, want u8", idxTypeName(f.typ))
+	}
+	return f.shape, f.raw, nil
+}
+
 // readIDX reads and checks the header, the data and the end of the stream.
 // Before reading the data it takes from mem the raw elements and decoded
 // bytes more for each, what the caller's decoded form will hold, so that a
@@ -206,7 +221,10 @@ func readIDX(r io.Reader, name string, mem *budget, decoded int64) (*idxFile, er
 	f.raw = make([]byte, 0, min(need, idxChunk))
 	for int64(len(f.raw)) < need {
 		old := len(f.raw)
-		chunk := int(min(need-int64(old), idxChunk))
+		// Grow by doubling, so the copies cost at most the data once
+		// more, but never beyond twice what has arrived: a header
+		// claiming much costs little until the data is there.
+		chunk := int(min(need-int64(old), max(idxChunk, int64(old))))
 		f.raw = slices.Grow(f.raw, chunk)[:old+chunk]
 		k, err := io.ReadFull(cr, f.raw[old:])
 		if err != nil {
@@ -236,6 +254,18 @@ func (f *idxFile) float32s(div float32) ([]float32, error) {
 	size := idxElemSize(f.typ)
 	out := make([]float32, len(f.raw)/size)
 	b := f.raw
+	if f.typ == idxU8 {
+		// Bytes are always finite: a table of the 256 quotients decodes
+		// them in a fraction of the general loop's time, to the same bits.
+		var lut [256]float32
+		for i := range lut {
+			lut[i] = float32(i) / div
+		}
+		for i, v := range b[:len(out)] {
+			out[i] = lut[v]
+		}
+		return out, nil
+	}
 	for i := range out {
 		var v float32
 		switch f.typ {

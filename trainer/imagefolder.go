@@ -33,6 +33,10 @@ const maxImagePixels = 1 << 26
 // folder is refused (ErrTooFewClasses); folder names that print alike on a
 // terminal are refused (ErrClassNames).
 //
+// With opts.Unlabelled, a root with no class folders is a flat folder of
+// images to label: every PNG or JPEG file in it, in sorted order, other
+// files ignored; the dataset then has no classes (see LoadOptions).
+//
 // shape is the model's input, [C, H, W] with C 1 or 3. Every image is
 // converted to it:
 //   - channels: C=3 takes red, green and blue; C=1 takes the luminance
@@ -54,77 +58,8 @@ func LoadImageFolder(root string, shape []int, opts LoadOptions) (*Dataset, erro
 		return nil, fmt.Errorf("image folder %s: input shape %v, want [C H W] with C 1 or 3", root, shape)
 	}
 	limit := opts.maxBytes()
-	entries, err := os.ReadDir(root)
+	items, classes, err := listImages(root, opts)
 	if err != nil {
-		return nil, err
-	}
-	var folders []string
-	for _, e := range entries {
-		if hidden(e.Name()) || !isDir(filepath.Join(root, e.Name()), e) {
-			continue
-		}
-		folders = append(folders, e.Name())
-	}
-	if len(folders) == 0 {
-		return nil, &DataError{File: root, Offset: -1, Err: errors.New("no class folders, want root/<class>/<image>")}
-	}
-
-	classes := folders // os.ReadDir sorts by name
-	if opts.Classes != nil {
-		classes = slices.Clone(opts.Classes)
-	}
-	classID := make(map[string]int, len(classes))
-	for i, c := range classes {
-		if _, dup := classID[c]; dup {
-			return nil, fmt.Errorf("image folder %s: class %s appears twice in LoadOptions.Classes", root, quote(c))
-		}
-		classID[c] = i
-	}
-
-	// List everything first, so the memory check and every listing error
-	// come before the slow part.
-	type item struct {
-		path  string
-		label int
-	}
-	var items []item
-	for _, folder := range folders {
-		dir := filepath.Join(root, folder)
-		id, ok := classID[folder]
-		if !ok {
-			return nil, &DataError{File: dir, Offset: -1, Err: fmt.Errorf("folder is not one of the %d classes %s", len(classes), quoteNames(classes))}
-		}
-		files, err := os.ReadDir(dir)
-		if err != nil {
-			return nil, err
-		}
-		n := 0
-		for _, f := range files {
-			name := f.Name()
-			path := filepath.Join(dir, name)
-			if hidden(name) {
-				continue
-			}
-			if isDir(path, f) {
-				return nil, &DataError{File: path, Offset: -1, Err: errors.New("folder inside a class folder, want images only")}
-			}
-			switch strings.ToLower(filepath.Ext(name)) {
-			case ".png", ".jpg", ".jpeg":
-			default:
-				return nil, &DataError{File: path, Offset: -1, Err: errors.New("unsupported format, want .png, .jpg or .jpeg")}
-			}
-			items = append(items, item{path, id})
-			n++
-		}
-		if n == 0 {
-			return nil, &DataError{File: dir, Offset: -1, Err: errors.New("class folder has no images")}
-		}
-	}
-	counts := make([]int, len(classes))
-	for _, it := range items {
-		counts[it.label]++
-	}
-	if err := checkLoaded(root, counts, classes, opts.Classes != nil); err != nil {
 		return nil, err
 	}
 	per := numel(shape)
@@ -152,6 +87,120 @@ func LoadImageFolder(root string, shape []int, opts LoadOptions) (*Dataset, erro
 		ds.Y[i] = it.label
 	}
 	return ds, nil
+}
+
+// imageItem is one image of a folder and its label.
+type imageItem struct {
+	path  string
+	label int
+}
+
+// ImageFiles returns the files LoadImageFolder(root, shape, opts) reads, in
+// the order of its samples, without decoding them; its listing errors are
+// the loader's.
+func ImageFiles(root string, opts LoadOptions) ([]string, error) {
+	items, _, err := listImages(root, opts)
+	if err != nil {
+		return nil, err
+	}
+	files := make([]string, len(items))
+	for i, it := range items {
+		files[i] = it.path
+	}
+	return files, nil
+}
+
+// listImages lists the images of root and their labels, and the classes,
+// checking the layout (see LoadImageFolder).
+func listImages(root string, opts LoadOptions) ([]imageItem, []string, error) {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return nil, nil, err
+	}
+	var folders []string
+	var items []imageItem
+	for _, e := range entries {
+		if hidden(e.Name()) || !isDir(filepath.Join(root, e.Name()), e) {
+			continue
+		}
+		folders = append(folders, e.Name())
+	}
+	if len(folders) == 0 && opts.Unlabelled {
+		// A flat folder of images to label: every image in root, in
+		// sorted order; other files are left alone.
+		for _, e := range entries {
+			path := filepath.Join(root, e.Name())
+			if hidden(e.Name()) || isDir(path, e) {
+				continue
+			}
+			switch strings.ToLower(filepath.Ext(e.Name())) {
+			case ".png", ".jpg", ".jpeg":
+				items = append(items, imageItem{path, 0})
+			}
+		}
+		if len(items) == 0 {
+			return nil, nil, &DataError{File: root, Offset: -1, Err: errors.New("no images (.png, .jpg, .jpeg) and no class folders")}
+		}
+		return items, nil, nil
+	}
+	if len(folders) == 0 {
+		return nil, nil, &DataError{File: root, Offset: -1, Err: errors.New("no class folders, want root/<class>/<image>")}
+	}
+
+	classes := folders // os.ReadDir sorts by name
+	if opts.Classes != nil {
+		classes = slices.Clone(opts.Classes)
+	}
+	classID := make(map[string]int, len(classes))
+	for i, c := range classes {
+		if _, dup := classID[c]; dup {
+			return nil, nil, fmt.Errorf("image folder %s: class %s appears twice in LoadOptions.Classes", root, quote(c))
+		}
+		classID[c] = i
+	}
+
+	// List everything first, so the memory check and every listing error
+	// come before the slow part.
+	for _, folder := range folders {
+		dir := filepath.Join(root, folder)
+		id, ok := classID[folder]
+		if !ok {
+			return nil, nil, &DataError{File: dir, Offset: -1, Err: fmt.Errorf("folder is not one of the %d classes %s", len(classes), quoteNames(classes))}
+		}
+		files, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		n := 0
+		for _, f := range files {
+			name := f.Name()
+			path := filepath.Join(dir, name)
+			if hidden(name) {
+				continue
+			}
+			if isDir(path, f) {
+				return nil, nil, &DataError{File: path, Offset: -1, Err: errors.New("folder inside a class folder, want images only")}
+			}
+			switch strings.ToLower(filepath.Ext(name)) {
+			case ".png", ".jpg", ".jpeg":
+			default:
+				return nil, nil, &DataError{File: path, Offset: -1, Err: errors.New("unsupported format, want .png, .jpg or .jpeg")}
+			}
+			items = append(items, imageItem{path, id})
+			n++
+		}
+		if n == 0 {
+			return nil, nil, &DataError{File: dir, Offset: -1, Err: errors.New("class folder has no images")}
+		}
+	}
+	counts := make([]int, len(classes))
+	for _, it := range items {
+		counts[it.label]++
+	}
+	if err := checkLoaded(root, counts, classes, opts.Classes != nil); err != nil {
+		return nil, nil, err
+	}
+	return items, classes, nil
 }
 
 func hidden(name string) bool { return strings.HasPrefix(name, ".") }

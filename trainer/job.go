@@ -84,11 +84,13 @@ type DataRef struct {
 }
 
 // PresetRef is a preset with its arguments, as [Preset] takes them: zero
-// LR and Epochs mean the preset's own.
+// LR and Epochs mean the preset's own. Steps, when positive, makes every
+// stage that many optimizer steps long instead (see [Plan.Override]).
 type PresetRef struct {
 	Name   string  `json:"name"`
 	LR     float64 `json:"lr,omitempty"`
 	Epochs int     `json:"epochs,omitempty"`
+	Steps  int     `json:"steps,omitempty"`
 }
 
 // InputError marks an error the user caused with what they asked for: an
@@ -117,14 +119,18 @@ func badInputf(format string, args ...any) error {
 
 // SetPlan sets j's plan from what a user typed: a preset's name, which
 // [Job.Prepare] expands for the model's blocks with lr and epochs (zero:
-// the preset's), or else a plan file, read now, whose stages all get lr
-// and epochs when they are positive (see [Plan.Override]). It returns an
-// [InputError] naming the presets when ref is neither, and one starting
+// the preset's) and steps, or else a plan file, read now, whose stages
+// all get lr, epochs and steps when they are positive (see
+// [Plan.Override]). It returns an [InputError] naming the presets when ref
+// is neither, one when both epochs and steps are given, and one starting
 // with the path when the file does not parse.
-func (j *Job) SetPlan(ref string, lr float64, epochs int) error {
+func (j *Job) SetPlan(ref string, lr float64, epochs, steps int) error {
+	if epochs > 0 && steps > 0 {
+		return badInputf("plan: give the stages' length in epochs (%d) or in steps (%d), not both", epochs, steps)
+	}
 	for _, p := range Presets() {
 		if p.Name == ref {
-			j.Plan, j.Preset = Plan{}, &PresetRef{Name: ref, LR: lr, Epochs: epochs}
+			j.Plan, j.Preset = Plan{}, &PresetRef{Name: ref, LR: lr, Epochs: epochs, Steps: steps}
 			return nil
 		}
 	}
@@ -139,7 +145,7 @@ func (j *Job) SetPlan(ref string, lr float64, epochs int) error {
 	if err != nil {
 		return badInputf("plan: %w", err)
 	}
-	j.Plan, j.Preset = p.Override(lr, epochs), nil
+	j.Plan, j.Preset = p.Override(lr, epochs, steps), nil
 	return nil
 }
 
@@ -193,6 +199,9 @@ func (j Job) ResolvePlan(blocks []string) (Plan, *ResolvedPlan, error) {
 		var err error
 		if p, err = Preset(j.Preset.Name, blocks, j.Preset.LR, j.Preset.Epochs); err != nil {
 			return Plan{}, nil, BadInput(err)
+		}
+		if j.Preset.Steps > 0 {
+			p = p.Override(0, 0, j.Preset.Steps)
 		}
 	}
 	rp, err := p.Resolve(blocks)
@@ -249,7 +258,8 @@ type Prepared struct {
 	ModelName string
 	// Train and Val are the training and validation sets.
 	Train, Val *Dataset
-	// Source and SourceHead drive the forgetting gauge; nil without one.
+	// Source and SourceHead drive the forgetting gauge (see Spec); Source
+	// is nil without one, SourceHead nil when the head was kept.
 	Source     *Dataset
 	SourceHead *Block[float32]
 	// HeadReplaced reports whether the head was replaced for other
@@ -310,16 +320,24 @@ func (j Job) Prepare(in JobInputs) (*Prepared, error) {
 		}
 	}
 	if in.Source != nil && j.Init != InitScratch {
-		// A snapshot: the model's own head trains in place when kept.
-		p.Source, p.SourceHead = in.Source, mod.CloneHead()
+		// A kept head is gauged as it trains; a replaced one leaves the
+		// base model's head to gauge with, as it was.
+		p.Source = in.Source
 	}
 	if subset(ds.Classes, mod.Config.Classes) {
+		if p.Source != nil && !slices.Equal(p.Source.Classes, mod.Config.Classes) {
+			// The kept head cannot score a source set of other classes.
+			p.Source = nil
+		}
 		for _, d := range []*Dataset{p.Train, p.Val} {
 			if err := d.Relabel(mod.Config.Classes); err != nil {
 				return nil, BadInput(err)
 			}
 		}
 	} else {
+		if p.Source != nil {
+			p.SourceHead = mod.CloneHead()
+		}
 		if err := mod.ReplaceHead(ds.Classes, rand.New(rand.NewPCG(j.Seed, saltHead))); err != nil {
 			return nil, badInputf("data %s: %w", ds.Name, err)
 		}

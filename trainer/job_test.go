@@ -114,7 +114,7 @@ func TestJobRefuses(t *testing.T) {
 		{"no plan", func(j *Job) { j.Preset = nil }},
 		{"unknown preset", func(j *Job) { j.Preset.Name = "thaw-harder" }},
 		{"unknown block", func(j *Job) {
-			if err := j.SetPlan(file, 0, 0); err != nil {
+			if err := j.SetPlan(file, 0, 0, 0); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -131,7 +131,7 @@ func TestJobRefuses(t *testing.T) {
 		})
 	}
 	var j Job
-	if err := j.SetPlan("no-such-plan", 0, 0); !errors.As(err, new(InputError)) {
+	if err := j.SetPlan("no-such-plan", 0, 0, 0); !errors.As(err, new(InputError)) {
 		t.Errorf("SetPlan of neither a preset nor a file: %v", err)
 	}
 }

@@ -18,6 +18,12 @@ type Block[T Float] struct {
 	// LRMult scales the optimizer's learning rate for this block's
 	// parameters (discriminative learning rates). Zero means 1.
 	LRMult float64
+
+	// config and in are what the block was built from (its layers and
+	// their per-sample input shape), so that parallel evaluation can build
+	// a twin sharing its parameters; a block assembled by hand has none.
+	config *BlockConfig
+	in     []int
 }
 
 // Model is a network built from a Config: blocks of layers from input to
@@ -63,7 +69,7 @@ func build[T Float](cfg *Config) (*Model[T], error) {
 		if len(bc.Layers) == 0 {
 			return nil, fmt.Errorf("config: block %q has no layers", bc.Name)
 		}
-		b := &Block[T]{Name: bc.Name}
+		b := &Block[T]{Name: bc.Name, config: &bc, in: slices.Clone(shape)}
 		for li, lc := range bc.Layers {
 			l, err := newLayer[T](lc, shape)
 			if err != nil {

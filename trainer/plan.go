@@ -118,6 +118,11 @@ type Stage struct {
 	// use the plan's Epochs.
 	Epochs int `json:"epochs,omitempty"`
 	Steps  int `json:"steps,omitempty"`
+	// MinSteps is a floor for a stage measured in epochs: it lasts its
+	// epochs or MinSteps optimizer steps, whichever is longer, so that a
+	// few-shot set of one batch an epoch still gets enough updates. Zero
+	// means the plan's (none by default); it cannot go with Steps.
+	MinSteps int `json:"min_steps,omitempty"`
 	// LR is the peak learning rate of the top trainable block. Zero means
 	// the plan's.
 	LR float64 `json:"lr,omitempty"`
@@ -171,6 +176,7 @@ type Plan struct {
 
 	// Defaults for stages that leave the field zero; see [Stage].
 	Epochs    int              `json:"epochs,omitempty"`
+	MinSteps  int              `json:"min_steps,omitempty"`
 	LR        float64          `json:"lr,omitempty"`
 	Schedule  *Schedule        `json:"schedule,omitempty"`
 	LRFactor  float64          `json:"lr_factor,omitempty"`
@@ -252,8 +258,8 @@ func (p Plan) Validate() error {
 	if len(p.Stages) == 0 {
 		return errors.New("plan has no stages")
 	}
-	if p.Epochs < 0 {
-		return fmt.Errorf("plan: epochs %d is negative", p.Epochs)
+	if p.Epochs < 0 || p.MinSteps < 0 {
+		return fmt.Errorf("plan: epochs %d or min_steps %d is negative", p.Epochs, p.MinSteps)
 	}
 	if p.Schedule != nil {
 		if err := p.Schedule.Validate(); err != nil {
@@ -285,8 +291,10 @@ func (p Plan) validateStage(s Stage) error {
 		}
 	}
 	switch {
-	case s.Epochs < 0 || s.Steps < 0:
-		return fmt.Errorf("negative length (epochs %d, steps %d)", s.Epochs, s.Steps)
+	case s.Epochs < 0 || s.Steps < 0 || s.MinSteps < 0:
+		return fmt.Errorf("negative length (epochs %d, steps %d, min_steps %d)", s.Epochs, s.Steps, s.MinSteps)
+	case s.Steps > 0 && s.MinSteps > 0:
+		return fmt.Errorf("both steps (%d) and min_steps (%d) are set; min_steps is a floor for a length in epochs", s.Steps, s.MinSteps)
 	case s.Epochs > 0 && s.Steps > 0:
 		return fmt.Errorf("both epochs (%d) and steps (%d) are set; set one", s.Epochs, s.Steps)
 	case s.Epochs == 0 && s.Steps == 0 && p.Epochs == 0:
@@ -316,15 +324,19 @@ func (p Plan) validateStage(s Stage) error {
 }
 
 // Override returns a copy of p in which every stage peaks at lr and lasts
-// epochs epochs, for the command line's --lr and --epochs; zero leaves that
-// setting alone. A stage measured in steps is switched to epochs. Override
-// flattens deliberate differences between stages (fine-tune's halved second
-// learning rate, say); to keep a preset's proportions, pass lr and epochs
-// to [Preset] instead.
-func (p Plan) Override(lr float64, epochs int) Plan {
+// epochs epochs or steps optimizer steps, for the command line's --lr,
+// --epochs and --steps; zero leaves that setting alone, and steps wins
+// over epochs when both are given. A length replaces the stage's, floor
+// included. Override flattens deliberate differences between stages
+// (fine-tune's halved second learning rate, say); to keep a preset's
+// proportions, pass lr and epochs to [Preset] instead.
+func (p Plan) Override(lr float64, epochs, steps int) Plan {
 	p.Stages = slices.Clone(p.Stages)
 	if lr > 0 {
 		p.LR = lr
+	}
+	if epochs > 0 || steps > 0 {
+		p.MinSteps = 0
 	}
 	if epochs > 0 {
 		p.Epochs = epochs
@@ -334,8 +346,11 @@ func (p Plan) Override(lr float64, epochs int) Plan {
 		if lr > 0 {
 			s.LR = lr
 		}
-		if epochs > 0 {
-			s.Epochs, s.Steps = epochs, 0
+		switch {
+		case steps > 0:
+			s.Epochs, s.Steps, s.MinSteps = 0, steps, 0
+		case epochs > 0:
+			s.Epochs, s.Steps, s.MinSteps = epochs, 0, 0
 		}
 	}
 	return p
@@ -365,8 +380,9 @@ type ResolvedStage struct {
 	LRMult []float64
 	// Trainable lists the trainable blocks, input to output.
 	Trainable []string
-	// Epochs or Steps is the length; exactly one is positive.
-	Epochs, Steps int
+	// Epochs or Steps is the length; exactly one is positive. MinSteps is
+	// a floor in steps for a length in epochs, 0 for none.
+	Epochs, Steps, MinSteps int
 	// LR is the peak learning rate of the top trainable block.
 	LR float64
 	// Schedule has its kind and parameters set.
@@ -414,6 +430,9 @@ func (p Plan) Resolve(blocks []string) (*ResolvedPlan, error) {
 		}
 		if rs.Epochs == 0 && rs.Steps == 0 {
 			rs.Epochs = p.Epochs
+		}
+		if rs.Steps == 0 {
+			rs.MinSteps = cmp.Or(s.MinSteps, p.MinSteps)
 		}
 		if sch := cmp.Or(s.Schedule, p.Schedule); sch != nil {
 			rs.Schedule = sch.withDefaults()
@@ -493,8 +512,9 @@ func describeChange(prev, cur, blocks []string) string {
 	return strings.Join(cur, ", ")
 }
 
-// Len returns the stage's length in optimizer steps. It panics if the stage
-// is measured in epochs and stepsPerEpoch is below 1.
+// Len returns the stage's length in optimizer steps: Steps, or Epochs
+// epochs of stepsPerEpoch steps but at least MinSteps. It panics if the
+// stage is measured in epochs and stepsPerEpoch is below 1.
 func (s *ResolvedStage) Len(stepsPerEpoch int) int {
 	if s.Steps > 0 {
 		return s.Steps
@@ -502,7 +522,7 @@ func (s *ResolvedStage) Len(stepsPerEpoch int) int {
 	if stepsPerEpoch < 1 {
 		panic(fmt.Sprintf("trainer: %d steps per epoch", stepsPerEpoch))
 	}
-	return s.Epochs * stepsPerEpoch
+	return max(s.Epochs*stepsPerEpoch, s.MinSteps)
 }
 
 // LRAt returns the learning rate of the top trainable block at step of the

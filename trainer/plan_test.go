@@ -278,7 +278,7 @@ func TestOverride(t *testing.T) {
 		{Train: []string{"head"}, LR: 0.5},
 		{Train: []string{"all"}, Steps: 100},
 	}}
-	q := p.Override(0.01, 3)
+	q := p.Override(0.01, 3, 0)
 	if p.Stages[0].LR != 0.5 || p.Stages[1].Steps != 100 {
 		t.Errorf("Override changed the original plan: %+v", p.Stages)
 	}
@@ -291,8 +291,40 @@ func TestOverride(t *testing.T) {
 			t.Errorf("stage %d: lr %v, epochs %d, steps %d; want 0.01, 3, 0", i+1, s.LR, s.Epochs, s.Steps)
 		}
 	}
-	if r := p.Override(0, 0); !reflect.DeepEqual(r, p) {
-		t.Errorf("Override(0, 0) = %+v, want the plan unchanged", r)
+	if r := p.Override(0, 0, 0); !reflect.DeepEqual(r, p) {
+		t.Errorf("Override(0, 0, 0) = %+v, want the plan unchanged", r)
+	}
+	floor := Plan{LR: 1, Epochs: 1, MinSteps: 50, Stages: []Stage{{Train: []string{"head"}}, {Train: []string{"all"}, Epochs: 2}}}
+	rs, err := floor.Override(0, 0, 7).Resolve(blocks4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range rs.Stages {
+		if s.Len(3) != 7 || s.MinSteps != 0 {
+			t.Errorf("steps 7: stage %d lasts %d steps (floor %d), want 7", i+1, s.Len(3), s.MinSteps)
+		}
+	}
+}
+
+// TestMinSteps: a stage in epochs lasts its epochs or its floor of steps,
+// whichever is longer; the plan's floor is the stages' default.
+func TestMinSteps(t *testing.T) {
+	rp := mustResolve(t, `{"lr": 0.1, "epochs": 2, "min_steps": 10, "stages": [
+		{"train": ["head"]},
+		{"train": ["all"], "min_steps": 3},
+		{"train": ["all"], "steps": 4}]}`)
+	for _, c := range []struct{ spe, want0, want1, want2 int }{
+		{1, 10, 3, 4},   // the floors win
+		{4, 10, 8, 4},   // the second stage's epochs win
+		{20, 40, 40, 4}, // both stages' epochs win
+	} {
+		got := []int{rp.Stages[0].Len(c.spe), rp.Stages[1].Len(c.spe), rp.Stages[2].Len(c.spe)}
+		if want := []int{c.want0, c.want1, c.want2}; !slices.Equal(got, want) {
+			t.Errorf("%d steps an epoch: stages of %v steps, want %v", c.spe, got, want)
+		}
+	}
+	if _, err := ParsePlan([]byte(`{"lr": 1, "stages": [{"train": ["all"], "steps": 4, "min_steps": 5}]}`)); err == nil {
+		t.Error("steps with min_steps: no error")
 	}
 }
 

@@ -127,16 +127,40 @@ func TestPresetDefaults(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", info.Name, err)
 		}
-		wantLR := DefaultPresetLR
-		if info.Name == "fine-tune" {
-			wantLR = DefaultFineTuneLR
+		want := map[string]struct {
+			lr       float64
+			minSteps int
+		}{
+			"head":       {DefaultHeadLR, DefaultHeadMinSteps},
+			"fine-tune":  {DefaultFineTuneLR, DefaultFineTuneMinSteps},
+			"gradual":    {DefaultGradualLR, DefaultGradualMinSteps},
+			"chain-thaw": {DefaultChainThawLR, DefaultChainThawMinSteps},
+			"lp-ft":      {DefaultLPFTLR, DefaultLPFTMinSteps},
+			"full":       {DefaultFullLR, DefaultFullMinSteps},
+		}[info.Name]
+		if want.lr == 0 {
+			t.Fatalf("preset %s has no defaults in this test", info.Name)
 		}
-		if got := rp.Stages[0].LR; got != wantLR {
-			t.Errorf("%s: first stage lr %v, want %v", info.Name, got, wantLR)
+		if got := rp.Stages[0].LR; got != want.lr {
+			t.Errorf("%s: first stage lr %v, want %v", info.Name, got, want.lr)
 		}
+		// Every stage lasts one epoch with the preset's floor of steps,
+		// but fine-tune's first, which is fastai's one epoch.
 		for i, s := range rp.Stages {
-			if s.Epochs != DefaultPresetEpochs {
-				t.Errorf("%s: stage %d lasts %d epochs, want %d", info.Name, i+1, s.Epochs, DefaultPresetEpochs)
+			floor := want.minSteps
+			if info.Name == "fine-tune" && i == 0 {
+				floor = 0
+			}
+			if s.Epochs != 1 || s.MinSteps != floor {
+				t.Errorf("%s: stage %d lasts %d epochs, at least %d steps; want 1, %d", info.Name, i+1, s.Epochs, s.MinSteps, floor)
+			}
+		}
+		// An explicit length drops the floor.
+		p, _ = Preset(info.Name, blocks4, 0, 3)
+		rp, _ = p.Resolve(blocks4)
+		for i, s := range rp.Stages {
+			if s.MinSteps != 0 {
+				t.Errorf("%s, 3 epochs: stage %d has a floor of %d steps", info.Name, i+1, s.MinSteps)
 			}
 		}
 	}

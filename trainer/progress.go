@@ -93,9 +93,14 @@ type Result struct {
 	FinalValAcc     float64
 	SourceAccBefore float64
 	SourceAccAfter  float64
-	Audit           Audit
+	// FinalSkipped reports that the run was stopped and the final
+	// evaluation skipped, so that it ends at once: FinalValLoss,
+	// FinalValAcc and SourceAccAfter are then NaN.
+	FinalSkipped bool
+	Audit        Audit
 	// SamplesPerSec is the training throughput over the time spent in
-	// training steps; Wall is the whole run, evaluations included.
+	// training steps; Wall is the whole run, evaluations and the last
+	// checkpoint included.
 	SamplesPerSec float64
 	Wall          time.Duration
 	// Best is the state dict of the best weights by validation loss, nil

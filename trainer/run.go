@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
+	"runtime/pprof"
 	"slices"
 	"time"
 )
@@ -61,11 +63,19 @@ type Spec struct {
 	// be the model's. Val may be nil: then nothing is evaluated and the
 	// final weights are kept.
 	Train, Val *Dataset
-	// Source and SourceHead, when both are set, drive the forgetting gauge:
-	// each evaluation also measures accuracy on Source through the current
-	// backbone and SourceHead (the base model's original head).
+	// Source, when set, drives the forgetting gauge: each evaluation also
+	// measures accuracy on Source, the base model's source task, through
+	// the current body and SourceHead, the base model's original head
+	// when the head was replaced. A nil SourceHead means the model's own
+	// head, as trained: Source's classes must then be the model's.
 	Source     *Dataset
 	SourceHead *Block[float32]
+	// GaugeSample is the size of the fixed stratified subset of Source
+	// that the gauge measures at each evaluation; the whole of Source is
+	// measured at the start and the end. Zero means DefaultGaugeSample;
+	// a negative value, or one at least Source's size, the whole set every
+	// time.
+	GaugeSample int
 	// Seed drives every random choice: batch order, dropout. The zero seed
 	// is a seed like any other.
 	Seed uint64
@@ -89,10 +99,15 @@ type Spec struct {
 	// Resume, when set, continues a run from a checkpoint taken by an
 	// earlier Run with the same spec.
 	Resume *Checkpoint
+
+	// noCache turns the evaluations' frozen-prefix cache off; the results
+	// are the same bits either way (tests check it).
+	noCache bool
 }
 
 // Defaults of a Spec's zero fields.
 const (
+	DefaultGaugeSample = 1000
 	DefaultBatchSize   = 32
 	DefaultReportEvery = 200 * time.Millisecond
 	evalBatchSize      = 256
@@ -115,6 +130,18 @@ type runner struct {
 	lastGood [][]float32
 	st       LoopState
 	stage    int
+
+	// ev runs the evaluations; changes lists the blocks the current
+	// stage's steps change, for its cache.
+	ev      *evaluator
+	changes []int
+	// gaugeLive is the gauge's set for the live points (see
+	// Spec.GaugeSample); gauged holds its last value on each set with the
+	// block versions it was measured at: while they stay the same (body
+	// frozen, head new) it cannot change.
+	gaugeLive *Dataset
+	gauged    map[*Dataset]gaugeValue
+	ctx       context.Context
 
 	// reporting
 	losses       []float64 // step losses since the last report
@@ -174,9 +201,12 @@ func newRunner(spec Spec, report func(Progress)) (*runner, error) {
 			return nil, fmt.Errorf("run: %w", err)
 		}
 	}
-	if spec.Source != nil && spec.SourceHead != nil {
+	if spec.Source != nil {
 		if !sameShape(spec.Source.Shape, m.Config.InputShape) {
 			return nil, fmt.Errorf("run: source set %q has samples of shape %v, the model takes %v", spec.Source.Name, spec.Source.Shape, m.Config.InputShape)
+		}
+		if spec.SourceHead == nil && !slices.Equal(spec.Source.Classes, m.Config.Classes) {
+			return nil, fmt.Errorf("run: source set %q has classes %q, the model's head %q; give the source head", spec.Source.Name, spec.Source.Classes, m.Config.Classes)
 		}
 	}
 	if report == nil {
@@ -190,19 +220,33 @@ func newRunner(spec Spec, report func(Progress)) (*runner, error) {
 		return nil, fmt.Errorf("run: %w", err)
 	}
 	r.steps = newStepper(m, spec.Train, spec.Seed, spec.BatchSize)
+	r.ev = newEvaluator(m)
+	r.ev.noCache = spec.noCache
+	r.changes = changing(m)
+	r.gaugeLive = GaugeLiveSet(spec.Source, spec.GaugeSample)
+	r.gauged = map[*Dataset]gaugeValue{}
 	return r, nil
 }
 
 func (r *runner) run(ctx context.Context) (res Result, err error) {
 	r.started = time.Now()
+	r.ctx = ctx
+	r.ev.ctx = ctx
 	r.base = copyWeights(r.m)
 	r.st = LoopState{BestStep: -1, BestValLoss: math.Inf(1), BestValAcc: math.NaN(), StageBestLoss: math.Inf(1), SourceAccBefore: math.NaN()}
-	if r.gauge() {
-		r.st.SourceAccBefore = r.sourceAccuracy()
-	}
 	if c := r.spec.Resume; c != nil {
+		// The checkpoint holds the gauge's starting value.
 		if err := r.resume(c); err != nil {
 			return Result{Status: StatusFailed}, err
+		}
+	} else {
+		// Announce the first stage before the gauge's first pass, so a
+		// viewer hears from the run at once.
+		if err := r.enterStage(0, 0); err != nil {
+			return r.finish(StatusFailed, err)
+		}
+		if r.gauge() {
+			r.st.SourceAccBefore = r.sourceAccuracy(r.spec.Source)
 		}
 	}
 	r.lastGood = copyWeights(r.m)
@@ -227,7 +271,7 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 			// the next stage's first step.
 			r.st.Stages[r.stage].Skipped = true
 			if err := r.endStage(step); err != nil {
-				return r.finish(StatusFailed, err)
+				return r.finish(r.failStatus(err), err)
 			}
 			step = r.plan.Starts(r.spe)[stage] + r.plan.Stages[stage].Len(r.spe) - 1
 			continue
@@ -253,10 +297,15 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		epochEnd := (step+1)%r.spe == 0
 		every := r.spec.EvalEvery > 0 && (step+1)%r.spec.EvalEvery == 0
 		reportDue := time.Since(r.lastReport) >= r.spec.ReportEvery
-		loss, n := r.steps.step(step, r.opt, lr, s.Optimizer.ClipNorm, stageEnd || epochEnd || every || reportDue)
+		var loss float64
+		var n int
+		r.phase("training", func() {
+			loss, n = r.steps.step(step, r.opt, lr, s.Optimizer.ClipNorm, stageEnd || epochEnd || every || reportDue)
+		})
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return r.diverged(step)
 		}
+		r.ev.changed(r.changes...)
 		// Weights that an update made non-finite show as a non-finite loss
 		// on the next step; only the plan's last step has no next one, so
 		// only there is a pass over every weight worth its cost.
@@ -280,21 +329,21 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		// steps, and at the end of the stage.
 		if stageEnd {
 			if err := r.endStage(step + 1); err != nil {
-				return r.finish(StatusFailed, err)
+				return r.finish(r.failStatus(err), err)
 			}
 			continue
 		}
 		if epochEnd || every {
 			improved, err := r.evaluate(step + 1)
 			if err != nil {
-				return r.finish(StatusFailed, err)
+				return r.finish(r.failStatus(err), err)
 			}
 			// Early stopping: patience counts evaluations without a better
 			// validation loss within the stage.
 			if !improved && s.Patience > 0 && r.st.SinceBest >= s.Patience {
 				r.st.Stages[stage].StoppedEarly = true
 				if err := r.endStage(step + 1); err != nil {
-					return r.finish(StatusFailed, err)
+					return r.finish(r.failStatus(err), err)
 				}
 				step = r.plan.Starts(r.spe)[stage] + s.Len(r.spe) - 1
 			}
@@ -390,6 +439,7 @@ func (r *runner) enterStage(i, step int) error {
 		}
 	}
 	r.stage = i
+	r.changes = changing(r.m)
 	if len(r.st.Stages) <= i {
 		r.st.Stages = append(r.st.Stages, StageResult{
 			Label: s.Label, Trainable: s.Trainable, StartStep: step,
@@ -433,6 +483,10 @@ func (r *runner) evaluate(step int) (improved bool, err error) {
 	}
 	loss, acc := r.validation()
 	src := r.sourceAccIfGauge()
+	if r.stopping() {
+		// A pass cut short by a stop request measured nothing.
+		return false, r.ctx.Err()
+	}
 	if !math.IsNaN(loss) && !math.IsInf(loss, 0) {
 		r.lastGood = copyWeightsInto(r.lastGood, r.m)
 	}
@@ -459,61 +513,104 @@ func (r *runner) evaluate(step int) (improved bool, err error) {
 }
 
 // validation returns the mean loss and the accuracy on the validation set.
-func (r *runner) validation() (loss, acc float64) { return Evaluate(r.m, r.spec.Val) }
+func (r *runner) validation() (loss, acc float64) {
+	ds := r.spec.Val
+	if ds == nil || ds.Len() == 0 {
+		return math.NaN(), math.NaN()
+	}
+	var sum float64
+	var correct int
+	r.phase("validation", func() { sum, correct = r.ev.pass(ds, nil, true) })
+	n := float64(ds.Len())
+	return sum / n, float64(correct) / n
+}
 
-func (r *runner) gauge() bool { return r.spec.Source != nil && r.spec.SourceHead != nil }
+// phase runs f with the CPU profiler's label phase=name, which the
+// goroutines f starts inherit: a profile of a run splits by it (go tool
+// pprof -tags).
+func (r *runner) phase(name string, f func()) {
+	ctx := r.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	pprof.Do(ctx, pprof.Labels("phase", name), func(context.Context) { f() })
+}
+
+func (r *runner) gauge() bool { return r.spec.Source != nil }
 
 func (r *runner) sourceAccIfGauge() float64 {
 	if !r.gauge() {
 		return math.NaN()
 	}
-	return r.sourceAccuracy()
+	return r.sourceAccuracy(r.gaugeLive)
 }
 
-// sourceAccuracy measures the source task through the current backbone and
-// the source head: the forgetting gauge.
-func (r *runner) sourceAccuracy() float64 {
-	_, acc := evaluate(r.spec.Source, func(x *Tensor[float32]) *Tensor[float32] {
-		return r.m.ForwardWithHead(x, r.spec.SourceHead)
-	}, false)
+type gaugeValue struct {
+	acc float64
+	ver []uint64
+}
+
+// GaugeLiveSet returns the set the forgetting gauge measures at each
+// evaluation for a source set and a Spec.GaugeSample: a fixed stratified
+// subset of about n samples (drawn with a fixed seed, so every run of the
+// same source gauges the same samples), or src itself. Nil for a nil src.
+func GaugeLiveSet(src *Dataset, n int) *Dataset {
+	if n == 0 {
+		n = DefaultGaugeSample
+	}
+	if src == nil || n < 0 || n >= src.Len() {
+		return src
+	}
+	_, sub, err := src.Split(rand.New(rand.NewPCG(0, saltGauge)), float64(n)/float64(src.Len()))
+	if err != nil {
+		return src
+	}
+	return sub
+}
+
+// saltGauge draws the gauge's live subset.
+const saltGauge = 4
+
+// sourceAccuracy measures the source task through the current body and
+// the source head (the model's own head when it was kept): the forgetting
+// gauge. While the blocks it runs through keep their versions (the body
+// frozen under a new head) it returns the last value without computing.
+func (r *runner) sourceAccuracy(ds *Dataset) float64 {
+	used := r.ev.version
+	if r.spec.SourceHead != nil {
+		used = used[:len(used)-1]
+	}
+	if g, ok := r.gauged[ds]; ok && slices.Equal(g.ver, used) {
+		return g.acc
+	}
+	if ds.Len() == 0 {
+		return math.NaN()
+	}
+	var correct int
+	r.phase("gauge", func() { _, correct = r.ev.pass(ds, r.spec.SourceHead, false) })
+	if r.stopping() {
+		return math.NaN()
+	}
+	acc := float64(correct) / float64(ds.Len())
+	r.gauged[ds] = gaugeValue{acc, slices.Clone(used)}
 	return acc
 }
 
 // Evaluate returns m's mean cross-entropy loss and its accuracy on ds, in
-// inference mode (BatchNorm's running statistics, no dropout). Both are NaN
-// for an empty ds. It panics if ds's samples do not fit m's input shape;
-// Dataset.CheckConfig tells beforehand.
+// inference mode (BatchNorm's running statistics, no dropout), its batches
+// spread over GOMAXPROCS goroutines and summed in order, so the result does
+// not depend on the number of cores. Both are NaN for an empty ds. It
+// panics if ds's samples do not fit m's input shape; Dataset.CheckConfig
+// tells beforehand.
 func Evaluate(m *Model[float32], ds *Dataset) (loss, acc float64) {
-	return evaluate(ds, func(x *Tensor[float32]) *Tensor[float32] { return m.Forward(x, false) }, true)
-}
-
-// evaluate is the one evaluation loop: ds in batches of evalBatchSize
-// through forward, counting the rows whose largest logit is the label's
-// and, when withLoss, summing the cross-entropy (NaN otherwise). Both are
-// NaN for an empty or nil ds.
-func evaluate(ds *Dataset, forward func(*Tensor[float32]) *Tensor[float32], withLoss bool) (loss, acc float64) {
 	if ds == nil || ds.Len() == 0 {
 		return math.NaN(), math.NaN()
 	}
-	var ce CrossEntropy[float32]
-	var sum float64
-	correct := 0
-	x := &Tensor[float32]{}
-	var y []int
-	for _, idx := range ds.Batches(nil, evalBatchSize) {
-		y = ds.Batch(x, y, idx)
-		logits := forward(x)
-		if withLoss {
-			sum += ce.Forward(logits, y) * float64(len(y))
-		}
-		correct += countCorrect(logits, y)
-	}
+	e := newEvaluator(m)
+	e.noCache = true
+	sum, correct := e.pass(ds, nil, true)
 	n := float64(ds.Len())
-	loss = math.NaN()
-	if withLoss {
-		loss = sum / n
-	}
-	return loss, float64(correct) / n
+	return sum / n, float64(correct) / n
 }
 
 // countCorrect counts the rows whose largest logit is the label's.
@@ -565,6 +662,7 @@ func (r *runner) resume(c *Checkpoint) error {
 	if err := r.m.LoadState(c.Weights); err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}
+	r.ev.changed()
 	r.st = c.Loop
 	r.st.Step = c.Step
 	r.st.Stages = slices.Clone(c.Loop.Stages)
@@ -590,9 +688,22 @@ func (r *runner) resume(c *Checkpoint) error {
 	return nil
 }
 
+// stopping reports whether the run's context is cancelled.
+func (r *runner) stopping() bool { return r.ctx != nil && r.ctx.Err() != nil }
+
+// failStatus is the status a run ends with after err: stopped when the
+// context was cancelled (an evaluation cut short), failed otherwise.
+func (r *runner) failStatus(err error) Status {
+	if r.stopping() && errors.Is(err, r.ctx.Err()) {
+		return StatusStopped
+	}
+	return StatusFailed
+}
+
 // diverged restores the last good weights and ends the run as diverged.
 func (r *runner) diverged(step int) (Result, error) {
 	restoreWeights(r.m, r.lastGood)
+	r.ev.changed()
 	r.st.Step = step
 	return r.finish(StatusDiverged, ErrDiverged)
 }
@@ -612,17 +723,19 @@ func (r *runner) finish(status Status, err error) (Result, error) {
 		SourceAccBefore: r.st.SourceAccBefore,
 		SourceAccAfter:  math.NaN(),
 		Audit:           r.audit(),
-		Wall:            time.Since(r.started),
 		Best:            r.best,
 	}
 	if res.BestStep < 0 {
 		res.BestValLoss = math.NaN()
 	}
-	if r.spec.Val != nil {
+	// A stopped run ends at once: its final evaluation is skipped (the
+	// result says so), its last checkpoint still written.
+	res.FinalSkipped = status == StatusStopped && (r.spec.Val != nil || r.gauge())
+	if r.spec.Val != nil && !res.FinalSkipped {
 		res.FinalValLoss, res.FinalValAcc = r.validation()
 	}
-	if r.gauge() {
-		res.SourceAccAfter = r.sourceAccuracy()
+	if r.gauge() && !res.FinalSkipped {
+		res.SourceAccAfter = r.sourceAccuracy(r.spec.Source)
 	}
 	if secs := r.trainDuration.Seconds(); secs > 0 {
 		res.SamplesPerSec = float64(r.samplesTotal) / secs
@@ -632,6 +745,7 @@ func (r *runner) finish(status Status, err error) (Result, error) {
 			res.Status, err = StatusFailed, cerr
 		}
 	}
+	res.Wall = time.Since(r.started)
 	r.emitStatus(res.Status)
 	return res, err
 }

@@ -97,7 +97,9 @@ func TestAttachShowsTheStoredPast(t *testing.T) {
 		t.Fatal("a fresh workbench names a model")
 	}
 	_, cmd := d.m.Update(AttachMsg{Run: l})
-	pumpReports(t, d.m, cmd, 5)
+	// A new feed replays up to 32 reports the store may lack: then 8
+	// more, past the stored ones.
+	pumpReports(t, d.m, cmd, 40)
 
 	ts := d.m.screens[ScreenTrain].(*trainScreen)
 	// The stored points come first, as stored; the live ones follow

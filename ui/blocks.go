@@ -21,8 +21,6 @@ type blocksScreen struct {
 	cursor int
 	sweep  *sweepState
 	probes *probeState
-	// sweepCursor selects a sweep row for `t`.
-	sweepCursor int
 }
 
 func newBlocksScreen(s *Session) *blocksScreen { return &blocksScreen{s: s} }

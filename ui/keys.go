@@ -81,7 +81,7 @@ func DefaultKeyMap() KeyMap {
 		ThawAll:     key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "thaw all")),
 		HeadOnly:    key.NewBinding(key.WithKeys("h"), key.WithHelp("h", "head only")),
 		Sweep:       key.NewBinding(key.WithKeys("w"), key.WithHelp("w", "freeze-depth sweep")),
-		TakeDepth:   key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "take the sweep's best")),
+		TakeDepth:   key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "take the sweep row at the cursor")),
 
 		Preset:      key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "next preset")),
 		AddStage:    key.NewBinding(key.WithKeys("+", "="), key.WithHelp("+", "add stage")),

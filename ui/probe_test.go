@@ -33,7 +33,7 @@ func TestProbeMatchesHeadRun(t *testing.T) {
 	}
 	probe := ProbePlan(prep.StepsPerEpoch())
 	head := job
-	if err := head.SetPlan("head", probe.Stages[0].LR, probe.Stages[0].Epochs); err != nil {
+	if err := head.SetPlan("head", probe.Stages[0].LR, probe.Stages[0].Epochs, 0); err != nil {
 		t.Fatal(err)
 	}
 	eng, _ := newEngine(t)

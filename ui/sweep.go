@@ -115,7 +115,6 @@ func (b *blocksScreen) toggleSweep() tea.Cmd {
 	ch := make(chan tea.Msg, 1)
 	id := s.nextID()
 	b.sweep = &sweepState{id: id, cancel: cancel, ch: ch, total: len(rp.Blocks)}
-	b.sweepCursor = 0
 	s.sweeping = true
 	base := d.job(s)
 	s.bg.Add(1)
@@ -189,7 +188,6 @@ func (b *blocksScreen) handleSweep(msg tea.Msg) tea.Cmd {
 			return nil
 		}
 		sw.rows = append(sw.rows, msg.row)
-		b.sweepCursor = sw.best()
 		return waitMsg(sw.ch)
 	case sweepDoneMsg:
 		if sw == nil || msg.id != sw.id {
@@ -205,13 +203,27 @@ func (b *blocksScreen) handleSweep(msg tea.Msg) tea.Cmd {
 			b.s.flashErr(fmt.Errorf("sweep: %w", msg.err))
 		default:
 			bi := sw.best()
-			b.s.flash(fmt.Sprintf("sweep done: best freeze point trains from %s (%.1f%%); t takes it", sw.rows[bi].low, 100*sw.rows[bi].acc))
+			b.s.flash(fmt.Sprintf("sweep done: best freeze point trains from %s (%.1f%%); t takes it, or the row of the block under the cursor", sw.rows[bi].low, 100*sw.rows[bi].acc))
 		}
 	}
 	return nil
 }
 
-// takeDepth makes the sweep's selected (by default best) row the freeze
+// sweepSelected is the sweep row `t` takes: the one whose freeze point is
+// the block under the cursor (its lowest trained block), else the best.
+// The sweep is drawn beside the blocks, so the cursor picks a row of both.
+func (b *blocksScreen) sweepSelected() int {
+	sw := b.sweep
+	n := len(b.s.frozen)
+	for i, r := range sw.rows {
+		if n-r.thawed == b.cursor {
+			return i
+		}
+	}
+	return sw.best()
+}
+
+// takeDepth makes the selected sweep row (see sweepSelected) the freeze
 // choice.
 func (b *blocksScreen) takeDepth() {
 	s := b.s
@@ -220,7 +232,7 @@ func (b *blocksScreen) takeDepth() {
 		s.flashErr(errors.New("no sweep result yet: press w to run the freeze-depth sweep"))
 		return
 	}
-	r := sw.rows[min(b.sweepCursor, len(sw.rows)-1)]
+	r := sw.rows[b.sweepSelected()]
 	n := len(s.frozen)
 	for i := range n {
 		s.frozen[i] = i < n-r.thawed
@@ -262,7 +274,10 @@ func (b *blocksScreen) sweepView(w int) string {
 		status = "failed at " + status
 	}
 	lines = append(lines, st.Heading.Render("Freeze-depth sweep")+st.Faint.Render("  val acc by freeze point · "+status))
-	best := sw.best()
+	best, selected := sw.best(), -1
+	if len(sw.rows) > 0 {
+		selected = b.sweepSelected()
+	}
 	barW := max(w-30, 6)
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, r := range sw.rows {
@@ -282,7 +297,7 @@ func (b *blocksScreen) sweepView(w int) string {
 		}
 		label := fmt.Sprintf("from %-7s", ansi.Truncate(termtext.Sanitize(r.low), 7, "…"))
 		row := fmt.Sprintf("%s %6.1f%% %s", label, 100*r.acc, st.Bar.Render(bar))
-		if i == b.sweepCursor {
+		if i == selected {
 			row = st.Selected.Render("▸") + mark + row
 		} else {
 			row = " " + mark + row

@@ -77,7 +77,7 @@ func TestSweepMatchesTrain(t *testing.T) {
 	}
 	job := trainer.Job{Model: "mnist8-mlp", Data: trainer.DataRef{Path: "uci-digits"}, Shots: 5,
 		ValSplit: 0.2, BatchSize: trainer.DefaultBatchSize, Seed: 1}
-	if err := job.SetPlan(planFile, 0, 0); err != nil {
+	if err := job.SetPlan(planFile, 0, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	live, err := eng.Start(context.Background(), job, store.StartOptions{})
@@ -165,5 +165,44 @@ func TestSweepFlow(t *testing.T) {
 	runs, err := st.ListRuns(context.Background(), store.RunFilter{Tag: "sweep"})
 	if err != nil || len(runs) != 3 {
 		t.Errorf("stored sweep runs: %d, %v; want 3", len(runs), err)
+	}
+}
+
+// TestSweepTakeRowAtCursor: t takes the sweep row of the block under the
+// cursor, and the sweep's best when the cursor is on a block no row starts
+// from. The rows are a finished sweep's, given directly: this tests the
+// key, TestSweepFlow the sweep.
+func TestSweepTakeRowAtCursor(t *testing.T) {
+	d := newDriver(t, Options{})
+	d.chooseModel("digits-cnn") // conv1, conv2, fc1, head
+	b := d.m.screens[ScreenBlocks].(*blocksScreen)
+	b.sweep = &sweepState{total: 3, done: true, rows: []sweepRow{
+		{thawed: 1, low: "head", acc: 0.70},
+		{thawed: 2, low: "fc1", acc: 0.90},
+		{thawed: 3, low: "conv2", acc: 0.80},
+	}}
+	frozen := func() string {
+		var f []string
+		for i, fr := range d.m.s.frozen {
+			if fr {
+				f = append(f, d.m.s.base.blocks[i].name)
+			}
+		}
+		return strings.Join(f, ",")
+	}
+	d.keys("down", "t") // cursor on conv2: its row, not the best
+	if got, want := frozen(), "conv1"; got != want {
+		t.Errorf("t on conv2: frozen %q, want %q", got, want)
+	}
+	if !strings.Contains(d.screen(), "▸  from conv2") {
+		t.Errorf("the conv2 row is not marked selected:\n%s", d.screen())
+	}
+	d.keys("up", "t") // cursor on conv1: no row starts there, so the best
+	if got, want := frozen(), "conv1,conv2"; got != want {
+		t.Errorf("t on conv1: frozen %q, want the best row's %q", got, want)
+	}
+	d.keys("down", "down", "down", "t") // head
+	if got, want := frozen(), "conv1,conv2,fc1"; got != want {
+		t.Errorf("t on head: frozen %q, want %q", got, want)
 	}
 }

@@ -334,7 +334,7 @@ func TestStalledViewerNeverBlocksTheTrainer(t *testing.T) {
 	eng, st := newTestEngine(t)
 	ctx := context.Background()
 	job := trainer.Job{Model: "mnist8-mlp", Data: trainer.DataRef{Path: "uci-digits"}, Shots: 10, Seed: 1}
-	if err := job.SetPlan("gradual", 0, 40); err != nil {
+	if err := job.SetPlan("gradual", 0, 40, 0); err != nil {
 		t.Fatal(err)
 	}
 	l, err := eng.Start(ctx, job, store.StartOptions{})
@@ -385,7 +385,7 @@ func BenchmarkAttachedThroughput(b *testing.B) {
 	defer st.Close()
 	eng := store.NewEngine(st, assets.NewCatalog().Prepare)
 	job := trainer.Job{Model: "mnist8-mlp", Data: trainer.DataRef{Path: "uci-digits"}, Seed: 1}
-	if err := job.SetPlan("gradual", 0, 3); err != nil {
+	if err := job.SetPlan("gradual", 0, 3, 0); err != nil {
 		b.Fatal(err)
 	}
 	run := func(attached bool) float64 {

@@ -160,6 +160,20 @@ func (m *Model) Wait() {
 	}
 }
 
+// Stopping returns the id of the session's run while it has not ended:
+// after the program quits, that run is stopping and Wait waits for its
+// last checkpoint. It returns "" when there is no such run.
+func (m *Model) Stopping() string {
+	if r := m.s.run; r != nil {
+		select {
+		case <-r.Done():
+		default:
+			return r.ID
+		}
+	}
+	return ""
+}
+
 // Active returns the screen shown.
 func (m *Model) Active() Screen { return m.active }
 
@@ -226,7 +240,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case runStartedMsg:
 		m.startRun(msg.run)
 		shown := m.switchTo(ScreenTrain)
-		m.s.flash("run " + shortID(msg.run.ID) + " started")
+		if msg.run.Warning != "" {
+			m.s.flashErr(fmt.Errorf("run %s: %s", shortID(msg.run.ID), msg.run.Warning))
+		} else {
+			m.s.flash("run " + shortID(msg.run.ID) + " started")
+		}
 		return m, tea.Batch(shown, waitProgress(m.s.feed), m.broadcast(msg))
 	case runProgressMsg:
 		if m.s.run == nil || msg.id != m.s.run.ID {

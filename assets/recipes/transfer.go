@@ -22,6 +22,10 @@ type Method struct {
 	Scratch bool    // fresh initialisation instead of the pretrained weights
 	Epochs  int     // the preset's epochs argument
 	LR      float64 // the preset's lr argument
+	// Default runs the preset as thaw train does given only a model, data
+	// and shots: its own rate and length (Epochs and LR are ignored) and
+	// trainer.DefaultBatchSize instead of the table's batch size.
+	Default bool
 }
 
 // Methods returns the benchmark's methods with their few-shot settings.
@@ -32,14 +36,32 @@ type Method struct {
 // for gradual, 4e-3, 1e-2, 2e-2 and 4e-2 for fine-tune, and for scratch
 // 1e-3, 3e-3 and 1e-2 and 240 epochs, none better than the 120 kept.
 // Scratch gets as many epochs as the longest thaw preset (gradual on
-// digits-cnn: 4 stages of 30).
+// digits-cnn: 4 stages of 30). chain-thaw, lp-ft and full were not tuned:
+// chain-thaw takes gradual's settings, lp-ft head's rate with fine-tune's
+// length, full the scratch rate with fine-tune's length. The last column,
+// defaults, is what thaw train runs given only model, data and shots.
 func Methods() []Method {
 	return []Method{
 		{Name: "scratch", Preset: "full", Scratch: true, Epochs: 120, LR: 3e-3},
 		{Name: "head", Preset: "head", Epochs: 120, LR: 1e-2},
 		{Name: "fine-tune", Preset: "fine-tune", Epochs: 60, LR: 2e-2},
 		{Name: "gradual", Preset: "gradual", Epochs: 30, LR: 1e-2},
+		{Name: "chain-thaw", Preset: "chain-thaw", Epochs: 30, LR: 1e-2},
+		{Name: "lp-ft", Preset: "lp-ft", Epochs: 60, LR: 1e-2},
+		{Name: "full", Preset: "full", Epochs: 60, LR: 3e-3},
+		{Name: "defaults", Preset: "gradual", Default: true},
 	}
+}
+
+// DefaultMethods returns every preset run with its defaults, as thaw
+// train runs it given only model, data and shots: the columns that check
+// the defaults against the tuned ones.
+func DefaultMethods() []Method {
+	var out []Method
+	for _, p := range trainer.Presets() {
+		out = append(out, Method{Name: p.Name + " (default)", Preset: p.Name, Default: true})
+	}
+	return out
 }
 
 // TransferOptions tunes Transfer. The zero value runs the full benchmark.
@@ -236,7 +258,11 @@ func transferRun(ctx context.Context, base *trainer.Model[float32], meth Method,
 		return 0, err
 	}
 	names := m.Config.BlockNames()
-	plan, err := trainer.Preset(meth.Preset, names, meth.LR, meth.Epochs)
+	lr, epochs := meth.LR, meth.Epochs
+	if meth.Default {
+		lr, epochs, batch = 0, 0, trainer.DefaultBatchSize
+	}
+	plan, err := trainer.Preset(meth.Preset, names, lr, epochs)
 	if err != nil {
 		return 0, err
 	}
@@ -313,6 +339,12 @@ func (t Table) Markdown() string {
 		from := "the base model, head replaced"
 		if m.Scratch {
 			from = "a fresh initialisation of the same architecture"
+		}
+		if m.Default {
+			p("- **%s**: what `thaw train` runs given only model, data and shots: the `%s` preset from %s with its defaults "+
+				"(each stage one epoch or a floor of steps, whichever is longer; the rate chosen from this table), batch size %d.\n",
+				m.Name, m.Preset, from, trainer.DefaultBatchSize)
+			continue
 		}
 		p("- **%s**: `%s` preset from %s; epochs %d, lr %g.\n", m.Name, m.Preset, from, m.Epochs, m.LR)
 	}

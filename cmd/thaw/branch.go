@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -30,11 +31,17 @@ func (m *Main) runBranch(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if !(*lr >= 0) || math.IsInf(*lr, 0) {
+		return usagef("branch: --lr %v: must be finite: want a positive rate, or 0 for the plan's", *lr)
+	}
+	if *epochs < 0 {
+		return usagef("branch: --epochs %d: want a positive count, or 0 for the plan's", *epochs)
+	}
 	var cont *store.Continuation
 	switch {
 	case *plan != "":
 		var j trainer.Job
-		if err := j.SetPlan(*plan, *lr, *epochs); err != nil {
+		if err := j.SetPlan(*plan, *lr, *epochs, 0); err != nil {
 			return fmt.Errorf("branch: %w", err)
 		}
 		cont = &store.Continuation{Plan: j.Plan, Preset: j.Preset}
@@ -51,7 +58,7 @@ func (m *Main) runBranch(ctx context.Context, args []string) error {
 	if err != nil {
 		return storeUsage(err)
 	}
-	if err := m.finishRun(live, prog, *asJSON, *save); err != nil {
+	if err := m.finishRun(ctx, live, prog, *asJSON, *save); err != nil {
 		return fmt.Errorf("branch: %w", err)
 	}
 	return nil
@@ -76,6 +83,7 @@ func parseBranchPoint(s string) (store.BranchPoint, error) {
 // announceBranch says on stderr which run the branch is and where it
 // starts.
 func (m *Main) announceBranch(l *store.Live) {
+	m.warn(l)
 	fmt.Fprintf(m.Stderr, "run %s  (thaw show %s): branched from run %s at step %d\n",
 		l.ID, store.Short(l.ID), store.Short(l.Run.ParentRun), l.From)
 }

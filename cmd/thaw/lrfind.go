@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"text/tabwriter"
 	"thaw/trainer/termtext"
 
@@ -16,14 +17,14 @@ func (m *Main) runLRFind(ctx context.Context, args []string) error {
 	fs := m.newFlags("lr-find")
 	var f setupFlags
 	f.register(fs)
-	steps := fs.Int("steps", trainer.DefaultFindLRSteps, "number of batches in the sweep")
+	steps := fs.Int("sweep-steps", trainer.DefaultFindLRSteps, "number of batches in the sweep")
 	start := fs.Float64("start-lr", trainer.DefaultFindLRStart, "learning rate of the first batch")
 	end := fs.Float64("end-lr", trainer.DefaultFindLREnd, "learning rate the sweep ends at")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *steps < 2 || !(*start > 0 && *end > *start) {
-		return usagef("lr-find: --steps %d, --start-lr %v, --end-lr %v: want at least 2 steps and 0 < start < end", *steps, *start, *end)
+	if *steps < 2 || !(*start > 0 && *end > *start) || math.IsInf(*end, 0) {
+		return usagef("lr-find: --sweep-steps %d, --start-lr %v, --end-lr %v: want at least 2 steps and 0 < start < end, both finite", *steps, *start, *end)
 	}
 	job, err := f.job(0)
 	if err != nil {

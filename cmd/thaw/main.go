@@ -11,7 +11,9 @@
 //	thaw show RUN [--json]
 //	thaw resume RUN [--json]
 //	thaw branch RUN --from K|step:N [--plan P] [--json]
+//	thaw save RUN -o DIR [--checkpoint best|last|stage:K|step:N]
 //	thaw rm RUN
+//	thaw version
 //	thaw export RUN [RUN...] -o FILE [--metric NAME] [--log-y] [--smooth W] [--x step|epoch]
 //	            [--width W --height H --dpi D] [--title T]
 //	thaw export --diagnostics RUN -o FILE

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"thaw/trainer/termtext"
 
-	"thaw/assets"
 	"thaw/trainer"
 )
 
@@ -31,54 +30,81 @@ func (m *Main) runPredict(ctx context.Context, args []string) error {
 		return fmt.Errorf("predict: %w", err)
 	}
 	mod := base.Model
-	ds, err := cat.Data(d, mod.Config.InputShape, assets.SplitTest)
+	ds, files, err := cat.Inputs(d, mod.Config.InputShape)
 	if err != nil {
 		return fmt.Errorf("predict: %w", err)
 	}
 	if err := ds.CheckConfig(&mod.Config); errors.Is(err, trainer.ErrShapeMismatch) {
 		return fmt.Errorf("predict: %w", asUsage(err))
 	}
-	if err := writePredictions(ctx, csv.NewWriter(m.Stdout), mod, ds); err != nil {
+	// Labels the model knows are scored; others only said to be unknown.
+	scored := len(ds.Classes) > 0
+	if scored {
+		if err := ds.Relabel(mod.Config.Classes); err != nil {
+			scored = false
+			fmt.Fprintf(m.Stderr, "predict: no accuracy: %s\n", termtext.Sanitize(err.Error()))
+		}
+	}
+	correct, err := writePredictions(ctx, csv.NewWriter(m.Stdout), mod, ds, files)
+	if err != nil {
 		return fmt.Errorf("predict: %w", err)
+	}
+	if scored {
+		fmt.Fprintf(m.Stderr, "accuracy %.2f%% (%d of %d) on %s\n", 100*float64(correct)/float64(ds.Len()),
+			correct, ds.Len(), termtext.Sanitize(ds.Name))
 	}
 	return nil
 }
 
-// writePredictions writes the header index,predicted,<classes...> and one
-// row per sample: its index, the most probable class and the softmax
-// probability of every class. Class names are sanitised; encoding/csv
-// quotes them.
-func writePredictions(ctx context.Context, w *csv.Writer, mod *trainer.Model[float32], ds *trainer.Dataset) error {
+// writePredictions writes the header index,[file,]predicted,<classes...>
+// and one row per sample: its index, its file when files is not nil, the
+// most probable class and the softmax probability of every class. Class
+// names are sanitised; encoding/csv quotes them. It returns how many
+// samples were predicted as their label, which means something only for
+// labelled data relabelled to the model's classes.
+func writePredictions(ctx context.Context, w *csv.Writer, mod *trainer.Model[float32], ds *trainer.Dataset, files []string) (int, error) {
 	classes := make([]string, len(mod.Config.Classes))
 	for i, c := range mod.Config.Classes {
 		classes[i] = termtext.Sanitize(c)
 	}
-	if err := w.Write(append([]string{"index", "predicted"}, classes...)); err != nil {
-		return err
+	head := []string{"index", "predicted"}
+	if files != nil {
+		head = []string{"index", "file", "predicted"}
+	}
+	if err := w.Write(append(head, classes...)); err != nil {
+		return 0, err
 	}
 	x := &trainer.Tensor[float32]{}
 	var y []int
-	row := make([]string, 2+len(classes))
+	off := len(head)
+	row := make([]string, off+len(classes))
+	correct := 0
 	probs := make([]float64, len(classes))
 	for _, idx := range ds.Batches(nil, predictBatch) {
 		if err := ctx.Err(); err != nil {
-			return err
+			return correct, err
 		}
 		y = ds.Batch(x, y, idx)
 		logits := mod.Forward(x, false)
 		k := len(classes)
 		for j, i := range idx {
 			best := trainer.Softmax(probs, logits.Data[j*k:(j+1)*k])
+			if best == y[j] {
+				correct++
+			}
 			row[0] = strconv.Itoa(i)
-			row[1] = classes[best]
+			if files != nil {
+				row[1] = termtext.Sanitize(files[i])
+			}
+			row[off-1] = classes[best]
 			for c, p := range probs {
-				row[2+c] = strconv.FormatFloat(p, 'g', 6, 64)
+				row[off+c] = strconv.FormatFloat(p, 'g', 6, 64)
 			}
 			if err := w.Write(row); err != nil {
-				return err
+				return correct, err
 			}
 		}
 	}
 	w.Flush()
-	return w.Error()
+	return correct, w.Error()
 }

@@ -9,6 +9,9 @@ import (
 	"thaw/trainer/termtext"
 	"time"
 
+	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/term"
+
 	"thaw/trainer"
 )
 
@@ -49,6 +52,10 @@ type progress struct {
 	w    io.Writer
 	tty  bool
 	drew bool // a redrawable line is on the screen
+	// width returns the terminal's width in columns, 0 when unknown: the
+	// redrawn line is clipped to it, since a line that wraps cannot be
+	// redrawn in place.
+	width func() int
 
 	trainLoss float64       // the latest training loss
 	valAcc    float64       // the latest validation accuracy
@@ -57,7 +64,17 @@ type progress struct {
 }
 
 func newProgress(w io.Writer) *progress {
-	return &progress{w: w, tty: isTerminal(w), trainLoss: math.NaN(), valAcc: math.NaN()}
+	p := &progress{w: w, tty: isTerminal(w), trainLoss: math.NaN(), valAcc: math.NaN(), width: func() int { return 0 }}
+	if f, ok := w.(*os.File); ok && p.tty {
+		p.width = func() int {
+			cols, _, err := term.GetSize(f.Fd())
+			if err != nil {
+				return 0
+			}
+			return cols
+		}
+	}
+	return p
 }
 
 // report takes one Progress from the run; it is the run's report func.
@@ -74,9 +91,19 @@ func (p *progress) report(pr trainer.Progress) {
 		p.rate, p.eta = pr.SamplesPerSec, pr.ETA
 	}
 	if p.tty {
-		line := fmt.Sprintf("%s %s %d/%d  loss %s  val acc %s  %s samples/s  ETA %s",
-			bar(pr.Step, pr.TotalSteps, 20), termtext.Sanitize(pr.StageLabel), pr.Step, pr.TotalSteps,
+		line := fmt.Sprintf("%s %d/%d  loss %s  val acc %s  %s samples/s  ETA %s",
+			termtext.Sanitize(pr.StageLabel), pr.Step, pr.TotalSteps,
 			fmtLoss(p.trainLoss), fmtPct(p.valAcc), fmtRate(p.rate), fmtETA(p.eta))
+		// The bar goes first when the terminal is narrow; what is still too
+		// wide is cut, one column short of the edge so that the cursor
+		// never wraps.
+		cols := p.width()
+		if cols <= 0 || ansi.StringWidth(line)+22 < cols {
+			line = bar(pr.Step, pr.TotalSteps, 20) + " " + line
+		}
+		if cols > 1 {
+			line = ansi.Truncate(line, cols-1, "…")
+		}
 		// \r returns to the line start, ESC [K clears what a longer line
 		// left behind.
 		fmt.Fprintf(p.w, "\r%s\x1b[K", line)
@@ -93,6 +120,13 @@ func (p *progress) report(pr trainer.Progress) {
 		line += "  source acc " + fmtPct(pr.SourceAcc)
 	}
 	fmt.Fprintln(p.w, line)
+}
+
+// stopping says, on a line of its own, that a stop was asked for. It is
+// called from another goroutine than report's; a line the two write at
+// once may interleave, which costs no more than a redraw.
+func (p *progress) stopping() {
+	fmt.Fprint(p.w, "\nstopping… (the run ends after this batch; Ctrl-C again to kill)\n")
 }
 
 // done ends the redrawn line so that what follows starts on its own.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"thaw/store"
 	"thaw/trainer/termtext"
@@ -28,9 +29,13 @@ func (m *Main) runResume(ctx context.Context, args []string) error {
 	prog := newProgress(m.Stderr)
 	live, err := eng.Resume(ctx, id, store.StartOptions{Ready: m.announceResume, Report: prog.report})
 	if err != nil {
+		// The store's errors say "resume <run>: …" already.
+		if strings.HasPrefix(err.Error(), "resume") {
+			return storeUsage(err)
+		}
 		return fmt.Errorf("resume: %w", storeUsage(err))
 	}
-	if err := m.finishRun(live, prog, *asJSON, *save); err != nil {
+	if err := m.finishRun(ctx, live, prog, *asJSON, *save); err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}
 	return nil
@@ -38,6 +43,7 @@ func (m *Main) runResume(ctx context.Context, args []string) error {
 
 // announceResume says on stderr where a resumed run continues from.
 func (m *Main) announceResume(l *store.Live) {
+	m.warn(l)
 	pt := l.Resumed
 	for _, skipped := range pt.Skipped {
 		fmt.Fprintf(m.Stderr, "skipped %s\n", termtext.Sanitize(skipped.Error()))
@@ -59,4 +65,12 @@ func storeUsage(err error) error {
 		}
 	}
 	return err
+}
+
+// warn says on stderr why a resumed run or a branch may not reproduce an
+// uninterrupted run's bits, if it may not.
+func (m *Main) warn(l *store.Live) {
+	if l.Warning != "" {
+		fmt.Fprintf(m.Stderr, "warning: run %s: %s\n", store.Short(l.ID), l.Warning)
+	}
 }

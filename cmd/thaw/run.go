@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 
 	"thaw/assets"
@@ -77,11 +78,13 @@ const usage = `thaw: a terminal workbench for fine-tuning neural networks
 Usage:
   thaw [--model DIR]... [--store DIR]
                                   the workbench (on a terminal)
+  thaw version                    this thaw's version, Go and BLAS backend
   thaw models                     list the base models of the zoo
   thaw datasets                   list the built-in datasets and tasks
   thaw train   --model M --data D [--plan P] [--shots K] [--val-split F]
                [--batch N] [--lr X] [--epochs N] [--seed N] [--eval-every N]
-               [--json] [--save DIR] [--name N] [--store DIR]
+               [--init pretrained|scratch] [--json] [--save DIR] [--name N]
+               [--store DIR]
   thaw runs    [--json] [--status S] [--model M] [--name N]
                                   list the stored runs
   thaw show    RUN [--json]        a run's record, plan, stages, checkpoints
@@ -90,6 +93,9 @@ Usage:
                                   a new run from the end of stage K (or a
                                   checkpoint at step N) of RUN, going on with
                                   the rest of its plan or with plan P
+  thaw save    RUN -o DIR [--checkpoint best|last|stage:K|step:N]
+                                  write a stored checkpoint's weights as a
+                                  model folder (a base model in turn)
   thaw rm      RUN                 delete a run and its checkpoints
   thaw export  RUN [RUN...] -o FILE [--metric NAME] [--log-y] [--smooth W]
                [--x step|epoch] [--width W --height H --dpi D] [--title T]
@@ -101,7 +107,9 @@ Usage:
                [--host-key FILE] [--store DIR] [--max-runs-per-user N]
                [--max-runs N] [--idle-timeout D] [--share-runs]
                                   the workbench over SSH, public keys only
-  thaw predict --model M --data D  write class probabilities as CSV
+  thaw predict --model M --data D  write class probabilities as CSV (the data
+                                  may have no labels; with them, the
+                                  accuracy goes to stderr)
   thaw lr-find --model M --data D [--plan P] [--shots K] ...
   thaw zoo build [NAME...] [--out DIR]
                                   retrain base models from their recipes
@@ -112,7 +120,8 @@ Usage:
 M is a zoo model's name or a folder with config.json and model.safetensors.
 D is a built-in task (see thaw datasets), a CSV file (.csv or .csv.gz), an
 IDX images file (labels found by MNIST's naming, or --labels) or an image
-folder (root/<class>/*.png). RUN is a run id or a unique prefix of one.
+folder (root/<class>/*.png). RUN is a run id, a unique prefix of one, or
+latest, the newest run.
 Runs are stored in --store DIR, else $THAW_STORE, else $XDG_DATA_HOME/thaw,
 else ~/.local/share/thaw. Run thaw COMMAND -h for a command's flags.
 
@@ -180,10 +189,14 @@ func (m *Main) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return m.runBranch(ctx, rest)
 	case "rm":
 		return m.runRm(ctx, rest)
+	case "save":
+		return m.runSave(ctx, rest)
 	case "export":
 		return m.runExport(ctx, rest)
 	case "serve":
 		return m.runServe(ctx, rest)
+	case "version", "-version", "--version":
+		return m.runVersion(rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(m.Stdout, usage)
 		return nil
@@ -205,10 +218,10 @@ func parse(fs *flag.FlagSet, args []string) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return usageError{fmt.Errorf("%s: %w", fs.Name(), err)}
+		return usageError{fmt.Errorf("%s: %w", cmdName(fs), err)}
 	}
 	if fs.NArg() > 0 {
-		return usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+		return usagef("%s: unexpected argument %q", cmdName(fs), fs.Arg(0))
 	}
 	return nil
 }
@@ -223,7 +236,7 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
-			return nil, usageError{fmt.Errorf("%s: %w", fs.Name(), err)}
+			return nil, usageError{fmt.Errorf("%s: %w", cmdName(fs), err)}
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -235,4 +248,20 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// cmdName is a command's name as its errors start with: main prefixes
+// "thaw: ", so "show", not "thaw show".
+func cmdName(fs *flag.FlagSet) string {
+	return strings.TrimPrefix(fs.Name(), "thaw ")
+}
+
+// runVersion is thaw version: the version of this binary, how it was
+// built and which BLAS it multiplies with.
+func (m *Main) runVersion(args []string) error {
+	if err := parse(m.newFlags("version"), args); err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "thaw %s (%s, %s/%s, BLAS %s)\n", thawVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH, trainer.Backend())
+	return nil
 }

@@ -26,9 +26,9 @@ func parseRun(fs *flag.FlagSet, args []string) (string, error) {
 	case err != nil:
 		return "", err
 	case len(pos) == 0:
-		return "", usagef("%s: which run? (see thaw runs)", fs.Name())
+		return "", usagef("%s: which run? (see thaw runs)", cmdName(fs))
 	case len(pos) > 1:
-		return "", usagef("%s: unexpected argument %q", fs.Name(), pos[1])
+		return "", usagef("%s: unexpected argument %q", cmdName(fs), pos[1])
 	}
 	return pos[0], nil
 }
@@ -63,15 +63,22 @@ func findRun(ctx context.Context, st *store.Store, id string) (store.Run, error)
 
 // runSummary is one run in thaw runs.
 type runSummary struct {
-	ID         string    `json:"id"`
-	Name       string    `json:"name"`
-	Model      string    `json:"model"`
-	Dataset    string    `json:"dataset"`
-	Status     string    `json:"status"`
-	Steps      int64     `json:"steps"`
-	BestValAcc number    `json:"best_val_acc"`
-	Created    time.Time `json:"created"`
-	Error      string    `json:"error,omitempty"`
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Model   string `json:"model"`
+	Dataset string `json:"dataset"`
+	Status  string `json:"status"`
+	Steps   int64  `json:"steps"`
+	// BestValAcc is the accuracy of the best evaluation, the one with the
+	// lowest validation loss (the weights --save writes); BestStep is its
+	// step. MaxValAcc is the highest accuracy of any evaluation.
+	BestValAcc number `json:"best_val_acc"`
+	BestStep   int64  `json:"best_step"`
+	MaxValAcc  number `json:"max_val_acc"`
+	// Size is the bytes its checkpoints take on disk.
+	Size    int64     `json:"size_bytes"`
+	Created time.Time `json:"created"`
+	Error   string    `json:"error,omitempty"`
 	// Parent and ParentStep say where a branch started.
 	Parent     string   `json:"parent,omitempty"`
 	ParentStep int64    `json:"parent_step,omitempty"`
@@ -80,11 +87,13 @@ type runSummary struct {
 }
 
 // summarize reads a run's progress from its metrics: the last step with a
-// training loss and the best validation accuracy. One bucket per series
-// reads only the stored summaries.
+// training loss, the best evaluation (the lowest validation loss, as the
+// trainer picks it: the first of equal ones) and the highest accuracy.
+// One bucket of the training loss reads only its stored summaries;
+// evaluations are few and are read whole.
 func summarize(ctx context.Context, st *store.Store, r store.Run) (runSummary, error) {
 	sum := runSummary{ID: r.ID, Name: r.Name, Model: r.Model, Dataset: r.Dataset, Status: string(r.Status),
-		BestValAcc: number(math.NaN()), Created: r.Created, Error: r.Error,
+		BestValAcc: number(math.NaN()), BestStep: -1, MaxValAcc: number(math.NaN()), Created: r.Created, Error: r.Error,
 		Parent: r.ParentRun, ParentStep: r.ParentStep, Owner: r.Owner, Tags: r.Tags}
 	loss, err := st.Series(ctx, r.ID, trainer.MetricTrainLoss, 1)
 	if err != nil {
@@ -93,12 +102,30 @@ func summarize(ctx context.Context, st *store.Store, r store.Run) (runSummary, e
 	if len(loss) > 0 {
 		sum.Steps = loss[len(loss)-1].To
 	}
-	acc, err := st.Series(ctx, r.ID, trainer.MetricValAcc, 1)
+	vloss, err := st.Series(ctx, r.ID, trainer.MetricValLoss, 0)
 	if err != nil {
 		return sum, err
 	}
-	if len(acc) > 0 {
-		sum.BestValAcc = number(acc[0].Max)
+	acc, err := st.Series(ctx, r.ID, trainer.MetricValAcc, 0)
+	if err != nil {
+		return sum, err
+	}
+	if sum.Size, err = st.RunSize(r.ID); err != nil {
+		return sum, err
+	}
+	best := math.Inf(1)
+	for _, b := range vloss {
+		if b.Mean < best {
+			best, sum.BestStep = b.Mean, b.From
+		}
+	}
+	for _, b := range acc {
+		if b.From == sum.BestStep {
+			sum.BestValAcc = number(b.Mean)
+		}
+		if !math.IsNaN(b.Mean) && (math.IsNaN(float64(sum.MaxValAcc)) || b.Mean > float64(sum.MaxValAcc)) {
+			sum.MaxValAcc = number(b.Mean)
+		}
 	}
 	return sum, nil
 }
@@ -144,15 +171,19 @@ func (m *Main) runRuns(ctx context.Context, args []string) error {
 		return enc.Encode(sums)
 	}
 	if len(sums) == 0 {
-		fmt.Fprintln(m.Stdout, "No runs stored. thaw train records one.")
+		if filter.Model != "" || filter.Name != "" || len(filter.Status) > 0 {
+			fmt.Fprintln(m.Stdout, "No runs match. thaw runs without flags lists them all.")
+		} else {
+			fmt.Fprintln(m.Stdout, "No runs stored. thaw train records one.")
+		}
 		return nil
 	}
 	tw := tabwriter.NewWriter(m.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tMODEL\tDATASET\tSTATUS\tSTEPS\tBEST VAL ACC\tPARENT\tCREATED")
+	fmt.Fprintln(tw, "ID\tNAME\tMODEL\tDATASET\tSTATUS\tSTEPS\tBEST VAL ACC\tSIZE\tPARENT\tCREATED")
 	for _, s := range sums {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", store.Short(s.ID), clip(termtext.Sanitize(s.Name), 40),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", store.Short(s.ID), clip(termtext.Sanitize(s.Name), 40),
 			clip(termtext.Sanitize(s.Model), 24), clip(termtext.Sanitize(s.Dataset), 24), s.Status, s.Steps,
-			fmtPct(float64(s.BestValAcc)), parentString(s.Parent, s.ParentStep), s.Created.Local().Format("2006-01-02 15:04"))
+			fmtPct(float64(s.BestValAcc)), fmtBytes(s.Size), parentString(s.Parent, s.ParentStep), s.Created.Local().Format("2006-01-02 15:04"))
 	}
 	return tw.Flush()
 }
@@ -164,6 +195,24 @@ func parentString(parent string, step int64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%s@%d", store.Short(parent), step)
+}
+
+// fmtBytes writes a size in bytes for a person: 512 B, 3.4 KB, 12 MB.
+func fmtBytes(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, suffix := float64(n), []string{"KB", "MB", "GB", "TB"}
+	i := -1
+	for v >= unit && i < len(suffix)-1 {
+		v /= unit
+		i++
+	}
+	if v < 10 {
+		return fmt.Sprintf("%.1f %s", v, suffix[i])
+	}
+	return fmt.Sprintf("%.0f %s", v, suffix[i])
 }
 
 // clip shortens s to at most n runes with an ellipsis.
@@ -310,7 +359,11 @@ func (o *showOutput) writeText(w io.Writer) {
 	if o.Error != "" {
 		fmt.Fprintf(w, ": %s", termtext.Sanitize(o.Error))
 	}
-	fmt.Fprintf(w, ", %d steps, best val acc %s\n", o.Steps, fmtPct(float64(o.BestValAcc)))
+	fmt.Fprintf(w, ", %d steps, best val acc %s", o.Steps, fmtPct(float64(o.BestValAcc)))
+	if o.BestStep >= 0 {
+		fmt.Fprintf(w, " (the lowest val loss, at step %d)", o.BestStep)
+	}
+	fmt.Fprintf(w, ", max val acc %s\n", fmtPct(float64(o.MaxValAcc)))
 	fmt.Fprintf(w, "model %s (sha256 %s)\n", termtext.Sanitize(o.Model), clip(o.ModelHash, 12))
 	fmt.Fprintf(w, "data %s (sha256 %s)\n", termtext.Sanitize(o.Dataset), clip(o.DatasetHash, 12))
 	fmt.Fprintf(w, "seed %d, thaw %s, created %s", o.Seed, termtext.Sanitize(o.Version), o.Created.Local().Format(time.DateTime))
@@ -347,14 +400,18 @@ func (o *showOutput) writeText(w io.Writer) {
 	}
 	fmt.Fprintln(w, "stages as run:")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  #\tSTAGE\tTRAINABLE\tSTEPS\tBEST VAL LOSS\tBEST VAL ACC")
+	fmt.Fprintln(tw, "  #\tSTAGE\tTRAINABLE\tSTEPS\tLOWEST VAL LOSS\tVAL ACC THERE")
 	for _, st := range o.Stages {
 		end := "…"
 		if st.End >= 0 {
 			end = fmt.Sprint(st.End)
 		}
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%d–%s\t%s\t%s\n", st.Index+1, termtext.Sanitize(st.Name), termtext.Sanitize(strings.Join(st.Trainable, ",")),
-			st.Start, end, fmtLoss(float64(st.BestValLoss)), fmtPct(float64(st.BestValAcc)))
+		mark := ""
+		if o.BestStep > st.Start && (st.End < 0 || o.BestStep <= st.End) {
+			mark = "  * best"
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%d–%s\t%s\t%s%s\n", st.Index+1, termtext.Sanitize(st.Name), termtext.Sanitize(strings.Join(st.Trainable, ",")),
+			st.Start, end, fmtLoss(float64(st.BestValLoss)), fmtPct(float64(st.BestValAcc)), mark)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "checkpoints:")

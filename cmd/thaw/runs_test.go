@@ -21,6 +21,9 @@ func TestMain(m *testing.M) {
 	os.Setenv("THAW_STORE", dir)
 	code := m.Run()
 	os.RemoveAll(dir)
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
 	os.Exit(code)
 }
 
@@ -119,7 +122,7 @@ func TestRunsShowRm(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("show: exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{id1, "plan gradual", "stages as run", "checkpoints:", "stage-end", "train/loss", "BEST VAL LOSS"} {
+	for _, want := range []string{id1, "plan gradual", "stages as run", "checkpoints:", "stage-end", "train/loss", "LOWEST VAL LOSS"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("show output lacks %q:\n%s", want, stdout)
 		}

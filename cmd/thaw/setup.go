@@ -3,8 +3,13 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
+	"math"
 	"runtime/debug"
 	"strings"
+	"text/tabwriter"
+
+	"thaw/trainer/termtext"
 
 	"thaw/assets"
 	"thaw/store"
@@ -22,7 +27,9 @@ type setupFlags struct {
 	batch    int
 	lr       float64
 	epochs   int
+	steps    int
 	seed     uint64
+	init     string
 }
 
 func (s *setupFlags) register(fs *flag.FlagSet) {
@@ -34,7 +41,9 @@ func (s *setupFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&s.batch, "batch", trainer.DefaultBatchSize, "batch size")
 	fs.Float64Var(&s.lr, "lr", 0, "peak learning rate of every stage (0: the plan's)")
 	fs.IntVar(&s.epochs, "epochs", 0, "epochs of every stage (0: the plan's)")
+	fs.IntVar(&s.steps, "steps", 0, "optimizer steps of every stage, instead of --epochs (0: the plan's)")
 	fs.Uint64Var(&s.seed, "seed", 1, "seed of every random choice: split, shots, new head, batch order")
+	fs.StringVar(&s.init, "init", "pretrained", "where the weights start: `pretrained` (the base model's) or scratch (the same architecture, freshly initialised from --seed)")
 }
 
 // dataFlags registers --data and --labels.
@@ -64,18 +73,27 @@ func (s *setupFlags) job(evalEvery int) (trainer.Job, error) {
 		return trainer.Job{}, usagef("--shots %d: want 0 (all) or more", s.shots)
 	case s.batch < 1:
 		return trainer.Job{}, usagef("--batch %d: want at least 1", s.batch)
-	case !(s.lr >= 0):
-		return trainer.Job{}, usagef("--lr %v: want a positive rate, or 0 for the plan's", s.lr)
+	case !(s.lr >= 0) || math.IsInf(s.lr, 0):
+		return trainer.Job{}, usagef("--lr %v: must be finite: want a positive rate, or 0 for the plan's", s.lr)
 	case s.epochs < 0:
 		return trainer.Job{}, usagef("--epochs %d: want a positive count, or 0 for the plan's", s.epochs)
+	case s.steps < 0:
+		return trainer.Job{}, usagef("--steps %d: want a positive count, or 0 for the plan's", s.steps)
+	case s.steps > 0 && s.epochs > 0:
+		return trainer.Job{}, usagef("--epochs %d and --steps %d: give a stage's length one way", s.epochs, s.steps)
 	case evalEvery < 0:
 		return trainer.Job{}, usagef("--eval-every %d: want 0 or more", evalEvery)
+	case s.init != "pretrained" && s.init != string(trainer.InitScratch):
+		return trainer.Job{}, usagef("--init %q: want pretrained or scratch", s.init)
 	}
 	job := trainer.Job{
 		Model: s.model, Data: s.data, Shots: s.shots, ValSplit: s.valSplit,
 		BatchSize: s.batch, Seed: s.seed, EvalEvery: evalEvery,
 	}
-	if err := job.SetPlan(s.plan, s.lr, s.epochs); err != nil {
+	if s.init == string(trainer.InitScratch) {
+		job.Init = trainer.InitScratch
+	}
+	if err := job.SetPlan(s.plan, s.lr, s.epochs, s.steps); err != nil {
 		return trainer.Job{}, err
 	}
 	return job, nil
@@ -95,16 +113,63 @@ func (m *Main) openEngine(dir string) (*store.Engine, *store.Store, error) {
 	return store.NewEngine(st, m.catalog().Prepare, store.WithVersion(thawVersion())), st, nil
 }
 
-// thawVersion is the module version of this binary, "devel" for a build
-// from a work tree.
+// thawVersion is the module version of this binary; for a build from a
+// work tree, "devel" with the commit when the build recorded one
+// ("devel 1528e44e1c2a", "+dirty" when the tree had changes).
 func thawVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}
-	return "devel"
+	v := "devel"
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	if rev != "" {
+		v += " " + rev[:min(len(rev), 12)] + dirty
+	}
+	return v
 }
 
 // announce says on stderr which run is training.
 func (m *Main) announce(l *store.Live) {
 	fmt.Fprintf(m.Stderr, "run %s  (thaw show %s)\n", l.ID, store.Short(l.ID))
+	if l.Prepared != nil {
+		writePlan(m.Stderr, l.Prepared)
+	}
+}
+
+// writePlan says what a run will do before it starts: the data, then
+// every stage with its trainable blocks, length and peak rate.
+func writePlan(w io.Writer, p *trainer.Prepared) {
+	sum := p.Summary()
+	fmt.Fprintf(w, "plan %s: %d stages, %d steps of %d samples (%d training samples, %d steps an epoch)\n",
+		termtext.Sanitize(sum.Name), len(sum.Stages), p.TotalSteps(), p.Spec().BatchSize, p.Train.Len(), p.StepsPerEpoch())
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  STAGE\tTRAINABLE\tSTEPS\tPEAK LR\tSCHEDULE")
+	for _, st := range sum.Stages {
+		lr := fmt.Sprintf("%g", st.LR)
+		if st.LRFactor > 1 && len(st.Trainable) > 1 {
+			lr += fmt.Sprintf(" (÷%.3g a block down)", st.LRFactor)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\n", termtext.Sanitize(st.Label), termtext.Sanitize(strings.Join(st.Trainable, ",")),
+			st.Steps, lr, st.Schedule.Kind)
+	}
+	tw.Flush()
+	if p.Source != nil {
+		live := trainer.GaugeLiveSet(p.Source, p.Spec().GaugeSample)
+		fmt.Fprintf(w, "forgetting gauge: %d of the %d samples of %s at each evaluation, all of them at the start and the end\n",
+			live.Len(), p.Source.Len(), termtext.Sanitize(p.Source.Name))
+	}
 }

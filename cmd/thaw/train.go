@@ -27,6 +27,11 @@ func (m *Main) runTrain(ctx context.Context, args []string) error {
 	evalEvery := fs.Int("eval-every", 0, "also evaluate every `N` steps (0: at the end of every epoch and stage only)")
 	name := fs.String("name", "", "a `name` for the stored run (default: the plan, model and data)")
 	storeDir := storeFlag(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage of thaw train:")
+		fs.PrintDefaults()
+		writePresetFlags(fs.Output())
+	}
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -44,7 +49,7 @@ func (m *Main) runTrain(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	if err := m.finishRun(live, prog, *asJSON, *save); err != nil {
+	if err := m.finishRun(ctx, live, prog, *asJSON, *save); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	return nil
@@ -53,7 +58,10 @@ func (m *Main) runTrain(ctx context.Context, args []string) error {
 // finishRun waits for a run to end, prints its result whatever its
 // outcome, saves the best model when asked, and returns the error that
 // decides the exit code.
-func (m *Main) finishRun(live *store.Live, prog *progress, asJSON bool, save string) error {
+func (m *Main) finishRun(ctx context.Context, live *store.Live, prog *progress, asJSON bool, save string) error {
+	// A stop request is answered at once; the run ends within a batch.
+	stopMsg := context.AfterFunc(ctx, prog.stopping)
+	defer stopMsg()
 	res, runErr := live.Wait()
 	prog.done()
 	stopped := errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded)
@@ -63,6 +71,9 @@ func (m *Main) finishRun(live *store.Live, prog *progress, asJSON bool, save str
 	p := live.Prepared
 	out := newTrainOutput(p, res, runErr)
 	out.Run = live.ID
+	if err := m.testScore(out, p, res); err != nil {
+		fmt.Fprintf(m.Stderr, "no test score: %s\n", termtext.Sanitize(err.Error()))
+	}
 	if asJSON {
 		enc := json.NewEncoder(m.Stdout)
 		enc.SetIndent("", "  ")
@@ -85,6 +96,33 @@ func (m *Main) finishRun(live *store.Live, prog *progress, asJSON bool, save str
 		}
 		fmt.Fprintf(m.Stderr, "saved the fine-tuned model to %s\n", termtext.Sanitize(save))
 	}
+	return nil
+}
+
+// testScore measures the model --save writes (the best weights, else the
+// final ones) on the task's test split, when it has one: a score that
+// selected nothing, beside the validation figures.
+func (m *Main) testScore(out *trainOutput, p *trainer.Prepared, res trainer.Result) error {
+	if res.Steps == 0 {
+		return nil
+	}
+	test, err := m.catalog().TestSet(p.Job.Data)
+	if err != nil || test == nil {
+		return err
+	}
+	if err := test.Relabel(p.Model.Config.Classes); err != nil {
+		return err
+	}
+	if err := test.CheckConfig(&p.Model.Config); err != nil {
+		return err
+	}
+	if res.Best != nil {
+		if err := p.Model.LoadState(res.Best); err != nil {
+			return err
+		}
+	}
+	_, acc := trainer.Evaluate(p.Model, test)
+	out.TestAcc, out.TestSamples = number(acc), test.Len()
 	return nil
 }
 
@@ -125,13 +163,20 @@ type trainOutput struct {
 	Plan         trainer.PlanSummary `json:"plan"`
 	Stages       []stageResult       `json:"stages"`
 
-	FinalValAcc     number `json:"final_val_acc"`
-	FinalValLoss    number `json:"final_val_loss"`
+	FinalValAcc  number `json:"final_val_acc"`
+	FinalValLoss number `json:"final_val_loss"`
+	// FinalSkipped: the run was stopped and its final evaluation skipped.
+	FinalSkipped    bool   `json:"final_eval_skipped,omitempty"`
 	BestValAcc      number `json:"best_val_acc"`
 	BestValLoss     number `json:"best_val_loss"`
 	BestStep        int    `json:"best_step"`
 	SourceAccBefore number `json:"source_acc_before"`
 	SourceAccAfter  number `json:"source_acc_after"`
+	// TestAcc is the accuracy of the saved weights on the task's test
+	// split (null without one): measured once, at the end, it selects
+	// nothing.
+	TestAcc     number `json:"test_acc"`
+	TestSamples int    `json:"test_samples,omitempty"`
 
 	Audit         auditOutput `json:"audit"`
 	SamplesPerSec number      `json:"samples_per_sec"`
@@ -150,6 +195,11 @@ type stageResult struct {
 	BestValAcc   number `json:"best_val_acc"`
 	StoppedEarly bool   `json:"stopped_early"`
 	Skipped      bool   `json:"skipped"`
+	// Unfinished marks the stage the run was in when it ended before the
+	// plan did: EndStep is then the step it reached.
+	Unfinished bool `json:"unfinished,omitempty"`
+	// HoldsBest marks the stage whose evaluation is the run's best.
+	HoldsBest bool `json:"holds_best,omitempty"`
 }
 
 type auditOutput struct {
@@ -173,11 +223,13 @@ func newTrainOutput(p *trainer.Prepared, res trainer.Result, runErr error) *trai
 		Stages:          []stageResult{},
 		FinalValAcc:     number(res.FinalValAcc),
 		FinalValLoss:    number(res.FinalValLoss),
+		FinalSkipped:    res.FinalSkipped,
 		BestValAcc:      number(res.BestValAcc),
 		BestValLoss:     number(res.BestValLoss),
 		BestStep:        res.BestStep,
 		SourceAccBefore: number(res.SourceAccBefore),
 		SourceAccAfter:  number(res.SourceAccAfter),
+		TestAcc:         number(math.NaN()),
 		Audit: auditOutput{
 			Checked: nonNil(res.Audit.Checked),
 			Changed: nonNil(res.Audit.Changed),
@@ -192,12 +244,19 @@ func newTrainOutput(p *trainer.Prepared, res trainer.Result, runErr error) *trai
 	if runErr != nil {
 		out.Error = runErr.Error()
 	}
-	for _, st := range res.Stages {
-		out.Stages = append(out.Stages, stageResult{
+	for i, st := range res.Stages {
+		sr := stageResult{
 			Label: st.Label, StartStep: st.StartStep, EndStep: st.EndStep,
 			BestValLoss: number(st.BestValLoss), BestValAcc: number(st.BestValAcc),
 			StoppedEarly: st.StoppedEarly, Skipped: st.Skipped,
-		})
+		}
+		// The trainer sets a stage's end when the stage ends; the stage a
+		// stopped, diverged or failed run was in has none yet.
+		if i == len(res.Stages)-1 && st.EndStep <= st.StartStep && res.Steps > st.StartStep {
+			sr.EndStep, sr.Unfinished = res.Steps, true
+		}
+		sr.HoldsBest = res.BestStep > st.StartStep && res.BestStep <= sr.EndStep
+		out.Stages = append(out.Stages, sr)
 	}
 	return out
 }
@@ -211,24 +270,51 @@ func nonNil(s []string) []string {
 
 // writeText writes the result for a person: the stages, then the totals.
 func (o *trainOutput) writeText(w io.Writer) {
-	fmt.Fprintf(w, "model %s on %s: %d training, %d validation samples, %d classes",
-		termtext.Sanitize(o.Model), termtext.Sanitize(o.Dataset), o.TrainSamples, o.ValSamples, len(o.Classes))
+	fmt.Fprintf(w, "model %s on %s: %s, %s, %s",
+		termtext.Sanitize(o.Model), termtext.Sanitize(o.Dataset), plural(o.TrainSamples, "training sample"),
+		plural(o.ValSamples, "validation sample"), plural(len(o.Classes), "class"))
 	if o.HeadReplaced {
 		fmt.Fprint(w, " (new head)")
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STAGE\tTRAINABLE\tSTEPS\tBEST VAL LOSS\tBEST VAL ACC")
+	// Each stage's row gives its lowest validation loss and the accuracy
+	// there; the stage marked * holds the run's best.
+	fmt.Fprintln(tw, "STAGE\tTRAINABLE\tSTEPS\tLOWEST VAL LOSS\tVAL ACC THERE")
 	for i, st := range o.Stages {
 		trainable := ""
 		if i < len(o.Plan.Stages) {
 			trainable = strings.Join(o.Plan.Stages[i].Trainable, ",")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d–%d\t%s\t%s\n", termtext.Sanitize(st.Label), termtext.Sanitize(trainable),
-			st.StartStep, st.EndStep, fmtLoss(float64(st.BestValLoss)), fmtPct(float64(st.BestValAcc)))
+		note := ""
+		switch {
+		case st.Unfinished:
+			note = "(" + o.Status + " here)"
+		case st.Skipped:
+			note = "(skipped)"
+		case st.StoppedEarly:
+			note = "(stopped early)"
+		}
+		if st.HoldsBest {
+			note = strings.TrimSpace("* best " + note)
+		}
+		if note != "" {
+			note = "  " + note
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d–%d\t%s\t%s%s\n", termtext.Sanitize(st.Label), termtext.Sanitize(trainable),
+			st.StartStep, st.EndStep, fmtLoss(float64(st.BestValLoss)), fmtPct(float64(st.BestValAcc)), note)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "val acc: final %s, best %s (step %d)\n", fmtPct(float64(o.FinalValAcc)), fmtPct(float64(o.BestValAcc)), o.BestStep)
+	final := fmtPct(float64(o.FinalValAcc))
+	if o.FinalSkipped {
+		final = "- (skipped: stopped)"
+	}
+	fmt.Fprintf(w, "best val acc %s (the lowest val loss, %s, at step %d; --save writes these weights), final val acc %s\n",
+		fmtPct(float64(o.BestValAcc)), fmtLoss(float64(o.BestValLoss)), o.BestStep, final)
+	if o.TestSamples > 0 {
+		fmt.Fprintf(w, "test acc %s on the %s of the test split (the saved weights, measured once: it selects nothing)\n",
+			fmtPct(float64(o.TestAcc)), plural(o.TestSamples, "sample"))
+	}
 	if !math.IsNaN(float64(o.SourceAccBefore)) {
 		fmt.Fprintf(w, "source acc: %s before, %s after\n", fmtPct(float64(o.SourceAccBefore)), fmtPct(float64(o.SourceAccAfter)))
 	}
@@ -239,4 +325,15 @@ func (o *trainOutput) writeText(w io.Writer) {
 	fmt.Fprintf(w, "freeze audit: %d never-trainable blocks checked, %s\n", len(o.Audit.Checked), termtext.Sanitize(audit))
 	fmt.Fprintf(w, "status %s after %d of %d steps, %.1f s, %s samples/s\n",
 		o.Status, o.Steps, o.TotalSteps, float64(o.WallSeconds), fmtRate(float64(o.SamplesPerSec)))
+}
+
+// plural says n things: "1 class", "2 classes", "1 sample", "0 samples".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	if strings.HasSuffix(thing, "s") {
+		return fmt.Sprintf("%d %ses", n, thing)
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }

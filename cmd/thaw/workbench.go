@@ -9,6 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/term"
 
+	"thaw/store"
 	"thaw/ui"
 )
 
@@ -49,7 +50,11 @@ func (m *Main) runWorkbench(ctx context.Context, args []string) error {
 	p := tea.NewProgram(model, tea.WithContext(ctx), tea.WithInput(m.Stdin), tea.WithOutput(m.Stdout))
 	_, err = p.Run()
 	// Quitting cancels the session's runs; wait for them to stop and be
-	// recorded before the store closes.
+	// recorded before the store closes, saying so, since the last
+	// evaluation and checkpoint can take a moment.
+	if id := model.Stopping(); id != "" {
+		fmt.Fprintf(m.Stderr, "stopping run %s… (thaw resume %s continues it)\n", store.Short(id), store.Short(id))
+	}
 	model.Wait()
 	if errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, context.Canceled) {
 		return nil

@@ -53,18 +53,28 @@ func (m *Main) runZooBuild(ctx context.Context, args []string) error {
 // runBench is thaw bench: for now one benchmark, transfer.
 func (m *Main) runBench(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] != "transfer" {
-		return usagef("bench: want \"thaw bench transfer [--models M,...] [--shots 2,5,10] [--seeds N]\"")
+		return usagef("bench: want \"thaw bench transfer [--models M,...] [--shots 2,5,10] [--seeds N] [--first-seed S] [--defaults]\"")
 	}
 	fs := m.newFlags("bench transfer")
 	models := fs.String("models", "", "comma-separated base models (default: every zoo recipe)")
 	shots := fs.String("shots", "2,5,10", "comma-separated shots per class")
 	seeds := fs.Int("seeds", 5, "repetitions per cell, each with its own draw and initialisation")
 	maxEval := fs.Int("max-eval", 0, "cap the validation samples per target (0: all)")
+	firstSeed := fs.Uint64("first-seed", 1001, "the first `seed` of the repetitions")
+	defaults := fs.Bool("defaults", false, "check the defaults: the tuned presets beside every preset run with its defaults, no scratch")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	opts := recipes.TransferOptions{Seeds: *seeds, MaxEval: *maxEval,
+	opts := recipes.TransferOptions{Seeds: *seeds, MaxEval: *maxEval, FirstSeed: *firstSeed,
 		Progress: func(s string) { fmt.Fprintln(m.Stderr, termtext.Sanitize(s)) }}
+	if *defaults {
+		for _, meth := range recipes.Methods() {
+			if !meth.Scratch && !meth.Default {
+				opts.Methods = append(opts.Methods, meth)
+			}
+		}
+		opts.Methods = append(opts.Methods, recipes.DefaultMethods()...)
+	}
 	if *models != "" {
 		opts.Models = strings.Split(*models, ",")
 	}

@@ -194,7 +194,7 @@ func TestRunOutlivesConnection(t *testing.T) {
 func longJob(t *testing.T, epochs int) trainer.Job {
 	t.Helper()
 	job := trainer.Job{Model: "mnist8-mlp", Data: trainer.DataRef{Path: "uci-digits"}, Seed: 1}
-	if err := job.SetPlan("gradual", 0, epochs); err != nil {
+	if err := job.SetPlan("gradual", 0, epochs, 0); err != nil {
 		t.Fatal(err)
 	}
 	return job
@@ -460,7 +460,7 @@ func TestUsersCannotNameServerFiles(t *testing.T) {
 	}
 	for _, job := range cases {
 		job.Seed = 1
-		if err := job.SetPlan("head", 0, 1); err != nil {
+		if err := job.SetPlan("head", 0, 1, 0); err != nil {
 			t.Fatal(err)
 		}
 		_, err := rs.runs.Start(userOf(alice), job, store.StartOptions{})

@@ -19,13 +19,14 @@ trap 'rm -rf "$tmp"' EXIT
 
 go test -c -o "$tmp/thaw" ./trainer/
 go test -tags openblas -c -o "$tmp/thaw-openblas" ./trainer/
+go test -c -o "$tmp/kernel" ./trainer/internal/kernel/
 for r in $(seq "$rounds"); do
   "$tmp/thaw" -test.run XXX -test.bench TrainStep -test.cpu "$threads" -test.benchtime 1s >>"$tmp/default.txt"
   # One torch thread with OpenBLAS at the same count is PyTorch's best
   # setting on this kind of machine (two thread pools otherwise fight).
   OMP_NUM_THREADS=$threads /usr/bin/python3 trainer/testdata/bench/torch_bench.py --threads "$threads" --seconds 1 >>"$tmp/torch.jsonl"
   "$tmp/thaw-openblas" -test.run XXX -test.bench TrainStep -test.cpu "$threads" -test.benchtime 1s >>"$tmp/openblas.txt"
-  "$tmp/thaw" -test.run XXX -test.bench 'Sgemm/128x784x256/' -test.cpu 1 -test.benchtime 0.5s >>"$tmp/gemm.txt"
+  "$tmp/kernel" -test.run XXX -test.bench 'Sgemm/128x784x256/' -test.cpu 1 -test.benchtime 0.5s >>"$tmp/gemm.txt"
 done
 
 /usr/bin/python3 - "$tmp" "$threads" "$rounds" <<'PY'

@@ -1,0 +1,336 @@
+package trainer
+
+import (
+	"context"
+	"math"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// evaluator runs a model over fixed evaluation sets (validation, the
+// forgetting gauge's source set) in inference mode. It uses every core:
+// the batches are shared out among workers, each with its own twin of the
+// model (its own layer buffers, the model's parameters), and the per-batch
+// sums are added in batch order, so the numbers do not depend on the
+// number of cores. And it keeps a frozen-prefix cache: the output of the
+// blocks below the lowest one that can change, per set, reused while
+// those blocks' versions stay the same. A batch's suffix computed from a
+// cached prefix is the same arithmetic on the same numbers as the whole
+// forward pass, so the results are bit-identical with the cache on and
+// off.
+type evaluator struct {
+	m *Model[float32]
+	// version counts the changes of each block of m (weights or
+	// BatchNorm statistics); a cache is valid while the versions of the
+	// blocks it covers are those it was computed with.
+	version []uint64
+	// noCache turns the frozen-prefix cache off (tests compare both).
+	noCache bool
+	// maxWorkers, when positive, caps the workers below GOMAXPROCS.
+	maxWorkers int
+	// hits counts the passes that started from a cached prefix.
+	hits int
+	// ctx, when set, ends a pass early once cancelled; the pass's numbers
+	// are then meaningless and its cache is dropped.
+	ctx context.Context
+
+	workers []*evalWorker
+	caches  map[*Dataset]*prefixCache
+	batches map[*Dataset][][]int
+}
+
+// maxCacheBytes bounds one set's cached prefix outputs; a set whose
+// prefix output is larger is evaluated from its input every time.
+const maxCacheBytes = 256 << 20
+
+// prefixCache is the output of blocks [0, k) for every evaluation batch
+// of one set.
+type prefixCache struct {
+	k       int
+	version []uint64 // of blocks [0, k) when computed
+	out     []*Tensor[float32]
+}
+
+// evalWorker is one worker's model twin and buffers.
+type evalWorker struct {
+	m     *Model[float32]
+	heads map[*Block[float32]]*Block[float32] // twins of other heads (the source head)
+	x     *Tensor[float32]
+	y     []int
+	ce    CrossEntropy[float32]
+}
+
+func newEvaluator(m *Model[float32]) *evaluator {
+	return &evaluator{
+		m:       m,
+		version: make([]uint64, len(m.Blocks)),
+		caches:  map[*Dataset]*prefixCache{},
+		batches: map[*Dataset][][]int{},
+	}
+}
+
+// changed records that blocks may have changed: every block that trains
+// (or whose BatchNorm statistics do) after an optimizer step; all blocks
+// when none are given (weights loaded or restored).
+func (e *evaluator) changed(blocks ...int) {
+	if len(blocks) == 0 {
+		for i := range e.version {
+			e.version[i]++
+		}
+		return
+	}
+	for _, b := range blocks {
+		e.version[b]++
+	}
+}
+
+// changing returns the blocks an optimizer step (and the forward pass
+// before it) may change: those that are not frozen, and frozen ones whose
+// BatchNorm layers train.
+func changing[T Float](m *Model[T]) []int {
+	var out []int
+	for i, b := range m.Blocks {
+		if !b.Frozen || (m.TrainBN && hasBatchNorm(b)) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func hasBatchNorm[T Float](b *Block[T]) bool {
+	for _, l := range b.Layers {
+		if _, ok := l.(batchNorm); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// stablePrefix is the number of leading blocks that nothing changes while
+// the current stage trains, capped below the head: what a cache covers.
+func (e *evaluator) stablePrefix() int {
+	k := 0
+	low := changing(e.m)
+	if len(low) == 0 {
+		k = len(e.m.Blocks)
+	} else {
+		k = low[0]
+	}
+	return min(k, len(e.m.Blocks)-1)
+}
+
+// pass evaluates ds through the model, with head in place of the model's
+// own head when not nil, and returns the summed cross-entropy (NaN when
+// wantLoss is false) and the number of correct predictions.
+func (e *evaluator) pass(ds *Dataset, head *Block[float32], wantLoss bool) (lossSum float64, correct int) {
+	batches := e.batches[ds]
+	if batches == nil {
+		batches = ds.Batches(nil, evalBatchSize)
+		e.batches[ds] = batches
+	}
+	n := len(batches)
+	if n == 0 {
+		return 0, 0
+	}
+
+	// The cache: reuse it when it covers the stable prefix with the same
+	// versions, else fill a new one during this pass.
+	k := 0
+	var use, fill *prefixCache
+	if !e.noCache {
+		k = e.stablePrefix()
+		if c := e.caches[ds]; c != nil && c.k == k && slices.Equal(c.version, e.version[:k]) {
+			use = c
+			e.hits++
+		} else if k > 0 && e.prefixBytes(ds, k) <= maxCacheBytes {
+			fill = &prefixCache{k: k, version: slices.Clone(e.version[:k]), out: make([]*Tensor[float32], n)}
+		} else {
+			k = 0
+			delete(e.caches, ds)
+		}
+	}
+
+	ws := e.workersFor(n, head)
+	losses := make([]float64, n)
+	corrects := make([]int, n)
+	var next atomic.Int64
+	work := func(w *evalWorker) {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= n || (e.ctx != nil && e.ctx.Err() != nil) {
+				return
+			}
+			w.y = ds.Batch(w.x, w.y, batches[i])
+			var h *Tensor[float32]
+			from := 0
+			if use != nil {
+				h, from = use.out[i], k
+			}
+			var pre *Tensor[float32]
+			if fill != nil {
+				pre = &Tensor[float32]{}
+			}
+			logits := w.forward(w.x, h, from, k, pre, head)
+			if fill != nil {
+				fill.out[i] = pre
+			}
+			if wantLoss {
+				losses[i] = w.ce.Forward(logits, w.y) * float64(len(w.y))
+			}
+			corrects[i] = countCorrect(logits, w.y)
+		}
+	}
+	if len(ws) == 1 {
+		work(ws[0])
+	} else {
+		var wg sync.WaitGroup
+		for _, w := range ws {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				work(w)
+			}()
+		}
+		wg.Wait()
+	}
+	if e.ctx != nil && e.ctx.Err() != nil {
+		return math.NaN(), 0
+	}
+	if fill != nil {
+		e.caches[ds] = fill
+	}
+
+	// The reduction, in batch order whatever the workers.
+	lossSum = math.NaN()
+	if wantLoss {
+		lossSum = 0
+		for _, l := range losses {
+			lossSum += l
+		}
+	}
+	for _, c := range corrects {
+		correct += c
+	}
+	return lossSum, correct
+}
+
+// prefixBytes is the size of the output of blocks [0, k) for all of ds.
+func (e *evaluator) prefixBytes(ds *Dataset, k int) int {
+	shape := slices.Clone(e.m.inDim)
+	for _, b := range e.m.Blocks[:k] {
+		for _, l := range b.Layers {
+			out, err := l.OutShape(shape)
+			if err != nil {
+				return math.MaxInt
+			}
+			shape = out
+		}
+	}
+	return numel(shape) * ds.Len() * 4
+}
+
+// workersFor returns the workers for a pass of n batches: up to
+// GOMAXPROCS, each with twins of the model and of head sharing their
+// parameters. A head that cannot be twinned (built by hand) runs on one
+// worker, the model itself.
+func (e *evaluator) workersFor(n int, head *Block[float32]) []*evalWorker {
+	if len(e.workers) == 0 {
+		e.workers = append(e.workers, &evalWorker{m: e.m, x: &Tensor[float32]{}})
+	}
+	nw := min(runtime.GOMAXPROCS(0), n)
+	if e.maxWorkers > 0 {
+		nw = min(nw, e.maxWorkers)
+	}
+	if head != nil && head.config == nil {
+		nw = 1
+	}
+	for _, b := range e.m.Blocks {
+		if b.config == nil {
+			nw = 1
+		}
+	}
+	for len(e.workers) < nw {
+		tw, err := e.m.twin()
+		if err != nil {
+			// The config built the model once already.
+			nw = len(e.workers)
+			break
+		}
+		e.workers = append(e.workers, &evalWorker{m: tw, x: &Tensor[float32]{}})
+	}
+	ws := e.workers[:nw]
+	for _, w := range ws[1:] {
+		w.m.share(e.m)
+		if head != nil {
+			th := w.heads[head]
+			if th == nil {
+				var err error
+				if th, _, err = buildBlock[float32](*head.config, head.in); err != nil {
+					return ws[:1]
+				}
+				if w.heads == nil {
+					w.heads = map[*Block[float32]]*Block[float32]{}
+				}
+				w.heads[head] = th
+			}
+			shareBlock(th, head)
+		}
+	}
+	return ws
+}
+
+// forward runs a batch through the worker's model, from block from on
+// (h is then the output of block from-1; from 0 starts at the input x),
+// with head in place of the model's head when not nil, in inference mode.
+// When pre is not nil it receives a copy of the output of block k-1.
+func (w *evalWorker) forward(x, h *Tensor[float32], from, k int, pre *Tensor[float32], head *Block[float32]) *Tensor[float32] {
+	m := w.m
+	if from == 0 {
+		h = m.normalize(x)
+	}
+	last := len(m.Blocks) - 1
+	for bi := from; bi <= last; bi++ {
+		b := m.Blocks[bi]
+		if bi == last && head != nil {
+			b = head
+			if th := w.heads[head]; th != nil {
+				b = th
+			}
+		}
+		for _, l := range b.Layers {
+			h = l.Forward(h, false)
+		}
+		if pre != nil && bi == k-1 {
+			pre.Shape = append(pre.Shape[:0], h.Shape...)
+			pre.Data = append(pre.Data[:0], h.Data...)
+		}
+	}
+	return h
+}
+
+// twin returns a model built from m's config whose parameters and buffers
+// are m's own tensors: the same weights, its own layer buffers.
+func (m *Model[T]) twin() (*Model[T], error) {
+	t, err := build[T](&m.Config)
+	if err != nil {
+		return nil, err
+	}
+	t.share(m)
+	return t, nil
+}
+
+// share points t's parameters at m's tensors.
+func (t *Model[T]) share(m *Model[T]) {
+	for i, b := range t.Blocks {
+		shareBlock(b, m.Blocks[i])
+	}
+}
+
+func shareBlock[T Float](dst, src *Block[T]) {
+	dp, sp := blockParams(dst), blockParams(src)
+	for i, p := range dp {
+		p.Value = sp[i].Value
+	}
+}

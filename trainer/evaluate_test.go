@@ -1,0 +1,268 @@
+package trainer
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+)
+
+// imageBlobs is blobs reshaped as images of shape, for the CNN.
+func imageBlobs(name string, k, n int, shape []int, seed uint64) *Dataset {
+	ds := blobs(name, k, numel(shape), n, seed)
+	ds.Shape = shape
+	return ds
+}
+
+// cacheCase is a model and data for a run with the forgetting gauge: the
+// model is "pretrained" on the source classes, then fine-tuned on the
+// target set, with its head replaced (new classes) or kept.
+type cacheCase struct {
+	name     string
+	cfg      func() *Config
+	keepHead bool
+}
+
+var cacheCases = []cacheCase{
+	{"cnn new head", smallCNN, false},
+	{"cnn kept head", smallCNN, true},
+	{"mlp new head", func() *Config { return runMLPConfig(8, 3) }, false},
+	{"mlp kept head", func() *Config { return runMLPConfig(8, 3) }, true},
+}
+
+// cacheSpec builds a fresh spec for c and preset; the same arguments give
+// the same spec.
+func cacheSpec(t *testing.T, c cacheCase, preset string) Spec {
+	t.Helper()
+	cfg := c.cfg()
+	m, err := New[float32](cfg, rand.New(rand.NewPCG(7, 7)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shape := cfg.InputShape
+	src := imageBlobs("source", 3, 90, shape, 5)
+	src.Classes = cfg.Classes
+	data := imageBlobs("target", 3, 40, shape, 11)
+	data.Classes = []string{"x", "y", "z"}
+	if c.keepHead {
+		data.Classes = cfg.Classes
+	}
+	train, val, err := data.Split(rand.New(rand.NewPCG(1, 1)), 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := Spec{Model: m, Train: train, Val: val, Source: src, Seed: 3, BatchSize: 16, EvalEvery: 2}
+	if !c.keepHead {
+		spec.SourceHead = m.CloneHead()
+		if err := m.ReplaceHead([]string{"x", "y", "z"}, rand.New(rand.NewPCG(2, 2))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var plan Plan
+	if preset == headAllHead {
+		plan = Plan{LR: 3e-3, Epochs: 2, Stages: []Stage{{Train: []string{"head"}}, {Train: []string{"all"}}, {Train: []string{"head"}}}}
+	} else if plan, err = Preset(preset, cfg.BlockNames(), 3e-3, 2); err != nil {
+		t.Fatal(err)
+	}
+	if spec.Plan, err = plan.Resolve(cfg.BlockNames()); err != nil {
+		t.Fatal(err)
+	}
+	return spec
+}
+
+// headAllHead names a plan that comes back to a frozen body after
+// training it: the cache of the first stage must not serve the third.
+const headAllHead = "head, all, head"
+
+// TestCacheBitIdentical runs every preset on a CNN and an MLP (BatchNorm
+// and dropout in the body, the gauge with a new head and with a kept one)
+// with the frozen-prefix cache on and off: every reported number and the
+// final weights must be the same bits.
+func TestCacheBitIdentical(t *testing.T) {
+	for _, c := range cacheCases {
+		for _, p := range append(Presets(), PresetInfo{Name: headAllHead}) {
+			t.Run(c.name+"/"+p.Name, func(t *testing.T) {
+				run := func(noCache bool) (Result, []Progress, []SafeTensor, int) {
+					spec := cacheSpec(t, c, p.Name)
+					spec.noCache = noCache
+					var col collect
+					r, err := newRunner(spec, col.report)
+					if err != nil {
+						t.Fatal(err)
+					}
+					res, err := r.run(context.Background())
+					if err != nil {
+						t.Fatal(err)
+					}
+					w, err := spec.Model.StateDict()
+					if err != nil {
+						t.Fatal(err)
+					}
+					return res, col.ps, w, r.ev.hits
+				}
+				on, onPs, onW, hits := run(false)
+				off, offPs, offW, offHits := run(true)
+				if offHits != 0 {
+					t.Fatalf("cache off: %d passes used the cache", offHits)
+				}
+				// Every preset but full has a stage whose first block
+				// is frozen and does not change, except fine-tune on the
+				// CNN, whose frozen blocks train their BatchNorm.
+				wantHits := p.Name != "full" && !(p.Name == "fine-tune" && c.cfg().Name == "tiny-cnn")
+				if got := hits > 0; got != wantHits {
+					t.Errorf("cache on: %d passes used the cache; want some: %v", hits, wantHits)
+				}
+				for _, f := range []struct {
+					name    string
+					on, off float64
+				}{
+					{"final val loss", on.FinalValLoss, off.FinalValLoss},
+					{"final val acc", on.FinalValAcc, off.FinalValAcc},
+					{"best val loss", on.BestValLoss, off.BestValLoss},
+					{"source acc before", on.SourceAccBefore, off.SourceAccBefore},
+					{"source acc after", on.SourceAccAfter, off.SourceAccAfter},
+				} {
+					if math.Float64bits(f.on) != math.Float64bits(f.off) {
+						t.Errorf("%s: %v with the cache, %v without", f.name, f.on, f.off)
+					}
+				}
+				if len(onPs) != len(offPs) {
+					t.Fatalf("%d reports with the cache, %d without", len(onPs), len(offPs))
+				}
+				for i := range onPs {
+					a, b := onPs[i], offPs[i]
+					for _, v := range [][2]float64{{a.ValLoss, b.ValLoss}, {a.ValAcc, b.ValAcc}, {a.SourceAcc, b.SourceAcc}, {a.TrainLoss, b.TrainLoss}} {
+						if math.Float64bits(v[0]) != math.Float64bits(v[1]) {
+							t.Fatalf("report %d (step %d): %v with the cache, %v without", i, a.Step, v[0], v[1])
+						}
+					}
+				}
+				for i := range onW {
+					if string(onW[i].Data) != string(offW[i].Data) {
+						t.Errorf("weights %s differ with the cache on and off", onW[i].Name)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestEvaluateCores: evaluation spread over one or two cores gives the
+// same bits as the plain serial loop, with the model's head and with
+// another head.
+func TestEvaluateCores(t *testing.T) {
+	cfg := smallCNN()
+	m, err := New[float32](cfg, rand.New(rand.NewPCG(4, 4)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := m.CloneHead()
+	resetBlock(head, rand.New(rand.NewPCG(9, 9)))
+	ds := imageBlobs("eval", 3, 700, cfg.InputShape, 8) // 2100 samples: 9 batches
+
+	// The serial reference: the loop evaluation had before it went
+	// parallel.
+	var ce CrossEntropy[float32]
+	var wantLoss float64
+	wantCorrect, wantHead := 0, 0
+	x := &Tensor[float32]{}
+	var y []int
+	for _, idx := range ds.Batches(nil, evalBatchSize) {
+		y = ds.Batch(x, y, idx)
+		logits := m.Forward(x, false)
+		wantLoss += ce.Forward(logits, y) * float64(len(y))
+		wantCorrect += countCorrect(logits, y)
+		wantHead += countCorrect(m.ForwardWithHead(x, head), y)
+	}
+	n := float64(ds.Len())
+
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, procs := range []int{1, 2} {
+		runtime.GOMAXPROCS(procs)
+		loss, acc := Evaluate(m, ds)
+		if math.Float64bits(loss) != math.Float64bits(wantLoss/n) || acc != float64(wantCorrect)/n {
+			t.Errorf("GOMAXPROCS %d: loss %v, acc %v; want %v, %v", procs, loss, acc, wantLoss/n, float64(wantCorrect)/n)
+		}
+		e := newEvaluator(m)
+		e.noCache = true
+		if _, got := e.pass(ds, head, false); got != wantHead {
+			t.Errorf("GOMAXPROCS %d, other head: %d correct, want %d", procs, got, wantHead)
+		}
+		if procs > 1 && len(e.workers) != procs {
+			t.Errorf("GOMAXPROCS %d: %d workers", procs, len(e.workers))
+		}
+	}
+}
+
+// TestCacheInvalidated: a cached prefix is not reused once a block under
+// it has changed.
+func TestCacheInvalidated(t *testing.T) {
+	cfg := smallCNN()
+	m, err := New[float32](cfg, rand.New(rand.NewPCG(4, 4)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range m.Blocks[:len(m.Blocks)-1] {
+		b.Frozen = true
+	}
+	ds := imageBlobs("eval", 3, 100, cfg.InputShape, 8)
+	e := newEvaluator(m)
+	e.pass(ds, nil, true)
+	w := m.Blocks[0].Layers[0].Params()[0].Value.Data
+	for i := range w {
+		w[i] *= 1.5
+	}
+	e.changed(0)
+	got, _ := e.pass(ds, nil, true)
+	want, _ := Evaluate(m, ds)
+	if got /= float64(ds.Len()); math.Float64bits(got) != math.Float64bits(want) {
+		t.Errorf("after conv1 changed: loss %v, want %v", got, want)
+	}
+	if e.hits != 0 {
+		t.Errorf("%d passes used a stale cache", e.hits)
+	}
+	e.pass(ds, nil, true)
+	if e.hits != 1 {
+		t.Errorf("%d passes used the cache, want 1", e.hits)
+	}
+}
+
+// TestStopSkipsEvaluation: a run stopped while it evaluates ends without
+// finishing that pass or evaluating again, and says the final evaluation
+// was skipped.
+func TestStopSkipsEvaluation(t *testing.T) {
+	spec := cacheSpec(t, cacheCases[0], "gradual")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	passes := 0
+	report := func(p Progress) {
+		// The first stage is announced before the gauge's first pass.
+		if p.Event == EventStage {
+			cancel()
+		}
+		if p.Event == EventEval {
+			passes++
+		}
+	}
+	r, err := newRunner(spec, report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.run(ctx)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+	if res.Status != StatusStopped || !res.FinalSkipped || res.Steps != 0 || passes != 0 {
+		t.Errorf("status %s, final skipped %v, %d steps, %d evaluations; want stopped, true, 0, 0", res.Status, res.FinalSkipped, res.Steps, passes)
+	}
+	for _, v := range []float64{res.SourceAccBefore, res.FinalValAcc, res.SourceAccAfter} {
+		if !math.IsNaN(v) {
+			t.Errorf("a number measured after the stop: %v", res)
+		}
+	}
+	if len(r.ev.caches) != 0 {
+		t.Errorf("a pass cut short left a cache")
+	}
+}
