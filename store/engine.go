@@ -86,8 +86,8 @@ type StartOptions struct {
 	Ready func(*Live)
 	// Report, when set, is called from the run's goroutine with every
 	// report, after the store has queued it. It must return quickly:
-	// it holds up the trainer. A viewer that may be slow reads
-	// [Live.Progress] instead.
+	// it holds up the trainer. A viewer that may be slow subscribes
+	// ([Live.Subscribe]) instead.
 	Report func(trainer.Progress)
 }
 
@@ -112,37 +112,104 @@ type Live struct {
 	// [JobRecord.KernelWarning]).
 	Warning string
 
-	progress chan trainer.Progress
-	done     chan struct{}
-	dropped  atomic.Int64
+	done    chan struct{}
+	dropped atomic.Int64 // of the Progress feed
+
+	// feed is the Progress channel: a subscription of its own that
+	// nobody cancels.
+	feed <-chan trainer.Progress
 
 	mu     sync.Mutex
+	subs   map[*subscriber]struct{}
+	ended  bool // the subscribers are closed; no more reports
 	latest trainer.Progress
 	seen   bool
+	recent []trainer.Progress // the newest reports, at most replayReports
 	res    trainer.Result
 	err    error
 }
 
-// progressBuffer is how many reports Live.Progress holds for a slow
+// progressBuffer is how many reports a subscription holds for a slow
 // viewer before it drops the oldest: at the trainer's 5 reports a second,
 // about ten seconds.
 const progressBuffer = 64
 
+// replayReports is how many of the newest reports a new subscription
+// starts with: they cover what the store may not have written yet when a
+// viewer reads the run's past there (its writer lags by one transaction).
+const replayReports = progressBuffer / 2
+
+// subscriber is one viewer's feed of a run's reports.
+type subscriber struct {
+	ch      chan trainer.Progress
+	dropped *atomic.Int64
+}
+
 func newLive(run Run, prep *trainer.Prepared, ctl *trainer.Control, from int64) *Live {
-	return &Live{
+	l := &Live{
 		ID: run.ID, Run: run, Prepared: prep, Control: ctl, From: from,
-		progress: make(chan trainer.Progress, progressBuffer),
-		done:     make(chan struct{}),
+		done: make(chan struct{}),
+		subs: make(map[*subscriber]struct{}),
+	}
+	l.feed, _ = l.subscribe(&l.dropped)
+	return l
+}
+
+// Subscribe returns a feed of the run's reports, its own. It starts with
+// the newest few reports made before it (up to replayReports), which
+// cover what the store may not have written yet: a viewer that shows the
+// run's past from the store and goes on from the feed misses nothing, and
+// drops by their step the reports it already has. Then it gets every new
+// report. Any number of viewers may each subscribe, and each sees every
+// report as long as it keeps up. A feed never holds up the trainer nor the
+// other feeds: when its viewer falls more than a few seconds behind
+// (progressBuffer reports), its oldest reports are dropped; everything a
+// report says is recorded in the store regardless.
+//
+// The channel is closed after the last report when the run ends, or when
+// cancel is called. Call cancel when done watching (it may be called more
+// than once, and after the run ended); a feed never cancelled is released
+// when the run ends. Subscribing to a run that has ended returns a closed
+// channel.
+func (l *Live) Subscribe() (<-chan trainer.Progress, func()) {
+	return l.subscribe(nil)
+}
+
+func (l *Live) subscribe(dropped *atomic.Int64) (<-chan trainer.Progress, func()) {
+	sub := &subscriber{ch: make(chan trainer.Progress, progressBuffer), dropped: dropped}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ended {
+		close(sub.ch)
+		return sub.ch, func() {}
+	}
+	for _, p := range l.recent {
+		sub.ch <- p // the buffer holds more than replayReports
+	}
+	l.subs[sub] = struct{}{}
+	return sub.ch, func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if _, ok := l.subs[sub]; ok {
+			delete(l.subs, sub)
+			close(sub.ch)
+		}
 	}
 }
 
-// Progress returns the run's reports. It never holds up the trainer: when
-// the viewer falls more than a few seconds behind, the oldest reports are
-// dropped (see [Live.Dropped]); everything a report says is recorded in
-// the store regardless. The channel is closed after the last report, when
-// the run ends. A run has one Progress channel: several viewers of one run
-// share its reports, so each should read [Live.Latest] or the store.
-func (l *Live) Progress() <-chan trainer.Progress { return l.progress }
+// Subscribers returns how many feeds of the run are open, the Progress
+// feed included: one until the run ends, when it drops to zero.
+func (l *Live) Subscribers() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.subs)
+}
+
+// Progress returns the run's own feed of reports, which nobody cancels: a
+// Subscribe made when the run started (see there). It suits the one
+// viewer that starts the run and watches it to its end, such as the
+// command line; a viewer that may come and go subscribes instead.
+func (l *Live) Progress() <-chan trainer.Progress { return l.feed }
 
 // Latest returns the newest report, and false before the first.
 func (l *Live) Latest() (trainer.Progress, bool) {
@@ -168,24 +235,47 @@ func (l *Live) Wait() (trainer.Result, error) {
 	return l.res, l.err
 }
 
-// publish hands p to Progress, dropping the oldest report when the buffer
-// is full. Only the run's goroutine calls it.
+// publish hands p to every feed, dropping a feed's oldest report when its
+// buffer is full. Only the run's goroutine calls it; it never blocks on a
+// viewer (a feed is only ever taken from by its viewer and by publish,
+// under l.mu, so a full buffer has room after one take).
 func (l *Live) publish(p trainer.Progress) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.latest, l.seen = p, true
-	l.mu.Unlock()
-	for {
-		select {
-		case l.progress <- p:
-			return
-		default:
-		}
-		select {
-		case <-l.progress:
-			l.dropped.Add(1)
-		default:
+	if len(l.recent) == replayReports {
+		l.recent = append(l.recent[:0], l.recent[1:]...)
+	}
+	l.recent = append(l.recent, p)
+	for sub := range l.subs {
+		for {
+			select {
+			case sub.ch <- p:
+			default:
+				select {
+				case <-sub.ch:
+					if sub.dropped != nil {
+						sub.dropped.Add(1)
+					}
+				default:
+				}
+				continue
+			}
+			break
 		}
 	}
+}
+
+// end closes every feed: the run has made its last report.
+func (l *Live) end(res trainer.Result, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.res, l.err = res, err
+	l.ended, l.recent = true, nil
+	for sub := range l.subs {
+		close(sub.ch)
+	}
+	clear(l.subs)
 }
 
 // launch trains spec with rec in a goroutine of its own, which returns
@@ -203,10 +293,7 @@ func (e *Engine) launch(ctx context.Context, l *Live, rec *Recorder, spec traine
 				opts.Report(p)
 			}
 		})
-		l.mu.Lock()
-		l.res, l.err = res, err
-		l.mu.Unlock()
-		close(l.progress)
+		l.end(res, err)
 	}()
 }
 

@@ -10,6 +10,7 @@ import (
 	"thaw/assets"
 	"thaw/store"
 	"thaw/trainer"
+	"thaw/ui/export"
 )
 
 // Engine starts recorded runs: store.Engine, which the workbench
@@ -20,16 +21,42 @@ type Engine interface {
 	Start(ctx context.Context, job trainer.Job, opts store.StartOptions) (*store.Live, error)
 }
 
-// waitProgress waits for run's next report, or its end.
-func waitProgress(run *store.Live) tea.Cmd {
-	ch, id := run.Progress(), run.ID
+// waitProgress waits for the next report of a session's feed, or the
+// run's end; nothing once the session left the feed.
+func waitProgress(f feed) tea.Cmd {
+	if f.run == nil {
+		return nil
+	}
+	id := f.run.ID
 	return func() tea.Msg {
-		p, ok := <-ch
+		p, ok := <-f.ch
 		if ok {
 			return runProgressMsg{id: id, p: p}
 		}
-		res, err := run.Wait()
+		select {
+		case <-f.gone:
+			return nil
+		case <-f.run.Done():
+		}
+		res, err := f.run.Wait()
 		return runDoneMsg{id: id, res: res, err: err}
+	}
+}
+
+// loadHistoryCmd reads what the store holds of a live run handed to the
+// session: its curves, stages and plan, for the Train screen to show
+// before it goes on from the session's feed.
+func loadHistoryCmd(ctx context.Context, src RunStore, run *store.Live) tea.Cmd {
+	return func() tea.Msg {
+		msg := runHistoryMsg{id: run.ID}
+		if rec, err := store.DecodeJob(run.Run); err == nil {
+			msg.stages = len(rec.Plan.Stages)
+			for _, st := range rec.Plan.Stages {
+				msg.total += st.Steps
+			}
+		}
+		msg.run, msg.err = export.Load(ctx, src, run.ID, nil, 0)
+		return msg
 	}
 }
 

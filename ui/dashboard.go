@@ -116,30 +116,34 @@ type dashboard struct {
 	pal  palette
 	keys dashKeys
 
-	loss, acc                   *chart.Chart
-	sRaw, sSmooth, sVal         int
-	sAcc, sSrc                  int
-	smoothIdx                   int
-	ema                         chart.EMA
-	stages                      []stageMark
-	blocks                      []blockState
-	evals                       []evalPoint
-	best                        evalPoint
-	hasBest                     bool
-	last                        trainer.Progress
-	hasLast                     bool
-	total                       int
-	domHi                       int // the live x axis' end
-	gaps                        []gap
-	realLast                    int // the latest real step seen
-	startStep                   int // the real step the run started from
-	patience                    int
-	planStages                  int // stages in the plan, when known
-	titles                      bool
-	cursor                      float64
-	cursorOn                    bool
-	zoomed                      bool
-	stored                      bool // loaded from the store, not live
+	loss, acc           *chart.Chart
+	sRaw, sSmooth, sVal int
+	sAcc, sSrc          int
+	smoothIdx           int
+	ema                 chart.EMA
+	stages              []stageMark
+	blocks              []blockState
+	evals               []evalPoint
+	best                evalPoint
+	hasBest             bool
+	last                trainer.Progress
+	hasLast             bool
+	total               int
+	domHi               int // the live x axis' end
+	gaps                []gap
+	realLast            int // the latest real step seen
+	startStep           int // the real step the run started from
+	patience            int
+	planStages          int // stages in the plan, when known
+	titles              bool
+	cursor              float64
+	cursorOn            bool
+	zoomed              bool
+	stored              bool // loaded from the store, not live
+	// histLoss and histEval are the last steps of the training losses and
+	// evaluations a live run's stored past gave (see resume), -1 without:
+	// its reports up to there are already shown.
+	histLoss, histEval          int
 	status                      trainer.Status
 	name                        string
 	width, height               int
@@ -166,6 +170,7 @@ func (d *dashboard) reset() {
 	d.stages, d.blocks, d.evals = nil, nil, nil
 	d.hasBest, d.hasLast, d.total, d.domHi, d.cursorOn, d.zoomed = false, false, 0, 0, false, false
 	d.gaps, d.realLast, d.startStep = nil, 0, 0
+	d.histLoss, d.histEval = -1, -1
 	d.width, d.height = 0, 0
 }
 
@@ -255,10 +260,13 @@ func (d *dashboard) progress(p trainer.Progress) {
 	d.total = max(d.disp(p.TotalSteps), d.total)
 	d.growDomain(d.disp(p.Step))
 	if n := len(p.Losses); n > 0 {
-		xs, raw, sm := make([]float64, n), make([]float64, n), make([]float64, n)
+		xs, raw, sm := make([]float64, 0, n), make([]float64, 0, n), make([]float64, 0, n)
 		for i, v := range p.Losses {
 			// As the store records it: after FirstStep+i+1 steps.
-			xs[i], raw[i], sm[i] = float64(d.disp(firstLoss+i+1)), v, d.ema.Next(v)
+			if firstLoss+i+1 <= d.histLoss {
+				continue // shown from the store
+			}
+			xs, raw, sm = append(xs, float64(d.disp(firstLoss+i+1))), append(raw, v), append(sm, d.ema.Next(v))
 		}
 		d.loss.Append(d.sRaw, xs, raw)
 		d.loss.Append(d.sSmooth, xs, sm)
@@ -272,7 +280,7 @@ func (d *dashboard) progress(p trainer.Progress) {
 		}
 		d.addStage(p.Stage, d.disp(p.Step), p.StageLabel, tr)
 	}
-	if !math.IsNaN(p.ValLoss) || !math.IsNaN(p.ValAcc) {
+	if (!math.IsNaN(p.ValLoss) || !math.IsNaN(p.ValAcc)) && p.Step > d.histEval {
 		d.addEval(evalPoint{step: d.disp(p.Step), loss: p.ValLoss, acc: p.ValAcc, src: p.SourceAcc})
 	}
 	d.setBlocks(p.Blocks)
@@ -451,6 +459,36 @@ func (d *dashboard) load(r export.Run, status trainer.Status) {
 		d.last.StageLabel = d.stages[len(d.stages)-1].label
 	}
 	d.hasLast = true
+	d.rasterise()
+}
+
+// resume shows the stored past of a run that is still training, r as
+// export.Load reads it with every point, total and stages being its plan's
+// steps and stages (zero when unknown); its reports go on from there, and
+// those of steps already shown are left out.
+func (d *dashboard) resume(r export.Run, total, stages int) {
+	d.load(r, trainer.StatusRunning)
+	d.stored, d.name = false, ""
+	if stages > 0 {
+		d.planStages = stages
+	}
+	for _, s := range r.Series {
+		for _, p := range s.Points {
+			switch s.Name {
+			case export.TrainLoss:
+				d.histLoss = max(d.histLoss, p.Step)
+			case export.ValLoss, export.ValAcc, export.SourceAcc:
+				d.histEval = max(d.histEval, p.Step)
+			}
+		}
+	}
+	d.realLast = max(d.histLoss, d.histEval, d.startStep)
+	if total > 0 {
+		d.total = d.disp(total)
+	}
+	d.last.Step, d.last.TotalSteps = d.realLast, max(total, d.realLast)
+	d.domHi = 0
+	d.growDomain(d.disp(d.realLast))
 	d.rasterise()
 }
 

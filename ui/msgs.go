@@ -3,6 +3,7 @@ package ui
 import (
 	"thaw/store"
 	"thaw/trainer"
+	"thaw/ui/export"
 )
 
 // Messages of the frame. Screens send them through commands; replies of
@@ -32,6 +33,15 @@ type (
 		id string
 		p  trainer.Progress
 	}
+	// runHistoryMsg: what the store holds of run id, handed to the
+	// session while it trains; total and stages are its plan's steps
+	// and stages (zero when unknown).
+	runHistoryMsg struct {
+		id            string
+		run           export.Run
+		total, stages int
+		err           error
+	}
 	// runDoneMsg: run id ended, err saying how if it failed.
 	runDoneMsg struct {
 		id  string
@@ -58,5 +68,7 @@ type (
 // AttachMsg hands the workbench a run that is already training, as if it
 // had just been started here: the SSH server sends it when a user comes
 // back to a run started in an earlier session, or when a queued run of
-// theirs starts.
+// theirs starts. The Train screen shows what the store holds of the run
+// first (its curves, stages and plan), then goes on from the session's own
+// feed of its reports (store.Live.Subscribe), each step once.
 type AttachMsg struct{ Run *store.Live }

@@ -37,6 +37,8 @@ type Session struct {
 	// run is the run started from this session, if any; last is its
 	// latest report.
 	run     *store.Live
+	feed    feed   // the session's subscription to run's reports
+	leave   func() // ends feed
 	last    trainer.Progress
 	hasLast bool
 	runDone bool
@@ -112,6 +114,35 @@ func (s *Session) training() bool {
 	return s.run != nil && !s.runDone
 }
 
+// feed is a session's subscription to a run's reports.
+type feed struct {
+	run  *store.Live
+	ch   <-chan trainer.Progress
+	gone chan struct{} // closed when the session leaves the feed
+}
+
+// watch subscribes the session to run's reports, leaving the feed of the
+// run it watched before. The subscription ends with the session too: a
+// session that goes away leaves nothing behind in the run.
+func (s *Session) watch(run *store.Live) {
+	s.unwatch()
+	ch, cancel := run.Subscribe()
+	f := feed{run: run, ch: ch, gone: make(chan struct{})}
+	var once sync.Once
+	leave := func() { once.Do(func() { close(f.gone); cancel() }) }
+	stop := context.AfterFunc(s.ctx, leave)
+	s.feed = f
+	s.leave = func() { stop(); leave() }
+}
+
+// unwatch leaves the session's feed, if any.
+func (s *Session) unwatch() {
+	if s.leave != nil {
+		s.leave()
+		s.leave = nil
+	}
+}
+
 // stopAll cancels the session's background work and its runs: a run
 // stops within one batch and stays stored, resumable.
 func (s *Session) stopAll() {
@@ -121,8 +152,12 @@ func (s *Session) stopAll() {
 // statusLine is the header's right side: model → data, and the run.
 func (s *Session) statusLine() string {
 	out := "no model chosen"
-	if s.base != nil {
+	switch {
+	case s.base != nil:
 		out = s.base.name + " → " + s.plan.dataName()
+	case s.run != nil:
+		// A run handed over (AttachMsg): its own model and data.
+		out = s.run.Run.Model + " → " + s.run.Run.Dataset
 	}
 	if s.run != nil {
 		out += " · run " + shortID(s.run.ID) + " " + s.runStatus()

@@ -181,6 +181,11 @@ func (t *trainScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 		return t, func() tea.Msg { return runStartedMsg{run: run} }
 	case runStartedMsg:
 		t.start(msg.run)
+	case runHistoryMsg:
+		if t.run == nil || msg.id != t.run.ID || msg.err != nil {
+			return t, nil
+		}
+		t.d.resume(msg.run, msg.total, msg.stages)
 	case runProgressMsg:
 		if t.run == nil || msg.id != t.run.ID {
 			return t, nil // a report of a run no longer shown

@@ -22,6 +22,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"thaw/assets"
+	"thaw/store"
 	"thaw/trainer"
 )
 
@@ -217,29 +218,44 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.s.flash(string(msg))
 		return m, nil
 	case AttachMsg:
-		mm, cmd := m.Update(runStartedMsg{run: msg.Run})
-		m.s.flash("run " + shortID(msg.Run.ID) + " is training: watching it")
-		return mm, cmd
+		// A run already training: its past comes from the store, then
+		// the feed goes on from there (see runHistoryMsg).
+		run := msg.Run
+		m.startRun(run)
+		shown := m.switchTo(ScreenTrain)
+		m.s.flash("run " + shortID(run.ID) + " is training: watching it")
+		next := waitProgress(m.s.feed)
+		if src := m.s.runStore(); src != nil {
+			next = loadHistoryCmd(m.s.ctx, src, run)
+		}
+		return m, tea.Batch(shown, m.broadcast(runStartedMsg{run: run}), next)
+	case runHistoryMsg:
+		if m.s.run == nil || msg.id != m.s.run.ID {
+			return m, nil
+		}
+		if msg.err != nil {
+			m.s.flashErr(fmt.Errorf("run %s: its stored curves: %w", shortID(msg.id), msg.err))
+		}
+		return m, tea.Batch(waitProgress(m.s.feed), m.broadcast(msg))
 	case runStartedMsg:
-		m.s.run = msg.run
-		// A second run of the session starts afresh, not as the first ended.
-		m.s.last, m.s.hasLast, m.s.runDone, m.s.runErr = trainer.Progress{}, false, false, nil
+		m.startRun(msg.run)
 		shown := m.switchTo(ScreenTrain)
 		if msg.run.Warning != "" {
 			m.s.flashErr(fmt.Errorf("run %s: %s", shortID(msg.run.ID), msg.run.Warning))
 		} else {
 			m.s.flash("run " + shortID(msg.run.ID) + " started")
 		}
-		return m, tea.Batch(shown, waitProgress(msg.run), m.broadcast(msg))
+		return m, tea.Batch(shown, waitProgress(m.s.feed), m.broadcast(msg))
 	case runProgressMsg:
 		if m.s.run == nil || msg.id != m.s.run.ID {
 			return m, nil // a message of a run no longer shown
 		}
 		m.s.last = msg.p
 		m.s.hasLast = true
-		return m, tea.Batch(waitProgress(m.s.run), m.broadcast(msg))
+		return m, tea.Batch(waitProgress(m.s.feed), m.broadcast(msg))
 	case runDoneMsg:
 		if m.s.run != nil && msg.id == m.s.run.ID {
+			m.s.unwatch()
 			m.s.runDone = true
 			m.s.runErr = msg.err
 			if msg.err != nil {
@@ -249,6 +265,14 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.broadcast(msg)
 	}
 	return m, m.broadcast(msg)
+}
+
+// startRun makes run the session's, watched from its feed.
+func (m *Model) startRun(run *store.Live) {
+	m.s.run = run
+	// A second run of the session starts afresh, not as the first ended.
+	m.s.last, m.s.hasLast, m.s.runDone, m.s.runErr = trainer.Progress{}, false, false, nil
+	m.s.watch(run)
 }
 
 // broadcast gives a message to every screen.

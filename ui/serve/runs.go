@@ -360,8 +360,8 @@ func (r *Runs) schedule() {
 }
 
 // pump waits for the run to end, then lets the next queued run start.
-// The run's reports are its viewers': the workbench of the session
-// showing it reads them.
+// The run's reports are its viewers': the workbench of every session
+// showing it subscribes to them (store.Live.Subscribe).
 func (r *Runs) pump(run *Run, l *store.Live) {
 	defer r.pending.Done()
 	res, err := l.Wait()

@@ -556,3 +556,51 @@ func TestSweepRunsAreTheSessions(t *testing.T) {
 	l.Control.Stop()
 	waitStatus(t, rs.st, l.ID, trainer.StatusStopped)
 }
+
+// TestTwoSessionsWatchOneRun: a second session of a run's owner is shown
+// the run, with its model and data, while the first still watches it;
+// each session has its own feed of the run's reports, and a session that
+// goes away leaves nothing subscribed behind.
+func TestTwoSessionsWatchOneRun(t *testing.T) {
+	if raceEnabled {
+		t.Skip("preparing the CNN's job takes minutes under the race detector")
+	}
+	alice := newKey(t, "alice")
+	rs := startRunsServer(t, []testKey{alice}, nil)
+	tm := openTerminal(t, rs.mustDial(t, alice), 120, 40)
+	short := startRun(t, tm, 0) // digits-cnn: minutes of training
+	step := waitStep(t, tm, short, 0)
+	runs, err := rs.st.ListRuns(context.Background(), store.RunFilter{})
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("stored runs: %v, %v; want one", runs, err)
+	}
+	run, ok := rs.runs.Lookup(User{Fingerprint: alice.fp}, runs[0].ID)
+	if !ok {
+		t.Fatal("the server does not train the run")
+	}
+	l := run.Live()
+	feeds := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(waitLimit)
+		for l.Subscribers() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d feeds of the run open, want %d", l.Subscribers(), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	feeds(2) // the run's own and the first session's
+
+	c2 := rs.mustDial(t, alice)
+	tm2 := openTerminal(t, c2, 120, 40)
+	tm2.waitScreen(t, runs[0].Model+" → ")
+	feeds(3)
+	// Both screens go on.
+	step2 := waitStep(t, tm2, short, step)
+	waitStep(t, tm, short, step2)
+	waitStep(t, tm2, short, step2)
+
+	c2.Close()
+	feeds(2)
+	waitStep(t, tm, short, step2+1)
+}
