@@ -11,23 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v tmux >/dev/null; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends tmux
-fi
-
-work=$(mktemp -d)
 session="thaw-train-ci-$$"
-cleanup() {
-  tmux kill-session -t "$session" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-go build -o "$work/thaw" ./cmd/thaw
-captures=${CAPTURE_DIR:-$work/captures}
-mkdir -p "$captures"
+wait_seconds=90
+. .ci/tmux-lib.sh
 
 # Stages long enough that the run is still training when the keys arrive;
 # n ends a stage early.
@@ -39,36 +25,12 @@ cat >"$work/long.json" <<'JSON'
 ]}
 JSON
 
-# wait_for NAME TEXT...: polls the pane until it shows every TEXT, then
-# saves it as NAME; fails after 90 s with the last screen.
-wait_for() {
-  local name=$1; shift
-  local screen
-  for _ in $(seq 900); do
-    screen=$(tmux capture-pane -t "$session" -p)
-    local ok=1
-    for want in "$@"; do
-      if ! grep -qF -- "$want" <<<"$screen"; then ok=0; break; fi
-    done
-    if [ $ok = 1 ]; then
-      printf '%s\n' "$screen" >"$captures/$size-$name.txt"
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "FAIL at $size: screen '$name' lacks one of: $*" >&2
-  printf '%s\n' "$screen" >&2
-  exit 1
-}
-
-keys() { tmux send-keys -t "$session" "$@"; }
-
 for size in 80x24 160x48; do
   w=${size%x*} h=${size#*x}
   store="$work/store-$size"
   out="$work/out-$size"
   mkdir -p "$out"
-  tmux new-session -d -s "$session" -x "$w" -y "$h" -c "$out" \
+  tm new-session -d -s "$session" -x "$w" -y "$h" -c "$out" \
     "THAW_STORE=$store NO_COLOR= $work/thaw; echo thaw-exited-\$?; sleep 30"
 
   wait_for 1-models "mnist8-mlp" "1 Models"
@@ -110,7 +72,7 @@ for size in 80x24 160x48; do
   wait_for 6-quit "Quit and stop it?"
   keys y
   wait_for 7-exited "thaw-exited-0"
-  tmux kill-session -t "$session"
+  tm kill-server
 
   png=$(ls "$out"/thaw-*.png 2>/dev/null | head -1)
   if [ -z "$png" ] || [ "$(head -c 8 "$png" | od -An -tx1 | tr -d ' \n')" != "89504e470d0a1a0a" ]; then
