@@ -346,6 +346,14 @@ type convPacked struct {
 	wp32      []float32 // the weights packed as the A operand (forward)
 	wt        []float32 // Wᵀ packed as the A operand (dx)
 	scratch   []float32 // one sample's buffers on one goroutine
+
+	// Backward's tables and buffers (see backward32).
+	groups                          []int32
+	dbSum                           []float64
+	dcolS                           []float32
+	col                             colGrad
+	dyvBuf, dypBuf, dcolBuf, sumBuf []float32
+	colOffs                         []int32
 }
 
 // tables32 fills the gather tables for the geometry of the last Forward.
@@ -469,12 +477,12 @@ func (l *Conv2D[T]) lowerPanelsT(bp, xpad []float32) {
 	}
 }
 
-// backward32 is Backward for float32 on the blocked GEMM, one sample at a
+// backward32Lowered is backward32 on the lowered form, one sample at a
 // time: dW accumulates dYₙ·colₙᵀ over the samples in order, with colₙᵀ
-// gathered again from the padded sample (cheaper than keeping a batch of
-// columns, which does not fit in cache), and dcolₙ = Wᵀ·dYₙ is scattered
-// back through the same tables. dw, db and dx may be nil when not wanted.
-func (l *Conv2D[T]) backward32(dy, dw, db, dx []float32) {
+// gathered again from the padded sample, and dcolₙ = Wᵀ·dYₙ is scattered
+// back through the same tables. backward32 reads the padded sample in
+// place instead and gives the same bits, which a test checks against this.
+func (l *Conv2D[T]) backward32Lowered(dy, dw, db, dx []float32) {
 	c := any(l).(*Conv2D[float32])
 	p := &l.packed
 	kk := l.In * l.Kernel * l.Kernel
@@ -539,9 +547,299 @@ func (l *Conv2D[T]) backward32(dy, dw, db, dx []float32) {
 	}
 }
 
+// backward32 is Backward for float32, one sample at a time, without
+// lowering anything. dW accumulates dYₙ·colₙᵀ over the samples in order,
+// each term computed by kernel.TapGrad straight from the padded sample
+// (col is never formed) in the k-blocks SgemmPacked would use, so the sums
+// are those of the lowered product. db is summed while dYₙ is transposed
+// for it. At stride 1, dcolₙ = Wᵀ·dYₙ is computed on the padded grid
+// with zeros in its extra columns and kernel.SumShifted adds each input
+// element's taps in order, which is col2im without a scatter; other strides
+// scatter as backward32Lowered does. dw, db and dx may be nil when not
+// wanted.
+func (l *Conv2D[T]) backward32(dy, dw, db, dx []float32) {
+	if !convInPlace {
+		l.backward32Lowered(dy, dw, db, dx)
+		return
+	}
+	c := any(l).(*Conv2D[float32])
+	p := &l.packed
+	k := l.Kernel
+	kk := l.In * k * k
+	plane := l.oh * l.ow
+	if dw == nil {
+		l.biasGrad32(dy, db)
+		if dx == nil {
+			return
+		}
+	}
+	padLen := l.In * p.hp * p.wp
+	xLen := padLen + kernel.TapRows
+	width := 8
+	if l.Out > 8 {
+		width = 16
+	}
+	oblocks := (l.Out + width - 1) / width
+	// One group per run of up to TapRows kernel columns of a kernel row.
+	p.groups = p.groups[:0]
+	for ch := 0; ch < l.In; ch++ {
+		for ki := 0; ki < k; ki++ {
+			for kj := 0; kj < k; kj += kernel.TapRows {
+				p.groups = append(p.groups, p.base[(ch*k+ki)*k+kj])
+			}
+		}
+	}
+	tileLen := len(p.groups) * kernel.TapRows * width
+	dyTLen := oblocks * plane * width
+	p.scratch = growF32(p.scratch, xLen+dyTLen+tileLen)
+	xpad := p.scratch[:xLen]
+	dyT := p.scratch[xLen:][:dyTLen]
+	tiles := p.scratch[xLen+dyTLen:][:tileLen]
+	nblk := (plane + kernel.KC - 1) / kernel.KC
+	kcb := (plane + nblk - 1) / nblk
+	var dbSum []float64
+	if db != nil {
+		p.dbSum = growF64(p.dbSum, l.Out)
+		dbSum = p.dbSum
+		clear(dbSum)
+	}
+	stride1 := l.Stride == 1
+	var col *colGrad
+	if dx != nil {
+		p.wt = growF32(p.wt, kernel.RoundUp(kk, kernel.MR)*l.Out)
+		kernel.PackA(p.wt, c.Weight.Value.Data, kk, true, 0, kk, 0, l.Out, 1)
+		if stride1 {
+			col = l.colGrad32()
+		} else {
+			p.dcolS = growF32(p.dcolS, kernel.RoundUp(plane, kernel.NR)*l.Out+kk*plane)
+		}
+	}
+	for n := 0; n < l.n; n++ {
+		g := dy[n*l.Out*plane:][:l.Out*plane]
+		if dw != nil {
+			clear(xpad[padLen:])
+			l.pad32(xpad[:padLen], c.x.Data, n)
+			transposeSum(dyT, g, l.Out, plane, width, dbSum)
+			for pc := 0; pc < plane; pc += kcb {
+				kb := min(kcb, plane-pc)
+				first := n == 0 && pc == 0
+				for ob := 0; ob < oblocks; ob++ {
+					kernel.TapGrad(xpad, p.groups, p.off[pc:][:kb], dyT[(ob*plane+pc)*width:], width, tiles)
+					l.foldTiles(dw, tiles, ob*width, width, first)
+				}
+			}
+		}
+		if dx == nil {
+			continue
+		}
+		d := dx[n*l.In*l.h*l.w:][:l.In*l.h*l.w]
+		if stride1 {
+			col.sample(c, g, d)
+			continue
+		}
+		dyp, dcol := p.dcolS[:kernel.RoundUp(plane, kernel.NR)*l.Out], p.dcolS[kernel.RoundUp(plane, kernel.NR)*l.Out:]
+		kernel.PackB(dyp, g, plane, false, 0, l.Out, 0, plane)
+		kernel.SgemmPacked(kk, plane, l.Out, p.wt, dyp, 0, dcol, plane, nil, false)
+		xp := xpad[:padLen]
+		clear(xp)
+		for q, b := range p.base {
+			dst := xp[b:]
+			for i, v := range dcol[q*plane:][:plane] {
+				dst[p.off[i]] += v
+			}
+		}
+		for ch := 0; ch < l.In; ch++ {
+			dc := d[ch*l.h*l.w:][:l.h*l.w]
+			for y := 0; y < l.h; y++ {
+				copy(dc[y*l.w:][:l.w], xp[ch*p.hp*p.wp+(y+l.Pad)*p.wp+l.Pad:][:l.w])
+			}
+		}
+	}
+	for o := range db {
+		db[o] = float32(dbSum[o])
+	}
+}
+
+// biasGrad32 sets db to the sum of dy over the batch and positions, per
+// channel, in float64 (a float32 sum over N·OH·OW terms, tens of
+// thousands, would lose digits), samples and positions in ascending order.
+func (l *Conv2D[T]) biasGrad32(dy, db []float32) {
+	plane := l.oh * l.ow
+	for o := range db {
+		var s float64
+		for n := 0; n < l.n; n++ {
+			for _, v := range dy[(n*l.Out+o)*plane:][:plane] {
+				s += float64(v)
+			}
+		}
+		db[o] = float32(s)
+	}
+}
+
+// transposeSum writes the out×plane matrix g into dyT as oblocks of
+// plane×width (columns past out zero) and adds each row's elements, in
+// order, to sum[row] in float64 when sum is not nil. Four rows go at once
+// so that their sums overlap.
+func transposeSum(dyT, g []float32, out, plane, width int, sum []float64) {
+	for ob := 0; ob*width < out; ob++ {
+		t := dyT[ob*plane*width:][:plane*width]
+		o0 := ob * width
+		rows := min(width, out-o0)
+		r := 0
+		for ; r+4 <= rows; r += 4 {
+			o := o0 + r
+			g0 := g[o*plane:][:plane]
+			g1 := g[(o+1)*plane:][:plane]
+			g2 := g[(o+2)*plane:][:plane]
+			g3 := g[(o+3)*plane:][:plane]
+			if sum != nil {
+				s0, s1, s2, s3 := sum[o], sum[o+1], sum[o+2], sum[o+3]
+				for i := range plane {
+					v0, v1, v2, v3 := g0[i], g1[i], g2[i], g3[i]
+					d := t[i*width+r:][:4]
+					d[0], d[1], d[2], d[3] = v0, v1, v2, v3
+					s0 += float64(v0)
+					s1 += float64(v1)
+					s2 += float64(v2)
+					s3 += float64(v3)
+				}
+				sum[o], sum[o+1], sum[o+2], sum[o+3] = s0, s1, s2, s3
+				continue
+			}
+			for i := range plane {
+				d := t[i*width+r:][:4]
+				d[0], d[1], d[2], d[3] = g0[i], g1[i], g2[i], g3[i]
+			}
+		}
+		for ; r < rows; r++ {
+			o := o0 + r
+			var s float64
+			if sum != nil {
+				s = sum[o]
+			}
+			for i, v := range g[o*plane:][:plane] {
+				t[i*width+r] = v
+				s += float64(v)
+			}
+			if sum != nil {
+				sum[o] = s
+			}
+		}
+		for ; r < width; r++ {
+			for i := range plane {
+				t[i*width+r] = 0
+			}
+		}
+	}
+}
+
+// foldTiles adds TapGrad's tiles for output channels o0 … o0+width−1 into
+// dw, or stores them when first is set: the output pass the lowered
+// product's GEMM would apply (c = tile, then c = c + tile).
+func (l *Conv2D[T]) foldTiles(dw, tiles []float32, o0, width int, first bool) {
+	k := l.Kernel
+	kk := l.In * k * k
+	outs := min(width, l.Out-o0)
+	gi := 0
+	for ch := 0; ch < l.In; ch++ {
+		for ki := 0; ki < k; ki++ {
+			for kj := 0; kj < k; kj += kernel.TapRows {
+				for r := 0; r < min(kernel.TapRows, k-kj); r++ {
+					q := (ch*k+ki)*k + kj + r
+					src := tiles[(gi*kernel.TapRows+r)*width:][:outs]
+					if first {
+						for o, v := range src {
+							dw[(o0+o)*kk+q] = v
+						}
+					} else {
+						for o, v := range src {
+							dw[(o0+o)*kk+q] += v
+						}
+					}
+				}
+				gi++
+			}
+		}
+	}
+}
+
+// colGrad is the stride-1 input gradient's layout: dcol on the padded grid
+// (OH rows of W+2p) with each tap's row at stride rowLen, between zero
+// margins wide enough that every shifted read of SumShifted stays within
+// its tap's row.
+type colGrad struct {
+	nv, margin, rowLen  int
+	span, start         int // input elements summed per channel, from padded index start
+	dyv, dyp, dcol, sum []float32
+	offs                []int32 // per channel, In·K·K in all
+}
+
+// colGrad32 prepares the stride-1 input gradient for the last Forward's
+// geometry, reusing the float32 path's buffers.
+func (l *Conv2D[T]) colGrad32() *colGrad {
+	p := &l.packed
+	k := l.Kernel
+	kk := l.In * k * k
+	g := &p.col
+	g.nv = (l.oh-1)*p.wp + l.ow
+	g.margin = (k - 1) * (p.wp + 1)
+	g.start = l.Pad*p.wp + l.Pad
+	g.span = (l.h-1)*p.wp + l.w
+	g.rowLen = g.margin + max(g.start+g.span, g.nv)
+	// The extra columns of dyv and the margins of dcol are zero and stay
+	// so: only the real pixels and the first nv of each row are written.
+	p.dyvBuf = growF32(p.dyvBuf, l.Out*g.nv)
+	clear(p.dyvBuf)
+	g.dyv = p.dyvBuf
+	p.dypBuf = growF32(p.dypBuf, kernel.RoundUp(g.nv, kernel.NR)*l.Out)
+	g.dyp = p.dypBuf
+	p.dcolBuf = growF32(p.dcolBuf, kk*g.rowLen)
+	clear(p.dcolBuf)
+	g.dcol = p.dcolBuf
+	p.sumBuf = growF32(p.sumBuf, g.span)
+	g.sum = p.sumBuf
+	p.colOffs = growInt32(p.colOffs, kk)
+	g.offs = p.colOffs
+	for q := range kk {
+		lb := int(p.base[q]) % (p.hp * p.wp) // the tap's shift within its channel
+		g.offs[q] = int32(q*g.rowLen + g.margin - lb + g.start)
+	}
+	return g
+}
+
+// sample computes the input gradient d [In, H, W] of one sample from its
+// output gradient g [Out, OH·OW].
+func (g *colGrad) sample(l *Conv2D[float32], dy, d []float32) {
+	p := &l.packed
+	k := l.Kernel
+	kk := l.In * k * k
+	plane := l.oh * l.ow
+	for o := 0; o < l.Out; o++ {
+		for oy := 0; oy < l.oh; oy++ {
+			copy(g.dyv[o*g.nv+oy*p.wp:][:l.ow], dy[o*plane+oy*l.ow:][:l.ow])
+		}
+	}
+	kernel.PackB(g.dyp, g.dyv, g.nv, false, 0, l.Out, 0, g.nv)
+	kernel.SgemmPacked(kk, g.nv, l.Out, p.wt, g.dyp, 0, g.dcol[g.margin:], g.rowLen, nil, false)
+	for ch := 0; ch < l.In; ch++ {
+		kernel.SumShifted(g.sum, g.dcol, g.offs[ch*k*k:][:k*k])
+		dc := d[ch*l.h*l.w:][:l.h*l.w]
+		for y := 0; y < l.h; y++ {
+			copy(dc[y*l.w:][:l.w], g.sum[y*p.wp:][:l.w])
+		}
+	}
+}
+
 func growF32(s []float32, n int) []float32 {
 	if cap(s) < n {
 		return make([]float32, n)
+	}
+	return s[:n]
+}
+
+func growF64(s []float64, n int) []float64 {
+	if cap(s) < n {
+		return make([]float64, n)
 	}
 	return s[:n]
 }

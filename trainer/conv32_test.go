@@ -206,3 +206,71 @@ func TestConv2DInPlaceSameBits(t *testing.T) {
 		})
 	}
 }
+
+// TestConv2DBackwardSameBits checks that the float32 backward pass reading
+// the padded input in place (kernel.TapGrad for dW, kernel.SumShifted for
+// dx at stride 1) gives the bits of the lowered one, on every kernel path:
+// channel counts on both sides of the 8- and 16-wide tiles, kernels shorter
+// and longer than a TapGrad group, strides 1 and 2, planes over one k-block,
+// and each of dW, db and dx wanted alone.
+func TestConv2DBackwardSameBits(t *testing.T) {
+	cases := []struct{ in, out, k, stride, pad, hw int }{
+		{1, 8, 5, 1, 2, 28}, {8, 16, 5, 1, 2, 14}, {3, 5, 3, 1, 0, 9}, {13, 6, 5, 1, 1, 7},
+		{2, 20, 7, 1, 3, 11}, {4, 33, 1, 1, 0, 6}, {3, 9, 3, 2, 1, 10}, {2, 17, 5, 2, 2, 13},
+		{1, 4, 2, 1, 0, 17}, {5, 16, 4, 1, 3, 8},
+	}
+	for name, generic := range kernelPaths() {
+		t.Run(name, func(t *testing.T) {
+			withKernel(t, generic, func() {
+				for _, c := range cases {
+					for _, want := range []struct{ w, b, x bool }{{true, true, true}, {true, false, false}, {false, true, false}, {false, false, true}} {
+						run := func(inPlace bool) (dw, db, dx []float32) {
+							defer func(saved bool) { convInPlace = saved }(convInPlace)
+							convInPlace = inPlace
+							rng := rand.New(rand.NewPCG(17, 18))
+							l := NewConv2D[float32]("c", c.in, c.out, c.k, c.stride, c.pad)
+							l.Reset(rng)
+							l.relu = c.out%2 == 0
+							l.Weight.Trainable, l.Bias.Trainable = want.w, want.b
+							x := Convert[float32](randTensor(rng, 3, c.in, c.hw, c.hw))
+							y := l.Forward(x, true)
+							g := Convert[float32](randTensor(rng, y.Shape...))
+							// Exact zeros, as a ReLU's mask leaves them.
+							for i := range g.Data {
+								if i%3 == 0 {
+									g.Data[i] = 0
+								}
+							}
+							d := l.Backward(g, want.x)
+							if want.w {
+								dw = slices.Clone(l.Weight.Grad.Data)
+							}
+							if want.b {
+								db = slices.Clone(l.Bias.Grad.Data)
+							}
+							if want.x {
+								dx = slices.Clone(d.Data)
+							}
+							return
+						}
+						dw1, db1, dx1 := run(true)
+						dw2, db2, dx2 := run(false)
+						for _, r := range []struct {
+							name       string
+							got, lower []float32
+						}{{"dW", dw1, dw2}, {"db", db1, db2}, {"dx", dx1, dx2}} {
+							if len(r.got) != len(r.lower) {
+								t.Fatalf("%+v %+v: %s has %d elements in place, %d lowered", c, want, r.name, len(r.got), len(r.lower))
+							}
+							for i := range r.got {
+								if math.Float32bits(r.got[i]) != math.Float32bits(r.lower[i]) {
+									t.Fatalf("%+v %+v: %s[%d] = %g in place, %g lowered", c, want, r.name, i, r.got[i], r.lower[i])
+								}
+							}
+						}
+					}
+				}
+			})
+		})
+	}
+}

@@ -27,3 +27,19 @@ func detectKernel() string {
 	}
 	return ""
 }
+
+// tapGrad16 is TapGrad for one group with width 16; k ≥ 1.
+//
+//go:noescape
+func tapGrad16(k int, x *float32, offs *int32, b, tile *float32)
+
+// tapGrad8 is TapGrad for one group with width 8; k ≥ 1.
+//
+//go:noescape
+func tapGrad8(k int, x *float32, offs *int32, b, tile *float32)
+
+// sumShifted is SumShifted for the first n elements of dst, n a positive
+// multiple of 8, with nt ≥ 1 offsets.
+//
+//go:noescape
+func sumShifted(n int, dst, src *float32, offs *int32, nt int)

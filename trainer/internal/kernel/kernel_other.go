@@ -15,3 +15,15 @@ func kernel4x24(k int, a, b, c *float32, ldc int, beta float32, bias *float32, f
 func kernel4x24ind(k int, a, b *float32, offs *int32, c *float32, ldc int, beta float32, bias *float32, flags int) {
 	panic("kernel: no assembly kernel in this build")
 }
+
+func tapGrad16(k int, x *float32, offs *int32, b, tile *float32) {
+	panic("kernel: no assembly kernel in this build")
+}
+
+func tapGrad8(k int, x *float32, offs *int32, b, tile *float32) {
+	panic("kernel: no assembly kernel in this build")
+}
+
+func sumShifted(n int, dst, src *float32, offs *int32, nt int) {
+	panic("kernel: no assembly kernel in this build")
+}

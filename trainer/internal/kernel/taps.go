@@ -1,0 +1,121 @@
+package kernel
+
+// Kernels for the two halves of a convolution's backward pass that are not
+// a plain product: the weight gradient, whose second operand is the lowered
+// input read transposed, and the adjoint of lowering (col2im), which sums
+// the column gradient of every tap back onto the input. Both read the
+// padded input or its gradient in place through offset tables instead of
+// gathering a lowered copy, and both keep the order of every sum the
+// lowered form had, so they give its bits.
+
+// TapRows is how many consecutive elements of x one TapGrad group covers:
+// the kernel columns kj … kj+TapRows−1 of one kernel row.
+const TapRows = 6
+
+// TapGrad computes, for every group g, row r < TapRows and column o <
+// width,
+//
+//	tiles[(g·TapRows + r)·width + o] = Σ_p x[bases[g] + offs[p] + r] · b[p·width + o]
+//
+// summed over p = 0, 1, … in ascending order from zero, one multiply-add per
+// term as the micro-kernel of the path in use does (fused on avx2-fma), so
+// every element is what the product of the gathered operands gives. A
+// convolution's weight gradient dW = dY·colᵀ is this with x its padded
+// input, bases the first tap of each run of kernel columns, offs the
+// output pixels and b its output gradient transposed (pixels × channels).
+// width is 8 or 16. It panics if an index falls outside x, b or tiles.
+func TapGrad(x []float32, bases, offs []int32, b []float32, width int, tiles []float32) {
+	if width != 8 && width != 16 {
+		panic("kernel: TapGrad: width must be 8 or 16")
+	}
+	kb := len(offs)
+	if len(bases) == 0 {
+		return
+	}
+	if len(tiles) < len(bases)*TapRows*width {
+		panic("kernel: TapGrad: tiles too short")
+	}
+	if kb == 0 {
+		clear(tiles[:len(bases)*TapRows*width])
+		return
+	}
+	if len(b) < kb*width {
+		panic("kernel: TapGrad: b too short")
+	}
+	lo, hi := offs[0], offs[0]
+	for _, o := range offs {
+		lo, hi = min(lo, o), max(hi, o)
+	}
+	for _, base := range bases {
+		if int(base)+int(lo) < 0 || int(base)+int(hi)+TapRows > len(x) {
+			panic("kernel: TapGrad: an offset reads past x")
+		}
+	}
+	for g, base := range bases {
+		t := tiles[g*TapRows*width:][:TapRows*width]
+		xs := x[base:]
+		switch {
+		case useAsm && width == 16:
+			tapGrad16(kb, &xs[0], &offs[0], &b[0], &t[0])
+		case useAsm:
+			tapGrad8(kb, &xs[0], &offs[0], &b[0], &t[0])
+		default:
+			tapGradGeneric(xs, offs, b, width, t)
+		}
+	}
+}
+
+// tapGradGeneric is TapGrad's portable kernel for one group, four columns
+// at a time with the same expression as kernelGeneric.
+func tapGradGeneric(x []float32, offs []int32, b []float32, width int, tile []float32) {
+	b = b[:len(offs)*width]
+	for r := 0; r < TapRows; r++ {
+		for o := 0; o < width; o += 4 {
+			var c0, c1, c2, c3 float32
+			for p, off := range offs {
+				a := x[int(off)+r]
+				bb := b[p*width+o:][:4]
+				c0 += a * bb[0]
+				c1 += a * bb[1]
+				c2 += a * bb[2]
+				c3 += a * bb[3]
+			}
+			t := tile[r*width+o:][:4]
+			t[0], t[1], t[2], t[3] = c0, c1, c2, c3
+		}
+	}
+}
+
+// SumShifted sets dst[j] = Σ_t src[offs[t] + j] for every j < len(dst),
+// summing over t = 0, 1, … in ascending order from +0:
+// ((0 + src[offs[0]+j]) + src[offs[1]+j]) + …. It is a convolution's col2im
+// when src holds the column gradient of each tap on the padded grid and
+// offs shifts each tap onto the input: the sum for each input element is
+// the scatter-add of the lowered form in the same order. It panics if an
+// index falls outside src.
+func SumShifted(dst, src []float32, offs []int32) {
+	n := len(dst)
+	for _, o := range offs {
+		if o < 0 || int(o)+n > len(src) {
+			panic("kernel: SumShifted: an offset reads past src")
+		}
+	}
+	if len(offs) == 0 {
+		clear(dst)
+		return
+	}
+	n8 := 0
+	if useAsm {
+		n8 = n &^ 7
+		if n8 > 0 {
+			sumShifted(n8, &dst[0], &src[0], &offs[0], len(offs))
+		}
+	}
+	for j := n8; j < n; j++ {
+		var s float32
+		for _, o := range offs {
+			s += src[int(o)+j]
+		}
+		dst[j] = s
+	}
+}
