@@ -119,8 +119,18 @@ func checkConv32(t *testing.T) {
 // the general loop in float64, values and the routing of the gradient,
 // with ties (a window of equal values, zeros after a ReLU) and NaN.
 func TestMaxPool2x2Float32(t *testing.T) {
+	for name, generic := range kernelPaths() {
+		for _, shape := range [][]int{{3, 2, 6, 8}, {2, 8, 28, 28}, {2, 16, 14, 14}, {1, 3, 9, 7}} {
+			t.Run(fmt.Sprint(name, shape), func(t *testing.T) {
+				withKernel(t, generic, func() { checkMaxPool2x2Float32(t, shape) })
+			})
+		}
+	}
+}
+
+func checkMaxPool2x2Float32(t *testing.T, shape []int) {
 	rng := rand.New(rand.NewPCG(9, 10))
-	x64 := randTensor(rng, 3, 2, 6, 8)
+	x64 := randTensor(rng, shape...)
 	for i := range x64.Data {
 		switch rng.IntN(6) {
 		case 0:

@@ -3,6 +3,8 @@ package trainer
 import (
 	"fmt"
 	"math"
+
+	"thaw/trainer/internal/kernel"
 )
 
 // MaxPool2D takes the maximum over square windows of NCHW input, as
@@ -67,7 +69,7 @@ func (l *MaxPool2D[T]) Forward(x *Tensor[T], train bool) *Tensor[T] {
 	l.argmax = l.argmax[:y.Len()]
 	if k == 2 && s == 2 && p == 0 {
 		if x32, ok := any(x.Data).([]float32); ok {
-			maxPool2x2f32(x32, any(y.Data).([]float32), l.argmax, n*c, h, w, oh, ow)
+			kernel.MaxPool2x2(x32, any(y.Data).([]float32), l.argmax, n*c, h, w, oh, ow)
 			return y
 		}
 		l.forward2x2(x.Data, y.Data, n*c, h, w, oh, ow)
@@ -149,49 +151,4 @@ func (l *MaxPool2D[T]) Backward(dy *Tensor[T], needDX bool) *Tensor[T] {
 		}
 	}
 	return dx
-}
-
-// maxPool2x2f32 is forward2x2 for float32 without branches: which element
-// of a window wins depends on the data, so a branch per comparison is
-// mispredicted about half the time on real activations; here each step
-// selects with a mask instead (about 3× faster). Same rule and order: a
-// larger value or a NaN takes over.
-func maxPool2x2f32(x, y []float32, argmax []int32, planes, h, w, oh, ow int) {
-	for pl := 0; pl < planes; pl++ {
-		src := x[pl*h*w:][:h*w]
-		dst := y[pl*oh*ow:][:oh*ow]
-		arg := argmax[pl*oh*ow:][:oh*ow]
-		for oy := 0; oy < oh; oy++ {
-			r0 := src[2*oy*w:][:2*ow]
-			r1 := src[(2*oy+1)*w:][:2*ow]
-			d := dst[oy*ow:][:ow]
-			a := arg[oy*ow:][:ow]
-			i0 := int32(2 * oy * w)
-			for ox := range d {
-				i := i0 + int32(2*ox)
-				best, at := math.Float32bits(r0[2*ox]), i
-				best, at = takeMax(best, at, r0[2*ox+1], i+1)
-				best, at = takeMax(best, at, r1[2*ox], i+int32(w))
-				best, at = takeMax(best, at, r1[2*ox+1], i+int32(w)+1)
-				d[ox] = math.Float32frombits(best)
-				a[ox] = at
-			}
-		}
-	}
-}
-
-// takeMax returns (v, i) if v is larger than the float32 whose bits are
-// best, or NaN, and (best, at) otherwise, without a branch.
-func takeMax(best uint32, at int32, v float32, i int32) (uint32, int32) {
-	b := math.Float32frombits(best)
-	var m uint32
-	if v > b {
-		m = 1
-	}
-	if v != v {
-		m = 1
-	}
-	m = -m
-	vb := math.Float32bits(v)
-	return best ^ ((best ^ vb) & m), at ^ ((at ^ i) & int32(m))
 }

@@ -43,3 +43,9 @@ func tapGrad8(k int, x *float32, offs *int32, b, tile *float32)
 //
 //go:noescape
 func sumShifted(n int, dst, src *float32, offs *int32, nt int)
+
+// maxPool2x2Plane is MaxPool2x2 for one plane, chunks blocks of eight
+// windows a row, every block read and written whole.
+//
+//go:noescape
+func maxPool2x2Plane(x, y *float32, arg *int32, oh, chunks, w, ow int)

@@ -480,3 +480,94 @@ ss8t:
 ssdone:
 	VZEROUPPER
 	RET
+
+DATA pool2lanes<>+0(SB)/4, $0
+DATA pool2lanes<>+4(SB)/4, $2
+DATA pool2lanes<>+8(SB)/4, $4
+DATA pool2lanes<>+12(SB)/4, $6
+DATA pool2lanes<>+16(SB)/4, $8
+DATA pool2lanes<>+20(SB)/4, $10
+DATA pool2lanes<>+24(SB)/4, $12
+DATA pool2lanes<>+28(SB)/4, $14
+GLOBL pool2lanes<>(SB), RODATA|NOPTR, $32
+
+// func maxPool2x2Plane(x, y *float32, arg *int32, oh, chunks, w, ow int)
+//
+// Per block of eight windows: the even and odd elements of the two rows are
+// split apart (VSHUFPS leaves the windows in the order 0 1 4 5 2 3 6 7,
+// which VPERMPD undoes), then each later candidate replaces the best where
+// it is larger or NaN, as takeMax does, and its index offset (0, 1, w, w+1)
+// with it.
+TEXT ·maxPool2x2Plane(SB), NOSPLIT, $0-56
+	MOVQ x+0(FP), R13
+	MOVQ y+8(FP), DI
+	MOVQ arg+16(FP), R8
+	MOVQ oh+24(FP), R9
+	MOVQ chunks+32(FP), R10
+	MOVQ w+40(FP), R11
+	MOVQ ow+48(FP), R12
+	MOVL $1, AX
+	MOVQ AX, X9
+	VPBROADCASTD X9, Y9
+	MOVQ R11, X10
+	VPBROADCASTD X10, Y10
+	LEAQ 1(R11), AX
+	MOVQ AX, X11
+	VPBROADCASTD X11, Y11
+	MOVL $16, AX
+	MOVQ AX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQU pool2lanes<>(SB), Y12
+	XORQ SI, SI
+prow:
+	MOVQ SI, X13
+	VPBROADCASTD X13, Y13
+	VPADDD Y12, Y13, Y13
+	MOVQ R13, DX
+	MOVQ DI, CX
+	MOVQ R8, AX
+	MOVQ R10, BX
+pchunk:
+	VMOVUPS 0(DX), Y0
+	VMOVUPS 32(DX), Y1
+	VSHUFPS $0x88, Y1, Y0, Y2
+	VSHUFPS $0xDD, Y1, Y0, Y3
+	VMOVUPS (DX)(R11*4), Y0
+	VMOVUPS 32(DX)(R11*4), Y1
+	VSHUFPS $0x88, Y1, Y0, Y4
+	VSHUFPS $0xDD, Y1, Y0, Y5
+	VXORPS Y8, Y8, Y8
+	VCMPPS $0x1E, Y2, Y3, Y6
+	VCMPPS $3, Y3, Y3, Y7
+	VORPS Y7, Y6, Y6
+	VBLENDVPS Y6, Y3, Y2, Y2
+	VBLENDVPS Y6, Y9, Y8, Y8
+	VCMPPS $0x1E, Y2, Y4, Y6
+	VCMPPS $3, Y4, Y4, Y7
+	VORPS Y7, Y6, Y6
+	VBLENDVPS Y6, Y4, Y2, Y2
+	VBLENDVPS Y6, Y10, Y8, Y8
+	VCMPPS $0x1E, Y2, Y5, Y6
+	VCMPPS $3, Y5, Y5, Y7
+	VORPS Y7, Y6, Y6
+	VBLENDVPS Y6, Y5, Y2, Y2
+	VBLENDVPS Y6, Y11, Y8, Y8
+	VPERMPD $0xD8, Y2, Y2
+	VPERMPD $0xD8, Y8, Y8
+	VPADDD Y13, Y8, Y8
+	VMOVUPS Y2, 0(CX)
+	VMOVDQU Y8, 0(AX)
+	VPADDD Y14, Y13, Y13
+	ADDQ $64, DX
+	ADDQ $32, CX
+	ADDQ $32, AX
+	DECQ BX
+	JNZ pchunk
+	LEAQ (R13)(R11*8), R13
+	LEAQ (DI)(R12*4), DI
+	LEAQ (R8)(R12*4), R8
+	LEAQ (SI)(R11*2), SI
+	DECQ R9
+	JNZ prow
+	VZEROUPPER
+	RET

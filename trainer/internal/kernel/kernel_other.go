@@ -27,3 +27,7 @@ func tapGrad8(k int, x *float32, offs *int32, b, tile *float32) {
 func sumShifted(n int, dst, src *float32, offs *int32, nt int) {
 	panic("kernel: no assembly kernel in this build")
 }
+
+func maxPool2x2Plane(x, y *float32, arg *int32, oh, chunks, w, ow int) {
+	panic("kernel: no assembly kernel in this build")
+}
