@@ -11,7 +11,11 @@ type ReLU[T Float] struct {
 	// (see fuseReLUs): Forward then passes its input on without a copy,
 	// and Backward masks with it as usual.
 	rectified bool
-	y, dx     *Tensor[T]
+	// pooled is set when a max-pool follows that applies this layer's
+	// mask in its own Backward (see fuseReLUs): Backward then passes the
+	// gradient on as it is.
+	pooled bool
+	y, dx  *Tensor[T]
 }
 
 func (l *ReLU[T]) Kind() string                     { return "relu" }
@@ -38,6 +42,9 @@ func (l *ReLU[T]) Backward(dy *Tensor[T], needDX bool) *Tensor[T] {
 	}
 	if !sameShape(dy.Shape, l.y.Shape) {
 		panic(fmt.Sprintf("trainer: relu: gradient shape %v, want %v", dy.Shape, l.y.Shape))
+	}
+	if l.pooled {
+		return dy
 	}
 	dx := ensure(&l.dx, dy.Shape...)
 	switch y := any(l.y.Data).(type) {
@@ -125,10 +132,12 @@ type reluFuser interface {
 
 // fuseReLUs lets each layer of b that a ReLU follows apply the ReLU itself,
 // in its GEMM's output pass, and makes the ReLU pass its input on: one
-// write of the activations instead of two. Only within a block, so a
-// block's output is what its layers say whatever comes next. The ReLU
-// layer stays (its Backward still masks the gradient), and the result is
-// the same as unfused except that a sum of exactly −0 stays −0.
+// write of the activations instead of two. A max-pool that follows a ReLU
+// applies the ReLU's mask to the gradient it routes, and the ReLU passes
+// the gradient on: one pass over the gradient instead of two. Only within a
+// block, so a block's output is what its layers say whatever comes next.
+// The result is the same as unfused except that a sum of exactly −0 stays
+// −0 in the forward pass.
 func fuseReLUs[T Float](b *Block[T]) {
 	for i := 0; i+1 < len(b.Layers); i++ {
 		f, ok := b.Layers[i].(reluFuser)
@@ -136,6 +145,12 @@ func fuseReLUs[T Float](b *Block[T]) {
 		if ok && isReLU {
 			f.fuseReLU()
 			r.rectified = true
+		}
+		if r, ok := b.Layers[i].(*ReLU[T]); ok {
+			if p, ok := b.Layers[i+1].(*MaxPool2D[T]); ok {
+				p.masked = true
+				r.pooled = true
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -275,5 +276,64 @@ func TestMaxPoolFirstMaxWinsTies(t *testing.T) {
 	dx := l.Backward(&Tensor[float64]{Shape: []int{1, 1, 1, 1}, Data: []float64{1}}, true)
 	if want := []float64{1, 0, 0, 0}; !slices.Equal(dx.Data, want) {
 		t.Errorf("dx = %v, want %v", dx.Data, want)
+	}
+}
+
+// TestReLUPoolFusionSameBits checks that a max-pool applying the ReLU's mask
+// in its own Backward (fuseReLUs) gives the gradients of the two layers
+// run one after the other, bit for bit, in float32 and float64, with
+// windows that overlap (stride 1) and windows that do not.
+func TestReLUPoolFusionSameBits(t *testing.T) {
+	for _, stride := range []int{2, 1} {
+		t.Run(fmt.Sprint("stride ", stride), func(t *testing.T) {
+			cfg := benchCNN()
+			cfg.Blocks[0].Layers[2].Stride = stride
+			if stride == 1 {
+				cfg.Blocks[1].Layers[0].Padding = 0 // pool 27×27, conv 23×23, pool 11×11
+				cfg.Blocks[2].Layers[0].InFeatures = 16 * 11 * 11
+			}
+			checkReLUPoolFusion[float32](t, cfg)
+			checkReLUPoolFusion[float64](t, cfg)
+		})
+	}
+}
+
+func checkReLUPoolFusion[T Float](t *testing.T, cfg *Config) {
+	t.Helper()
+	run := func(fused bool) []*Param[T] {
+		m, err := New[T](cfg, rand.New(rand.NewPCG(41, 42)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fusedAny := false
+		for _, b := range m.Blocks {
+			for _, l := range b.Layers {
+				switch l := l.(type) {
+				case *MaxPool2D[T]:
+					fusedAny = fusedAny || l.masked
+					l.masked = l.masked && fused
+				case *ReLU[T]:
+					l.pooled = l.pooled && fused
+				}
+			}
+		}
+		if !fusedAny {
+			t.Fatal("no max-pool takes over a ReLU's mask")
+		}
+		rng := rand.New(rand.NewPCG(43, 44))
+		x := Convert[T](randTensor(rng, 5, 1, 28, 28))
+		labels := []int{1, 2, 3, 4, 5}
+		ce := &CrossEntropy[T]{}
+		ce.Forward(m.Forward(x, true), labels)
+		m.Backward(ce.Backward())
+		return m.Params()
+	}
+	fused, plain := run(true), run(false)
+	for i, p := range fused {
+		for j, v := range p.Grad.Data {
+			if w := plain[i].Grad.Data[j]; math.Float64bits(float64(v)) != math.Float64bits(float64(w)) {
+				t.Fatalf("%T: %s grad[%d] = %g fused, %g unfused", v, p.Name, j, v, w)
+			}
+		}
 	}
 }

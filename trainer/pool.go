@@ -19,6 +19,12 @@ type MaxPool2D[T Float] struct {
 	argmax  []int32 // per output element, the index of its input within its plane
 	inShape []int
 	y, dx   *Tensor[T]
+
+	// masked is set when a ReLU precedes in the same block (see
+	// fuseReLUs): Backward then also applies the ReLU's mask, which at a
+	// window's winner is whether the pooled output is positive, and the
+	// ReLU passes the gradient on.
+	masked bool
 }
 
 // NewMaxPool2D returns a max-pooling layer. A stride of 0 means the kernel
@@ -143,6 +149,10 @@ func (l *MaxPool2D[T]) Backward(dy *Tensor[T], needDX bool) *Tensor[T] {
 	clear(dx.Data)
 	hw := l.inShape[2] * l.inShape[3]
 	ohw := l.y.Shape[2] * l.y.Shape[3]
+	if l.masked {
+		l.backwardMasked(dx.Data, dy.Data, hw, ohw)
+		return dx
+	}
 	for pl := 0; pl < l.inShape[0]*l.inShape[1]; pl++ {
 		d := dx.Data[pl*hw:][:hw]
 		g := dy.Data[pl*ohw:][:ohw]
@@ -151,4 +161,39 @@ func (l *MaxPool2D[T]) Backward(dy *Tensor[T], needDX bool) *Tensor[T] {
 		}
 	}
 	return dx
+}
+
+// backwardMasked is Backward followed by the ReLU's mask (gradient where
+// the ReLU's output, here the pooled output at the winner, is positive, +0
+// elsewhere), in one pass: the same bits as the two passes.
+func (l *MaxPool2D[T]) backwardMasked(dx, dy []T, hw, ohw int) {
+	planes := l.inShape[0] * l.inShape[1]
+	if dx32, ok := any(dx).([]float32); ok {
+		dy32, y32 := any(dy).([]float32), any(l.y.Data).([]float32)
+		for pl := 0; pl < planes; pl++ {
+			d := dx32[pl*hw:][:hw]
+			g := dy32[pl*ohw:][:ohw]
+			y := y32[pl*ohw:][:ohw]
+			for j, a := range l.argmax[pl*ohw:][:ohw] {
+				// Masking the bits rather than branching: the signs of
+				// real activations are not predictable.
+				var m uint32
+				if y[j] > 0 {
+					m = ^uint32(0)
+				}
+				d[a] += math.Float32frombits(math.Float32bits(g[j]) & m)
+			}
+		}
+		return
+	}
+	for pl := 0; pl < planes; pl++ {
+		d := dx[pl*hw:][:hw]
+		g := dy[pl*ohw:][:ohw]
+		y := l.y.Data[pl*ohw:][:ohw]
+		for j, a := range l.argmax[pl*ohw:][:ohw] {
+			if y[j] > 0 {
+				d[a] += g[j]
+			}
+		}
+	}
 }
