@@ -412,8 +412,10 @@ func (l *Conv2D[T]) forward32(x, y []float32) {
 		// are consecutive in the padded input: compute the output on that
 		// grid (OH rows of W+2p, the last p·2 columns of each discarded)
 		// straight from the padded input, with no lowered copy.
-		nv := (l.oh-1)*p.wp + l.ow
-		xLen := max(padLen, int(p.base[kk-1])+kernel.RoundUp(nv, kernel.NR))
+		// The grid is rounded up to whole tiles (the extra columns are
+		// discarded too), so that every tile is stored by the kernel.
+		nv := kernel.RoundUp((l.oh-1)*p.wp+l.ow, kernel.NR)
+		xLen := max(padLen, int(p.base[kk-1])+nv)
 		sample := func(n int, scratch []float32) {
 			xpad, cv := scratch[:xLen], scratch[xLen:][:l.Out*nv]
 			l.pad32(xpad, x, n)
@@ -785,7 +787,9 @@ func (l *Conv2D[T]) colGrad32() *colGrad {
 	g.margin = (k - 1) * (p.wp + 1)
 	g.start = l.Pad*p.wp + l.Pad
 	g.span = (l.h-1)*p.wp + l.w
-	g.rowLen = g.margin + max(g.start+g.span, g.nv)
+	// The product is computed on whole tiles: the columns past nv come from
+	// the zero columns PackB adds, so they are +0 and land in the margin.
+	g.rowLen = g.margin + max(g.start+g.span, kernel.RoundUp(g.nv, kernel.NR))
 	// The extra columns of dyv and the margins of dcol are zero and stay
 	// so: only the real pixels and the first nv of each row are written.
 	p.dyvBuf = growF32(p.dyvBuf, l.Out*g.nv)
@@ -820,7 +824,7 @@ func (g *colGrad) sample(l *Conv2D[float32], dy, d []float32) {
 		}
 	}
 	kernel.PackB(g.dyp, g.dyv, g.nv, false, 0, l.Out, 0, g.nv)
-	kernel.SgemmPacked(kk, g.nv, l.Out, p.wt, g.dyp, 0, g.dcol[g.margin:], g.rowLen, nil, false)
+	kernel.SgemmPacked(kk, kernel.RoundUp(g.nv, kernel.NR), l.Out, p.wt, g.dyp, 0, g.dcol[g.margin:], g.rowLen, nil, false)
 	for ch := 0; ch < l.In; ch++ {
 		kernel.SumShifted(g.sum, g.dcol, g.offs[ch*k*k:][:k*k])
 		dc := d[ch*l.h*l.w:][:l.h*l.w]
