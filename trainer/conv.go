@@ -593,10 +593,12 @@ func (l *Conv2D[T]) backward32(dy, dw, db, dx []float32) {
 	}
 	tileLen := len(p.groups) * kernel.TapRows * width
 	dyTLen := oblocks * plane * width
-	p.scratch = growF32(p.scratch, xLen+dyTLen+tileLen)
+	p.scratch = growF32(p.scratch, xLen+dyTLen+oblocks*tileLen)
 	xpad := p.scratch[:xLen]
 	dyT := p.scratch[xLen:][:dyTLen]
-	tiles := p.scratch[xLen+dyTLen:][:tileLen]
+	// dW accumulates in TapGrad's layout, [o-block][group][row][o], and
+	// is put in place once at the end.
+	tiles := p.scratch[xLen+dyTLen:][:oblocks*tileLen]
 	nblk := (plane + kernel.KC - 1) / kernel.KC
 	kcb := (plane + nblk - 1) / nblk
 	var dbSum []float64
@@ -624,10 +626,9 @@ func (l *Conv2D[T]) backward32(dy, dw, db, dx []float32) {
 			transposeSum(dyT, g, l.Out, plane, width, dbSum)
 			for pc := 0; pc < plane; pc += kcb {
 				kb := min(kcb, plane-pc)
-				first := n == 0 && pc == 0
+				acc := n > 0 || pc > 0
 				for ob := 0; ob < oblocks; ob++ {
-					kernel.TapGrad(xpad, p.groups, p.off[pc:][:kb], dyT[(ob*plane+pc)*width:], width, tiles)
-					l.foldTiles(dw, tiles, ob*width, width, first)
+					kernel.TapGrad(xpad, p.groups, p.off[pc:][:kb], dyT[(ob*plane+pc)*width:], width, tiles[ob*tileLen:][:tileLen], acc)
 				}
 			}
 		}
@@ -659,6 +660,11 @@ func (l *Conv2D[T]) backward32(dy, dw, db, dx []float32) {
 	}
 	for o := range db {
 		db[o] = float32(dbSum[o])
+	}
+	if dw != nil {
+		for ob := 0; ob < oblocks; ob++ {
+			l.untile(dw, tiles[ob*tileLen:][:tileLen], ob*width, width)
+		}
 	}
 }
 
@@ -735,10 +741,9 @@ func transposeSum(dyT, g []float32, out, plane, width int, sum []float64) {
 	}
 }
 
-// foldTiles adds TapGrad's tiles for output channels o0 … o0+width−1 into
-// dw, or stores them when first is set: the output pass the lowered
-// product's GEMM would apply (c = tile, then c = c + tile).
-func (l *Conv2D[T]) foldTiles(dw, tiles []float32, o0, width int, first bool) {
+// untile copies dW for output channels o0 … o0+width−1 from TapGrad's
+// layout into dw [Out, In·K·K].
+func (l *Conv2D[T]) untile(dw, tiles []float32, o0, width int) {
 	k := l.Kernel
 	kk := l.In * k * k
 	outs := min(width, l.Out-o0)
@@ -748,15 +753,8 @@ func (l *Conv2D[T]) foldTiles(dw, tiles []float32, o0, width int, first bool) {
 			for kj := 0; kj < k; kj += kernel.TapRows {
 				for r := 0; r < min(kernel.TapRows, k-kj); r++ {
 					q := (ch*k+ki)*k + kj + r
-					src := tiles[(gi*kernel.TapRows+r)*width:][:outs]
-					if first {
-						for o, v := range src {
-							dw[(o0+o)*kk+q] = v
-						}
-					} else {
-						for o, v := range src {
-							dw[(o0+o)*kk+q] += v
-						}
+					for o, v := range tiles[(gi*kernel.TapRows+r)*width:][:outs] {
+						dw[(o0+o)*kk+q] = v
 					}
 				}
 				gi++

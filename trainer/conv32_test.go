@@ -156,6 +156,26 @@ func checkMaxPool2x2Float32(t *testing.T, shape []int) {
 	if !slices.Equal(l32.argmax, l64.argmax) {
 		t.Fatalf("argmax %v, want %v", l32.argmax, l64.argmax)
 	}
+	// Backward routes without arithmetic beyond +0 + g, so float32 and
+	// float64 agree bit for bit, signed zeros included, with and without
+	// the ReLU's mask.
+	for _, masked := range []bool{false, true} {
+		l32.masked, l64.masked = masked, masked
+		g64 := randTensor(rng, want.Shape...)
+		for i := range g64.Data {
+			if i%5 == 0 {
+				g64.Data[i] = math.Copysign(0, -1)
+			}
+		}
+		g32 := Convert[float32](g64)
+		dw := l64.Backward(g64, true)
+		dg := l32.Backward(g32, true)
+		for i := range dw.Data {
+			if math.Float32bits(float32(dw.Data[i])) != math.Float32bits(dg.Data[i]) {
+				t.Fatalf("masked %v: dx[%d] = %g, want %g", masked, i, dg.Data[i], dw.Data[i])
+			}
+		}
+	}
 }
 
 // TestConv2DFloat32ThreadsSameBits checks that sharing a batch's samples

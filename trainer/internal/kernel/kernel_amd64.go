@@ -28,15 +28,16 @@ func detectKernel() string {
 	return ""
 }
 
-// tapGrad16 is TapGrad for one group with width 16; k ≥ 1.
+// tapGrad16 is TapGrad for one group with width 16; k ≥ 1. flags is
+// kernBeta to add to the tile, 0 to store it.
 //
 //go:noescape
-func tapGrad16(k int, x *float32, offs *int32, b, tile *float32)
+func tapGrad16(k int, x *float32, offs *int32, b, tile *float32, flags int)
 
-// tapGrad8 is TapGrad for one group with width 8; k ≥ 1.
+// tapGrad8 is TapGrad for one group with width 8, like tapGrad16.
 //
 //go:noescape
-func tapGrad8(k int, x *float32, offs *int32, b, tile *float32)
+func tapGrad8(k int, x *float32, offs *int32, b, tile *float32, flags int)
 
 // sumShifted is SumShifted for the first n elements of dst, n a positive
 // multiple of 8, with nt ≥ 1 offsets.

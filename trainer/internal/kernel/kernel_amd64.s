@@ -314,12 +314,12 @@ store:
 	VZEROUPPER
 	RET
 
-// func tapGrad16(k int, x *float32, offs *int32, b, tile *float32)
+// func tapGrad16(k int, x *float32, offs *int32, b, tile *float32, flags int)
 //
 // Six rows (x + offs[p] + r, broadcast) by sixteen columns (two vectors of
 // b per step) in Y4–Y15: row r in Y(4+2r), Y(5+2r). One fused multiply-add
 // per step into every element, p ascending.
-TEXT ·tapGrad16(SB), NOSPLIT, $0-40
+TEXT ·tapGrad16(SB), NOSPLIT, $0-48
 	MOVQ k+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ offs+16(FP), R12
@@ -364,6 +364,22 @@ tg16loop:
 	ADDQ $4, R12
 	DECQ CX
 	JNZ tg16loop
+	MOVQ flags+40(FP), R8
+	TESTQ $1, R8
+	JZ tg16store
+	VADDPS 0(DI), Y4, Y4
+	VADDPS 32(DI), Y5, Y5
+	VADDPS 64(DI), Y6, Y6
+	VADDPS 96(DI), Y7, Y7
+	VADDPS 128(DI), Y8, Y8
+	VADDPS 160(DI), Y9, Y9
+	VADDPS 192(DI), Y10, Y10
+	VADDPS 224(DI), Y11, Y11
+	VADDPS 256(DI), Y12, Y12
+	VADDPS 288(DI), Y13, Y13
+	VADDPS 320(DI), Y14, Y14
+	VADDPS 352(DI), Y15, Y15
+tg16store:
 	VMOVUPS Y4, 0(DI)
 	VMOVUPS Y5, 32(DI)
 	VMOVUPS Y6, 64(DI)
@@ -379,10 +395,10 @@ tg16loop:
 	VZEROUPPER
 	RET
 
-// func tapGrad8(k int, x *float32, offs *int32, b, tile *float32)
+// func tapGrad8(k int, x *float32, offs *int32, b, tile *float32, flags int)
 //
 // tapGrad16 with one vector of b per step: row r in Y(4+r).
-TEXT ·tapGrad8(SB), NOSPLIT, $0-40
+TEXT ·tapGrad8(SB), NOSPLIT, $0-48
 	MOVQ k+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ offs+16(FP), R12
@@ -414,6 +430,16 @@ tg8loop:
 	ADDQ $4, R12
 	DECQ CX
 	JNZ tg8loop
+	MOVQ flags+40(FP), R8
+	TESTQ $1, R8
+	JZ tg8store
+	VADDPS 0(DI), Y4, Y4
+	VADDPS 32(DI), Y5, Y5
+	VADDPS 64(DI), Y6, Y6
+	VADDPS 96(DI), Y7, Y7
+	VADDPS 128(DI), Y8, Y8
+	VADDPS 160(DI), Y9, Y9
+tg8store:
 	VMOVUPS Y4, 0(DI)
 	VMOVUPS Y5, 32(DI)
 	VMOVUPS Y6, 64(DI)

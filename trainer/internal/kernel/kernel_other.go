@@ -16,11 +16,11 @@ func kernel4x24ind(k int, a, b *float32, offs *int32, c *float32, ldc int, beta 
 	panic("kernel: no assembly kernel in this build")
 }
 
-func tapGrad16(k int, x *float32, offs *int32, b, tile *float32) {
+func tapGrad16(k int, x *float32, offs *int32, b, tile *float32, flags int) {
 	panic("kernel: no assembly kernel in this build")
 }
 
-func tapGrad8(k int, x *float32, offs *int32, b, tile *float32) {
+func tapGrad8(k int, x *float32, offs *int32, b, tile *float32, flags int) {
 	panic("kernel: no assembly kernel in this build")
 }
 

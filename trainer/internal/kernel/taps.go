@@ -23,8 +23,10 @@ const TapRows = 6
 // convolution's weight gradient dW = dY·colᵀ is this with x its padded
 // input, bases the first tap of each run of kernel columns, offs the
 // output pixels and b its output gradient transposed (pixels × channels).
-// width is 8 or 16. It panics if an index falls outside x, b or tiles.
-func TapGrad(x []float32, bases, offs []int32, b []float32, width int, tiles []float32) {
+// width is 8 or 16. When acc is set the sums are added to tiles instead
+// (tiles + sum, rounded once), as a GEMM's output pass with beta 1 adds a
+// k-block's sums to c. It panics if an index falls outside x, b or tiles.
+func TapGrad(x []float32, bases, offs []int32, b []float32, width int, tiles []float32, acc bool) {
 	if width != 8 && width != 16 {
 		panic("kernel: TapGrad: width must be 8 or 16")
 	}
@@ -36,7 +38,9 @@ func TapGrad(x []float32, bases, offs []int32, b []float32, width int, tiles []f
 		panic("kernel: TapGrad: tiles too short")
 	}
 	if kb == 0 {
-		clear(tiles[:len(bases)*TapRows*width])
+		if !acc {
+			clear(tiles[:len(bases)*TapRows*width])
+		}
 		return
 	}
 	if len(b) < kb*width {
@@ -51,23 +55,27 @@ func TapGrad(x []float32, bases, offs []int32, b []float32, width int, tiles []f
 			panic("kernel: TapGrad: an offset reads past x")
 		}
 	}
+	var flags int
+	if acc {
+		flags = kernBeta
+	}
 	for g, base := range bases {
 		t := tiles[g*TapRows*width:][:TapRows*width]
 		xs := x[base:]
 		switch {
 		case useAsm && width == 16:
-			tapGrad16(kb, &xs[0], &offs[0], &b[0], &t[0])
+			tapGrad16(kb, &xs[0], &offs[0], &b[0], &t[0], flags)
 		case useAsm:
-			tapGrad8(kb, &xs[0], &offs[0], &b[0], &t[0])
+			tapGrad8(kb, &xs[0], &offs[0], &b[0], &t[0], flags)
 		default:
-			tapGradGeneric(xs, offs, b, width, t)
+			tapGradGeneric(xs, offs, b, width, t, acc)
 		}
 	}
 }
 
 // tapGradGeneric is TapGrad's portable kernel for one group, four columns
 // at a time with the same expression as kernelGeneric.
-func tapGradGeneric(x []float32, offs []int32, b []float32, width int, tile []float32) {
+func tapGradGeneric(x []float32, offs []int32, b []float32, width int, tile []float32, acc bool) {
 	b = b[:len(offs)*width]
 	for r := 0; r < TapRows; r++ {
 		for o := 0; o < width; o += 4 {
@@ -81,6 +89,13 @@ func tapGradGeneric(x []float32, offs []int32, b []float32, width int, tile []fl
 				c3 += a * bb[3]
 			}
 			t := tile[r*width+o:][:4]
+			if acc {
+				t[0] += c0
+				t[1] += c1
+				t[2] += c2
+				t[3] += c3
+				continue
+			}
 			t[0], t[1], t[2], t[3] = c0, c1, c2, c3
 		}
 	}

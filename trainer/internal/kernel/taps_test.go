@@ -3,6 +3,7 @@ package kernel
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -37,13 +38,21 @@ func checkTapGrad(t *testing.T, c tapCase, rng *rand.Rand) {
 			}
 		}
 	}
-	want := make([]float32, m*c.width)
-	Sgemm(false, false, m, c.width, c.kb, 1, a, c.kb, b, c.width, 0, want, c.width, nil, false)
-	got := randFloats(rng, m*c.width+3)
-	TapGrad(x, bases, offs, b, c.width, got)
-	for i := range want {
-		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-			t.Fatalf("%+v: tile[%d] = %g, gathered product %g", c, i, got[i], want[i])
+	for _, acc := range []bool{false, true} {
+		// With acc the tiles start from c0 as a GEMM's c with beta 1.
+		c0 := randFloats(rng, m*c.width+3)
+		want := slices.Clone(c0)
+		beta := float32(0)
+		if acc {
+			beta = 1
+		}
+		Sgemm(false, false, m, c.width, c.kb, 1, a, c.kb, b, c.width, beta, want, c.width, nil, false)
+		got := slices.Clone(c0)
+		TapGrad(x, bases, offs, b, c.width, got, acc)
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%+v acc %v: tile[%d] = %g, gathered product %g", c, acc, i, got[i], want[i])
+			}
 		}
 	}
 }
@@ -80,7 +89,7 @@ func TestTapGradLong(t *testing.T) {
 				}
 				b := randFloats(rng, len(offs)*16)
 				got := make([]float32, len(bases)*TapRows*16)
-				TapGrad(x, bases, offs, b, 16, got)
+				TapGrad(x, bases, offs, b, 16, got, false)
 				for g, base := range bases {
 					for r := 0; r < TapRows; r++ {
 						for o := 0; o < 16; o++ {
@@ -120,7 +129,7 @@ func TestTapGradBounds(t *testing.T) {
 					t.Fatal("no panic")
 				}
 			}()
-			TapGrad(x, c.bases, c.offs, b, 16, tiles)
+			TapGrad(x, c.bases, c.offs, b, 16, tiles, false)
 		})
 	}
 }
