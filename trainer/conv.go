@@ -684,60 +684,16 @@ func (l *Conv2D[T]) biasGrad32(dy, db []float32) {
 	}
 }
 
-// transposeSum writes the out×plane matrix g into dyT as oblocks of
-// plane×width (columns past out zero) and adds each row's elements, in
-// order, to sum[row] in float64 when sum is not nil. Four rows go at once
-// so that their sums overlap.
+// transposeSum writes the out×plane matrix g into dyT as o-blocks of
+// plane×width (columns past out zero), kernel.TapGrad's b, and adds each
+// row's elements, in order, to sum[row] in float64 when sum is not nil.
 func transposeSum(dyT, g []float32, out, plane, width int, sum []float64) {
-	for ob := 0; ob*width < out; ob++ {
-		t := dyT[ob*plane*width:][:plane*width]
-		o0 := ob * width
-		rows := min(width, out-o0)
-		r := 0
-		for ; r+4 <= rows; r += 4 {
-			o := o0 + r
-			g0 := g[o*plane:][:plane]
-			g1 := g[(o+1)*plane:][:plane]
-			g2 := g[(o+2)*plane:][:plane]
-			g3 := g[(o+3)*plane:][:plane]
-			if sum != nil {
-				s0, s1, s2, s3 := sum[o], sum[o+1], sum[o+2], sum[o+3]
-				for i := range plane {
-					v0, v1, v2, v3 := g0[i], g1[i], g2[i], g3[i]
-					d := t[i*width+r:][:4]
-					d[0], d[1], d[2], d[3] = v0, v1, v2, v3
-					s0 += float64(v0)
-					s1 += float64(v1)
-					s2 += float64(v2)
-					s3 += float64(v3)
-				}
-				sum[o], sum[o+1], sum[o+2], sum[o+3] = s0, s1, s2, s3
-				continue
-			}
-			for i := range plane {
-				d := t[i*width+r:][:4]
-				d[0], d[1], d[2], d[3] = g0[i], g1[i], g2[i], g3[i]
-			}
+	for o0 := 0; o0 < out; o0 += width {
+		var s []float64
+		if sum != nil {
+			s = sum[o0:]
 		}
-		for ; r < rows; r++ {
-			o := o0 + r
-			var s float64
-			if sum != nil {
-				s = sum[o]
-			}
-			for i, v := range g[o*plane:][:plane] {
-				t[i*width+r] = v
-				s += float64(v)
-			}
-			if sum != nil {
-				sum[o] = s
-			}
-		}
-		for ; r < width; r++ {
-			for i := range plane {
-				t[i*width+r] = 0
-			}
-		}
+		kernel.TransposeSum(dyT[o0*plane:][:plane*width], g[o0*plane:], min(width, out-o0), plane, width, s)
 	}
 }
 

@@ -50,3 +50,10 @@ func sumShifted(n int, dst, src *float32, offs *int32, nt int)
 //
 //go:noescape
 func maxPool2x2Plane(x, y *float32, arg *int32, oh, chunks, w, ow int)
+
+// transposeSum8 is TransposeSum for eight rows of src (stride ld) and the
+// first 8·blocks columns, into dst (stride width); with dosum 1 it adds
+// each row to sum[0…7] in order.
+//
+//go:noescape
+func transposeSum8(blocks int, src *float32, ld int, dst *float32, width int, sum *float64, dosum int)

@@ -31,3 +31,7 @@ func sumShifted(n int, dst, src *float32, offs *int32, nt int) {
 func maxPool2x2Plane(x, y *float32, arg *int32, oh, chunks, w, ow int) {
 	panic("kernel: no assembly kernel in this build")
 }
+
+func transposeSum8(blocks int, src *float32, ld int, dst *float32, width int, sum *float64, dosum int) {
+	panic("kernel: no assembly kernel in this build")
+}

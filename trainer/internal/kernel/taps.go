@@ -134,3 +134,89 @@ func SumShifted(dst, src []float32, offs []int32) {
 		dst[j] = s
 	}
 }
+
+// TransposeSum writes the rows×plane matrix src (row stride plane) into
+// dst as plane×width (row stride width): row i of dst holds column i of
+// src in its first rows elements and zeros after them. When sum is not
+// nil it also adds the elements of each row of src, in order, to sum[row]
+// in float64. It is the form TapGrad's b takes from a convolution's output
+// gradient, with the bias gradient summed on the way. rows ≤ width.
+func TransposeSum(dst, src []float32, rows, plane, width int, sum []float64) {
+	if rows > width || len(dst) < plane*width || len(src) < rows*plane || sum != nil && len(sum) < rows {
+		panic("kernel: TransposeSum: sizes do not match")
+	}
+	r := 0
+	if useAsm && plane >= 8 {
+		i8 := plane &^ 7
+		var s [8]float64
+		for ; r+8 <= rows; r += 8 {
+			dosum := 0
+			if sum != nil {
+				copy(s[:], sum[r:r+8])
+				dosum = 1
+			}
+			transposeSum8(i8/8, &src[r*plane], plane, &dst[r], width, &s[0], dosum)
+			for o := 0; o < 8; o++ {
+				row := src[(r+o)*plane:][:plane]
+				t := s[o]
+				for i := i8; i < plane; i++ {
+					dst[i*width+r+o] = row[i]
+					t += float64(row[i])
+				}
+				if sum != nil {
+					sum[r+o] = t
+				}
+			}
+		}
+	}
+	transposeSumGeneric(dst, src, r, rows, plane, width, sum)
+}
+
+// transposeSumGeneric is TransposeSum for rows r0 … rows−1, four rows at
+// a time so that their sums overlap, then zeros the columns past rows.
+func transposeSumGeneric(dst, src []float32, r0, rows, plane, width int, sum []float64) {
+	t := dst[:plane*width]
+	r := r0
+	for ; r+4 <= rows; r += 4 {
+		g0 := src[r*plane:][:plane]
+		g1 := src[(r+1)*plane:][:plane]
+		g2 := src[(r+2)*plane:][:plane]
+		g3 := src[(r+3)*plane:][:plane]
+		if sum != nil {
+			s0, s1, s2, s3 := sum[r], sum[r+1], sum[r+2], sum[r+3]
+			for i := range plane {
+				v0, v1, v2, v3 := g0[i], g1[i], g2[i], g3[i]
+				d := t[i*width+r:][:4]
+				d[0], d[1], d[2], d[3] = v0, v1, v2, v3
+				s0 += float64(v0)
+				s1 += float64(v1)
+				s2 += float64(v2)
+				s3 += float64(v3)
+			}
+			sum[r], sum[r+1], sum[r+2], sum[r+3] = s0, s1, s2, s3
+			continue
+		}
+		for i := range plane {
+			d := t[i*width+r:][:4]
+			d[0], d[1], d[2], d[3] = g0[i], g1[i], g2[i], g3[i]
+		}
+	}
+	for ; r < rows; r++ {
+		var s float64
+		if sum != nil {
+			s = sum[r]
+		}
+		for i, v := range src[r*plane:][:plane] {
+			t[i*width+r] = v
+			s += float64(v)
+		}
+		if sum != nil {
+			sum[r] = s
+		}
+	}
+	for ; r < width; r++ {
+		for i := range plane {
+			t[i*width+r] = 0
+		}
+	}
+}

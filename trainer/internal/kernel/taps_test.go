@@ -232,3 +232,80 @@ func FuzzSumShifted(f *testing.F) {
 		}
 	})
 }
+
+func checkTransposeSum(t *testing.T, rows, plane, width int, withSum bool, rng *rand.Rand) {
+	t.Helper()
+	src := randFloats(rng, rows*plane)
+	for i := range src {
+		if rng.IntN(10) == 0 {
+			src[i] = float32(math.Copysign(0, -1))
+		}
+	}
+	want := make([]float32, plane*width)
+	var wantSum, gotSum []float64
+	if withSum {
+		wantSum = make([]float64, rows)
+		for r := range wantSum {
+			wantSum[r] = rng.NormFloat64()
+		}
+		gotSum = slices.Clone(wantSum)
+	}
+	for r := 0; r < rows; r++ {
+		for i := 0; i < plane; i++ {
+			want[i*width+r] = src[r*plane+i]
+			if withSum {
+				wantSum[r] += float64(src[r*plane+i])
+			}
+		}
+	}
+	got := randFloats(rng, plane*width)
+	TransposeSum(got, src, rows, plane, width, gotSum)
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("rows %d plane %d width %d: dst[%d] = %g, want %g", rows, plane, width, i, got[i], want[i])
+		}
+	}
+	for r := range wantSum {
+		if math.Float64bits(gotSum[r]) != math.Float64bits(wantSum[r]) {
+			t.Fatalf("rows %d plane %d width %d: sum[%d] = %g, want %g", rows, plane, width, r, gotSum[r], wantSum[r])
+		}
+	}
+}
+
+// TestTransposeSum checks every row count up to the width, planes from 1
+// to 70 (each tail of the 8×8 blocks), with and without sums, bit for bit,
+// on every path.
+func TestTransposeSum(t *testing.T) {
+	for name, asm := range kernelPaths() {
+		t.Run(name, func(t *testing.T) {
+			withKernel(t, asm, func() {
+				rng := rand.New(rand.NewPCG(35, 36))
+				for _, width := range []int{8, 16} {
+					for rows := 1; rows <= width; rows++ {
+						for plane := 1; plane <= 70; plane++ {
+							checkTransposeSum(t, rows, plane, width, plane%2 == 0, rng)
+						}
+					}
+				}
+				checkTransposeSum(t, 16, 784, 16, true, rng)
+			})
+		})
+	}
+}
+
+func FuzzTransposeSum(f *testing.F) {
+	f.Add(uint8(16), uint16(196), true, true, uint64(1))
+	f.Fuzz(func(t *testing.T, rows uint8, plane uint16, wide, withSum bool, seed uint64) {
+		width := 8
+		if wide {
+			width = 16
+		}
+		for name, asm := range kernelPaths() {
+			t.Run(name, func(t *testing.T) {
+				withKernel(t, asm, func() {
+					checkTransposeSum(t, 1+int(rows)%width, 1+int(plane)%1000, width, withSum, rand.New(rand.NewPCG(seed, 37)))
+				})
+			})
+		}
+	})
+}
