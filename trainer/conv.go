@@ -25,6 +25,9 @@ import (
 // evaluation pass) is lowered in chunks of samples that keep it within
 // colLimit elements; Backward then lowers each chunk again. A training
 // batch that fits in one chunk is lowered once and kept.
+//
+// That is the float64 path. float32 goes one sample at a time through
+// package kernel without a column matrix (forward32, backward32).
 type Conv2D[T Float] struct {
 	In, Out             int
 	Kernel, Stride, Pad int
@@ -330,9 +333,11 @@ func grow[T Float](s []T, n int) []T {
 // column matrix handed to any BLAS.
 const packedKernels = true
 
-// convInPlace lets stride-1 convolutions multiply their padded input in
-// place (kernel.SgemmIndirect) instead of lowering it first; both give the
-// same bits, which a test checks by turning it off.
+// convInPlace lets the float32 path read the padded input in place instead
+// of lowering it first: the stride-1 forward pass (kernel.SgemmIndirect),
+// the weight gradient (kernel.TapGrad) and the stride-1 input gradient
+// (kernel.SumShifted). Both ways give the same bits, which tests check by
+// turning it off.
 var convInPlace = true
 
 // convPacked is the state of the float32 path: index tables of the
