@@ -57,3 +57,9 @@ func maxPool2x2Plane(x, y *float32, arg *int32, oh, chunks, w, ow int)
 //
 //go:noescape
 func transposeSum8(blocks int, src *float32, ld int, dst *float32, width int, sum *float64, dosum int)
+
+// tapGrad8x2 is tapGrad8 for two groups, at x and x2, whose tiles follow
+// each other.
+//
+//go:noescape
+func tapGrad8x2(k int, x, x2 *float32, offs *int32, b, tile *float32, flags int)

@@ -35,3 +35,7 @@ func maxPool2x2Plane(x, y *float32, arg *int32, oh, chunks, w, ow int) {
 func transposeSum8(blocks int, src *float32, ld int, dst *float32, width int, sum *float64, dosum int) {
 	panic("kernel: no assembly kernel in this build")
 }
+
+func tapGrad8x2(k int, x, x2 *float32, offs *int32, b, tile *float32, flags int) {
+	panic("kernel: no assembly kernel in this build")
+}

@@ -23,7 +23,7 @@ const TapRows = 6
 // convolution's weight gradient dW = dY·colᵀ is this with x its padded
 // input, bases the first tap of each run of kernel columns, offs the
 // output pixels and b its output gradient transposed (pixels × channels).
-// width is 8 or 16. When acc is set the sums are added to tiles instead
+// width is 8 or 16; bases and offs are not negative. When acc is set the sums are added to tiles instead
 // (tiles + sum, rounded once), as a GEMM's output pass with beta 1 adds a
 // k-block's sums to c. It panics if an index falls outside x, b or tiles.
 func TapGrad(x []float32, bases, offs []int32, b []float32, width int, tiles []float32, acc bool) {
@@ -51,15 +51,25 @@ func TapGrad(x []float32, bases, offs []int32, b []float32, width int, tiles []f
 		lo, hi = min(lo, o), max(hi, o)
 	}
 	for _, base := range bases {
-		if int(base)+int(lo) < 0 || int(base)+int(hi)+TapRows > len(x) {
-			panic("kernel: TapGrad: an offset reads past x")
+		if base < 0 || lo < 0 || int(base)+int(hi)+TapRows > len(x) {
+			panic("kernel: TapGrad: an offset reads outside x")
 		}
 	}
 	var flags int
 	if acc {
 		flags = kernBeta
 	}
-	for g, base := range bases {
+	g := 0
+	if useAsm && width == 8 {
+		// Two groups a call: six sums per group leave the FMA units
+		// waiting on their latency.
+		for ; g+2 <= len(bases); g += 2 {
+			t := tiles[g*TapRows*width:][:2*TapRows*width]
+			tapGrad8x2(kb, &x[bases[g]], &x[bases[g+1]], &offs[0], &b[0], &t[0], flags)
+		}
+	}
+	for ; g < len(bases); g++ {
+		base := bases[g]
 		t := tiles[g*TapRows*width:][:TapRows*width]
 		xs := x[base:]
 		switch {
