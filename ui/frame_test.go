@@ -46,6 +46,10 @@ func TestFrameFits(t *testing.T) {
 	if row := lineWith(d.screen(), "digits-cnn   "); strings.Contains(row, "│") {
 		t.Errorf("at 80 columns the card is beside the list: %q", row)
 	}
+	// The table's header is whole at 80 columns.
+	if row := lineWith(d.screen(), "architecture"); !strings.HasSuffix(strings.TrimRight(row, " "), "classes") {
+		t.Errorf("at 80 columns the models header is clipped: %q", row)
+	}
 }
 
 // sgrColour matches a foreground or background colour in an SGR sequence.

@@ -3,27 +3,28 @@ package ui
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 
-	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"thaw/trainer"
 	"thaw/trainer/termtext"
+	"thaw/ui/chart"
 )
 
-// lrChart previews every block's learning rate across a plan's stages as
-// braille lines, one per block, a block's line absent while it is frozen.
-// The drawing is cached: View redraws only when the plan, the data or the
-// size changed.
+// lrChart previews every block's learning rate across a plan's stages, one
+// line per block on a ui/chart braille chart, a block's line broken while
+// it is frozen (its rate there is drawn as NaN) and each stage's start a
+// labelled mark. The drawing is cached: View redraws only when the plan,
+// the data or the size changed.
 type lrChart struct {
 	key  string
 	text string
 	// series counts the blocks drawn with at least one point, for tests.
 	series int
 }
-
-// braille dot bits of a 2×4 cell, by column and row.
-var brailleBits = [2][4]rune{{0x01, 0x02, 0x04, 0x40}, {0x08, 0x10, 0x20, 0x80}}
 
 func (c *lrChart) view(s *Session, rp *trainer.ResolvedPlan, spe, w, h int) string {
 	pj, _ := json.Marshal(s.plan.plan)
@@ -36,145 +37,101 @@ func (c *lrChart) view(s *Session, rp *trainer.ResolvedPlan, spe, w, h int) stri
 	return c.text
 }
 
+// lrSamplesPerCell is how many steps the preview samples per terminal
+// column (four per braille dot column), so a short peak of a slanted
+// triangular schedule still shows: the chart keeps each dot column's
+// minimum and maximum.
+const lrSamplesPerCell = 8
+
+// drawLRChart draws the preview in w×h cells: a title line that names each
+// block in its colour, and the chart. It returns "" where the
+// plan has no steps or no positive rate, or the space is too small.
 func drawLRChart(st Styles, rp *trainer.ResolvedPlan, spe, w, h int) (string, int) {
 	note := ""
 	if spe <= 0 {
 		spe, note = 10, " (epochs drawn as 10 steps until the data loads)"
 	}
 	total := rp.Len(spe)
-	nb := len(rp.Blocks)
-	const axisW = 8
-	cw, ch := w-axisW, h-4
-	if cw < 10 || ch < 2 || total == 0 {
+	if total == 0 || w < 20 || h-1 < 4 {
 		return "", 0
 	}
-	dotsX, dotsY := 2*cw, 4*ch
-
-	// The learning rate of each block at each dot column: the highest over
-	// the steps the column covers (sampled), so a short peak still shows.
-	vals := make([][]float64, nb)
-	for b := range vals {
-		vals[b] = make([]float64, dotsX)
+	c := chart.New(w, h-1)
+	c.YFormat = func(v float64) string { return fmt.Sprintf("%.2g", v) }
+	c.SetDomain(0, float64(total))
+	dim := chart.Style{Faint: true}
+	c.SetStyles(dim, dim, dim, chart.Style{}, chart.Style{})
+	for b, name := range rp.Blocks {
+		c.AddSeries(name, chart.Line, seriesChartStyle(st, b), true)
 	}
+
+	// The sampled steps: every step of a short plan, else evenly spaced
+	// ones, with each stage's first and last step so that no stage's
+	// edge is lost.
+	n := min(total, lrSamplesPerCell*w)
+	starts := rp.Starts(spe)
+	steps := make([]int, 0, n+2*len(starts)+1)
+	for i := range n {
+		steps = append(steps, i*total/n)
+	}
+	for _, start := range starts {
+		steps = append(steps, max(start-1, 0), start)
+	}
+	steps = append(steps, total-1)
+	slices.Sort(steps)
+	steps = slices.Compact(steps)
+
+	xs := make([][]float64, len(rp.Blocks))
+	ys := make([][]float64, len(rp.Blocks))
 	peak := 0.0
-	for x := range dotsX {
-		lo := x * total / dotsX
-		hi := max((x+1)*total/dotsX, lo+1)
-		stride := max((hi-lo)/4, 1)
-		for step := lo; step < hi; step += stride {
-			for b, lr := range rp.BlockLRs(step, spe) {
-				vals[b][x] = max(vals[b][x], lr)
-				peak = max(peak, lr)
+	for _, step := range steps {
+		for b, lr := range rp.BlockLRs(step, spe) {
+			y := lr
+			if lr <= 0 {
+				y = math.NaN() // frozen here: no line
 			}
+			peak = max(peak, lr)
+			xs[b] = append(xs[b], float64(step))
+			ys[b] = append(ys[b], y)
 		}
 	}
 	if peak <= 0 {
 		return "", 0
 	}
-	grid := make([][]rune, ch)
-	owner := make([][]int, ch)
-	for y := range grid {
-		grid[y] = make([]rune, cw)
-		owner[y] = make([]int, cw)
-		for x := range owner[y] {
-			owner[y][x] = -1
-		}
-	}
-	set := func(x, y, b int) {
-		cx, cy := x/2, y/4
-		grid[cy][cx] |= brailleBits[x%2][y%4]
-		owner[cy][cx] = b
-	}
 	series := 0
-	for b := range nb {
-		prev := -1
-		drawn := false
-		for x := range dotsX {
-			v := vals[b][x]
-			if v <= 0 {
-				prev = -1 // frozen here: no line
-				continue
+	for b := range rp.Blocks {
+		c.Append(b, xs[b], ys[b])
+		for _, y := range ys[b] {
+			if !math.IsNaN(y) {
+				series++
+				break
 			}
-			y := int((1 - v/peak) * float64(dotsY-1))
-			y = min(max(y, 0), dotsY-1)
-			set(x, y, b)
-			if prev >= 0 {
-				for yy := min(prev, y) + 1; yy < max(prev, y); yy++ {
-					set(x, yy, b)
-				}
-			}
-			prev = y
-			drawn = true
-		}
-		if drawn {
-			series++
 		}
 	}
+	c.SetYRange(0, peak)
+	var marks []chart.Mark
+	for i, start := range starts {
+		marks = append(marks, chart.Mark{X: float64(start), Label: fmt.Sprint(i + 1)})
+	}
+	c.SetMarks(marks)
+	c.Render()
 
-	var out strings.Builder
-	out.WriteString(st.Heading.Render("LR preview") + st.Faint.Render(fmt.Sprintf("  every block's learning rate, %d steps%s", total, note)))
-	out.WriteByte('\n')
-	for y := range ch {
-		label := ""
-		switch y {
-		case 0:
-			label = fmt.Sprintf("%.2g", peak)
-		case ch - 1:
-			label = "0"
-		case ch / 2:
-			label = fmt.Sprintf("%.2g", peak/2)
-		}
-		out.WriteString(fmt.Sprintf("%*s ┤", axisW-2, label))
-		// One style run per change of series along the row.
-		run, runOwner := []rune{}, -2
-		flush := func() {
-			if len(run) == 0 {
-				return
-			}
-			if runOwner >= 0 {
-				out.WriteString(st.seriesStyle(runOwner).Render(string(run)))
-			} else {
-				out.WriteString(string(run))
-			}
-			run = run[:0]
-		}
-		for x := range cw {
-			r, o := grid[y][x], owner[y][x]
-			if r == 0 {
-				r, o = ' ', -1
-			} else {
-				r += 0x2800
-			}
-			if o != runOwner {
-				flush()
-				runOwner = o
-			}
-			run = append(run, r)
-		}
-		flush()
-		out.WriteByte('\n')
-	}
-	// The x axis with a tick at each stage's start, and the stage numbers.
-	axis := []rune(strings.Repeat("─", cw))
-	labels := []rune(strings.Repeat(" ", cw))
-	for i, start := range rp.Starts(spe) {
-		x := start * cw / total
-		if x >= cw {
-			continue
-		}
-		axis[x] = '┬'
-		for j, r := range fmt.Sprint(i + 1) {
-			if x+j < cw {
-				labels[x+j] = r
-			}
-		}
-	}
-	out.WriteString(strings.Repeat(" ", axisW-1) + "└" + string(axis) + "\n")
-	out.WriteString(strings.Repeat(" ", axisW) + st.Faint.Render(string(labels)+" stage") + "\n")
+	// The title line names each block in its colour; the chart below.
 	var legend []string
 	for b, name := range rp.Blocks {
 		legend = append(legend, st.seriesStyle(b).Render("━ "+termtext.Sanitize(name)))
 	}
-	out.WriteString(strings.Repeat(" ", axisW) + lipgloss.NewStyle().Render(strings.Join(legend, "  ")))
+	title := st.Heading.Render("LR preview") + "  " + strings.Join(legend, "  ") + st.Faint.Render("  by step, stages marked"+note)
+	var out strings.Builder
+	out.WriteString(ansi.Truncate(title, w, "…"))
+	out.WriteByte('\n')
+	out.WriteString(c.View())
 	return out.String(), series
+}
+
+// seriesChartStyle is Styles.seriesStyle for ui/chart.
+func seriesChartStyle(st Styles, i int) chart.Style {
+	if len(st.Series) == 0 {
+		return chart.Style{}
+	}
+	return chart.Style{FG: st.Series[i%len(st.Series)]}
 }

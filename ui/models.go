@@ -346,9 +346,11 @@ func (m *modelsScreen) View(w, h int) string {
 	if m.opening && (m.filter.Focused() || m.filter.Value() != "") {
 		lines = append(lines, m.open.View())
 	}
+	// The narrow architecture column keeps the header whole at 80 columns:
+	// 2+14+1+19+1+7+1+18+1+8+1+len("classes") = 80.
 	archW := 26
 	if listW < 100 {
-		archW = 20
+		archW = 19
 	}
 	header := fmt.Sprintf("  %-14s %-*s %7s %-18s %-8s %s", "name", archW, "architecture", "params", "source task", "input", "classes")
 	lines = append(lines, st.Faint.Render(ansi.Truncate(header, listW, "")))

@@ -497,6 +497,11 @@ func (r *runsScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		}
 	case key.Matches(msg, k.Open), key.Matches(msg, s.Keys.Forward):
 		if row := r.current(); row != nil {
+			if s.run != nil && s.run.ID == row.run.ID && !s.runDone {
+				// The session's own run, still training: its live
+				// dashboard, not a stored view polled each second.
+				return func() tea.Msg { return gotoMsg(ScreenTrain) }
+			}
 			r.detailID = row.run.ID
 			r.detail = newDashboard(r.pal)
 			r.detailLive = row.run.Status.Live()

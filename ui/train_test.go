@@ -241,6 +241,12 @@ func TestFlowTrainBranchRuns(t *testing.T) {
 		r, err := st.Run(ctx, id)
 		return err == nil && r.Status == trainer.StatusRunning
 	})
+	// enter on the session's own live run opens its dashboard on Train,
+	// not a stored view.
+	keys("5")
+	scr.waitFor(t, "Runs", "running")
+	keys("enter")
+	scr.waitFor(t, "samples/s", "stage 3/3")
 	keys("q")
 	scr.waitFor(t, "Quit and stop it?")
 	keys("y")

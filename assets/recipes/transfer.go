@@ -27,6 +27,11 @@ type Method struct {
 	// and shots: its own rate and length (Epochs and LR are ignored) and
 	// trainer.DefaultBatchSize instead of the table's batch size.
 	Default bool
+	// Vary, if not nil, changes the plan the preset gives before it runs
+	// (a variant of a default, such as a longer stage); Note then says
+	// what it changed.
+	Vary func(*trainer.Plan)
+	Note string
 }
 
 // Methods returns the benchmark's methods with their few-shot settings.
@@ -267,6 +272,9 @@ func transferRun(ctx context.Context, base *trainer.Model[float32], meth Method,
 	if err != nil {
 		return 0, err
 	}
+	if meth.Vary != nil {
+		meth.Vary(&plan)
+	}
 	rp, err := plan.Resolve(names)
 	if err != nil {
 		return 0, err
@@ -341,6 +349,11 @@ func (t Table) Markdown() string {
 		if m.Scratch {
 			from = "a fresh initialisation of the same architecture"
 		}
+		if m.Default && m.Vary != nil {
+			p("- **%s**: the `%s` preset's defaults as `thaw train` runs them, batch size %d, but %s.\n",
+				m.Name, m.Preset, trainer.DefaultBatchSize, m.Note)
+			continue
+		}
 		if m.Default {
 			p("- **%s**: what `thaw train` runs given only model, data and shots: the `%s` preset from %s with its defaults "+
 				"(each stage one epoch or a floor of steps, whichever is longer; the rate chosen from this table), batch size %d.\n",
@@ -358,25 +371,48 @@ func (t Table) Markdown() string {
 		}
 	}
 	// The gain over scratch is a column only where scratch was run.
-	hasScratch := slices.ContainsFunc(t.Methods, func(m Method) bool { return m.Scratch })
-	p("\n| base model → target | k |")
+	var extra []extraColumn
+	if slices.ContainsFunc(t.Methods, func(m Method) bool { return m.Scratch }) {
+		extra = append(extra, extraColumn{"best − scratch", func(r Row) string {
+			best, scratch := t.Best(r)
+			if best < 0 || scratch < 0 {
+				return ""
+			}
+			return fmt.Sprintf("%+.1f", 100*(r.Cells[best].Mean-r.Cells[scratch].Mean))
+		}})
+	}
+	b.WriteString("\n")
+	t.writeTable(&b, extra)
+	p("\nTotal time %s on a 2-core machine.\n", t.Wall.Round(time.Second))
+	return b.String()
+}
+
+// extraColumn is a column computed from a row, after the methods'.
+type extraColumn struct {
+	title string
+	cell  func(Row) string
+}
+
+// writeTable writes the rows as a Markdown table: one column per method,
+// mean ± sd in percent, the best method of a row in bold, then the extra
+// columns.
+func (t Table) writeTable(b *strings.Builder, extra []extraColumn) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p("| base model → target | k |")
 	for _, m := range t.Methods {
 		p(" %s |", m.Name)
 	}
-	if hasScratch {
-		p(" best − scratch |")
+	for _, e := range extra {
+		p(" %s |", e.title)
 	}
 	p("\n|---|---|")
-	for range t.Methods {
-		p("---|")
-	}
-	if hasScratch {
+	for range len(t.Methods) + len(extra) {
 		p("---|")
 	}
 	p("\n")
 	for _, r := range t.Rows {
 		p("| %s → %s | %d |", r.Model, r.Target, r.Shots)
-		best, scratch := t.Best(r)
+		best, _ := t.Best(r)
 		for i, c := range r.Cells {
 			s := fmt.Sprintf("%.1f ± %.1f", 100*c.Mean, 100*c.SD)
 			if i == best {
@@ -384,14 +420,9 @@ func (t Table) Markdown() string {
 			}
 			p(" %s |", s)
 		}
-		switch {
-		case best >= 0 && scratch >= 0:
-			p(" %+.1f |", 100*(r.Cells[best].Mean-r.Cells[scratch].Mean))
-		case hasScratch:
-			p(" |")
+		for _, e := range extra {
+			p(" %s |", e.cell(r))
 		}
 		p("\n")
 	}
-	p("\nTotal time %s on a 2-core machine.\n", t.Wall.Round(time.Second))
-	return b.String()
 }

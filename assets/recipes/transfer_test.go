@@ -3,8 +3,10 @@ package recipes
 import (
 	"context"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -14,6 +16,13 @@ import (
 //
 // It writes the table to assets/zoo/EVIDENCE.md.
 var transfer = flag.Bool("transfer", false, "run the transfer benchmark and write assets/zoo/EVIDENCE.md")
+
+// defaults checks the defaults against the tuned settings, minutes long:
+//
+//	go test -run TestDefaultsTable ./assets/recipes -defaults -timeout 30m
+//
+// It writes two sections of assets/zoo/EVIDENCE.md after the table.
+var defaults = flag.Bool("defaults", false, "check the defaults against the tuned settings and write their sections of assets/zoo/EVIDENCE.md")
 
 // minLead is what the issue asks of the best thaw preset over scratch at 5
 // shots per class, in accuracy points.
@@ -29,9 +38,12 @@ func TestTransferTable(t *testing.T) {
 	}
 	md := "# Evidence: few-shot transfer from the zoo\n\n" +
 		"Written by `go test -run TestTransferTable ./assets/recipes -transfer -timeout 30m`.\n\n" + tab.Markdown()
-	if err := os.WriteFile(filepath.Join("..", "zoo", "EVIDENCE.md"), []byte(md), 0o644); err != nil {
-		t.Fatal(err)
+	// The sections after the table are TestDefaultsTable's: kept.
+	old := readEvidence(t)
+	if i := strings.Index(old, "\n## "); i >= 0 {
+		md += old[i:]
 	}
+	writeEvidence(t, md)
 	t.Log("\n" + tab.Markdown())
 	for _, r := range tab.Rows {
 		if r.Shots != 5 {
@@ -76,5 +88,135 @@ func TestTransferSmoke(t *testing.T) {
 	}
 	if md := tab.Markdown(); len(md) == 0 {
 		t.Error("empty markdown")
+	}
+}
+
+const (
+	defaultsHeading = "## Defaults against the tuned settings"
+	probeHeading    = "## How far a linear probe goes"
+)
+
+// TestDefaultsTable runs every preset with its defaults beside the tuned
+// columns at 5 and 10 shots, on seeds other than those the defaults were
+// chosen on (1 to 4), and the head preset's defaults varied one way each
+// on digits-cnn, where the linear probe stays furthest below the best
+// tuned preset; it writes both as sections of EVIDENCE.md and fails if
+// the gradual default is more than 2 points below tuned gradual.
+func TestDefaultsTable(t *testing.T) {
+	if !*defaults {
+		t.Skip("minutes long; run with -defaults")
+	}
+	ctx := context.Background()
+	log := func(s string) { t.Log(s) }
+	tab, err := Transfer(ctx, TransferOptions{Shots: []int{5, 10}, Methods: DefaultsMethods(), Progress: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe, err := Transfer(ctx, TransferOptions{Models: []string{"digits-cnn"}, Shots: []int{5, 10}, Methods: ProbeMethods(), Progress: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := "Written by `go test -run TestDefaultsTable ./assets/recipes -defaults -timeout 30m`\n" +
+		"(also `thaw bench transfer --defaults --shots 5,10` and `thaw bench transfer --probe`).\n\n"
+	md := readEvidence(t)
+	md = replaceSection(md, defaultsHeading, cmd+
+		"The defaults were chosen from tuned settings measured on seeds 1 to 4.\n\n"+tab.DefaultsMarkdown())
+	md = replaceSection(md, probeHeading, cmd+
+		"On digits-cnn the default head stays furthest below the best tuned preset. Only the\n"+
+		"head trains, on the body's frozen features: the same defaults with a longer stage, a\n"+
+		"higher rate or a stronger weight decay, beside the tuned head and fine-tune columns.\n\n"+
+		probe.ProbeMarkdown())
+	writeEvidence(t, md)
+	t.Log("\n" + tab.DefaultsMarkdown() + "\n" + probe.ProbeMarkdown())
+	for _, r := range tab.Rows {
+		if g, _, _, ok := tab.DefaultGaps(r); !ok || g < -2 {
+			t.Errorf("%s → %s at %d shots: the gradual default is %+.1f points from tuned gradual, want within 2 (columns found: %v)",
+				r.Model, r.Target, r.Shots, g, ok)
+		}
+	}
+}
+
+func evidencePath() string { return filepath.Join("..", "zoo", "EVIDENCE.md") }
+
+func readEvidence(t *testing.T) string {
+	b, err := os.ReadFile(evidencePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func writeEvidence(t *testing.T, md string) {
+	if err := os.WriteFile(evidencePath(), []byte(md), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// replaceSection replaces the body of the section under heading (up to the
+// next heading of its level) with body, or appends the section.
+func replaceSection(md, heading, body string) string {
+	sec := heading + "\n\n" + body
+	i := strings.Index(md, "\n"+heading+"\n")
+	if i < 0 {
+		return strings.TrimRight(md, "\n") + "\n\n" + sec
+	}
+	rest := md[i+1+len(heading):]
+	if j := strings.Index(rest, "\n## "); j >= 0 {
+		return md[:i+1] + sec + rest[j:]
+	}
+	return md[:i+1] + sec
+}
+
+func TestReplaceSection(t *testing.T) {
+	md := "# E\n\ntable\n\n## A\n\nold a\n\n## B\n\nold b\n"
+	if got, want := replaceSection(md, "## A", "new a\n"), "# E\n\ntable\n\n## A\n\nnew a\n\n## B\n\nold b\n"; got != want {
+		t.Errorf("replacing a middle section: got %q, want %q", got, want)
+	}
+	if got, want := replaceSection(md, "## B", "new b\n"), "# E\n\ntable\n\n## A\n\nold a\n\n## B\n\nnew b\n"; got != want {
+		t.Errorf("replacing the last section: got %q, want %q", got, want)
+	}
+	if got, want := replaceSection(md, "## C", "c\n"), md+"\n## C\n\nc\n"; got != want {
+		t.Errorf("appending a section: got %q, want %q", got, want)
+	}
+}
+
+// TestDefaultsMarkdown: the gaps and the summary are computed from the
+// cells, the worst preset named.
+func TestDefaultsMarkdown(t *testing.T) {
+	tab := Table{Methods: DefaultsMethods(), Seeds: 1, FirstSeed: 1001, BatchSize: 16}
+	means := map[string]float64{
+		"head": 0.70, "fine-tune": 0.85, "gradual": 0.80, "chain-thaw": 0.78, "lp-ft": 0.79, "full": 0.81,
+		"head (default)": 0.71, "fine-tune (default)": 0.84, "gradual (default)": 0.79,
+		"chain-thaw (default)": 0.81, "full (default)": 0.8, "lp-ft (default)": 0.815,
+	}
+	r := Row{Model: "digits-cnn", Target: "digits-5to9", Shots: 5}
+	for _, m := range tab.Methods {
+		mean, ok := means[m.Name]
+		if !ok {
+			t.Fatalf("no mean for column %q", m.Name)
+		}
+		r.Cells = append(r.Cells, Cell{Accs: []float64{mean}, Mean: mean})
+	}
+	tab.Rows = []Row{r}
+	g, own, best, ok := tab.DefaultGaps(r)
+	if !ok {
+		t.Fatal("columns not found")
+	}
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+	if !near(g, -1) {
+		t.Errorf("gradual gap %v, want -1", g)
+	}
+	if w := worst(own); w.Preset != "fine-tune" || !near(w.Points, -1) {
+		t.Errorf("worst against its own tuned column %+v, want fine-tune -1", w)
+	}
+	if w := worst(best); w.Preset != "head" || !near(w.Points, -14) {
+		t.Errorf("worst against the best tuned %+v, want head -14", w)
+	}
+	md := tab.DefaultsMarkdown()
+	for _, want := range []string{"| -1.0 | -1.0 (fine-tune) | -14.0 (head) |", "within 1.0 points of tuned gradual",
+		"all are within 4.0 points but head on digits-cnn at 5 shots (-14.0)."} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the defaults section lacks %q:\n%s", want, md)
+		}
 	}
 }

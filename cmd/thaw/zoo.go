@@ -53,7 +53,7 @@ func (m *Main) runZooBuild(ctx context.Context, args []string) error {
 // runBench is thaw bench: for now one benchmark, transfer.
 func (m *Main) runBench(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] != "transfer" {
-		return usagef("bench: want \"thaw bench transfer [--models M,...] [--shots 2,5,10] [--seeds N] [--first-seed S] [--defaults]\"")
+		return usagef("bench: want \"thaw bench transfer [--models M,...] [--shots 2,5,10] [--seeds N] [--first-seed S] [--defaults | --probe]\"")
 	}
 	fs := m.newFlags("bench transfer")
 	models := fs.String("models", "", "comma-separated base models (default: every zoo recipe)")
@@ -62,18 +62,20 @@ func (m *Main) runBench(ctx context.Context, args []string) error {
 	maxEval := fs.Int("max-eval", 0, "cap the validation samples per target (0: all)")
 	firstSeed := fs.Uint64("first-seed", 1001, "the first `seed` of the repetitions")
 	defaults := fs.Bool("defaults", false, "check the defaults: the tuned presets beside every preset run with its defaults, no scratch")
+	probe := fs.Bool("probe", false, "how far a linear probe goes: the head preset's defaults varied one way each, beside the tuned head and fine-tune")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
 	opts := recipes.TransferOptions{Seeds: *seeds, MaxEval: *maxEval, FirstSeed: *firstSeed,
 		Progress: func(s string) { fmt.Fprintln(m.Stderr, termtext.Sanitize(s)) }}
-	if *defaults {
-		for _, meth := range recipes.Methods() {
-			if !meth.Scratch && !meth.Default {
-				opts.Methods = append(opts.Methods, meth)
-			}
-		}
-		opts.Methods = append(opts.Methods, recipes.DefaultMethods()...)
+	render := recipes.Table.Markdown
+	switch {
+	case *defaults && *probe:
+		return usagef("bench transfer: --defaults and --probe are two benchmarks: give one")
+	case *defaults:
+		opts.Methods, render = recipes.DefaultsMethods(), recipes.Table.DefaultsMarkdown
+	case *probe:
+		opts.Methods, render = recipes.ProbeMethods(), recipes.Table.ProbeMarkdown
 	}
 	if *models != "" {
 		opts.Models = strings.Split(*models, ",")
@@ -92,7 +94,7 @@ func (m *Main) runBench(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("bench transfer: %w", err)
 	}
-	fmt.Fprint(m.Stdout, table.Markdown())
+	fmt.Fprint(m.Stdout, render(table))
 	fmt.Fprintf(m.Stderr, "BLAS backend: %s\n", trainer.Backend())
 	return nil
 }

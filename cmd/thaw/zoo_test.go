@@ -48,6 +48,26 @@ func TestBenchTransferPrintsATable(t *testing.T) {
 	if !strings.Contains(stdout, "| letters-mlp → letters-n-z | 2 |") {
 		t.Errorf("no table row for letters-mlp at 2 shots in:\n%s", stdout)
 	}
+	// --defaults: the tuned and default columns and the gaps between them;
+	// --probe: the head's defaults varied.
+	small := []string{"bench", "transfer", "--models", "letters-mlp", "--shots", "2", "--seeds", "1", "--max-eval", "200"}
+	for flag, want := range map[string][]string{
+		"--defaults": {"| gradual (default) |", "worst default − best tuned", "The gradual default is within"},
+		"--probe":    {"| head, 4× steps |", "| head, weight decay 0.5 |", "| letters-mlp → letters-n-z | 2 |"},
+	} {
+		stdout, stderr, code := runMain(t, context.Background(), NewMain(), append(small, flag)...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", flag, code, stderr)
+		}
+		for _, w := range want {
+			if !strings.Contains(stdout, w) {
+				t.Errorf("%s: no %q in:\n%s", flag, w, stdout)
+			}
+		}
+	}
+	if _, _, code := runMain(t, context.Background(), NewMain(), "bench", "transfer", "--defaults", "--probe"); code != exitUsage {
+		t.Errorf("--defaults --probe: exit %d, want %d", code, exitUsage)
+	}
 	if _, _, code := runMain(t, context.Background(), NewMain(), "bench", "transfer", "--shots", "two"); code != exitUsage {
 		t.Errorf("--shots two: exit %d, want %d", code, exitUsage)
 	}

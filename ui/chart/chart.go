@@ -41,6 +41,9 @@ type Reading struct {
 type column struct {
 	first, last, lo, hi float64
 	n                   int32
+	// brk: a non-finite value fell into the column, so the line is not
+	// joined to it from the left (see Chart.Append).
+	brk bool
 }
 
 // series is one line's full history and its per-column aggregate for the
@@ -134,7 +137,9 @@ func (c *Chart) SetStyles(mark, label, axis, cursor, best Style) {
 
 // Append adds points to series i; xs must be non-decreasing and at or
 // after the series' last x. Non-finite y values are kept (the inspect
-// cursor shows them) but not drawn. It costs O(len(xs)) unless the
+// cursor shows them) but not drawn, and break the line: the points on
+// either side of one are not joined (a diverged loss, or a block's
+// learning rate while it is frozen). It costs O(len(xs)) unless the
 // points fall beyond the domain, which then grows by at least a quarter
 // and is re-aggregated.
 func (c *Chart) Append(i int, xs, ys []float64) {
@@ -337,14 +342,15 @@ func (c *Chart) fold(s *series, xs, ys []float64) {
 			continue
 		}
 		y := ys[k]
-		if math.IsNaN(y) || math.IsInf(y, 0) {
-			continue
-		}
 		ci := int((x - lo) * scale)
 		if ci >= n {
 			ci = n - 1
 		}
 		col := &s.cols[ci]
+		if math.IsNaN(y) || math.IsInf(y, 0) {
+			col.brk = true
+			continue
+		}
 		if col.n == 0 {
 			col.first, col.lo, col.hi = y, y, y
 		} else {
@@ -536,6 +542,9 @@ func (c *Chart) Render() bool {
 		prevX, prevY, have := 0, 0, false
 		markers := s.kind == Points && len(s.xs) <= c.plotCols/2
 		for xi, col := range s.cols {
+			if col.brk {
+				have = false // a gap: no segment across it
+			}
 			if col.n == 0 {
 				continue
 			}

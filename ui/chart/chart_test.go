@@ -282,3 +282,43 @@ func walk(n int, seed uint64) (xs, ys []float64) {
 	}
 	return xs, ys
 }
+
+// TestNonFiniteBreaksTheLine: the points on either side of a non-finite
+// value are not joined, so a level line with a hole draws as two runs.
+func TestNonFiniteBreaksTheLine(t *testing.T) {
+	for _, hole := range []float64{math.NaN(), math.Inf(1)} {
+		var xs, ys []float64
+		for x := 0; x <= 100; x++ {
+			y := 1.0
+			if x >= 40 && x <= 60 {
+				y = hole
+			}
+			xs, ys = append(xs, float64(x)), append(ys, y)
+		}
+		c := New(40, 8)
+		c.SetDomain(0, 100)
+		c.SetYRange(0, 2)
+		c.AddSeries("y", Line, Style{}, true)
+		c.Append(0, xs, ys)
+		c.Render()
+		runs := -1
+		for _, l := range lines(c)[topRows:] {
+			plot := []rune(ansi.Strip(l))
+			n, in := 0, false
+			for _, r := range plot {
+				dot := r > 0x2800 && r <= 0x28ff
+				if dot && !in {
+					n++
+				}
+				in = dot
+			}
+			if n > 0 {
+				runs = n
+				break
+			}
+		}
+		if runs != 2 {
+			t.Errorf("hole %v: the line draws as %d runs, want 2:\n%s", hole, runs, ansi.Strip(c.View()))
+		}
+	}
+}

@@ -12,8 +12,10 @@
 //
 // It draws line series (a faint raw series behind a smoothed one, EMA
 // being TensorBoard's debiased average, the same as export.Smooth),
-// series with point markers (validation), vertical marks with labels
-// (stage boundaries), a best-point marker, an inspect cursor, a log y
+// series with point markers (validation), lines broken where a value is
+// not finite (a block's learning rate while it is frozen, in the Plan
+// screen's preview), vertical marks with labels (stage boundaries), a
+// best-point marker, an inspect cursor, a log y
 // axis, a y range that ignores outliers (5th to 95th percentile, as
 // TensorBoard's option), and a zoom to an x range.
 package chart

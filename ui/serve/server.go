@@ -13,7 +13,6 @@ import (
 	"charm.land/log/v2"
 	"charm.land/ssh"
 	"charm.land/wish/v2"
-	"charm.land/wish/v2/bubbletea"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -177,7 +176,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	var mw []wish.Middleware
 	// wish runs the last middleware first.
-	mw = append(mw, bubbletea.MiddlewareWithProgramHandler(s.program), s.session)
+	mw = append(mw, s.workbench, s.session)
 	if cfg.Files != nil {
 		mw = append(mw, s.scp())
 		opts = append(opts, wish.WithSubsystem("sftp", s.sftpSubsystem))

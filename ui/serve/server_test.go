@@ -481,3 +481,20 @@ func TestCryptoVersion(t *testing.T) {
 		t.Errorf("golang.org/x/crypto %s in the build list, want v0.45.0 or later", v)
 	}
 }
+
+// TestDroppedClientIsNotAnError: a client that goes away mid-session is
+// logged as gone, at INFO; nothing is logged as an error.
+func TestDroppedClientIsNotAnError(t *testing.T) {
+	alice := newKey(t, "alice@laptop")
+	ts := startServer(t, []testKey{alice}, nil)
+	c := ts.mustDial(t, alice)
+	tm := openTerminal(t, c, 80, 24)
+	tm.waitScreen(t, "user alice@laptop")
+	c.Close()
+	ts.waitLog(t, "client gone", "session end")
+	for _, l := range strings.Split(ts.logs.String(), "\n") {
+		if strings.HasPrefix(l, "ERRO") || strings.Contains(l, " ERRO") {
+			t.Errorf("a dropped client logged an error: %s", l)
+		}
+	}
+}

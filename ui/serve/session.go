@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync/atomic"
@@ -138,6 +139,51 @@ func (s *Server) session(next ssh.Handler) ssh.Handler {
 		_ = sess.Exit(code)
 		s.log.Info("session end", "user", u.Name, "fingerprint", u.Fingerprint, "remote", sess.RemoteAddr().String(),
 			"duration", time.Since(start).Round(time.Millisecond), "bytes", ts.written.Load())
+	}
+}
+
+// workbench is the middleware that runs a session's program: wish's
+// bubbletea middleware, but logging to the server's logger, and a client
+// that goes away (the session's context ends under the program) is the
+// INFO it is, not an ERROR. Window changes reach the program until the
+// session ends.
+func (s *Server) workbench(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		p := s.program(sess)
+		if p == nil {
+			next(sess)
+			return
+		}
+		_, winch, _ := sess.Pty()
+		ctx, cancel := context.WithCancel(sess.Context())
+		defer cancel()
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					p.Quit()
+					return
+				case w, ok := <-winch:
+					if !ok {
+						return
+					}
+					p.Send(tea.WindowSizeMsg{Width: w.Width, Height: w.Height})
+				}
+			}
+		}()
+		_, err := p.Run()
+		ended := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+		switch {
+		case err == nil:
+		case errors.Is(err, tea.ErrProgramKilled) && ended:
+			s.log.Info("client gone", "remote", sess.RemoteAddr().String())
+		default:
+			s.log.Error("session program", "remote", sess.RemoteAddr().String(), "err", err)
+		}
+		// Kill restores the terminal if the program did not end itself.
+		p.Kill()
+		cancel()
+		next(sess)
 	}
 }
 
