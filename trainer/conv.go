@@ -633,7 +633,7 @@ func (l *Conv2D[T]) backward32(dy, dw, db, dx []float32) {
 				kb := min(kcb, plane-pc)
 				acc := n > 0 || pc > 0
 				for ob := 0; ob < oblocks; ob++ {
-					kernel.TapGrad(xpad, p.groups, p.off[pc:][:kb], dyT[(ob*plane+pc)*width:], width, tiles[ob*tileLen:][:tileLen], acc)
+					kernel.TapGrad(xpad, p.groups, p.off[pc:][:kb], dyT[(ob*plane+pc)*width:], width, min(kernel.TapRows, k), tiles[ob*tileLen:][:tileLen], acc)
 				}
 			}
 		}

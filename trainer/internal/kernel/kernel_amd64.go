@@ -63,3 +63,9 @@ func transposeSum8(blocks int, src *float32, ld int, dst *float32, width int, su
 //
 //go:noescape
 func tapGrad8x2(k int, x, x2 *float32, offs *int32, b, tile *float32, flags int)
+
+// tapGrad16r5 is tapGrad16 for rows 0…4 only; row 5 of the tile is left
+// as it was.
+//
+//go:noescape
+func tapGrad16r5(k int, x *float32, offs *int32, b, tile *float32, flags int)

@@ -39,3 +39,7 @@ func transposeSum8(blocks int, src *float32, ld int, dst *float32, width int, su
 func tapGrad8x2(k int, x, x2 *float32, offs *int32, b, tile *float32, flags int) {
 	panic("kernel: no assembly kernel in this build")
 }
+
+func tapGrad16r5(k int, x *float32, offs *int32, b, tile *float32, flags int) {
+	panic("kernel: no assembly kernel in this build")
+}

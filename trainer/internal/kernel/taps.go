@@ -12,8 +12,8 @@ package kernel
 // the kernel columns kj … kj+TapRows−1 of one kernel row.
 const TapRows = 6
 
-// TapGrad computes, for every group g, row r < TapRows and column o <
-// width,
+// TapGrad computes, for every group g, row r < rows (at most TapRows) and
+// column o < width,
 //
 //	tiles[(g·TapRows + r)·width + o] = Σ_p x[bases[g] + offs[p] + r] · b[p·width + o]
 //
@@ -23,12 +23,17 @@ const TapRows = 6
 // convolution's weight gradient dW = dY·colᵀ is this with x its padded
 // input, bases the first tap of each run of kernel columns, offs the
 // output pixels and b its output gradient transposed (pixels × channels).
-// width is 8 or 16; bases and offs are not negative. When acc is set the sums are added to tiles instead
-// (tiles + sum, rounded once), as a GEMM's output pass with beta 1 adds a
-// k-block's sums to c. It panics if an index falls outside x, b or tiles.
-func TapGrad(x []float32, bases, offs []int32, b []float32, width int, tiles []float32, acc bool) {
+// width is 8 or 16; bases and offs are not negative. The rows of a tile
+// from rows to TapRows−1 are unspecified (they may be computed or left as
+// they were). When acc is set the sums are added to tiles instead (tiles +
+// sum, rounded once), as a GEMM's output pass with beta 1 adds a k-block's
+// sums to c. It panics if an index falls outside x, b or tiles.
+func TapGrad(x []float32, bases, offs []int32, b []float32, width, rows int, tiles []float32, acc bool) {
 	if width != 8 && width != 16 {
 		panic("kernel: TapGrad: width must be 8 or 16")
+	}
+	if rows < 1 || rows > TapRows {
+		panic("kernel: TapGrad: rows out of range")
 	}
 	kb := len(offs)
 	if len(bases) == 0 {
@@ -73,21 +78,23 @@ func TapGrad(x []float32, bases, offs []int32, b []float32, width int, tiles []f
 		t := tiles[g*TapRows*width:][:TapRows*width]
 		xs := x[base:]
 		switch {
+		case useAsm && width == 16 && rows <= 5:
+			tapGrad16r5(kb, &xs[0], &offs[0], &b[0], &t[0], flags)
 		case useAsm && width == 16:
 			tapGrad16(kb, &xs[0], &offs[0], &b[0], &t[0], flags)
 		case useAsm:
 			tapGrad8(kb, &xs[0], &offs[0], &b[0], &t[0], flags)
 		default:
-			tapGradGeneric(xs, offs, b, width, t, acc)
+			tapGradGeneric(xs, offs, b, width, rows, t, acc)
 		}
 	}
 }
 
 // tapGradGeneric is TapGrad's portable kernel for one group, four columns
 // at a time with the same expression as kernelGeneric.
-func tapGradGeneric(x []float32, offs []int32, b []float32, width int, tile []float32, acc bool) {
+func tapGradGeneric(x []float32, offs []int32, b []float32, width, rows int, tile []float32, acc bool) {
 	b = b[:len(offs)*width]
-	for r := 0; r < TapRows; r++ {
+	for r := 0; r < rows; r++ {
 		for o := 0; o < width; o += 4 {
 			var c0, c1, c2, c3 float32
 			for p, off := range offs {
