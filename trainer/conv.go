@@ -387,10 +387,7 @@ func (l *Conv2D[T]) pad32(xpad, x []float32, n int) {
 	p := &l.packed
 	clear(xpad)
 	for c := 0; c < l.In; c++ {
-		src := x[(n*l.In+c)*l.h*l.w:][:l.h*l.w]
-		for y := 0; y < l.h; y++ {
-			copy(xpad[c*p.hp*p.wp+(y+l.Pad)*p.wp+l.Pad:][:l.w], src[y*l.w:][:l.w])
-		}
+		kernel.CopyRows(xpad[c*p.hp*p.wp+l.Pad*p.wp+l.Pad:], p.wp, x[(n*l.In+c)*l.h*l.w:][:l.h*l.w], l.w, l.h, l.w)
 	}
 }
 
@@ -426,10 +423,7 @@ func (l *Conv2D[T]) forward32(x, y []float32) {
 			l.pad32(xpad, x, n)
 			kernel.SgemmIndirect(l.Out, nv, kk, p.wp32, xpad, p.base, cv, nv, bias, l.relu)
 			for o := 0; o < l.Out; o++ {
-				dst := y[(n*l.Out+o)*plane:][:plane]
-				for oy := 0; oy < l.oh; oy++ {
-					copy(dst[oy*l.ow:][:l.ow], cv[o*nv+oy*p.wp:][:l.ow])
-				}
+				kernel.CopyRows(y[(n*l.Out+o)*plane:][:plane], l.ow, cv[o*nv:], p.wp, l.oh, l.ow)
 			}
 		}
 		forSamples(l.n, 2*l.Out*kk*plane, xLen+l.Out*nv, &p.scratch, sample)
@@ -778,18 +772,13 @@ func (g *colGrad) sample(l *Conv2D[float32], dy, d []float32) {
 	kk := l.In * k * k
 	plane := l.oh * l.ow
 	for o := 0; o < l.Out; o++ {
-		for oy := 0; oy < l.oh; oy++ {
-			copy(g.dyv[o*g.nv+oy*p.wp:][:l.ow], dy[o*plane+oy*l.ow:][:l.ow])
-		}
+		kernel.CopyRows(g.dyv[o*g.nv:][:g.nv], p.wp, dy[o*plane:][:plane], l.ow, l.oh, l.ow)
 	}
 	kernel.PackB(g.dyp, g.dyv, g.nv, false, 0, l.Out, 0, g.nv)
 	kernel.SgemmPacked(kk, kernel.RoundUp(g.nv, kernel.NR), l.Out, p.wt, g.dyp, 0, g.dcol[g.margin:], g.rowLen, nil, false)
 	for ch := 0; ch < l.In; ch++ {
 		kernel.SumShifted(g.sum, g.dcol, g.offs[ch*k*k:][:k*k])
-		dc := d[ch*l.h*l.w:][:l.h*l.w]
-		for y := 0; y < l.h; y++ {
-			copy(dc[y*l.w:][:l.w], g.sum[y*p.wp:][:l.w])
-		}
+		kernel.CopyRows(d[ch*l.h*l.w:][:l.h*l.w], l.w, g.sum, p.wp, l.h, l.w)
 	}
 }
 

@@ -69,3 +69,8 @@ func tapGrad8x2(k int, x, x2 *float32, offs *int32, b, tile *float32, flags int)
 //
 //go:noescape
 func tapGrad16r5(k int, x *float32, offs *int32, b, tile *float32, flags int)
+
+// copyRows is CopyRows for cols ≥ 8.
+//
+//go:noescape
+func copyRows(dst *float32, ldd int, src *float32, lds int, rows, cols int)

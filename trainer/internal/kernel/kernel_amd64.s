@@ -902,3 +902,42 @@ tg16r5store:
 	VMOVUPS Y13, 288(DI)
 	VZEROUPPER
 	RET
+
+// func copyRows(dst *float32, ldd int, src *float32, lds int, rows, cols int)
+//
+// Each row goes eight elements at a time; a last part shorter than eight
+// is copied as the row's last eight elements, overlapping the part before
+// (cols ≥ 8), so nothing outside the row is read or written. Rows must not
+// overlap between src and dst.
+TEXT ·copyRows(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R8
+	SHLQ $2, R8
+	MOVQ src+16(FP), SI
+	MOVQ lds+24(FP), R9
+	SHLQ $2, R9
+	MOVQ rows+32(FP), CX
+	MOVQ cols+40(FP), R10
+	// R11: byte offset of the last eight elements of a row.
+	LEAQ -32(R10*4), R11
+crrow:
+	XORQ AX, AX
+crvec:
+	VMOVUPS (SI)(AX*1), Y0
+	VMOVUPS Y0, (DI)(AX*1)
+	ADDQ $32, AX
+	CMPQ AX, R11
+	JLE crvec
+	// AX > R11: copy the last eight if they were not all done.
+	LEAQ 32(R11), DX
+	CMPQ AX, DX
+	JEQ crnext
+	VMOVUPS (SI)(R11*1), Y0
+	VMOVUPS Y0, (DI)(R11*1)
+crnext:
+	ADDQ R8, DI
+	ADDQ R9, SI
+	DECQ CX
+	JNZ crrow
+	VZEROUPPER
+	RET

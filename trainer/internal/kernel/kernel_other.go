@@ -43,3 +43,7 @@ func tapGrad8x2(k int, x, x2 *float32, offs *int32, b, tile *float32, flags int)
 func tapGrad16r5(k int, x *float32, offs *int32, b, tile *float32, flags int) {
 	panic("kernel: no assembly kernel in this build")
 }
+
+func copyRows(dst *float32, ldd int, src *float32, lds int, rows, cols int) {
+	panic("kernel: no assembly kernel in this build")
+}
