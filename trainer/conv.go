@@ -660,7 +660,10 @@ func (l *Conv2D[T]) backward32(dy, dw, db, dx []float32) {
 	for o := range db {
 		db[o] = float32(dbSum[o])
 	}
-	if dw != nil {
+	switch {
+	case dw != nil && l.n == 0:
+		clear(dw) // a sum over no samples
+	case dw != nil:
 		for ob := 0; ob < oblocks; ob++ {
 			l.untile(dw, tiles[ob*tileLen:][:tileLen], ob*width, width)
 		}
