@@ -222,6 +222,7 @@ func newRunner(spec Spec, report func(Progress)) (*runner, error) {
 	r.steps = newStepper(m, spec.Train, spec.Seed, spec.BatchSize)
 	r.ev = newEvaluator(m)
 	r.ev.noCache = spec.noCache
+	r.steps.ev = r.ev
 	r.changes = changing(m)
 	r.gaugeLive = GaugeLiveSet(spec.Source, spec.GaugeSample)
 	r.gauged = map[*Dataset]gaugeValue{}
@@ -440,6 +441,8 @@ func (r *runner) enterStage(i, step int) error {
 	}
 	r.stage = i
 	r.changes = changing(r.m)
+	// A new stage may thaw a cached block or change how the blocks run.
+	r.ev.dropTrain()
 	if len(r.st.Stages) <= i {
 		r.st.Stages = append(r.st.Stages, StageResult{
 			Label: s.Label, Trainable: s.Trainable, StartStep: step,
