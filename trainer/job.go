@@ -311,13 +311,13 @@ func (j Job) Prepare(in JobInputs) (*Prepared, error) {
 		mod.Reset(rand.New(rand.NewPCG(j.Seed, saltScratch)))
 	}
 	rng := rand.New(rand.NewPCG(j.Seed, saltSplit))
-	if p.Train, p.Val, err = ds.Split(rng, j.valSplit()); err != nil {
-		return nil, BadInput(err)
-	}
 	if j.Shots > 0 {
-		if p.Train, err = p.Train.KShot(rng, j.Shots); err != nil {
-			return nil, BadInput(err)
-		}
+		p.Train, p.Val, err = ds.splitKShot(rng, j.valSplit(), j.Shots)
+	} else {
+		p.Train, p.Val, err = ds.Split(rng, j.valSplit())
+	}
+	if err != nil {
+		return nil, BadInput(err)
 	}
 	if in.Source != nil && j.Init != InitScratch {
 		// A kept head is gauged as it trains; a replaced one leaves the
