@@ -1,6 +1,7 @@
 package assets
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"slices"
@@ -159,4 +160,114 @@ func LoadTaskSplit(t Task, split string) (*trainer.Dataset, error) {
 		return nil, fmt.Errorf("task %s: no dataset named %q", t.Name, t.Dataset)
 	}
 	return loadSplit(t, d, split)
+}
+
+// loadSplitLazy reads one split of a catalogued task as LoadTaskSplit
+// does, except that an image split comes without its samples: the
+// dataset's X is nil, and samples decodes those at the indices it is
+// given (see trainer.JobInputs.Samples), so that a job that keeps a few
+// thousand of MNIST's 60,000 images decodes those only. A table split
+// comes whole, with a nil samples.
+func loadSplitLazy(t Task, split string) (ds *trainer.Dataset, samples func([]int) ([]float32, error), err error) {
+	d, ok := Dataset(t.Dataset)
+	if !ok {
+		return nil, nil, fmt.Errorf("task %s: no dataset named %q", t.Name, t.Dataset)
+	}
+	s, ok := d.Split(split)
+	if !ok || d.Kind != Images {
+		ds, err := loadSplit(t, d, split)
+		return ds, nil, err
+	}
+	remap := make([]int, len(d.Classes))
+	for i, c := range d.Classes {
+		remap[i] = -1
+		if l, ok := t.Label(c); ok {
+			remap[i] = l
+		}
+	}
+	shape, err := readIDXShape(s.Files[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	lshape, lab, err := readIDX(s.Files[1])
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(shape) != 3 || len(lshape) != 1 || lshape[0] != shape[0] {
+		return nil, nil, fmt.Errorf("%s: images %v and labels %v do not match", s.Files[0], shape, lshape)
+	}
+	// rows[i] is the file's index of the dataset's sample i.
+	var rows []int
+	ds = &trainer.Dataset{Name: t.Name + "/" + split, Shape: []int{1, shape[1], shape[2]}, Classes: slices.Clone(t.Classes)}
+	for i, v := range lab {
+		if int(v) >= len(remap) {
+			return nil, nil, fmt.Errorf("%s: label %d of sample %d is not a class of %s", s.Files[1], v, i, d.Name)
+		}
+		if remap[v] >= 0 {
+			rows = append(rows, i)
+			ds.Y = append(ds.Y, remap[v])
+		}
+	}
+	if err := ds.CheckClasses(); err != nil {
+		return nil, nil, fmt.Errorf("task %s: %w", t.Name, err)
+	}
+	samples = func(indices []int) ([]float32, error) {
+		want := make([]int, len(indices))
+		for k, i := range indices {
+			want[k] = rows[i]
+		}
+		size := shape[1] * shape[2]
+		var lut [256]float32
+		for i := range lut {
+			lut[i] = float32(i) / 255
+		}
+		x := make([]float32, len(want)*size)
+		r, err := OpenGzip(s.Files[0])
+		if err != nil {
+			return nil, err
+		}
+		defer r.Close()
+		k := 0
+		got, err := trainer.ReadIDXRows(r, want, func(_ int, row []byte) {
+			out := x[k*size : (k+1)*size]
+			for j, b := range row {
+				out[j] = lut[b]
+			}
+			k++
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.Files[0], err)
+		}
+		if !slices.Equal(got, shape) {
+			return nil, fmt.Errorf("%s: shape %v, then %v", s.Files[0], shape, got)
+		}
+		return x, nil
+	}
+	return ds, samples, nil
+}
+
+// readIDXShape reads the shape in the header of an IDX file of u8
+// elements, and nothing more.
+func readIDXShape(p string) ([]int, error) {
+	r, err := OpenGzip(p)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var head [4]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		return nil, fmt.Errorf("%s: header: %w", p, err)
+	}
+	if head[0] != 0 || head[1] != 0 || head[2] != 0x08 || head[3] == 0 {
+		return nil, fmt.Errorf("%s: magic number % x, want an IDX file of bytes (00 00 08 <dimensions>)", p, head[:])
+	}
+	dims := make([]byte, 4*int(head[3]))
+	if _, err := io.ReadFull(r, dims); err != nil {
+		return nil, fmt.Errorf("%s: header: %w", p, err)
+	}
+	shape := make([]int, head[3])
+	for i := range shape {
+		shape[i] = int(binary.BigEndian.Uint32(dims[4*i:]))
+	}
+	return shape, nil
 }

@@ -345,15 +345,24 @@ func (d *Dataset) kshotIndices(among []int, rng *rand.Rand, k int) ([]int, error
 // same draws from rng and the same results, without copying the samples
 // of the training set that the shots leave out.
 func (d *Dataset) splitKShot(rng *rand.Rand, valFrac float64, k int) (train, val *Dataset, err error) {
-	tr, va, err := d.splitIndices(rng, valFrac)
+	tr, va, err := d.splitKShotIndices(rng, valFrac, k)
 	if err != nil {
 		return nil, nil, err
 	}
-	keep, err := d.kshotIndices(tr, rng, k)
+	return d.Subset(tr), d.Subset(va), nil
+}
+
+// splitKShotIndices is splitKShot's draw: the sorted indices of the
+// training shots and of the validation samples.
+func (d *Dataset) splitKShotIndices(rng *rand.Rand, valFrac float64, k int) (tr, va []int, err error) {
+	tr, va, err = d.splitIndices(rng, valFrac)
 	if err != nil {
 		return nil, nil, err
 	}
-	return d.Subset(keep), d.Subset(va), nil
+	if tr, err = d.kshotIndices(tr, rng, k); err != nil {
+		return nil, nil, err
+	}
+	return tr, va, nil
 }
 
 // Relabel changes the class list to classes, remapping every label, so a

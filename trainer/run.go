@@ -564,11 +564,12 @@ func GaugeLiveSet(src *Dataset, n int) *Dataset {
 	if src == nil || n < 0 || n >= src.Len() {
 		return src
 	}
-	_, sub, err := src.Split(rand.New(rand.NewPCG(0, saltGauge)), float64(n)/float64(src.Len()))
+	// Split's draw, without copying the part that is not gauged.
+	_, live, err := src.splitIndices(rand.New(rand.NewPCG(0, saltGauge)), float64(n)/float64(src.Len()))
 	if err != nil {
 		return src
 	}
-	return sub
+	return src.Subset(live)
 }
 
 // saltGauge draws the gauge's live subset.
