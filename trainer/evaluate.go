@@ -168,11 +168,17 @@ func (e *evaluator) pass(ds *Dataset, head *Block[float32], wantLoss bool) (loss
 			if i >= n || (e.ctx != nil && e.ctx.Err() != nil) {
 				return
 			}
-			w.y = ds.Batch(w.x, w.y, batches[i])
 			var h *Tensor[float32]
 			from := 0
 			if use != nil {
+				// Only the labels: the inputs are not read.
 				h, from = use.out[i], k
+				w.y = w.y[:0]
+				for _, j := range batches[i] {
+					w.y = append(w.y, ds.Y[j])
+				}
+			} else {
+				w.y = ds.Batch(w.x, w.y, batches[i])
 			}
 			var pre *Tensor[float32]
 			if fill != nil {
