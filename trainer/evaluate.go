@@ -52,11 +52,24 @@ type evaluator struct {
 const maxCacheBytes = 256 << 20
 
 // prefixCache is the output of blocks [0, k) for every evaluation batch
-// of one set.
+// of one set, and the outputs of lower blocks as well while they fit the
+// cache's limit: when a block thaws, the output of the blocks below it,
+// which it feeds, is still good.
 type prefixCache struct {
 	k       int
 	version []uint64 // of blocks [0, k) when computed
-	out     []*Tensor[float32]
+	// out[j][i] is the output of block j for batch i; out[j] is nil for
+	// a block whose output is not kept. out[k-1] is always kept.
+	out [][]*Tensor[float32]
+}
+
+// at returns the outputs of block k-1 if c holds them as they are with
+// the block versions ver, or nil.
+func (c *prefixCache) at(k int, ver []uint64) []*Tensor[float32] {
+	if c == nil || k == 0 || c.k < k || c.out[k-1] == nil || !slices.Equal(c.version[:k], ver[:k]) {
+		return nil
+	}
+	return c.out[k-1]
 }
 
 // evalWorker is one worker's model twin and buffers.
@@ -141,17 +154,25 @@ func (e *evaluator) pass(ds *Dataset, head *Block[float32], wantLoss bool) (loss
 		return 0, 0
 	}
 
-	// The cache: reuse it when it covers the stable prefix with the same
-	// versions, else fill a new one during this pass.
+	// The cache: reuse it when it holds the output of the stable prefix
+	// with the same versions, else fill a new one during this pass.
 	k := 0
-	var use, fill *prefixCache
+	var use []*Tensor[float32]
+	var fill *prefixCache
 	if !e.noCache {
 		k = e.stablePrefix()
-		if c := e.caches[ds]; c != nil && c.k == k && slices.Equal(c.version, e.version[:k]) {
-			use = c
+		if use = e.caches[ds].at(k, e.version); use != nil {
 			e.hits++
-		} else if k > 0 && e.prefixBytes(ds, k) <= e.cacheLimit() {
-			fill = &prefixCache{k: k, version: slices.Clone(e.version[:k]), out: make([]*Tensor[float32], n)}
+		} else if need := e.prefixBytes(ds, k); k > 0 && need <= e.cacheLimit() {
+			fill = &prefixCache{k: k, version: slices.Clone(e.version[:k]), out: make([][]*Tensor[float32], k)}
+			fill.out[k-1] = make([]*Tensor[float32], n)
+			// The lower blocks' outputs too, from the top, while they fit.
+			for j := k - 2; j >= 0; j-- {
+				if need += e.prefixBytes(ds, j+1); need > e.cacheLimit() {
+					break
+				}
+				fill.out[j] = make([]*Tensor[float32], n)
+			}
 		} else {
 			k = 0
 			delete(e.caches, ds)
@@ -172,7 +193,7 @@ func (e *evaluator) pass(ds *Dataset, head *Block[float32], wantLoss bool) (loss
 			from := 0
 			if use != nil {
 				// Only the labels: the inputs are not read.
-				h, from = use.out[i], k
+				h, from = use[i], k
 				w.y = w.y[:0]
 				for _, j := range batches[i] {
 					w.y = append(w.y, ds.Y[j])
@@ -180,14 +201,17 @@ func (e *evaluator) pass(ds *Dataset, head *Block[float32], wantLoss bool) (loss
 			} else {
 				w.y = ds.Batch(w.x, w.y, batches[i])
 			}
-			var pre *Tensor[float32]
+			var pre []*Tensor[float32]
 			if fill != nil {
-				pre = &Tensor[float32]{}
+				pre = make([]*Tensor[float32], k)
+				for j, o := range fill.out {
+					if o != nil {
+						pre[j] = &Tensor[float32]{}
+						o[i] = pre[j]
+					}
+				}
 			}
-			logits := w.forward(w.x, h, from, k, pre, head)
-			if fill != nil {
-				fill.out[i] = pre
-			}
+			logits := w.forward(w.x, h, from, pre, head)
 			if wantLoss {
 				losses[i] = w.ce.Forward(logits, w.y) * float64(len(w.y))
 			}
@@ -304,8 +328,9 @@ func (e *evaluator) workersFor(n int, head *Block[float32]) []*evalWorker {
 // forward runs a batch through the worker's model, from block from on
 // (h is then the output of block from-1; from 0 starts at the input x),
 // with head in place of the model's head when not nil, in inference mode.
-// When pre is not nil it receives a copy of the output of block k-1.
-func (w *evalWorker) forward(x, h *Tensor[float32], from, k int, pre *Tensor[float32], head *Block[float32]) *Tensor[float32] {
+// Each tensor of pre that is not nil receives a copy of the output of
+// its block.
+func (w *evalWorker) forward(x, h *Tensor[float32], from int, pre []*Tensor[float32], head *Block[float32]) *Tensor[float32] {
 	m := w.m
 	if from == 0 {
 		h = m.normalize(x)
@@ -322,9 +347,9 @@ func (w *evalWorker) forward(x, h *Tensor[float32], from, k int, pre *Tensor[flo
 		for _, l := range b.Layers {
 			h = l.Forward(h, false)
 		}
-		if pre != nil && bi == k-1 {
-			pre.Shape = append(pre.Shape[:0], h.Shape...)
-			pre.Data = append(pre.Data[:0], h.Data...)
+		if bi < len(pre) && pre[bi] != nil {
+			pre[bi].Shape = append(pre[bi].Shape[:0], h.Shape...)
+			pre[bi].Data = append(pre[bi].Data[:0], h.Data...)
 		}
 	}
 	return h

@@ -266,6 +266,56 @@ func TestCacheInvalidated(t *testing.T) {
 	}
 }
 
+// TestCacheThaw: when a block thaws, the cached output of the blocks
+// below it serves the next pass, to the bits of a pass without the cache;
+// a change below that output is not served from it.
+func TestCacheThaw(t *testing.T) {
+	cfg := smallCNN()
+	m, err := New[float32](cfg, rand.New(rand.NewPCG(4, 4)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.FreezeBelow(3)
+	ds := imageBlobs("eval", 3, 100, cfg.InputShape, 8)
+	e := newEvaluator(m)
+	e.pass(ds, nil, true)
+	check := func(what string, wantHits int) {
+		t.Helper()
+		got, _ := e.pass(ds, nil, true)
+		want, _ := Evaluate(m, ds)
+		if got /= float64(ds.Len()); math.Float64bits(got) != math.Float64bits(want) {
+			t.Errorf("%s: loss %v, want %v", what, got, want)
+		}
+		if e.hits != wantHits {
+			t.Errorf("%s: %d passes used the cache, want %d", what, e.hits, wantHits)
+		}
+	}
+	// fc1 thaws and trains: conv2's output still serves.
+	m.FreezeBelow(2)
+	w := m.Blocks[2].Layers[0].Params()[0].Value.Data
+	for i := range w {
+		w[i] *= 1.5
+	}
+	e.changed(2)
+	check("fc1 thawed", 1)
+	// conv2 thaws: conv1's output still serves.
+	m.FreezeBelow(1)
+	w = m.Blocks[1].Layers[0].Params()[0].Value.Data
+	for i := range w {
+		w[i] *= 0.5
+	}
+	e.changed(1)
+	check("conv2 thawed", 2)
+	// conv1 changes under a frozen conv2: nothing cached serves.
+	m.FreezeBelow(2)
+	w = m.Blocks[0].Layers[0].Params()[0].Value.Data
+	for i := range w {
+		w[i] *= 0.5
+	}
+	e.changed(0)
+	check("conv1 changed", 2)
+}
+
 // TestTrainCacheLimit: a training set whose frozen prefix would pass the
 // cache's limit is not cached, and the run's numbers are those of a run
 // that caches it.
