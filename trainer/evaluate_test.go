@@ -316,6 +316,37 @@ func TestCacheThaw(t *testing.T) {
 	check("conv1 changed", 2)
 }
 
+// TestFinalValidationReused: the run's final validation measures the
+// weights its last evaluation measured, so it is not computed again: one
+// validation pass per evaluation reported, and the final numbers are the
+// last evaluation's.
+func TestFinalValidationReused(t *testing.T) {
+	spec := cacheSpec(t, cacheCases[0], "gradual")
+	var col collect
+	r, err := newRunner(spec, col.report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last Progress
+	evals := 0
+	for _, p := range col.ps {
+		if p.Event == EventEval {
+			evals++
+			last = p
+		}
+	}
+	if r.valPasses != evals {
+		t.Errorf("%d validation passes for %d evaluations", r.valPasses, evals)
+	}
+	if math.Float64bits(res.FinalValLoss) != math.Float64bits(last.ValLoss) || res.FinalValAcc != last.ValAcc {
+		t.Errorf("final val loss %v, acc %v; the last evaluation's %v, %v", res.FinalValLoss, res.FinalValAcc, last.ValLoss, last.ValAcc)
+	}
+}
+
 // TestTrainCacheLimit: a training set whose frozen prefix would pass the
 // cache's limit is not cached, and the run's numbers are those of a run
 // that caches it.

@@ -141,6 +141,11 @@ type runner struct {
 	// frozen, head new) it cannot change.
 	gaugeLive *Dataset
 	gauged    map[*Dataset]gaugeValue
+	// validated is the last validation with the block versions it was
+	// measured at: the run's last evaluation and its final one measure
+	// the same weights.
+	validated *valValue
+	valPasses int // validation passes computed
 	ctx       context.Context
 
 	// reporting
@@ -516,16 +521,31 @@ func (r *runner) evaluate(step int) (improved bool, err error) {
 }
 
 // validation returns the mean loss and the accuracy on the validation set.
+// While no block has changed since the last validation it returns that
+// one's numbers without computing.
 func (r *runner) validation() (loss, acc float64) {
 	ds := r.spec.Val
 	if ds == nil || ds.Len() == 0 {
 		return math.NaN(), math.NaN()
 	}
+	if v := r.validated; v != nil && slices.Equal(v.ver, r.ev.version) {
+		return v.loss, v.acc
+	}
 	var sum float64
 	var correct int
 	r.phase("validation", func() { sum, correct = r.ev.pass(ds, nil, true) })
+	r.valPasses++
 	n := float64(ds.Len())
-	return sum / n, float64(correct) / n
+	loss, acc = sum/n, float64(correct)/n
+	if !r.stopping() {
+		r.validated = &valValue{slices.Clone(r.ev.version), loss, acc}
+	}
+	return loss, acc
+}
+
+type valValue struct {
+	ver       []uint64
+	loss, acc float64
 }
 
 // phase runs f with the CPU profiler's label phase=name, which the
