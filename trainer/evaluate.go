@@ -453,6 +453,24 @@ func (e *evaluator) trainPrefix(ds *Dataset) (k int, shape []int, out []float32)
 // dropTrain empties the training set's cache.
 func (e *evaluator) dropTrain() { e.train = nil }
 
+// prune lets go of the cached outputs that can no longer serve: those of
+// blocks at or above the lowest one that changed since they were
+// computed.
+func (e *evaluator) prune() {
+	for ds, c := range e.caches {
+		j := 0
+		for j < c.k && c.version[j] == e.version[j] {
+			j++
+		}
+		for i := j; i < c.k; i++ {
+			c.out[i] = nil
+		}
+		if j == 0 {
+			delete(e.caches, ds)
+		}
+	}
+}
+
 // prefix runs every sample of ds through blocks [0, k) as a training
 // forward pass runs them (each layer in the mode Model.Forward gives it),
 // its batches spread over the workers, and returns the per-sample output

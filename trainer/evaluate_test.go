@@ -306,6 +306,11 @@ func TestCacheThaw(t *testing.T) {
 	}
 	e.changed(1)
 	check("conv2 thawed", 2)
+	// What conv2 and fc1 fed is let go; conv1's output is kept.
+	e.prune()
+	if c := e.caches[ds]; c == nil || c.out[0] == nil || c.out[1] != nil || c.out[2] != nil {
+		t.Errorf("after pruning, the cache holds %v", c)
+	}
 	// conv1 changes under a frozen conv2: nothing cached serves.
 	m.FreezeBelow(2)
 	w = m.Blocks[0].Layers[0].Params()[0].Value.Data
@@ -313,6 +318,10 @@ func TestCacheThaw(t *testing.T) {
 		w[i] *= 0.5
 	}
 	e.changed(0)
+	e.prune()
+	if len(e.caches) != 0 {
+		t.Errorf("after conv1 changed, %d caches kept", len(e.caches))
+	}
 	check("conv1 changed", 2)
 }
 

@@ -446,8 +446,10 @@ func (r *runner) enterStage(i, step int) error {
 	}
 	r.stage = i
 	r.changes = changing(r.m)
-	// A new stage may thaw a cached block or change how the blocks run.
+	// A new stage may thaw a cached block or change how the blocks run;
+	// the evaluation caches keep only what can still serve.
 	r.ev.dropTrain()
+	r.ev.prune()
 	if len(r.st.Stages) <= i {
 		r.st.Stages = append(r.st.Stages, StageResult{
 			Label: s.Label, Trainable: s.Trainable, StartStep: step,
