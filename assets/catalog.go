@@ -326,14 +326,23 @@ func (c *Catalog) Prepare(job trainer.Job) (*trainer.Prepared, error) {
 		}
 		srcErr <- err
 	}()
-	ds, err := c.Data(job.Data, base.Model.Config.InputShape, SplitTrain)
+	// A built-in task's images are decoded only for the samples the job
+	// keeps.
+	var ds *trainer.Dataset
+	var samples func([]int) ([]float32, error)
+	if t, ok := TaskByName(job.Data.Path); ok {
+		ds, samples, err = loadSplitLazy(t, t.Train)
+		err = trainer.BadInput(err)
+	} else {
+		ds, err = c.Data(job.Data, base.Model.Config.InputShape, SplitTrain)
+	}
 	if serr := <-srcErr; err == nil {
 		err = serr
 	}
 	if err != nil {
 		return nil, err
 	}
-	return job.Prepare(trainer.JobInputs{Model: base.Model, ModelName: base.Name, Data: ds, Source: src})
+	return job.Prepare(trainer.JobInputs{Model: base.Model, ModelName: base.Name, Data: ds, Samples: samples, Source: src})
 }
 
 // ModelSummary is what a list of models shows of one: read from its

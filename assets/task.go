@@ -1,6 +1,7 @@
 package assets
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"slices"
@@ -88,44 +89,76 @@ func loadSplit(t Task, d DatasetInfo, split string) (*trainer.Dataset, error) {
 
 // readImages reads an IDX image split, keeping the samples whose label
 // remap sends to 0 or more, relabelled: pixels scaled to [0, 1], samples
-// of shape [1, rows, cols]. Only the kept images are decoded.
+// of shape [1, rows, cols]. Only the kept images are decoded, as the
+// images file streams past.
 func readImages(d DatasetInfo, s Split, remap []int) (*trainer.Dataset, error) {
-	shape, px, err := readIDX(s.Files[0])
+	shape, rows, y, err := imageRows(d, s, remap)
 	if err != nil {
 		return nil, err
+	}
+	x, err := decodeImageRows(s.Files[0], shape, rows)
+	if err != nil {
+		return nil, err
+	}
+	return &trainer.Dataset{Name: d.Name, Shape: []int{1, shape[1], shape[2]}, X: x, Y: y, Classes: slices.Clone(d.Classes)}, nil
+}
+
+// imageRows reads an IDX image split's shape (from the images file's
+// header) and its labels, and returns the rows (file indices) of the
+// samples whose label remap sends to 0 or more, with their new labels.
+func imageRows(d DatasetInfo, s Split, remap []int) (shape, rows, y []int, err error) {
+	if shape, err = readIDXShape(s.Files[0]); err != nil {
+		return nil, nil, nil, err
 	}
 	lshape, lab, err := readIDX(s.Files[1])
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	if len(shape) != 3 || len(lshape) != 1 || lshape[0] != shape[0] {
-		return nil, fmt.Errorf("%s: images %v and labels %v do not match", s.Files[0], shape, lshape)
+		return nil, nil, nil, fmt.Errorf("%s: images %v and labels %v do not match", s.Files[0], shape, lshape)
 	}
+	for i, v := range lab {
+		if int(v) >= len(remap) {
+			return nil, nil, nil, fmt.Errorf("%s: label %d of sample %d is not a class of %s", s.Files[1], v, i, d.Name)
+		}
+		if remap[v] >= 0 {
+			rows = append(rows, i)
+			y = append(y, remap[v])
+		}
+	}
+	return shape, rows, y, nil
+}
+
+// decodeImageRows decodes the images at rows (sorted file indices) of
+// an IDX images file of the given shape [N, rows, cols], one after the
+// other, pixels scaled to [0, 1].
+func decodeImageRows(p string, shape, rows []int) ([]float32, error) {
 	size := shape[1] * shape[2]
 	var lut [256]float32
 	for i := range lut {
 		lut[i] = float32(i) / 255
 	}
-	n := 0
-	for _, v := range lab {
-		if int(v) < len(remap) && remap[v] >= 0 {
-			n++
-		}
+	x := make([]float32, len(rows)*size)
+	r, err := OpenGzip(p)
+	if err != nil {
+		return nil, err
 	}
-	ds := &trainer.Dataset{Name: d.Name, Shape: []int{1, shape[1], shape[2]}, X: make([]float32, 0, n*size), Y: make([]int, 0, n), Classes: slices.Clone(d.Classes)}
-	for i, v := range lab {
-		if int(v) >= len(remap) {
-			return nil, fmt.Errorf("%s: label %d of sample %d is not a class of %s", s.Files[1], v, i, d.Name)
+	defer r.Close()
+	k := 0
+	got, err := trainer.ReadIDXRows(r, rows, func(_ int, row []byte) {
+		out := x[k*size : (k+1)*size]
+		for j, b := range row {
+			out[j] = lut[b]
 		}
-		if remap[v] < 0 {
-			continue
-		}
-		for _, b := range px[i*size : (i+1)*size] {
-			ds.X = append(ds.X, lut[b])
-		}
-		ds.Y = append(ds.Y, remap[v])
+		k++
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
 	}
-	return ds, nil
+	if !slices.Equal(got, shape) {
+		return nil, fmt.Errorf("%s: shape %v in the header, then %v", p, shape, got)
+	}
+	return x, nil
 }
 
 func readIDX(p string) ([]int, []byte, error) {
@@ -159,4 +192,71 @@ func LoadTaskSplit(t Task, split string) (*trainer.Dataset, error) {
 		return nil, fmt.Errorf("task %s: no dataset named %q", t.Name, t.Dataset)
 	}
 	return loadSplit(t, d, split)
+}
+
+// loadSplitLazy reads one split of a catalogued task as LoadTaskSplit
+// does, except that an image split comes without its samples: the
+// dataset's X is nil, and samples decodes those at the indices it is
+// given (see trainer.JobInputs.Samples), so that a job that keeps a few
+// thousand of MNIST's 60,000 images decodes those only. A table split
+// comes whole, with a nil samples.
+func loadSplitLazy(t Task, split string) (ds *trainer.Dataset, samples func([]int) ([]float32, error), err error) {
+	d, ok := Dataset(t.Dataset)
+	if !ok {
+		return nil, nil, fmt.Errorf("task %s: no dataset named %q", t.Name, t.Dataset)
+	}
+	s, ok := d.Split(split)
+	if !ok || d.Kind != Images {
+		ds, err := loadSplit(t, d, split)
+		return ds, nil, err
+	}
+	remap := make([]int, len(d.Classes))
+	for i, c := range d.Classes {
+		remap[i] = -1
+		if l, ok := t.Label(c); ok {
+			remap[i] = l
+		}
+	}
+	shape, rows, y, err := imageRows(d, s, remap)
+	if err != nil {
+		return nil, nil, err
+	}
+	ds = &trainer.Dataset{Name: t.Name + "/" + split, Shape: []int{1, shape[1], shape[2]}, Y: y, Classes: slices.Clone(t.Classes)}
+	if err := ds.CheckClasses(); err != nil {
+		return nil, nil, fmt.Errorf("task %s: %w", t.Name, err)
+	}
+	samples = func(indices []int) ([]float32, error) {
+		want := make([]int, len(indices))
+		for k, i := range indices {
+			want[k] = rows[i]
+		}
+		return decodeImageRows(s.Files[0], shape, want)
+	}
+	return ds, samples, nil
+}
+
+// readIDXShape reads the shape in the header of an IDX file of u8
+// elements, and nothing more.
+func readIDXShape(p string) ([]int, error) {
+	r, err := OpenGzip(p)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var head [4]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		return nil, fmt.Errorf("%s: header: %w", p, err)
+	}
+	if head[0] != 0 || head[1] != 0 || head[2] != 0x08 || head[3] == 0 {
+		return nil, fmt.Errorf("%s: magic number % x, want an IDX file of bytes (00 00 08 <dimensions>)", p, head[:])
+	}
+	dims := make([]byte, 4*int(head[3]))
+	if _, err := io.ReadFull(r, dims); err != nil {
+		return nil, fmt.Errorf("%s: header: %w", p, err)
+	}
+	shape := make([]int, head[3])
+	for i := range shape {
+		shape[i] = int(binary.BigEndian.Uint32(dims[4*i:]))
+	}
+	return shape, nil
 }

@@ -263,10 +263,19 @@ func shuffleInts(rng *rand.Rand, x []int) {
 //
 // Split returns an error if valFrac is not strictly between 0 and 1.
 func (d *Dataset) Split(rng *rand.Rand, valFrac float64) (train, val *Dataset, err error) {
+	tr, va, err := d.splitIndices(rng, valFrac)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d.Subset(tr), d.Subset(va), nil
+}
+
+// splitIndices is Split's draw: the sorted indices of the training and
+// validation samples.
+func (d *Dataset) splitIndices(rng *rand.Rand, valFrac float64) (tr, va []int, err error) {
 	if !(valFrac > 0 && valFrac < 1) {
 		return nil, nil, fmt.Errorf("dataset %s: validation fraction %v, want between 0 and 1", quote(d.Name), valFrac)
 	}
-	var tr, va []int
 	for _, idx := range d.byClass() {
 		n := len(idx)
 		if n == 0 {
@@ -284,7 +293,7 @@ func (d *Dataset) Split(rng *rand.Rand, valFrac float64) (train, val *Dataset, e
 	}
 	slices.Sort(tr)
 	slices.Sort(va)
-	return d.Subset(tr), d.Subset(va), nil
+	return tr, va, nil
 }
 
 // KShot returns k samples of every class, drawn with rng, in dataset order
@@ -292,11 +301,31 @@ func (d *Dataset) Split(rng *rand.Rand, valFrac float64) (train, val *Dataset, e
 // class order, that has fewer than k samples, and an error if k is not
 // positive.
 func (d *Dataset) KShot(rng *rand.Rand, k int) (*Dataset, error) {
+	keep, err := d.kshotIndices(nil, rng, k)
+	if err != nil {
+		return nil, err
+	}
+	return d.Subset(keep), nil
+}
+
+// kshotIndices is KShot's draw on the subset of d that among names (all
+// of d when nil): the sorted indices, into d, of the samples kept. It
+// draws what KShot draws on d.Subset(among).
+func (d *Dataset) kshotIndices(among []int, rng *rand.Rand, k int) ([]int, error) {
 	if k <= 0 {
 		return nil, fmt.Errorf("dataset %s: %d shots per class, want at least 1", quote(d.Name), k)
 	}
+	var byClass [][]int
+	if among == nil {
+		byClass = d.byClass()
+	} else {
+		byClass = make([][]int, len(d.Classes))
+		for i, j := range among {
+			byClass[d.Y[j]] = append(byClass[d.Y[j]], i)
+		}
+	}
 	var keep []int
-	for c, idx := range d.byClass() {
+	for c, idx := range byClass {
 		if len(idx) < k {
 			return nil, fmt.Errorf("dataset %s: class %s has %d samples, fewer than the %d shots asked for", quote(d.Name), quote(d.Classes[c]), len(idx), k)
 		}
@@ -304,7 +333,36 @@ func (d *Dataset) KShot(rng *rand.Rand, k int) (*Dataset, error) {
 		keep = append(keep, idx[:k]...)
 	}
 	slices.Sort(keep)
-	return d.Subset(keep), nil
+	if among != nil {
+		for i, j := range keep {
+			keep[i] = among[j]
+		}
+	}
+	return keep, nil
+}
+
+// splitKShot is Split followed by KShot on the training set, with the
+// same draws from rng and the same results, without copying the samples
+// of the training set that the shots leave out.
+func (d *Dataset) splitKShot(rng *rand.Rand, valFrac float64, k int) (train, val *Dataset, err error) {
+	tr, va, err := d.splitKShotIndices(rng, valFrac, k)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d.Subset(tr), d.Subset(va), nil
+}
+
+// splitKShotIndices is splitKShot's draw: the sorted indices of the
+// training shots and of the validation samples.
+func (d *Dataset) splitKShotIndices(rng *rand.Rand, valFrac float64, k int) (tr, va []int, err error) {
+	tr, va, err = d.splitIndices(rng, valFrac)
+	if err != nil {
+		return nil, nil, err
+	}
+	if tr, err = d.kshotIndices(tr, rng, k); err != nil {
+		return nil, nil, err
+	}
+	return tr, va, nil
 }
 
 // Relabel changes the class list to classes, remapping every label, so a

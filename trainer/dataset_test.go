@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -213,6 +214,33 @@ func TestKShot(t *testing.T) {
 	}
 	if _, err := ds.KShot(rng, 0); err == nil {
 		t.Errorf("0 shots: no error")
+	}
+}
+
+// TestSplitKShot: the split and the shots drawn in one go are those of
+// Split then KShot on its training set, to the same samples, and the same
+// error for too few samples.
+func TestSplitKShot(t *testing.T) {
+	ds := toyDataset(7, 12, 9, 20)
+	for _, k := range []int{1, 3, 8} {
+		rng := rand.New(rand.NewPCG(3, 4))
+		tr, va, err := ds.Split(rng, 0.25)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, wantErr := tr.KShot(rng, k)
+		gotTr, gotVa, gotErr := ds.splitKShot(rand.New(rand.NewPCG(3, 4)), 0.25, k)
+		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+			t.Fatalf("%d shots: error %v, want %v", k, gotErr, wantErr)
+		}
+		if wantErr != nil {
+			continue
+		}
+		for _, c := range []struct{ got, want *Dataset }{{gotTr, want}, {gotVa, va}} {
+			if !slices.Equal(c.got.X, c.want.X) || !slices.Equal(c.got.Y, c.want.Y) || c.got.Name != c.want.Name || !slices.Equal(c.got.Classes, c.want.Classes) {
+				t.Errorf("%d shots: %d samples %v, want %d samples %v", k, c.got.Len(), c.got.Y, c.want.Len(), c.want.Y)
+			}
+		}
 	}
 }
 

@@ -30,8 +30,11 @@ type evaluator struct {
 	noCache bool
 	// maxWorkers, when positive, caps the workers below GOMAXPROCS.
 	maxWorkers int
-	// hits counts the passes that started from a cached prefix.
-	hits int
+	// maxBytes, when positive, replaces maxCacheBytes.
+	maxBytes int
+	// hits counts the passes that started from a cached prefix;
+	// trainHits the training steps that did.
+	hits, trainHits int
 	// ctx, when set, ends a pass early once cancelled; the pass's numbers
 	// are then meaningless and its cache is dropped.
 	ctx context.Context
@@ -39,6 +42,9 @@ type evaluator struct {
 	workers []*evalWorker
 	caches  map[*Dataset]*prefixCache
 	batches map[*Dataset][][]int
+	// train is the training set's cache (see trainPrefix), nil when
+	// there is none.
+	train *trainCache
 }
 
 // maxCacheBytes bounds one set's cached prefix outputs; a set whose
@@ -46,11 +52,24 @@ type evaluator struct {
 const maxCacheBytes = 256 << 20
 
 // prefixCache is the output of blocks [0, k) for every evaluation batch
-// of one set.
+// of one set, and the outputs of lower blocks as well while they fit the
+// cache's limit: when a block thaws, the output of the blocks below it,
+// which it feeds, is still good.
 type prefixCache struct {
 	k       int
 	version []uint64 // of blocks [0, k) when computed
-	out     []*Tensor[float32]
+	// out[j][i] is the output of block j for batch i; out[j] is nil for
+	// a block whose output is not kept. out[k-1] is always kept.
+	out [][]*Tensor[float32]
+}
+
+// at returns the outputs of block k-1 if c holds them as they are with
+// the block versions ver, or nil.
+func (c *prefixCache) at(k int, ver []uint64) []*Tensor[float32] {
+	if c == nil || k == 0 || c.k < k || c.out[k-1] == nil || !slices.Equal(c.version[:k], ver[:k]) {
+		return nil
+	}
+	return c.out[k-1]
 }
 
 // evalWorker is one worker's model twin and buffers.
@@ -135,17 +154,25 @@ func (e *evaluator) pass(ds *Dataset, head *Block[float32], wantLoss bool) (loss
 		return 0, 0
 	}
 
-	// The cache: reuse it when it covers the stable prefix with the same
-	// versions, else fill a new one during this pass.
+	// The cache: reuse it when it holds the output of the stable prefix
+	// with the same versions, else fill a new one during this pass.
 	k := 0
-	var use, fill *prefixCache
+	var use []*Tensor[float32]
+	var fill *prefixCache
 	if !e.noCache {
 		k = e.stablePrefix()
-		if c := e.caches[ds]; c != nil && c.k == k && slices.Equal(c.version, e.version[:k]) {
-			use = c
+		if use = e.caches[ds].at(k, e.version); use != nil {
 			e.hits++
-		} else if k > 0 && e.prefixBytes(ds, k) <= maxCacheBytes {
-			fill = &prefixCache{k: k, version: slices.Clone(e.version[:k]), out: make([]*Tensor[float32], n)}
+		} else if need := e.prefixBytes(ds, k); k > 0 && need <= e.cacheLimit() {
+			fill = &prefixCache{k: k, version: slices.Clone(e.version[:k]), out: make([][]*Tensor[float32], k)}
+			fill.out[k-1] = make([]*Tensor[float32], n)
+			// The lower blocks' outputs too, from the top, while they fit.
+			for j := k - 2; j >= 0; j-- {
+				if need += e.prefixBytes(ds, j+1); need > e.cacheLimit() {
+					break
+				}
+				fill.out[j] = make([]*Tensor[float32], n)
+			}
 		} else {
 			k = 0
 			delete(e.caches, ds)
@@ -162,20 +189,29 @@ func (e *evaluator) pass(ds *Dataset, head *Block[float32], wantLoss bool) (loss
 			if i >= n || (e.ctx != nil && e.ctx.Err() != nil) {
 				return
 			}
-			w.y = ds.Batch(w.x, w.y, batches[i])
 			var h *Tensor[float32]
 			from := 0
 			if use != nil {
-				h, from = use.out[i], k
+				// Only the labels: the inputs are not read.
+				h, from = use[i], k
+				w.y = w.y[:0]
+				for _, j := range batches[i] {
+					w.y = append(w.y, ds.Y[j])
+				}
+			} else {
+				w.y = ds.Batch(w.x, w.y, batches[i])
 			}
-			var pre *Tensor[float32]
+			var pre []*Tensor[float32]
 			if fill != nil {
-				pre = &Tensor[float32]{}
+				pre = make([]*Tensor[float32], k)
+				for j, o := range fill.out {
+					if o != nil {
+						pre[j] = &Tensor[float32]{}
+						o[i] = pre[j]
+					}
+				}
 			}
-			logits := w.forward(w.x, h, from, k, pre, head)
-			if fill != nil {
-				fill.out[i] = pre
-			}
+			logits := w.forward(w.x, h, from, pre, head)
 			if wantLoss {
 				losses[i] = w.ce.Forward(logits, w.y) * float64(len(w.y))
 			}
@@ -214,6 +250,14 @@ func (e *evaluator) pass(ds *Dataset, head *Block[float32], wantLoss bool) (loss
 		correct += c
 	}
 	return lossSum, correct
+}
+
+// cacheLimit is the most one set's cache may hold.
+func (e *evaluator) cacheLimit() int {
+	if e.maxBytes > 0 {
+		return e.maxBytes
+	}
+	return maxCacheBytes
 }
 
 // prefixBytes is the size of the output of blocks [0, k) for all of ds.
@@ -284,8 +328,9 @@ func (e *evaluator) workersFor(n int, head *Block[float32]) []*evalWorker {
 // forward runs a batch through the worker's model, from block from on
 // (h is then the output of block from-1; from 0 starts at the input x),
 // with head in place of the model's head when not nil, in inference mode.
-// When pre is not nil it receives a copy of the output of block k-1.
-func (w *evalWorker) forward(x, h *Tensor[float32], from, k int, pre *Tensor[float32], head *Block[float32]) *Tensor[float32] {
+// Each tensor of pre that is not nil receives a copy of the output of
+// its block.
+func (w *evalWorker) forward(x, h *Tensor[float32], from int, pre []*Tensor[float32], head *Block[float32]) *Tensor[float32] {
 	m := w.m
 	if from == 0 {
 		h = m.normalize(x)
@@ -302,9 +347,9 @@ func (w *evalWorker) forward(x, h *Tensor[float32], from, k int, pre *Tensor[flo
 		for _, l := range b.Layers {
 			h = l.Forward(h, false)
 		}
-		if pre != nil && bi == k-1 {
-			pre.Shape = append(pre.Shape[:0], h.Shape...)
-			pre.Data = append(pre.Data[:0], h.Data...)
+		if bi < len(pre) && pre[bi] != nil {
+			pre[bi].Shape = append(pre[bi].Shape[:0], h.Shape...)
+			pre[bi].Data = append(pre[bi].Data[:0], h.Data...)
 		}
 	}
 	return h
@@ -333,4 +378,167 @@ func shareBlock[T Float](dst, src *Block[T]) {
 	for i, p := range dp {
 		p.Value = sp[i].Value
 	}
+}
+
+// trainCache is the output of blocks [0, k) for every sample of the
+// training set, in sample order: the frozen-prefix cache of the training
+// steps.
+type trainCache struct {
+	ds      *Dataset
+	k       int
+	version []uint64 // of blocks [0, k) when computed
+	shape   []int    // per sample
+	out     []float32
+}
+
+// rowwise reports whether a training forward pass through block b gives
+// each sample the bits it gives in any other batch: b draws nothing at
+// random (no active Dropout) and each of its layers computes a sample's
+// output alone. Every layer does but a linear layer on OpenBLAS, whose
+// matrix products pick their kernels by the matrix sizes, so that a row's
+// sums depend on how many rows come with it; package kernel's products
+// and convolutions sum each output in one order whatever the batch.
+func rowwise[T Float](b *Block[T]) bool {
+	for _, l := range b.Layers {
+		if _, ok := l.(*Linear[T]); ok && backend == "openblas" {
+			return false
+		}
+		if _, ok := l.(stochastic); !ok {
+			continue
+		}
+		if d, ok := l.(*Dropout[T]); !ok || d.P > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// trainPrefix returns the number k of leading blocks whose output a
+// training step on ds may take from the cache, and that output for every
+// sample of ds (k per-sample values of shape), computing it when the
+// cache does not hold it. Those blocks are frozen, do not change (no
+// BatchNorm training in them) and are rowwise, so a training forward pass
+// through them gives each sample the numbers it gives here. It
+// returns 0 when no block qualifies, when the cache is off, when the
+// output would pass the cache limit (maxCacheBytes), or when a stop request cut the
+// computation short.
+func (e *evaluator) trainPrefix(ds *Dataset) (k int, shape []int, out []float32) {
+	if e.noCache {
+		return 0, nil, nil
+	}
+	k = e.stablePrefix()
+	for bi := range k {
+		if !rowwise(e.m.Blocks[bi]) {
+			k = bi
+			break
+		}
+	}
+	if c := e.train; c != nil && c.ds == ds && c.k == k && slices.Equal(c.version, e.version[:k]) {
+		e.trainHits++
+		return k, c.shape, c.out
+	}
+	e.train = nil
+	if k == 0 || e.prefixBytes(ds, k) > e.cacheLimit() {
+		return 0, nil, nil
+	}
+	c := &trainCache{ds: ds, k: k, version: slices.Clone(e.version[:k])}
+	if c.shape, c.out = e.prefix(ds, k); c.out == nil {
+		return 0, nil, nil
+	}
+	e.train = c
+	e.trainHits++
+	return k, c.shape, c.out
+}
+
+// dropTrain empties the training set's cache.
+func (e *evaluator) dropTrain() { e.train = nil }
+
+// prune lets go of the cached outputs that can no longer serve: those of
+// blocks at or above the lowest one that changed since they were
+// computed.
+func (e *evaluator) prune() {
+	for ds, c := range e.caches {
+		j := 0
+		for j < c.k && c.version[j] == e.version[j] {
+			j++
+		}
+		for i := j; i < c.k; i++ {
+			c.out[i] = nil
+		}
+		if j == 0 {
+			delete(e.caches, ds)
+		}
+	}
+}
+
+// prefix runs every sample of ds through blocks [0, k) as a training
+// forward pass runs them (each layer in the mode Model.Forward gives it),
+// its batches spread over the workers, and returns the per-sample output
+// shape and the outputs in sample order; nil if a stop request cut it
+// short.
+func (e *evaluator) prefix(ds *Dataset, k int) (shape []int, out []float32) {
+	batches := e.batches[ds]
+	if batches == nil {
+		batches = ds.Batches(nil, evalBatchSize)
+		e.batches[ds] = batches
+	}
+	n := len(batches)
+	if n == 0 {
+		return nil, nil
+	}
+	// The modes come from the model, not from the twins, whose blocks
+	// are not frozen.
+	var modes [][]bool
+	for _, b := range e.m.Blocks[:k] {
+		bm := make([]bool, len(b.Layers))
+		for li, l := range b.Layers {
+			bm[li] = e.m.layerTrains(b, l)
+		}
+		modes = append(modes, bm)
+	}
+	shape = slices.Clone(e.m.inDim)
+	for _, b := range e.m.Blocks[:k] {
+		for _, l := range b.Layers {
+			shape, _ = l.OutShape(shape)
+		}
+	}
+	per := numel(shape)
+	out = make([]float32, ds.Len()*per)
+
+	ws := e.workersFor(n, nil)
+	var next atomic.Int64
+	work := func(w *evalWorker) {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= n || (e.ctx != nil && e.ctx.Err() != nil) {
+				return
+			}
+			w.y = ds.Batch(w.x, w.y, batches[i])
+			h := w.m.normalize(w.x)
+			for bi, b := range w.m.Blocks[:k] {
+				for li, l := range b.Layers {
+					h = l.Forward(h, modes[bi][li])
+				}
+			}
+			// The batches are consecutive runs of samples.
+			copy(out[batches[i][0]*per:], h.Data[:len(batches[i])*per])
+		}
+	}
+	if len(ws) == 1 {
+		work(ws[0])
+	} else {
+		var wg sync.WaitGroup
+		for _, w := range ws {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				work(w)
+			}()
+		}
+		wg.Wait()
+	}
+	if e.ctx != nil && e.ctx.Err() != nil {
+		return nil, nil
+	}
+	return shape, out
 }

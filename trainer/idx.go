@@ -42,6 +42,9 @@ const idxClassCost = 64
 // that actually arrive, never with what a header claims.
 const idxChunk = 1 << 20
 
+// idxGrowth is the factor by which the buffer of a file's data grows.
+const idxGrowth = 16
+
 func idxTypeName(t byte) string {
 	switch t {
 	case idxU8:
@@ -155,13 +158,71 @@ func ReadIDXBytes(r io.Reader) (shape []int, data []byte, err error) {
 // header claiming too much is refused at once; the caller gives the raw
 // part back (idxFile.release) once it has decoded it.
 func readIDX(r io.Reader, name string, mem *budget, decoded int64) (*idxFile, error) {
-	f := &idxFile{name: name}
+	f, cr, need, err := readIDXHead(r, name, mem, decoded)
+	if err != nil {
+		return nil, err
+	}
+	f.mem, f.charged = mem, need
+
+	f.raw = make([]byte, 0, min(need, idxChunk))
+	for int64(len(f.raw)) < need {
+		old := len(f.raw)
+		// Grow to idxGrowth times what has arrived, so a header claiming
+		// much costs little until the data is there, while a file of the
+		// size it claims is copied little: MNIST's 47 MB of images arrive
+		// in a buffer of 1 MiB, then 16 MiB, then the rest, and fresh
+		// memory, which the system must zero page by page, costs as much
+		// as the copies.
+		chunk := int(min(need-int64(old), max(idxChunk, int64(old)*(idxGrowth-1))))
+		f.raw = slices.Grow(f.raw, chunk)[:old+chunk]
+		k, err := io.ReadFull(cr, f.raw[old:])
+		if err != nil {
+			f.raw = f.raw[:old+k]
+			return nil, f.truncated(cr, err, need, int64(len(f.raw)))
+		}
+	}
+	if err := f.checkEnd(cr, need); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// truncated is the error for data that ended early (or could not be
+// read) after got of need bytes.
+func (f *idxFile) truncated(cr *countingReader, err error, need, got int64) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return f.errAt(cr.n, "truncated data: shape %v of %s needs %d bytes of data, found %d",
+			f.shape, idxTypeName(f.typ), need, got)
+	}
+	return f.errAt(cr.n, "reading data: %w", err)
+}
+
+// checkEnd checks that the stream ends after the need bytes of data:
+// reading one byte past the end both finds trailing bytes and makes a
+// gzip reader check its checksum.
+func (f *idxFile) checkEnd(cr *countingReader, need int64) error {
+	var one [1]byte
+	switch k, err := io.ReadFull(cr, one[:]); {
+	case k == 1:
+		return f.errAt(f.dataOff+need, "trailing data after the %d bytes the header declares", need)
+	case err != io.EOF:
+		return f.errAt(cr.n, "after data: %w", err)
+	}
+	return nil
+}
+
+// readIDXHead reads and checks the header of an IDX stream, gunzipping it
+// when it is gzipped, and takes from mem what its data will cost (see
+// readIDX). It returns the stream positioned at the first element and the
+// data's size in bytes.
+func readIDXHead(r io.Reader, name string, mem *budget, decoded int64) (f *idxFile, cr *countingReader, need int64, err error) {
+	f = &idxFile{name: name}
 	zr, gz, err := maybeGunzip(r)
 	f.gz = gz
 	if err != nil {
-		return nil, f.errAt(0, "%w", err)
+		return nil, nil, 0, f.errAt(0, "%w", err)
 	}
-	cr := &countingReader{r: zr}
+	cr = &countingReader{r: zr}
 	short := func(what string, err error) error {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return f.errAt(cr.n, "truncated %s", what)
@@ -171,24 +232,24 @@ func readIDX(r io.Reader, name string, mem *budget, decoded int64) (*idxFile, er
 
 	var magic [4]byte
 	if _, err := io.ReadFull(cr, magic[:]); err != nil {
-		return nil, short("header", err)
+		return nil, nil, 0, short("header", err)
 	}
 	if magic[0] != 0 || magic[1] != 0 {
-		return nil, f.errAt(0, "bad magic number % x, want 00 00 <type> <dimensions>", magic[:])
+		return nil, nil, 0, f.errAt(0, "bad magic number % x, want 00 00 <type> <dimensions>", magic[:])
 	}
 	f.typ = magic[2]
 	size := idxElemSize(f.typ)
 	if size == 0 {
-		return nil, f.errAt(2, "unsupported element type 0x%02x, want u8 (08), i8 (09), i16 (0b), i32 (0c), f32 (0d) or f64 (0e)", f.typ)
+		return nil, nil, 0, f.errAt(2, "unsupported element type 0x%02x, want u8 (08), i8 (09), i16 (0b), i32 (0c), f32 (0d) or f64 (0e)", f.typ)
 	}
 	nd := int(magic[3])
 	if nd == 0 || nd > maxIDXDims {
-		return nil, f.errAt(3, "%d dimensions, want 1 to %d", nd, maxIDXDims)
+		return nil, nil, 0, f.errAt(3, "%d dimensions, want 1 to %d", nd, maxIDXDims)
 	}
 
 	dims := make([]byte, 4*nd)
 	if _, err := io.ReadFull(cr, dims); err != nil {
-		return nil, short("header", err)
+		return nil, nil, 0, short("header", err)
 	}
 	f.shape = make([]int, nd)
 	zero := false
@@ -210,43 +271,67 @@ func readIDX(r io.Reader, name string, mem *budget, decoded int64) (*idxFile, er
 			break
 		}
 		if int64(d) > maxElems/n {
-			return nil, f.errAt(int64(4+4*i), "shape %v is %w: decoded, it passes the %s limit (LoadOptions.MaxBytes)", f.shape, ErrTooLarge, formatBytes(mem.limit))
+			return nil, nil, 0, f.errAt(int64(4+4*i), "shape %v is %w: decoded, it passes the %s limit (LoadOptions.MaxBytes)", f.shape, ErrTooLarge, formatBytes(mem.limit))
 		}
 		n *= int64(d)
 	}
-	need := n * int64(size)
+	need = n * int64(size)
 	mem.used += n * (int64(size) + decoded)
-	f.mem, f.charged = mem, need
+	return f, cr, need, nil
+}
 
-	f.raw = make([]byte, 0, min(need, idxChunk))
-	for int64(len(f.raw)) < need {
-		old := len(f.raw)
-		// Grow by doubling, so the copies cost at most the data once
-		// more, but never beyond twice what has arrived: a header
-		// claiming much costs little until the data is there.
-		chunk := int(min(need-int64(old), max(idxChunk, int64(old))))
-		f.raw = slices.Grow(f.raw, chunk)[:old+chunk]
-		k, err := io.ReadFull(cr, f.raw[old:])
-		if err != nil {
-			f.raw = f.raw[:old+k]
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return nil, f.errAt(cr.n, "truncated data: shape %v of %s needs %d bytes of data, found %d",
-					f.shape, idxTypeName(f.typ), need, len(f.raw))
-			}
-			return nil, f.errAt(cr.n, "reading data: %w", err)
+// ReadIDXRows reads an IDX file of u8 elements shaped [N, ...], gzipped
+// or not, and calls fn with the bytes of each row (sample) whose index is
+// in rows, in order; the other rows are read past, not kept, so a caller
+// that needs a few samples of a large file holds only those. rows must be
+// sorted, each index once. fn must not keep row, whose storage is reused.
+// It returns the file's shape. Errors are those of ReadIDXBytes (the whole
+// file is read and checked, its gzip checksum included) and one for an
+// index out of range.
+func ReadIDXRows(r io.Reader, rows []int, fn func(i int, row []byte)) (shape []int, err error) {
+	f, cr, need, err := readIDXHead(r, "idx", &budget{limit: DefaultMaxBytes()}, 0)
+	if err != nil {
+		return nil, err
+	}
+	if f.typ != idxU8 {
+		return nil, f.errAt(2, "element type %s, want u8", idxTypeName(f.typ))
+	}
+	n := f.shape[0]
+	size := int64(1)
+	for _, d := range f.shape[1:] {
+		size *= int64(d)
+	}
+	if len(rows) > 0 && (rows[0] < 0 || rows[len(rows)-1] >= n) {
+		return nil, fmt.Errorf("idx: rows %d to %d asked of a file of %d", rows[0], rows[len(rows)-1], n)
+	}
+	row := make([]byte, size)
+	var at int64 // bytes of data read
+	for _, i := range rows {
+		skip := int64(i)*size - at
+		if skip < 0 {
+			return nil, fmt.Errorf("idx: rows asked out of order (%d after a later one)", i)
 		}
+		if skip > 0 {
+			k, err := io.CopyN(io.Discard, cr, skip)
+			at += k
+			if err != nil {
+				return nil, f.truncated(cr, err, need, at)
+			}
+		}
+		k, err := io.ReadFull(cr, row)
+		at += int64(k)
+		if err != nil {
+			return nil, f.truncated(cr, err, need, at)
+		}
+		fn(i, row)
 	}
-
-	// Reading one byte past the end both finds trailing bytes and makes a
-	// gzip reader check its checksum.
-	var one [1]byte
-	switch k, err := io.ReadFull(cr, one[:]); {
-	case k == 1:
-		return nil, f.errAt(f.dataOff+need, "trailing data after the %d bytes the header declares", need)
-	case err != io.EOF:
-		return nil, f.errAt(cr.n, "after data: %w", err)
+	if k, err := io.CopyN(io.Discard, cr, need-at); err != nil {
+		return nil, f.truncated(cr, err, need, at+k)
 	}
-	return f, nil
+	if err := f.checkEnd(cr, need); err != nil {
+		return nil, err
+	}
+	return f.shape, nil
 }
 
 // float32s decodes the elements divided by div, refusing non-finite values.

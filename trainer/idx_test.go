@@ -248,3 +248,56 @@ func TestLoadIDXErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestReadIDXRows: the rows asked for are those ReadIDXBytes reads, in
+// order, gzipped or not; rows out of order or out of range, a truncated
+// file and trailing bytes are refused.
+func TestReadIDXRows(t *testing.T) {
+	var data []byte
+	for i := range 5 * 6 {
+		data = append(data, byte(7*i))
+	}
+	file := idxBytes(idxU8, []int{5, 2, 3}, data)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(file)
+	zw.Close()
+	for _, f := range [][]byte{file, gz.Bytes()} {
+		for _, rows := range [][]int{{}, {0}, {1, 3}, {4}, {0, 1, 2, 3, 4}} {
+			var got []byte
+			var at []int
+			shape, err := ReadIDXRows(bytes.NewReader(f), rows, func(i int, row []byte) {
+				at = append(at, i)
+				got = append(got, row...)
+			})
+			if err != nil {
+				t.Fatalf("rows %v: %v", rows, err)
+			}
+			var want []byte
+			for _, i := range rows {
+				want = append(want, data[i*6:(i+1)*6]...)
+			}
+			if !slices.Equal(shape, []int{5, 2, 3}) || !slices.Equal(at, rows) || !bytes.Equal(got, want) {
+				t.Errorf("rows %v: shape %v, rows %v, bytes %v; want %v", rows, shape, at, got, want)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		file []byte
+		rows []int
+		want string
+	}{
+		{"out of order", file, []int{3, 1}, "out of order"},
+		{"repeated", file, []int{2, 2}, "out of order"},
+		{"out of range", file, []int{5}, "rows 5 to 5 asked of a file of 5"},
+		{"truncated", file[:len(file)-1], []int{0}, "truncated data"},
+		{"trailing", append(slices.Clone(file), 0), []int{0}, "trailing data"},
+		{"not bytes", idxBytes(idxI16, []int{1, 1}, []byte{0, 1}), nil, "want u8"},
+	} {
+		_, err := ReadIDXRows(bytes.NewReader(tc.file), tc.rows, func(int, []byte) {})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
+		}
+	}
+}

@@ -239,6 +239,13 @@ type JobInputs struct {
 	ModelName string
 	// Data is the job's data, all of it: Prepare splits it.
 	Data *Dataset
+	// Samples, when set, holds Data's samples in place of Data.X, which
+	// is then nil: it returns the values of the samples at indices
+	// (sorted, each once), one after the other. Prepare calls it once,
+	// for the samples the job keeps (its validation set and its training
+	// shots), so that data decoded from a compressed file costs only
+	// those.
+	Samples func(indices []int) ([]float32, error)
 	// Source is the source task's held-out set for the forgetting gauge;
 	// nil for none.
 	Source *Dataset
@@ -311,13 +318,19 @@ func (j Job) Prepare(in JobInputs) (*Prepared, error) {
 		mod.Reset(rand.New(rand.NewPCG(j.Seed, saltScratch)))
 	}
 	rng := rand.New(rand.NewPCG(j.Seed, saltSplit))
-	if p.Train, p.Val, err = ds.Split(rng, j.valSplit()); err != nil {
+	var tr, va []int
+	if j.Shots > 0 {
+		tr, va, err = ds.splitKShotIndices(rng, j.valSplit(), j.Shots)
+	} else {
+		tr, va, err = ds.splitIndices(rng, j.valSplit())
+	}
+	if err != nil {
 		return nil, BadInput(err)
 	}
-	if j.Shots > 0 {
-		if p.Train, err = p.Train.KShot(rng, j.Shots); err != nil {
-			return nil, BadInput(err)
-		}
+	if in.Samples == nil {
+		p.Train, p.Val = ds.Subset(tr), ds.Subset(va)
+	} else if p.Train, p.Val, err = fetchSamples(ds, in.Samples, tr, va); err != nil {
+		return nil, err
 	}
 	if in.Source != nil && j.Init != InitScratch {
 		// A kept head is gauged as it trains; a replaced one leaves the
@@ -349,6 +362,42 @@ func (j Job) Prepare(in JobInputs) (*Prepared, error) {
 		return nil, BadInput(err)
 	}
 	return p, nil
+}
+
+// fetchSamples builds the subsets of ds (whose X is nil) at the sorted
+// indices tr and va, asking samples once for both.
+func fetchSamples(ds *Dataset, samples func([]int) ([]float32, error), tr, va []int) (train, val *Dataset, err error) {
+	all := append(slices.Clone(tr), va...)
+	slices.Sort(all)
+	x, err := samples(all)
+	if err != nil {
+		return nil, nil, fmt.Errorf("data %s: %w", quote(ds.Name), err)
+	}
+	n := ds.SampleSize()
+	if len(x) != len(all)*n {
+		return nil, nil, fmt.Errorf("data %s: %d values for %d samples of %d", quote(ds.Name), len(x), len(all), n)
+	}
+	// The kept samples, in order; then each subset by position among them.
+	kept := &Dataset{Name: ds.Name, Shape: ds.Shape, X: x, Y: make([]int, len(all)), Classes: ds.Classes}
+	pos := make(map[int]int, len(all))
+	for p, i := range all {
+		kept.Y[p] = ds.Y[i]
+		pos[i] = p
+	}
+	at := func(idx []int) []int {
+		out := make([]int, len(idx))
+		for k, i := range idx {
+			out[k] = pos[i]
+		}
+		return out
+	}
+	train, val = kept.Subset(at(tr)), kept.Subset(at(va))
+	for _, d := range []*Dataset{train, val} {
+		if err := d.Validate(); err != nil {
+			return nil, nil, BadInput(err)
+		}
+	}
+	return train, val, nil
 }
 
 // subset reports whether every class of have is among want.

@@ -141,6 +141,11 @@ type runner struct {
 	// frozen, head new) it cannot change.
 	gaugeLive *Dataset
 	gauged    map[*Dataset]gaugeValue
+	// validated is the last validation with the block versions it was
+	// measured at: the run's last evaluation and its final one measure
+	// the same weights.
+	validated *valValue
+	valPasses int // validation passes computed
 	ctx       context.Context
 
 	// reporting
@@ -222,6 +227,7 @@ func newRunner(spec Spec, report func(Progress)) (*runner, error) {
 	r.steps = newStepper(m, spec.Train, spec.Seed, spec.BatchSize)
 	r.ev = newEvaluator(m)
 	r.ev.noCache = spec.noCache
+	r.steps.ev = r.ev
 	r.changes = changing(m)
 	r.gaugeLive = GaugeLiveSet(spec.Source, spec.GaugeSample)
 	r.gauged = map[*Dataset]gaugeValue{}
@@ -440,6 +446,10 @@ func (r *runner) enterStage(i, step int) error {
 	}
 	r.stage = i
 	r.changes = changing(r.m)
+	// A new stage may thaw a cached block or change how the blocks run;
+	// the evaluation caches keep only what can still serve.
+	r.ev.dropTrain()
+	r.ev.prune()
 	if len(r.st.Stages) <= i {
 		r.st.Stages = append(r.st.Stages, StageResult{
 			Label: s.Label, Trainable: s.Trainable, StartStep: step,
@@ -513,16 +523,31 @@ func (r *runner) evaluate(step int) (improved bool, err error) {
 }
 
 // validation returns the mean loss and the accuracy on the validation set.
+// While no block has changed since the last validation it returns that
+// one's numbers without computing.
 func (r *runner) validation() (loss, acc float64) {
 	ds := r.spec.Val
 	if ds == nil || ds.Len() == 0 {
 		return math.NaN(), math.NaN()
 	}
+	if v := r.validated; v != nil && slices.Equal(v.ver, r.ev.version) {
+		return v.loss, v.acc
+	}
 	var sum float64
 	var correct int
 	r.phase("validation", func() { sum, correct = r.ev.pass(ds, nil, true) })
+	r.valPasses++
 	n := float64(ds.Len())
-	return sum / n, float64(correct) / n
+	loss, acc = sum/n, float64(correct)/n
+	if !r.stopping() {
+		r.validated = &valValue{slices.Clone(r.ev.version), loss, acc}
+	}
+	return loss, acc
+}
+
+type valValue struct {
+	ver       []uint64
+	loss, acc float64
 }
 
 // phase runs f with the CPU profiler's label phase=name, which the
@@ -561,11 +586,12 @@ func GaugeLiveSet(src *Dataset, n int) *Dataset {
 	if src == nil || n < 0 || n >= src.Len() {
 		return src
 	}
-	_, sub, err := src.Split(rand.New(rand.NewPCG(0, saltGauge)), float64(n)/float64(src.Len()))
+	// Split's draw, without copying the part that is not gauged.
+	_, live, err := src.splitIndices(rand.New(rand.NewPCG(0, saltGauge)), float64(n)/float64(src.Len()))
 	if err != nil {
 		return src
 	}
-	return sub
+	return src.Subset(live)
 }
 
 // saltGauge draws the gauge's live subset.

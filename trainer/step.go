@@ -12,15 +12,22 @@ import (
 // batches; dropout draws from a stream seeded by (seed, step); then
 // forward, cross-entropy, backward, gradient clipping and the optimizer's
 // update. It keeps the buffers that consecutive steps reuse.
+//
+// With an evaluator, a step starts from the training set's frozen-prefix
+// cache (evaluator.trainPrefix) when it holds one: the batch is gathered
+// from the cached outputs of the frozen blocks and only the blocks above
+// run, to the same bits as the whole forward pass.
 type stepper struct {
 	m     *Model[float32]
 	train *Dataset
 	seed  uint64
 	batch int
 	spe   int
+	ev    *evaluator // nil: no cache
 
 	ce    CrossEntropy[float32]
 	x     *Tensor[float32]
+	h     *Tensor[float32] // a batch of cached prefix outputs
 	y     []int
 	order [][]int // the current epoch's batches
 	epoch int
@@ -30,7 +37,7 @@ func newStepper(m *Model[float32], train *Dataset, seed uint64, batch int) *step
 	return &stepper{
 		m: m, train: train, seed: seed, batch: batch,
 		spe: StepsPerEpoch(train.Len(), batch),
-		x:   &Tensor[float32]{}, epoch: -1,
+		x:   &Tensor[float32]{}, h: &Tensor[float32]{}, epoch: -1,
 	}
 }
 
@@ -50,11 +57,26 @@ func (s *stepper) step(step int, opt Optimizer[float32], lr, clip float64, stats
 		s.order = s.train.Batches(rand.New(rand.NewPCG(s.seed, uint64(e))), s.batch)
 		s.epoch = e
 	}
-	s.y = s.train.Batch(s.x, s.y, s.order[step%s.spe])
+	idx := s.order[step%s.spe]
+	k, shape, pre := 0, []int(nil), []float32(nil)
+	if s.ev != nil {
+		k, shape, pre = s.ev.trainPrefix(s.train)
+	}
+	if k > 0 {
+		s.y = gatherRows(s.h, s.y, pre, shape, s.train.Y, idx)
+	} else {
+		s.y = s.train.Batch(s.x, s.y, idx)
+	}
 	s.m.SetRand(rand.New(rand.NewPCG(s.seed^dropoutSalt, uint64(step))))
 
 	// Forward.
-	loss = s.ce.Forward(s.m.Forward(s.x, true), s.y)
+	var logits *Tensor[float32]
+	if k > 0 {
+		logits = s.m.forwardFrom(s.h, k, true)
+	} else {
+		logits = s.m.Forward(s.x, true)
+	}
+	loss = s.ce.Forward(logits, s.y)
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return loss, len(s.y)
 	}
@@ -71,4 +93,34 @@ func (s *stepper) step(step int, opt Optimizer[float32], lr, clip float64, stats
 	opt.SkipStats(!stats)
 	opt.Step(lr)
 	return loss, len(s.y)
+}
+
+// gatherRows copies the rows of src (per-sample values of shape) named by
+// indices into dst, shaped [len(indices), shape...], and their labels from
+// labels into dstY, reusing both buffers as Dataset.Batch does.
+func gatherRows(dst *Tensor[float32], dstY []int, src []float32, shape []int, labels []int, indices []int) []int {
+	n := numel(shape)
+	b := len(indices)
+	if cap(dst.Data) < b*n {
+		dst.Data = make([]float32, b*n)
+	}
+	dst.Data = dst.Data[:b*n]
+	dst.Shape = append(append(dst.Shape[:0], b), shape...)
+	dstY = dstY[:0]
+	for j, i := range indices {
+		copy(dst.Data[j*n:(j+1)*n], src[i*n:(i+1)*n])
+		dstY = append(dstY, labels[i])
+	}
+	return dstY
+}
+
+// forwardFrom runs h, the output of block k-1 for a batch, through blocks
+// k and above as Forward runs them, and returns the logits.
+func (m *Model[T]) forwardFrom(h *Tensor[T], k int, train bool) *Tensor[T] {
+	for _, b := range m.Blocks[k:] {
+		for _, l := range b.Layers {
+			h = l.Forward(h, train && m.layerTrains(b, l))
+		}
+	}
+	return h
 }

@@ -10,13 +10,16 @@ from the rest), same steps (4 stages x 10 epochs x 4 batches of at most 32),
 optimizer (AdamW, betas 0.7/0.99, eps 1e-8, decoupled weight decay 0.01 on
 weights, none on biases; a block's state kept across stages), schedule
 (slanted triangular, cut 0.1, ratio 32, discriminative factor 2.6),
-evaluation cadence (validation and the forgetting gauge at the start, at
-every epoch end and at the end; the best weights kept) and gauge (the
-source task's test set, digits 0-4 of MNIST's test split, through the
-current body and the base model's original head; at each evaluation a
-fixed stratified subset of about --gauge-sample samples, as thaw's
-Spec.GaugeSample, the whole set at the start and the end; 0 for the whole
-set every time). The samples drawn differ
+evaluation cadence (the forgetting gauge at the start; validation and the
+gauge at every epoch end; the best weights kept; at the end the last
+validation's figures, which measured the final weights, and the whole
+gauge) and gauge (the source task's test set, digits 0-4 of MNIST's test
+split, through the current body and the base model's original head; at
+each evaluation a fixed stratified subset of about --gauge-sample
+samples, as thaw's Spec.GaugeSample, the whole set at the start and the
+end; 0 for the whole set every time), and, as thaw train does after the
+run, the best weights scored on the task's test split (digits 5-9 of
+MNIST's test split; --no-test leaves it out). The samples drawn differ
 from thaw's (another random generator); their numbers do not.
 
     /usr/bin/python3 torch_job.py [--threads N] [--root REPO]
@@ -124,6 +127,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--gauge-sample", type=int, default=1000)
     ap.add_argument("--lr", type=float, default=1e-2, help="peak rate: the gradual preset's default")
+    ap.add_argument("--no-test", action="store_true", help="do not score the best weights on the test split")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -236,14 +240,24 @@ def main():
                 if vl < best_loss:
                     best_loss, best_acc = vl, va_acc
                     best = {k: v.clone() for k, v in model.state_dict().items()}
-    final_loss, final_acc = validation()
+    # The last evaluation measured the final weights: its figures are the
+    # final ones (thaw keeps them rather than measure the same weights again).
+    final_loss, final_acc = vl, va_acc
     gauge_after = gauge(full=True)
+    test_acc = None
+    if not args.no_test:
+        # As thaw train: the best weights on the task's test split.
+        t = clocks()
+        test_x, test_y = task(args.root, "test", [5, 6, 7, 8, 9])
+        model.load_state_dict(best)
+        test_acc = evaluate(test_x, test_y)[1]
+        tm.add("test", t)
     c, w = clocks()
     print(json.dumps({
         "torch": torch.__version__, "threads": args.threads, "steps": step,
         "train_samples": n, "val_samples": len(val_y), "source_samples": len(src_y), "gauge_live_samples": len(live_y),
         "final_val_acc": final_acc, "best_val_acc": best_acc,
-        "source_acc_before": gauge_before, "source_acc_after": gauge_after,
+        "source_acc_before": gauge_before, "source_acc_after": gauge_after, "test_acc": test_acc,
         "cpu": tm.cpu, "wall": tm.wall, "cpu_total": c, "wall_total": w - t0[1],
     }))
 
