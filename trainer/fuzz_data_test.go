@@ -225,3 +225,45 @@ func FuzzLoadIDXLabels(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadIDXRows: picking rows as the file streams past accepts and
+// refuses what reading the whole file does, and the rows it hands back
+// are those of the whole file.
+func FuzzReadIDXRows(f *testing.F) {
+	addFixtures(f, ".idx")
+	f.Fuzz(func(t *testing.T, in []byte) {
+		shape, data, err := ReadIDXBytes(bytes.NewReader(in))
+		var rows []int
+		if err == nil {
+			// Every other row of the first 64: a header may claim
+			// millions of empty rows.
+			for i := 0; i < min(shape[0], 64); i += 2 {
+				rows = append(rows, i)
+			}
+		}
+		got := map[int][]byte{}
+		shape2, err2 := ReadIDXRows(bytes.NewReader(in), rows, func(i int, row []byte) { got[i] = bytes.Clone(row) })
+		if (err == nil) != (err2 == nil) {
+			t.Fatalf("whole file: %v; rows: %v", err, err2)
+		}
+		if err != nil {
+			var de *DataError
+			if !errors.As(err2, &de) || de.Offset < 0 {
+				t.Fatalf("error %v has no byte offset", err2)
+			}
+			return
+		}
+		if !slices.Equal(shape, shape2) {
+			t.Fatalf("shape %v, whole file %v", shape2, shape)
+		}
+		if len(got) != len(rows) {
+			t.Fatalf("%d rows handed back, %d asked", len(got), len(rows))
+		}
+		size := len(data) / max(shape[0], 1)
+		for _, i := range rows {
+			if !bytes.Equal(got[i], data[i*size:(i+1)*size]) {
+				t.Fatalf("row %d differs from the whole file's", i)
+			}
+		}
+	})
+}
