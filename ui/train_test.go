@@ -242,11 +242,12 @@ func TestFlowTrainBranchRuns(t *testing.T) {
 		return err == nil && r.Status == trainer.StatusRunning
 	})
 	// enter on the session's own live run opens its dashboard on Train,
-	// not a stored view.
+	// not a stored view: there q asks to stop the run (in a stored view
+	// it would close the view).
 	keys("5")
 	scr.waitFor(t, "Runs", "running")
 	keys("enter")
-	scr.waitFor(t, "samples/s", "stage 3/3")
+	scr.waitFor(t, "running · stage 3/3", "p pause/resume")
 	keys("q")
 	scr.waitFor(t, "Quit and stop it?")
 	keys("y")
