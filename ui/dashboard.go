@@ -774,14 +774,19 @@ func (d *dashboard) statusView(w int) string {
 		status = lipgloss.NewStyle().Reverse(true).Render(" paused ")
 	}
 	barW := 20
-	if w < 100 {
+	if w < 130 {
 		barW = 10
 	}
 	frac := 0.0
 	if p.TotalSteps > 0 {
 		frac = float64(p.Step) / float64(p.TotalSteps)
 	}
-	line1 := fmt.Sprintf("%s · %s · epoch %.1f · step %d/%d %s %3.0f%%", status, stage, p.Epoch, p.Step, p.TotalSteps, bar(frac, barW), 100*frac)
+	epoch := fmt.Sprintf("%.1f", p.Epoch)
+	if p.Epoch >= 1000 {
+		epoch = fmt.Sprintf("%.0f", p.Epoch)
+	}
+	line1 := fmt.Sprintf("%s · %s · epoch %s · step %s/%s %s %3.0f%%", status, stage, epoch,
+		shortSteps(p.Step), shortSteps(p.TotalSteps), bar(frac, barW), 100*frac)
 	if !d.stored {
 		if p.SamplesPerSec > 0 {
 			line1 += fmt.Sprintf(" · %s samples/s", humanInt(p.SamplesPerSec))
@@ -1000,4 +1005,14 @@ func humanInt(v float64) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// shortSteps writes a step count whole below a million and in millions
+// above, so that the status line keeps its throughput and ETA in view on
+// a run of tens of millions of steps.
+func shortSteps[N int | int64](n N) string {
+	if n < 1_000_000 {
+		return fmt.Sprint(n)
+	}
+	return fmt.Sprintf("%.2fM", float64(n)/1e6)
 }

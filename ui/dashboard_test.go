@@ -245,3 +245,23 @@ func TestSkippedStepsAreNotDrawn(t *testing.T) {
 		t.Fatalf("real(disp(20000007)) = %d", got)
 	}
 }
+
+// TestStatusLineOnAVeryLongRun: a run of tens of millions of steps keeps
+// its throughput and ETA on the status line at 114 columns (its width in a
+// 160-column terminal); step counts
+// past a million are written in millions, epochs past a thousand whole.
+func TestStatusLineOnAVeryLongRun(t *testing.T) {
+	d := newDashboard(palette{})
+	nan := math.NaN()
+	d.progress(trainer.Progress{Event: trainer.EventStage, Step: 0, TotalSteps: 60_000_000, StageLabel: "stage 1: head",
+		ValLoss: nan, ValAcc: nan, SourceAcc: nan, Status: trainer.StatusRunning})
+	d.progress(trainer.Progress{Event: trainer.EventStep, Step: 40_121_820, TotalSteps: 60_000_000, StageLabel: "stage 1: head",
+		Epoch: 10_030_455, FirstStep: 40_121_819, Losses: []float64{0.5}, ValLoss: nan, ValAcc: nan, SourceAcc: nan,
+		SamplesPerSec: 65416, ETA: time.Minute, Status: trainer.StatusRunning})
+	line := ansi.Strip(strings.SplitN(d.statusView(114), "\n", 2)[0])
+	for _, want := range []string{"epoch 10030455 ", "step 40.12M/60.00M", "65,416 samples/s", "ETA 1m0s"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("status line lacks %q: %q", want, line)
+		}
+	}
+}
