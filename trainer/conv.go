@@ -441,37 +441,31 @@ func (l *Conv2D[T]) forward32(x, y []float32) {
 // lowerPanels gathers the lowered sample into packed B panels (see kernel.PackB):
 // k = In·K·K rows, n = OH·OW columns.
 func (l *Conv2D[T]) lowerPanels(bp, xpad []float32) {
-	p := &l.packed
-	kk, plane := len(p.base), len(p.off)
-	for j := 0; j < plane; j += kernel.NR {
-		nr := min(kernel.NR, plane-j)
-		off := p.off[j:][:nr]
-		dst := bp[j*kk:][:kk*kernel.NR]
-		for q, b := range p.base {
-			d := dst[q*kernel.NR:][:kernel.NR]
-			src := xpad[b:]
-			for i, o := range off {
-				d[i] = src[o]
-			}
-			clear(d[nr:])
-		}
-	}
+	gatherPanels(bp, xpad, l.packed.base, l.packed.off)
 }
 
 // lowerPanelsT gathers the transposed lowered sample into packed B panels:
 // k = OH·OW rows, n = In·K·K columns, for dW = dY·colᵀ.
 func (l *Conv2D[T]) lowerPanelsT(bp, xpad []float32) {
-	p := &l.packed
-	kk, plane := len(p.base), len(p.off)
-	for j := 0; j < kk; j += kernel.NR {
-		nr := min(kernel.NR, kk-j)
-		base := p.base[j:][:nr]
-		dst := bp[j*plane:][:plane*kernel.NR]
-		for i, o := range p.off {
-			d := dst[i*kernel.NR:][:kernel.NR]
-			src := xpad[o:]
-			for c, b := range base {
-				d[c] = src[b]
+	gatherPanels(bp, xpad, l.packed.off, l.packed.base)
+}
+
+// gatherPanels packs the matrix whose element (r, c) is xpad[rows[r] +
+// cols[c]] into B panels of kernel.NR columns, a short last panel padded
+// with zeros. The lowered sample is that matrix with rows = base (the
+// offset of each input channel and tap) and cols = off (the offset of
+// each output position); its transpose swaps the two tables.
+func gatherPanels(bp, xpad []float32, rows, cols []int32) {
+	k, n := len(rows), len(cols)
+	for j := 0; j < n; j += kernel.NR {
+		nr := min(kernel.NR, n-j)
+		cs := cols[j:][:nr]
+		dst := bp[j*k:][:k*kernel.NR]
+		for q, r := range rows {
+			d := dst[q*kernel.NR:][:kernel.NR]
+			src := xpad[r:]
+			for i, c := range cs {
+				d[i] = src[c]
 			}
 			clear(d[nr:])
 		}

@@ -218,19 +218,7 @@ func (e *evaluator) pass(ds *Dataset, head *Block[float32], wantLoss bool) (loss
 			corrects[i] = countCorrect(logits, w.y)
 		}
 	}
-	if len(ws) == 1 {
-		work(ws[0])
-	} else {
-		var wg sync.WaitGroup
-		for _, w := range ws {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				work(w)
-			}()
-		}
-		wg.Wait()
-	}
+	runWorkers(ws, work)
 	if e.ctx != nil && e.ctx.Err() != nil {
 		return math.NaN(), 0
 	}
@@ -524,21 +512,23 @@ func (e *evaluator) prefix(ds *Dataset, k int) (shape []int, out []float32) {
 			copy(out[batches[i][0]*per:], h.Data[:len(batches[i])*per])
 		}
 	}
-	if len(ws) == 1 {
-		work(ws[0])
-	} else {
-		var wg sync.WaitGroup
-		for _, w := range ws {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				work(w)
-			}()
-		}
-		wg.Wait()
-	}
+	runWorkers(ws, work)
 	if e.ctx != nil && e.ctx.Err() != nil {
 		return nil, nil
 	}
 	return shape, out
+}
+
+// runWorkers calls work once per worker, on a goroutine of its own when
+// there is more than one, and returns when all have returned.
+func runWorkers(ws []*evalWorker, work func(*evalWorker)) {
+	if len(ws) == 1 {
+		work(ws[0])
+		return
+	}
+	var wg sync.WaitGroup
+	for _, w := range ws {
+		wg.Go(func() { work(w) })
+	}
+	wg.Wait()
 }
