@@ -1010,7 +1010,7 @@ func humanInt(v float64) string {
 // shortSteps writes a step count whole below a million and in millions
 // above, so that the status line keeps its throughput and ETA in view on
 // a run of tens of millions of steps.
-func shortSteps[N int | int64](n N) string {
+func shortSteps(n int) string {
 	if n < 1_000_000 {
 		return fmt.Sprint(n)
 	}

@@ -61,7 +61,7 @@ func drawLRChart(st Styles, rp *trainer.ResolvedPlan, spe, w, h int) (string, in
 	dim := chart.Style{Faint: true}
 	c.SetStyles(dim, dim, dim, chart.Style{}, chart.Style{})
 	for b, name := range rp.Blocks {
-		c.AddSeries(name, chart.Line, seriesChartStyle(st, b), true)
+		c.AddSeries(name, chart.Line, chart.Style{FG: st.seriesColor(b)}, true)
 	}
 
 	// The sampled steps: every step of a short plan, else evenly spaced
@@ -126,12 +126,4 @@ func drawLRChart(st Styles, rp *trainer.ResolvedPlan, spe, w, h int) (string, in
 	out.WriteByte('\n')
 	out.WriteString(c.View())
 	return out.String(), series
-}
-
-// seriesChartStyle is Styles.seriesStyle for ui/chart.
-func seriesChartStyle(st Styles, i int) chart.Style {
-	if len(st.Series) == 0 {
-		return chart.Style{}
-	}
-	return chart.Style{FG: st.Series[i%len(st.Series)]}
 }

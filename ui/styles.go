@@ -105,10 +105,18 @@ func NewStyles(dark, noColor bool) Styles {
 	return s
 }
 
-// seriesStyle is the style of chart series i.
-func (s Styles) seriesStyle(i int) lipgloss.Style {
+// seriesColor is the colour of chart series i, nil without colours.
+func (s Styles) seriesColor(i int) color.Color {
 	if len(s.Series) == 0 {
-		return lipgloss.NewStyle()
+		return nil
 	}
-	return lipgloss.NewStyle().Foreground(s.Series[i%len(s.Series)])
+	return s.Series[i%len(s.Series)]
+}
+
+// seriesStyle is the style of text naming chart series i.
+func (s Styles) seriesStyle(i int) lipgloss.Style {
+	if c := s.seriesColor(i); c != nil {
+		return lipgloss.NewStyle().Foreground(c)
+	}
+	return lipgloss.NewStyle()
 }
