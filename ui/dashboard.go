@@ -378,14 +378,16 @@ func (d *dashboard) load(r export.Run, status trainer.Status) {
 	d.stored, d.status, d.name = true, status, termtext.Sanitize(r.Name)
 	var losses []float64
 	var lossX []float64
-	lastStep := 0
+	lastStep, lastEpoch := 0, 0.0
 	for _, g := range runGaps(r) {
 		d.addGap(g[0], g[1])
 	}
 	d.startStep = r.BranchStep
 	for _, s := range r.Series {
 		for _, p := range s.Points {
-			lastStep = max(lastStep, p.Step)
+			if p.Step >= lastStep {
+				lastStep, lastEpoch = p.Step, p.Epoch
+			}
 		}
 		switch s.Name {
 		case export.TrainLoss:
@@ -454,7 +456,7 @@ func (d *dashboard) load(r export.Run, status trainer.Status) {
 			d.acc.SetBest(float64(e.step), e.acc, !math.IsNaN(e.acc))
 		}
 	}
-	d.last = trainer.Progress{Step: lastStep, TotalSteps: lastStep, Status: status, Stage: len(d.stages) - 1}
+	d.last = trainer.Progress{Step: lastStep, TotalSteps: lastStep, Epoch: lastEpoch, Status: status, Stage: len(d.stages) - 1}
 	if len(d.stages) > 0 {
 		d.last.StageLabel = d.stages[len(d.stages)-1].label
 	}

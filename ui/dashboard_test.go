@@ -10,6 +10,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"thaw/trainer"
+	"thaw/ui/export"
 )
 
 // synthRun makes the reports of a three-stage run of total steps,
@@ -263,5 +264,21 @@ func TestStatusLineOnAVeryLongRun(t *testing.T) {
 		if !strings.Contains(line, want) {
 			t.Errorf("status line lacks %q: %q", want, line)
 		}
+	}
+}
+
+// TestStoredRunShowsItsEpoch: a stored run's view reads the epoch of its
+// last recorded point, as the live view shows it.
+func TestStoredRunShowsItsEpoch(t *testing.T) {
+	d := newDashboard(palette{})
+	var pts []export.Point
+	for s := 1; s <= 40; s++ {
+		pts = append(pts, export.Point{Step: s, Epoch: float64(s) / 10, Value: 1 / float64(s)})
+	}
+	d.load(export.Run{Name: "r", BestStep: -1, Series: []export.Series{{Name: export.TrainLoss, Points: pts}},
+		Stages: []export.Stage{{Index: 1, Label: "stage 1: head", StartStep: 0, EndStep: 40}}}, trainer.StatusDone)
+	line := ansi.Strip(strings.SplitN(d.statusView(114), "\n", 2)[0])
+	if !strings.Contains(line, "epoch 4.0 · step 40/40") {
+		t.Errorf("stored status line: %q, want epoch 4.0 at step 40", line)
 	}
 }
