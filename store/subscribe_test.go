@@ -135,11 +135,14 @@ func TestLiveSubscribeCancel(t *testing.T) {
 	ctx := context.Background()
 	e, _ := newTestEngine(t)
 	before := runtime.NumGoroutine()
+	// Ready runs on the run's goroutine, so the count is added here,
+	// before Start: an Add there could race the Wait below.
+	const viewers = 8
 	var wg sync.WaitGroup
+	wg.Add(viewers)
 	ready := func(l *Live) {
-		for range 8 {
+		for range viewers {
 			ch, cancel := l.Subscribe()
-			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				<-ch // a report, or the end
