@@ -83,6 +83,12 @@ func dsnReadOnly(path string, immutable bool) string {
 	return u.String()
 }
 
+// nowQuery reads the database's clock in milliseconds since the epoch,
+// which [Store.Now] judges heartbeats by. julianday('now') is the time of
+// the current statement, good to the millisecond; PostgreSQL would say
+// (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT.
+const nowQuery = `SELECT CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)`
+
 // isBusy reports whether err means that the database was locked by another
 // connection for longer than the busy timeout, so that the whole transaction
 // may be retried.

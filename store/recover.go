@@ -39,17 +39,21 @@ func (s *Store) recover(ctx context.Context) error {
 }
 
 // MarkStale declares interrupted every run that is running or paused but
-// whose heartbeat is older than the grace period, and returns their ids.
-// [Open] calls it; a viewer that watches runs of other processes may call it
-// from time to time.
+// whose heartbeat is stale by [Judge]'s rule (the database's clock, the
+// store's grace), and returns their ids. [Open] calls it, and resume before
+// it takes a run over; a viewer needs not, since [Judge] shows the same
+// status without writing.
 func (s *Store) MarkStale(ctx context.Context) ([]string, error) {
-	now := s.now()
-	cutoff := ms(now.Add(-s.grace))
+	now, err := s.Now(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("mark stale runs: %w", err)
+	}
+	cutoff := staleCutoff(now, s.grace)
 	var ids []string
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		ids = ids[:0]
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM runs
-			WHERE status IN ('running', 'paused') AND heartbeat_ms < ?`, cutoff)
+			WHERE status IN ('running', 'paused') AND heartbeat_ms <= ?`, cutoff)
 		if err != nil {
 			return err
 		}

@@ -509,9 +509,13 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
 	}
-	if age := s.now().Sub(r.Heartbeat); r.Status.Live() && age < s.grace {
+	live, err := s.Liveness(ctx, r)
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", id, err)
+	}
+	if live.Status.Live() {
 		return fmt.Errorf("delete %s: %w: it is %s, its heartbeat %s old; stop it first, or, if its process is gone, wait %d s until its heartbeat is stale",
-			id, ErrLive, r.Status, age.Round(time.Second), int(math.Ceil((s.grace - age).Seconds())))
+			id, ErrLive, r.Status, live.Age.Round(time.Second), int(math.Ceil(live.Left.Seconds())))
 	}
 	folder, trash := s.runDir(id), filepath.Join(s.dir, "runs", trashPrefix+id)
 	moved := true

@@ -45,6 +45,7 @@ type Store struct {
 	db       *sql.DB
 	grace    time.Duration
 	now      func() time.Time
+	testNow  bool // now is a test's clock: Now answers with it, not the database's
 	recovery Recovery
 	readOnly bool // opened by OpenReadOnly: every write fails with ErrReadOnly
 
@@ -68,7 +69,7 @@ func WithGrace(d time.Duration) Option {
 
 // withClock replaces time.Now, for tests.
 func withClock(now func() time.Time) Option {
-	return func(s *Store) { s.now = now }
+	return func(s *Store) { s.now, s.testNow = now, true }
 }
 
 // DefaultDir returns where the store lives unless the user says otherwise:
