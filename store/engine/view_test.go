@@ -87,7 +87,12 @@ var beat = store.HeartbeatEvery(10 * time.Millisecond)
 
 func openStore(t *testing.T, dir string) *store.Store {
 	t.Helper()
-	st, err := store.Open(dir, store.WithGrace(testGrace))
+	return openStoreGrace(t, dir, testGrace)
+}
+
+func openStoreGrace(t *testing.T, dir string, grace time.Duration) *store.Store {
+	t.Helper()
+	st, err := store.Open(dir, store.WithGrace(grace))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,11 +487,14 @@ func normal(v RunView) RunView {
 // once its heartbeat ages, and interrupted once it is stale, judged alike by
 // a writable and a read-only store, and none of it is written.
 func TestViewLiveness(t *testing.T) {
+	// Long enough that a busy machine's pauses between sleeping and
+	// reading (a few hundred ms at worst) stay inside each phase.
+	const grace = 2 * time.Second
 	ctx := context.Background()
 	dir := t.TempDir()
-	st := openStore(t, dir)
+	st := openStoreGrace(t, dir, grace)
 	r := create(t, st, "silent", prepare(t), "")
-	ro, err := store.OpenReadOnly(dir, store.WithGrace(testGrace))
+	ro, err := store.OpenReadOnly(dir, store.WithGrace(grace))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -497,8 +505,8 @@ func TestViewLiveness(t *testing.T) {
 		doubtful bool
 	}{
 		{0, trainer.StatusRunning, false},
-		{testGrace/2 + 50*time.Millisecond, trainer.StatusRunning, true},
-		{testGrace + 50*time.Millisecond, trainer.StatusInterrupted, false},
+		{grace * 3 / 4, trainer.StatusRunning, true},
+		{grace + 100*time.Millisecond, trainer.StatusInterrupted, false},
 	}
 	for _, s := range steps {
 		time.Sleep(time.Until(r.Heartbeat.Add(s.after)))
@@ -511,7 +519,7 @@ func TestViewLiveness(t *testing.T) {
 				t.Errorf("%s, %v after the heartbeat: %s (doubtful %v), want %s (doubtful %v)",
 					name, s.after, v.Status, v.Live.Doubtful, s.status, s.doubtful)
 			}
-			if s.doubtful && (v.Live.Left <= 0 || v.Live.Left > testGrace/2) {
+			if s.doubtful && (v.Live.Left <= 0 || v.Live.Left > grace/2) {
 				t.Errorf("%s: %v left, want the countdown to the stale heartbeat", name, v.Live.Left)
 			}
 			if v.Run.Status != trainer.StatusRunning {
