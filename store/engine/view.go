@@ -1,6 +1,8 @@
-// Package engine runs jobs for the front-ends and is the one reader of
-// their runs: see [Read] and [List] for the read model every view shares.
 package engine
+
+// This file is the one read model of a run: every front-end reads a stored
+// run through Read, List and ReadSeries, so that no two views compute its
+// status, stage, best or forgetting figures their own way.
 
 import (
 	"cmp"

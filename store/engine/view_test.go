@@ -64,14 +64,32 @@ func viewJob() trainer.Job {
 		ValSplit: 0.25, BatchSize: 16, Seed: 42}
 }
 
-// prepare builds the job afresh, with a source set for the gauge.
+// prepare builds viewJob afresh, with a source set for the gauge.
 func prepare(t *testing.T) *trainer.Prepared {
+	t.Helper()
+	return prepareJob(t, viewJob())
+}
+
+// patientJob is a plan file's job: its first stage, 60 steps by its floor,
+// ends when an evaluation (every 6 steps) fails to improve.
+func patientJob() trainer.Job {
+	j := viewJob()
+	j.Preset, j.EvalEvery = nil, 6
+	j.Plan = trainer.Plan{Name: "patient", LR: 0.2, Stages: []trainer.Stage{
+		{Train: []string{"head"}, Epochs: 1, MinSteps: 60, Patience: 1},
+		{Train: []string{"fc3", "head"}, Steps: 60},
+	}}
+	return j
+}
+
+// prepareJob builds job afresh, with a source set for the gauge.
+func prepareJob(t *testing.T, job trainer.Job) *trainer.Prepared {
 	t.Helper()
 	m, err := trainer.New[float32](viewConfig(), rand.New(rand.NewPCG(7, 7)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := viewJob().Prepare(trainer.JobInputs{Model: m, ModelName: "view-mlp",
+	p, err := job.Prepare(trainer.JobInputs{Model: m, ModelName: "view-mlp",
 		Data: viewBlobs(80, 3), Source: viewBlobs(30, 3)})
 	if err != nil {
 		t.Fatal(err)
@@ -138,10 +156,12 @@ func trainRun(t *testing.T, st *store.Store, id string, spec trainer.Spec, repor
 	return res
 }
 
-// kinds are the six kinds of run the read model must get right.
+// kind is one of the kinds of run the read model must get right: the
+// issue's six, and a run whose stage ran out of patience.
 type kind struct {
 	name string
 	id   string
+	job  trainer.Job
 	res  trainer.Result // what the trainer said, not read back from the store
 	// status is what the run must read as; stage the index of the stage
 	// it ends in.
@@ -159,7 +179,7 @@ func makeRuns(t *testing.T, st *store.Store) []kind {
 	prep := prepare(t)
 	fin := create(t, st, "finished", prep, "")
 	res := trainRun(t, st, fin.ID, prep.Spec(), nil)
-	out = append(out, kind{name: "finished", id: fin.ID, res: res, status: trainer.StatusDone, stage: 3})
+	out = append(out, kind{name: "finished", id: fin.ID, job: viewJob(), res: res, status: trainer.StatusDone, stage: 3})
 
 	// Stopped in its second stage.
 	prep = prepare(t)
@@ -167,7 +187,7 @@ func makeRuns(t *testing.T, st *store.Store) []kind {
 	spec := prep.Spec()
 	spec.Control = &trainer.Control{}
 	res = trainRun(t, st, stop.ID, spec, when(1, 150, spec.Control.Stop))
-	out = append(out, kind{name: "stopped", id: stop.ID, res: res, status: trainer.StatusStopped, stage: 1})
+	out = append(out, kind{name: "stopped", id: stop.ID, job: viewJob(), res: res, status: trainer.StatusStopped, stage: 1})
 
 	// Stopped the same way, then resumed to its end.
 	prep = prepare(t)
@@ -180,7 +200,7 @@ func makeRuns(t *testing.T, st *store.Store) []kind {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out = append(out, kind{name: "resumed", id: resumed.ID, res: res, status: trainer.StatusDone, stage: 3,
+	out = append(out, kind{name: "resumed", id: resumed.ID, job: viewJob(), res: res, status: trainer.StatusDone, stage: 3,
 		check: func(t *testing.T, v RunView) {
 			// One point per step across the resume, none twice.
 			ss, err := ReadSeries(ctx, st, v.Run.ID, []string{trainer.MetricTrainLoss, trainer.MetricValLoss}, 0)
@@ -222,7 +242,7 @@ func makeRuns(t *testing.T, st *store.Store) []kind {
 	spec = prep.Spec()
 	spec.Resume = &state
 	res = trainRun(t, st, branch.ID, spec, nil)
-	out = append(out, kind{name: "branch", id: branch.ID, res: res, status: trainer.StatusDone, stage: 3,
+	out = append(out, kind{name: "branch", id: branch.ID, job: viewJob(), res: res, status: trainer.StatusDone, stage: 3,
 		check: func(t *testing.T, v RunView) {
 			if !v.Parent.IsBranch() || v.Parent.Run != fin.ID || v.Parent.Step != from.Step || v.Parent.Name != "finished" {
 				t.Errorf("parent %+v, want run %s at step %d", v.Parent, fin.ID, from.Step)
@@ -234,13 +254,40 @@ func makeRuns(t *testing.T, st *store.Store) []kind {
 			}
 		}})
 
+	// A branch from the end of its third stage whose last stage, at a
+	// hundred times the rate, never beats the parent: its best is
+	// inherited, at a step of the parent's.
+	var from3 store.Checkpoint
+	for _, c := range cks {
+		if c.Kind == store.KindStageEnd && c.Stage == 2 {
+			from3 = c
+		}
+	}
+	state, err = st.LoadCheckpoint(ctx, from3.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hot := viewJob()
+	hot.Preset.LR = 1
+	prep = prepareJob(t, hot)
+	inherit := create(t, st, "branch, inherited best", prep, from3.ID)
+	spec = prep.Spec()
+	spec.Resume = &state
+	res = trainRun(t, st, inherit.ID, spec, nil)
+	out = append(out, kind{name: "branch-inherited", id: inherit.ID, job: hot, res: res, status: trainer.StatusDone, stage: 3,
+		check: func(t *testing.T, v RunView) {
+			if v.Best.Run != fin.ID || v.Best.Step > from3.Step || v.Best.Checkpoint == "" || v.Best.CheckpointIsBest {
+				t.Errorf("best %+v; want the parent's, at or before the branch point %d, in the branch's newest checkpoint", v.Best, from3.Step)
+			}
+		}})
+
 	// A run whose second stage is skipped (n) 30 steps in.
 	prep = prepare(t)
 	skip := create(t, st, "skipped", prep, "")
 	spec = prep.Spec()
 	spec.Control = &trainer.Control{}
 	res = trainRun(t, st, skip.ID, spec, when(1, 130, spec.Control.Skip))
-	out = append(out, kind{name: "skipped", id: skip.ID, res: res, status: trainer.StatusDone, stage: 3,
+	out = append(out, kind{name: "skipped", id: skip.ID, job: viewJob(), res: res, status: trainer.StatusDone, stage: 3,
 		check: func(t *testing.T, v RunView) {
 			s := v.Stages[1]
 			if !s.Skipped || s.End >= s.PlannedStart+s.Planned {
@@ -280,13 +327,26 @@ func makeRuns(t *testing.T, st *store.Store) []kind {
 	if err := st.SetStatus(ctx, killed.ID, trainer.StatusRunning, ""); err != nil {
 		t.Fatal(err)
 	}
-	out = append(out, kind{name: "killed", id: killed.ID, res: res, status: trainer.StatusInterrupted, stage: 1,
+	out = append(out, kind{name: "killed", id: killed.ID, job: viewJob(), res: res, status: trainer.StatusInterrupted, stage: 1,
 		check: func(t *testing.T, v RunView) {
 			if v.Run.Status != trainer.StatusRunning {
 				t.Errorf("stored status %s, want running: a reader does not write", v.Run.Status)
 			}
 			if s := v.Stages[1]; s.End != -1 || s.Start != 100 {
 				t.Errorf("stage 2 as run %d–%d, want begun at 100 and not ended", s.Start, s.End)
+			}
+		}})
+
+	// A stage that runs out of patience: it ends early, and the next one
+	// starts where the plan puts it.
+	prep = prepareJob(t, patientJob())
+	patient := create(t, st, "patient", prep, "")
+	res = trainRun(t, st, patient.ID, prep.Spec(), nil)
+	out = append(out, kind{name: "patience", id: patient.ID, job: patientJob(), res: res, status: trainer.StatusDone, stage: 1,
+		check: func(t *testing.T, v RunView) {
+			if s := v.Stages[0]; !s.StoppedEarly || s.End >= s.Planned || v.Stages[1].Start != s.Planned {
+				t.Errorf("stage 1 steps %d–%d early %v, stage 2 from %d; want it stopped early before its planned %d, and stage 2 from there",
+					s.Start, s.End, s.StoppedEarly, v.Stages[1].Start, s.Planned)
 			}
 		}})
 	return out
@@ -326,16 +386,16 @@ func bestOfRows(t *testing.T, st *store.Store, r store.Run) (step int64, loss fl
 	return step, loss
 }
 
-func TestViewSixKinds(t *testing.T) {
+func TestViewEveryKindOfRun(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	st := openStore(t, dir)
 	kinds := makeRuns(t, st)
 	time.Sleep(testGrace + 100*time.Millisecond) // the killed run's heartbeat goes stale
-	want := prepare(t)
-	summary := want.Summary()
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
+			want := prepareJob(t, k.job)
+			summary := want.Summary()
 			v, err := Read(ctx, st, k.id)
 			if err != nil {
 				t.Fatal(err)
@@ -344,19 +404,25 @@ func TestViewSixKinds(t *testing.T) {
 				t.Errorf("status %s, want %s", v.Status, k.status)
 			}
 
-			// Stages as planned: four, each at the preset's floor.
-			if got, want := v.TotalSteps, int64(want.TotalSteps()); got != want || want != 400 {
-				t.Errorf("total steps %d, want the plan's %d (4 stages at the 100-step floor)", got, want)
+			// Stages as planned, floors applied: the gradual plan's four of
+			// 12 steps (one epoch) each lengthened to its 100-step floor,
+			// the patient plan's first to its 60.
+			floor := int64(trainer.DefaultGradualMinSteps)
+			if k.name == "patience" {
+				floor = 60
+			}
+			if got, want := v.TotalSteps, int64(want.TotalSteps()); got != want {
+				t.Errorf("total steps %d, want the plan's %d", got, want)
 			}
 			if len(v.Stages) != len(summary.Stages) {
 				t.Fatalf("%d stages, want the plan's %d", len(v.Stages), len(summary.Stages))
 			}
 			for i, s := range v.Stages {
-				if s.Planned != int64(summary.Stages[i].Steps) || s.Planned != trainer.DefaultGradualMinSteps {
-					t.Errorf("stage %d planned %d steps, want %d", i+1, s.Planned, summary.Stages[i].Steps)
+				if s.Planned != int64(summary.Stages[i].Steps) || s.Planned != floor {
+					t.Errorf("stage %d planned %d steps, want %d, the floor", i+1, s.Planned, floor)
 				}
-				if s.PlannedStart != int64(i)*trainer.DefaultGradualMinSteps {
-					t.Errorf("stage %d planned from step %d, want %d", i+1, s.PlannedStart, i*trainer.DefaultGradualMinSteps)
+				if s.PlannedStart != int64(i)*floor {
+					t.Errorf("stage %d planned from step %d, want %d", i+1, s.PlannedStart, int64(i)*floor)
 				}
 			}
 			// Stages as run: as the trainer says they ran.
