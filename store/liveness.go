@@ -38,7 +38,9 @@ type Liveness struct {
 // or more old is interrupted, and one whose heartbeat is older than the
 // doubt period ([DefaultDoubt], at most grace/2) is doubtful. Any other
 // run keeps its stored status. Judge writes nothing; [Store.MarkStale]
-// makes the same judgement permanent.
+// makes the same judgement permanent. A check of the owning process (its
+// host, boot and pid, once runs record them) belongs here, so that every
+// reader and every check of the store keeps applying one rule.
 func Judge(r Run, now time.Time, grace time.Duration) Liveness {
 	l := Liveness{Status: r.Status}
 	if !r.Status.Live() {
