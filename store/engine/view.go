@@ -103,6 +103,21 @@ func (s StageView) Ran(step int64) int64 {
 	return max(step-s.Start, 0)
 }
 
+// Gaps returns the step ranges [from, to) that no stage trained: the
+// rest of a stage that was skipped or ran out of patience, since the next
+// stage starts at its planned step. A chart's axis leaves them out or
+// marks them; the steps either side keep their numbers.
+func (v RunView) Gaps() [][2]int64 {
+	var out [][2]int64
+	for i := 1; i < len(v.Stages); i++ {
+		prev, s := v.Stages[i-1], v.Stages[i]
+		if prev.End >= 0 && s.Start > prev.End {
+			out = append(out, [2]int64{prev.End, s.Start})
+		}
+	}
+	return out
+}
+
 // Best is a run's best evaluation: the lowest validation loss of its
 // history (a branch's history includes its ancestors' up to the branch
 // point), the first of equal ones, as the trainer picks it, among the

@@ -297,6 +297,20 @@ func makeRuns(t *testing.T, st *store.Store) []kind {
 			if next := v.Stages[2]; next.Start != next.PlannedStart {
 				t.Errorf("stage 3 starts at step %d, want its planned %d", next.Start, next.PlannedStart)
 			}
+			if got, want := v.Gaps(), [][2]int64{{s.End, 200}}; !reflect.DeepEqual(got, want) {
+				t.Errorf("gaps %v, want %v", got, want)
+			}
+			// The training loss has no point in the gap, and one at each
+			// step either side.
+			bs, err := st.Series(ctx, v.Run.ID, trainer.MetricTrainLoss, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 1; i < len(bs); i++ {
+				if d := bs[i].From - bs[i-1].From; d != 1 && (bs[i-1].From != s.End || bs[i].From != 201) {
+					t.Errorf("training loss jumps from step %d to %d", bs[i-1].From, bs[i].From)
+				}
+			}
 		}})
 
 	// A killed run: its process dies in the second stage without a word,
