@@ -366,16 +366,13 @@ func view(ctx context.Context, st *store.Store, r store.Run, live store.Liveness
 			v.MaxValAcc = p.value
 		}
 	}
+	if len(src) > 0 {
+		v.SourceAccEnd = src[len(src)-1].value
+	}
 	if v.Best.Step >= 0 {
 		v.Best.ValAcc = at(vacc, v.Best.Step)
 		v.Best.SourceAcc = at(src, v.Best.Step)
 		v.SourceAccBest = v.Best.SourceAcc
-	}
-	if len(src) > 0 {
-		v.SourceAccEnd = src[len(src)-1].value
-	}
-
-	if v.Best.Step >= 0 {
 		v.Best.Checkpoint, v.Best.CheckpointIsBest = bestCheckpoint(cks, v.Best.Step, v.Best.Run == r.ID)
 		if v.Best.Checkpoint == "" && v.Best.Run != r.ID {
 			// A branch that has saved nothing yet: the checkpoint it
