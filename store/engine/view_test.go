@@ -453,6 +453,11 @@ func TestViewEveryKindOfRun(t *testing.T) {
 					t.Errorf("stage %d: steps %d–%d skipped %v early %v; the trainer says %d–%d skipped %v early %v",
 						i+1, s.Start, s.End, s.Skipped, s.StoppedEarly, sr.StartStep, end, sr.Skipped, sr.StoppedEarly)
 				}
+				if k.name != "killed" && (s.BestValLoss != sr.BestValLoss || s.BestValAcc != sr.BestValAcc) &&
+					!(math.IsNaN(sr.BestValLoss) && math.IsNaN(s.BestValLoss)) {
+					t.Errorf("stage %d: best %.6f (acc %.4f); the trainer says %.6f (acc %.4f)",
+						i+1, s.BestValLoss, s.BestValAcc, sr.BestValLoss, sr.BestValAcc)
+				}
 			}
 			if v.Stage != k.stage {
 				t.Errorf("at stage %d of %d, want %d", v.Stage+1, len(v.Stages), k.stage+1)
