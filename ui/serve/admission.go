@@ -253,7 +253,10 @@ func (s *Server) admit(ctx ssh.Context, c net.Conn) net.Conn {
 		}
 		s.adm.count(func(st *AdmissionStats) { st.Silent++ })
 		s.log.Debug("closed", "remote", remote, "reason", "no version line", "after", s.cfg.VersionTimeout)
-		gc.Close()
+		// Not gc.Close, which reads gc.silent: it is set after this
+		// timer starts.
+		gc.release()
+		gc.Conn.Close()
 	})
 	ctx.SetValue(ctxKeyGate, gc)
 	return gc
