@@ -37,7 +37,7 @@ type testKey struct {
 	pem    *pem.Block // the private key as OpenSSH writes it
 }
 
-func newKey(t *testing.T, comment string) testKey {
+func newKey(t testing.TB, comment string) testKey {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {

@@ -588,3 +588,30 @@ func TestDroppedClientIsNotAnError(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseAuthorizedKeys: no input makes the parser fail or panic, and
+// every key it accepts is named by one word.
+func FuzzParseAuthorizedKeys(f *testing.F) {
+	k := newKey(f, "alice laptop")
+	for _, s := range []string{
+		k.line,
+		"restrict,pty " + k.line,
+		`from="10.0.0.1",command="x" ` + k.line,
+		k.line + " " + k.line,
+		"# comment\n\n" + k.line + "\r\n",
+		strings.Repeat("x", 70<<10) + "\n" + k.line,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		keys, _, err := parseAuthorizedKeys(strings.NewReader(in), "fuzz")
+		if err != nil {
+			t.Fatalf("a read from memory failed: %v", err)
+		}
+		for _, u := range keys {
+			if u.Name == "" || strings.ContainsAny(u.Name, " \t\n") {
+				t.Errorf("user name %q", u.Name)
+			}
+		}
+	})
+}
