@@ -538,8 +538,12 @@ func (p *planScreen) fileDone(path string) error {
 	// With a plan folder, files are opened through an os.Root: no name,
 	// "..", absolute path or link leads out of it.
 	write, read := os.WriteFile, os.ReadFile
-	if dir := s.opts.PlanDir; dir != "" {
-		root, err := os.OpenRoot(dir)
+	if dir := s.opts.PlanDir; dir != "" || s.opts.PlanRoot != nil {
+		open := func() (*os.Root, error) { return os.OpenRoot(dir) }
+		if s.opts.PlanRoot != nil {
+			open = s.opts.PlanRoot
+		}
+		root, err := open()
 		if err != nil {
 			return fmt.Errorf("plan folder: %w", err)
 		}

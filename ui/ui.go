@@ -109,6 +109,10 @@ type Options struct {
 	// nothing outside it can be read or written (the SSH server gives each
 	// user their own). Empty means any path.
 	PlanDir string
+	// PlanRoot, when set, opens the plan folder for each save and load in
+	// place of os.OpenRoot(PlanDir): the SSH server checks there that the
+	// folder is still its own, not a link planted since.
+	PlanRoot func() (*os.Root, error)
 	// RunsOutlive says the engine's runs go on when the workbench quits
 	// (the SSH server's do); quitting then says so instead of offering to
 	// stop the run.

@@ -3,7 +3,6 @@ package serve
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -66,6 +65,8 @@ type keyring struct {
 // fileStamp identifies one version of a file. A rewrite that keeps the
 // size within the file system's time resolution could hide from it, which
 // is why an edit through a new file (rename over) is also caught by ino.
+// The mode is part of it: a chmod that lets others write the file is a
+// change, and the file is refused from then on.
 type fileStamp struct {
 	info os.FileInfo
 }
@@ -74,7 +75,8 @@ func (a fileStamp) same(b os.FileInfo) bool {
 	if a.info == nil || b == nil {
 		return false
 	}
-	return os.SameFile(a.info, b) && a.info.ModTime().Equal(b.ModTime()) && a.info.Size() == b.Size()
+	return os.SameFile(a.info, b) && a.info.ModTime().Equal(b.ModTime()) && a.info.Size() == b.Size() &&
+		a.info.Mode() == b.Mode()
 }
 
 // newKeyring reads path once; an error means the file cannot be read at
@@ -116,16 +118,20 @@ func (k *keyring) lookup(key gossh.PublicKey) (User, bool) {
 
 // reload reads the file; k.mu is held or k is not shared yet.
 func (k *keyring) reload(fi os.FileInfo) error {
-	// As sshd's StrictModes: a file that others may write lets them add
-	// their own keys.
-	if fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("authorized keys: %s is writable by group or others (mode %04o); chmod go-w it", k.path, fi.Mode().Perm())
-	}
 	f, err := os.Open(k.path)
 	if err != nil {
 		return fmt.Errorf("authorized keys: %w", err)
 	}
 	defer f.Close()
+	// The mode of the file opened, not of the one stat'ed a moment ago.
+	if fi, err = f.Stat(); err != nil {
+		return fmt.Errorf("authorized keys: %w", err)
+	}
+	// As sshd's StrictModes: a file that others may write lets them add
+	// their own keys.
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("authorized keys: %s is writable by group or others (mode %04o); chmod go-w it", k.path, fi.Mode().Perm())
+	}
 	keys, problems, err := parseAuthorizedKeys(f, k.path)
 	if err != nil {
 		return err
@@ -145,79 +151,147 @@ type lineProblem struct {
 	reason string
 }
 
-// allowedOptions are the authorized_keys options that restrict only what
-// thaw serve never offers (forwarding, agents, X11, user rc files), so a
-// key carrying them can be accepted as it is. Any other option (from=,
-// command=, expiry-time=, cert-authority, principals=, no-pty, …) asks for
-// a restriction thaw serve does not enforce, so such a line is skipped:
-// failing closed rather than granting more than the file says.
+// optionRefusals says why a line with one of these authorized_keys options
+// is skipped: each asks for a restriction thaw serve does not enforce, so
+// accepting the key would grant more than the file says. Options not here
+// and not in allowedOptions are refused as unknown, as sshd refuses them.
+var optionRefusals = map[string]string{
+	"restrict":          "it implies no-pty, and the workbench needs a terminal",
+	"no-pty":            "the workbench needs a terminal",
+	"command":           "forced commands are not supported",
+	"from":              "source restrictions are not enforced",
+	"expiry-time":       "key expiry is not enforced",
+	"cert-authority":    "certificates are not accepted, only plain keys",
+	"principals":        "certificates are not accepted, only plain keys",
+	"environment":       "the environment is not set from authorized_keys",
+	"tunnel":            "tunnels are not offered",
+	"verify-required":   "user verification of security keys is not enforced",
+	"no-touch-required": "the touch of a security key is always required",
+}
+
+// allowedOptions are the authorized_keys options that restrict or permit
+// only what thaw serve never offers (forwarding, agents, X11, user rc
+// files), so they are honoured by doing nothing; and "pty", which permits
+// what thaw serve needs.
 var allowedOptions = map[string]bool{
-	"restrict":            true,
 	"no-port-forwarding":  true,
 	"no-agent-forwarding": true,
 	"no-x11-forwarding":   true,
 	"no-user-rc":          true,
+	"port-forwarding":     true,
+	"agent-forwarding":    true,
+	"x11-forwarding":      true,
+	"user-rc":             true,
+	"permitopen":          true,
+	"permitlisten":        true,
+	"pty":                 true,
 }
 
-// maxKeyLine bounds one line of the file; OpenSSH's own limit is 16 KiB
-// per key, and an RSA-16384 key fits in well under this.
+// maxKeyLine bounds one line of the file; a longer line is skipped, the
+// rest of the file is read. An RSA-16384 key fits in well under this.
 const maxKeyLine = 64 << 10
 
-// parseAuthorizedKeys reads an OpenSSH authorized_keys file. Blank lines
-// and comments are ignored; a line that does not parse, or asks for an
-// option thaw serve does not enforce, or names a certificate, is returned
-// as a problem and skipped. The error is for a read failure only.
+// parseAuthorizedKeys reads an OpenSSH authorized_keys file as sshd does.
+// Blank lines and comments are ignored; a line that is too long or does
+// not parse, holds more than one key, names a certificate, or carries an
+// option thaw serve does not honour is returned as a problem and skipped.
+// A user's name is the first word of the key's comment. The error is for a
+// read failure only.
 func parseAuthorizedKeys(r io.Reader, name string) (map[string]User, []lineProblem, error) {
 	keys := map[string]User{}
 	var problems []lineProblem
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 4096), maxKeyLine)
-	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 || line[0] == '#' {
-			continue
+	br := bufio.NewReaderSize(r, 4096)
+	for n := 1; ; n++ {
+		line, long, err := readLine(br, maxKeyLine)
+		if err == io.EOF && len(line) == 0 && !long {
+			break
+		}
+		if err != nil && err != io.EOF {
+			return nil, nil, fmt.Errorf("authorized keys: %s: %w", name, err)
 		}
 		where := fmt.Sprintf("%s:%d", name, n)
-		key, comment, opts, rest, err := gossh.ParseAuthorizedKey(line)
-		if err != nil {
-			problems = append(problems, lineProblem{where, "not a public key: " + err.Error()})
-			continue
+		if long {
+			problems = append(problems, lineProblem{where, fmt.Sprintf("line longer than %d bytes", maxKeyLine)})
+		} else if u, key, reason := parseKeyLine(line); reason != "" {
+			problems = append(problems, lineProblem{where, reason})
+		} else if key != nil {
+			keys[string(key.Marshal())] = u
 		}
-		if len(bytes.TrimSpace(rest)) > 0 {
-			problems = append(problems, lineProblem{where, "more than one key on the line"})
-			continue
+		if err == io.EOF {
+			break
 		}
-		if _, ok := key.(*gossh.Certificate); ok {
-			problems = append(problems, lineProblem{where, "certificates are not accepted, only plain keys"})
-			continue
-		}
-		if bad := unsupportedOption(opts); bad != "" {
-			problems = append(problems, lineProblem{where, fmt.Sprintf("option %q is not supported", termtext.Sanitize(bad))})
-			continue
-		}
-		fp := gossh.FingerprintSHA256(key)
-		name := strings.TrimSpace(termtext.Sanitize(comment))
-		if name == "" {
-			name = shortFingerprint(fp)
-		}
-		keys[string(key.Marshal())] = User{Fingerprint: fp, Name: name}
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, nil, fmt.Errorf("authorized keys: %s: a line is longer than %d bytes", name, maxKeyLine)
-		}
-		return nil, nil, fmt.Errorf("authorized keys: %s: %w", name, err)
 	}
 	return keys, problems, nil
 }
 
-// unsupportedOption returns the first option not in allowedOptions, or "".
-func unsupportedOption(opts []string) string {
+// readLine reads one line without its newline. A line longer than max is
+// read to its end and dropped: long is true and line is nil.
+func readLine(br *bufio.Reader, max int) (line []byte, long bool, err error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if !long {
+			if len(line)+len(chunk) > max+1 { // +1: the newline
+				long, line = true, nil
+			} else {
+				line = append(line, chunk...)
+			}
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		return bytes.TrimRight(line, "\n"), long, err
+	}
+}
+
+// parseKeyLine reads one line of the file: the user of its key, or the
+// reason it is skipped. A blank line or a comment gives neither.
+func parseKeyLine(line []byte) (User, gossh.PublicKey, string) {
+	line = bytes.TrimSpace(line)
+	if len(line) == 0 || line[0] == '#' {
+		return User{}, nil, ""
+	}
+	key, comment, opts, rest, err := gossh.ParseAuthorizedKey(line)
+	if err != nil {
+		return User{}, nil, "not a public key: " + err.Error()
+	}
+	if len(bytes.TrimSpace(rest)) > 0 {
+		return User{}, nil, "more than one line"
+	}
+	if _, ok := key.(*gossh.Certificate); ok {
+		return User{}, nil, "certificates are not accepted, only plain keys"
+	}
+	if bad, why := refusedOption(opts); bad != "" {
+		return User{}, nil, fmt.Sprintf("option %q is not supported: %s", termtext.Sanitize(bad), why)
+	}
+	// Everything after the key is its comment; a key there is a second key
+	// on the line, which would otherwise become the first one's name.
+	if _, _, _, _, err := gossh.ParseAuthorizedKey([]byte(comment)); err == nil {
+		return User{}, nil, "more than one key on the line"
+	}
+	fp := gossh.FingerprintSHA256(key)
+	name := ""
+	if f := strings.Fields(termtext.Sanitize(comment)); len(f) > 0 {
+		name = f[0]
+	}
+	if name == "" {
+		name = shortFingerprint(fp)
+	}
+	return User{Fingerprint: fp, Name: name}, key, ""
+}
+
+// refusedOption returns the first option thaw serve does not honour and
+// why, or "".
+func refusedOption(opts []string) (opt, why string) {
 	for _, o := range opts {
 		name, _, _ := strings.Cut(o, "=")
-		if !allowedOptions[strings.ToLower(name)] {
-			return o
+		name = strings.ToLower(name)
+		if allowedOptions[name] {
+			continue
 		}
+		if why, ok := optionRefusals[name]; ok {
+			return o, why
+		}
+		return o, "unknown option"
 	}
-	return ""
+	return "", ""
 }

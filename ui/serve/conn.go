@@ -2,49 +2,13 @@ package serve
 
 import (
 	"errors"
+	"io"
 	"net"
-	"sync"
+	"os"
 
 	"charm.land/ssh"
 	gossh "golang.org/x/crypto/ssh"
 )
-
-// ctxKeyGate holds a connection's *gatedConn in its ssh.Context.
-var ctxKeyGate = &struct{ name string }{"thaw-serve-gate"}
-
-// gatedConn holds one of the server's tokens for connections still
-// authenticating. It gives the token back once, when the connection
-// authenticates or closes, whichever comes first.
-type gatedConn struct {
-	net.Conn
-	release func()
-}
-
-func (c *gatedConn) Close() error {
-	c.release()
-	return c.Conn.Close()
-}
-
-// admit takes a token for a new connection, or closes it when all are
-// taken: the bound on connections that have not authenticated yet.
-func (s *Server) admit(ctx ssh.Context, c net.Conn) net.Conn {
-	remote := c.RemoteAddr().String()
-	if s.closing.Load() {
-		s.log.Info("refused", "remote", remote, "reason", "shutting down")
-		return nil
-	}
-	select {
-	case s.gate <- struct{}{}:
-	default:
-		s.log.Warn("refused", "remote", remote, "reason", "too many connections still authenticating",
-			"limit", cap(s.gate))
-		return nil
-	}
-	s.log.Info("connection", "remote", remote)
-	gc := &gatedConn{Conn: c, release: sync.OnceFunc(func() { <-s.gate })}
-	ctx.SetValue(ctxKeyGate, gc)
-	return gc
-}
 
 // offered is the public-key handler: may this key be used? It is called
 // for every key a client offers, before the client has proven that it
@@ -62,6 +26,9 @@ func (s *Server) offered(_ ssh.Context, key ssh.PublicKey) bool {
 func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 	return &gossh.ServerConfig{
 		MaxAuthTries: maxAuthTries,
+		// As sshd since 8.8: RSA keys sign with SHA-2 only, never
+		// ssh-rsa's SHA-1.
+		PublicKeyAuthAlgorithms: gossh.SupportedAlgorithms().PublicKeyAuths,
 		VerifiedPublicKeyCallback: func(conn gossh.ConnMetadata, key gossh.PublicKey, perms *gossh.Permissions, _ string) (*gossh.Permissions, error) {
 			return s.verified(ctx, conn, key, perms)
 		},
@@ -98,15 +65,25 @@ func (s *Server) verified(ctx ssh.Context, conn gossh.ConnMetadata, key gossh.Pu
 	perms.Extensions[extName] = u.Name
 	if gc, ok := ctx.Value(ctxKeyGate).(*gatedConn); ok {
 		gc.release()
+		if s.cfg.KeepAlive > 0 {
+			go s.keepAlive(ctx, gc)
+		}
 	}
 	s.log.Info("authenticated", "remote", conn.RemoteAddr().String(), "user", u.Name,
 		"fingerprint", u.Fingerprint, "client", string(conn.ClientVersion()))
 	return perms, nil
 }
 
-// failed logs a connection that ended before it authenticated.
+// failed logs a connection that ended before it authenticated. One that
+// was merely closed (by its client, or by the server because it never sent
+// its version line) is a debug line: a flood of them is summed up by the
+// admission's counters and warnings instead.
 func (s *Server) failed(c net.Conn, err error) {
-	s.log.Warn("refused", "remote", c.RemoteAddr().String(), "reason", err)
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
+		s.log.Debug("refused", "remote", c.RemoteAddr().String(), "reason", err)
+		return
+	}
+	s.log.Info("refused", "remote", c.RemoteAddr().String(), "reason", err)
 }
 
 // verifiedUser returns the user of a session: the identity recorded by

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +12,6 @@ import (
 
 	"charm.land/ssh"
 	"charm.land/wish/v2"
-	"charm.land/wish/v2/scp"
 	"github.com/pkg/sftp"
 )
 
@@ -26,8 +26,8 @@ type FileSource func(User) (fs.FS, error)
 func (s *Server) scp() wish.Middleware {
 	return func(next ssh.Handler) ssh.Handler {
 		return func(sess ssh.Session) {
-			info := scp.GetInfo(sess.Command())
-			if !info.Ok {
+			req, ok := parseSCP(sess.Command())
+			if !ok {
 				next(sess)
 				return
 			}
@@ -36,7 +36,7 @@ func (s *Server) scp() wish.Middleware {
 				s.refuse(sess, "", "no verified key")
 				return
 			}
-			if info.Op != scp.OpCopyToClient {
+			if req.to || !req.from {
 				s.refuse(sess, u.String(), "files are read-only here: copy from the server, not to it")
 				return
 			}
@@ -49,14 +49,10 @@ func (s *Server) scp() wish.Middleware {
 			if c, ok := fsys.(io.Closer); ok {
 				defer c.Close()
 			}
-			p := cleanPath(info.Path)
 			s.log.Info("scp", "user", u.Name, "fingerprint", u.Fingerprint, "remote", sess.RemoteAddr().String(),
-				"path", p, "recursive", info.Recursive)
-			cmd := []string{"scp", "-f", p}
-			if info.Recursive {
-				cmd = []string{"scp", "-r", "-f", p}
-			}
-			scp.Middleware(scp.NewFSReadHandler(fsys), nil)(next)(commandSession{sess, cmd})
+				"paths", req.paths, "recursive", req.recursive)
+			src := &scpSource{fsys: fsys, w: sess, r: bufio.NewReader(sess), recursive: req.recursive, times: req.times}
+			_ = sess.Exit(src.send(req.paths))
 		}
 	}
 }
@@ -73,14 +69,6 @@ func cleanPath(p string) string {
 	}
 	return p
 }
-
-// commandSession is a session whose command has been rewritten.
-type commandSession struct {
-	ssh.Session
-	cmd []string
-}
-
-func (c commandSession) Command() []string { return c.cmd }
 
 // sftpSubsystem serves the user's tree over SFTP, read-only: what OpenSSH's
 // scp speaks by default since 9.0, and sftp itself.
@@ -106,21 +94,40 @@ func (s *Server) sftpSubsystem(sess ssh.Session) {
 	if err := srv.Serve(); err != nil && !errors.Is(err, io.EOF) {
 		s.log.Warn("sftp", "user", u.Name, "fingerprint", u.Fingerprint, "err", err)
 	}
-	srv.Close()
+	// The exit status goes before the channel closes: OpenSSH's scp, in
+	// its SFTP mode, fails a copy whose channel closed without one.
+	// Closing the SFTP server closes the channel.
 	_ = sess.Exit(0)
+	srv.Close()
 }
 
 // readOnly answers SFTP requests from a read-only tree: reads, listings
 // and stats; every change is refused.
 type readOnly struct{ fsys fs.FS }
 
-// errReadOnly is what a client that tries to change a file is told.
-var errReadOnly = fmt.Errorf("files are read-only here: %w", os.ErrPermission)
+// errReadOnly is what a client that tries to change a file is told: SFTP's
+// "permission denied".
+var errReadOnly = fmt.Errorf("files are read-only here: %w", sftp.ErrSSHFxPermissionDenied)
+
+// sftpError gives err the SFTP status code that says why, where pkg/sftp
+// would send only "failure": it recognises a few errors only when they are
+// not wrapped.
+func sftpError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w: %w", sftp.ErrSSHFxNoSuchFile, err)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%w: %w", sftp.ErrSSHFxPermissionDenied, err)
+	}
+	return err
+}
 
 func (h readOnly) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	f, err := h.fsys.Open(cleanPath(r.Filepath))
 	if err != nil {
-		return nil, err
+		return nil, sftpError(err)
 	}
 	fi, err := f.Stat()
 	if err != nil || fi.IsDir() {
@@ -151,7 +158,7 @@ func (h readOnly) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 	case "List":
 		entries, err := fs.ReadDir(h.fsys, p)
 		if err != nil {
-			return nil, err
+			return nil, sftpError(err)
 		}
 		var out listerAt
 		for _, e := range entries {
@@ -163,11 +170,11 @@ func (h readOnly) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 	case "Stat", "Lstat":
 		fi, err := fs.Stat(h.fsys, p)
 		if err != nil {
-			return nil, err
+			return nil, sftpError(err)
 		}
 		return listerAt{fi}, nil
 	}
-	return nil, fmt.Errorf("%s: %w", r.Method, os.ErrPermission)
+	return nil, fmt.Errorf("%s: %w", r.Method, sftp.ErrSSHFxPermissionDenied)
 }
 
 // listerAt is a listing handed out in pieces.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -33,9 +34,10 @@ type testKey struct {
 	signer gossh.Signer
 	line   string
 	fp     string
+	pem    *pem.Block // the private key as OpenSSH writes it
 }
 
-func newKey(t *testing.T, comment string) testKey {
+func newKey(t testing.TB, comment string) testKey {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -45,11 +47,15 @@ func newKey(t *testing.T, comment string) testKey {
 	if err != nil {
 		t.Fatal(err)
 	}
+	block, err := gossh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	line := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(s.PublicKey())))
 	if comment != "" {
 		line += " " + comment
 	}
-	return testKey{signer: s, line: line, fp: gossh.FingerprintSHA256(s.PublicKey())}
+	return testKey{signer: s, line: line, fp: gossh.FingerprintSHA256(s.PublicKey()), pem: block}
 }
 
 // syncBuffer is a log destination read while the server writes to it.

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -496,8 +495,8 @@ func (r *Runs) FileDir(ctx context.Context, u User, id string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(r.cfg.Home, userDir(u), run.ID)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir, err := confinedDir(r.cfg.Home, userDir(u), run.ID)
+	if err != nil {
 		return "", fmt.Errorf("files of run %s: %w", store.Short(run.ID), err)
 	}
 	return dir, nil
@@ -507,21 +506,27 @@ func (r *Runs) FileDir(ctx context.Context, u User, id string) (string, error) {
 // screen saves and loads there and nowhere else, and scp fetches them as
 // plans/<file>.
 func (r *Runs) PlanDir(u User) (string, error) {
-	dir := filepath.Join(r.cfg.Home, userDir(u), "plans")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir, err := confinedDir(r.cfg.Home, userDir(u), "plans")
+	if err != nil {
 		return "", fmt.Errorf("plan folder: %w", err)
 	}
 	return dir, nil
 }
 
+// PlanRoot opens u's plan folder for one save or load, checked as
+// [Runs.PlanDir] checks it: a link planted as the folder is refused.
+func (r *Runs) PlanRoot(u User) (*os.Root, error) {
+	root, err := openConfined(r.cfg.Home, userDir(u), "plans")
+	if err != nil {
+		return nil, fmt.Errorf("plan folder: %w", err)
+	}
+	return root, nil
+}
+
 // Files is the [FileSource] of the server: a user's folder, read through
 // os.Root so that no path, link or "..", leads out of it.
 func (r *Runs) Files(u User) (fs.FS, error) {
-	dir := filepath.Join(r.cfg.Home, userDir(u))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	root, err := os.OpenRoot(dir)
+	root, err := openConfined(r.cfg.Home, userDir(u))
 	if err != nil {
 		return nil, err
 	}

@@ -23,10 +23,12 @@ const (
 	DefaultAddr = "127.0.0.1:2222"
 	// DefaultMaxUnauthenticated bounds connections that have not finished
 	// authenticating, so that a flood of idle handshakes cannot exhaust
-	// the server.
-	DefaultMaxUnauthenticated = 16
-	// DefaultHandshakeTimeout bounds the key exchange and authentication.
-	DefaultHandshakeTimeout = 20 * time.Second
+	// the server (sshd's MaxStartups "full").
+	DefaultMaxUnauthenticated = 100
+	// DefaultHandshakeTimeout bounds the key exchange and authentication,
+	// as sshd's LoginGraceTime: long enough for a key that waits for a
+	// touch or for an agent's confirmation.
+	DefaultHandshakeTimeout = 60 * time.Second
 	// maxAuthTries is how many authentication requests one connection
 	// may make, as sshd's MaxAuthTries.
 	maxAuthTries = 6
@@ -57,9 +59,29 @@ type Config struct {
 	// MaxUnauthenticated bounds the connections still authenticating;
 	// more are closed at once. Zero means [DefaultMaxUnauthenticated].
 	MaxUnauthenticated int
+	// EarlyDropStart and EarlyDropRate are sshd's MaxStartups start and
+	// rate: once EarlyDropStart connections are authenticating, a new one
+	// is dropped with probability EarlyDropRate percent, rising linearly
+	// to 100 at MaxUnauthenticated. Zero means [DefaultEarlyDropStart] and
+	// [DefaultEarlyDropRate]; a start above MaxUnauthenticated is lowered
+	// to it.
+	EarlyDropStart, EarlyDropRate int
+	// MaxPerSource bounds the connections still authenticating from one
+	// source: an IPv4 address, or an IPv6 prefix of V6PrefixBits. Zero
+	// means [DefaultMaxPerSource] and [DefaultV6PrefixBits].
+	MaxPerSource int
+	V6PrefixBits int
+	// VersionTimeout closes a connection whose client has not sent its
+	// version line this long after connecting; zero means
+	// [DefaultVersionTimeout].
+	VersionTimeout time.Duration
 	// HandshakeTimeout bounds key exchange plus authentication; zero
 	// means [DefaultHandshakeTimeout].
 	HandshakeTimeout time.Duration
+	// KeepAlive is how often an authenticated client is asked to answer;
+	// after three unanswered requests its connection is closed. Zero
+	// means [DefaultKeepAlive]; negative sends none.
+	KeepAlive time.Duration
 	// Logger receives every connection, refusal and session; nil means
 	// log.Default().
 	Logger *log.Logger
@@ -93,7 +115,7 @@ type Server struct {
 	log    *log.Logger
 	keys   *keyring
 	srv    *ssh.Server
-	gate   chan struct{} // one token per connection still authenticating
+	adm    *admission // who may start authenticating
 	signer gossh.Signer
 
 	closing atomic.Bool
@@ -131,15 +153,34 @@ func New(cfg Config) (*Server, error) {
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
 	}
+	if cfg.EarlyDropStart <= 0 {
+		cfg.EarlyDropStart = DefaultEarlyDropStart
+	}
+	if cfg.EarlyDropRate <= 0 {
+		cfg.EarlyDropRate = DefaultEarlyDropRate
+	}
+	cfg.EarlyDropRate = min(cfg.EarlyDropRate, 100)
+	if cfg.MaxPerSource <= 0 {
+		cfg.MaxPerSource = DefaultMaxPerSource
+	}
+	if cfg.V6PrefixBits <= 0 || cfg.V6PrefixBits > 128 {
+		cfg.V6PrefixBits = DefaultV6PrefixBits
+	}
+	if cfg.VersionTimeout <= 0 {
+		cfg.VersionTimeout = DefaultVersionTimeout
+	}
+	if cfg.KeepAlive == 0 {
+		cfg.KeepAlive = DefaultKeepAlive
+	}
 	s := &Server{
 		cfg:  cfg,
 		log:  cfg.Logger,
-		gate: make(chan struct{}, cfg.MaxUnauthenticated),
 		live: map[*liveSession]struct{}{},
 	}
 	if s.log == nil {
 		s.log = log.Default()
 	}
+	s.adm = newAdmission(cfg, s.log)
 	keys, err := newKeyring(cfg.AuthorizedKeys, s.log)
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)

@@ -3,6 +3,8 @@ package serve
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"io"
 	"net"
@@ -226,39 +228,127 @@ func TestParseAuthorizedKeys(t *testing.T) {
 	a := newKey(t, "")
 	b := newKey(t, "bob \x1b[31mred\x1b[0m")
 	c := newKey(t, "carol")
-	in := strings.Join([]string{
-		"",
-		"# comment",
-		a.line,
-		"   " + b.line + "   ",
-		"no-port-forwarding,restrict " + c.line,
-		"garbage",
-		`from="10.0.0.1" ` + c.line,
-		"ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ== truncated",
-	}, "\n")
-	keys, problems, err := parseAuthorizedKeys(strings.NewReader(in), "keys")
+	d := newKey(t, "dave")
+	bare := func(k testKey) string { return strings.Join(strings.Fields(k.line)[:2], " ") }
+	// A line of 70 KB: an options field too long for any key.
+	long := `environment="X=` + strings.Repeat("x", 70<<10) + `" ` + c.line
+	cases := []struct {
+		name   string
+		line   string
+		user   string // the user the line names, or "" when skipped
+		reason string // part of the reason it is skipped
+	}{
+		{"no comment", a.line, shortFingerprint(a.fp), ""},
+		{"name is the comment's first word, made safe", "   " + b.line + "   ", "bob", ""},
+		{"allowed options", "no-port-forwarding,no-agent-forwarding,no-X11-forwarding,no-user-rc,pty " + c.line, "carol", ""},
+		{"blank", "", "", ""},
+		{"comment line", "# " + c.line, "", ""},
+		{"garbage", "garbage", "", "not a public key"},
+		{"truncated key", "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ== truncated", "", "not a public key"},
+		{"line over 64 KiB", long, "", "longer than"},
+		{"second key as the comment", c.line + " " + d.line, "", "more than one key"},
+		{"second key without a comment", bare(c) + " " + bare(d), "", "more than one key"},
+		{"restrict implies no-pty", "restrict " + c.line, "", "implies no-pty"},
+		{"restrict with pty still refused", "restrict,pty " + c.line, "", "implies no-pty"},
+		{"no-pty", "no-pty " + c.line, "", "needs a terminal"},
+		{"from", `from="10.0.0.1" ` + c.line, "", "source restrictions"},
+		{"command", `command="/bin/sh" ` + c.line, "", "forced commands"},
+		{"expiry-time", `expiry-time="20300101" ` + c.line, "", "expiry"},
+		{"cert-authority", "cert-authority " + c.line, "", "certificates"},
+		{"environment", `environment="A=b" ` + c.line, "", "environment"},
+		{"verify-required", "verify-required " + c.line, "", "verification"},
+		{"unknown option", "frobnicate " + c.line, "", "unknown option"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// Each line is read between two good ones: a skipped line
+			// costs only itself.
+			in := strings.Join([]string{d.line, tc.line, d.line}, "\n")
+			keys, problems, err := parseAuthorizedKeys(strings.NewReader(in), "keys")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			dave := false
+			for _, u := range keys {
+				if u.Fingerprint == d.fp {
+					dave = true
+				} else {
+					names = append(names, u.Name)
+				}
+			}
+			if !dave {
+				t.Errorf("dave's lines around it were lost: %+v", keys)
+			}
+			got := strings.Join(names, ",")
+			if got != tc.user {
+				t.Errorf("user %q, want %q", got, tc.user)
+			}
+			switch {
+			case tc.reason == "" && len(problems) > 0:
+				t.Errorf("skipped: %+v", problems)
+			case tc.reason != "" && (len(problems) != 1 || problems[0].where != "keys:2" || !strings.Contains(problems[0].reason, tc.reason)):
+				t.Errorf("problems %+v, want one at keys:2 saying %q", problems, tc.reason)
+			}
+		})
+	}
+}
+
+// TestAuthorizedKeysModeIsRechecked: a chmod that lets others write the
+// file, with no other change, refuses it at once; chmod back, and it is
+// read again.
+func TestAuthorizedKeysModeIsRechecked(t *testing.T) {
+	alice := newKey(t, "alice")
+	ts := startServer(t, []testKey{alice}, nil)
+	steps := []struct {
+		mode os.FileMode
+		in   bool
+	}{{0o600, true}, {0o666, false}, {0o620, false}, {0o644, true}}
+	for _, st := range steps {
+		if err := os.Chmod(ts.keysFile, st.mode); err != nil {
+			t.Fatal(err)
+		}
+		c, err := ts.dial(gossh.PublicKeys(alice.signer))
+		if err == nil {
+			c.Close()
+		}
+		if (err == nil) != st.in {
+			t.Errorf("mode %04o: let in = %v, want %v (%v)", st.mode, err == nil, st.in, err)
+		}
+	}
+	ts.waitLog(t, "writable by group or others (mode 0666)", "writable by group or others (mode 0620)")
+}
+
+// TestRSASignaturesNeedSHA2: an RSA key gets in signing with rsa-sha2-256
+// or -512, and not with ssh-rsa's SHA-1, as sshd since 8.8.
+func TestRSASignaturesNeedSHA2(t *testing.T) {
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]User{
-		a.fp: {a.fp, shortFingerprint(a.fp)},
-		b.fp: {b.fp, "bob red"},
-		c.fp: {c.fp, "carol"},
+	signer, err := gossh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(keys) != len(want) {
-		t.Errorf("got %d keys, want %d", len(keys), len(want))
-	}
-	for _, u := range keys {
-		if w, ok := want[u.Fingerprint]; !ok || w != u {
-			t.Errorf("got user %+v, want %+v", u, w)
-		}
-	}
-	var where []string
-	for _, p := range problems {
-		where = append(where, p.where)
-	}
-	if got, want := strings.Join(where, " "), "keys:6 keys:7 keys:8"; got != want {
-		t.Errorf("problems at %q, want %q (%+v)", got, want, problems)
+	k := testKey{signer: signer, line: strings.TrimSpace(string(gossh.MarshalAuthorizedKey(signer.PublicKey()))) + " rsa"}
+	ts := startServer(t, []testKey{k}, nil)
+	for _, tc := range []struct {
+		algo string
+		in   bool
+	}{{gossh.KeyAlgoRSASHA256, true}, {gossh.KeyAlgoRSASHA512, true}, {gossh.KeyAlgoRSA, false}} {
+		t.Run(tc.algo, func(t *testing.T) {
+			as, err := gossh.NewSignerWithAlgorithms(signer.(gossh.AlgorithmSigner), []string{tc.algo})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := ts.dial(gossh.PublicKeys(as))
+			if err == nil {
+				c.Close()
+			}
+			if (err == nil) != tc.in {
+				t.Errorf("let in = %v, want %v (%v)", err == nil, tc.in, err)
+			}
+		})
 	}
 }
 
@@ -497,4 +587,31 @@ func TestDroppedClientIsNotAnError(t *testing.T) {
 			t.Errorf("a dropped client logged an error: %s", l)
 		}
 	}
+}
+
+// FuzzParseAuthorizedKeys: no input makes the parser fail or panic, and
+// every key it accepts is named by one word.
+func FuzzParseAuthorizedKeys(f *testing.F) {
+	k := newKey(f, "alice laptop")
+	for _, s := range []string{
+		k.line,
+		"restrict,pty " + k.line,
+		`from="10.0.0.1",command="x" ` + k.line,
+		k.line + " " + k.line,
+		"# comment\n\n" + k.line + "\r\n",
+		strings.Repeat("x", 70<<10) + "\n" + k.line,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		keys, _, err := parseAuthorizedKeys(strings.NewReader(in), "fuzz")
+		if err != nil {
+			t.Fatalf("a read from memory failed: %v", err)
+		}
+		for _, u := range keys {
+			if u.Name == "" || strings.ContainsAny(u.Name, " \t\n") {
+				t.Errorf("user name %q", u.Name)
+			}
+		}
+	})
 }

@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -37,11 +38,13 @@ func Workbench(runs *Runs, opts ui.Options) func(Session) tea.Model {
 		o.Catalog = &cat
 		o.ModelDirs = nil
 		o.RunsOutlive = true
-		// Plans are saved and loaded in the user's own folder only.
+		// Plans are saved and loaded in the user's own folder only, opened
+		// and checked again for every save and load.
 		o.PlanDir = filepath.Join(runs.cfg.Home, userDir(s.User), "plans")
-		if dir, err := runs.PlanDir(s.User); err == nil {
-			o.PlanDir = dir
+		if _, err := runs.PlanDir(s.User); err != nil {
+			runs.log.Warn("plan folder", "user", s.User.Name, "fingerprint", s.User.Fingerprint, "err", err)
 		}
+		o.PlanRoot = func() (*os.Root, error) { return runs.PlanRoot(s.User) }
 		if slices.ContainsFunc(s.Environ, func(e string) bool { return strings.HasPrefix(e, "NO_COLOR=") && e != "NO_COLOR=" }) {
 			o.NoColor = true
 		}
