@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // LoadCSV reads a table of labelled samples from the CSV file at path,
@@ -42,7 +43,7 @@ func LoadCSV(path string, opts LoadOptions) (*Dataset, error) {
 // other column is a numeric feature, in header order, so samples have shape
 // [features]. Cells may have spaces around them. A feature cell must parse as
 // a finite float32: empty, non-numeric, NaN, infinite and out-of-range cells
-// are errors. A label cell is any non-empty text, kept as it is. Blank lines
+// are errors. A label cell is any non-empty UTF-8 text, kept as it is. Blank lines
 // are skipped, as encoding/csv does. With opts.Unlabelled a file without a
 // label column loads too: every column is then a feature, the dataset has
 // no classes and every label is 0.
@@ -206,6 +207,11 @@ func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 			line, col := cv.FieldPos(labelCol)
 			if label == "" {
 				return nil, at(line, col, "empty label")
+			}
+			if !utf8.ValidString(label) {
+				// A class name is written to model files and JSON as
+				// UTF-8; an invalid one would come back as another name.
+				return nil, at(line, col, "label %s is not valid UTF-8", quote(label))
 			}
 			if opts.Classes != nil {
 				return nil, at(line, col, "label %s is not one of the %d classes %s", quote(label), len(opts.Classes), quoteNames(opts.Classes))

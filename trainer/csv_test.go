@@ -90,6 +90,8 @@ func TestReadCSVErrors(t *testing.T) {
 		{"empty cell", "a,b,label\n1, ,x\n", LoadOptions{}, `t.csv:2:3: column "b" is empty`},
 		{"empty label", "a,label\n1,\n", LoadOptions{}, "t.csv:2:3: empty label"},
 		{"unknown label", "a,label\n1,x\n2,y\n", LoadOptions{Classes: []string{"x"}}, `t.csv:3:3: label "y" is not one of the 1 classes ["x"]`},
+		{"label not UTF-8", "a,label\n1,x\n2,caf\xe9\n", LoadOptions{}, `t.csv:3:3: label "caf\xe9" is not valid UTF-8`},
+		{"quoted label not UTF-8 on a later line", "a,label\n1,\"x\ny\"\n2,\"\n\xff\"\n", LoadOptions{}, `t.csv:4:3: label "\xff" is not valid UTF-8`},
 		{"escapes control characters", "a,label\n\x1b[2J,x\n", LoadOptions{}, `t.csv:2:1: column "a": "\x1b[2J" is not a number`},
 		{"over the cap", "a,label\n1" + strings.Repeat(" ", 200) + ",x\n2,y\n", LoadOptions{MaxBytes: 150}, "t.csv:2: data is too large: more than the 150 B limit"},
 		{"decoded over the cap", "a,label\n1,x\n2,y\n", LoadOptions{MaxBytes: 12}, "t.csv:2:3: decoded data is too large: it passes the 12 B limit (LoadOptions.MaxBytes)"},

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxImagePixels bounds the size of one decoded image (64 Mpixel, a 8k×8k
@@ -29,7 +30,8 @@ const maxImagePixels = 1 << 26
 // (a README, a licence), as are hidden files and folders (names starting
 // with "."). Inside a class folder, every other entry must be a PNG or JPEG
 // file (.png, .jpg, .jpeg in any case), read in sorted order; an empty class
-// folder is an error naming it. Without opts.Classes, a root with one class
+// folder is an error naming it, and so is a class folder whose name is not
+// valid UTF-8. Without opts.Classes, a root with one class
 // folder is refused (ErrTooFewClasses); folder names that print alike on a
 // terminal are refused (ErrClassNames).
 //
@@ -163,6 +165,11 @@ func listImages(root string, opts LoadOptions) ([]imageItem, []string, error) {
 	// come before the slow part.
 	for _, folder := range folders {
 		dir := filepath.Join(root, folder)
+		if !utf8.ValidString(folder) {
+			// A class name is written to model files and JSON as UTF-8;
+			// an invalid one would come back as another name.
+			return nil, nil, &DataError{File: dir, Offset: -1, Err: fmt.Errorf("class folder name %s is not valid UTF-8", quote(folder))}
+		}
 		id, ok := classID[folder]
 		if !ok {
 			return nil, nil, &DataError{File: dir, Offset: -1, Err: fmt.Errorf("folder is not one of the %d classes %s", len(classes), quoteNames(classes))}
