@@ -17,7 +17,9 @@ func TestLoadersDecodedBudget(t *testing.T) {
 
 	// 200 rows of "1,a": 800 bytes of text, 2.4 kB decoded (4 bytes a
 	// feature, 8 a label). Under a 1000-byte limit the two classes (65
-	// bytes each) and 72 rows fit; the 73rd row, on line 74, does not.
+	// bytes each) and 7 chunks of 5 rows fit (a chunk is a sixteenth of
+	// the limit at most, and counts twice: 120 bytes); the 36th row, on
+	// line 37, does not.
 	var b strings.Builder
 	b.WriteString("x,label\n")
 	for i := range 200 {
@@ -51,9 +53,9 @@ func TestLoadersDecodedBudget(t *testing.T) {
 		want  string
 	}{
 		{"csv", 1000, func(o LoadOptions) (*Dataset, error) { return LoadCSV(csvPath, o) },
-			csvPath + ":74: decoded data is too large: it passes the 1000 B limit (LoadOptions.MaxBytes)"},
+			csvPath + ":37: decoded data is too large: it passes the 1000 B limit (LoadOptions.MaxBytes)"},
 		{"csv.gz", 1000, func(o LoadOptions) (*Dataset, error) { return LoadCSV(gzPath, o) },
-			gzPath + ":74: decoded data is too large: it passes the 1000 B limit (LoadOptions.MaxBytes)"},
+			gzPath + ":37: decoded data is too large: it passes the 1000 B limit (LoadOptions.MaxBytes)"},
 		{"idx images", 1900, func(o LoadOptions) (*Dataset, error) { return LoadIDX(images, labels, o) },
 			images + ": byte 12: shape [100 2 2] is too large: decoded, it passes the 1.9 KiB limit (LoadOptions.MaxBytes)"},
 		{"idx labels", 2200, func(o LoadOptions) (*Dataset, error) { return LoadIDX(images, labels, o) },

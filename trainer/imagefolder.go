@@ -65,10 +65,10 @@ func LoadImageFolder(root string, shape []int, opts LoadOptions) (*Dataset, erro
 		return nil, err
 	}
 	per := numel(shape)
-	mem := &budget{limit: limit}
+	mem := opts.budget()
 	if need := int64(len(items)) * (int64(per)*4 + 8); mem.take(need) != nil {
-		return nil, &DataError{File: root, Offset: -1, Err: fmt.Errorf("%d images of shape %v are %w: %s, over the %s limit (LoadOptions.MaxBytes)",
-			len(items), shape, ErrTooLarge, formatBytes(need), formatBytes(limit))}
+		return nil, &DataError{File: root, Offset: -1, Err: fmt.Errorf("%d images of shape %v are %w: %s, over the %s limit (%s)",
+			len(items), shape, ErrTooLarge, formatBytes(need), formatBytes(limit), mem.limitName())}
 	}
 
 	ds := &Dataset{
@@ -235,7 +235,7 @@ func decodeImage(path string, mem *budget, shape []int) (img image.Image, cost i
 		return nil, 0, err
 	}
 	defer f.Close()
-	if err := checkFileSize(f, mem.limit); err != nil {
+	if err := checkFileSize(f, mem); err != nil {
 		return nil, 0, err
 	}
 	cfg, format, err := image.DecodeConfig(f)
