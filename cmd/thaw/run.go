@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 
 	"thaw/assets"
@@ -26,12 +27,18 @@ type Main struct {
 
 	// serveReady, when set, is told where thaw serve listens: for tests.
 	serveReady func(addr net.Addr, hostKey string)
+	// setMemoryLimit, when set, is given the soft memory limit of a
+	// command that runs one job (debug.SetMemoryLimit in the binary; nil
+	// in tests, whose commands share a process).
+	setMemoryLimit func(int64) int64
+	// maxData is the data budget --max-data-bytes gives; 0 is the default.
+	maxData int64
 }
 
 // NewMain returns a Main writing to the process's streams, with the
 // embedded zoo.
 func NewMain() *Main {
-	return &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Zoo: assets.Zoo()}
+	return &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Zoo: assets.Zoo(), setMemoryLimit: debug.SetMemoryLimit}
 }
 
 // Exit codes.
