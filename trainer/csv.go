@@ -70,7 +70,7 @@ func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 		return nil, &DataError{File: name, Offset: -1, Err: err}
 	}
 	mem := opts.budget()
-	lr := &recordLimiter{r: &capReader{r: zr, mem: mem}, mem: mem, line: 1}
+	lr := &recordLimiter{r: &capReader{r: zr, mem: mem}, mem: mem, line: 1, at: 1}
 	cv := csv.NewReader(lr)
 	cv.FieldsPerRecord = -1 // checked here, with a better message
 	cv.ReuseRecord = true
@@ -307,9 +307,6 @@ func (l *recordLimiter) Read(p []byte) (int, error) {
 	if l.err != nil {
 		return 0, l.err
 	}
-	if l.at == 0 {
-		l.at = l.line
-	}
 	n, err := l.r.Read(p)
 	start := 0 // of the current record in p
 	for i, c := range p[:n] {
@@ -360,13 +357,13 @@ const csvChunkBytes = 1 << 20
 // grows a chunk at a time, never by copying all it holds into a slice
 // twice the size as append does.
 type rowChunks struct {
-	width   int // features a row
-	perRow  int // rows a chunk
-	mem     *budget
-	x       [][]float32
-	y       [][]int
-	n       int // rows
-	lastRow int // rows of the last chunk in use
+	width     int // features a row
+	chunkRows int // rows a chunk
+	mem       *budget
+	x         [][]float32
+	y         [][]int
+	n         int // rows
+	lastRow   int // rows of the last chunk in use
 }
 
 // newRowChunks returns an empty table of rows of width features,
@@ -375,20 +372,20 @@ type rowChunks struct {
 func newRowChunks(width int, mem *budget) *rowChunks {
 	rowBytes := int64(width)*4 + 8
 	per := max(1, min(csvChunkBytes, mem.limit/16)/rowBytes)
-	return &rowChunks{width: width, perRow: int(per), mem: mem}
+	return &rowChunks{width: width, chunkRows: int(per), mem: mem}
 }
 
-// next returns the features of a new row to fill, whose label follows by
+// next returns the features of a new row to fill; label then gives its
 // label. A new chunk is taken from the budget twice: once for itself and
 // once for its share of the table that table copies the rows into.
 func (t *rowChunks) next() ([]float32, error) {
-	if len(t.x) == 0 || t.lastRow == t.perRow {
-		cost := 2 * int64(t.perRow) * (int64(t.width)*4 + 8)
+	if len(t.x) == 0 || t.lastRow == t.chunkRows {
+		cost := 2 * int64(t.chunkRows) * (int64(t.width)*4 + 8)
 		if err := t.mem.take(cost); err != nil {
 			return nil, err
 		}
-		t.x = append(t.x, make([]float32, t.perRow*t.width))
-		t.y = append(t.y, make([]int, t.perRow))
+		t.x = append(t.x, make([]float32, t.chunkRows*t.width))
+		t.y = append(t.y, make([]int, t.chunkRows))
 		t.lastRow = 0
 	}
 	k := len(t.x) - 1
@@ -396,7 +393,8 @@ func (t *rowChunks) next() ([]float32, error) {
 	return row, nil
 }
 
-// label sets the label of the row next returned last.
+// label sets the label of the row next returned last, which is then
+// complete.
 func (t *rowChunks) label(y int) {
 	t.y[len(t.y)-1][t.lastRow] = y
 	t.lastRow++
@@ -409,7 +407,7 @@ func (t *rowChunks) table() ([]float32, []int) {
 	x := make([]float32, 0, t.n*t.width)
 	y := make([]int, 0, t.n)
 	for k := range t.x {
-		rows := t.perRow
+		rows := t.chunkRows
 		if k == len(t.x)-1 {
 			rows = t.lastRow
 		}
