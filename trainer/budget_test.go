@@ -1,7 +1,9 @@
 package trainer
 
 import (
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"image"
 	"path/filepath"
 	"strings"
@@ -75,5 +77,25 @@ func TestLoadersDecodedBudget(t *testing.T) {
 				t.Fatalf("with a 64 KiB limit: %v", err)
 			}
 		})
+	}
+}
+
+// An Adam7-interlaced PNG costs its decoded size once more (image/png
+// decodes its passes as images of their own), counted from its header.
+func TestInterlacedPNGBudget(t *testing.T) {
+	b := pngBytes(t, image.NewGray(image.Rect(0, 0, 64, 64)))
+	// Set IHDR's interlace byte and its CRC: the budget refuses the file
+	// before anything reads the (now wrongly laid out) pixels.
+	b[28] = 1
+	binary.BigEndian.PutUint32(b[29:], crc32.ChecksumIEEE(b[12:29]))
+	root := t.TempDir()
+	path := writeFile(t, filepath.Join(root, "a", "x.png"), b)
+	writeFile(t, filepath.Join(root, "b", "y.png"), pngBytes(t, image.NewGray(image.Rect(0, 0, 4, 4))))
+	// 4 KiB of pixels twice, 16 KiB of planes, 1 KiB of resizing rows,
+	// over a 24 KiB limit that the same image not interlaced fits.
+	_, err := LoadImageFolder(root, []int{1, 4, 4}, LoadOptions{MaxBytes: 24 << 10})
+	want := path + ": 64×64 image: decoding it needs 25.0 KiB: decoded data is too large"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("error %v, want %q", err, want)
 	}
 }

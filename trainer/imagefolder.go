@@ -256,7 +256,19 @@ func decodeImage(path string, mem *budget, shape []int) (img image.Image, cost i
 		return nil, 0, fmt.Errorf("image is %w: %d×%d pixels, over %d", ErrTooLarge, cfg.Width, cfg.Height, maxImagePixels)
 	}
 	// The decoded pixels, the float32 planes and the resizer's row buffer.
-	cost = pixels*pixelBytes(cfg.ColorModel) + pixels*int64(shape[0])*4 + int64(cfg.Height)*int64(shape[2])*4
+	decoded := pixels * pixelBytes(cfg.ColorModel)
+	cost = decoded + pixels*int64(shape[0])*4 + int64(cfg.Height)*int64(shape[2])*4
+	if format == "png" {
+		interlaced, err := pngInterlaced(f)
+		if err != nil {
+			return nil, 0, err
+		}
+		if interlaced {
+			// image/png decodes Adam7's seven passes as images of their
+			// own, together the size of the image, before merging them.
+			cost += decoded
+		}
+	}
 	if err := mem.take(cost); err != nil {
 		return nil, 0, fmt.Errorf("%d×%d image: decoding it needs %s: %w", cfg.Width, cfg.Height, formatBytes(cost), err)
 	}
@@ -273,6 +285,18 @@ func decodeImage(path string, mem *budget, shape []int) (img image.Image, cost i
 		return nil, 0, fmt.Errorf("bad %s image: %w", format, err)
 	}
 	return img, cost, nil
+}
+
+// pngInterlaced reports whether the PNG file f, which image.DecodeConfig
+// has read, is Adam7-interlaced: the last byte of its IHDR chunk, which a
+// PNG starts with (the signature, then the chunk's length and type, then
+// width, height, depth, colour type, compression and filter).
+func pngInterlaced(f io.ReaderAt) (bool, error) {
+	var b [1]byte
+	if _, err := f.ReadAt(b[:], 8+8+12); err != nil {
+		return false, fmt.Errorf("bad image: %w", err)
+	}
+	return b[0] != 0, nil
 }
 
 // pixelBytes is the memory a decoded pixel of the color model takes: 1 for
