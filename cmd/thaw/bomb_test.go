@@ -125,9 +125,9 @@ func smallPNG(t *testing.T, path string) {
 }
 
 // Hostile data files, each refused as bad input (exit 2) with one line
-// naming the file and the flag that raises the budget, and each costing
-// the real binary less than maxBombRSS: the data budget counts what
-// loading holds before it is allocated.
+// naming the file (and, when the budget refuses it, the flag that raises
+// the budget), each costing the real binary less than maxBombRSS: the
+// data budget counts what loading holds before it is allocated.
 func TestDataBombs(t *testing.T) {
 	bin := thawBinary(t)
 	fx := newFixture(t)
