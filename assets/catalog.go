@@ -31,6 +31,9 @@ type Catalog struct {
 	// folder (trainer.LoadOptions.MaxBytes): past it the load is refused,
 	// naming the file and the limit. Zero means trainer.DefaultMaxBytes().
 	MaxBytes int64
+	// MaxBytesName is what raises MaxBytes, named in those errors
+	// (trainer.LoadOptions.MaxBytesName), such as a flag.
+	MaxBytesName string
 	// NoFiles resolves the zoo's models and the built-in tasks only: a
 	// name that is not one of them is unknown, and no file or folder is
 	// looked at. The SSH server's catalogue is one, so that its users
@@ -160,7 +163,7 @@ const (
 // MNIST's naming) or an image folder whose images are converted to shape.
 // Every failure is an InputError; an unknown name lists the tasks.
 func (c *Catalog) Data(ref trainer.DataRef, shape []int, split DataSplit) (*trainer.Dataset, error) {
-	return c.load(ref, shape, split, trainer.LoadOptions{MaxBytes: c.MaxBytes})
+	return c.load(ref, shape, split, trainer.LoadOptions{MaxBytes: c.MaxBytes, MaxBytesName: c.MaxBytesName})
 }
 
 // Inputs loads data for a model to label, as Data loads a test split, but
@@ -170,7 +173,7 @@ func (c *Catalog) Data(ref trainer.DataRef, shape []int, split DataSplit) (*trai
 // file of every sample, in order, relative to the folder with forward
 // slashes ("cat/001.png"); it is nil for other data.
 func (c *Catalog) Inputs(ref trainer.DataRef, shape []int) (ds *trainer.Dataset, files []string, err error) {
-	opts := trainer.LoadOptions{MaxBytes: c.MaxBytes, Unlabelled: true}
+	opts := trainer.LoadOptions{MaxBytes: c.MaxBytes, MaxBytesName: c.MaxBytesName, Unlabelled: true}
 	if ds, err = c.load(ref, shape, SplitTest, opts); err != nil {
 		return nil, nil, err
 	}

@@ -1,7 +1,9 @@
 package trainer
 
 import (
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"image"
 	"path/filepath"
 	"strings"
@@ -17,7 +19,9 @@ func TestLoadersDecodedBudget(t *testing.T) {
 
 	// 200 rows of "1,a": 800 bytes of text, 2.4 kB decoded (4 bytes a
 	// feature, 8 a label). Under a 1000-byte limit the two classes (65
-	// bytes each) and 72 rows fit; the 73rd row, on line 74, does not.
+	// bytes each) and 7 chunks of 5 rows fit (a chunk is a sixteenth of
+	// the limit at most, and counts twice: 120 bytes); the 36th row, on
+	// line 37, does not.
 	var b strings.Builder
 	b.WriteString("x,label\n")
 	for i := range 200 {
@@ -51,9 +55,9 @@ func TestLoadersDecodedBudget(t *testing.T) {
 		want  string
 	}{
 		{"csv", 1000, func(o LoadOptions) (*Dataset, error) { return LoadCSV(csvPath, o) },
-			csvPath + ":74: decoded data is too large: it passes the 1000 B limit (LoadOptions.MaxBytes)"},
+			csvPath + ":37: decoded data is too large: it passes the 1000 B limit (LoadOptions.MaxBytes)"},
 		{"csv.gz", 1000, func(o LoadOptions) (*Dataset, error) { return LoadCSV(gzPath, o) },
-			gzPath + ":74: decoded data is too large: it passes the 1000 B limit (LoadOptions.MaxBytes)"},
+			gzPath + ":37: decoded data is too large: it passes the 1000 B limit (LoadOptions.MaxBytes)"},
 		{"idx images", 1900, func(o LoadOptions) (*Dataset, error) { return LoadIDX(images, labels, o) },
 			images + ": byte 12: shape [100 2 2] is too large: decoded, it passes the 1.9 KiB limit (LoadOptions.MaxBytes)"},
 		{"idx labels", 2200, func(o LoadOptions) (*Dataset, error) { return LoadIDX(images, labels, o) },
@@ -73,5 +77,25 @@ func TestLoadersDecodedBudget(t *testing.T) {
 				t.Fatalf("with a 64 KiB limit: %v", err)
 			}
 		})
+	}
+}
+
+// An Adam7-interlaced PNG costs its decoded size once more (image/png
+// decodes its passes as images of their own), counted from its header.
+func TestInterlacedPNGBudget(t *testing.T) {
+	b := pngBytes(t, image.NewGray(image.Rect(0, 0, 64, 64)))
+	// Set IHDR's interlace byte and its CRC: the budget refuses the file
+	// before anything reads the (now wrongly laid out) pixels.
+	b[28] = 1
+	binary.BigEndian.PutUint32(b[29:], crc32.ChecksumIEEE(b[12:29]))
+	root := t.TempDir()
+	path := writeFile(t, filepath.Join(root, "a", "x.png"), b)
+	writeFile(t, filepath.Join(root, "b", "y.png"), pngBytes(t, image.NewGray(image.Rect(0, 0, 4, 4))))
+	// 4 KiB of pixels twice, 16 KiB of planes, 1 KiB of resizing rows,
+	// over a 24 KiB limit that the same image not interlaced fits.
+	_, err := LoadImageFolder(root, []int{1, 4, 4}, LoadOptions{MaxBytes: 24 << 10})
+	want := path + ": 64×64 image: decoding it needs 25.0 KiB: decoded data is too large"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("error %v, want %q", err, want)
 	}
 }

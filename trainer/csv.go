@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // LoadCSV reads a table of labelled samples from the CSV file at path,
@@ -22,7 +23,7 @@ func LoadCSV(path string, opts LoadOptions) (*Dataset, error) {
 		return nil, err
 	}
 	defer f.Close()
-	if err := checkFileSize(f, opts.maxBytes()); err != nil {
+	if err := checkFileSize(f, opts.budget()); err != nil {
 		return nil, &DataError{File: path, Offset: -1, Err: err}
 	}
 	ds, err := ReadCSV(f, path, opts)
@@ -42,7 +43,7 @@ func LoadCSV(path string, opts LoadOptions) (*Dataset, error) {
 // other column is a numeric feature, in header order, so samples have shape
 // [features]. Cells may have spaces around them. A feature cell must parse as
 // a finite float32: empty, non-numeric, NaN, infinite and out-of-range cells
-// are errors. A label cell is any non-empty text, kept as it is. Blank lines
+// are errors. A label cell is any non-empty UTF-8 text, kept as it is. Blank lines
 // are skipped, as encoding/csv does. With opts.Unlabelled a file without a
 // label column loads too: every column is then a feature, the dataset has
 // no classes and every label is 0.
@@ -53,17 +54,24 @@ func LoadCSV(path string, opts LoadOptions) (*Dataset, error) {
 // they are opts.Classes and any other label is an error. Labels that print
 // alike on a terminal are refused (ErrClassNames).
 //
-// Rows are streamed; more than opts.MaxBytes of (decompressed) input is
-// refused, and so is data whose decoded values (4 bytes a feature, 8 a
-// label) would pass opts.MaxBytes, at the row that passes it. Errors are *DataError values reading name:line:column: message,
-// with encoding/csv's positions for quoting errors.
+// Rows are streamed against one memory budget, opts.MaxBytes: more than
+// that of (decompressed) input is refused; so is a record (a line, or
+// lines when a quoted field spans them) whose text encoding/csv would
+// buffer passes what is left of it (csvByteCost bytes a byte of text,
+// csvFieldCost a field), refused before encoding/csv holds it; and so is
+// data whose decoded values (4 bytes a feature, 8 a label, counted twice:
+// rows are kept in chunks of a fixed size, then copied into one table)
+// would pass it, at the row that passes it. Errors are *DataError values
+// reading name:line:column: message, with encoding/csv's positions for
+// quoting errors.
 func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 	zr, _, err := maybeGunzip(r)
 	if err != nil {
 		return nil, &DataError{File: name, Offset: -1, Err: err}
 	}
-	cr := &capReader{r: zr, limit: opts.maxBytes()}
-	cv := csv.NewReader(cr)
+	mem := opts.budget()
+	lr := &recordLimiter{r: &capReader{r: zr, mem: mem}, mem: mem, line: 1, at: 1}
+	cv := csv.NewReader(lr)
 	cv.FieldsPerRecord = -1 // checked here, with a better message
 	cv.ReuseRecord = true
 
@@ -75,7 +83,11 @@ func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 	lastLine := 0
 	readErr := func(err error) error {
 		var pe *csv.ParseError
-		if errors.As(err, &pe) {
+		var big *recordTooLarge
+		switch {
+		case errors.As(err, &big):
+			return &DataError{File: name, Line: big.line, Offset: -1, Err: big}
+		case errors.As(err, &pe):
 			return &DataError{File: name, Line: pe.Line, Column: pe.Column, Offset: -1, Err: pe.Err}
 		}
 		return &DataError{File: name, Line: lastLine + 1, Offset: -1, Err: err}
@@ -145,7 +157,7 @@ func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 		ids[c] = i
 	}
 	ds := &Dataset{Name: name, Shape: []int{nf}}
-	mem := &budget{limit: opts.maxBytes()}
+	rows := newRowChunks(nf, mem)
 	// A class costs its name and a map entry, roughly.
 	const classCost = 64
 	for {
@@ -162,18 +174,9 @@ func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 			line, col := cv.FieldPos(min(len(rec)-1, len(header)))
 			return nil, at(line, col, "%d fields, want %d as in the header", len(rec), len(header))
 		}
-		if len(ds.Y) == cap(ds.Y) {
-			// Grow features and labels together, row by row, so that the
-			// capacity held, not only the values, stays within the budget.
-			rows, err := mem.growRows(cap(ds.Y), int64(nf)*4+8)
-			if err != nil {
-				return nil, at(lastLine, 0, "%w", err)
-			}
-			x := make([]float32, len(ds.X), rows*nf)
-			copy(x, ds.X)
-			y := make([]int, len(ds.Y), rows)
-			copy(y, ds.Y)
-			ds.X, ds.Y = x, y
+		x, err := rows.next()
+		if err != nil {
+			return nil, at(lastLine, 0, "%w", err)
 		}
 		for i, cell := range rec {
 			if i == labelCol {
@@ -194,10 +197,11 @@ func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 					return nil, at(line, col, "column %s: %s is not finite", quote(header[i]), quote(s))
 				}
 			}
-			ds.X = append(ds.X, float32(v))
+			x[0] = float32(v)
+			x = x[1:]
 		}
 		if labelCol < 0 {
-			ds.Y = append(ds.Y, 0)
+			rows.label(0)
 			continue
 		}
 		label := strings.TrimSpace(rec[labelCol])
@@ -206,6 +210,11 @@ func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 			line, col := cv.FieldPos(labelCol)
 			if label == "" {
 				return nil, at(line, col, "empty label")
+			}
+			if !utf8.ValidString(label) {
+				// A class name is written to model files and JSON as
+				// UTF-8; an invalid one would come back as another name.
+				return nil, at(line, col, "label %s is not valid UTF-8", quote(label))
 			}
 			if opts.Classes != nil {
 				return nil, at(line, col, "label %s is not one of the %d classes %s", quote(label), len(opts.Classes), quoteNames(opts.Classes))
@@ -217,8 +226,9 @@ func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 			ids[label] = id
 			names = append(names, label)
 		}
-		ds.Y = append(ds.Y, id)
+		rows.label(id)
 	}
+	ds.X, ds.Y = rows.table()
 	if ds.Len() == 0 {
 		return nil, at(1, 0, "no data rows after the header")
 	}
@@ -246,4 +256,165 @@ func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 		return nil, err
 	}
 	return ds, nil
+}
+
+// What encoding/csv holds for a record, per byte of its text and per
+// field, so that a record can be refused before it is buffered: the
+// line's raw buffer and the unquoted fields' buffer, each grown by
+// appending (up to 2.25 times what they hold while a copy is made), and
+// the record as one string; per field an end index, a position (line and
+// column) and a string header, grown by appending the same way, and for
+// the header row a name in a map.
+const (
+	csvByteCost  = 6
+	csvFieldCost = 128
+)
+
+// recordTooLarge is the error for a CSV record that would pass the budget.
+type recordTooLarge struct {
+	line  int   // where the record starts
+	bytes int64 // of text read when it was refused
+	mem   *budget
+}
+
+func (e *recordTooLarge) Error() string {
+	return fmt.Sprintf("record is %s: its first %s of text would take more than is left of the %s limit to buffer (%s)",
+		ErrTooLarge, formatBytes(e.bytes), formatBytes(e.mem.limit), e.mem.limitName())
+}
+
+func (e *recordTooLarge) Unwrap() error { return ErrTooLarge }
+
+// recordLimiter passes a CSV stream through to encoding/csv, following
+// its records as it goes (newlines outside quotes end one; a quote
+// toggles quoting, which a doubled quote inside quotes toggles back), and
+// fails once the record it is in would cost encoding/csv more than mem
+// has left: a single line, or a quoted field spanning many, can then
+// never grow encoding/csv's buffers past the budget. A bare quote in an
+// unquoted field may make it see a longer record than encoding/csv does;
+// encoding/csv refuses such a line anyway, usually first.
+type recordLimiter struct {
+	r      io.Reader
+	mem    *budget
+	quoted bool
+	line   int   // the line the current record starts on, from 1
+	at     int   // the line being read
+	bytes  int64 // of the current record, read so far
+	fields int64 // of the current record, read so far
+	err    error
+}
+
+func (l *recordLimiter) Read(p []byte) (int, error) {
+	if l.err != nil {
+		return 0, l.err
+	}
+	n, err := l.r.Read(p)
+	start := 0 // of the current record in p
+	for i, c := range p[:n] {
+		switch c {
+		case '"':
+			l.quoted = !l.quoted
+		case ',':
+			if !l.quoted {
+				l.fields++
+			}
+		case '\n':
+			l.at++
+			if l.quoted {
+				break
+			}
+			if !l.fits(int64(i + 1 - start)) {
+				return start, l.err
+			}
+			l.bytes, l.fields, start = 0, 0, i+1
+			l.line = l.at
+		}
+	}
+	if !l.fits(int64(n - start)) {
+		return start, l.err
+	}
+	l.bytes += int64(n - start)
+	return n, err
+}
+
+// fits reports whether the current record, k more bytes of it read, fits
+// what the budget has left, and sets l.err when it does not.
+func (l *recordLimiter) fits(k int64) bool {
+	b := l.bytes + k
+	if b*csvByteCost+(l.fields+1)*csvFieldCost <= l.mem.limit-l.mem.used {
+		return true
+	}
+	// Nothing of the record passes on: encoding/csv gets the error with
+	// the records before it.
+	l.err = &recordTooLarge{line: l.line, bytes: b, mem: l.mem}
+	return false
+}
+
+// csvChunkBytes is the size of a chunk of decoded CSV rows.
+const csvChunkBytes = 1 << 20
+
+// rowChunks holds a table's rows as they are decoded, in chunks of a
+// fixed size taken from a budget one at a time, so that what it holds
+// grows a chunk at a time, never by copying all it holds into a slice
+// twice the size as append does.
+type rowChunks struct {
+	width     int // features a row
+	chunkRows int // rows a chunk
+	mem       *budget
+	x         [][]float32
+	y         [][]int
+	n         int // rows
+	lastRow   int // rows of the last chunk in use
+}
+
+// newRowChunks returns an empty table of rows of width features,
+// counting against mem: chunks of about csvChunkBytes, or a sixteenth of
+// the budget when that is less, and at least one row.
+func newRowChunks(width int, mem *budget) *rowChunks {
+	rowBytes := int64(width)*4 + 8
+	per := max(1, min(csvChunkBytes, mem.limit/16)/rowBytes)
+	return &rowChunks{width: width, chunkRows: int(per), mem: mem}
+}
+
+// next returns the features of a new row to fill; label then gives its
+// label. A new chunk is taken from the budget twice: once for itself and
+// once for its share of the table that table copies the rows into.
+func (t *rowChunks) next() ([]float32, error) {
+	if len(t.x) == 0 || t.lastRow == t.chunkRows {
+		cost := 2 * int64(t.chunkRows) * (int64(t.width)*4 + 8)
+		if err := t.mem.take(cost); err != nil {
+			return nil, err
+		}
+		t.x = append(t.x, make([]float32, t.chunkRows*t.width))
+		t.y = append(t.y, make([]int, t.chunkRows))
+		t.lastRow = 0
+	}
+	k := len(t.x) - 1
+	row := t.x[k][t.lastRow*t.width : (t.lastRow+1)*t.width]
+	return row, nil
+}
+
+// label sets the label of the row next returned last, which is then
+// complete.
+func (t *rowChunks) label(y int) {
+	t.y[len(t.y)-1][t.lastRow] = y
+	t.lastRow++
+	t.n++
+}
+
+// table copies the rows into one table of features and one of labels,
+// letting each chunk go once it is copied.
+func (t *rowChunks) table() ([]float32, []int) {
+	x := make([]float32, 0, t.n*t.width)
+	y := make([]int, 0, t.n)
+	for k := range t.x {
+		rows := t.chunkRows
+		if k == len(t.x)-1 {
+			rows = t.lastRow
+		}
+		x = append(x, t.x[k][:rows*t.width]...)
+		y = append(y, t.y[k][:rows]...)
+		t.x[k], t.y[k] = nil, nil
+	}
+	t.x, t.y = nil, nil
+	return x, y
 }

@@ -90,9 +90,19 @@ func TestReadCSVErrors(t *testing.T) {
 		{"empty cell", "a,b,label\n1, ,x\n", LoadOptions{}, `t.csv:2:3: column "b" is empty`},
 		{"empty label", "a,label\n1,\n", LoadOptions{}, "t.csv:2:3: empty label"},
 		{"unknown label", "a,label\n1,x\n2,y\n", LoadOptions{Classes: []string{"x"}}, `t.csv:3:3: label "y" is not one of the 1 classes ["x"]`},
+		{"label not UTF-8", "a,label\n1,x\n2,caf\xe9\n", LoadOptions{}, `t.csv:3:3: label "caf\xe9" is not valid UTF-8`},
+		{"quoted label not UTF-8 on a later line", "a,label\n1,\"x\ny\"\n2,\"\n\xff\"\n", LoadOptions{}, `t.csv:4:3: label "\xff" is not valid UTF-8`},
 		{"escapes control characters", "a,label\n\x1b[2J,x\n", LoadOptions{}, `t.csv:2:1: column "a": "\x1b[2J" is not a number`},
-		{"over the cap", "a,label\n1" + strings.Repeat(" ", 200) + ",x\n2,y\n", LoadOptions{MaxBytes: 150}, "t.csv:2: data is too large: more than the 150 B limit"},
-		{"decoded over the cap", "a,label\n1,x\n2,y\n", LoadOptions{MaxBytes: 12}, "t.csv:2:3: decoded data is too large: it passes the 12 B limit (LoadOptions.MaxBytes)"},
+		{"over the cap", "a,label\n1,x\n" + strings.Repeat("\n", 1200) + "2,y\n", LoadOptions{MaxBytes: 1000}, "t.csv:3: data is too large: more than the 1000 B limit"},
+		{"record over the cap", "a,label\n1" + strings.Repeat(" ", 200) + ",x\n2,y\n", LoadOptions{MaxBytes: 1400},
+			"t.csv:2: record is too large: its first 204 B of text would take more than is left of the 1.4 KiB limit to buffer (LoadOptions.MaxBytes)"},
+		{"quoted field over the cap", "a,label\n1,\"x" + strings.Repeat("\n", 200) + "\"\n2,y\n", LoadOptions{MaxBytes: 1400},
+			"t.csv:2: record is too large: its first 206 B of text would take more than is left of the 1.4 KiB limit to buffer (LoadOptions.MaxBytes)"},
+		// 1 row a chunk (a sixteenth of 320 bytes is less than 2 rows),
+		// counted twice: 24 bytes a row, 65 a class; the 8th row passes.
+		{"decoded over the cap", "a,label\n" + strings.Repeat("1,x\n2,y\n", 5), LoadOptions{MaxBytes: 320}, "t.csv:9: decoded data is too large: it passes the 320 B limit (LoadOptions.MaxBytes)"},
+		{"named limit", "a,label\n" + strings.Repeat("1,x\n2,y\n", 5), LoadOptions{MaxBytes: 320, MaxBytesName: "--max-data-bytes"},
+			"t.csv:9: decoded data is too large: it passes the 320 B limit (--max-data-bytes)"},
 	} {
 		_, err := ReadCSV(strings.NewReader(tc.text), "t.csv", tc.opts)
 		var de *DataError
@@ -124,8 +134,9 @@ func TestLoadCSVTooLarge(t *testing.T) {
 		t.Errorf("gzip: error %v, want reading stopped at the cap", err)
 	}
 
-	// 1000 rows of one feature and a label take 12 kB decoded.
-	ds, err := LoadCSV(gz, LoadOptions{MaxBytes: 16 << 10})
+	// 1000 rows of one feature and a label take 12 kB decoded, and twice
+	// that while the chunks they arrive in are copied into one table.
+	ds, err := LoadCSV(gz, LoadOptions{MaxBytes: 32 << 10})
 	if err != nil {
 		t.Fatalf("under the cap: %v", err)
 	}

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"thaw/trainer/termtext"
 )
@@ -471,13 +470,18 @@ func FitNormalization(d *Dataset) Normalization {
 type LoadOptions struct {
 	// MaxBytes is the memory budget of one load: the decoded values
 	// (samples as float32, labels) and what decoding holds on the way (an
-	// IDX file's raw elements, one decoded image and its planes) are
-	// counted against it together, and the load is refused, naming the
-	// file and the limit, once they would pass it. It also caps the bytes
-	// a CSV reader reads after decompression, and a file larger than it is
-	// refused before it is read. Zero or negative means DefaultMaxBytes();
-	// a front-end offers a flag to raise it.
+	// IDX file's raw elements, a CSV record's text as encoding/csv buffers
+	// it, one decoded image and its planes) are counted against it
+	// together, before they are allocated, and the load is refused,
+	// naming the file and the limit, once they would pass it. It also caps
+	// the bytes a CSV reader reads after decompression, and a file larger
+	// than it is refused before it is read. Zero or negative means
+	// DefaultMaxBytes(); a front-end offers a flag to raise it.
 	MaxBytes int64
+	// MaxBytesName is what raises MaxBytes, named in the errors of a load
+	// that passes it: a front-end's flag, such as "--max-data-bytes".
+	// Empty means "LoadOptions.MaxBytes".
+	MaxBytesName string
 	// Classes, when set, fixes the class names and their order: labels are
 	// looked up in it and a label not in it is an error. Nil means the
 	// loader's own order (sorted names, or label values for IDX).
@@ -499,36 +503,36 @@ func (o LoadOptions) maxBytes() int64 {
 	return DefaultMaxBytes()
 }
 
-// fallbackMaxBytes is the cap when the available memory is unknown.
-const fallbackMaxBytes = 2 << 30
+// budget returns a fresh budget of o's limit.
+func (o LoadOptions) budget() *budget {
+	return &budget{limit: o.maxBytes(), name: o.MaxBytesName}
+}
 
-// DefaultMaxBytes returns the loaders' default size cap: half the memory
-// the kernel reports as available (MemAvailable in /proc/meminfo, read once
-// per process) but at most 2 GiB, or 2 GiB where that is unknown.
-func DefaultMaxBytes() int64 { return defaultMaxBytes() }
+// DefaultMaxDataBytes is the memory budget of the data one run loads when
+// its caller gives none (LoadOptions.MaxBytes): 256 MiB, the built-in
+// tasks with room to spare (MNIST's 60,000 training images are 188 MB
+// as float32), while a hostile or mistaken file is refused long before
+// it costs a machine its memory.
+const DefaultMaxDataBytes = 256 << 20
 
-var defaultMaxBytes = sync.OnceValue(func() int64 {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return fallbackMaxBytes
+// DefaultMaxBytes returns the loaders' default budget, DefaultMaxDataBytes.
+func DefaultMaxBytes() int64 { return DefaultMaxDataBytes }
+
+// RunMemoryLimit is the soft memory limit (runtime/debug.SetMemoryLimit)
+// for a process that runs one job whose data may take maxData bytes
+// (zero or less: DefaultMaxDataBytes): the data twice (as loaded, and its
+// training and validation subsets), the evaluation caches (at most
+// maxCacheBytes for each of the validation, training and source sets)
+// and 256 MiB for the model, a batch's activations and the runtime. The
+// garbage collector then works harder near it instead of letting the
+// heap grow to twice what is live; it is a limit on the collector's
+// pacing, not an allocation cap, which the budgets are.
+func RunMemoryLimit(maxData int64) int64 {
+	if maxData <= 0 {
+		maxData = DefaultMaxDataBytes
 	}
-	for line := range strings.Lines(string(b)) {
-		rest, ok := strings.CutPrefix(line, "MemAvailable:")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) != 2 || f[1] != "kB" {
-			break
-		}
-		kb, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil || kb <= 0 {
-			break
-		}
-		return min(kb*1024/2, fallbackMaxBytes)
-	}
-	return fallbackMaxBytes
-})
+	return 2*maxData + 3*maxCacheBytes + 256<<20
+}
 
 // DataError locates a problem in a data file. Its message reads
 //
@@ -596,40 +600,50 @@ func maybeGunzip(r io.Reader) (io.Reader, bool, error) {
 // fails with an error wrapping ErrTooLarge, so a small gzip file cannot
 // expand into more memory than the cap allows.
 type capReader struct {
-	r     io.Reader
-	n     int64
-	limit int64
+	r   io.Reader
+	n   int64
+	mem *budget // whose limit caps the bytes read
 }
 
 func (c *capReader) Read(p []byte) (int, error) {
-	if c.n > c.limit {
+	limit := c.mem.limit
+	if c.n > limit {
 		return 0, c.err()
 	}
 	// rem overflows to negative only for a limit of MaxInt64: no cap then.
-	if rem := c.limit - c.n + 1; rem > 0 && int64(len(p)) > rem {
+	if rem := limit - c.n + 1; rem > 0 && int64(len(p)) > rem {
 		p = p[:rem]
 	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
-	if c.n > c.limit {
+	if c.n > limit {
 		return n, c.err()
 	}
 	return n, err
 }
 
 func (c *capReader) err() error {
-	return fmt.Errorf("data is %w: more than the %s limit (LoadOptions.MaxBytes)", ErrTooLarge, formatBytes(c.limit))
+	return fmt.Errorf("data is %w: more than the %s limit (%s)", ErrTooLarge, formatBytes(c.mem.limit), c.mem.limitName())
 }
 
 // budget counts the bytes a load holds against LoadOptions.MaxBytes, so
 // that what the loaders allocate, not only what they read, stays under it.
 type budget struct {
 	limit, used int64
+	name        string // LoadOptions.MaxBytesName
+}
+
+// limitName is what raises the limit, for a message.
+func (b *budget) limitName() string {
+	if b.name == "" {
+		return "LoadOptions.MaxBytes"
+	}
+	return b.name
 }
 
 // err is the error for a load that would pass the budget.
 func (b *budget) err() error {
-	return fmt.Errorf("decoded data is %w: it passes the %s limit (LoadOptions.MaxBytes)", ErrTooLarge, formatBytes(b.limit))
+	return fmt.Errorf("decoded data is %w: it passes the %s limit (%s)", ErrTooLarge, formatBytes(b.limit), b.limitName())
 }
 
 // take counts n more bytes, or returns b.err() and counts nothing if they
@@ -645,29 +659,14 @@ func (b *budget) take(n int64) error {
 // give returns n bytes taken before.
 func (b *budget) give(n int64) { b.used -= n }
 
-// growRows returns a new capacity, in rows of rowSize bytes, for a table
-// whose capacity is rows: double it (at least 256) as append would, but
-// near the limit take only half of what b has left, so the rest of a load
-// (class names) still fits, and count the new rows against b. It returns
-// b.err() when not even one more row fits.
-func (b *budget) growRows(rows int, rowSize int64) (int, error) {
-	left := (b.limit - b.used) / rowSize
-	if left < 1 {
-		return 0, b.err()
-	}
-	n := int64(rows) + min(max(int64(rows), 256), max(left/2, 1))
-	b.used += (n - int64(rows)) * rowSize
-	return int(n), nil
-}
-
-// checkFileSize refuses a file larger than limit before reading it.
-func checkFileSize(f *os.File, limit int64) error {
+// checkFileSize refuses a file larger than mem's limit before reading it.
+func checkFileSize(f *os.File, mem *budget) error {
 	st, err := f.Stat()
 	if err != nil {
 		return err
 	}
-	if st.Mode().IsRegular() && st.Size() > limit {
-		return fmt.Errorf("file of %s is %w: over the %s limit (LoadOptions.MaxBytes)", formatBytes(st.Size()), ErrTooLarge, formatBytes(limit))
+	if st.Mode().IsRegular() && st.Size() > mem.limit {
+		return fmt.Errorf("file of %s is %w: over the %s limit (%s)", formatBytes(st.Size()), ErrTooLarge, formatBytes(mem.limit), mem.limitName())
 	}
 	return nil
 }

@@ -342,7 +342,10 @@ func TestQuote(t *testing.T) {
 }
 
 func TestDefaultMaxBytes(t *testing.T) {
-	if n := DefaultMaxBytes(); n <= 0 || n > fallbackMaxBytes {
-		t.Errorf("DefaultMaxBytes() = %d, want in (0, %d]", n, fallbackMaxBytes)
+	if n := DefaultMaxBytes(); n != 256<<20 {
+		t.Errorf("DefaultMaxBytes() = %d, want 256 MiB", n)
+	}
+	if got, want := RunMemoryLimit(0), RunMemoryLimit(DefaultMaxDataBytes); got != want {
+		t.Errorf("RunMemoryLimit(0) = %d, want the default budget's %d", got, want)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // Fuzz targets for the dataset parsers, seeded with the small real files in
@@ -172,6 +173,21 @@ func FuzzReadCSV(f *testing.F) {
 		// Validate checked that the names print apart.
 		if cap(ds.X)*4+cap(ds.Y)*8 > 1<<20 {
 			t.Fatalf("the table holds %d bytes, over the 1 MiB budget", cap(ds.X)*4+cap(ds.Y)*8)
+		}
+		for _, c := range ds.Classes {
+			if !utf8.ValidString(c) {
+				t.Fatalf("class %q is not valid UTF-8", c)
+			}
+		}
+		// A smaller budget refuses the file as too large or reads the
+		// same table: following records and chunking rows change nothing
+		// of what is read.
+		small, err := ReadCSV(bytes.NewReader(in), "fuzz.csv", LoadOptions{MaxBytes: 4 << 10})
+		switch {
+		case err != nil && !errors.Is(err, ErrTooLarge):
+			t.Fatalf("under a 4 KiB budget: %v, want it too large or read", err)
+		case err == nil && (!slices.Equal(small.X, ds.X) || !slices.Equal(small.Y, ds.Y) || !slices.Equal(small.Classes, ds.Classes)):
+			t.Fatal("under a 4 KiB budget: another table")
 		}
 	})
 }

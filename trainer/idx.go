@@ -271,7 +271,7 @@ func readIDXHead(r io.Reader, name string, mem *budget, decoded int64) (f *idxFi
 			break
 		}
 		if int64(d) > maxElems/n {
-			return nil, nil, 0, f.errAt(int64(4+4*i), "shape %v is %w: decoded, it passes the %s limit (LoadOptions.MaxBytes)", f.shape, ErrTooLarge, formatBytes(mem.limit))
+			return nil, nil, 0, f.errAt(int64(4+4*i), "shape %v is %w: decoded, it passes the %s limit (%s)", f.shape, ErrTooLarge, formatBytes(mem.limit), mem.limitName())
 		}
 		n *= int64(d)
 	}
@@ -405,7 +405,7 @@ func readIDXFile(path string, mem *budget, decoded int64) (*idxFile, error) {
 		return nil, err
 	}
 	defer fh.Close()
-	if err := checkFileSize(fh, mem.limit); err != nil {
+	if err := checkFileSize(fh, mem); err != nil {
 		return nil, &DataError{File: path, Offset: -1, Err: err}
 	}
 	return readIDX(fh, path, mem, decoded)
@@ -431,7 +431,7 @@ func readIDXFile(path string, mem *budget, decoded int64) (*idxFile, error) {
 // file of the wrong shape or type, a count that differs from the images', and
 // a negative or out-of-range label.
 func LoadIDX(images, labels string, opts LoadOptions) (*Dataset, error) {
-	mem := &budget{limit: opts.maxBytes()}
+	mem := opts.budget()
 	imf, err := readIDXFile(images, mem, 4)
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxImagePixels bounds the size of one decoded image (64 Mpixel, a 8k×8k
@@ -29,7 +30,8 @@ const maxImagePixels = 1 << 26
 // (a README, a licence), as are hidden files and folders (names starting
 // with "."). Inside a class folder, every other entry must be a PNG or JPEG
 // file (.png, .jpg, .jpeg in any case), read in sorted order; an empty class
-// folder is an error naming it. Without opts.Classes, a root with one class
+// folder is an error naming it, and so is a class folder whose name is not
+// valid UTF-8. Without opts.Classes, a root with one class
 // folder is refused (ErrTooFewClasses); folder names that print alike on a
 // terminal are refused (ErrClassNames).
 //
@@ -63,10 +65,10 @@ func LoadImageFolder(root string, shape []int, opts LoadOptions) (*Dataset, erro
 		return nil, err
 	}
 	per := numel(shape)
-	mem := &budget{limit: limit}
+	mem := opts.budget()
 	if need := int64(len(items)) * (int64(per)*4 + 8); mem.take(need) != nil {
-		return nil, &DataError{File: root, Offset: -1, Err: fmt.Errorf("%d images of shape %v are %w: %s, over the %s limit (LoadOptions.MaxBytes)",
-			len(items), shape, ErrTooLarge, formatBytes(need), formatBytes(limit))}
+		return nil, &DataError{File: root, Offset: -1, Err: fmt.Errorf("%d images of shape %v are %w: %s, over the %s limit (%s)",
+			len(items), shape, ErrTooLarge, formatBytes(need), formatBytes(limit), mem.limitName())}
 	}
 
 	ds := &Dataset{
@@ -163,6 +165,11 @@ func listImages(root string, opts LoadOptions) ([]imageItem, []string, error) {
 	// come before the slow part.
 	for _, folder := range folders {
 		dir := filepath.Join(root, folder)
+		if !utf8.ValidString(folder) {
+			// A class name is written to model files and JSON as UTF-8;
+			// an invalid one would come back as another name.
+			return nil, nil, &DataError{File: dir, Offset: -1, Err: fmt.Errorf("class folder name %s is not valid UTF-8", quote(folder))}
+		}
 		id, ok := classID[folder]
 		if !ok {
 			return nil, nil, &DataError{File: dir, Offset: -1, Err: fmt.Errorf("folder is not one of the %d classes %s", len(classes), quoteNames(classes))}
@@ -228,7 +235,7 @@ func decodeImage(path string, mem *budget, shape []int) (img image.Image, cost i
 		return nil, 0, err
 	}
 	defer f.Close()
-	if err := checkFileSize(f, mem.limit); err != nil {
+	if err := checkFileSize(f, mem); err != nil {
 		return nil, 0, err
 	}
 	cfg, format, err := image.DecodeConfig(f)
@@ -249,7 +256,19 @@ func decodeImage(path string, mem *budget, shape []int) (img image.Image, cost i
 		return nil, 0, fmt.Errorf("image is %w: %d×%d pixels, over %d", ErrTooLarge, cfg.Width, cfg.Height, maxImagePixels)
 	}
 	// The decoded pixels, the float32 planes and the resizer's row buffer.
-	cost = pixels*pixelBytes(cfg.ColorModel) + pixels*int64(shape[0])*4 + int64(cfg.Height)*int64(shape[2])*4
+	decoded := pixels * pixelBytes(cfg.ColorModel)
+	cost = decoded + pixels*int64(shape[0])*4 + int64(cfg.Height)*int64(shape[2])*4
+	if format == "png" {
+		interlaced, err := pngInterlaced(f)
+		if err != nil {
+			return nil, 0, err
+		}
+		if interlaced {
+			// image/png decodes Adam7's seven passes as images of their
+			// own, together the size of the image, before merging them.
+			cost += decoded
+		}
+	}
 	if err := mem.take(cost); err != nil {
 		return nil, 0, fmt.Errorf("%d×%d image: decoding it needs %s: %w", cfg.Width, cfg.Height, formatBytes(cost), err)
 	}
@@ -266,6 +285,18 @@ func decodeImage(path string, mem *budget, shape []int) (img image.Image, cost i
 		return nil, 0, fmt.Errorf("bad %s image: %w", format, err)
 	}
 	return img, cost, nil
+}
+
+// pngInterlaced reports whether the PNG file f, which image.DecodeConfig
+// has read, is Adam7-interlaced: the last byte of its IHDR chunk, which a
+// PNG starts with (the signature, then the chunk's length and type, then
+// width, height, depth, colour type, compression and filter).
+func pngInterlaced(f io.ReaderAt) (bool, error) {
+	var b [1]byte
+	if _, err := f.ReadAt(b[:], 8+8+12); err != nil {
+		return false, fmt.Errorf("bad image: %w", err)
+	}
+	return b[0] != 0, nil
 }
 
 // pixelBytes is the memory a decoded pixel of the color model takes: 1 for

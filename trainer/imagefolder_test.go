@@ -201,6 +201,8 @@ func TestLoadImageFolderErrors(t *testing.T) {
 			": no class folders"},
 		{"unknown class", map[string][]byte{"a/x.png": ok(t)}, []int{1, 2, 2}, LoadOptions{Classes: []string{"b"}},
 			`a: folder is not one of the 1 classes ["b"]`},
+		{"class name not UTF-8", map[string][]byte{"a/x.png": ok(t), "caf\xe9/y.png": ok(t)}, []int{1, 2, 2}, LoadOptions{},
+			"caf\xe9: class folder name \"caf\\xe9\" is not valid UTF-8"},
 		{"over the cap", map[string][]byte{"a/x.png": ok(t), "b/y.png": ok(t)}, []int{3, 8, 8}, LoadOptions{MaxBytes: 1000},
 			": 2 images of shape [3 8 8] are too large: 1.5 KiB, over the 1000 B limit"},
 	} {

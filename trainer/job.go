@@ -286,9 +286,10 @@ type Prepared struct {
 //     to the model's order and the head is kept; other classes get a new
 //     head ([Model.ReplaceHead]), the base head being kept for the
 //     forgetting gauge;
-//   - checks: data with fewer than two classes ([ErrTooFewClasses]) and a
-//     model whose activations for the job's batches pass
-//     in.ActivationBudget are refused.
+//   - checks: data with fewer than two classes ([ErrTooFewClasses]), data
+//     whose classes are too small to hold any sample out for validation
+//     ([ErrNoValidation]) and a model whose activations for the job's
+//     batches pass in.ActivationBudget are refused.
 //
 // in.Model and in.Data are changed in place. Errors the job's settings or
 // data cause are [InputError]s.
@@ -327,6 +328,11 @@ func (j Job) Prepare(in JobInputs) (*Prepared, error) {
 	if err != nil {
 		return nil, BadInput(err)
 	}
+	if len(va) == 0 {
+		// Without validation there is no best checkpoint and no early
+		// stop: a run would train blind and report nothing to choose by.
+		return nil, BadInput(noValidation(ds))
+	}
 	if in.Samples == nil {
 		p.Train, p.Val = ds.Subset(tr), ds.Subset(va)
 	} else if p.Train, p.Val, err = fetchSamples(ds, in.Samples, tr, va); err != nil {
@@ -362,6 +368,17 @@ func (j Job) Prepare(in JobInputs) (*Prepared, error) {
 		return nil, BadInput(err)
 	}
 	return p, nil
+}
+
+// ErrNoValidation is wrapped by the error for data that leaves no sample
+// for validation: a class is held out from only when it has two samples
+// or more.
+var ErrNoValidation = errors.New("no validation samples")
+
+// noValidation is the error for ds, whose split left validation empty.
+func noValidation(ds *Dataset) error {
+	return fmt.Errorf("data %s: %w: no class has more than one sample, and a class gives validation a sample only when another stays for training; give some class at least 2",
+		quote(ds.Name), ErrNoValidation)
 }
 
 // fetchSamples builds the subsets of ds (whose X is nil) at the sorted

@@ -194,3 +194,20 @@ func TestSoftmax(t *testing.T) {
 		}
 	}
 }
+
+// A dataset whose classes have one sample each cannot give validation a
+// sample: Prepare refuses it and says why, instead of a run with no best.
+func TestJobRefusesNoValidation(t *testing.T) {
+	in := jobInputs(t, "x", "y")
+	in.Data = in.Data.Subset([]int{0, 1})
+	if in.Data.Y[0] == in.Data.Y[1] {
+		t.Fatalf("labels %v, want one sample of each class", in.Data.Y)
+	}
+	j := gradualJob()
+	j.Shots = 0
+	_, err := j.Prepare(in)
+	want := `data "blobs": no validation samples: no class has more than one sample, and a class gives validation a sample only when another stays for training; give some class at least 2`
+	if !errors.As(err, new(InputError)) || !errors.Is(err, ErrNoValidation) || err.Error() != want {
+		t.Fatalf("err = %v, want the InputError %q", err, want)
+	}
+}

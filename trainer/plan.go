@@ -250,13 +250,23 @@ func jsonError(b []byte, err error) error {
 	return err
 }
 
-// Validate checks everything about p that does not depend on a model: at
-// least one stage, each with selectors of a known form, exactly one length,
-// a positive learning rate, and a known schedule and optimizer with
-// settings in range. Errors name the stage, counting from 1.
+// MaxStages bounds the stages of a plan. Every stage ends with a
+// checkpoint, which branch and save --checkpoint stage:K start from, so a
+// plan of many tiny stages costs a checkpoint each: a thousand is far
+// more than any schedule of unfreezing needs and bounds what one plan
+// file can make a run write.
+const MaxStages = 1000
+
+// Validate checks everything about p that does not depend on a model: one
+// to MaxStages stages, each with selectors of a known form, exactly one
+// length, a positive learning rate, and a known schedule and optimizer
+// with settings in range. Errors name the stage, counting from 1.
 func (p Plan) Validate() error {
 	if len(p.Stages) == 0 {
 		return errors.New("plan has no stages")
+	}
+	if len(p.Stages) > MaxStages {
+		return fmt.Errorf("plan has %d stages, more than the %d allowed: every stage ends with a checkpoint", len(p.Stages), MaxStages)
 	}
 	if p.Epochs < 0 || p.MinSteps < 0 {
 		return fmt.Errorf("plan: epochs %d or min_steps %d is negative", p.Epochs, p.MinSteps)

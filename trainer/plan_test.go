@@ -144,6 +144,8 @@ func TestParsePlanErrors(t *testing.T) {
 		{"negative patience", `{"lr": 1, "patience": -1, "stages": [{"train": ["all"], "epochs": 1}]}`, "stage 1: patience -1 is negative"},
 		{"top:0", `{"lr": 1, "stages": [{"train": ["top:0"], "epochs": 1}]}`, `selector "top:0": N must be a whole number`},
 		{"top:x", `{"lr": 1, "stages": [{"train": ["top:two"], "epochs": 1}]}`, `selector "top:two": N must be a whole number`},
+		{"too many stages", `{"lr": 1, "epochs": 1, "stages": [` + strings.Repeat(`{"train": ["head"]},`, MaxStages) + `{"train": ["all"]}]}`,
+			"plan has 1001 stages, more than the 1000 allowed: every stage ends with a checkpoint"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

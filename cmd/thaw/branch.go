@@ -23,10 +23,12 @@ func (m *Main) runBranch(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "write the result to stdout as one JSON object")
 	save := fs.String("save", "", "write the fine-tuned model (best weights) to `dir`, loadable as a base model")
 	storeDir := storeFlag(fs)
+	m.dataBudgetFlag(fs)
 	id, err := parseRun(fs, args)
 	if err != nil {
 		return err
 	}
+	m.limitMemory()
 	point, err := parseBranchPoint(*from)
 	if err != nil {
 		return err

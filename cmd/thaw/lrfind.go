@@ -20,9 +20,11 @@ func (m *Main) runLRFind(ctx context.Context, args []string) error {
 	steps := fs.Int("sweep-steps", trainer.DefaultFindLRSteps, "number of batches in the sweep")
 	start := fs.Float64("start-lr", trainer.DefaultFindLRStart, "learning rate of the first batch")
 	end := fs.Float64("end-lr", trainer.DefaultFindLREnd, "learning rate the sweep ends at")
+	m.dataBudgetFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	m.limitMemory()
 	if *steps < 2 || !(*start > 0 && *end > *start) || math.IsInf(*end, 0) {
 		return usagef("lr-find: --sweep-steps %d, --start-lr %v, --end-lr %v: want at least 2 steps and 0 < start < end, both finite", *steps, *start, *end)
 	}

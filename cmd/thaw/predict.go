@@ -21,9 +21,11 @@ func (m *Main) runPredict(ctx context.Context, args []string) error {
 	var d trainer.DataRef
 	model := fs.String("model", "", "model: a zoo model's `name` or a folder with config.json and model.safetensors")
 	dataFlags(fs, &d, "data: a built-in task (its test split), a .csv/.csv.gz file, an IDX images file or an image folder")
+	m.dataBudgetFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	m.limitMemory()
 	cat := m.catalog()
 	base, err := cat.Model(*model)
 	if err != nil {

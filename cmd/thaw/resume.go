@@ -17,10 +17,12 @@ func (m *Main) runResume(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "write the result to stdout as one JSON object")
 	save := fs.String("save", "", "write the fine-tuned model (best weights) to `dir`, loadable as a base model")
 	storeDir := storeFlag(fs)
+	m.dataBudgetFlag(fs)
 	id, err := parseRun(fs, args)
 	if err != nil {
 		return err
 	}
+	m.limitMemory()
 	eng, st, err := m.openEngine(*storeDir)
 	if err != nil {
 		return fmt.Errorf("resume: %w", err)

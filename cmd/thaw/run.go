@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 
 	"thaw/assets"
@@ -26,12 +27,18 @@ type Main struct {
 
 	// serveReady, when set, is told where thaw serve listens: for tests.
 	serveReady func(addr net.Addr, hostKey string)
+	// setMemoryLimit, when set, is given the soft memory limit of a
+	// command that runs one job (debug.SetMemoryLimit in the binary; nil
+	// in tests, whose commands share a process).
+	setMemoryLimit func(int64) int64
+	// maxData is the data budget --max-data-bytes gives; 0 is the default.
+	maxData int64
 }
 
 // NewMain returns a Main writing to the process's streams, with the
 // embedded zoo.
 func NewMain() *Main {
-	return &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Zoo: assets.Zoo()}
+	return &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Zoo: assets.Zoo(), setMemoryLimit: debug.SetMemoryLimit}
 }
 
 // Exit codes.
@@ -121,7 +128,8 @@ M is a zoo model's name or a folder with config.json and model.safetensors.
 D is a built-in task (see thaw datasets), a CSV file (.csv or .csv.gz), an
 IDX images file (labels found by MNIST's naming, or --labels) or an image
 folder (root/<class>/*.png). RUN is a run id, a unique prefix of one, or
-latest, the newest run.
+latest, the newest run. Commands that load data take --max-data-bytes N
+(default 256M), the memory budget of the data loaded.
 Runs are stored in --store DIR, else $THAW_STORE, else $XDG_DATA_HOME/thaw,
 else ~/.local/share/thaw. Run thaw COMMAND -h for a command's flags.
 
@@ -155,7 +163,7 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 // isWorkbenchFlag reports whether arg is one of the workbench's flags,
 // which thaw takes without a command.
 func isWorkbenchFlag(arg string) bool {
-	for _, f := range []string{"-model", "--model", "-store", "--store"} {
+	for _, f := range []string{"-model", "--model", "-store", "--store", "-max-data-bytes", "--max-data-bytes"} {
 		if arg == f || strings.HasPrefix(arg, f+"=") {
 			return true
 		}

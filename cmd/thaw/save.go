@@ -16,6 +16,7 @@ func (m *Main) runSave(ctx context.Context, args []string) error {
 	which := fs.String("checkpoint", "best", "which weights: `best` (the lowest val loss), last, stage:K (the end of stage K) or step:N")
 	out := fs.String("o", "", "the model `dir` to write (config.json and model.safetensors)")
 	storeDir := storeFlag(fs)
+	m.dataBudgetFlag(fs)
 	id, err := parseRun(fs, args)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -50,6 +51,70 @@ func (s *setupFlags) register(fs *flag.FlagSet) {
 func dataFlags(fs *flag.FlagSet, d *trainer.DataRef, usage string) {
 	fs.StringVar(&d.Path, "data", "", usage)
 	fs.StringVar(&d.Labels, "labels", "", "IDX labels `file` (default: found next to the images by MNIST's naming)")
+}
+
+// dataBudgetFlag registers --max-data-bytes, the memory budget of the
+// data the command loads, kept in m.maxData.
+func (m *Main) dataBudgetFlag(fs *flag.FlagSet) {
+	fs.Var((*byteSize)(&m.maxData), "max-data-bytes", fmt.Sprintf("memory `budget` of the data loaded, in bytes or with a K, M or G suffix (default %s)", formatSize(trainer.DefaultMaxDataBytes)))
+}
+
+// limitMemory sets the soft memory limit of a command that runs one job
+// from its data budget (see trainer.RunMemoryLimit); thaw serve, which
+// runs many, sets none.
+func (m *Main) limitMemory() {
+	if m.setMemoryLimit != nil {
+		m.setMemoryLimit(trainer.RunMemoryLimit(m.maxData))
+	}
+}
+
+// byteSize is a flag value of bytes: a whole number, or one with a K, M or
+// G suffix (powers of 1024, "B" or "iB" after it allowed: 512M, 2GiB).
+type byteSize int64
+
+func (b *byteSize) String() string {
+	if b == nil || *b == 0 {
+		return ""
+	}
+	return formatSize(int64(*b))
+}
+
+func (b *byteSize) Set(s string) error {
+	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "B"), "I")
+	shift := 0
+	if t != "" {
+		switch t[len(t)-1] {
+		case 'K':
+			shift = 10
+		case 'M':
+			shift = 20
+		case 'G':
+			shift = 30
+		}
+		if shift > 0 {
+			t = t[:len(t)-1]
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 || n > math.MaxInt64>>shift {
+		return fmt.Errorf("%q: want a positive number of bytes, such as 1G or 512M", s)
+	}
+	*b = byteSize(n << shift)
+	return nil
+}
+
+// formatSize writes n bytes as Set reads them, in the largest unit that
+// divides n.
+func formatSize(n int64) string {
+	for _, u := range []struct {
+		shift  int
+		suffix string
+	}{{30, "G"}, {20, "M"}, {10, "K"}} {
+		if n%(1<<u.shift) == 0 {
+			return strconv.FormatInt(n>>u.shift, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 func presetNames() []string {
@@ -100,7 +165,9 @@ func (s *setupFlags) job(evalEvery int) (trainer.Job, error) {
 }
 
 // catalog is what resolves the names of models and data.
-func (m *Main) catalog() *assets.Catalog { return &assets.Catalog{Zoo: m.Zoo} }
+func (m *Main) catalog() *assets.Catalog {
+	return &assets.Catalog{Zoo: m.Zoo, MaxBytes: m.maxData, MaxBytesName: "--max-data-bytes"}
+}
 
 // openEngine opens the store in dir (the default place when empty) and
 // returns the engine that runs jobs recorded there; the caller closes the

@@ -27,6 +27,7 @@ func (m *Main) runTrain(ctx context.Context, args []string) error {
 	evalEvery := fs.Int("eval-every", 0, "also evaluate every `N` steps (0: at the end of every epoch and stage only)")
 	name := fs.String("name", "", "a `name` for the stored run (default: the plan, model and data)")
 	storeDir := storeFlag(fs)
+	m.dataBudgetFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage of thaw train:")
 		fs.PrintDefaults()
@@ -39,6 +40,7 @@ func (m *Main) runTrain(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
+	m.limitMemory()
 	eng, st, err := m.openEngine(*storeDir)
 	if err != nil {
 		return fmt.Errorf("train: %w", err)

@@ -37,6 +37,7 @@ func (m *Main) runWorkbench(ctx context.Context, args []string) error {
 	var dirs modelDirs
 	fs.Var(&dirs, "model", "also list the model in `dir` (repeatable)")
 	storeDir := storeFlag(fs)
+	m.dataBudgetFlag(fs)
 	fs.Usage = func() { fmt.Fprint(m.Stderr, usage) }
 	if err := parse(fs, args); err != nil {
 		return err
