@@ -12,16 +12,22 @@ import (
 
 // gemm computes c = alpha·op(a)·op(b) + beta·c for row-major matrices, where
 // op(x) is x or xᵀ as tA and tB say; op(a) is m×k, op(b) k×n and c m×n.
-// float32 products go to package kernel's blocked kernels unless the
-// openblas build tag is set; float64 products, which only gradient checks
-// and reference comparisons use, and the openblas build go to the blas32 or
-// blas64 implementation in use, so the backend is chosen in one place.
+// It is the layers' one door to a plain matrix product, and it goes
+// through gonum's BLAS interfaces, so the backend is chosen in one place,
+// with blas32.Use and blas64.Use: float32 products go to the blas32
+// implementation in use — package kernel's blocked GEMM in the default
+// build (see blas_gonum.go), OpenBLAS under the openblas build tag — and
+// float64 products, which only gradient checks and reference comparisons
+// use, to the blas64 one. The fused (bias, ReLU) and packed products the
+// layers need have no BLAS form and call package kernel directly.
 func gemm[T Float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
-	if a32, ok := any(a).([]float32); ok && backend != "openblas" {
-		kernel.Sgemm(tA, tB, m, n, k, float32(alpha), a32, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc, nil, false)
+	// Both float32 implementations thaw installs handle transposed operands
+	// themselves.
+	if a32, ok := any(a).([]float32); ok {
+		blas32.Implementation().Sgemm(blasTrans(tA), blasTrans(tB), m, n, k, float32(alpha), a32, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
 		return
 	}
 	// gonum's pure-Go kernels are fastest, by a wide margin, when neither
@@ -48,23 +54,21 @@ func gemm[T Float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb
 			b, ldb, tB = *bt, n, false
 		}
 	}
-	ta, tb := blas.NoTrans, blas.NoTrans
-	if tA {
-		ta = blas.Trans
+	blas64.Implementation().Dgemm(blasTrans(tA), blasTrans(tB), m, n, k, float64(alpha), any(a).([]float64), lda, any(b).([]float64), ldb, float64(beta), any(c).([]float64), ldc)
+}
+
+// blasTrans is BLAS's name for a transpose flag.
+func blasTrans(t bool) blas.Transpose {
+	if t {
+		return blas.Trans
 	}
-	if tB {
-		tb = blas.Trans
-	}
-	switch a := any(a).(type) {
-	case []float32:
-		blas32.Implementation().Sgemm(ta, tb, m, n, k, float32(alpha), a, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
-	case []float64:
-		blas64.Implementation().Dgemm(ta, tb, m, n, k, float64(alpha), a, lda, any(b).([]float64), ldb, float64(beta), any(c).([]float64), ldc)
-	}
+	return blas.NoTrans
 }
 
 // gemmReLU is gemm with alpha 1 followed by max(c, 0) when relu is set,
-// fused into the kernel's output pass on the float32 kernels.
+// fused into the output pass of package kernel's float32 product, called
+// directly since BLAS has no fused form; in the openblas build and for
+// float64 the clamp is a pass of its own after gemm.
 func gemmReLU[T Float](tA, tB bool, m, n, k int, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int, relu bool) {
 	if a32, ok := any(a).([]float32); ok && backend != "openblas" {
 		kernel.Sgemm(tA, tB, m, n, k, 1, a32, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc, nil, relu)
@@ -82,7 +86,9 @@ func gemmReLU[T Float](tA, tB bool, m, n, k int, a []T, lda int, b []T, ldb int,
 	}
 }
 
-// Backend names the BLAS implementation in use: "gonum" or "openblas".
+// Backend names the build's BLAS backend: "gonum" in the default build
+// (gonum's BLAS interfaces, with thaw's float32 kernel installed as the
+// blas32 implementation) or "openblas" (OpenBLAS installed as both).
 func Backend() string { return backend }
 
 // KernelPath names the float32 kernels a run computes with, which decide its

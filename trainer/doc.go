@@ -10,12 +10,15 @@
 // for bit-tight comparisons with PyTorch. float32 products run on thaw's
 // own cache-blocked GEMM (trainer/internal/kernel): an AVX2+FMA micro-kernel
 // in Go assembly where the CPU has one, portable Go otherwise (forced by
-// the purego build tag or THAW_KERNEL=generic; see [KernelPath]).
-// Convolutions lower their input straight into its packed panels, or read
-// it in place at stride 1, with bias and ReLU fused into the output pass.
-// float64 products go through gonum's BLAS interfaces. Built with the tag
-// openblas, the fully connected layers' float32 products go to OpenBLAS
-// through gonum.org/v1/netlib (see [Backend] and [SetThreads]). Each row of
+// the purego build tag or THAW_KERNEL=generic; see [KernelPath]). Plain
+// products go through gonum's BLAS interfaces, where the kernel is
+// installed as the blas32 implementation (gonum's, with thaw's Sgemm);
+// the forms BLAS lacks call the kernel directly: convolutions lower their
+// input straight into its packed panels, or read it in place at stride 1,
+// and bias and ReLU are fused into the output pass. float64 products go to
+// gonum's blas64. Built with the tag openblas, OpenBLAS through
+// gonum.org/v1/netlib is installed as both, so the fully connected layers'
+// float32 products go to it (see [Backend] and [SetThreads]). Each row of
 // a product is computed the same way wherever it sits in the batch and
 // however the work is split between goroutines, so results are
 // bit-identical on one machine and kernel path.

@@ -3,11 +3,12 @@ package recipes
 import (
 	"context"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
+
+	"gonum.org/v1/gonum/stat"
 
 	"thaw/assets"
 	"thaw/trainer"
@@ -303,19 +304,14 @@ func clone(m *trainer.Model[float32]) (*trainer.Model[float32], error) {
 	return c, c.LoadState(sd)
 }
 
-// meanSD returns the mean and the sample standard deviation of x.
+// meanSD returns the mean and the sample standard deviation (n − 1 in the
+// denominator) of x, by gonum's stat.MeanStdDev; one value has no spread,
+// so its SD is 0 rather than stat's NaN.
 func meanSD(x []float64) (mean, sd float64) {
-	for _, v := range x {
-		mean += v
-	}
-	mean /= float64(len(x))
 	if len(x) < 2 {
-		return mean, 0
+		return stat.Mean(x, nil), 0
 	}
-	for _, v := range x {
-		sd += (v - mean) * (v - mean)
-	}
-	return mean, math.Sqrt(sd / float64(len(x)-1))
+	return stat.MeanStdDev(x, nil)
 }
 
 // Best returns the index of the best non-scratch method of a row by mean,

@@ -220,3 +220,24 @@ func TestDefaultsMarkdown(t *testing.T) {
 		}
 	}
 }
+
+// TestMeanSD checks the evidence tables' mean ± sd against values worked by
+// hand. The tolerance, 1e-15 relative, is a few float64 roundings: stat's
+// two-pass, compensated variance and the hand figures agree to that.
+func TestMeanSD(t *testing.T) {
+	for _, c := range []struct {
+		name             string
+		x                []float64
+		wantMean, wantSD float64
+	}{
+		{"four", []float64{1, 2, 3, 4}, 2.5, math.Sqrt(5.0 / 3)}, // Σ(x−2.5)² = 5, over n−1 = 3
+		{"two", []float64{0.9, 0.7}, 0.8, math.Sqrt(0.02)},       // Σ(x−0.8)² = 0.02, over 1
+		{"equal", []float64{0.5, 0.5, 0.5}, 0.5, 0},
+		{"one", []float64{0.93}, 0.93, 0}, // no spread, not stat's NaN
+	} {
+		mean, sd := meanSD(c.x)
+		if math.Abs(mean-c.wantMean) > 1e-15*c.wantMean || math.Abs(sd-c.wantSD) > 1e-15*max(c.wantSD, 1) {
+			t.Errorf("%s: meanSD(%v) = %v, %v; want %v, %v", c.name, c.x, mean, sd, c.wantMean, c.wantSD)
+		}
+	}
+}
