@@ -13,6 +13,7 @@ import (
 
 	"thaw/assets"
 	"thaw/store"
+	"thaw/store/engine"
 	"thaw/trainer"
 )
 
@@ -102,15 +103,19 @@ func (s *setupFlags) job(evalEvery int) (trainer.Job, error) {
 // catalog is what resolves the names of models and data.
 func (m *Main) catalog() *assets.Catalog { return &assets.Catalog{Zoo: m.Zoo} }
 
+// preparer is an engine without a store: it prepares jobs and labels
+// inputs for the commands that record nothing (lr-find, predict).
+func (m *Main) preparer() *engine.Engine { return engine.New(nil, m.catalog()) }
+
 // openEngine opens the store in dir (the default place when empty) and
 // returns the engine that runs jobs recorded there; the caller closes the
 // store.
-func (m *Main) openEngine(dir string) (*store.Engine, *store.Store, error) {
+func (m *Main) openEngine(dir string) (*engine.Engine, *store.Store, error) {
 	st, err := openStore(dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	return store.NewEngine(st, m.catalog().Prepare, store.WithVersion(thawVersion())), st, nil
+	return engine.New(st, m.catalog(), engine.WithVersion(thawVersion())), st, nil
 }
 
 // thawVersion is the module version of this binary; for a build from a
@@ -143,7 +148,7 @@ func thawVersion() string {
 }
 
 // announce says on stderr which run is training.
-func (m *Main) announce(l *store.Live) {
+func (m *Main) announce(l *engine.Live) {
 	fmt.Fprintf(m.Stderr, "run %s  (thaw show %s)\n", l.ID, store.Short(l.ID))
 	if l.Prepared != nil {
 		writePlan(m.Stderr, l.Prepared)
