@@ -487,15 +487,21 @@ func (p *planScreen) apply(row int, v string) (tea.Cmd, error) {
 		return d.reload(s), nil
 	case rowShots:
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
+		if err != nil {
 			return nil, fmt.Errorf("shots %q: want a whole number of samples per class, 0 for all", v)
+		}
+		if err := (trainer.Job{Shots: n}).CheckSettings(); err != nil {
+			return nil, err
 		}
 		d.shots = n
 		return d.reload(s), nil
 	case rowVal:
 		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || !(f > 0 && f < 1) {
+		if err != nil {
 			return nil, fmt.Errorf("validation split %q: want a fraction between 0 and 1, such as 0.2", v)
+		}
+		if err := (trainer.Job{ValSplit: f}).CheckSettings(); err != nil {
+			return nil, err
 		}
 		d.valSplit = f
 		return d.reload(s), nil

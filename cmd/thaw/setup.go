@@ -68,10 +68,6 @@ func (s *setupFlags) job(evalEvery int) (trainer.Job, error) {
 		return trainer.Job{}, usagef("--model is required (a zoo model or a folder; see thaw models)")
 	case s.data.Path == "":
 		return trainer.Job{}, usagef("--data is required (a task, a CSV or IDX file, or an image folder; see thaw datasets)")
-	case !(s.valSplit > 0 && s.valSplit < 1):
-		return trainer.Job{}, usagef("--val-split %v: want a fraction between 0 and 1", s.valSplit)
-	case s.shots < 0:
-		return trainer.Job{}, usagef("--shots %d: want 0 (all) or more", s.shots)
 	case s.batch < 1:
 		return trainer.Job{}, usagef("--batch %d: want at least 1", s.batch)
 	case !(s.lr >= 0) || math.IsInf(s.lr, 0):
@@ -82,8 +78,6 @@ func (s *setupFlags) job(evalEvery int) (trainer.Job, error) {
 		return trainer.Job{}, usagef("--steps %d: want a positive count, or 0 for the plan's", s.steps)
 	case s.steps > 0 && s.epochs > 0:
 		return trainer.Job{}, usagef("--epochs %d and --steps %d: give a stage's length one way", s.epochs, s.steps)
-	case evalEvery < 0:
-		return trainer.Job{}, usagef("--eval-every %d: want 0 or more", evalEvery)
 	case s.init != "pretrained" && s.init != string(trainer.InitScratch):
 		return trainer.Job{}, usagef("--init %q: want pretrained or scratch", s.init)
 	}
@@ -93,6 +87,11 @@ func (s *setupFlags) job(evalEvery int) (trainer.Job, error) {
 	}
 	if s.init == string(trainer.InitScratch) {
 		job.Init = trainer.InitScratch
+	}
+	// The job's own rules (split, shots, cadence) are checked where they
+	// live; a flag's value out of range is a usage error.
+	if err := job.CheckSettings(); err != nil {
+		return trainer.Job{}, asUsage(err)
 	}
 	if err := job.SetPlan(s.plan, s.lr, s.epochs, s.steps); err != nil {
 		return trainer.Job{}, err
