@@ -43,8 +43,8 @@ func (r CheckpointRef) Parse() (kind string, n int64, err error) {
 //
 // It returns an error wrapping [store.ErrNotFound] when the run or such a
 // checkpoint does not exist (the error says what there is), [store.ErrInvalid]
-// for a bad ref or a run without a job record, [ErrCorrupt] when the
-// checkpoint's file is damaged, and the preparer's error.
+// for a bad ref or a run without a job record, [store.ErrCorrupt] when the
+// checkpoint's file is damaged, and the errors of [Engine.Prepare].
 func (e *Engine) CheckpointModel(ctx context.Context, id string, ref CheckpointRef) (*trainer.Model[float32], Checkpoint, error) {
 	kind, n, err := ref.Parse()
 	if err != nil {

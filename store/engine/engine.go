@@ -124,7 +124,7 @@ func (e *Engine) recordOptions(ctl *trainer.Control) []store.RecordOption {
 // session gets a context of its own. The run goroutine returns once the run
 // has ended; [Live.Done] says when.
 //
-// Start returns the preparer's error (trainer.InputError for bad input)
+// Start returns the errors of [Engine.Prepare] (trainer.InputError for bad input)
 // and the store's errors; nothing is recorded then.
 func (e *Engine) Start(ctx context.Context, job trainer.Job, opts StartOptions) (*Live, error) {
 	prep, err := e.Prepare(job)
@@ -233,7 +233,7 @@ func normalizeSummary(s trainer.PlanSummary) trainer.PlanSummary {
 // Resume returns, before anything changes in the store, an error wrapping
 // [store.ErrNotFound] or [store.ErrAmbiguous] when id matches no run or several,
 // [store.ErrLive] when the run is live, [store.ErrInvalid] when it has ended otherwise
-// than interrupted or stopped or has no job record, the preparer's error,
+// than interrupted or stopped or has no job record, the errors of [Engine.Prepare],
 // and an error when the model, data or plan are not the ones the run
 // started with.
 func (e *Engine) Resume(ctx context.Context, id string, opts StartOptions) (*Live, error) {
