@@ -607,3 +607,18 @@ func TestTwoSessionsWatchOneRun(t *testing.T) {
 	feeds(2)
 	waitStep(t, tm, short, step2+1)
 }
+
+// TestRunsRefuseAFileReadingCatalogue: a server whose engine resolves
+// names to files would let its users read the server's files; NewRuns
+// refuses it.
+func TestRunsRefuseAFileReadingCatalogue(t *testing.T) {
+	st, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	eng := engine.New(st, &assets.Catalog{Zoo: assets.Zoo()})
+	if _, err := NewRuns(eng, RunsConfig{Home: t.TempDir()}); err == nil {
+		t.Error("NewRuns took an engine whose catalogue reads files")
+	}
+}
