@@ -29,7 +29,8 @@ type RunsConfig struct {
 // there) and each user's files. The runs belong to the engine, not to the
 // session that started them: a run goes on when its session ends, a later
 // session of the same user finds it and watches it again, and
-// engine.Engine.Shutdown stops every one (checkpointed, resumable).
+// engine.Engine.Shutdown stops every one (checkpointed, resumable). Runs
+// does not change after NewRuns and is safe for concurrent use.
 type Runs struct {
 	eng *engine.Engine
 	cfg RunsConfig
