@@ -277,9 +277,10 @@ func IDXLabels(images string) (string, error) {
 	return "", fmt.Errorf("data %q: no labels file %q next to it; pass --labels", images, filepath.Join(dir, guess))
 }
 
-// normalizeData returns ref with a file or folder as an absolute path, so
-// that a stored job resolves from any working folder.
-func normalizeData(ref trainer.DataRef) (trainer.DataRef, error) {
+// ResolveData returns ref with a file or folder as an absolute path, so
+// that a stored job resolves from any working folder; a task's name is
+// left as it is.
+func (c *Catalog) ResolveData(ref trainer.DataRef) (trainer.DataRef, error) {
 	if _, ok := TaskByName(ref.Path); !ok && ref.Path != "" {
 		if _, err := os.Stat(ref.Path); err == nil {
 			abs, err := filepath.Abs(ref.Path)
@@ -299,53 +300,18 @@ func normalizeData(ref trainer.DataRef) (trainer.DataRef, error) {
 	return ref, nil
 }
 
-// Prepare resolves a job's names and prepares it to run (see
-// trainer.Job.Prepare): the model is loaded, the plan resolved against its
-// blocks before any data is read, then the data and the source set are
-// loaded. The prepared job holds absolute paths for files and folders.
-// It is the preparer the store's engine takes.
-func (c *Catalog) Prepare(job trainer.Job) (*trainer.Prepared, error) {
-	if err := job.Check(); err != nil {
-		return nil, err
-	}
-	base, err := c.Model(job.Model)
-	if err != nil {
-		return nil, err
-	}
-	job.Model = base.Name
-	if _, _, err := job.ResolvePlan(base.Model.Config.BlockNames()); err != nil {
-		return nil, err
-	}
-	if job.Data, err = normalizeData(job.Data); err != nil {
-		return nil, err
-	}
-	// The source set decodes on another core while the data does.
-	var src *trainer.Dataset
-	srcErr := make(chan error, 1)
-	go func() {
-		var err error
-		if job.Init != trainer.InitScratch {
-			src, err = c.Source(base)
-		}
-		srcErr <- err
-	}()
-	// A built-in task's images are decoded only for the samples the job
-	// keeps.
-	var ds *trainer.Dataset
-	var samples func([]int) ([]float32, error)
-	if t, ok := TaskByName(job.Data.Path); ok {
+// TrainingData loads the training split of the data ref names, as Data
+// does, for a job to train on: a built-in task's images are then decoded
+// only for the samples the job keeps, through samples (see
+// trainer.JobInputs.Samples), which is nil for other data. Every failure
+// is an InputError.
+func (c *Catalog) TrainingData(ref trainer.DataRef, shape []int) (ds *trainer.Dataset, samples func([]int) ([]float32, error), err error) {
+	if t, ok := TaskByName(ref.Path); ok {
 		ds, samples, err = loadSplitLazy(t, t.Train)
-		err = trainer.BadInput(err)
-	} else {
-		ds, err = c.Data(job.Data, base.Model.Config.InputShape, SplitTrain)
+		return ds, samples, trainer.BadInput(err)
 	}
-	if serr := <-srcErr; err == nil {
-		err = serr
-	}
-	if err != nil {
-		return nil, err
-	}
-	return job.Prepare(trainer.JobInputs{Model: base.Model, ModelName: base.Name, Data: ds, Samples: samples, Source: src})
+	ds, err = c.Data(ref, shape, SplitTrain)
+	return ds, nil, err
 }
 
 // ModelSummary is what a list of models shows of one: read from its

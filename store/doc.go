@@ -24,13 +24,12 @@
 // checkpoint always names a complete file unless the disk itself lost it;
 // [Store.OpenCheckpoint] verifies size and SHA-256 before handing it out.
 //
-// [Engine] is how every front-end runs a job: it prepares a trainer.Job
-// with the preparer the program wires in (the assets catalogue), records
-// it as a run ([JobRecord] in Run.Plan), trains it in a goroutine of its
-// own while a [Recorder] stores its metrics and checkpoints, and hands the
-// caller a [Live] run: its control, a progress feed that never holds up
-// the trainer, and its result. It also resumes stored runs, starts queued
-// ones and branches new runs from a stored checkpoint of another. A stop
-// requested by another process ([Store.RequestStop]) reaches the run at
-// its recorder's next heartbeat.
+// The store records runs; it does not know how models and data are found
+// nor how a job is prepared. Package thaw/store/engine runs jobs: it
+// prepares a trainer.Job, records it as a run ([JobRecord] in Run.Plan),
+// trains it while a [Recorder] stores its metrics and checkpoints
+// ([Store.StartResume] and [Recorder.Train] for resumed runs), and gives
+// each user of a shared server their view of the runs. A stop requested by
+// another process ([Store.RequestStop]) reaches a run at its recorder's
+// next heartbeat.
 package store

@@ -102,9 +102,10 @@ func StopWith(c *trainer.Control) RecordOption {
 	return func(r *Recorder) { r.ctl = c }
 }
 
-// resumeFrom tells a recorder that the run continues from a checkpoint:
+// ResumeFrom tells a recorder that the run continues from a checkpoint:
 // the stages it has begun and the step whose metrics are already stored.
-func resumeFrom(loop trainer.LoopState, step int64) RecordOption {
+// A branch records from its parent's checkpoint with it.
+func ResumeFrom(loop trainer.LoopState, step int64) RecordOption {
 	return func(r *Recorder) {
 		for _, st := range loop.Stages {
 			r.stageStart = append(r.stageStart, int64(st.StartStep))
@@ -488,10 +489,15 @@ func (s *Store) Train(ctx context.Context, id string, spec trainer.Spec, report 
 	if err != nil {
 		return trainer.Result{Status: trainer.StatusFailed}, err
 	}
-	return rec.train(ctx, spec, report)
+	return rec.Train(ctx, spec, report)
 }
 
-func (r *Recorder) train(ctx context.Context, spec trainer.Spec, report func(trainer.Progress)) (trainer.Result, error) {
+// Train runs spec and records it, as [Store.Train] does, with a recorder
+// already started: trainer.Run with the recorder's Report (followed by
+// report, when not nil) and Checkpoint (spec.Checkpoint is replaced), then
+// Finish. It returns the run's result and its error; when the run
+// succeeded but recording failed, the recording error.
+func (r *Recorder) Train(ctx context.Context, spec trainer.Spec, report func(trainer.Progress)) (trainer.Result, error) {
 	spec.Checkpoint = r.Checkpoint
 	res, err := trainer.Run(ctx, spec, func(p trainer.Progress) {
 		r.Report(p)

@@ -64,16 +64,19 @@ func (p ResumePoint) Step() int64 {
 // from build, or the run's own error.
 func (s *Store) Resume(ctx context.Context, id string, build func(ResumePoint) (trainer.Spec, error),
 	report func(trainer.Progress), opts ...RecordOption) (trainer.Result, error) {
-	rec, spec, _, err := s.startResume(ctx, id, build, opts...)
+	rec, spec, _, err := s.StartResume(ctx, id, build, opts...)
 	if err != nil {
 		return trainer.Result{Status: trainer.StatusFailed}, err
 	}
-	return rec.train(ctx, spec, report)
+	return rec.Train(ctx, spec, report)
 }
 
-// startResume does steps 1 to 3 of Resume and starts recording: the caller
-// trains spec with rec.
-func (s *Store) startResume(ctx context.Context, id string, build func(ResumePoint) (trainer.Spec, error),
+// StartResume does steps 1 to 3 of [Store.Resume] and starts recording:
+// the caller trains the returned spec with the recorder ([Recorder.Train]),
+// in a goroutine of its own if it likes; the engine starts resumed runs
+// this way. It returns the errors of Resume, before anything changed in the
+// store, and the point the run continues from.
+func (s *Store) StartResume(ctx context.Context, id string, build func(ResumePoint) (trainer.Spec, error),
 	opts ...RecordOption) (*Recorder, trainer.Spec, ResumePoint, error) {
 	run, err := s.Run(ctx, id)
 	if err != nil {
@@ -100,7 +103,7 @@ func (s *Store) startResume(ctx context.Context, id string, build func(ResumePoi
 		return nil, trainer.Spec{}, pt, err
 	}
 	if pt.State != nil {
-		opts = append(slices.Clip(opts), resumeFrom(pt.State.Loop, pt.Step()))
+		opts = append(slices.Clip(opts), ResumeFrom(pt.State.Loop, pt.Step()))
 	}
 	rec, err := s.Record(ctx, run.ID, opts...)
 	if err != nil {
@@ -139,9 +142,9 @@ func (s *Store) resumable(ctx context.Context, run Run) (Run, error) {
 		run.ID, ErrInvalid, run.Status)
 }
 
-// kindRank orders checkpoints of one step: the later in the run loop, the
-// more complete its loop state.
-func kindRank(k Kind) int {
+// KindRank orders checkpoints of one step: the later in the run loop, the
+// more complete its loop state (last, then stage-end, then best).
+func KindRank(k Kind) int {
 	switch k {
 	case KindLast:
 		return 2
@@ -163,7 +166,7 @@ func (s *Store) resumePoint(ctx context.Context, run Run) (ResumePoint, error) {
 		if a.Step != b.Step {
 			return int(b.Step - a.Step)
 		}
-		return kindRank(b.Kind) - kindRank(a.Kind)
+		return KindRank(b.Kind) - KindRank(a.Kind)
 	})
 	for _, c := range cs {
 		if c.Bad {

@@ -412,6 +412,26 @@ func (s *Store) SetTags(ctx context.Context, id string, tags []string) error {
 	return nil
 }
 
+// Rename sets the name of the run id. It returns an error wrapping
+// [ErrNotFound] when the run does not exist and [ErrInvalid] for an empty
+// name.
+func (s *Store) Rename(ctx context.Context, id, name string) error {
+	if strings.TrimSpace(name) == "" {
+		return fmt.Errorf("rename %s: %w: empty name", id, ErrInvalid)
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := runExists(ctx, tx, id); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE runs SET name = ? WHERE id = ?`, name, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("rename %s: %w", id, err)
+	}
+	return nil
+}
+
 // Branches returns the runs whose parent is the run id, oldest first. It
 // returns an empty list, not an error, when there are none or run id does
 // not exist.

@@ -315,3 +315,23 @@ func TestMigrationFromSchema1(t *testing.T) {
 		t.Error("the status CHECK is gone")
 	}
 }
+
+// TestRename: a run's name changes in place; an empty name and an
+// unknown run are refused.
+func TestRename(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t)
+	r := mustRun(t, s, "before")
+	if err := s.Rename(ctx, r.ID, "after"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Run(ctx, r.ID); err != nil || got.Name != "after" {
+		t.Errorf("renamed run: %q, %v; want \"after\"", got.Name, err)
+	}
+	if err := s.Rename(ctx, r.ID, " "); !errors.Is(err, ErrInvalid) {
+		t.Errorf("empty name: %v, want ErrInvalid", err)
+	}
+	if err := s.Rename(ctx, "0000000000000000000000000z", "x"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown run: %v, want ErrNotFound", err)
+	}
+}

@@ -191,3 +191,52 @@ func detach[T Float](b *Block[T]) {
 		p.Grad = nil
 	}
 }
+
+// CutModel returns m's blocks 0..k, with copies of their weights, topped
+// by a fresh linear head named "probe" (after a flatten when block k's
+// output has more than one dimension) from block k's output to m's
+// classes, initialised from rng as [New] initialises a model. The probe
+// of block k is this model trained with everything below the head frozen.
+// m is not changed.
+//
+// It returns an error when block k's output shape cannot be computed or
+// the cut model cannot be built. It panics if k is not the index of one of
+// m's blocks.
+func CutModel[T Float](m *Model[T], k int, rng *rand.Rand) (*Model[T], error) {
+	if k < 0 || k >= len(m.Blocks) {
+		panic(fmt.Sprintf("trainer: cut at block %d of %d", k, len(m.Blocks)))
+	}
+	cfg := m.Config
+	cfg.Blocks = slices.Clone(cfg.Blocks[:k+1])
+	// The output shape of block k, through the layers' own shape rules.
+	shape := slices.Clone(cfg.InputShape)
+	for _, b := range m.Blocks[:k+1] {
+		for _, l := range b.Layers {
+			out, err := l.OutShape(shape)
+			if err != nil {
+				return nil, err
+			}
+			shape = out
+		}
+	}
+	var layers []LayerConfig
+	if len(shape) > 1 {
+		layers = append(layers, LayerConfig{Type: "flatten"})
+	}
+	layers = append(layers, LayerConfig{Type: "linear", Name: "probe", InFeatures: numel(shape), OutFeatures: len(cfg.Classes)})
+	cfg.Blocks = append(cfg.Blocks, BlockConfig{Name: "probe", Layers: layers})
+	cut, err := New[T](&cfg, rng)
+	if err != nil {
+		return nil, fmt.Errorf("cut below %s: %w", m.Blocks[k].Name, err)
+	}
+	for i := range k + 1 {
+		src, dst := m.Blocks[i].Layers, cut.Blocks[i].Layers
+		for j := range src {
+			sp, dp := src[j].Params(), dst[j].Params()
+			for pi := range sp {
+				copy(dp[pi].Value.Data, sp[pi].Value.Data)
+			}
+		}
+	}
+	return cut, nil
+}

@@ -163,3 +163,37 @@ func TestOptimizerFollowsNewHead(t *testing.T) {
 		}
 	}
 }
+
+// TestCutModel: the model cut after block k keeps blocks 0..k with copies
+// of their weights, tops them with a linear probe to the classes, and
+// leaves the model it was cut from alone.
+func TestCutModel(t *testing.T) {
+	m, err := New[float64](mlpConfigSizes(6, 5, 4, 3), rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut, err := CutModel(m, 0, rand.New(rand.NewPCG(2, 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cut.Config.BlockNames(); !slices.Equal(got, []string{m.Blocks[0].Name, "probe"}) {
+		t.Fatalf("blocks %v, want the first and the probe", got)
+	}
+	src, dst := m.Blocks[0].Layers[0].Params(), cut.Blocks[0].Layers[0].Params()
+	for i := range src {
+		if !slices.Equal(src[i].Value.Data, dst[i].Value.Data) {
+			t.Errorf("parameter %d of block 0 not copied", i)
+		}
+	}
+	dst[0].Value.Data[0]++
+	if src[0].Value.Data[0] == dst[0].Value.Data[0] {
+		t.Error("the cut model shares its weights with the model")
+	}
+	x := randBatch[float64](rand.New(rand.NewPCG(3, 3)), 4, 6)
+	if got := cut.Forward(x, false).Shape; !slices.Equal(got, []int{4, len(m.Config.Classes)}) {
+		t.Errorf("logits shape %v, want [4 %d]", got, len(m.Config.Classes))
+	}
+	if len(m.Blocks) != 3 {
+		t.Errorf("the model has %d blocks after the cut, want 3", len(m.Blocks))
+	}
+}

@@ -149,16 +149,35 @@ func (j *Job) SetPlan(ref string, lr float64, epochs, steps int) error {
 	return nil
 }
 
-// Check reports, as an [InputError], settings out of range: a validation
-// fraction outside (0, 1), negative shots, batch size or evaluation
-// cadence, an unknown Init, and a job with neither stages nor a preset.
+// Check reports, as an [InputError], a job that cannot run: no model or
+// no data, settings out of range (see [Job.CheckSettings]), and a job with
+// neither stages nor a preset. It is the one place these rules live: the
+// command line's flags, the workbench's fields and the engine all check
+// through it.
 func (j Job) Check() error {
-	vs := j.valSplit()
 	switch {
 	case j.Model == "":
 		return badInputf("job: no base model")
 	case j.Data.Path == "":
 		return badInputf("job: no data")
+	}
+	if err := j.CheckSettings(); err != nil {
+		return err
+	}
+	if len(j.Plan.Stages) == 0 && j.Preset == nil {
+		return badInputf("job: the plan has no stages and names no preset")
+	}
+	return nil
+}
+
+// CheckSettings reports, as an [InputError], settings out of range: a
+// validation fraction outside (0, 1), negative shots, batch size or
+// evaluation cadence, an unknown Init. Zero values are the defaults and
+// pass; the model, data and plan are not looked at, so a form can check
+// one field before the rest is filled in.
+func (j Job) CheckSettings() error {
+	vs := j.valSplit()
+	switch {
 	case !(vs > 0 && vs < 1):
 		return badInputf("job: validation split %v: want a fraction between 0 and 1", vs)
 	case j.Shots < 0:
@@ -169,8 +188,6 @@ func (j Job) Check() error {
 		return badInputf("job: evaluate every %d steps: want 0 or more", j.EvalEvery)
 	case j.Init != InitPretrained && j.Init != InitScratch:
 		return badInputf("job: init %q: want %q or %q", j.Init, "pretrained", InitScratch)
-	case len(j.Plan.Stages) == 0 && j.Preset == nil:
-		return badInputf("job: the plan has no stages and names no preset")
 	}
 	return nil
 }

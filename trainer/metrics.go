@@ -1,5 +1,7 @@
 package trainer
 
+import "strings"
+
 // Names of the metrics a run records. The store keeps them, the UI and the
 // exports draw them; this is the one place they are spelled.
 const (
@@ -21,4 +23,21 @@ const (
 )
 
 // BlockMetric names a per-block diagnostic: "block/<block>/<what>".
-func BlockMetric(block, what string) string { return "block/" + block + "/" + what }
+func BlockMetric(block, what string) string { return blockPrefix + block + "/" + what }
+
+const blockPrefix = "block/"
+
+// ParseBlockMetric is BlockMetric's inverse: the block and the diagnostic
+// a per-block metric's name holds, and whether name is one. A block's name
+// may hold slashes; the diagnostic is what follows the last one.
+func ParseBlockMetric(name string) (block, what string, ok bool) {
+	rest, ok := strings.CutPrefix(name, blockPrefix)
+	if !ok {
+		return "", "", false
+	}
+	i := strings.LastIndexByte(rest, '/')
+	if i <= 0 || i == len(rest)-1 {
+		return "", "", false
+	}
+	return rest[:i], rest[i+1:], true
+}

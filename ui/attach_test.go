@@ -11,6 +11,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"thaw/store"
+	"thaw/store/engine"
 	"thaw/trainer"
 )
 
@@ -63,7 +64,7 @@ func TestAttachShowsTheStoredPast(t *testing.T) {
 	}
 	job.Plan = p
 	var reports atomic.Int64
-	l, err := eng.Start(ctx, job, store.StartOptions{Report: func(trainer.Progress) { reports.Add(1) }})
+	l, err := eng.Start(ctx, job, engine.StartOptions{Report: func(trainer.Progress) { reports.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func TestAttachShowsTheStoredPast(t *testing.T) {
 		t.Fatalf("stored stages %v, %v", stages, err)
 	}
 
-	d := newDriver(t, Options{Engine: eng})
+	d := newDriver(t, Options{Backend: eng})
 	if !strings.Contains(d.screen(), "no model chosen") {
 		t.Fatal("a fresh workbench names a model")
 	}
@@ -133,7 +134,7 @@ func TestAttachShowsTheStoredPast(t *testing.T) {
 	if _, after, ok := strings.Cut(label, ": "); ok {
 		label = after
 	}
-	for _, want := range []string{"mnist8-mlp → ", label, shortID(l.ID)} {
+	for _, want := range []string{"mnist8-mlp → ", label, engine.Short(l.ID)} {
 		if !strings.Contains(screen, want) {
 			t.Errorf("the Train screen lacks %q:\n%s", want, screen)
 		}

@@ -1,15 +1,12 @@
 package ui
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"thaw/store"
-	"thaw/trainer"
 	"thaw/trainer/termtext"
 )
 
@@ -89,75 +86,4 @@ func (c *confusionView) view(pal palette, w, h int) string {
 		lines[i] = ansi.Truncate(lines[i], max(w, 10), "…")
 	}
 	return strings.Join(lines, "\n")
-}
-
-// confusion evaluates the best checkpoint of run id on its validation
-// set, prepared again from the run's stored job as the engine prepared
-// it: counts[i][j] samples of class i predicted as j.
-func confusion(ctx context.Context, eng RunsEngine, st RunStore, id string) ([]string, [][]int, error) {
-	run, err := st.Run(ctx, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	rec, err := store.DecodeJob(run)
-	if err != nil {
-		return nil, nil, err
-	}
-	cks, err := st.Checkpoints(ctx, run.ID)
-	if err != nil {
-		return nil, nil, err
-	}
-	var best *store.Checkpoint
-	for i := range cks {
-		c := &cks[i]
-		if !c.Bad && (best == nil || c.Kind == store.KindBest && (best.Kind != store.KindBest || c.Step > best.Step)) {
-			best = c
-		}
-	}
-	if best == nil {
-		return nil, nil, fmt.Errorf("run %s has no stored checkpoint yet", shortID(run.ID))
-	}
-	ck, err := st.LoadCheckpoint(ctx, best.ID)
-	if err != nil {
-		return nil, nil, err
-	}
-	weights := ck.Best
-	if weights == nil {
-		weights = ck.Weights
-	}
-	prep, err := eng.Prepare(rec.Job)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := prep.Model.LoadState(weights); err != nil {
-		return nil, nil, fmt.Errorf("best checkpoint of %s: %w", shortID(run.ID), err)
-	}
-	classes := prep.Val.Classes
-	counts := make([][]int, len(classes))
-	for i := range counts {
-		counts[i] = make([]int, len(classes))
-	}
-	x := &trainer.Tensor[float32]{}
-	var ys []int
-	for _, idx := range prep.Val.Batches(nil, 256) {
-		if err := ctx.Err(); err != nil {
-			return nil, nil, err
-		}
-		ys = prep.Val.Batch(x, ys, idx)
-		logits := prep.Model.Forward(x, false)
-		k := logits.Len() / max(len(ys), 1)
-		for i, y := range ys {
-			row := logits.Data[i*k : (i+1)*k]
-			p := 0
-			for j, v := range row {
-				if v > row[p] {
-					p = j
-				}
-			}
-			if y < len(classes) && p < len(classes) {
-				counts[y][p]++
-			}
-		}
-	}
-	return classes, counts, nil
 }

@@ -9,7 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"thaw/assets"
+	"thaw/store/engine"
 	"thaw/trainer"
 	"thaw/trainer/termtext"
 )
@@ -21,7 +21,7 @@ type modelEntry struct {
 	zoo  bool
 	// model is loaded with its weights; nil when err is set.
 	model *trainer.Model[float32]
-	meta  assets.ModelMeta
+	meta  engine.ModelMeta
 	card  string // the card's text, sanitised
 	// blocks describes each block, input to output.
 	blocks []blockInfo
@@ -40,21 +40,21 @@ type blockInfo struct {
 
 // listModels loads the zoo's models and the folders given; a model that
 // fails to load is listed with its error.
-func listModels(cat *assets.Catalog, dirs []string) []*modelEntry {
+func listModels(b Backend, dirs []string) []*modelEntry {
 	var out []*modelEntry
-	for _, name := range cat.ModelNames() {
-		out = append(out, loadModel(cat, name))
+	for _, name := range b.Models() {
+		out = append(out, loadModel(b, name))
 	}
 	for _, d := range dirs {
-		out = append(out, loadModel(cat, d))
+		out = append(out, loadModel(b, d))
 	}
 	return out
 }
 
 // loadModel resolves and loads a zoo model by name or a model folder.
-func loadModel(cat *assets.Catalog, name string) *modelEntry {
+func loadModel(b Backend, name string) *modelEntry {
 	e := &modelEntry{name: name}
-	base, err := cat.Model(name)
+	base, err := b.Model(name)
 	if err != nil {
 		e.err = fmt.Errorf("model %s: %w — give a zoo model or a folder holding config.json and model.safetensors", name, err)
 		return e
@@ -272,7 +272,7 @@ func (m *modelsScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 			if dir == "" {
 				return m, nil
 			}
-			return m, openModelCmd(m.s.catalog, dir)
+			return m, openModelCmd(m.s.backend, dir)
 		}
 		var cmd tea.Cmd
 		m.open, cmd = m.open.Update(msg)

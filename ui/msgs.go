@@ -1,7 +1,7 @@
 package ui
 
 import (
-	"thaw/store"
+	"thaw/store/engine"
 	"thaw/trainer"
 	"thaw/ui/export"
 )
@@ -27,7 +27,7 @@ type (
 // Messages of the session's run.
 type (
 	// runStartedMsg: a run started from the Plan screen.
-	runStartedMsg struct{ run *store.Live }
+	runStartedMsg struct{ run *engine.Live }
 	// runProgressMsg: a report of run id.
 	runProgressMsg struct {
 		id string
@@ -70,5 +70,5 @@ type (
 // back to a run started in an earlier session, or when a queued run of
 // theirs starts. The Train screen shows what the store holds of the run
 // first (its curves, stages and plan), then goes on from the session's own
-// feed of its reports (store.Live.Subscribe), each step once.
-type AttachMsg struct{ Run *store.Live }
+// feed of its reports (engine.Live.Subscribe), each step once.
+type AttachMsg struct{ Run *engine.Live }

@@ -81,7 +81,7 @@ func (p *planDraft) reload(s *Session) tea.Cmd {
 	}
 	p.dataID = s.nextID()
 	p.loading, p.prep, p.dataErr = true, nil, nil
-	return loadDataCmd(p.dataID, s.catalog, p.job(s))
+	return loadDataCmd(p.dataID, s.backend, p.job(s))
 }
 
 // rebuild sets the stages from the preset and the freeze choice, unless
@@ -417,7 +417,7 @@ func (p *planScreen) start() tea.Cmd {
 		return nil
 	}
 	s.flash("starting…")
-	return startRunCmd(s.ctx, s.opts.Engine, d.job(s))
+	return startRunCmd(s.ctx, s.opts.Backend, d.job(s))
 }
 
 // startEdit focuses the text field of the row under the cursor.
@@ -487,15 +487,21 @@ func (p *planScreen) apply(row int, v string) (tea.Cmd, error) {
 		return d.reload(s), nil
 	case rowShots:
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
+		if err != nil {
 			return nil, fmt.Errorf("shots %q: want a whole number of samples per class, 0 for all", v)
+		}
+		if err := (trainer.Job{Shots: n}).CheckSettings(); err != nil {
+			return nil, err
 		}
 		d.shots = n
 		return d.reload(s), nil
 	case rowVal:
 		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || !(f > 0 && f < 1) {
+		if err != nil {
 			return nil, fmt.Errorf("validation split %q: want a fraction between 0 and 1, such as 0.2", v)
+		}
+		if err := (trainer.Job{ValSplit: f}).CheckSettings(); err != nil {
+			return nil, err
 		}
 		d.valSplit = f
 		return d.reload(s), nil
@@ -835,16 +841,9 @@ func (p *planScreen) startLRFind() tea.Cmd {
 	ctx, cancel := context.WithCancel(s.ctx)
 	id := s.nextID()
 	p.lrf = &lrFind{id: id, cancel: cancel}
-	job, cat := d.job(s), s.catalog
+	job, b := d.job(s), s.backend
 	return func() tea.Msg {
-		prep, err := inspectData(cat, job)
-		if err != nil {
-			return lrFindMsg{id: id, err: err}
-		}
-		res, err := trainer.FindLR(ctx, trainer.FindLRSpec{
-			Model: prep.Model, Stage: &prep.Plan.Stages[0], Train: prep.Train,
-			Seed: job.Seed, BatchSize: prep.Spec().BatchSize,
-		})
+		res, err := b.FindLR(ctx, job)
 		return lrFindMsg{id: id, res: res, err: err}
 	}
 }

@@ -1,75 +1,10 @@
 package ui
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
-
-	"thaw/assets"
-	"thaw/store"
-	"thaw/trainer"
 )
-
-// probeJob is mnist8-mlp → uci-digits at 5 shots, seed 1.
-func probeJob() trainer.Job {
-	return trainer.Job{Model: "mnist8-mlp", Data: trainer.DataRef{Path: "uci-digits"}, Shots: 5,
-		ValSplit: 0.2, BatchSize: trainer.DefaultBatchSize, Seed: 1, Plan: trainer.PresetHead(nil, 0, 0)}
-}
-
-// TestProbeMatchesHeadRun: the probe of the block just below the head is
-// a head preset run with the probes' budget and the same seed, as thaw
-// train --plan head --lr --epochs starts it.
-func TestProbeMatchesHeadRun(t *testing.T) {
-	cat := assets.NewCatalog()
-	job := probeJob()
-	got, err := Probe(context.Background(), cat, job, 1) // fc2, below the head
-	if err != nil {
-		t.Fatal(err)
-	}
-	prep, err := inspectData(cat, job)
-	if err != nil {
-		t.Fatal(err)
-	}
-	probe := ProbePlan(prep.StepsPerEpoch())
-	head := job
-	if err := head.SetPlan("head", probe.Stages[0].LR, probe.Stages[0].Epochs, 0); err != nil {
-		t.Fatal(err)
-	}
-	eng, _ := newEngine(t)
-	live, err := eng.Start(context.Background(), head, store.StartOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := live.Wait()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Same binary, same seed, same plan: bit-identical, no tolerance.
-	if got != res.BestValAcc {
-		t.Errorf("probe below the head %v, head preset run %v", got, res.BestValAcc)
-	}
-}
-
-// TestProbesReproduce: a probe gives the same accuracy for the same seed,
-// on a block with a fresh linear head too.
-func TestProbesReproduce(t *testing.T) {
-	cat := assets.NewCatalog()
-	var accs []float64
-	for range 2 {
-		acc, err := Probe(context.Background(), cat, probeJob(), 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		accs = append(accs, acc)
-	}
-	if accs[0] != accs[1] {
-		t.Errorf("probe of fc1 twice: %v", accs)
-	}
-	if !(accs[0] > 0.1) {
-		t.Errorf("probe of fc1: %v, want better than chance over 10 classes", accs[0])
-	}
-}
 
 // TestProbesShown: the Blocks screen shows each block's probe once the
 // data is chosen, the head with none, and the probes are cached.

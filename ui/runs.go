@@ -17,7 +17,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"thaw/store"
+	"thaw/store/engine"
 	"thaw/trainer"
 	"thaw/trainer/termtext"
 	"thaw/ui/chart"
@@ -30,7 +30,7 @@ const pollEvery = time.Second
 
 // runRow is one stored run as the table shows it.
 type runRow struct {
-	run        store.Run
+	run        engine.Run
 	name       string // sanitised
 	plan       string
 	parent     string // the parent's name, for a branch
@@ -155,7 +155,7 @@ func (r *runsScreen) Keys() []key.Binding {
 	return []key.Binding{k.Mark, k.Overlay, k.Resume, k.Delete, k.Export, k.Filter, k.Sort}
 }
 
-func (r *runsScreen) engine() RunsEngine { return r.s.runsEngine() }
+func (r *runsScreen) backend() Backend { return r.s.runs() }
 
 func (r *runsScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 	switch msg := msg.(type) {
@@ -223,7 +223,7 @@ func (r *runsScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 		if msg.err != nil {
 			r.s.flashErr(msg.err)
 		} else {
-			r.s.flash("run " + shortID(msg.id) + " deleted")
+			r.s.flash("run " + engine.Short(msg.id) + " deleted")
 			delete(r.marked, msg.id)
 		}
 		return r, r.listCmd()
@@ -243,7 +243,7 @@ func (r *runsScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 }
 
 func (r *runsScreen) startPolling() tea.Cmd {
-	if r.polling || r.engine() == nil {
+	if r.polling || r.backend() == nil {
 		return nil
 	}
 	r.polling = true
@@ -254,11 +254,11 @@ func (r *runsScreen) startPolling() tea.Cmd {
 // listCmd reads the runs and their figures from the store. Figures of
 // runs that ended are kept from the previous read.
 func (r *runsScreen) listCmd() tea.Cmd {
-	eng := r.engine()
+	eng := r.backend()
 	if eng == nil {
 		return nil
 	}
-	seq, ctx, src := r.pollSeq, r.s.ctx, r.s.runStore()
+	seq, ctx, src := r.pollSeq, r.s.ctx, r.s.runs()
 	old := map[string]runRow{}
 	for _, row := range r.rows {
 		old[row.run.ID] = row
@@ -269,8 +269,8 @@ func (r *runsScreen) listCmd() tea.Cmd {
 	}
 }
 
-func listRuns(ctx context.Context, src RunStore, old map[string]runRow) ([]runRow, error) {
-	runs, err := src.ListRuns(ctx, store.RunFilter{})
+func listRuns(ctx context.Context, src Backend, old map[string]runRow) ([]runRow, error) {
+	runs, err := src.ListRuns(ctx, engine.RunFilter{})
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
@@ -289,7 +289,7 @@ func listRuns(ctx context.Context, src RunStore, old map[string]runRow) ([]runRo
 		if run.ParentRun != "" {
 			row.parent = names[run.ParentRun]
 			if row.parent == "" {
-				row.parent = shortID(run.ParentRun)
+				row.parent = engine.Short(run.ParentRun)
 			}
 		}
 		if err := runStats(ctx, src, &row); err != nil {
@@ -303,7 +303,7 @@ func listRuns(ctx context.Context, src RunStore, old map[string]runRow) ([]runRo
 
 // runStats fills in the best checkpoint (lowest validation loss, the
 // trainer's definition) and the steps trained.
-func runStats(ctx context.Context, src RunStore, row *runRow) error {
+func runStats(ctx context.Context, src Backend, row *runRow) error {
 	id := row.run.ID
 	if bs, err := src.Series(ctx, id, trainer.MetricTrainLoss, 1); err != nil {
 		return err
@@ -430,7 +430,7 @@ func (r *runsScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		switch {
 		case key.Matches(msg, s.Keys.Yes):
 			r.confirmDelete = ""
-			ctx, src := s.ctx, s.runStore()
+			ctx, src := s.ctx, s.runs()
 			return func() tea.Msg { return runDeletedMsg{id: id, err: src.Delete(ctx, id)} }
 		case key.Matches(msg, s.Keys.No), key.Matches(msg, s.Keys.Back):
 			r.confirmDelete = ""
@@ -512,7 +512,7 @@ func (r *runsScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Delete):
 		if row := r.current(); row != nil {
 			if row.run.Status.Live() && time.Since(row.run.Heartbeat) < 30*time.Second {
-				s.flashErr(fmt.Errorf("run %s is %s: stop it before deleting it", shortID(row.run.ID), row.run.Status))
+				s.flashErr(fmt.Errorf("run %s is %s: stop it before deleting it", engine.Short(row.run.ID), row.run.Status))
 				return nil
 			}
 			r.confirmDelete = row.run.ID
@@ -526,13 +526,13 @@ func (r *runsScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 }
 
 func (r *runsScreen) loadCmd(id string) tea.Cmd {
-	eng := r.engine()
+	eng := r.backend()
 	if eng == nil {
 		return nil
 	}
-	ctx, src := r.s.ctx, r.s.runStore()
+	ctx, src := r.s.ctx, r.s.runs()
 	return func() tea.Msg {
-		run, err := export.Load(ctx, src, id, nil, 4000)
+		run, err := readRun(ctx, src, id, 4000)
 		return runLoadedMsg{id: id, run: run, err: err}
 	}
 }
@@ -556,18 +556,18 @@ func (r *runsScreen) markedIDs() []string {
 
 func (r *runsScreen) openOverlay() tea.Cmd {
 	ids := r.markedIDs()
-	eng := r.engine()
+	eng := r.backend()
 	if len(ids) == 0 || eng == nil {
 		r.s.flash("mark runs with space first")
 		return nil
 	}
 	r.overlayOn, r.overlayRuns = true, nil
 	r.overlaySeq++
-	seq, ctx, src := r.overlaySeq, r.s.ctx, r.s.runStore()
+	seq, ctx, src := r.overlaySeq, r.s.ctx, r.s.runs()
 	return func() tea.Msg {
 		var runs []export.Run
 		for _, id := range ids {
-			run, err := export.Load(ctx, src, id, nil, 2000)
+			run, err := readRun(ctx, src, id, 2000)
 			if err != nil {
 				return overlayLoadedMsg{seq: seq, err: err}
 			}
@@ -579,21 +579,21 @@ func (r *runsScreen) openOverlay() tea.Cmd {
 
 func (r *runsScreen) exportMarked() tea.Cmd {
 	ids := r.markedIDs()
-	eng := r.engine()
+	eng := r.backend()
 	if len(ids) == 0 || eng == nil {
 		r.s.flash("mark runs with space first")
 		return nil
 	}
 	name := "thaw-overlay-" + time.Now().Format("20060102-150405") + ".png"
 	if len(ids) == 1 {
-		name = "thaw-" + shortID(ids[0]) + ".png"
+		name = "thaw-" + engine.Short(ids[0]) + ".png"
 	}
 	return exportCmd(r.s.ctx, ScreenRuns, r.s, ids, name, export.DefaultOptions())
 }
 
 func (r *runsScreen) resume() tea.Cmd {
 	row := r.current()
-	eng := r.engine()
+	eng := r.backend()
 	if row == nil || eng == nil {
 		return nil
 	}
@@ -602,13 +602,13 @@ func (r *runsScreen) resume() tea.Cmd {
 		r.s.flashErr(errors.New("a run is training here: stop it on Train (4) before resuming another"))
 		return nil
 	case row.run.Status != trainer.StatusStopped && row.run.Status != trainer.StatusInterrupted:
-		r.s.flashErr(fmt.Errorf("run %s is %s: only a stopped or interrupted run resumes", shortID(row.run.ID), row.run.Status))
+		r.s.flashErr(fmt.Errorf("run %s is %s: only a stopped or interrupted run resumes", engine.Short(row.run.ID), row.run.Status))
 		return nil
 	}
 	id, ctx := row.run.ID, r.s.ctx
-	r.s.flash("resuming " + shortID(id) + "…")
+	r.s.flash("resuming " + engine.Short(id) + "…")
 	return func() tea.Msg {
-		run, err := eng.Resume(ctx, id, store.StartOptions{})
+		run, err := eng.Resume(ctx, id, engine.StartOptions{})
 		if err != nil {
 			return errMsg{fmt.Errorf("resume: %w", err)}
 		}
@@ -629,12 +629,12 @@ func (r *runsScreen) View(w, h int) string {
 		r.ovW = 0
 	}
 	st := r.s.Styles
-	if r.engine() == nil {
+	if r.backend() == nil {
 		return st.Heading.Render("Runs") + "\n\n" + "This workbench has no run store: start thaw with --store to list runs."
 	}
 	switch {
 	case r.confirmDelete != "":
-		return overlay(r.s, w, h, fmt.Sprintf("Delete run %s with its metrics and checkpoints?\n\ny delete · n keep", shortID(r.confirmDelete)))
+		return overlay(r.s, w, h, fmt.Sprintf("Delete run %s with its metrics and checkpoints?\n\ny delete · n keep", engine.Short(r.confirmDelete)))
 	case r.detail != nil:
 		return r.detailView(w, h)
 	case r.overlayOn:
@@ -737,7 +737,7 @@ func pad(s string, w int) string {
 // table.
 func (r *runsScreen) detailView(w, h int) string {
 	if r.detail == nil || !r.detail.hasLast {
-		return "loading " + shortID(r.detailID) + "…"
+		return "loading " + engine.Short(r.detailID) + "…"
 	}
 	table := stageTable([]export.Run{r.detailRun}, false, w)
 	tl := strings.Count(table, "\n") + 1

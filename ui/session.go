@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"sync"
 
-	"thaw/assets"
-	"thaw/store"
+	"thaw/store/engine"
 	"thaw/trainer"
 	"thaw/trainer/termtext"
 )
@@ -19,8 +18,11 @@ type Session struct {
 	Styles Styles
 	Keys   KeyMap
 
-	opts    Options
-	catalog *assets.Catalog
+	opts Options
+	// backend is the options' Backend, or, without one, an engine that
+	// only prepares: the catalogue, previews, probes and the LR finder
+	// work, and what needs a store says it is missing (see hasStore).
+	backend Backend
 	ctx     context.Context
 	cancel  context.CancelFunc
 
@@ -36,7 +38,7 @@ type Session struct {
 
 	// run is the run started from this session, if any; last is its
 	// latest report.
-	run     *store.Live
+	run     *engine.Live
 	feed    feed   // the session's subscription to run's reports
 	leave   func() // ends feed
 	last    trainer.Progress
@@ -75,12 +77,12 @@ func newSession(ctx context.Context, opts Options, noColor bool) *Session {
 		Styles:  NewStyles(true, noColor),
 		Keys:    DefaultKeyMap(),
 		opts:    opts,
-		catalog: opts.Catalog,
+		backend: opts.Backend,
 		ctx:     ctx,
 		cancel:  cancel,
 	}
-	if s.catalog == nil {
-		s.catalog = assets.NewCatalog()
+	if s.backend == nil {
+		s.backend = engine.New(nil, nil)
 	}
 	s.plan = newPlanDraft()
 	return s
@@ -109,6 +111,10 @@ func (s *Session) flashErr(err error) {
 	s.message, s.messageErr = termtext.Sanitize(err.Error()), true
 }
 
+// hasStore reports whether the workbench has a backend that records runs:
+// without one it previews and probes but cannot train.
+func (s *Session) hasStore() bool { return s.opts.Backend != nil }
+
 // training reports whether a run started here is still live.
 func (s *Session) training() bool {
 	return s.run != nil && !s.runDone
@@ -116,7 +122,7 @@ func (s *Session) training() bool {
 
 // feed is a session's subscription to a run's reports.
 type feed struct {
-	run  *store.Live
+	run  *engine.Live
 	ch   <-chan trainer.Progress
 	gone chan struct{} // closed when the session leaves the feed
 }
@@ -124,7 +130,7 @@ type feed struct {
 // watch subscribes the session to run's reports, leaving the feed of the
 // run it watched before. The subscription ends with the session too: a
 // session that goes away leaves nothing behind in the run.
-func (s *Session) watch(run *store.Live) {
+func (s *Session) watch(run *engine.Live) {
 	s.unwatch()
 	ch, cancel := run.Subscribe()
 	f := feed{run: run, ch: ch, gone: make(chan struct{})}
@@ -160,7 +166,7 @@ func (s *Session) statusLine() string {
 		out = s.run.Run.Model + " → " + s.run.Run.Dataset
 	}
 	if s.run != nil {
-		out += " · run " + shortID(s.run.ID) + " " + s.runStatus()
+		out += " · run " + engine.Short(s.run.ID) + " " + s.runStatus()
 	}
 	return termtext.Sanitize(out)
 }
@@ -180,12 +186,4 @@ func (s *Session) runStatus() string {
 	}
 	p := s.last
 	return fmt.Sprintf("%s stage %d %d/%d", p.Status, p.Stage+1, p.Step, p.TotalSteps)
-}
-
-// shortID is the first eight characters of a run id.
-func shortID(id string) string {
-	if len(id) > 8 {
-		return id[:8]
-	}
-	return id
 }

@@ -6,20 +6,18 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"thaw/store"
+	"thaw/store/engine"
 	"thaw/trainer"
 	"thaw/trainer/termtext"
 )
 
-// A freeze-depth sweep runs the same short plan at every freeze point: the
-// head alone, then one more block thawed each time, up to every block. Its
-// runs are started through the engine like any other, one after another,
-// stored and tagged "sweep", and each finished run adds a row.
+// A freeze-depth sweep runs the same short plan at every freeze point (see
+// engine.RunSweep) through the backend; each finished run adds a row to
+// the Blocks screen.
 
 // sweepRow is one freeze point's result.
 type sweepRow struct {
@@ -67,25 +65,6 @@ func (sw *sweepState) best() int {
 	return b
 }
 
-// SweepPlan is the plan a sweep runs at a freeze point that trains the top
-// thawed blocks: one stage of the draft's first stage's length, peak
-// learning rate, schedule and factor, under the draft's optimizer.
-func SweepPlan(rp *trainer.ResolvedPlan, thawed int) trainer.Plan {
-	first := rp.Stages[0]
-	sch := first.Schedule
-	opt := first.Optimizer
-	n := len(rp.Blocks)
-	return trainer.Plan{
-		Name: fmt.Sprintf("sweep: top %d of %d", thawed, n),
-		Stages: []trainer.Stage{{
-			Train:  append([]string(nil), rp.Blocks[n-thawed:]...),
-			Epochs: first.Epochs, Steps: first.Steps, LR: first.LR,
-			Schedule: &sch, LRFactor: first.LRFactor, Optimizer: &opt,
-			Patience: first.Patience, TrainBN: first.TrainBN,
-		}},
-	}
-}
-
 // toggleSweep starts a sweep, or cancels the one running.
 func (b *blocksScreen) toggleSweep() tea.Cmd {
 	s := b.s
@@ -96,7 +75,7 @@ func (b *blocksScreen) toggleSweep() tea.Cmd {
 	}
 	d := s.plan
 	switch {
-	case s.opts.Engine == nil:
+	case !s.hasStore():
 		s.flashErr(errors.New("no run store: the sweep stores its runs; start thaw with a store"))
 		return nil
 	case d.loading:
@@ -120,17 +99,17 @@ func (b *blocksScreen) toggleSweep() tea.Cmd {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
-		runSweep(ctx, s.ctx.Done(), s.opts.Engine, base, rp, id, ch)
+		runSweep(ctx, s.ctx.Done(), s.backend, base, rp, id, ch)
 	}()
 	s.flash(fmt.Sprintf("sweeping %d freeze points in the background; w cancels", len(rp.Blocks)))
 	return waitMsg(ch)
 }
 
-// runSweep runs every freeze point in turn, from the head alone up, and
-// reports each as it finishes. It closes out when done.
-// Cancelling ctx stops the sweep; gone is closed when the workbench has
-// quit and reads no more.
-func runSweep(ctx context.Context, gone <-chan struct{}, eng Engine, base trainer.Job, rp *trainer.ResolvedPlan, id int, out chan<- tea.Msg) {
+// runSweep runs the sweep through the backend and reports each row as
+// it finishes, then the end. It closes out when done. Cancelling ctx
+// stops the sweep; gone is closed when the workbench has quit and reads
+// no more.
+func runSweep(ctx context.Context, gone <-chan struct{}, b Backend, base trainer.Job, rp *trainer.ResolvedPlan, id int, out chan<- tea.Msg) {
 	defer close(out)
 	send := func(m tea.Msg) {
 		select {
@@ -138,35 +117,10 @@ func runSweep(ctx context.Context, gone <-chan struct{}, eng Engine, base traine
 		case <-gone:
 		}
 	}
-	n := len(rp.Blocks)
-	// One sweep's runs share a tag naming when it started.
-	label := time.Now().UTC().Format("20060102-150405")
-	for k := 1; k <= n; k++ {
-		job := base
-		job.Plan, job.Preset = SweepPlan(rp, k), nil
-		run, err := eng.Start(ctx, job, store.StartOptions{
-			Name: fmt.Sprintf("sweep %s: %s → %s, from %s (top %d of %d)", label, base.Model, base.Data.Path, rp.Blocks[n-k], k, n),
-			Tags: []string{"sweep", "sweep:" + label, fmt.Sprintf("sweep-depth:%d", k)},
-		})
-		if err != nil {
-			send(sweepDoneMsg{id: id, err: err})
-			return
-		}
-		for range run.Progress() {
-			// The rows come from the results; reports are not needed.
-		}
-		res, err := run.Wait()
-		if ctx.Err() != nil {
-			send(sweepDoneMsg{id: id, err: context.Canceled})
-			return
-		}
-		if err != nil {
-			send(sweepDoneMsg{id: id, err: fmt.Errorf("freeze point %s: %w", rp.Blocks[n-k], err)})
-			return
-		}
-		send(sweepRowMsg{id: id, row: sweepRow{thawed: k, low: rp.Blocks[n-k], runID: run.ID, acc: res.BestValAcc, loss: res.BestValLoss}})
-	}
-	send(sweepDoneMsg{id: id})
+	err := b.Sweep(ctx, base, rp, func(r engine.SweepRow) {
+		send(sweepRowMsg{id: id, row: sweepRow{thawed: r.Thawed, low: r.Low, runID: r.RunID, acc: r.Acc, loss: r.Loss}})
+	})
+	send(sweepDoneMsg{id: id, err: err})
 }
 
 // waitMsg waits for the next message on ch; nil when it is closed.

@@ -12,20 +12,20 @@ import (
 
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
-	"thaw/assets"
 	"thaw/store"
+	"thaw/store/engine"
 	"thaw/trainer"
 )
 
 // newEngine opens a store in a temporary folder and returns the engine
 // thaw train uses, on the embedded catalogue.
-func newEngine(t testing.TB) (*store.Engine, *store.Store) {
+func newEngine(t testing.TB) (*engine.Engine, *store.Store) {
 	t.Helper()
 	st, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng := store.NewEngine(st, assets.NewCatalog().Prepare)
+	eng := engine.New(st, nil)
 	t.Cleanup(func() { st.Close() })
 	return eng, st
 }
@@ -49,7 +49,7 @@ func sweepSetup(d *driver) {
 // starts it on the same engine.
 func TestSweepMatchesTrain(t *testing.T) {
 	eng, st := newEngine(t)
-	d := newDriver(t, Options{Engine: eng})
+	d := newDriver(t, Options{Backend: eng})
 	sweepSetup(d)
 	d.keys("w") // runs the whole sweep: the driver waits for every reply
 	b := d.m.screens[ScreenBlocks].(*blocksScreen)
@@ -57,7 +57,7 @@ func TestSweepMatchesTrain(t *testing.T) {
 	if sw == nil || !sw.done || sw.err != nil || len(sw.rows) != 3 {
 		t.Fatalf("sweep: %+v", sw)
 	}
-	runs, err := st.ListRuns(context.Background(), store.RunFilter{Tag: "sweep"})
+	runs, err := st.ListRuns(context.Background(), engine.RunFilter{Tag: "sweep"})
 	if err != nil || len(runs) != 3 {
 		t.Fatalf("stored sweep runs: %d, %v; want 3", len(runs), err)
 	}
@@ -68,7 +68,7 @@ func TestSweepMatchesTrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	planFile := filepath.Join(t.TempDir(), "depth2.json")
-	b2, err := json.Marshal(SweepPlan(rp, 2))
+	b2, err := json.Marshal(engine.SweepPlan(rp, 2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestSweepMatchesTrain(t *testing.T) {
 	if err := job.SetPlan(planFile, 0, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	live, err := eng.Start(context.Background(), job, store.StartOptions{})
+	live, err := eng.Start(context.Background(), job, engine.StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestSweepFlow(t *testing.T) {
 	eng, st := newEngine(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	m := New(ctx, Options{Engine: eng, NoProbes: true})
+	m := New(ctx, Options{Backend: eng, NoProbes: true})
 	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(160, 48))
 	scr := newScreenReader(tm.Output(), 160, 48)
 	scr.waitFor(t, "mnist8-mlp")
@@ -162,7 +162,7 @@ func TestSweepFlow(t *testing.T) {
 			}
 		}
 	}
-	runs, err := st.ListRuns(context.Background(), store.RunFilter{Tag: "sweep"})
+	runs, err := st.ListRuns(context.Background(), engine.RunFilter{Tag: "sweep"})
 	if err != nil || len(runs) != 3 {
 		t.Errorf("stored sweep runs: %d, %v; want 3", len(runs), err)
 	}

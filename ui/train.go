@@ -12,41 +12,17 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
-	"thaw/store"
+	"thaw/store/engine"
 	"thaw/trainer"
 	"thaw/trainer/termtext"
 	"thaw/ui/export"
 )
 
-// RunStore is what the Train and Runs screens read and change of the
-// stored runs; *store.Store is one.
-type RunStore interface {
-	export.Source
-	ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error)
-	Delete(ctx context.Context, id string) error
-	LoadCheckpoint(ctx context.Context, id string) (trainer.Checkpoint, error)
-}
-
-// RunsEngine is an [Engine] that also gives its store, resumes and
-// branches runs and prepares a stored run's job again; *store.Engine is
-// one. With a plain Engine the Train screen still shows the live run, and
-// the rest says what is missing.
-type RunsEngine interface {
-	Engine
-	Store() *store.Store
-	Prepare(job trainer.Job) (*trainer.Prepared, error)
-	Resume(ctx context.Context, id string, opts store.StartOptions) (*store.Live, error)
-	Branch(ctx context.Context, parent string, from store.BranchPoint, cont *store.Continuation, opts store.StartOptions) (*store.Live, error)
-}
-
-// runStore returns the stored runs this workbench reads and changes: the
-// options' view when set, else the engine's store; nil without either.
-func (s *Session) runStore() RunStore {
-	if s.opts.Runs != nil {
-		return s.opts.Runs
-	}
-	if e := s.runsEngine(); e != nil {
-		return e.Store()
+// runs returns the backend when it records runs, else nil: the Train and
+// Runs screens' stored runs, resume, branch and export need one.
+func (s *Session) runs() Backend {
+	if s.hasStore() {
+		return s.backend
 	}
 	return nil
 }
@@ -63,12 +39,6 @@ func (s *Session) exportDir(ctx context.Context, id string) (dir, shown string, 
 		shown = dir
 	}
 	return dir, shown, err
-}
-
-// runsEngine returns the session's engine as a RunsEngine, or nil.
-func (s *Session) runsEngine() RunsEngine {
-	e, _ := s.opts.Engine.(RunsEngine)
-	return e
 }
 
 // Messages of the Train and Runs screens.
@@ -128,7 +98,7 @@ type trainScreen struct {
 	keys trainKeys
 	pal  palette
 
-	run    *store.Live
+	run    *engine.Live
 	paused bool
 	done   bool
 
@@ -255,7 +225,7 @@ func (t *trainScreen) syncPalette() {
 }
 
 // start shows a newly started run.
-func (t *trainScreen) start(run *store.Live) {
+func (t *trainScreen) start(run *engine.Live) {
 	t.run, t.paused, t.done = run, false, false
 	t.confirmStop, t.picking, t.confusion, t.exported = false, false, nil, ""
 	t.d.reset()
@@ -334,7 +304,7 @@ func (t *trainScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 // export writes the run's curves, as stored, to a PNG in the working
 // directory, drawn as the charts are (smoothing, log scale).
 func (t *trainScreen) export() tea.Cmd {
-	eng := t.s.runsEngine()
+	eng := t.s.runs()
 	if t.run == nil || eng == nil {
 		t.s.flash("nothing to export: no run, or no run store")
 		return nil
@@ -344,17 +314,17 @@ func (t *trainScreen) export() tea.Cmd {
 	opts.Smoothing = smoothings[t.d.smoothIdx]
 	opts.LogY = t.d.loss.LogY()
 	ctx := t.s.ctx
-	return exportCmd(ctx, ScreenTrain, t.s, []string{id}, "thaw-"+shortID(id)+".png", opts)
+	return exportCmd(ctx, ScreenTrain, t.s, []string{id}, "thaw-"+engine.Short(id)+".png", opts)
 }
 
 // exportCmd loads runs from the store and writes one figure of them.
 func exportCmd(ctx context.Context, from Screen, s *Session, ids []string, name string, opts export.Options) tea.Cmd {
-	src := s.runStore()
+	src := s.runs()
 	return func() tea.Msg {
 		var runs []export.Run
 		for _, id := range ids {
 			// Four points per pixel column of the figure keep its look.
-			r, err := export.Load(ctx, src, id, nil, 4*opts.Width)
+			r, err := readRun(ctx, src, id, 4*opts.Width)
 			if err != nil {
 				return exportedMsg{from: from, err: fmt.Errorf("export: %w", err)}
 			}
@@ -374,12 +344,12 @@ func exportCmd(ctx context.Context, from Screen, s *Session, ids []string, name 
 
 // branchPoints asks the store for the run's stage boundaries.
 func (t *trainScreen) branchPoints() tea.Cmd {
-	eng := t.s.runsEngine()
+	eng := t.s.runs()
 	if t.run == nil || eng == nil {
 		t.s.flash("nothing to branch from: no run, or no run store")
 		return nil
 	}
-	id, ctx, src := t.run.ID, t.s.ctx, t.s.runStore()
+	id, ctx, src := t.run.ID, t.s.ctx, t.s.runs()
 	return func() tea.Msg {
 		pts, err := storedBoundaries(ctx, src, id)
 		return branchPointsMsg{id: id, points: pts, err: err}
@@ -387,7 +357,7 @@ func (t *trainScreen) branchPoints() tea.Cmd {
 }
 
 // storedBoundaries lists the stage-end checkpoints of run id.
-func storedBoundaries(ctx context.Context, src RunStore, id string) ([]branchPoint, error) {
+func storedBoundaries(ctx context.Context, src Backend, id string) ([]branchPoint, error) {
 	cks, err := src.Checkpoints(ctx, id)
 	if err != nil {
 		return nil, err
@@ -398,7 +368,7 @@ func storedBoundaries(ctx context.Context, src RunStore, id string) ([]branchPoi
 	}
 	var out []branchPoint
 	for _, c := range cks {
-		if c.Kind != store.KindStageEnd || c.Bad {
+		if c.Kind != engine.KindStageEnd || c.Bad {
 			continue
 		}
 		label := fmt.Sprintf("stage %d", c.Stage+1)
@@ -436,9 +406,9 @@ func (t *trainScreen) handlePicker(msg tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
-// startBranch starts the chosen branch through the engine.
+// startBranch starts the chosen branch through the backend.
 func (t *trainScreen) startBranch() tea.Cmd {
-	eng := t.s.runsEngine()
+	eng := t.s.runs()
 	if eng == nil || t.run == nil {
 		return nil
 	}
@@ -452,7 +422,7 @@ func (t *trainScreen) startBranch() tea.Cmd {
 	stages := pt.stage + len(cont.Stages)
 	t.s.flash(fmt.Sprintf("branching from the end of %s…", pt.label))
 	return func() tea.Msg {
-		run, err := eng.Branch(ctx, parent, store.BranchPoint{Stage: pt.stage}, &store.Continuation{Plan: cont}, store.StartOptions{})
+		run, err := eng.Branch(ctx, parent, engine.BranchPoint{Stage: pt.stage}, &engine.Continuation{Plan: cont}, engine.StartOptions{})
 		if err != nil {
 			return errMsg{fmt.Errorf("branch: %w", err)}
 		}
@@ -463,7 +433,7 @@ func (t *trainScreen) startBranch() tea.Cmd {
 // branchStartedMsg: a branch started; the Train screen records its stage
 // count and hands it to the frame as a started run.
 type branchStartedMsg struct {
-	run    *store.Live
+	run    *engine.Live
 	stages int
 }
 
@@ -487,7 +457,7 @@ func (t *trainScreen) continuation() (trainer.Plan, error) {
 }
 
 func (t *trainScreen) confusionCmd() tea.Cmd {
-	eng := t.s.runsEngine()
+	eng := t.s.runs()
 	if t.run == nil || eng == nil {
 		t.s.flash("no run, or no run store, to evaluate")
 		return nil
@@ -496,10 +466,10 @@ func (t *trainScreen) confusionCmd() tea.Cmd {
 		t.s.flash("no evaluation yet: the confusion matrix is of the best checkpoint")
 		return nil
 	}
-	id, ctx, st := t.run.ID, t.s.ctx, t.s.runStore()
+	id, ctx := t.run.ID, t.s.ctx
 	t.s.flash("evaluating the best checkpoint on the validation set…")
 	return func() tea.Msg {
-		classes, counts, err := confusion(ctx, eng, st, id)
+		classes, counts, err := eng.Confusion(ctx, id)
 		return confusionMsg{id: id, classes: classes, counts: counts, err: err}
 	}
 }

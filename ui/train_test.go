@@ -14,22 +14,20 @@ import (
 
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
-	"thaw/assets"
 	"thaw/store"
+	"thaw/store/engine"
 	"thaw/trainer"
 )
 
-var _ RunsEngine = (*store.Engine)(nil)
-
 // newTestEngine is a real engine over a store in a temporary folder.
-func newTestEngine(t *testing.T) (*store.Engine, *store.Store) {
+func newTestEngine(t *testing.T) (*engine.Engine, *store.Store) {
 	t.Helper()
 	st, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return store.NewEngine(st, assets.NewCatalog().Prepare), st
+	return engine.New(st, nil), st
 }
 
 // longPlan is gradual over mnist8-mlp's blocks with stages far longer
@@ -67,7 +65,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func onlyRun(t *testing.T, st *store.Store) []store.Run {
 	t.Helper()
-	runs, err := st.ListRuns(context.Background(), store.RunFilter{})
+	runs, err := st.ListRuns(context.Background(), engine.RunFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +90,7 @@ func TestFlowTrainBranchRuns(t *testing.T) {
 	eng, st := newTestEngine(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	m := New(ctx, Options{Engine: eng})
+	m := New(ctx, Options{Backend: eng})
 	const w, h = 160, 48
 	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(w, h))
 	scr := newScreenReader(tm.Output(), w, h)
@@ -160,7 +158,7 @@ func TestFlowTrainBranchRuns(t *testing.T) {
 	// e: the curves as a PNG with curve pixels.
 	keys("e")
 	scr.waitFor(t, "curves written to")
-	png := filepath.Join(dir, "thaw-"+shortID(id)+".png")
+	png := filepath.Join(dir, "thaw-"+engine.Short(id)+".png")
 	checkCurvePNG(t, png)
 
 	// Through stage 2, then stop.
@@ -222,7 +220,7 @@ func TestFlowTrainBranchRuns(t *testing.T) {
 	}
 	// d deletes the branch (newest, at the top) after confirmation.
 	keys("esc", "up", "up", "d")
-	scr.waitFor(t, "Delete run "+shortID(branch.ID))
+	scr.waitFor(t, "Delete run "+engine.Short(branch.ID))
 	keys("y")
 	scr.waitFor(t, "1 stored")
 	if runs := onlyRun(t, st); len(runs) != 1 || runs[0].ID != id {
@@ -344,7 +342,7 @@ func TestStalledViewerNeverBlocksTheTrainer(t *testing.T) {
 	if err := job.SetPlan("gradual", 0, 40, 0); err != nil {
 		t.Fatal(err)
 	}
-	l, err := eng.Start(ctx, job, store.StartOptions{})
+	l, err := eng.Start(ctx, job, engine.StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,13 +388,13 @@ func BenchmarkAttachedThroughput(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	eng := store.NewEngine(st, assets.NewCatalog().Prepare)
+	eng := engine.New(st, nil)
 	job := trainer.Job{Model: "mnist8-mlp", Data: trainer.DataRef{Path: "uci-digits"}, Seed: 1}
 	if err := job.SetPlan("gradual", 0, 3, 0); err != nil {
 		b.Fatal(err)
 	}
 	run := func(attached bool) float64 {
-		l, err := eng.Start(context.Background(), job, store.StartOptions{})
+		l, err := eng.Start(context.Background(), job, engine.StartOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -21,8 +21,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"thaw/assets"
-	"thaw/store"
+	"thaw/store/engine"
 	"thaw/trainer"
 )
 
@@ -80,12 +79,12 @@ type ScreenModel interface {
 type Options struct {
 	// ModelDirs are model folders to list beside the zoo (--model).
 	ModelDirs []string
-	// Engine starts recorded runs. Nil means the workbench cannot train:
-	// it says so when asked to.
-	Engine Engine
-	// Catalog resolves model and data names; nil means the embedded zoo
-	// and tasks (assets.NewCatalog).
-	Catalog *assets.Catalog
+	// Backend is what the workbench trains, prepares and reads through:
+	// the engine for the local workbench, a user's view of it for an SSH
+	// session. Nil means a workbench without a store: it lists the
+	// embedded zoo and previews and probes jobs, and says that it cannot
+	// train when asked to.
+	Backend Backend
 	// NoProbes turns off the per-block probes, which otherwise train in
 	// the background whenever the data changes.
 	NoProbes bool
@@ -94,10 +93,6 @@ type Options struct {
 	NoColor bool
 	// FromEnv reads NO_COLOR from the environment.
 	FromEnv bool
-	// Runs, when set, is the stored runs as this workbench may see and
-	// change them (the SSH server gives each user their own); nil means
-	// the engine's whole store.
-	Runs RunStore
 	// ExportDir, when set, returns the folder where figures of run id are
 	// written, and the name the user knows it by, shown in place of the
 	// folder's path (the SSH server puts figures under the user's own runs
@@ -182,7 +177,7 @@ func (m *Model) Stopping() string {
 func (m *Model) Active() Screen { return m.active }
 
 func (m *Model) Init() tea.Cmd {
-	return tea.Batch(tea.RequestBackgroundColor, loadModelsCmd(m.s.catalog, m.s.opts.ModelDirs))
+	return tea.Batch(tea.RequestBackgroundColor, loadModelsCmd(m.s.backend, m.s.opts.ModelDirs))
 }
 
 func (m *Model) applyStyles() {
@@ -227,10 +222,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		run := msg.Run
 		m.startRun(run)
 		shown := m.switchTo(ScreenTrain)
-		m.s.flash("run " + shortID(run.ID) + " is training: watching it")
+		m.s.flash("run " + engine.Short(run.ID) + " is training: watching it")
 		next := waitProgress(m.s.feed)
-		if src := m.s.runStore(); src != nil {
-			next = loadHistoryCmd(m.s.ctx, src, run)
+		if m.s.hasStore() {
+			next = loadHistoryCmd(m.s.ctx, m.s.backend, run)
 		}
 		return m, tea.Batch(shown, m.broadcast(runStartedMsg{run: run}), next)
 	case runHistoryMsg:
@@ -238,16 +233,16 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 		if msg.err != nil {
-			m.s.flashErr(fmt.Errorf("run %s: its stored curves: %w", shortID(msg.id), msg.err))
+			m.s.flashErr(fmt.Errorf("run %s: its stored curves: %w", engine.Short(msg.id), msg.err))
 		}
 		return m, tea.Batch(waitProgress(m.s.feed), m.broadcast(msg))
 	case runStartedMsg:
 		m.startRun(msg.run)
 		shown := m.switchTo(ScreenTrain)
 		if msg.run.Warning != "" {
-			m.s.flashErr(fmt.Errorf("run %s: %s", shortID(msg.run.ID), msg.run.Warning))
+			m.s.flashErr(fmt.Errorf("run %s: %s", engine.Short(msg.run.ID), msg.run.Warning))
 		} else {
-			m.s.flash("run " + shortID(msg.run.ID) + " started")
+			m.s.flash("run " + engine.Short(msg.run.ID) + " started")
 		}
 		return m, tea.Batch(shown, waitProgress(m.s.feed), m.broadcast(msg))
 	case runProgressMsg:
@@ -263,7 +258,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.s.runDone = true
 			m.s.runErr = msg.err
 			if msg.err != nil {
-				m.s.flashErr(fmt.Errorf("run %s: %w", shortID(msg.id), msg.err))
+				m.s.flashErr(fmt.Errorf("run %s: %w", engine.Short(msg.id), msg.err))
 			}
 		}
 		return m, m.broadcast(msg)
@@ -272,7 +267,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 }
 
 // startRun makes run the session's, watched from its feed.
-func (m *Model) startRun(run *store.Live) {
+func (m *Model) startRun(run *engine.Live) {
 	m.s.run = run
 	// A second run of the session starts afresh, not as the first ended.
 	m.s.last, m.s.hasLast, m.s.runDone, m.s.runErr = trainer.Progress{}, false, false, nil
@@ -482,11 +477,11 @@ func (m *Model) confirmView(w, h int) string {
 	switch {
 	case m.s.training() && m.s.opts.RunsOutlive:
 		msg = "A run is training. Quit?\n\n" +
-			"Run " + shortID(m.s.run.ID) + " goes on training on the server;\n" +
+			"Run " + engine.Short(m.s.run.ID) + " goes on training on the server;\n" +
 			"connect again to watch it.\n\n"
 	case m.s.training():
 		msg = "A run is training. Quit and stop it?\n\n" +
-			"It is stored: thaw resume " + shortID(m.s.run.ID) + " continues it later.\n\n"
+			"It is stored: thaw resume " + engine.Short(m.s.run.ID) + " continues it later.\n\n"
 	default:
 		msg = "A freeze-depth sweep is running. Quit and stop it?\n\n" +
 			"The freeze points it finished stay stored (thaw runs).\n\n"

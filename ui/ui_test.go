@@ -18,7 +18,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest/v2"
 	"github.com/charmbracelet/x/vt"
 
-	"thaw/store"
+	"thaw/store/engine"
 )
 
 // ---- driving the model directly ----
@@ -351,7 +351,7 @@ func TestQuitConfirm(t *testing.T) {
 		t.Fatalf("q did not quit without a run")
 	}
 	d = newDriver(t, Options{})
-	d.m.s.run = &store.Live{ID: "0123456789abcdef"}
+	d.m.s.run = &engine.Live{ID: "0123456789abcdef"}
 	d.keys("q")
 	if d.quit || !d.m.confirmQuit {
 		t.Fatalf("q with a live run: quit %v, asking %v", d.quit, d.m.confirmQuit)

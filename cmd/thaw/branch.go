@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"thaw/store"
+	"thaw/store/engine"
 	"thaw/trainer"
 )
 
@@ -39,14 +40,14 @@ func (m *Main) runBranch(ctx context.Context, args []string) error {
 	if *epochs < 0 {
 		return usagef("branch: --epochs %d: want a positive count, or 0 for the plan's", *epochs)
 	}
-	var cont *store.Continuation
+	var cont *engine.Continuation
 	switch {
 	case *plan != "":
 		var j trainer.Job
 		if err := j.SetPlan(*plan, *lr, *epochs, 0); err != nil {
 			return fmt.Errorf("branch: %w", err)
 		}
-		cont = &store.Continuation{Plan: j.Plan, Preset: j.Preset}
+		cont = &engine.Continuation{Plan: j.Plan, Preset: j.Preset}
 	case *lr != 0 || *epochs != 0:
 		return usagef("branch: --lr and --epochs change a continuation plan; give one with --plan")
 	}
@@ -56,35 +57,35 @@ func (m *Main) runBranch(ctx context.Context, args []string) error {
 	}
 	defer st.Close()
 	prog := newProgress(m.Stderr)
-	live, err := eng.Branch(ctx, id, point, cont, store.StartOptions{Name: *name, Ready: m.announceBranch, Report: prog.report})
+	live, err := eng.Branch(ctx, id, point, cont, engine.StartOptions{Name: *name, Ready: m.announceBranch, Report: prog.report})
 	if err != nil {
 		return storeUsage(err)
 	}
-	if err := m.finishRun(ctx, live, prog, *asJSON, *save); err != nil {
+	if err := m.finishRun(ctx, eng, live, prog, *asJSON, *save); err != nil {
 		return fmt.Errorf("branch: %w", err)
 	}
 	return nil
 }
 
 // parseBranchPoint reads --from: K or step:N.
-func parseBranchPoint(s string) (store.BranchPoint, error) {
+func parseBranchPoint(s string) (engine.BranchPoint, error) {
 	if n, ok := strings.CutPrefix(s, "step:"); ok {
 		step, err := strconv.ParseInt(n, 10, 64)
 		if err != nil || step < 0 {
-			return store.BranchPoint{}, usagef("branch: --from %q: want step:N with N a step count", s)
+			return engine.BranchPoint{}, usagef("branch: --from %q: want step:N with N a step count", s)
 		}
-		return store.BranchPoint{Step: step}, nil
+		return engine.BranchPoint{Step: step}, nil
 	}
 	k, err := strconv.Atoi(s)
 	if err != nil || k < 1 {
-		return store.BranchPoint{}, usagef("branch: --from %q: want K, the end of stage K (from 1), or step:N", s)
+		return engine.BranchPoint{}, usagef("branch: --from %q: want K, the end of stage K (from 1), or step:N", s)
 	}
-	return store.BranchPoint{Stage: k}, nil
+	return engine.BranchPoint{Stage: k}, nil
 }
 
 // announceBranch says on stderr which run the branch is and where it
 // starts.
-func (m *Main) announceBranch(l *store.Live) {
+func (m *Main) announceBranch(l *engine.Live) {
 	m.warn(l)
 	fmt.Fprintf(m.Stderr, "run %s  (thaw show %s): branched from run %s at step %d\n",
 		l.ID, store.Short(l.ID), store.Short(l.Run.ParentRun), l.From)

@@ -14,6 +14,7 @@ import (
 
 	"thaw/assets"
 	"thaw/store"
+	"thaw/store/engine"
 	"thaw/trainer"
 )
 
@@ -83,13 +84,13 @@ func TestLibraryAndCommandAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	eng := store.NewEngine(st, (&assets.Catalog{}).Prepare)
+	eng := engine.New(st, &assets.Catalog{})
 	job := trainer.Job{
 		Model: fx.model, Data: trainer.DataRef{Path: fx.data},
 		Preset: &trainer.PresetRef{Name: "gradual", LR: 0.02, Epochs: 2},
 		Shots:  30, ValSplit: 0.2, BatchSize: 32, Seed: 9, EvalEvery: 2,
 	}
-	live, err := eng.Start(ctx, job, store.StartOptions{})
+	live, err := eng.Start(ctx, job, engine.StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

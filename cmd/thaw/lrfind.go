@@ -32,17 +32,13 @@ func (m *Main) runLRFind(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("lr-find: %w", err)
 	}
-	p, err := m.catalog().Prepare(job)
+	spec, err := m.preparer().FindLRSpec(job)
 	if err != nil {
 		return fmt.Errorf("lr-find: %w", err)
 	}
-	spec := p.Spec()
-	stage := &spec.Plan.Stages[0]
-	fmt.Fprintf(m.Stderr, "lr-find: %d steps from %g to %g on %s\n", *steps, *start, *end, termtext.Sanitize(stage.Label))
-	res, err := trainer.FindLR(ctx, trainer.FindLRSpec{
-		Model: spec.Model, Stage: stage, Train: spec.Train, Seed: spec.Seed,
-		BatchSize: spec.BatchSize, StartLR: *start, EndLR: *end, Steps: *steps,
-	})
+	spec.StartLR, spec.EndLR, spec.Steps = *start, *end, *steps
+	fmt.Fprintf(m.Stderr, "lr-find: %d steps from %g to %g on %s\n", *steps, *start, *end, termtext.Sanitize(spec.Stage.Label))
+	res, err := trainer.FindLR(ctx, spec)
 
 	// Print the curve so far, whatever the outcome.
 	tw := tabwriter.NewWriter(m.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)

@@ -127,7 +127,7 @@ func TestExitCodes(t *testing.T) {
 		{"unknown model", []string{"train", "--model", "no-such-model", "--data", fx.data}, 2, `unknown model "no-such-model"`},
 		{"unknown data", []string{"train", "--model", fx.model, "--data", "no-such-task"}, 2, `unknown data "no-such-task"`},
 		{"bad flag", []string{"train", "--shots", "many"}, 2, "invalid value"},
-		{"bad val split", append(train, "--val-split", "1.5"), 2, "--val-split"},
+		{"bad val split", append(train, "--val-split", "1.5"), 2, "validation split 1.5"},
 		{"unknown command", []string{"thaw"}, 2, `unknown command "thaw"`},
 		{"workbench without a terminal", []string{"--model", fx.model}, 2, "needs a terminal"},
 		{"help", []string{"train", "-h"}, 0, "-model"},

@@ -8,11 +8,9 @@ import (
 	"strconv"
 	"thaw/trainer/termtext"
 
+	"thaw/store/engine"
 	"thaw/trainer"
 )
-
-// predictBatch is the number of samples per forward pass.
-const predictBatch = 256
 
 // runPredict is thaw predict: the model's class probabilities for every
 // sample, as CSV on stdout.
@@ -26,45 +24,36 @@ func (m *Main) runPredict(ctx context.Context, args []string) error {
 		return err
 	}
 	m.limitMemory()
-	cat := m.catalog()
-	base, err := cat.Model(*model)
-	if err != nil {
-		return fmt.Errorf("predict: %w", err)
-	}
-	mod := base.Model
-	ds, files, err := cat.Inputs(d, mod.Config.InputShape)
-	if err != nil {
-		return fmt.Errorf("predict: %w", err)
-	}
-	if err := ds.CheckConfig(&mod.Config); errors.Is(err, trainer.ErrShapeMismatch) {
+	in, err := m.preparer().Inputs(*model, d)
+	if errors.Is(err, trainer.ErrShapeMismatch) {
 		return fmt.Errorf("predict: %w", asUsage(err))
 	}
-	// Labels the model knows are scored; others only said to be unknown.
-	scored := len(ds.Classes) > 0
-	if scored {
-		if err := ds.Relabel(mod.Config.Classes); err != nil {
-			scored = false
-			fmt.Fprintf(m.Stderr, "predict: no accuracy: %s\n", termtext.Sanitize(err.Error()))
-		}
-	}
-	correct, err := writePredictions(ctx, csv.NewWriter(m.Stdout), mod, ds, files)
 	if err != nil {
 		return fmt.Errorf("predict: %w", err)
 	}
-	if scored {
-		fmt.Fprintf(m.Stderr, "accuracy %.2f%% (%d of %d) on %s\n", 100*float64(correct)/float64(ds.Len()),
-			correct, ds.Len(), termtext.Sanitize(ds.Name))
+	// Labels the model knows are scored; others only said to be unknown.
+	if in.Unscored != nil {
+		fmt.Fprintf(m.Stderr, "predict: no accuracy: %s\n", termtext.Sanitize(in.Unscored.Error()))
+	}
+	correct, err := writePredictions(ctx, csv.NewWriter(m.Stdout), in)
+	if err != nil {
+		return fmt.Errorf("predict: %w", err)
+	}
+	if in.Scored {
+		fmt.Fprintf(m.Stderr, "accuracy %.2f%% (%d of %d) on %s\n", 100*float64(correct)/float64(in.Data.Len()),
+			correct, in.Data.Len(), termtext.Sanitize(in.Data.Name))
 	}
 	return nil
 }
 
 // writePredictions writes the header index,[file,]predicted,<classes...>
-// and one row per sample: its index, its file when files is not nil, the
-// most probable class and the softmax probability of every class. Class
-// names are sanitised; encoding/csv quotes them. It returns how many
-// samples were predicted as their label, which means something only for
-// labelled data relabelled to the model's classes.
-func writePredictions(ctx context.Context, w *csv.Writer, mod *trainer.Model[float32], ds *trainer.Dataset, files []string) (int, error) {
+// and one row per sample of in: its index, its file when in.Files is not
+// nil, the most probable class and the softmax probability of every
+// class. Class names are sanitised; encoding/csv quotes them. It returns
+// how many samples were predicted as their label, which means something
+// only for scored inputs.
+func writePredictions(ctx context.Context, w *csv.Writer, in *engine.Inputs) (int, error) {
+	mod, files := in.Model, in.Files
 	classes := make([]string, len(mod.Config.Classes))
 	for i, c := range mod.Config.Classes {
 		classes[i] = termtext.Sanitize(c)
@@ -76,36 +65,21 @@ func writePredictions(ctx context.Context, w *csv.Writer, mod *trainer.Model[flo
 	if err := w.Write(append(head, classes...)); err != nil {
 		return 0, err
 	}
-	x := &trainer.Tensor[float32]{}
-	var y []int
 	off := len(head)
 	row := make([]string, off+len(classes))
-	correct := 0
-	probs := make([]float64, len(classes))
-	for _, idx := range ds.Batches(nil, predictBatch) {
-		if err := ctx.Err(); err != nil {
-			return correct, err
+	correct, err := in.Predict(ctx, func(i, best int, probs []float64) error {
+		row[0] = strconv.Itoa(i)
+		if files != nil {
+			row[1] = termtext.Sanitize(files[i])
 		}
-		y = ds.Batch(x, y, idx)
-		logits := mod.Forward(x, false)
-		k := len(classes)
-		for j, i := range idx {
-			best := trainer.Softmax(probs, logits.Data[j*k:(j+1)*k])
-			if best == y[j] {
-				correct++
-			}
-			row[0] = strconv.Itoa(i)
-			if files != nil {
-				row[1] = termtext.Sanitize(files[i])
-			}
-			row[off-1] = classes[best]
-			for c, p := range probs {
-				row[off+c] = strconv.FormatFloat(p, 'g', 6, 64)
-			}
-			if err := w.Write(row); err != nil {
-				return correct, err
-			}
+		row[off-1] = classes[best]
+		for c, p := range probs {
+			row[off+c] = strconv.FormatFloat(p, 'g', 6, 64)
 		}
+		return w.Write(row)
+	})
+	if err != nil {
+		return correct, err
 	}
 	w.Flush()
 	return correct, w.Error()

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"thaw/store"
+	"thaw/store/engine"
 	"thaw/trainer/termtext"
 )
 
@@ -29,7 +30,7 @@ func (m *Main) runResume(ctx context.Context, args []string) error {
 	}
 	defer st.Close()
 	prog := newProgress(m.Stderr)
-	live, err := eng.Resume(ctx, id, store.StartOptions{Ready: m.announceResume, Report: prog.report})
+	live, err := eng.Resume(ctx, id, engine.StartOptions{Ready: m.announceResume, Report: prog.report})
 	if err != nil {
 		// The store's errors say "resume <run>: …" already.
 		if strings.HasPrefix(err.Error(), "resume") {
@@ -37,14 +38,14 @@ func (m *Main) runResume(ctx context.Context, args []string) error {
 		}
 		return fmt.Errorf("resume: %w", storeUsage(err))
 	}
-	if err := m.finishRun(ctx, live, prog, *asJSON, *save); err != nil {
+	if err := m.finishRun(ctx, eng, live, prog, *asJSON, *save); err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}
 	return nil
 }
 
 // announceResume says on stderr where a resumed run continues from.
-func (m *Main) announceResume(l *store.Live) {
+func (m *Main) announceResume(l *engine.Live) {
 	m.warn(l)
 	pt := l.Resumed
 	for _, skipped := range pt.Skipped {
@@ -71,7 +72,7 @@ func storeUsage(err error) error {
 
 // warn says on stderr why a resumed run or a branch may not reproduce an
 // uninterrupted run's bits, if it may not.
-func (m *Main) warn(l *store.Live) {
+func (m *Main) warn(l *engine.Live) {
 	if l.Warning != "" {
 		fmt.Fprintf(m.Stderr, "warning: run %s: %s\n", store.Short(l.ID), l.Warning)
 	}

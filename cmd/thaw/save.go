@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"thaw/store"
+	"thaw/store/engine"
 	"thaw/trainer"
 	"thaw/trainer/termtext"
 )
@@ -24,7 +25,7 @@ func (m *Main) runSave(ctx context.Context, args []string) error {
 	if *out == "" {
 		return usagef("save: -o DIR is required: where to write the model")
 	}
-	if _, _, err := store.CheckpointRef(*which).Parse(); err != nil {
+	if _, _, err := engine.CheckpointRef(*which).Parse(); err != nil {
 		return usagef("save: --checkpoint: %w", err)
 	}
 	st, err := openStoreForReading(*storeDir)
@@ -36,8 +37,8 @@ func (m *Main) runSave(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("save: %w", err)
 	}
-	eng := store.NewEngine(st, m.catalog().Prepare)
-	mod, ck, err := eng.CheckpointModel(ctx, r.ID, store.CheckpointRef(*which))
+	eng := engine.New(st, m.catalog())
+	mod, ck, err := eng.CheckpointModel(ctx, r.ID, engine.CheckpointRef(*which))
 	if err != nil {
 		return fmt.Errorf("save: %w", storeUsage(err))
 	}

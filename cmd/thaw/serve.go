@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,7 +16,7 @@ import (
 	"charm.land/log/v2"
 
 	"thaw/assets"
-	"thaw/store"
+	"thaw/store/engine"
 	"thaw/ui"
 	"thaw/ui/serve"
 )
@@ -90,19 +91,22 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	if f.hostKey == "" {
 		f.hostKey = filepath.Join(st.Dir(), "serve", "host_ed25519")
 	}
-	eng := store.NewEngine(st, cat.Prepare, store.WithVersion(thawVersion()))
-	runs, err := serve.NewRuns(eng, serve.RunsConfig{
-		MaxPerUser: f.maxPerUser, MaxTotal: f.maxTotal, Share: f.share, Operator: f.operator,
-		Home: filepath.Join(st.Dir(), "serve", "files"),
-	}, lg)
+	eng := engine.New(st, cat, engine.WithVersion(thawVersion()), engine.WithLogger(slog.New(lg)),
+		engine.WithLimits(engine.Limits{MaxPerUser: f.maxPerUser, MaxTotal: f.maxTotal, Share: f.share, Operator: f.operator}))
+	runs, err := serve.NewRuns(eng, serve.RunsConfig{Home: filepath.Join(st.Dir(), "serve", "files")})
 	if err != nil {
 		return err
+	}
+	// Runs of the server's users that an earlier server left queued join
+	// the queue.
+	if err := eng.LoadQueue(ctx); err != nil {
+		return fmt.Errorf("serve: %w", err)
 	}
 	srv, err := serve.New(serve.Config{
 		Addr:               f.listen,
 		AuthorizedKeys:     f.authorizedKeys,
 		HostKey:            f.hostKey,
-		Model:              serve.Workbench(runs, ui.Options{Catalog: cat}),
+		Model:              serve.Workbench(runs, ui.Options{}),
 		Files:              runs.Files,
 		IdleTimeout:        f.idle,
 		MaxSession:         f.maxSession,
@@ -110,13 +114,13 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 		Logger:             lg,
 	})
 	if err != nil {
-		runs.Shutdown(context.Background())
+		eng.Shutdown(context.Background())
 		return usageError{err}
 	}
-	runs.OnStart(func(r *serve.Run) { srv.Send(r.Owner, serve.AttachRequest(r)) })
+	eng.OnQueuedStart(func(r *engine.UserRun) { srv.Send(r.Owner, serve.AttachRequest(r)) })
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
-		runs.Shutdown(context.Background())
+		eng.Shutdown(context.Background())
 		return fmt.Errorf("serve: %w", err)
 	}
 	if m.serveReady != nil {
@@ -139,7 +143,7 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	// A run stops within one batch; a slow batch of a big model on a busy
 	// machine takes a few seconds.
 	rctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	err = errors.Join(err, runs.Shutdown(rctx))
+	err = errors.Join(err, eng.Shutdown(rctx))
 	cancel()
 	err = errors.Join(serveErr, err, closeStore())
 	if err == nil {

@@ -14,6 +14,7 @@ import (
 
 	"thaw/assets"
 	"thaw/store"
+	"thaw/store/engine"
 	"thaw/trainer"
 )
 
@@ -132,10 +133,6 @@ func (s *setupFlags) job(evalEvery int) (trainer.Job, error) {
 		return trainer.Job{}, usagef("--model is required (a zoo model or a folder; see thaw models)")
 	case s.data.Path == "":
 		return trainer.Job{}, usagef("--data is required (a task, a CSV or IDX file, or an image folder; see thaw datasets)")
-	case !(s.valSplit > 0 && s.valSplit < 1):
-		return trainer.Job{}, usagef("--val-split %v: want a fraction between 0 and 1", s.valSplit)
-	case s.shots < 0:
-		return trainer.Job{}, usagef("--shots %d: want 0 (all) or more", s.shots)
 	case s.batch < 1:
 		return trainer.Job{}, usagef("--batch %d: want at least 1", s.batch)
 	case !(s.lr >= 0) || math.IsInf(s.lr, 0):
@@ -146,8 +143,6 @@ func (s *setupFlags) job(evalEvery int) (trainer.Job, error) {
 		return trainer.Job{}, usagef("--steps %d: want a positive count, or 0 for the plan's", s.steps)
 	case s.steps > 0 && s.epochs > 0:
 		return trainer.Job{}, usagef("--epochs %d and --steps %d: give a stage's length one way", s.epochs, s.steps)
-	case evalEvery < 0:
-		return trainer.Job{}, usagef("--eval-every %d: want 0 or more", evalEvery)
 	case s.init != "pretrained" && s.init != string(trainer.InitScratch):
 		return trainer.Job{}, usagef("--init %q: want pretrained or scratch", s.init)
 	}
@@ -157,6 +152,11 @@ func (s *setupFlags) job(evalEvery int) (trainer.Job, error) {
 	}
 	if s.init == string(trainer.InitScratch) {
 		job.Init = trainer.InitScratch
+	}
+	// The job's own rules (split, shots, cadence) are checked where they
+	// live; a flag's value out of range is a usage error.
+	if err := job.CheckSettings(); err != nil {
+		return trainer.Job{}, asUsage(err)
 	}
 	if err := job.SetPlan(s.plan, s.lr, s.epochs, s.steps); err != nil {
 		return trainer.Job{}, err
@@ -169,15 +169,19 @@ func (m *Main) catalog() *assets.Catalog {
 	return &assets.Catalog{Zoo: m.Zoo, MaxBytes: m.maxData, MaxBytesName: "--max-data-bytes"}
 }
 
+// preparer is an engine without a store: it prepares jobs and labels
+// inputs for the commands that record nothing (lr-find, predict).
+func (m *Main) preparer() *engine.Engine { return engine.New(nil, m.catalog()) }
+
 // openEngine opens the store in dir (the default place when empty) and
 // returns the engine that runs jobs recorded there; the caller closes the
 // store.
-func (m *Main) openEngine(dir string) (*store.Engine, *store.Store, error) {
+func (m *Main) openEngine(dir string) (*engine.Engine, *store.Store, error) {
 	st, err := openStore(dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	return store.NewEngine(st, m.catalog().Prepare, store.WithVersion(thawVersion())), st, nil
+	return engine.New(st, m.catalog(), engine.WithVersion(thawVersion())), st, nil
 }
 
 // thawVersion is the module version of this binary; for a build from a
@@ -210,7 +214,7 @@ func thawVersion() string {
 }
 
 // announce says on stderr which run is training.
-func (m *Main) announce(l *store.Live) {
+func (m *Main) announce(l *engine.Live) {
 	fmt.Fprintf(m.Stderr, "run %s  (thaw show %s)\n", l.ID, store.Short(l.ID))
 	if l.Prepared != nil {
 		writePlan(m.Stderr, l.Prepared)

@@ -13,6 +13,7 @@ import (
 	"thaw/trainer/termtext"
 
 	"thaw/store"
+	"thaw/store/engine"
 	"thaw/trainer"
 )
 
@@ -47,11 +48,11 @@ func (m *Main) runTrain(ctx context.Context, args []string) error {
 	}
 	defer st.Close()
 	prog := newProgress(m.Stderr)
-	live, err := eng.Start(ctx, job, store.StartOptions{Name: *name, Ready: m.announce, Report: prog.report})
+	live, err := eng.Start(ctx, job, engine.StartOptions{Name: *name, Ready: m.announce, Report: prog.report})
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	if err := m.finishRun(ctx, live, prog, *asJSON, *save); err != nil {
+	if err := m.finishRun(ctx, eng, live, prog, *asJSON, *save); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	return nil
@@ -60,7 +61,7 @@ func (m *Main) runTrain(ctx context.Context, args []string) error {
 // finishRun waits for a run to end, prints its result whatever its
 // outcome, saves the best model when asked, and returns the error that
 // decides the exit code.
-func (m *Main) finishRun(ctx context.Context, live *store.Live, prog *progress, asJSON bool, save string) error {
+func (m *Main) finishRun(ctx context.Context, eng *engine.Engine, live *engine.Live, prog *progress, asJSON bool, save string) error {
 	// A stop request is answered at once; the run ends within a batch.
 	stopMsg := context.AfterFunc(ctx, prog.stopping)
 	defer stopMsg()
@@ -73,7 +74,7 @@ func (m *Main) finishRun(ctx context.Context, live *store.Live, prog *progress, 
 	p := live.Prepared
 	out := newTrainOutput(p, res, runErr)
 	out.Run = live.ID
-	if err := m.testScore(out, p, res); err != nil {
+	if err := testScore(eng, out, p, res); err != nil {
 		fmt.Fprintf(m.Stderr, "no test score: %s\n", termtext.Sanitize(err.Error()))
 	}
 	if asJSON {
@@ -104,27 +105,12 @@ func (m *Main) finishRun(ctx context.Context, live *store.Live, prog *progress, 
 // testScore measures the model --save writes (the best weights, else the
 // final ones) on the task's test split, when it has one: a score that
 // selected nothing, beside the validation figures.
-func (m *Main) testScore(out *trainOutput, p *trainer.Prepared, res trainer.Result) error {
-	if res.Steps == 0 {
-		return nil
-	}
-	test, err := m.catalog().TestSet(p.Job.Data)
-	if err != nil || test == nil {
+func testScore(eng *engine.Engine, out *trainOutput, p *trainer.Prepared, res trainer.Result) error {
+	acc, n, err := eng.TestScore(p, res)
+	if err != nil || n == 0 {
 		return err
 	}
-	if err := test.Relabel(p.Model.Config.Classes); err != nil {
-		return err
-	}
-	if err := test.CheckConfig(&p.Model.Config); err != nil {
-		return err
-	}
-	if res.Best != nil {
-		if err := p.Model.LoadState(res.Best); err != nil {
-			return err
-		}
-	}
-	_, acc := trainer.Evaluate(p.Model, test)
-	out.TestAcc, out.TestSamples = number(acc), test.Len()
+	out.TestAcc, out.TestSamples = number(acc), n
 	return nil
 }
 

@@ -47,7 +47,7 @@ func (m *Main) runWorkbench(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	model := ui.New(ctx, ui.Options{ModelDirs: dirs, Engine: eng, Catalog: m.catalog(), FromEnv: true})
+	model := ui.New(ctx, ui.Options{ModelDirs: dirs, Backend: eng, FromEnv: true})
 	p := tea.NewProgram(model, tea.WithContext(ctx), tea.WithInput(m.Stdin), tea.WithOutput(m.Stdout))
 	_, err = p.Run()
 	// Quitting cancels the session's runs; wait for them to stop and be

@@ -9,7 +9,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
-	"thaw/store"
+	"thaw/store/engine"
 	"thaw/trainer"
 )
 
@@ -35,9 +35,9 @@ func TestSessionsKeepThroughput(t *testing.T) {
 	job := longJob(t, 200)
 	round := func(watched bool) float64 {
 		t.Helper()
-		var runs []*Run
+		var runs []*engine.UserRun
 		for i := range n {
-			r, err := rs.runs.Start(userOf(keys[i]), job, store.StartOptions{})
+			r, err := rs.runs.For(userOf(keys[i])).Submit(job, engine.StartOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,7 +45,7 @@ func TestSessionsKeepThroughput(t *testing.T) {
 		}
 		var clients []*gossh.Client
 		if watched {
-			// Each user's sessions are shown their run (Runs.Attach).
+			// Each user's sessions are shown their run (engine.UserView.Attach).
 			var terms []*terminal
 			for i := range 8 {
 				c := rs.mustDial(t, keys[i%n])

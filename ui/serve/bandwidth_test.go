@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"thaw/store"
+	"thaw/store/engine"
 )
 
 // TestTrainScreenBandwidth watches the Train screen of a live run at
@@ -18,12 +18,12 @@ func TestTrainScreenBandwidth(t *testing.T) {
 	}
 	alice := newKey(t, "alice")
 	rs := startRunsServer(t, []testKey{alice}, nil)
-	run, err := rs.runs.Start(userOf(alice), longJob(t, 1000), store.StartOptions{})
+	run, err := rs.runs.For(userOf(alice)).Submit(longJob(t, 1000), engine.StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tm := openTerminal(t, rs.mustDial(t, alice), 120, 40)
-	waitStep(t, tm, run.ID[:8], 0)
+	waitStep(t, tm, engine.Short(run.ID), 0)
 
 	const (
 		span   = 30 * time.Second

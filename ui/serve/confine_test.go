@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"thaw/store"
+	"thaw/store/engine"
 )
 
 // emptyDir fails the test when dir holds anything.
@@ -120,13 +120,13 @@ func TestPlantedLinksAreNotWrittenThrough(t *testing.T) {
 	tm.stdin.Write([]byte("\x1b"))
 	emptyDir(t, outside)
 
-	run, err := rs.runs.Start(userOf(alice), longJob(t, 100), store.StartOptions{})
+	run, err := rs.runs.For(userOf(alice)).Submit(longJob(t, 100), engine.StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	must(t, os.Symlink(outside, filepath.Join(home, run.ID)))
 	tm2 := openTerminal(t, rs.mustDial(t, alice), 120, 40)
-	waitStep(t, tm2, run.ID[:8], 45) // an evaluation is stored
+	waitStep(t, tm2, engine.Short(run.ID), 45) // an evaluation is stored
 	tm2.stdin.Write([]byte("e"))
 	tm2.waitScreen(t, "export: files of run", "refused: not a folder")
 	emptyDir(t, outside)

@@ -13,6 +13,12 @@
 // by the verified-key callback onto that key's Permissions and read back
 // from the connection's final Permissions by the session.
 //
+// Each session's workbench reaches runs only through its user's view of
+// the engine ([Runs.For], engine.UserView): the runs that user may see,
+// changes to their own, new runs within the server's limits. Ownership,
+// the queue and the limits live in the engine; this package keeps each
+// user's files.
+//
 // The package sits above ui in the dependency order (cmd → ui/serve → ui)
 // because it is a front-end of the workbench, as cmd/thaw is; cmd/thaw
 // only turns flags into a [Config] and signals into [Server.Shutdown].

@@ -17,7 +17,7 @@ import (
 	"github.com/pkg/sftp"
 	gossh "golang.org/x/crypto/ssh"
 
-	"thaw/store"
+	"thaw/store/engine"
 )
 
 // scpFetch copies one file from the server as `scp -f path` does, with the
@@ -87,13 +87,13 @@ func scpFetch(c *gossh.Client, path string) ([]byte, error) {
 func TestExportComesHome(t *testing.T) {
 	alice, bob := newKey(t, "alice"), newKey(t, "bob")
 	rs := startRunsServer(t, []testKey{alice, bob}, nil)
-	run, err := rs.runs.Start(userOf(alice), longJob(t, 100), store.StartOptions{})
+	run, err := rs.runs.For(userOf(alice)).Submit(longJob(t, 100), engine.StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ca := rs.mustDial(t, alice)
 	tm := openTerminal(t, ca, 120, 40)
-	waitStep(t, tm, run.ID[:8], 45) // an evaluation is stored
+	waitStep(t, tm, engine.Short(run.ID), 45) // an evaluation is stored
 	tm.stdin.Write([]byte("e"))
 	s := tm.waitScreen(t, "curves written to")
 	m := regexp.MustCompile(`curves written to (\S+\.png)`).FindStringSubmatch(s)

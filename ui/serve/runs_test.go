@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 
 	"thaw/assets"
 	"thaw/store"
+	"thaw/store/engine"
 	"thaw/trainer"
 	"thaw/ui"
 )
@@ -24,49 +26,50 @@ type runsServer struct {
 	*testServer
 	runs *Runs
 	st   *store.Store
-	eng  *store.Engine
+	eng  *engine.Engine
 }
 
-func startRunsServer(t *testing.T, keys []testKey, edit func(*RunsConfig)) *runsServer {
+func startRunsServer(t *testing.T, keys []testKey, edit func(*engine.Limits)) *runsServer {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, "store"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat := &assets.Catalog{Zoo: assets.Zoo(), NoFiles: true}
-	eng := store.NewEngine(st, cat.Prepare)
-	cfg := RunsConfig{Home: filepath.Join(dir, "files")}
+	var limits engine.Limits
 	if edit != nil {
-		edit(&cfg)
+		edit(&limits)
 	}
-	runs, err := NewRuns(eng, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := &runsServer{st: st}
 	// Cleanups run last first: the server goes, then the runs, then the
 	// store.
 	t.Cleanup(func() { st.Close() })
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := runs.Shutdown(ctx); err != nil {
-			t.Errorf("runs shutdown: %v", err)
-		}
-	})
-	rs := &runsServer{runs: runs, st: st, eng: eng}
 	rs.testServer = startServer(t, keys, func(c *Config) {
+		// The engine logs to the server's log.
+		cat := &assets.Catalog{Zoo: assets.Zoo(), NoFiles: true}
+		rs.eng = engine.New(st, cat, engine.WithLimits(limits), engine.WithLogger(slog.New(c.Logger)))
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := rs.eng.Shutdown(ctx); err != nil {
+				t.Errorf("runs shutdown: %v", err)
+			}
+		})
+		runs, err := NewRuns(rs.eng, RunsConfig{Home: filepath.Join(dir, "files")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs.runs = runs
 		c.Model = Workbench(runs, ui.Options{})
 		c.Files = runs.Files
 	})
-	runs.OnStart(func(r *Run) { rs.Send(r.Owner, AttachRequest(r)) })
-	runs.log = rs.log
+	rs.eng.OnQueuedStart(func(r *engine.UserRun) { rs.Send(r.Owner, AttachRequest(r)) })
 	return rs
 }
 
-// statusRe reads the header's run status: "run 0123abcd running stage 1
-// 12/345", or "run 0123abcd stopped" once it has ended.
-var statusRe = regexp.MustCompile(`run ([0-9a-z]{8}) ([a-z]+)(?: stage \d+ (\d+)/\d+)?`)
+// statusRe reads the header's run status: "run 0123456789ab running stage 1
+// 12/345", or "run 0123456789ab stopped" once it has ended.
+var statusRe = regexp.MustCompile(`run ([0-9a-z]{12}) ([a-z]+)(?: stage \d+ (\d+)/\d+)?`)
 
 // runStatus returns the run status on the screen, if any; step is -1 when
 // the header shows none.
@@ -149,7 +152,7 @@ func TestRunOutlivesConnection(t *testing.T) {
 	if runs[0].Owner != alice.fp {
 		t.Errorf("run owner %q, want alice's key %s", runs[0].Owner, alice.fp)
 	}
-	run, ok := rs.runs.Lookup(User{Fingerprint: alice.fp}, id)
+	run, ok := rs.runs.For(User{Fingerprint: alice.fp}).Lookup(id)
 	if !ok {
 		t.Fatal("the server does not train the run")
 	}
@@ -225,23 +228,23 @@ func TestRunsBelongToTheirOwner(t *testing.T) {
 	alice, bob, op := newKey(t, "alice"), newKey(t, "bob"), newKey(t, "operator")
 	for _, share := range []bool{false, true} {
 		t.Run("share="+strconv.FormatBool(share), func(t *testing.T) {
-			rs := startRunsServer(t, []testKey{alice, bob, op}, func(c *RunsConfig) {
+			rs := startRunsServer(t, []testKey{alice, bob, op}, func(c *engine.Limits) {
 				c.Share = share
 				c.Operator = op.fp
 			})
 			ctx := context.Background()
-			run, err := rs.runs.Start(userOf(alice), longJob(t, 100), store.StartOptions{})
+			run, err := rs.runs.For(userOf(alice)).Submit(longJob(t, 100), engine.StartOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			// A run of thaw train on the same store: no owner.
-			local, err := rs.eng.Start(ctx, longJob(t, 100), store.StartOptions{})
+			local, err := rs.eng.Start(ctx, longJob(t, 100), engine.StartOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { local.Control.Stop(); local.Wait() })
 
-			view := func(k testKey) *RunView { return &RunView{runs: rs.runs, user: userOf(k)} }
+			view := func(k testKey) *engine.UserView { return rs.runs.For(userOf(k)) }
 			ids := func(k testKey) []string {
 				rr, err := view(k).ListRuns(ctx, store.RunFilter{})
 				if err != nil {
@@ -278,24 +281,24 @@ func TestRunsBelongToTheirOwner(t *testing.T) {
 			// without sharing he cannot even see that it exists.
 			wantErr := store.ErrNotFound
 			if share {
-				wantErr = ErrForbidden
+				wantErr = engine.ErrForbidden
 			}
-			if err := view(bob).RequestStop(ctx, run.ID); !errors.Is(err, wantErr) {
+			if err := view(bob).Stop(ctx, run.ID); !errors.Is(err, wantErr) {
 				t.Errorf("bob stopping alice's run: %v, want %v", err, wantErr)
 			}
 			if err := view(bob).Delete(ctx, run.ID); !errors.Is(err, wantErr) {
 				t.Errorf("bob deleting alice's run: %v, want %v", err, wantErr)
 			}
-			if _, err := rs.runs.Branch(ctx, userOf(bob), run.ID, store.BranchPoint{Stage: 1}, nil, store.StartOptions{}); !errors.Is(err, wantErr) {
+			if _, err := rs.runs.For(userOf(bob)).Branch(ctx, run.ID, engine.BranchPoint{Stage: 1}, nil, engine.StartOptions{}); !errors.Is(err, wantErr) {
 				t.Errorf("bob branching alice's run: %v, want %v", err, wantErr)
 			}
-			if err := view(alice).RequestStop(ctx, local.ID); !errors.Is(err, wantErr) {
+			if err := view(alice).Stop(ctx, local.ID); !errors.Is(err, wantErr) {
 				t.Errorf("alice stopping the operator's run: %v, want %v", err, wantErr)
 			}
 			if _, err := view(bob).Run(ctx, run.ID); share != (err == nil) {
 				t.Errorf("bob reading alice's run: %v (share %v)", err, share)
 			}
-			if r := rs.runs.Attach(userOf(bob)); r != nil {
+			if r := rs.runs.For(userOf(bob)).Attach(); r != nil {
 				t.Errorf("bob's session would attach to run %s", r.ID)
 			}
 
@@ -306,14 +309,14 @@ func TestRunsBelongToTheirOwner(t *testing.T) {
 				t.Errorf("bob's workbench shows a run:\n%s", s)
 			}
 			tmAlice := openTerminal(t, rs.mustDial(t, alice), 120, 40)
-			waitStep(t, tmAlice, run.ID[:8], 0)
+			waitStep(t, tmAlice, engine.Short(run.ID), 0)
 
 			// The operator stops the run of thaw train, through the store,
 			// and alice her own.
-			if err := view(op).RequestStop(ctx, local.ID); err != nil {
+			if err := view(op).Stop(ctx, local.ID); err != nil {
 				t.Errorf("operator stopping a run of thaw train: %v", err)
 			}
-			if err := view(alice).RequestStop(ctx, run.ID); err != nil {
+			if err := view(alice).Stop(ctx, run.ID); err != nil {
 				t.Fatal(err)
 			}
 			waitStatus(t, rs.st, run.ID, trainer.StatusStopped)
@@ -327,37 +330,37 @@ func TestRunsBelongToTheirOwner(t *testing.T) {
 // session then shows it.
 func TestRunLimits(t *testing.T) {
 	alice, bob := newKey(t, "alice"), newKey(t, "bob")
-	rs := startRunsServer(t, []testKey{alice, bob}, func(c *RunsConfig) { c.MaxPerUser = 1; c.MaxTotal = 2 })
+	rs := startRunsServer(t, []testKey{alice, bob}, func(c *engine.Limits) { c.MaxPerUser = 1; c.MaxTotal = 2 })
 	ctx := context.Background()
-	first, err := rs.runs.Start(userOf(alice), longJob(t, 100), store.StartOptions{})
+	first, err := rs.runs.For(userOf(alice)).Submit(longJob(t, 100), engine.StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := rs.runs.Start(userOf(alice), longJob(t, 100), store.StartOptions{})
-	if !errors.Is(err, ErrQueued) {
+	second, err := rs.runs.For(userOf(alice)).Submit(longJob(t, 100), engine.StartOptions{})
+	if !errors.Is(err, engine.ErrQueued) {
 		t.Fatalf("second run of alice: %v, want it queued", err)
 	}
 	waitStatus(t, rs.st, second.ID, trainer.StatusQueued)
 	// Bob is within both limits.
-	bobs, err := rs.runs.Start(userOf(bob), longJob(t, 100), store.StartOptions{})
+	bobs, err := rs.runs.For(userOf(bob)).Submit(longJob(t, 100), engine.StartOptions{})
 	if err != nil {
 		t.Fatalf("bob's run: %v", err)
 	}
 	// Now the total is reached: bob's next one waits too.
-	if _, err := rs.runs.Start(userOf(bob), longJob(t, 100), store.StartOptions{}); !errors.Is(err, ErrQueued) {
+	if _, err := rs.runs.For(userOf(bob)).Submit(longJob(t, 100), engine.StartOptions{}); !errors.Is(err, engine.ErrQueued) {
 		t.Fatalf("bob's second run: %v, want it queued", err)
 	}
-	if _, err := rs.runs.Resume(ctx, userOf(alice), first.ID); err == nil {
+	if _, err := rs.runs.For(userOf(alice)).Resume(ctx, first.ID, engine.StartOptions{}); err == nil {
 		t.Error("resuming a live run succeeded")
 	}
 
 	tm := openTerminal(t, rs.mustDial(t, alice), 120, 40)
-	waitStep(t, tm, first.ID[:8], 0)
+	waitStep(t, tm, engine.Short(first.ID), 0)
 	first.Live().Control.Stop()
 	waitStatus(t, rs.st, first.ID, trainer.StatusStopped)
 	waitStatus(t, rs.st, second.ID, trainer.StatusRunning)
 	// Alice's workbench moves to the run that has just started.
-	waitStep(t, tm, second.ID[:8], 0)
+	waitStep(t, tm, engine.Short(second.ID), 0)
 	bobs.Live().Control.Stop()
 	rs.waitLog(t, "run queued", "from the queue")
 }
@@ -383,7 +386,7 @@ func TestShutdownStopsRunsResumably(t *testing.T) {
 	alice := newKey(t, "alice")
 	rs := startRunsServer(t, []testKey{alice}, nil)
 	ctx := context.Background()
-	run, err := rs.runs.Start(userOf(alice), longJob(t, 3), store.StartOptions{})
+	run, err := rs.runs.For(userOf(alice)).Submit(longJob(t, 3), engine.StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +402,7 @@ func TestShutdownStopsRunsResumably(t *testing.T) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := rs.runs.Shutdown(sctx); err != nil {
+	if err := rs.eng.Shutdown(sctx); err != nil {
 		t.Fatal(err)
 	}
 	stopped := waitStatus(t, rs.st, run.ID, trainer.StatusStopped)
@@ -407,12 +410,12 @@ func TestShutdownStopsRunsResumably(t *testing.T) {
 	if stopStep == 0 {
 		t.Fatal("the stopped run has no checkpoint past step 0")
 	}
-	if _, err := rs.runs.Start(userOf(alice), longJob(t, 3), store.StartOptions{}); !errors.Is(err, ErrClosed) {
-		t.Errorf("start after shutdown: %v, want ErrClosed", err)
+	if _, err := rs.runs.For(userOf(alice)).Submit(longJob(t, 3), engine.StartOptions{}); !errors.Is(err, engine.ErrClosed) {
+		t.Errorf("start after shutdown: %v, want engine.ErrClosed", err)
 	}
 
 	// thaw resume does this: the engine continues the stored run.
-	resumed, err := rs.eng.Resume(ctx, run.ID, store.StartOptions{})
+	resumed, err := rs.eng.Resume(ctx, run.ID, engine.StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,7 +426,7 @@ func TestShutdownStopsRunsResumably(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	whole, err := rs.eng.Start(ctx, rec.Job, store.StartOptions{})
+	whole, err := rs.eng.Start(ctx, rec.Job, engine.StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -463,7 +466,7 @@ func TestUsersCannotNameServerFiles(t *testing.T) {
 		if err := job.SetPlan("head", 0, 1, 0); err != nil {
 			t.Fatal(err)
 		}
-		_, err := rs.runs.Start(userOf(alice), job, store.StartOptions{})
+		_, err := rs.runs.For(userOf(alice)).Submit(job, engine.StartOptions{})
 		var ie trainer.InputError
 		if !errors.As(err, &ie) || !strings.Contains(err.Error(), "only the") {
 			t.Errorf("job on %s / %s: %v, want it refused as not offered", job.Model, job.Data.Path, err)
@@ -521,24 +524,24 @@ func TestPlanFilesStayHome(t *testing.T) {
 // beyond a limit, and stops when the sweep is cancelled; other runs go on.
 func TestSweepRunsAreTheSessions(t *testing.T) {
 	alice := newKey(t, "alice")
-	rs := startRunsServer(t, []testKey{alice}, func(c *RunsConfig) { c.MaxPerUser = 1 })
-	eng := &sessionEngine{runs: rs.runs, user: userOf(alice)}
-	sweep := store.StartOptions{Tags: []string{"sweep", "sweep:test"}}
+	rs := startRunsServer(t, []testKey{alice}, func(c *engine.Limits) { c.MaxPerUser = 1 })
+	eng := rs.runs.For(userOf(alice))
+	sweep := engine.StartOptions{Tags: []string{"sweep", "sweep:test"}}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	l, err := eng.Start(ctx, longJob(t, 100), sweep)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := eng.Start(context.Background(), longJob(t, 100), sweep); !errors.Is(err, ErrLimit) {
-		t.Errorf("a sweep run beyond the limit: %v, want ErrLimit, not queued", err)
+	if _, err := eng.Start(context.Background(), longJob(t, 100), sweep); !errors.Is(err, engine.ErrLimit) {
+		t.Errorf("a sweep run beyond the limit: %v, want engine.ErrLimit, not queued", err)
 	}
 	cancel()
 	waitStatus(t, rs.st, l.ID, trainer.StatusStopped)
 
 	// A plain run does not stop with the context it was started with.
 	ctx, cancel = context.WithCancel(context.Background())
-	l, err = eng.Start(ctx, longJob(t, 100), store.StartOptions{})
+	l, err = eng.Start(ctx, longJob(t, 100), engine.StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -574,7 +577,7 @@ func TestTwoSessionsWatchOneRun(t *testing.T) {
 	if err != nil || len(runs) != 1 {
 		t.Fatalf("stored runs: %v, %v; want one", runs, err)
 	}
-	run, ok := rs.runs.Lookup(User{Fingerprint: alice.fp}, runs[0].ID)
+	run, ok := rs.runs.For(User{Fingerprint: alice.fp}).Lookup(runs[0].ID)
 	if !ok {
 		t.Fatal("the server does not train the run")
 	}
@@ -603,4 +606,19 @@ func TestTwoSessionsWatchOneRun(t *testing.T) {
 	c2.Close()
 	feeds(2)
 	waitStep(t, tm, short, step2+1)
+}
+
+// TestRunsRefuseAFileReadingCatalogue: a server whose engine resolves
+// names to files would let its users read the server's files; NewRuns
+// refuses it.
+func TestRunsRefuseAFileReadingCatalogue(t *testing.T) {
+	st, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	eng := engine.New(st, &assets.Catalog{Zoo: assets.Zoo()})
+	if _, err := NewRuns(eng, RunsConfig{Home: t.TempDir()}); err == nil {
+		t.Error("NewRuns took an engine whose catalogue reads files")
+	}
 }

@@ -1,9 +1,11 @@
-package assets
+package engine_test
 
 import (
 	"context"
 	"testing"
 
+	"thaw/assets"
+	"thaw/store/engine"
 	"thaw/trainer"
 )
 
@@ -16,8 +18,8 @@ func TestGaugeKeptHead(t *testing.T) {
 	if err := job.SetPlan("head", 0.05, 0, 30); err != nil {
 		t.Fatal(err)
 	}
-	cat := NewCatalog()
-	p, err := cat.Prepare(job)
+	cat := assets.NewCatalog()
+	p, err := engine.New(nil, cat).Prepare(job)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package store
+package engine
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"thaw/store"
 	"thaw/trainer"
 )
 
@@ -15,7 +16,7 @@ import (
 type CheckpointRef string
 
 // Parse checks r and returns what it names: kind is best, last, stage or
-// step, and n the stage or step. It returns an error wrapping [ErrInvalid]
+// step, and n the stage or step. It returns an error wrapping [store.ErrInvalid]
 // for anything else.
 func (r CheckpointRef) Parse() (kind string, n int64, err error) {
 	s := string(r)
@@ -31,7 +32,7 @@ func (r CheckpointRef) Parse() (kind string, n int64, err error) {
 			}
 		}
 	}
-	return "", 0, fmt.Errorf("%w: checkpoint %q: want best, last, stage:K (K from 1) or step:N", ErrInvalid, s)
+	return "", 0, fmt.Errorf("%w: checkpoint %q: want best, last, stage:K (K from 1) or step:N", store.ErrInvalid, s)
 }
 
 // CheckpointModel returns the model of run id with the weights of one of
@@ -40,22 +41,22 @@ func (r CheckpointRef) Parse() (kind string, n int64, err error) {
 // again to build the model (its head matched to the data's classes), so
 // the model and data must still be where the run found them.
 //
-// It returns an error wrapping [ErrNotFound] when the run or such a
-// checkpoint does not exist (the error says what there is), [ErrInvalid]
-// for a bad ref or a run without a job record, [ErrCorrupt] when the
-// checkpoint's file is damaged, and the preparer's error.
+// It returns an error wrapping [store.ErrNotFound] when the run or such a
+// checkpoint does not exist (the error says what there is), [store.ErrInvalid]
+// for a bad ref or a run without a job record, [store.ErrCorrupt] when the
+// checkpoint's file is damaged, and the errors of [Engine.Prepare].
 func (e *Engine) CheckpointModel(ctx context.Context, id string, ref CheckpointRef) (*trainer.Model[float32], Checkpoint, error) {
 	kind, n, err := ref.Parse()
 	if err != nil {
-		return nil, Checkpoint{}, err
+		return nil, store.Checkpoint{}, err
 	}
 	r, err := e.s.Run(ctx, id)
 	if err != nil {
-		return nil, Checkpoint{}, err
+		return nil, store.Checkpoint{}, err
 	}
-	rec, err := DecodeJob(r)
+	rec, err := store.DecodeJob(r)
 	if err != nil {
-		return nil, Checkpoint{}, err
+		return nil, store.Checkpoint{}, err
 	}
 	var ck Checkpoint
 	switch kind {
@@ -69,22 +70,22 @@ func (e *Engine) CheckpointModel(ctx context.Context, id string, ref CheckpointR
 		ck, err = e.bestCheckpoint(ctx, r)
 	}
 	if err != nil {
-		return nil, Checkpoint{}, err
+		return nil, store.Checkpoint{}, err
 	}
 	state, err := e.s.LoadCheckpoint(ctx, ck.ID)
 	if err != nil {
 		return nil, ck, err
 	}
 	weights := state.Weights
-	if kind == "best" && ck.Kind != KindBest {
+	if kind == "best" && ck.Kind != store.KindBest {
 		weights = state.Best
 	}
-	prep, err := e.prepare(rec.Job)
+	prep, err := e.Prepare(rec.Job)
 	if err != nil {
-		return nil, ck, fmt.Errorf("rebuild the model of run %s: %w", Short(r.ID), err)
+		return nil, ck, fmt.Errorf("rebuild the model of run %s: %w", store.Short(r.ID), err)
 	}
 	if err := prep.Model.LoadState(weights); err != nil {
-		return nil, ck, fmt.Errorf("checkpoint %s of run %s: %w", ck.Path, Short(r.ID), err)
+		return nil, ck, fmt.Errorf("checkpoint %s of run %s: %w", ck.Path, store.Short(r.ID), err)
 	}
 	return prep.Model, ck, nil
 }
@@ -92,14 +93,14 @@ func (e *Engine) CheckpointModel(ctx context.Context, id string, ref CheckpointR
 // bestCheckpoint finds where run r's best weights are stored: its newest
 // good best checkpoint, or else the newest good checkpoint that carries
 // the best weights so far.
-func (e *Engine) bestCheckpoint(ctx context.Context, r Run) (Checkpoint, error) {
+func (e *Engine) bestCheckpoint(ctx context.Context, r store.Run) (store.Checkpoint, error) {
 	cs, err := e.s.Checkpoints(ctx, r.ID)
 	if err != nil {
-		return Checkpoint{}, err
+		return store.Checkpoint{}, err
 	}
-	var found *Checkpoint
+	var found *store.Checkpoint
 	for i := range cs {
-		if c := &cs[i]; !c.Bad && c.Kind == KindBest && (found == nil || c.Step >= found.Step) {
+		if c := &cs[i]; !c.Bad && c.Kind == store.KindBest && (found == nil || c.Step >= found.Step) {
 			found = c
 		}
 	}
@@ -115,6 +116,6 @@ func (e *Engine) bestCheckpoint(ctx context.Context, r Run) (Checkpoint, error) 
 			return cs[i], nil
 		}
 	}
-	return Checkpoint{}, fmt.Errorf("run %s has no best weights stored (%w): nothing was evaluated, or its checkpoints are gone; try --checkpoint last",
-		Short(r.ID), ErrNotFound)
+	return store.Checkpoint{}, fmt.Errorf("run %s has no best weights stored (%w): nothing was evaluated, or its checkpoints are gone; try --checkpoint last",
+		store.Short(r.ID), store.ErrNotFound)
 }

@@ -1,60 +1,22 @@
-package store
+package engine
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
+	"thaw/store"
 	"thaw/trainer"
 )
 
-// testPreparer prepares jobs on the store-mlp model and blobs, as a
-// catalogue would: every call builds a fresh model and dataset.
-func testPreparer(j trainer.Job) (*trainer.Prepared, error) {
-	if j.Model != "store-mlp" || j.Data.Path != "blobs" {
-		return nil, trainer.BadInput(fmt.Errorf("unknown model %q or data %q", j.Model, j.Data.Path))
-	}
-	m, err := trainer.New[float32](trainConfig(), rand.New(rand.NewPCG(7, 7)))
-	if err != nil {
-		return nil, err
-	}
-	return j.Prepare(trainer.JobInputs{Model: m, ModelName: j.Model, Data: blobs(3, 8, 80, 3)})
-}
-
-// testJob is a gradual job of epochs epochs a stage: 180 training samples
-// in batches of 16, 12 steps an epoch, four stages.
-func testJob(epochs, evalEvery int) trainer.Job {
-	return trainer.Job{
-		Model: "store-mlp", Data: trainer.DataRef{Path: "blobs"},
-		Preset:   &trainer.PresetRef{Name: "gradual", LR: 1e-2, Epochs: epochs},
-		ValSplit: 0.25, BatchSize: 16, Seed: 42, EvalEvery: evalEvery,
-	}
-}
-
-func newTestEngine(t *testing.T) (*Engine, *Store) {
-	s := mustOpen(t)
-	return NewEngine(s, testPreparer, WithVersion("test"), WithRecordOptions(HeartbeatEvery(5*time.Millisecond))), s
-}
-
-func mustWait(t *testing.T, l *Live) trainer.Result {
-	t.Helper()
-	res, err := l.Wait()
-	if err != nil {
-		t.Fatalf("run %s: %v", l.ID, err)
-	}
-	return res
-}
-
 // sameRuns checks that two runs stored the same curves from step from on
 // and ended with the same weights.
-func sameRuns(t *testing.T, s *Store, a, b string, from int64) {
+func sameRuns(t *testing.T, s *store.Store, a, b string, from int64) {
 	t.Helper()
 	for _, name := range []string{trainer.MetricTrainLoss, trainer.MetricValLoss, trainer.MetricValAcc} {
 		x, y := rawSeries(t, s, a, name), rawSeries(t, s, b, name)
@@ -107,11 +69,11 @@ func TestEngineStartRecordsTheJob(t *testing.T) {
 		r.Version != "test" || r.Seed != 42 || r.Name != "gradual: store-mlp on blobs" {
 		t.Errorf("run %+v", r)
 	}
-	rec, err := DecodeJob(r)
+	rec, err := store.DecodeJob(r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Version != JobVersion || len(rec.Job.Plan.Stages) != 4 || rec.Job.Preset.Name != "gradual" ||
+	if rec.Version != store.JobVersion || len(rec.Job.Plan.Stages) != 4 || rec.Job.Preset.Name != "gradual" ||
 		len(rec.Plan.Stages) != 4 || rec.Plan.Stages[3].Steps != 12 {
 		t.Errorf("stored job %+v", rec)
 	}
@@ -166,7 +128,7 @@ func TestEngineMatchesTrain(t *testing.T) {
 	mustWait(t, l)
 	direct := createRun(t, s, "direct")
 	spec := trainSpec(t, 2, 5)
-	p, err := testPreparer(testJob(2, 5))
+	p, err := e.Prepare(testJob(2, 5))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,8 +175,8 @@ func TestEngineControlAndStopRequest(t *testing.T) {
 	if res.Status != trainer.StatusStopped || r.Status != trainer.StatusStopped || !r.StopRequested {
 		t.Fatalf("after a stop request: result %s, run %s, requested %v", res.Status, r.Status, r.StopRequested)
 	}
-	if err := s.RequestStop(ctx, l.ID); !errors.Is(err, ErrNotLive) {
-		t.Errorf("stop of a stopped run: %v, want ErrNotLive", err)
+	if err := s.RequestStop(ctx, l.ID); !errors.Is(err, store.ErrNotLive) {
+		t.Errorf("stop of a stopped run: %v, want store.ErrNotLive", err)
 	}
 
 	// Resuming clears the request and ends where an uninterrupted run does.
@@ -247,7 +209,7 @@ func TestEngineQueue(t *testing.T) {
 	if q.Status != trainer.StatusQueued {
 		t.Fatalf("status %s, want queued", q.Status)
 	}
-	runs, err := s.ListRuns(ctx, RunFilter{Status: []Status{trainer.StatusQueued}})
+	runs, err := s.ListRuns(ctx, RunFilter{Status: []trainer.Status{trainer.StatusQueued}})
 	if err != nil || len(runs) != 1 || !runs[0].Finished.IsZero() {
 		t.Fatalf("queued runs: %+v, %v", runs, err)
 	}
@@ -329,7 +291,7 @@ func TestEngineBranch(t *testing.T) {
 		if len(y) != 12 || y[0] != x[at] || y[1] == x[at+1] {
 			t.Errorf("branch losses %d points, first %v %v; parent's there %v %v", len(y), y[0], y[1], x[at], x[at+1])
 		}
-		rec, _ := DecodeJob(b.Run)
+		rec, _ := store.DecodeJob(b.Run)
 		if n := len(rec.Job.Plan.Stages); n != 3 || rec.Job.Preset != nil || rec.Plan.Stages[2].Trainable[0] != "fc1" {
 			t.Errorf("branch plan %+v", rec.Plan)
 		}
@@ -370,11 +332,11 @@ func TestEngineBranch(t *testing.T) {
 	})
 
 	t.Run("no such point", func(t *testing.T) {
-		if _, err := e.Branch(ctx, parent.ID, BranchPoint{Stage: 9}, nil, StartOptions{}); !errors.Is(err, ErrNotFound) {
-			t.Errorf("stage 9: %v, want ErrNotFound", err)
+		if _, err := e.Branch(ctx, parent.ID, BranchPoint{Stage: 9}, nil, StartOptions{}); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("stage 9: %v, want store.ErrNotFound", err)
 		}
-		if _, err := e.Branch(ctx, parent.ID, BranchPoint{Step: 7}, nil, StartOptions{}); !errors.Is(err, ErrNotFound) {
-			t.Errorf("step 7: %v, want ErrNotFound", err)
+		if _, err := e.Branch(ctx, parent.ID, BranchPoint{Step: 7}, nil, StartOptions{}); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("step 7: %v, want store.ErrNotFound", err)
 		}
 	})
 }
@@ -422,7 +384,7 @@ func TestEngineKernelWarning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := DecodeJob(r)
+	rec, err := store.DecodeJob(r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,7 +401,7 @@ func TestEngineKernelWarning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE runs SET plan = ? WHERE id = ?`, string(raw), l.ID); err != nil {
+	if err := setPlan(s, l.ID, raw); err != nil {
 		t.Fatal(err)
 	}
 	b, err := e.Branch(ctx, l.ID, BranchPoint{Step: 10}, nil, StartOptions{})

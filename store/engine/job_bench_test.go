@@ -1,10 +1,11 @@
-package assets
+package engine_test
 
 import (
 	"context"
 	"runtime/pprof"
 	"testing"
 
+	"thaw/store/engine"
 	"thaw/trainer"
 )
 
@@ -15,7 +16,7 @@ import (
 //
 // start-up (model, data, split, shots, head) included, the store left out.
 // With -cpuprofile, go tool pprof -tags splits its CPU between start-up
-// (Catalog.Prepare), training steps, validation and the forgetting gauge
+// (Engine.Prepare), training steps, validation and the forgetting gauge
 // by the label phase.
 func BenchmarkFewShotJob(b *testing.B) {
 	for range b.N {
@@ -26,7 +27,7 @@ func BenchmarkFewShotJob(b *testing.B) {
 		var p *trainer.Prepared
 		var err error
 		pprof.Do(context.Background(), pprof.Labels("phase", "start-up"), func(context.Context) {
-			p, err = NewCatalog().Prepare(job)
+			p, err = engine.New(nil, nil).Prepare(job)
 		})
 		if err != nil {
 			b.Fatal(err)
@@ -47,7 +48,7 @@ func BenchmarkPrepare(b *testing.B) {
 		if err := job.SetPlan("gradual", 0, 0, 0); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := NewCatalog().Prepare(job); err != nil {
+		if _, err := engine.New(nil, nil).Prepare(job); err != nil {
 			b.Fatal(err)
 		}
 	}

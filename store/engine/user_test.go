@@ -1,0 +1,195 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"thaw/store"
+	"thaw/trainer"
+)
+
+// TestUserViewOwnership: a user lists, reads and changes their own runs
+// only; with Share they read every run and still change only their own;
+// the operator owns the runs started outside the views.
+func TestUserViewOwnership(t *testing.T) {
+	ctx := context.Background()
+	for _, share := range []bool{false, true} {
+		t.Run(map[bool]string{false: "private", true: "shared"}[share], func(t *testing.T) {
+			e, _ := newTestEngine(t, WithLimits(Limits{Share: share, Operator: "op"}))
+			t.Cleanup(func() { e.Shutdown(context.Background()) })
+			ann, bob, op := e.For(User{ID: "ann"}), e.For(User{ID: "bob"}), e.For(User{ID: "op"})
+			mine, err := ann.Submit(testJob(1, 0), StartOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustUserWait(t, mine)
+			local, err := e.Start(ctx, testJob(1, 0), StartOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustWait(t, local)
+
+			ids := func(v *UserView) []string {
+				rs, err := v.ListRuns(ctx, RunFilter{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out []string
+				for _, r := range rs {
+					out = append(out, r.ID)
+				}
+				slices.Sort(out)
+				return out
+			}
+			both := []string{mine.ID, local.ID}
+			slices.Sort(both)
+			for _, c := range []struct {
+				who  *UserView
+				want []string
+			}{{ann, []string{mine.ID}}, {bob, nil}, {op, []string{local.ID}}} {
+				want := c.want
+				if share {
+					want = both
+				}
+				if got := ids(c.who); !slices.Equal(got, want) {
+					t.Errorf("%s lists %v, want %v", c.who.User().ID, got, want)
+				}
+			}
+
+			wantErr := store.ErrNotFound
+			if share {
+				wantErr = ErrForbidden
+			}
+			if err := bob.Rename(ctx, mine.ID, "bob's now"); !errors.Is(err, wantErr) {
+				t.Errorf("bob renaming ann's run: %v, want %v", err, wantErr)
+			}
+			if err := bob.SetTags(ctx, mine.ID, []string{"x"}); !errors.Is(err, wantErr) {
+				t.Errorf("bob tagging ann's run: %v, want %v", err, wantErr)
+			}
+			if err := bob.Delete(ctx, mine.ID); !errors.Is(err, wantErr) {
+				t.Errorf("bob deleting ann's run: %v, want %v", err, wantErr)
+			}
+			if _, err := bob.Resume(ctx, mine.ID, StartOptions{}); !errors.Is(err, wantErr) {
+				t.Errorf("bob resuming ann's run: %v, want %v", err, wantErr)
+			}
+			if _, err := bob.Series(ctx, mine.ID, trainer.MetricTrainLoss, 0); share != (err == nil) {
+				t.Errorf("bob reading ann's curve: %v (shared %v)", err, share)
+			}
+			if _, _, err := bob.Confusion(ctx, mine.ID); share != (err == nil) {
+				t.Errorf("bob evaluating ann's run: %v (shared %v)", err, share)
+			}
+
+			if err := ann.Rename(ctx, mine.ID, "renamed"); err != nil {
+				t.Fatal(err)
+			}
+			if err := ann.SetTags(ctx, mine.ID, []string{"b", "a"}); err != nil {
+				t.Fatal(err)
+			}
+			if r, err := ann.Run(ctx, mine.ID); err != nil || r.Name != "renamed" || !slices.Equal(r.Tags, []string{"a", "b"}) {
+				t.Errorf("ann's run after rename and tags: %+v, %v", r, err)
+			}
+			if err := op.Delete(ctx, local.ID); err != nil {
+				t.Errorf("the operator deleting a run of thaw train: %v", err)
+			}
+		})
+	}
+}
+
+func mustUserWait(t *testing.T, run *UserRun) trainer.Result {
+	t.Helper()
+	res, err := run.Wait()
+	if err != nil {
+		t.Fatalf("run %s: %v", run.ID, err)
+	}
+	return res
+}
+
+// TestUserViewQueue: beyond the per-user limit a run is queued, starts by
+// itself when the user's running run ends, and is announced; a sweep's run
+// is refused instead; after Shutdown nothing starts.
+func TestUserViewQueue(t *testing.T) {
+	ctx := context.Background()
+	e, s := newTestEngine(t, WithLimits(Limits{MaxPerUser: 1}))
+	ann := e.For(User{ID: "ann"})
+	started := make(chan string, 1)
+	e.OnQueuedStart(func(r *UserRun) { started <- r.ID })
+
+	first, err := ann.Submit(testJob(200, 0), StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := ann.Submit(testJob(1, 0), StartOptions{})
+	if !errors.Is(err, ErrQueued) || second == nil || second.Live() != nil {
+		t.Fatalf("a second run: %v, want it queued", err)
+	}
+	if r, _ := s.Run(ctx, second.ID); r.Status != trainer.StatusQueued {
+		t.Errorf("the second run is stored %s, want queued", r.Status)
+	}
+	if _, err := ann.Start(ctx, testJob(1, 0), StartOptions{Tags: []string{"sweep"}}); !errors.Is(err, ErrLimit) {
+		t.Errorf("a sweep's run beyond the limit: %v, want ErrLimit", err)
+	}
+	if l := ann.Attach(); l == nil || l.ID != first.ID {
+		t.Errorf("attach: %v, want the first run", l)
+	}
+	if err := ann.Stop(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-started:
+		if id != second.ID {
+			t.Errorf("queued run %s started, want %s", id, second.ID)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the queued run never started")
+	}
+	if res := mustUserWait(t, second); res.Status != trainer.StatusDone {
+		t.Errorf("the queued run ended %s", res.Status)
+	}
+	if err := e.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ann.Submit(testJob(1, 0), StartOptions{}); !errors.Is(err, ErrClosed) {
+		t.Errorf("a run after shutdown: %v, want ErrClosed", err)
+	}
+}
+
+// TestSubscribe: the change feed says when a run starts and ends here,
+// holds at most one pending change, and closes with its context.
+func TestSubscribe(t *testing.T) {
+	e, _ := newTestEngine(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := e.Subscribe(ctx)
+	l, err := e.Start(context.Background(), testJob(1, 0), StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWait(t, l)
+	select {
+	case <-ch:
+	case <-time.After(time.Second):
+		t.Fatal("no change after a run started and ended")
+	}
+	if err := e.Rename(context.Background(), l.ID, "renamed"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+	case <-time.After(time.Second):
+		t.Fatal("no change after a rename")
+	}
+	cancel()
+	deadline := time.After(time.Second)
+	for {
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the feed stayed open after its context ended")
+		}
+	}
+}
