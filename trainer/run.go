@@ -100,6 +100,12 @@ type Spec struct {
 	// Resume, when set, continues a run from a checkpoint taken by an
 	// earlier Run with the same spec.
 	Resume *Checkpoint
+	// Prefixes, when set, shares the frozen prefix's outputs with the
+	// other runs given the same Prefixes, so that runs on the same data
+	// (a sweep's freeze points on one seed) compute each prefix once; the
+	// results are the same bits either way (see Prefixes). Nil means the
+	// run computes its own.
+	Prefixes *Prefixes
 
 	// noCache turns the evaluations' frozen-prefix cache off; the results
 	// are the same bits either way (tests check it).
@@ -228,6 +234,7 @@ func newRunner(spec Spec, report func(Progress)) (*runner, error) {
 	r.steps = newStepper(m, spec.Train, spec.Seed, spec.BatchSize)
 	r.ev = newEvaluator(m)
 	r.ev.noCache = spec.noCache
+	r.ev.shared = spec.Prefixes
 	r.steps.ev = r.ev
 	r.changes = changing(m)
 	r.gaugeLive = GaugeLiveSet(spec.Source, spec.GaugeSample)
