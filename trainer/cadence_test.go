@@ -3,6 +3,7 @@ package trainer
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -11,25 +12,23 @@ import (
 
 func TestEvalInterval(t *testing.T) {
 	for _, tc := range []struct {
-		name                 string
-		stage                ResolvedStage
-		spe, every, interval int
+		name          string
+		stage         ResolvedStage
+		spe, interval int
 	}{
 		// A few-shot stage: 100 one-step epochs, 20 evaluations.
-		{"floor of one-step epochs", ResolvedStage{Epochs: 1, MinSteps: 100, Evals: 20}, 1, 0, 5},
+		{"floor of one-step epochs", ResolvedStage{Epochs: 1, MinSteps: 100, Evals: 20}, 1, 5},
 		// ⌈101/20⌉ = 6: the last evaluation before the end is at 96.
-		{"rounds up", ResolvedStage{Epochs: 1, MinSteps: 101, Evals: 20}, 1, 0, 6},
-		{"in steps", ResolvedStage{Steps: 40, Evals: 20}, 3, 0, 3},
+		{"rounds up", ResolvedStage{Epochs: 1, MinSteps: 101, Evals: 20}, 1, 6},
+		{"in steps", ResolvedStage{Steps: 40, Evals: 20}, 3, 3},
 		// A large set: three epochs of 50 steps, evaluated at each end.
-		{"long epochs", ResolvedStage{Epochs: 3, Evals: 20}, 50, 0, 50},
-		{"many epochs", ResolvedStage{Epochs: 30, Evals: 20}, 10, 0, 15},
-		{"every wins", ResolvedStage{Epochs: 1, MinSteps: 100, Evals: 20}, 1, 7, 7},
+		{"long epochs", ResolvedStage{Epochs: 3, Evals: 20}, 50, 50},
+		{"many epochs", ResolvedStage{Epochs: 30, Evals: 20}, 10, 15},
 		// A stage without Evals keeps the epoch rule: no interval.
-		{"no evals", ResolvedStage{Epochs: 1, MinSteps: 100}, 1, 0, 0},
-		{"no evals, every", ResolvedStage{Epochs: 1, MinSteps: 100}, 1, 7, 0},
+		{"no evals", ResolvedStage{Epochs: 1, MinSteps: 100}, 1, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.stage.EvalInterval(tc.spe, tc.every); got != tc.interval {
+			if got := tc.stage.EvalInterval(tc.spe); got != tc.interval {
 				t.Errorf("got %d, want %d", got, tc.interval)
 			}
 		})
@@ -78,15 +77,15 @@ func TestRunCadence(t *testing.T) {
 	if got := evalSteps(&c); !slices.Equal(got, want) {
 		t.Errorf("evaluated at %v, want %v", got, want)
 	}
-	// --eval-every replaces the cadence, counted from each stage's start;
-	// the stage without one keeps its epoch ends as well.
+	// --eval-every replaces the cadence by every 4 steps of the plan; the
+	// stage without one keeps its epoch ends as well.
 	spec = cadenceSpec(t, p)
 	spec.EvalEvery = 4
 	c = collect{}
 	if _, err := Run(context.Background(), spec, c.report); err != nil {
 		t.Fatal(err)
 	}
-	want = []int{4, 8, 12, 16, 20, 23, 27, 31, 35, 36, 39, 40, 42}
+	want = []int{4, 8, 12, 16, 20, 23, 24, 28, 32, 35, 36, 39, 40, 42}
 	if got := evalSteps(&c); !slices.Equal(got, want) {
 		t.Errorf("--eval-every 4: evaluated at %v, want %v", got, want)
 	}
@@ -372,4 +371,42 @@ func sameTensors(a, b []SafeTensor) bool {
 		}
 	}
 	return true
+}
+
+// TestResumeAfterEarlyStop resumes a run from every checkpoint it took,
+// among them the end of a stage that stopped early, and checks that each
+// resumed run ends as the uninterrupted one: the stopped stage is not
+// trained on, the next one starts where it was planned.
+func TestResumeAfterEarlyStop(t *testing.T) {
+	p := Plan{LR: 1e-12, Patience: 2, Stages: []Stage{
+		{Train: []string{"all"}, Steps: 60, Evals: 20},
+		{Train: []string{"head"}, Steps: 9, Evals: 3, LR: 1e-2},
+		{Train: []string{"all"}, Steps: 60, Evals: 20},
+	}}
+	spec := cadenceSpec(t, p)
+	var ckpts []Checkpoint
+	spec.Checkpoint = func(c Checkpoint) error { ckpts = append(ckpts, c); return nil }
+	var full collect
+	want, err := Run(context.Background(), spec, full.report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !want.Stages[0].StoppedEarly || !want.Stages[2].StoppedEarly {
+		t.Fatalf("stages %+v: want the first and the last stopped early", want.Stages)
+	}
+	wantW, _ := spec.Model.StateDict()
+	for _, c := range ckpts {
+		spec2 := cadenceSpec(t, p)
+		spec2.Resume = &c
+		got, err := Run(context.Background(), spec2, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotW, _ := spec2.Model.StateDict()
+		if got.Steps != want.Steps || math.Float64bits(got.BestValLoss) != math.Float64bits(want.BestValLoss) ||
+			!sameTensors(gotW, wantW) || fmt.Sprint(got.Stages) != fmt.Sprint(want.Stages) {
+			t.Errorf("resumed from the %s checkpoint at step %d: %d steps, stages %+v; want %d, %+v",
+				c.Kind, c.Step, got.Steps, got.Stages, want.Steps, want.Stages)
+		}
+	}
 }

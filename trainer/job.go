@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -60,12 +61,12 @@ type Job struct {
 	// stage, every one below is frozen (see [Plan.FreezeBelow]); the later
 	// stages are the plan's. Empty means the plan's first stage as it is.
 	FreezeBelow string `json:"freeze_below,omitempty"`
-	// EvalEvery, when positive, evaluates every EvalEvery steps of each
-	// stage and at its end, in place of the stages' cadence (see
-	// [ResolvedStage.EvalInterval]); a stage without one (a plan stored
-	// before stages had it) is evaluated every EvalEvery steps of the plan
-	// as well as at the end of every epoch and of the stage. Zero means
-	// the stages' cadence. Patience counts these evaluations.
+	// EvalEvery, when positive, evaluates every EvalEvery steps of the
+	// plan and at the end of every stage, in place of the stages' cadence
+	// (see [ResolvedStage.EvalInterval]); a stage without one (a plan
+	// stored before stages had it) is also evaluated at the end of every
+	// epoch, as before. Zero means the stages' cadence. Patience counts
+	// these evaluations.
 	EvalEvery int `json:"eval_every,omitempty"`
 }
 
@@ -96,18 +97,48 @@ type DataRef struct {
 // LR and Epochs mean the preset's own. Steps, when positive, makes every
 // stage that many optimizer steps long instead (see [Plan.Override]).
 //
-// Cadence says that the preset evaluates and stops as presets do since
-// they have a cadence in steps and a patience (DefaultEvals,
-// DefaultPatience): [Job.SetPlan] sets it. A ref stored before, which
-// lacks it, expands to the preset as it ran then, so that its run resumes
-// exactly: evaluated at the end of every epoch, with no patience but
-// chain-thaw's 5.
+// Legacy marks a ref stored before presets had a cadence in steps and a
+// patience (DefaultEvals, DefaultPatience): it expands to the preset as it
+// ran then, so that its run resumes exactly: evaluated at the end of every
+// epoch, with no patience but chain-thaw's 5. A ref decoded from JSON
+// without the "cadence" key, which every ref written since carries, is
+// legacy; the zero value is not.
 type PresetRef struct {
+	Name   string  `json:"name"`
+	LR     float64 `json:"lr,omitempty"`
+	Epochs int     `json:"epochs,omitempty"`
+	Steps  int     `json:"steps,omitempty"`
+	Legacy bool    `json:"-"`
+}
+
+// presetRefJSON is a PresetRef as stored: Cadence is true for a ref made
+// since presets had a cadence, absent before.
+type presetRefJSON struct {
 	Name    string  `json:"name"`
 	LR      float64 `json:"lr,omitempty"`
 	Epochs  int     `json:"epochs,omitempty"`
 	Steps   int     `json:"steps,omitempty"`
-	Cadence bool    `json:"cadence,omitempty"`
+	Cadence *bool   `json:"cadence,omitempty"`
+}
+
+// MarshalJSON writes r with "cadence": true unless it is legacy.
+func (r PresetRef) MarshalJSON() ([]byte, error) {
+	j := presetRefJSON{Name: r.Name, LR: r.LR, Epochs: r.Epochs, Steps: r.Steps}
+	if !r.Legacy {
+		t := true
+		j.Cadence = &t
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads r, legacy when it has no "cadence" key (or false).
+func (r *PresetRef) UnmarshalJSON(b []byte) error {
+	var j presetRefJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*r = PresetRef{Name: j.Name, LR: j.LR, Epochs: j.Epochs, Steps: j.Steps, Legacy: j.Cadence == nil || !*j.Cadence}
+	return nil
 }
 
 // expand returns the plan r names for a model with the given blocks.
@@ -116,7 +147,7 @@ func (r PresetRef) expand(blocks []string) (Plan, error) {
 	if err != nil {
 		return Plan{}, err
 	}
-	if !r.Cadence {
+	if r.Legacy {
 		p.Patience = 0
 		if r.Name == "chain-thaw" {
 			p.Patience = DefaultChainThawPatience
@@ -168,7 +199,7 @@ func (j *Job) SetPlan(ref string, lr float64, epochs, steps int) error {
 	}
 	for _, p := range Presets() {
 		if p.Name == ref {
-			j.Plan, j.Preset = Plan{}, &PresetRef{Name: ref, LR: lr, Epochs: epochs, Steps: steps, Cadence: true}
+			j.Plan, j.Preset = Plan{}, &PresetRef{Name: ref, LR: lr, Epochs: epochs, Steps: steps}
 			return nil
 		}
 	}

@@ -596,23 +596,21 @@ func (s *ResolvedStage) Len(stepsPerEpoch int) int {
 }
 
 // EvalInterval returns the number of steps between the evaluations of a
-// stage with Evals set, counted from the stage's start: every when it is
-// positive (a job's EvalEvery, --eval-every), else max(stepsPerEpoch,
+// stage with Evals set, counted from the stage's start: max(stepsPerEpoch,
 // ⌈S/Evals⌉) for a stage of S steps. The stage is also evaluated at its
 // end. With Evals 20 a stage on a large set, which lasts a few epochs, is
 // evaluated at the end of every epoch, while a few-shot stage of 100
-// one-step epochs is evaluated 20 times instead of 100.
+// one-step epochs is evaluated 20 times instead of 100. A job's EvalEvery
+// (--eval-every N) replaces this cadence by an evaluation every N steps of
+// the plan.
 //
 // It returns 0 for a stage without Evals, which keeps the rule every stage
 // had before Evals: an evaluation at the end of every epoch (counted across
-// the plan), every `every` steps of the plan when every is positive, and at
-// the end of the stage. It panics as Len does.
-func (s *ResolvedStage) EvalInterval(stepsPerEpoch, every int) int {
+// the plan), every EvalEvery steps of the plan as well, and at the end of
+// the stage. It panics as Len does.
+func (s *ResolvedStage) EvalInterval(stepsPerEpoch int) int {
 	if s.Evals <= 0 {
 		return 0
-	}
-	if every > 0 {
-		return every
 	}
 	n := s.Len(stepsPerEpoch)
 	return max(stepsPerEpoch, (n+s.Evals-1)/s.Evals)

@@ -106,7 +106,10 @@ func Presets() []PresetInfo {
 // Preset returns the named preset's plan for a model with the given blocks
 // (input to output), a base learning rate and a number of epochs; see each
 // preset's function for what lr and epochs mean to it, and their zero
-// values. It returns an error naming the presets if there is none by that
+// values. Every preset's stages are evaluated on the cadence of
+// DefaultEvals and stop after DefaultPatience evaluations without a better
+// validation loss (chain-thaw: DefaultChainThawPatience), so a length in
+// epochs is at most that. It returns an error naming the presets if there is none by that
 // name.
 func Preset(name string, blocks []string, lr float64, epochs int) (Plan, error) {
 	var names []string

@@ -81,8 +81,8 @@ type Spec struct {
 	Seed uint64
 	// BatchSize is the number of samples per step; zero means 32.
 	BatchSize int
-	// EvalEvery, when positive, evaluates every EvalEvery steps in place
-	// of the stages' cadence; see [Job.EvalEvery] and
+	// EvalEvery, when positive, evaluates every EvalEvery steps of the
+	// plan in place of the stages' cadence; see [Job.EvalEvery] and
 	// [ResolvedStage.EvalInterval]. Zero means the stages' cadence.
 	EvalEvery int
 	// ReportEvery is the least time between two step reports; zero means
@@ -137,6 +137,9 @@ type runner struct {
 	lastGood [][]float32
 	st       LoopState
 	stage    int
+	// from is the step the loop starts at: 0, or where a resumed run
+	// goes on.
+	from int
 
 	// ev runs the evaluations; changes lists the blocks the current
 	// stage's steps change, for its cache.
@@ -267,7 +270,7 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 	r.lastReport = time.Now()
 
 	status := StatusDone
-	for step := r.st.Step; step < r.total; step++ {
+	for step := r.from; step < r.total; step++ {
 		// Controls: cancellation, stop, pause, skip.
 		skip := false
 		if s, err := r.control(ctx); err != nil {
@@ -373,14 +376,19 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 
 // evalDue reports whether the run evaluates after global step step,
 // step stageStep of stage s (both counting from 0), short of the stage's
-// end, where it always does. A stage with Evals evaluates every
-// EvalInterval steps from its start; one without keeps the rule before
-// Evals: the end of every epoch, and every EvalEvery steps of the plan.
+// end, where it always does: every EvalEvery steps of the plan when it is
+// positive; and, for a stage with Evals, every EvalInterval steps from its
+// start when EvalEvery is not given, for one without, at every epoch's
+// end (the rule before Evals).
 func (r *runner) evalDue(s *ResolvedStage, step, stageStep int) bool {
-	if iv := s.EvalInterval(r.spe, r.spec.EvalEvery); iv > 0 {
-		return (stageStep+1)%iv == 0
+	every := r.spec.EvalEvery
+	switch {
+	case every > 0 && (step+1)%every == 0:
+		return true
+	case s.Evals > 0:
+		return every <= 0 && (stageStep+1)%s.EvalInterval(r.spe) == 0
 	}
-	return (step+1)%r.spe == 0 || (r.spec.EvalEvery > 0 && (step+1)%r.spec.EvalEvery == 0)
+	return (step+1)%r.spe == 0
 }
 
 // StepsPerEpoch is the number of batches in an epoch of n samples. The
@@ -495,10 +503,13 @@ func newOptimizer(m *Model[float32], c OptimizerConfig) (Optimizer[float32], err
 // endStage evaluates at the end of the current stage, records it and
 // writes its checkpoint.
 func (r *runner) endStage(step int) error {
+	// The stage's end is set first, so that a best checkpoint of this
+	// evaluation holds it too.
+	r.st.Stages[r.stage].EndStep = step
 	if _, err := r.evaluate(step, 0); err != nil {
+		r.st.Stages[r.stage].EndStep = 0 // not ended: its evaluation was cut short
 		return err
 	}
-	r.st.Stages[r.stage].EndStep = step
 	return r.checkpoint(CheckpointStageEnd, step)
 }
 
@@ -715,12 +726,21 @@ func (r *runner) resume(c *Checkpoint) error {
 	r.st.Stages = slices.Clone(c.Loop.Stages)
 	r.st.EverTrainable = slices.Clone(c.Loop.EverTrainable)
 	r.best = c.Best
+	r.from = c.Step
 	if c.Step == r.total {
 		return nil
 	}
 	// Enter the stage of the next step without reporting it as new when it
 	// had begun before the checkpoint, then load the optimizer's state.
 	stage, stageStep := r.plan.Locate(c.Step, r.spe)
+	if stage < len(r.st.Stages) && stageStep > 0 {
+		// A stage that ended at c.Step before its planned end (its
+		// patience run out, or skipped) is not trained on: the run goes
+		// on at the next stage's planned start, as it did.
+		if sr := r.st.Stages[stage]; sr.EndStep == c.Step && (sr.StoppedEarly || sr.Skipped) {
+			r.from = r.plan.Starts(r.spe)[stage] + r.plan.Stages[stage].Len(r.spe)
+		}
+	}
 	if err := r.enterStage(stage, c.Step); err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}

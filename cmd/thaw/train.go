@@ -24,7 +24,7 @@ func (m *Main) runTrain(ctx context.Context, args []string) error {
 	f.register(fs)
 	asJSON := fs.Bool("json", false, "write the result to stdout as one JSON object")
 	save := fs.String("save", "", "write the fine-tuned model (best weights) to `dir`, loadable as a base model")
-	evalEvery := fs.Int("eval-every", 0, "evaluate every `N` steps of each stage and at its end (0: the stage's cadence, for a preset every epoch or a twentieth of the stage, whichever is longer)")
+	evalEvery := fs.Int("eval-every", 0, "evaluate every `N` steps and at the end of every stage (0: the stages' cadence, for a preset every epoch or every twentieth of the stage, whichever is longer)")
 	name := fs.String("name", "", "a `name` for the stored run (default: the plan, model and data)")
 	freezeBelow := fs.String("freeze-below", "", "the plan's first stage trains `BLOCK` and every block above it, and freezes every block below")
 	storeDir := storeFlag(fs)
