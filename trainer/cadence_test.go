@@ -165,6 +165,16 @@ func TestOldJobResolvesAsBefore(t *testing.T) {
 		})
 	}
 
+	// A legacy ref stays legacy through JSON, as the store writes it back.
+	var legacy Job
+	json.Unmarshal([]byte(`{"preset":{"name":"gradual","lr":0.01}}`), &legacy)
+	again, _ := json.Marshal(legacy)
+	var back Job
+	json.Unmarshal(again, &back)
+	if !legacy.Preset.Legacy || !back.Preset.Legacy || back.Preset.LR != 0.01 {
+		t.Errorf("a stored ref %+v, written back as %s, read as %+v: want legacy throughout", legacy.Preset, again, back.Preset)
+	}
+
 	// SetPlan makes refs with the cadence, and they keep it through JSON.
 	var j Job
 	if err := j.SetPlan("gradual", 0, 0, 0); err != nil {
