@@ -45,6 +45,10 @@ type evaluator struct {
 	// train is the training set's cache (see trainPrefix), nil when
 	// there is none.
 	train *trainCache
+	// shared, when set, shares the caches' prefix outputs with other
+	// runs (see Prefixes); dataKeys memoises the sets' keys for it.
+	shared   *Prefixes
+	dataKeys map[*Dataset][32]byte
 }
 
 // maxCacheBytes bounds one set's cached prefix outputs; a set whose
@@ -155,23 +159,63 @@ func (e *evaluator) pass(ds *Dataset, head *Block[float32], wantLoss bool) (loss
 	}
 
 	// The cache: reuse it when it holds the output of the stable prefix
-	// with the same versions, else fill a new one during this pass.
-	k := 0
+	// with the same versions, else fill a new one during this pass. The
+	// pass starts at block start: k from a cache, 0 from the input, or in
+	// between from the output of a shorter prefix that another run shares.
+	k, start := 0, 0
 	var use []*Tensor[float32]
 	var fill *prefixCache
 	if !e.noCache {
 		k = e.stablePrefix()
 		if use = e.caches[ds].at(k, e.version); use != nil {
 			e.hits++
+			start = k
 		} else if need := e.prefixBytes(ds, k); k > 0 && need <= e.cacheLimit() {
-			fill = &prefixCache{k: k, version: slices.Clone(e.version[:k]), out: make([][]*Tensor[float32], k)}
-			fill.out[k-1] = make([]*Tensor[float32], n)
-			// The lower blocks' outputs too, from the top, while they fit.
-			for j := k - 2; j >= 0; j-- {
-				if need += e.prefixBytes(ds, j+1); need > e.cacheLimit() {
-					break
+			// Another run's outputs of the same prefix on the same set
+			// serve as this run's own; else this pass computes them, and
+			// shares them once it has.
+			keys, ent, owner := e.sharedPrefix(ds, k, false)
+			if ent != nil && !owner {
+				use, start = ent.eval, k
+				c := &prefixCache{k: k, version: slices.Clone(e.version[:k]), out: make([][]*Tensor[float32], k)}
+				c.out[k-1] = use
+				e.caches[ds] = c
+			} else {
+				fill = &prefixCache{k: k, version: slices.Clone(e.version[:k]), out: make([][]*Tensor[float32], k)}
+				fill.out[k-1] = make([]*Tensor[float32], n)
+				// The lower blocks' outputs too, from the top, while they fit.
+				for j := k - 2; j >= 0; j-- {
+					if need += e.prefixBytes(ds, j+1); need > e.cacheLimit() {
+						break
+					}
+					fill.out[j] = make([]*Tensor[float32], n)
 				}
-				fill.out[j] = make([]*Tensor[float32], n)
+				// Start from the longest shorter prefix shared, if any.
+				if keys != nil {
+					use, start = e.shared.longest(keys[:k-1])
+				}
+				if use != nil {
+					for j := range start - 1 {
+						fill.out[j] = nil
+					}
+					fill.out[start-1] = use
+				}
+				if owner {
+					defer func() {
+						done := !e.cancelled()
+						if done {
+							ent.eval = fill.out[k-1]
+							// The lower outputs this pass computed serve
+							// shorter prefixes.
+							for j := start; j < k-1; j++ {
+								if o := fill.out[j]; o != nil {
+									e.shared.offer(keys[j], &prefixEntry{eval: o})
+								}
+							}
+						}
+						e.shared.release(keys[k-1], ent, done)
+					}()
+				}
 			}
 		} else {
 			k = 0
@@ -190,10 +234,9 @@ func (e *evaluator) pass(ds *Dataset, head *Block[float32], wantLoss bool) (loss
 				return
 			}
 			var h *Tensor[float32]
-			from := 0
 			if use != nil {
 				// Only the labels: the inputs are not read.
-				h, from = use[i], k
+				h = use[i]
 				w.y = w.y[:0]
 				for _, j := range batches[i] {
 					w.y = append(w.y, ds.Y[j])
@@ -204,14 +247,15 @@ func (e *evaluator) pass(ds *Dataset, head *Block[float32], wantLoss bool) (loss
 			var pre []*Tensor[float32]
 			if fill != nil {
 				pre = make([]*Tensor[float32], k)
-				for j, o := range fill.out {
-					if o != nil {
+				// The blocks from start on; those below are not run.
+				for j := start; j < k; j++ {
+					if o := fill.out[j]; o != nil {
 						pre[j] = &Tensor[float32]{}
 						o[i] = pre[j]
 					}
 				}
 			}
-			logits := w.forward(w.x, h, from, pre, head)
+			logits := w.forward(w.x, h, start, pre, head)
 			if wantLoss {
 				losses[i] = w.ce.Forward(logits, w.y) * float64(len(w.y))
 			}
@@ -430,8 +474,25 @@ func (e *evaluator) trainPrefix(ds *Dataset) (k int, shape []int, out []float32)
 		return 0, nil, nil
 	}
 	c := &trainCache{ds: ds, k: k, version: slices.Clone(e.version[:k])}
-	if c.shape, c.out = e.prefix(ds, k); c.out == nil {
-		return 0, nil, nil
+	// Another run's outputs of the same prefix serve as this run's own;
+	// else they are computed, from those of a shorter prefix another run
+	// shares when there are some, and shared.
+	keys, ent, owner := e.sharedPrefix(ds, k, true)
+	if ent != nil && !owner {
+		c.shape, c.out = ent.shape, ent.out
+	} else {
+		from, lower := 0, (*prefixEntry)(nil)
+		if keys != nil {
+			from, lower = e.shared.longestTrain(keys[:k-1])
+		}
+		c.shape, c.out = e.prefix(ds, k, from, lower)
+		if owner {
+			ent.shape, ent.out = c.shape, c.out
+			e.shared.release(keys[k-1], ent, c.out != nil)
+		}
+		if c.out == nil {
+			return 0, nil, nil
+		}
 	}
 	e.train = c
 	e.trainHits++
@@ -464,7 +525,11 @@ func (e *evaluator) prune() {
 // its batches spread over the workers, and returns the per-sample output
 // shape and the outputs in sample order; nil if a stop request cut it
 // short.
-func (e *evaluator) prefix(ds *Dataset, k int) (shape []int, out []float32) {
+//
+// With from above 0, lower holds the outputs of blocks [0, from) for
+// every sample of ds, computed the same way, and only blocks [from, k)
+// run: on the same batches, the same arithmetic on the same numbers.
+func (e *evaluator) prefix(ds *Dataset, k, from int, lower *prefixEntry) (shape []int, out []float32) {
 	batches := e.batches[ds]
 	if batches == nil {
 		batches = ds.Batches(nil, evalBatchSize)
@@ -496,14 +561,26 @@ func (e *evaluator) prefix(ds *Dataset, k int) (shape []int, out []float32) {
 	ws := e.workersFor(n, nil)
 	var next atomic.Int64
 	work := func(w *evalWorker) {
+		in := &Tensor[float32]{}
 		for {
 			i := int(next.Add(1)) - 1
 			if i >= n || (e.ctx != nil && e.ctx.Err() != nil) {
 				return
 			}
-			w.y = ds.Batch(w.x, w.y, batches[i])
-			h := w.m.normalize(w.x)
-			for bi, b := range w.m.Blocks[:k] {
+			var h *Tensor[float32]
+			if from > 0 {
+				// The batches are consecutive runs of samples.
+				lp := numel(lower.shape)
+				first, rows := batches[i][0], len(batches[i])
+				in.Shape = append(append(in.Shape[:0], rows), lower.shape...)
+				in.Data = append(in.Data[:0], lower.out[first*lp:(first+rows)*lp]...)
+				h = in
+			} else {
+				w.y = ds.Batch(w.x, w.y, batches[i])
+				h = w.m.normalize(w.x)
+			}
+			for bi := from; bi < k; bi++ {
+				b := w.m.Blocks[bi]
 				for li, l := range b.Layers {
 					h = l.Forward(h, modes[bi][li])
 				}

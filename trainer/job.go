@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -55,8 +56,17 @@ type Job struct {
 	// Seed drives every random choice: split, shots, a new head's (or a
 	// scratch model's) initialisation, batch order and dropout.
 	Seed uint64 `json:"seed"`
-	// EvalEvery, when positive, evaluates every EvalEvery steps as well as
-	// at the end of every epoch and stage.
+	// FreezeBelow, when set, names the block the plan's first stage
+	// trains from: that block and every one above it train in the first
+	// stage, every one below is frozen (see [Plan.FreezeBelow]); the later
+	// stages are the plan's. Empty means the plan's first stage as it is.
+	FreezeBelow string `json:"freeze_below,omitempty"`
+	// EvalEvery, when positive, evaluates every EvalEvery steps of the
+	// plan and at the end of every stage, in place of the stages' cadence
+	// (see [ResolvedStage.EvalInterval]); a stage without one (a plan
+	// stored before stages had it) is also evaluated at the end of every
+	// epoch, as before. Zero means the stages' cadence. Patience counts
+	// these evaluations.
 	EvalEvery int `json:"eval_every,omitempty"`
 }
 
@@ -86,11 +96,70 @@ type DataRef struct {
 // PresetRef is a preset with its arguments, as [Preset] takes them: zero
 // LR and Epochs mean the preset's own. Steps, when positive, makes every
 // stage that many optimizer steps long instead (see [Plan.Override]).
+//
+// Legacy marks a ref stored before presets had a cadence in steps and a
+// patience (DefaultEvals, DefaultPatience): it expands to the preset as it
+// ran then, so that its run resumes exactly: evaluated at the end of every
+// epoch, with no patience but chain-thaw's 5. A ref decoded from JSON
+// without the "cadence" key, which every ref written since carries, is
+// legacy; the zero value is not.
 type PresetRef struct {
 	Name   string  `json:"name"`
 	LR     float64 `json:"lr,omitempty"`
 	Epochs int     `json:"epochs,omitempty"`
 	Steps  int     `json:"steps,omitempty"`
+	Legacy bool    `json:"-"`
+}
+
+// presetRefJSON is a PresetRef as stored: Cadence is true for a ref made
+// since presets had a cadence, absent before.
+type presetRefJSON struct {
+	Name    string  `json:"name"`
+	LR      float64 `json:"lr,omitempty"`
+	Epochs  int     `json:"epochs,omitempty"`
+	Steps   int     `json:"steps,omitempty"`
+	Cadence *bool   `json:"cadence,omitempty"`
+}
+
+// MarshalJSON writes r with "cadence": true unless it is legacy.
+func (r PresetRef) MarshalJSON() ([]byte, error) {
+	j := presetRefJSON{Name: r.Name, LR: r.LR, Epochs: r.Epochs, Steps: r.Steps}
+	if !r.Legacy {
+		t := true
+		j.Cadence = &t
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads r, legacy when it has no "cadence" key (or false).
+func (r *PresetRef) UnmarshalJSON(b []byte) error {
+	var j presetRefJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*r = PresetRef{Name: j.Name, LR: j.LR, Epochs: j.Epochs, Steps: j.Steps, Legacy: j.Cadence == nil || !*j.Cadence}
+	return nil
+}
+
+// expand returns the plan r names for a model with the given blocks.
+func (r PresetRef) expand(blocks []string) (Plan, error) {
+	p, err := Preset(r.Name, blocks, r.LR, r.Epochs)
+	if err != nil {
+		return Plan{}, err
+	}
+	if r.Legacy {
+		p.Patience = 0
+		if r.Name == "chain-thaw" {
+			p.Patience = DefaultChainThawPatience
+		}
+		for i := range p.Stages {
+			p.Stages[i].Evals = 0
+		}
+	}
+	if r.Steps > 0 {
+		p = p.Override(0, 0, r.Steps)
+	}
+	return p, nil
 }
 
 // InputError marks an error the user caused with what they asked for: an
@@ -214,11 +283,14 @@ func (j Job) ResolvePlan(blocks []string) (Plan, *ResolvedPlan, error) {
 	p := j.Plan
 	if len(p.Stages) == 0 && j.Preset != nil {
 		var err error
-		if p, err = Preset(j.Preset.Name, blocks, j.Preset.LR, j.Preset.Epochs); err != nil {
+		if p, err = j.Preset.expand(blocks); err != nil {
 			return Plan{}, nil, BadInput(err)
 		}
-		if j.Preset.Steps > 0 {
-			p = p.Override(0, 0, j.Preset.Steps)
+	}
+	if j.FreezeBelow != "" {
+		var err error
+		if p, err = p.FreezeBelow(blocks, j.FreezeBelow); err != nil {
+			return Plan{}, nil, badInputf("plan %s: %w", j.planName(), err)
 		}
 	}
 	rp, err := p.Resolve(blocks)
@@ -226,6 +298,28 @@ func (j Job) ResolvePlan(blocks []string) (Plan, *ResolvedPlan, error) {
 		return Plan{}, nil, badInputf("plan %s: %w", j.planName(), err)
 	}
 	return p, rp, nil
+}
+
+// SweepPoint returns the job a sweep runs at freeze point block, for a
+// model with the given blocks (input to output): exactly the first stage
+// that j runs with FreezeBelow set to block — thaw train --plan P
+// --freeze-below block, P being j's preset (expanded as [Job.Prepare]
+// expands it) or plan. The point's plan is that stage alone with its
+// length rules (floors included), the learning rates it gives the blocks
+// it trains (discriminative factor included), its schedule, optimizer,
+// cadence and patience; everything else (model, data, shots, split, batch,
+// seed, EvalEvery) is j's. Its FreezeBelow is block, its Preset nil.
+//
+// It returns an [InputError] when j's plan does not resolve for blocks or
+// block is not one of them.
+func (j Job) SweepPoint(blocks []string, block string) (Job, error) {
+	j.FreezeBelow = block
+	p, _, err := j.ResolvePlan(blocks)
+	if err != nil {
+		return Job{}, err
+	}
+	j.Plan, j.Preset = p.FirstStage(), nil
+	return j, nil
 }
 
 // planName names j's plan in messages.

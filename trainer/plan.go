@@ -139,6 +139,14 @@ type Stage struct {
 	// Patience ends the stage early after this many evaluations without a
 	// better validation loss. Zero means the plan's.
 	Patience int `json:"patience,omitempty"`
+	// Evals sets the evaluation cadence in steps: a stage of S steps is
+	// evaluated every max(steps per epoch, ⌈S/Evals⌉) steps, counted from
+	// its start, and at its end (see [ResolvedStage.EvalInterval]), so that
+	// a stage of many one-step epochs is not evaluated at every step. Zero
+	// means the plan's; zero in both means the rule plans had before this
+	// field: at the end of every epoch and of the stage. Patience counts
+	// these evaluations.
+	Evals int `json:"evals,omitempty"`
 	// TrainBN keeps BatchNorm layers of frozen blocks training (fastai's
 	// train_bn). The stage trains BN if it or the plan says so.
 	TrainBN bool `json:"train_bn,omitempty"`
@@ -148,7 +156,7 @@ type Stage struct {
 // override. The zero values of the defaults are: no plan-wide length (each
 // stage then needs its own), no plan-wide learning rate (likewise), a
 // constant schedule, no discriminative factor, [DefaultOptimizer], no early
-// stopping and frozen BatchNorm.
+// stopping, an evaluation at the end of every epoch and frozen BatchNorm.
 //
 // A plan is stored as JSON with snake_case keys; unknown keys are an error.
 // A schedule is written as its kind alone or as an object with its
@@ -182,6 +190,7 @@ type Plan struct {
 	LRFactor  float64          `json:"lr_factor,omitempty"`
 	Optimizer *OptimizerConfig `json:"optimizer,omitempty"`
 	Patience  int              `json:"patience,omitempty"`
+	Evals     int              `json:"evals,omitempty"`
 	TrainBN   bool             `json:"train_bn,omitempty"`
 
 	Stages []Stage `json:"stages"`
@@ -271,6 +280,9 @@ func (p Plan) Validate() error {
 	if p.Epochs < 0 || p.MinSteps < 0 {
 		return fmt.Errorf("plan: epochs %d or min_steps %d is negative", p.Epochs, p.MinSteps)
 	}
+	if p.Evals < 0 {
+		return fmt.Errorf("plan: evals %d is negative", p.Evals)
+	}
 	if p.Schedule != nil {
 		if err := p.Schedule.Validate(); err != nil {
 			return fmt.Errorf("plan: %w", err)
@@ -320,6 +332,9 @@ func (p Plan) validateStage(s Stage) error {
 	if pa := cmp.Or(s.Patience, p.Patience); pa < 0 {
 		return fmt.Errorf("patience %d is negative", pa)
 	}
+	if s.Evals < 0 {
+		return fmt.Errorf("evals %d is negative", s.Evals)
+	}
 	if s.Schedule != nil {
 		if err := s.Schedule.Validate(); err != nil {
 			return err
@@ -366,6 +381,57 @@ func (p Plan) Override(lr float64, epochs, steps int) Plan {
 	return p
 }
 
+// FreezeBelow returns a copy of p whose first stage trains block and
+// every block above it, and freezes every block below: what choosing a
+// freeze point means for a plan, wherever it is chosen (thaw train
+// --freeze-below, the Blocks screen's freeze marker, a sweep's points).
+// The stage keeps everything else: its length (floor included), peak
+// learning rate, discriminative factor (which now spreads over the blocks
+// it trains), schedule, optimizer, cadence and patience. The later stages
+// are left as they are. A first stage whose name no longer says what it
+// trains loses it, so that its label is made from its blocks.
+//
+// blocks are the model's blocks, input to output. FreezeBelow returns an
+// error naming the blocks when block is not one of them, and the error of
+// [Plan.Validate] for a plan without stages.
+func (p Plan) FreezeBelow(blocks []string, block string) (Plan, error) {
+	if len(p.Stages) == 0 {
+		return Plan{}, errors.New("plan has no stages")
+	}
+	i := slices.Index(blocks, block)
+	if i < 0 {
+		return Plan{}, fmt.Errorf("freeze below: no block named %q (blocks: %s)", block, strings.Join(blocks, ", "))
+	}
+	train := slices.Clone(blocks[i:])
+	p.Stages = slices.Clone(p.Stages)
+	first := &p.Stages[0]
+	if had, err := selectBlocks(first.Train, blocks); err != nil || len(had) != len(train) || !allIn(train, had) {
+		first.Name = ""
+	}
+	first.Train = train
+	return p, nil
+}
+
+func allIn(names []string, set map[string]bool) bool {
+	for _, n := range names {
+		if !set[n] {
+			return false
+		}
+	}
+	return true
+}
+
+// FirstStage returns p with its first stage alone, the plan's defaults
+// kept, so that it resolves to the stage p's first resolves to: the run a
+// sweep's point trains (see [Job.SweepPoint]). It returns p unchanged when
+// p has no stages.
+func (p Plan) FirstStage() Plan {
+	if len(p.Stages) > 1 {
+		p.Stages = slices.Clone(p.Stages[:1])
+	}
+	return p
+}
+
 // ResolvedPlan is a plan checked against a model's blocks, with every
 // default filled in: what the run loop and the schedule preview consume.
 type ResolvedPlan struct {
@@ -403,6 +469,9 @@ type ResolvedStage struct {
 	Optimizer OptimizerConfig
 	// Patience is the early-stopping patience in evaluations, 0 for none.
 	Patience int
+	// Evals sets the evaluation cadence (see [ResolvedStage.EvalInterval]);
+	// 0 evaluates at the end of every epoch.
+	Evals int
 	// TrainBN keeps BatchNorm in frozen blocks training.
 	TrainBN bool
 }
@@ -434,6 +503,7 @@ func (p Plan) Resolve(blocks []string) (*ResolvedPlan, error) {
 			LR:        cmp.Or(s.LR, p.LR),
 			LRFactor:  max(cmp.Or(s.LRFactor, p.LRFactor), 1),
 			Patience:  cmp.Or(s.Patience, p.Patience),
+			Evals:     cmp.Or(s.Evals, p.Evals),
 			TrainBN:   s.TrainBN || p.TrainBN,
 			Schedule:  Schedule{}.withDefaults(),
 			Optimizer: DefaultOptimizer(),
@@ -533,6 +603,27 @@ func (s *ResolvedStage) Len(stepsPerEpoch int) int {
 		panic(fmt.Sprintf("trainer: %d steps per epoch", stepsPerEpoch))
 	}
 	return max(s.Epochs*stepsPerEpoch, s.MinSteps)
+}
+
+// EvalInterval returns the number of steps between the evaluations of a
+// stage with Evals set, counted from the stage's start: max(stepsPerEpoch,
+// ⌈S/Evals⌉) for a stage of S steps. The stage is also evaluated at its
+// end. With Evals 20 a stage on a large set, which lasts a few epochs, is
+// evaluated at the end of every epoch, while a few-shot stage of 100
+// one-step epochs is evaluated 20 times instead of 100. A job's EvalEvery
+// (--eval-every N) replaces this cadence by an evaluation every N steps of
+// the plan.
+//
+// It returns 0 for a stage without Evals, which keeps the rule every stage
+// had before Evals: an evaluation at the end of every epoch (counted across
+// the plan), every EvalEvery steps of the plan as well, and at the end of
+// the stage. It panics as Len does.
+func (s *ResolvedStage) EvalInterval(stepsPerEpoch int) int {
+	if s.Evals <= 0 {
+		return 0
+	}
+	n := s.Len(stepsPerEpoch)
+	return max(stepsPerEpoch, (n+s.Evals-1)/s.Evals)
 }
 
 // LRAt returns the learning rate of the top trainable block at step of the

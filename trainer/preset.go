@@ -47,6 +47,41 @@ const (
 	DefaultFullMinSteps = 200
 )
 
+// The evaluation cadence and early stopping of every preset's stages.
+// Evaluating at every epoch's end evaluated a few-shot stage of 100
+// one-step epochs 100 times, and evaluations cost almost all of such a
+// run (issue 20: 400 validations and gauge passes for a 400-step run whose
+// validation loss was lowest at step 108). So a preset's stage of S steps
+// is evaluated every max(steps per epoch, ⌈S/DefaultEvals⌉) steps and at
+// its end (see ResolvedStage.EvalInterval): a stage of a few epochs on a
+// large set still at every epoch's end, a few-shot stage 20 times. And a
+// stage stops after a patience of evaluations without a better validation
+// loss within it; the saved model is the best checkpoint whatever stops.
+const (
+	// DefaultEvals is the evaluations per stage of the rule above: 20
+	// points draw a stage's validation curve and bound the stopped step to
+	// a twentieth of the stage.
+	DefaultEvals = 20
+	// DefaultPatience is the patience of every preset but chain-thaw:
+	// PyTorch Lightning's EarlyStopping default (patience=3, counted in
+	// validation checks, as here).
+	DefaultPatience = 3
+	// DefaultChainThawPatience is DeepMoji's (the authors' code stops a
+	// stage after 5 evaluations without a better validation loss).
+	DefaultChainThawPatience = 5
+)
+
+// withCadence gives every stage of p the presets' cadence, DefaultEvals,
+// and p the patience. The cadence goes on each stage, not the plan, so
+// that a stage keeps it when it is copied into another plan (a branch's).
+func withCadence(p Plan, patience int) Plan {
+	p.Patience = patience
+	for i := range p.Stages {
+		p.Stages[i].Evals = DefaultEvals
+	}
+	return p
+}
+
 var presets = []struct {
 	PresetInfo
 	plan func(blocks []string, lr float64, epochs int) Plan
@@ -71,7 +106,10 @@ func Presets() []PresetInfo {
 // Preset returns the named preset's plan for a model with the given blocks
 // (input to output), a base learning rate and a number of epochs; see each
 // preset's function for what lr and epochs mean to it, and their zero
-// values. It returns an error naming the presets if there is none by that
+// values. Every preset's stages are evaluated on the cadence of
+// DefaultEvals and stop after DefaultPatience evaluations without a better
+// validation loss (chain-thaw: DefaultChainThawPatience), so a length in
+// epochs is at most that. It returns an error naming the presets if there is none by that
 // name.
 func Preset(name string, blocks []string, lr float64, epochs int) (Plan, error) {
 	var names []string
@@ -103,13 +141,13 @@ func presetArgs(lr, defLR float64, epochs, minSteps int) (float64, int, int) {
 // has the same signature.
 func PresetHead(blocks []string, lr float64, epochs int) Plan {
 	lr, epochs, minSteps := presetArgs(lr, DefaultHeadLR, epochs, DefaultHeadMinSteps)
-	return Plan{
+	return withCadence(Plan{
 		Name:        "head",
 		Description: "Linear probe: only the head trains.",
 		Stages: []Stage{
 			{Train: []string{"head"}, Epochs: epochs, MinSteps: minSteps, LR: lr, Schedule: &Schedule{Kind: ScheduleCosine}},
 		},
-	}
+	}, DefaultPatience)
 }
 
 // PresetFull returns the full preset: one stage of epochs epochs that
@@ -118,13 +156,13 @@ func PresetHead(blocks []string, lr float64, epochs int) Plan {
 // steps. blocks is unused.
 func PresetFull(blocks []string, lr float64, epochs int) Plan {
 	lr, epochs, minSteps := presetArgs(lr, DefaultFullLR, epochs, DefaultFullMinSteps)
-	return Plan{
+	return withCadence(Plan{
 		Name:        "full",
 		Description: "Full fine-tuning: every block trains from the start.",
 		Stages: []Stage{
 			{Train: []string{"all"}, Epochs: epochs, MinSteps: minSteps, LR: lr, Schedule: &Schedule{Kind: ScheduleCosine}},
 		},
-	}
+	}, DefaultPatience)
 }
 
 // PresetLPFT returns the lp-ft preset (Kumar et al. 2022, "Fine-Tuning can
@@ -137,7 +175,7 @@ func PresetFull(blocks []string, lr float64, epochs int) Plan {
 // DefaultLPFTMinSteps steps per stage. blocks is unused.
 func PresetLPFT(blocks []string, lr float64, epochs int) Plan {
 	lr, epochs, minSteps := presetArgs(lr, DefaultLPFTLR, epochs, DefaultLPFTMinSteps)
-	return Plan{
+	return withCadence(Plan{
 		Name:        "lp-ft",
 		Description: "Linear probe, then full fine-tuning at a tenth of the learning rate.",
 		Schedule:    &Schedule{Kind: ScheduleCosine},
@@ -145,7 +183,7 @@ func PresetLPFT(blocks []string, lr float64, epochs int) Plan {
 			{Train: []string{"head"}, Epochs: epochs, MinSteps: minSteps, LR: lr},
 			{Train: []string{"all"}, Epochs: epochs, MinSteps: minSteps, LR: lr / 10},
 		},
-	}
+	}, DefaultPatience)
 }
 
 // PresetFineTune returns the fine-tune preset, fastai's Learner.fine_tune
@@ -174,7 +212,7 @@ func PresetFineTune(blocks []string, lr float64, epochs int) Plan {
 	if n := len(blocks); n > 1 {
 		factor = math.Pow(lrMult, 1/float64(n-1))
 	}
-	return Plan{
+	return withCadence(Plan{
 		Name:        "fine-tune",
 		Description: "fastai's fine_tune: one epoch on the head, then all blocks with learning rates spread 100-fold.",
 		Optimizer:   &OptimizerConfig{Kind: OptimizerAdamW, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.99, Eps: 1e-5},
@@ -184,7 +222,7 @@ func PresetFineTune(blocks []string, lr float64, epochs int) Plan {
 			{Train: []string{"all"}, Epochs: epochs, MinSteps: minSteps, LR: lr / 2, LRFactor: factor,
 				Schedule: &Schedule{Kind: ScheduleOneCycle, PctStart: 0.3, Div: 5}},
 		},
-	}
+	}, DefaultPatience)
 }
 
 // PresetGradual returns the gradual preset, ULMFiT's gradual unfreezing
@@ -218,7 +256,7 @@ func PresetGradual(blocks []string, lr float64, epochs int) Plan {
 		}
 		p.Stages = append(p.Stages, Stage{Train: []string{sel}})
 	}
-	return p
+	return withCadence(p, DefaultPatience)
 }
 
 // PresetChainThaw returns the chain-thaw preset of DeepMoji (Felbo et al. 2017,
@@ -240,16 +278,14 @@ func PresetChainThaw(blocks []string, lr float64, epochs int) Plan {
 		Epochs:      epochs,
 		MinSteps:    minSteps,
 		LR:          lr / 10,
-		Patience:    5,
 		Optimizer:   &OptimizerConfig{Kind: OptimizerAdamW, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, ClipNorm: 1},
 		Stages:      []Stage{{Train: []string{"head"}, LR: lr}},
 	}
-	if len(blocks) < 2 {
-		return p
+	if len(blocks) >= 2 {
+		for _, b := range blocks[:len(blocks)-1] {
+			p.Stages = append(p.Stages, Stage{Train: []string{b}})
+		}
+		p.Stages = append(p.Stages, Stage{Train: []string{"all"}})
 	}
-	for _, b := range blocks[:len(blocks)-1] {
-		p.Stages = append(p.Stages, Stage{Train: []string{b}})
-	}
-	p.Stages = append(p.Stages, Stage{Train: []string{"all"}})
-	return p
+	return withCadence(p, DefaultChainThawPatience)
 }

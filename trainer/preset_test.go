@@ -44,31 +44,31 @@ func TestPresetExpansion(t *testing.T) {
 	}{
 		{"head", []wantStage{
 			{"stage 1: head", head, []float64{0, 0, 0, 1}, lr, epochs, cos},
-		}, DefaultOptimizer(), 0, false},
+		}, DefaultOptimizer(), DefaultPatience, false},
 		{"full", []wantStage{
 			{"stage 1: all", all, []float64{1, 1, 1, 1}, lr, epochs, cos},
-		}, DefaultOptimizer(), 0, false},
+		}, DefaultOptimizer(), DefaultPatience, false},
 		{"lp-ft", []wantStage{
 			{"stage 1: head", head, []float64{0, 0, 0, 1}, lr, epochs, cos},
 			{"stage 2: all", all, []float64{1, 1, 1, 1}, lr / 10, epochs, cos},
-		}, DefaultOptimizer(), 0, false},
+		}, DefaultOptimizer(), DefaultPatience, false},
 		{"fine-tune", []wantStage{
 			{"stage 1: head", head, []float64{0, 0, 0, 1}, lr, 1, Schedule{Kind: ScheduleOneCycle, PctStart: 0.99, Div: 25, DivFinal: 1e5}},
 			{"stage 2: all", all, []float64{0.01, 1 / (ft * ft), 1 / ft, 1}, lr / 2, epochs, Schedule{Kind: ScheduleOneCycle, PctStart: 0.3, Div: 5, DivFinal: 1e5}},
-		}, OptimizerConfig{Kind: OptimizerAdamW, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.99, Eps: 1e-5}, 0, true},
+		}, OptimizerConfig{Kind: OptimizerAdamW, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.99, Eps: 1e-5}, DefaultPatience, true},
 		{"gradual", []wantStage{
 			{"stage 1: head", head, []float64{0, 0, 0, 1}, lr, epochs, stlr},
 			{"stage 2: +fc1", []string{"fc1", "head"}, []float64{0, 0, 1 / f, 1}, lr, epochs, stlr},
 			{"stage 3: +conv2", []string{"conv2", "fc1", "head"}, []float64{0, 1 / (f * f), 1 / f, 1}, lr, epochs, stlr},
 			{"stage 4: +conv1", all, []float64{1 / (f * f * f), 1 / (f * f), 1 / f, 1}, lr, epochs, stlr},
-		}, OptimizerConfig{Kind: OptimizerAdamW, WeightDecay: 0.01, Beta1: 0.7, Beta2: 0.99, Eps: 1e-8}, 0, false},
+		}, OptimizerConfig{Kind: OptimizerAdamW, WeightDecay: 0.01, Beta1: 0.7, Beta2: 0.99, Eps: 1e-8}, DefaultPatience, false},
 		{"chain-thaw", []wantStage{
 			{"stage 1: head", head, []float64{0, 0, 0, 1}, lr, epochs, constant},
 			{"stage 2: conv1 only", []string{"conv1"}, []float64{1, 0, 0, 0}, lr / 10, epochs, constant},
 			{"stage 3: conv2 only", []string{"conv2"}, []float64{0, 1, 0, 0}, lr / 10, epochs, constant},
 			{"stage 4: fc1 only", []string{"fc1"}, []float64{0, 0, 1, 0}, lr / 10, epochs, constant},
 			{"stage 5: all", all, []float64{1, 1, 1, 1}, lr / 10, epochs, constant},
-		}, OptimizerConfig{Kind: OptimizerAdamW, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, ClipNorm: 1}, 5, false},
+		}, OptimizerConfig{Kind: OptimizerAdamW, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, ClipNorm: 1}, DefaultChainThawPatience, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.preset, func(t *testing.T) {
@@ -108,8 +108,8 @@ func TestPresetExpansion(t *testing.T) {
 				if s.Optimizer != tt.optimizer {
 					t.Errorf("stage %d: optimizer %+v, want %+v", i+1, s.Optimizer, tt.optimizer)
 				}
-				if s.Patience != tt.patience || s.TrainBN != tt.trainBN {
-					t.Errorf("stage %d: patience %d, train_bn %v; want %d, %v", i+1, s.Patience, s.TrainBN, tt.patience, tt.trainBN)
+				if s.Patience != tt.patience || s.Evals != DefaultEvals || s.TrainBN != tt.trainBN {
+					t.Errorf("stage %d: patience %d, evals %d, train_bn %v; want %d, %d, %v", i+1, s.Patience, s.Evals, s.TrainBN, tt.patience, DefaultEvals, tt.trainBN)
 				}
 			}
 		})

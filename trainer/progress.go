@@ -44,6 +44,10 @@ type Progress struct {
 	// rate-limited.
 	FirstStep int
 	Losses    []float64
+	// StoppedEarly marks the evaluation after which the stage stops early,
+	// its patience run out: Step is the step it stopped at, which its
+	// StageResult keeps as EndStep.
+	StoppedEarly bool
 }
 
 // BlockProgress is the state of one block in a report.
@@ -59,7 +63,9 @@ type BlockProgress struct {
 	Drift float64
 }
 
-// StageResult sums up one stage.
+// StageResult sums up one stage. EndStep is the step after its last one:
+// for a stage that StoppedEarly (its patience run out), the step it
+// stopped at, before the end the plan gave it.
 type StageResult struct {
 	Label        string
 	Trainable    []string

@@ -81,8 +81,9 @@ type Spec struct {
 	Seed uint64
 	// BatchSize is the number of samples per step; zero means 32.
 	BatchSize int
-	// EvalEvery, when positive, evaluates every EvalEvery steps as well as
-	// at the end of every epoch and stage.
+	// EvalEvery, when positive, evaluates every EvalEvery steps of the
+	// plan in place of the stages' cadence; see [Job.EvalEvery] and
+	// [ResolvedStage.EvalInterval]. Zero means the stages' cadence.
 	EvalEvery int
 	// ReportEvery is the least time between two step reports; zero means
 	// 200 ms. Evaluations and stage changes are always reported.
@@ -99,6 +100,12 @@ type Spec struct {
 	// Resume, when set, continues a run from a checkpoint taken by an
 	// earlier Run with the same spec.
 	Resume *Checkpoint
+	// Prefixes, when set, shares the frozen prefix's outputs with the
+	// other runs given the same Prefixes, so that runs on the same data
+	// (a sweep's freeze points on one seed) compute each prefix once; the
+	// results are the same bits either way (see Prefixes). Nil means the
+	// run computes its own.
+	Prefixes *Prefixes
 
 	// noCache turns the evaluations' frozen-prefix cache off; the results
 	// are the same bits either way (tests check it).
@@ -130,6 +137,9 @@ type runner struct {
 	lastGood [][]float32
 	st       LoopState
 	stage    int
+	// from is the step the loop starts at: 0, or where a resumed run
+	// goes on.
+	from int
 
 	// ev runs the evaluations; changes lists the blocks the current
 	// stage's steps change, for its cache.
@@ -227,6 +237,7 @@ func newRunner(spec Spec, report func(Progress)) (*runner, error) {
 	r.steps = newStepper(m, spec.Train, spec.Seed, spec.BatchSize)
 	r.ev = newEvaluator(m)
 	r.ev.noCache = spec.noCache
+	r.ev.shared = spec.Prefixes
 	r.steps.ev = r.ev
 	r.changes = changing(m)
 	r.gaugeLive = GaugeLiveSet(spec.Source, spec.GaugeSample)
@@ -259,7 +270,7 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 	r.lastReport = time.Now()
 
 	status := StatusDone
-	for step := r.st.Step; step < r.total; step++ {
+	for step := r.from; step < r.total; step++ {
 		// Controls: cancellation, stop, pause, skip.
 		skip := false
 		if s, err := r.control(ctx); err != nil {
@@ -300,13 +311,12 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		// passed (a report that falls due during a step waits for the next
 		// one).
 		stageEnd := stageStep+1 == s.Len(r.spe)
-		epochEnd := (step+1)%r.spe == 0
-		every := r.spec.EvalEvery > 0 && (step+1)%r.spec.EvalEvery == 0
+		evalDue := r.evalDue(s, step, stageStep)
 		reportDue := time.Since(r.lastReport) >= r.spec.ReportEvery
 		var loss float64
 		var n int
 		r.phase("training", func() {
-			loss, n = r.steps.step(step, r.opt, lr, s.Optimizer.ClipNorm, stageEnd || epochEnd || every || reportDue)
+			loss, n = r.steps.step(step, r.opt, lr, s.Optimizer.ClipNorm, stageEnd || evalDue || reportDue)
 		})
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return r.diverged(step)
@@ -331,22 +341,22 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		r.losses = append(r.losses, loss)
 		r.st.Step = step + 1
 
-		// Evaluation and checkpoint: at every epoch end, every EvalEvery
-		// steps, and at the end of the stage.
+		// Evaluation and checkpoint: on the stage's cadence (see evalDue)
+		// and at its end.
 		if stageEnd {
 			if err := r.endStage(step + 1); err != nil {
 				return r.finish(r.failStatus(err), err)
 			}
 			continue
 		}
-		if epochEnd || every {
-			improved, err := r.evaluate(step + 1)
+		if evalDue {
+			// Early stopping: patience counts evaluations without a better
+			// validation loss within the stage.
+			stop, err := r.evaluate(step+1, s.Patience)
 			if err != nil {
 				return r.finish(r.failStatus(err), err)
 			}
-			// Early stopping: patience counts evaluations without a better
-			// validation loss within the stage.
-			if !improved && s.Patience > 0 && r.st.SinceBest >= s.Patience {
+			if stop {
 				r.st.Stages[stage].StoppedEarly = true
 				if err := r.endStage(step + 1); err != nil {
 					return r.finish(r.failStatus(err), err)
@@ -362,6 +372,23 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		}
 	}
 	return r.finish(status, nil)
+}
+
+// evalDue reports whether the run evaluates after global step step,
+// step stageStep of stage s (both counting from 0), short of the stage's
+// end, where it always does: every EvalEvery steps of the plan when it is
+// positive; and, for a stage with Evals, every EvalInterval steps from its
+// start when EvalEvery is not given, for one without, at every epoch's
+// end (the rule before Evals).
+func (r *runner) evalDue(s *ResolvedStage, step, stageStep int) bool {
+	every := r.spec.EvalEvery
+	switch {
+	case every > 0 && (step+1)%every == 0:
+		return true
+	case s.Evals > 0:
+		return every <= 0 && (stageStep+1)%s.EvalInterval(r.spe) == 0
+	}
+	return (step+1)%r.spe == 0
 }
 
 // StepsPerEpoch is the number of batches in an epoch of n samples. The
@@ -476,17 +503,22 @@ func newOptimizer(m *Model[float32], c OptimizerConfig) (Optimizer[float32], err
 // endStage evaluates at the end of the current stage, records it and
 // writes its checkpoint.
 func (r *runner) endStage(step int) error {
-	if _, err := r.evaluate(step); err != nil {
+	// The stage's end is set first, so that a best checkpoint of this
+	// evaluation holds it too.
+	r.st.Stages[r.stage].EndStep = step
+	if _, err := r.evaluate(step, 0); err != nil {
+		r.st.Stages[r.stage].EndStep = 0 // not ended: its evaluation was cut short
 		return err
 	}
-	r.st.Stages[r.stage].EndStep = step
 	return r.checkpoint(CheckpointStageEnd, step)
 }
 
-// evaluate measures the validation set (and the source set), reports, keeps
-// the best weights and reports whether the validation loss improved within
-// the stage.
-func (r *runner) evaluate(step int) (improved bool, err error) {
+// evaluate measures the validation set (and the source set), reports and
+// keeps the best weights. It reports whether the stage stops early: with
+// a positive patience, when this is the patience-th evaluation in a row
+// without a better validation loss within the stage (the report then says
+// so).
+func (r *runner) evaluate(step, patience int) (stop bool, err error) {
 	if r.spec.Val == nil {
 		r.emit(EventEval, math.NaN(), math.NaN(), r.sourceAccIfGauge())
 		return false, nil
@@ -504,22 +536,22 @@ func (r *runner) evaluate(step int) (improved bool, err error) {
 	if loss < r.st.StageBestLoss {
 		r.st.StageBestLoss = loss
 		r.st.SinceBest = 0
-		improved = true
 		sr.BestValLoss, sr.BestValAcc = loss, acc
 	} else {
 		r.st.SinceBest++
+		stop = patience > 0 && r.st.SinceBest >= patience
 	}
-	r.emit(EventEval, loss, acc, src)
+	r.emitEval(loss, acc, src, stop)
 	if loss < r.st.BestValLoss {
 		r.st.BestValLoss, r.st.BestValAcc, r.st.BestStep = loss, acc, step
 		if r.best, err = r.m.StateDict(); err != nil {
-			return improved, err
+			return stop, err
 		}
 		if err := r.checkpoint(CheckpointBest, step); err != nil {
-			return improved, err
+			return stop, err
 		}
 	}
-	return improved, nil
+	return stop, nil
 }
 
 // validation returns the mean loss and the accuracy on the validation set.
@@ -694,12 +726,21 @@ func (r *runner) resume(c *Checkpoint) error {
 	r.st.Stages = slices.Clone(c.Loop.Stages)
 	r.st.EverTrainable = slices.Clone(c.Loop.EverTrainable)
 	r.best = c.Best
+	r.from = c.Step
 	if c.Step == r.total {
 		return nil
 	}
 	// Enter the stage of the next step without reporting it as new when it
 	// had begun before the checkpoint, then load the optimizer's state.
 	stage, stageStep := r.plan.Locate(c.Step, r.spe)
+	if stage < len(r.st.Stages) && stageStep > 0 {
+		// A stage that ended at c.Step before its planned end (its
+		// patience run out, or skipped) is not trained on: the run goes
+		// on at the next stage's planned start, as it did.
+		if sr := r.st.Stages[stage]; sr.EndStep == c.Step && (sr.StoppedEarly || sr.Skipped) {
+			r.from = r.plan.Starts(r.spe)[stage] + r.plan.Stages[stage].Len(r.spe)
+		}
+	}
 	if err := r.enterStage(stage, c.Step); err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}
@@ -802,10 +843,15 @@ func (r *runner) audit() Audit {
 // emit reports a Progress for an event; loss, acc and src are NaN unless
 // the event is an evaluation.
 func (r *runner) emit(ev Event, loss, acc, src float64) {
-	r.emitAs(ev, StatusRunning, loss, acc, src)
+	r.emitAs(ev, StatusRunning, loss, acc, src, false)
 }
 
-func (r *runner) emitAs(ev Event, status Status, loss, acc, src float64) {
+// emitEval reports an evaluation; stop says that it ends the stage early.
+func (r *runner) emitEval(loss, acc, src float64, stop bool) {
+	r.emitAs(EventEval, StatusRunning, loss, acc, src, stop)
+}
+
+func (r *runner) emitAs(ev Event, status Status, loss, acc, src float64, stop bool) {
 	now := time.Now()
 	p := Progress{
 		Event: ev, Step: r.st.Step, TotalSteps: r.total,
@@ -813,6 +859,7 @@ func (r *runner) emitAs(ev Event, status Status, loss, acc, src float64) {
 		Stage: r.stage, ValLoss: loss, ValAcc: acc, SourceAcc: src,
 		TrainLoss: math.NaN(), Status: status,
 		FirstStep: r.lossStart, Losses: r.losses,
+		StoppedEarly: stop,
 	}
 	if r.stage >= 0 {
 		p.StageLabel = r.plan.Stages[r.stage].Label
@@ -843,7 +890,7 @@ func (r *runner) emitStatus(s Status) {
 	if s == StatusRunning || s == StatusPaused {
 		ev = EventStep
 	}
-	r.emitAs(ev, s, math.NaN(), math.NaN(), math.NaN())
+	r.emitAs(ev, s, math.NaN(), math.NaN(), math.NaN(), false)
 }
 
 // blockProgress gathers the per-block diagnostics: the optimizer's last

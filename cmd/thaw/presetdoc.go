@@ -25,7 +25,7 @@ func presetFlags() []presetFlag {
 		{"gradual", "every stage: the head at X, each block below it 2.6 times slower than the one above",
 			"every stage N epochs", fmt.Sprintf("lr %g; every stage ", trainer.DefaultGradualLR) + floor(trainer.DefaultGradualMinSteps)},
 		{"chain-thaw", "the head stage at X, every later stage at X/10",
-			"every stage at most N epochs (it stops early after 5 evaluations without a better val loss)",
+			"every stage N epochs",
 			fmt.Sprintf("lr %g; every stage ", trainer.DefaultChainThawLR) + floor(trainer.DefaultChainThawMinSteps)},
 		{"full", "every block at X", "N epochs", fmt.Sprintf("lr %g; ", trainer.DefaultFullLR) + floor(trainer.DefaultFullMinSteps)},
 		{"lp-ft", "the probe at X, the full stage at X/10", "each stage N epochs",
@@ -44,12 +44,15 @@ func presetFlagsMarkdown() []string {
 
 // writePresetFlags writes presetFlags for thaw train -h.
 func writePresetFlags(w io.Writer) {
-	fmt.Fprint(w, `
+	fmt.Fprintf(w, `
 What --lr X, --epochs N and --steps N do to each preset (a plan file: --lr
 sets every stage's rate, --epochs or --steps every stage's length). --steps N
 makes every stage of any preset exactly N steps; --epochs and --steps do not
-go together.
-`)
+go together. A preset evaluates a stage every epoch or every twentieth of the
+stage, whichever is longer, and at its end (--eval-every N: every N steps),
+and ends the stage early after %d evaluations without a better val loss
+(chain-thaw: %d), so each length below is at most.
+`, trainer.DefaultPatience, trainer.DefaultChainThawPatience)
 	for _, p := range presetFlags() {
 		fmt.Fprintf(w, "  %s\n    --lr X: %s\n    --epochs N: %s\n    neither: %s\n", p.name, p.lr, p.epochs, p.neither)
 	}

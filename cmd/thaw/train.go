@@ -25,8 +25,9 @@ func (m *Main) runTrain(ctx context.Context, args []string) error {
 	f.register(fs)
 	asJSON := fs.Bool("json", false, "write the result to stdout as one JSON object")
 	save := fs.String("save", "", "write the fine-tuned model (best weights) to `dir`, loadable as a base model")
-	evalEvery := fs.Int("eval-every", 0, "also evaluate every `N` steps (0: at the end of every epoch and stage only)")
+	evalEvery := fs.Int("eval-every", 0, "evaluate every `N` steps and at the end of every stage (0: the stages' cadence, for a preset every epoch or every twentieth of the stage, whichever is longer)")
 	name := fs.String("name", "", "a `name` for the stored run (default: the plan, model and data)")
+	freezeBelow := fs.String("freeze-below", "", "the plan's first stage trains `BLOCK` and every block above it, and freezes every block below")
 	storeDir := storeFlag(fs)
 	m.dataBudgetFlag(fs)
 	fs.Usage = func() {
@@ -42,6 +43,7 @@ func (m *Main) runTrain(ctx context.Context, args []string) error {
 		return fmt.Errorf("train: %w", err)
 	}
 	m.limitMemory()
+	job.FreezeBelow = *freezeBelow
 	eng, st, err := m.openEngine(*storeDir)
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
