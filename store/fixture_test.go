@@ -69,6 +69,12 @@ func trainSpec(t testing.TB, epochs, evalEvery int) trainer.Spec {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// No early stop: the tests count one training loss a step, every
+	// step of the plan.
+	plan.Patience = 0
+	for i := range plan.Stages {
+		plan.Stages[i].Patience = 0
+	}
 	rp, err := plan.Resolve(cfg.BlockNames())
 	if err != nil {
 		t.Fatal(err)

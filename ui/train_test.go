@@ -342,6 +342,10 @@ func TestStalledViewerNeverBlocksTheTrainer(t *testing.T) {
 	if err := job.SetPlan("gradual", 0, 40, 0); err != nil {
 		t.Fatal(err)
 	}
+	// The preset as it expanded before its cadence and patience: an
+	// evaluation every epoch and no early stop, so the run lasts its
+	// whole length.
+	job.Preset.Legacy = true
 	l, err := eng.Start(ctx, job, engine.StartOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -167,7 +167,7 @@ func continuePlan(prep *trainer.Prepared, state *trainer.Checkpoint, cont traine
 	if inStage > 0 {
 		// The stage the branch leaves ends at the branch point.
 		s := flatten(parent)[k]
-		s.Epochs, s.Steps = 0, inStage
+		s.Epochs, s.Steps, s.MinSteps = 0, inStage, 0
 		stages = append(stages, s)
 		if k < len(state.Loop.Stages) {
 			state.Loop.Stages = slices.Clone(state.Loop.Stages)

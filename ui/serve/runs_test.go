@@ -200,6 +200,10 @@ func longJob(t *testing.T, epochs int) trainer.Job {
 	if err := job.SetPlan("gradual", 0, epochs, 0); err != nil {
 		t.Fatal(err)
 	}
+	// The preset as it expanded before its cadence and patience: an
+	// evaluation every epoch and no early stop, so the run lasts its
+	// whole length.
+	job.Preset.Legacy = true
 	return job
 }
 
@@ -233,12 +237,12 @@ func TestRunsBelongToTheirOwner(t *testing.T) {
 				c.Operator = op.fp
 			})
 			ctx := context.Background()
-			run, err := rs.runs.For(userOf(alice)).Submit(longJob(t, 100), engine.StartOptions{})
+			run, err := rs.runs.For(userOf(alice)).Submit(longJob(t, 100000), engine.StartOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			// A run of thaw train on the same store: no owner.
-			local, err := rs.eng.Start(ctx, longJob(t, 100), engine.StartOptions{})
+			local, err := rs.eng.Start(ctx, longJob(t, 100000), engine.StartOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
