@@ -107,7 +107,9 @@ func StopWith(c *trainer.Control) RecordOption {
 // ends stopped, with the run's error (the context's error when its context
 // was cancelled, nil when its control stopped it): what it returns is
 // recorded with the run as its [Run.StopReason], in the same write as the
-// status.
+// status. A run whose stop was asked for ([Store.RequestStop]) records no
+// reason: it stopped for whoever asked, even when something else reached
+// it first.
 func WhyStopped(f func(err error) string) RecordOption {
 	return func(r *Recorder) { r.why = f }
 }
@@ -356,6 +358,13 @@ func (r *Recorder) Finish(res trainer.Result, err error) error {
 	reason := ""
 	if st == trainer.StatusStopped && r.why != nil {
 		reason = r.why(err)
+	}
+	if reason != "" {
+		// A stop was asked for: the run stopped for its asker, whatever
+		// reached it first.
+		if asked, err := r.s.StopRequested(r.ctx, r.run); err != nil || asked {
+			reason = ""
+		}
 	}
 	for i, sr := range res.Stages {
 		s := stageOf(i, sr)

@@ -336,8 +336,8 @@ func TestRename(t *testing.T) {
 	}
 }
 
-// TestStopReason: the recorder stores why a run stopped with its status,
-// a requeue takes only a run stopped for the reason asked, and resuming
+// TestStopReason: the recorder stores why a run stopped with its status
+// (none when a stop was asked for), a requeue takes only a run stopped for the reason asked, and resuming
 // clears it.
 func TestStopReason(t *testing.T) {
 	ctx := context.Background()
@@ -352,11 +352,13 @@ func TestStopReason(t *testing.T) {
 		name   string
 		status trainer.Status
 		err    error
+		asked  bool // a stop was requested before the run ended
 		want   string
 	}{
-		{"cancelled", trainer.StatusStopped, context.Canceled, StopShutdown},
-		{"stopped by its control", trainer.StatusStopped, nil, ""},
-		{"done", trainer.StatusDone, nil, ""},
+		{"cancelled", trainer.StatusStopped, context.Canceled, false, StopShutdown},
+		{"cancelled while a stop was asked for", trainer.StatusStopped, context.Canceled, true, ""},
+		{"stopped by its control", trainer.StatusStopped, nil, false, ""},
+		{"done", trainer.StatusDone, nil, false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -364,6 +366,11 @@ func TestStopReason(t *testing.T) {
 			rec, err := s.Record(ctx, r.ID, why)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tt.asked {
+				if err := s.RequestStop(ctx, r.ID); err != nil {
+					t.Fatal(err)
+				}
 			}
 			rec.Finish(trainer.Result{Status: tt.status}, tt.err)
 			got, err := s.Run(ctx, r.ID)

@@ -193,3 +193,38 @@ func TestSubscribe(t *testing.T) {
 		}
 	}
 }
+
+// TestQueuedRunStoppedWhileWaiting: a queued run its owner stops does not
+// start when a slot frees (Resume would take a stopped run).
+func TestQueuedRunStoppedWhileWaiting(t *testing.T) {
+	ctx := context.Background()
+	e, s := newTestEngine(t, WithLimits(Limits{MaxPerUser: 1}))
+	t.Cleanup(func() { e.Shutdown(context.Background()) })
+	ann := e.For(User{ID: "ann"})
+	first, err := ann.Submit(testJob(200, 0), StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := ann.Submit(testJob(1, 0), StartOptions{})
+	if !errors.Is(err, ErrQueued) {
+		t.Fatalf("a second run: %v, want it queued", err)
+	}
+	if err := ann.Stop(ctx, second.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := ann.Stop(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	mustUserWait(t, first)
+	select {
+	case <-second.Done():
+	case <-time.After(time.Minute):
+		t.Fatal("the stopped queued run never left the queue")
+	}
+	if _, err := second.Wait(); err == nil {
+		t.Error("the stopped queued run started")
+	}
+	if r, _ := s.Run(ctx, second.ID); r.Status != trainer.StatusStopped {
+		t.Errorf("the stopped queued run is %s, want stopped", r.Status)
+	}
+}
