@@ -98,22 +98,33 @@ type UserRun struct {
 	ID    string
 	Owner string // the owner's User.ID
 
-	mu    sync.Mutex
-	live  *Live // nil while queued
-	ended bool
-	done  chan struct{}
-	res   trainer.Result
-	err   error
+	mu      sync.Mutex
+	live    *Live // nil while queued
+	started bool  // ready is closed
+	ready   chan struct{}
+	ended   bool
+	done    chan struct{}
+	res     trainer.Result
+	err     error
 }
 
 func newUserRun(id, owner string) *UserRun {
-	return &UserRun{ID: id, Owner: owner, done: make(chan struct{})}
+	return &UserRun{ID: id, Owner: owner, ready: make(chan struct{}), done: make(chan struct{})}
 }
 
 func (run *UserRun) attach(l *Live) {
 	run.mu.Lock()
 	run.live = l
+	run.setReady()
 	run.mu.Unlock()
+}
+
+// setReady closes ready once; run.mu is held.
+func (run *UserRun) setReady() {
+	if !run.started {
+		run.started = true
+		close(run.ready)
+	}
 }
 
 // Live returns the engine's handle of the run, nil while it is queued.
@@ -142,6 +153,7 @@ func (run *UserRun) finish(res trainer.Result, err error) {
 		return
 	}
 	run.ended, run.res, run.err = true, res, err
+	run.setReady()
 	close(run.done)
 }
 
@@ -485,12 +497,16 @@ func (v *UserView) launch(what string, start func(context.Context) (*Live, error
 	us.starting = slices.DeleteFunc(us.starting, func(x *UserRun) bool { return x == slot })
 	if err != nil {
 		us.mu.Unlock()
+		slot.finish(trainer.Result{}, err)
 		return nil, err
 	}
 	run := newUserRun(l.ID, o)
 	us.runs[l.ID] = run
 	us.pending.Add(1)
 	us.mu.Unlock()
+	// A session that arrived while the run was prepared waits on the slot
+	// (see Arrive).
+	slot.attach(l)
 	us.log.Info("run started", "run", l.ID, "how", what, "user", v.u.Name, "fingerprint", v.u.ID)
 	run.attach(l)
 	go v.e.pump(run, l)
@@ -579,6 +595,58 @@ func (v *UserView) Attach() *Live {
 	us := &v.e.users
 	us.mu.Lock()
 	defer us.mu.Unlock()
+	return v.attachLocked()
+}
+
+// Arrive returns what a session of the user's that arrives now should
+// show: the newest run the user has training in this process, as
+// [UserView.Attach] does. When none trains yet but runs of theirs are
+// being started (prepared and recorded: started in another session, or
+// leaving the queue), it returns nil and a channel that receives the first
+// of those that starts, and is closed without one when none does; the
+// channel never blocks its sender, so nobody need read it. Both nil:
+// nothing to show.
+func (v *UserView) Arrive() (*Live, <-chan *Live) {
+	us := &v.e.users
+	us.mu.Lock()
+	if l := v.attachLocked(); l != nil {
+		us.mu.Unlock()
+		return l, nil
+	}
+	var pending []*UserRun
+	for _, run := range us.starting {
+		if run.Owner == v.u.ID {
+			pending = append(pending, run)
+		}
+	}
+	for _, run := range us.runs {
+		// Out of the queue with no Live yet: schedule is starting it.
+		if run.Owner == v.u.ID && run.Live() == nil && !slices.Contains(us.queue, run) {
+			pending = append(pending, run)
+		}
+	}
+	us.mu.Unlock()
+	if len(pending) == 0 {
+		return nil, nil
+	}
+	ch := make(chan *Live, 1)
+	go func() {
+		defer close(ch)
+		// Each one ends its start, well or not, within its preparation.
+		for _, run := range pending {
+			<-run.ready
+			if l := run.Live(); l != nil {
+				ch <- l
+				return
+			}
+		}
+	}()
+	return nil, ch
+}
+
+// attachLocked is Attach; us.mu is held.
+func (v *UserView) attachLocked() *Live {
+	us := &v.e.users
 	var best *UserRun
 	for _, run := range us.runs {
 		if run.Owner != v.u.ID || run.Live() == nil {
