@@ -27,7 +27,7 @@ func newBlocksScreen(s *Session) *blocksScreen { return &blocksScreen{s: s} }
 
 func (b *blocksScreen) Keys() []key.Binding {
 	k := b.s.Keys
-	return []key.Binding{k.Up, k.Down, k.Toggle, k.FreezeBelow, k.ThawAll, k.HeadOnly, k.Sweep, k.TakeDepth}
+	return []key.Binding{k.Up, k.Down, k.Blocks.Toggle, k.Blocks.FreezeBelow, k.Blocks.ThawAll, k.Blocks.HeadOnly, k.Blocks.Sweep, k.Blocks.TakeDepth}
 }
 
 func (b *blocksScreen) Capturing() bool { return false }
@@ -73,31 +73,31 @@ func (b *blocksScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 		b.cursor = max(b.cursor-1, 0)
 	case key.Matches(msg, k.Down):
 		b.cursor = min(b.cursor+1, n-1)
-	case key.Matches(msg, k.Toggle):
+	case key.Matches(msg, k.Blocks.Toggle):
 		s.frozen[b.cursor] = !s.frozen[b.cursor]
 		if s.trainableBlocks() == 0 {
 			s.frozen[b.cursor] = false
 			s.flashErr(errors.New("at least one block must train: thaw another block first"))
 		}
 		s.plan.freezeChanged(s)
-	case key.Matches(msg, k.FreezeBelow):
+	case key.Matches(msg, k.Blocks.FreezeBelow):
 		for i := range n {
 			s.frozen[i] = i < b.cursor
 		}
 		s.plan.freezeChanged(s)
-	case key.Matches(msg, k.ThawAll):
+	case key.Matches(msg, k.Blocks.ThawAll):
 		for i := range n {
 			s.frozen[i] = false
 		}
 		s.plan.freezeChanged(s)
-	case key.Matches(msg, k.HeadOnly):
+	case key.Matches(msg, k.Blocks.HeadOnly):
 		for i := range n {
 			s.frozen[i] = i < n-1
 		}
 		s.plan.freezeChanged(s)
-	case key.Matches(msg, k.Sweep):
+	case key.Matches(msg, k.Blocks.Sweep):
 		return b, b.toggleSweep()
-	case key.Matches(msg, k.TakeDepth):
+	case key.Matches(msg, k.Blocks.TakeDepth):
 		b.takeDepth()
 	case key.Matches(msg, k.Forward):
 		b.s.show(ScreenPlan)

@@ -88,33 +88,13 @@ type blockState struct {
 	driftHist              []float64
 }
 
-// dashKeys are the dashboard's own keys.
-type dashKeys struct {
-	LogY, Smooth, Zoom, Left, Right, Outliers key.Binding
-}
-
-func newDashKeys() dashKeys {
-	return dashKeys{
-		LogY:     key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "log loss axis")),
-		Smooth:   key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "smoothing")),
-		Zoom:     key.NewBinding(key.WithKeys("z"), key.WithHelp("z", "zoom to stage")),
-		Left:     key.NewBinding(key.WithKeys("left"), key.WithHelp("←/→", "inspect")),
-		Right:    key.NewBinding(key.WithKeys("right"), key.WithHelp("→", "inspect right")),
-		Outliers: key.NewBinding(key.WithKeys("i"), key.WithHelp("i", "outliers in y range")),
-	}
-}
-
-func (k dashKeys) list() []key.Binding {
-	return []key.Binding{k.Left, k.LogY, k.Smooth, k.Zoom, k.Outliers}
-}
-
 // dashboard draws one run: loss and accuracy charts with stage marks, the
 // blocks panel, the status line, the plateau hint and the inspect cursor.
 // Reports are folded in as they arrive and the charts rasterised then; View
 // only composes strings, except after a resize.
 type dashboard struct {
 	pal  palette
-	keys dashKeys
+	keys ChartKeys
 
 	loss, acc           *chart.Chart
 	sRaw, sSmooth, sVal int
@@ -151,7 +131,7 @@ type dashboard struct {
 }
 
 func newDashboard(pal palette) *dashboard {
-	d := &dashboard{pal: pal, keys: newDashKeys(), patience: defaultPatience}
+	d := &dashboard{pal: pal, keys: DefaultKeyMap().Chart, patience: defaultPatience}
 	d.reset()
 	return d
 }

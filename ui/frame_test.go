@@ -84,8 +84,8 @@ func TestOpenModelFolder(t *testing.T) {
 	d.keys("o")
 	d.typeText(empty)
 	d.keys("enter")
-	if !d.m.s.messageErr || !strings.Contains(d.m.s.message, "config.json") {
-		t.Fatalf("opening an empty folder: message %q", d.m.s.message)
+	if !d.m.s.messageErr() || !strings.Contains(d.m.s.message(), "config.json") {
+		t.Fatalf("opening an empty folder: message %q", d.m.s.message())
 	}
 	// A real model folder: the zoo's files copied out.
 	dir := filepath.Join(t.TempDir(), "my-model")
@@ -104,8 +104,8 @@ func TestOpenModelFolder(t *testing.T) {
 	d.keys("o")
 	d.typeText(dir)
 	d.keys("enter")
-	if d.m.s.messageErr {
-		t.Fatalf("opening %s: %s", dir, d.m.s.message)
+	if d.m.s.messageErr() {
+		t.Fatalf("opening %s: %s", dir, d.m.s.message())
 	}
 	d.keys("enter")
 	if d.m.active != ScreenBlocks || d.m.s.base == nil || d.m.s.base.name != dir {

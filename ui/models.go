@@ -209,7 +209,7 @@ func newModelsScreen(s *Session) *modelsScreen {
 
 func (m *modelsScreen) Keys() []key.Binding {
 	k := m.s.Keys
-	return []key.Binding{k.Up, k.Down, k.Filter, k.OpenModel}
+	return []key.Binding{k.Up, k.Down, k.Models.Filter, k.Models.OpenModel}
 }
 
 func (m *modelsScreen) Capturing() bool { return m.filter.Focused() || m.opening }
@@ -303,9 +303,9 @@ func (m *modelsScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 		m.cursor = max(m.cursor-10, 0)
 	case key.Matches(msg, k.PageDown):
 		m.cursor = min(m.cursor+10, max(len(vis)-1, 0))
-	case key.Matches(msg, k.Filter):
+	case key.Matches(msg, k.Models.Filter):
 		return m, m.filter.Focus()
-	case key.Matches(msg, k.OpenModel):
+	case key.Matches(msg, k.Models.OpenModel):
 		m.opening = true
 		m.open.SetValue("")
 		return m, m.open.Focus()

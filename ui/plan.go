@@ -187,6 +187,16 @@ func (p *planDraft) resolved(s *Session) (*trainer.ResolvedPlan, error) {
 	return p.plan.Resolve(s.base.model.Config.BlockNames())
 }
 
+// dataBad reports that the plan's data failed to load: an error about it
+// lasts as long as this.
+func (s *Session) dataBad() bool { return s.plan.dataErr != nil }
+
+// planBad reports that the plan's stages do not resolve over the model.
+func (s *Session) planBad() bool {
+	_, err := s.plan.resolved(s)
+	return err != nil
+}
+
 // factor is the first stage's discriminative factor.
 func (p *planDraft) factor() float64 {
 	f := 1.0
@@ -254,8 +264,8 @@ func newPlanScreen(s *Session) *planScreen {
 
 func (p *planScreen) Keys() []key.Binding {
 	k := p.s.Keys
-	return []key.Binding{k.Up, k.Down, k.Edit, k.Left, k.Right, k.Preset, k.AddStage, k.RemoveStage,
-		k.StageUp, k.StageDown, k.LRFind, k.SavePlan, k.LoadPlan}
+	return []key.Binding{k.Up, k.Down, k.Plan.Edit, k.Plan.Left, k.Plan.Right, k.Plan.Preset, k.Plan.AddStage, k.Plan.RemoveStage,
+		k.Plan.StageUp, k.Plan.StageDown, k.Plan.LRFind, k.Plan.SavePlan, k.Plan.LoadPlan}
 }
 
 func (p *planScreen) Capturing() bool { return p.editing >= 0 || p.fileOp != "" || p.lrf != nil }
@@ -270,7 +280,7 @@ func (p *planScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 		d.loading = false
 		if msg.err != nil {
 			d.dataErr = msg.err
-			p.s.flashErr(msg.err)
+			p.s.flashErrWhile(msg.err, p.s.dataBad)
 			return p, nil
 		}
 		d.prep = msg.prep
@@ -307,11 +317,11 @@ func (p *planScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 		p.cursor = max(p.cursor-1, 0)
 	case key.Matches(msg, k.Down):
 		p.cursor = min(p.cursor+1, p.rows()-1)
-	case key.Matches(msg, k.Edit):
+	case key.Matches(msg, k.Plan.Edit):
 		return p, p.startEdit()
-	case key.Matches(msg, k.Left), key.Matches(msg, k.Right):
+	case key.Matches(msg, k.Plan.Left), key.Matches(msg, k.Plan.Right):
 		dir := 1
-		if key.Matches(msg, k.Left) {
+		if key.Matches(msg, k.Plan.Left) {
 			dir = -1
 		}
 		switch p.cursor {
@@ -321,9 +331,9 @@ func (p *planScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 		case rowPreset:
 			p.cyclePreset(dir)
 		}
-	case key.Matches(msg, k.Preset):
+	case key.Matches(msg, k.Plan.Preset):
 		p.cyclePreset(1)
-	case key.Matches(msg, k.AddStage):
+	case key.Matches(msg, k.Plan.AddStage):
 		at := len(d.plan.Stages)
 		if stage >= 0 {
 			at = stage + 1
@@ -331,7 +341,7 @@ func (p *planScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 		d.plan.Stages = slices.Insert(d.plan.Stages, at, trainer.Stage{Train: []string{"all"}})
 		d.byHand = true
 		p.cursor = numFieldRows + at
-	case key.Matches(msg, k.RemoveStage):
+	case key.Matches(msg, k.Plan.RemoveStage):
 		if stage < 0 {
 			break
 		}
@@ -342,31 +352,31 @@ func (p *planScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 		d.plan.Stages = slices.Delete(d.plan.Stages, stage, stage+1)
 		d.byHand = true
 		p.cursor = min(p.cursor, p.rows()-1)
-	case key.Matches(msg, k.StageUp):
+	case key.Matches(msg, k.Plan.StageUp):
 		if stage > 0 {
 			st := d.plan.Stages
 			st[stage-1], st[stage] = st[stage], st[stage-1]
 			d.byHand = true
 			p.cursor--
 		}
-	case key.Matches(msg, k.StageDown):
+	case key.Matches(msg, k.Plan.StageDown):
 		if stage >= 0 && stage < len(d.plan.Stages)-1 {
 			st := d.plan.Stages
 			st[stage+1], st[stage] = st[stage], st[stage+1]
 			d.byHand = true
 			p.cursor++
 		}
-	case key.Matches(msg, k.SavePlan):
+	case key.Matches(msg, k.Plan.SavePlan):
 		p.fileOp = "save"
 		p.input.Prompt = "save plan to: "
 		p.input.SetValue(cmpOrString(d.file, "plan.json"))
 		return p, p.input.Focus()
-	case key.Matches(msg, k.LoadPlan):
+	case key.Matches(msg, k.Plan.LoadPlan):
 		p.fileOp = "load"
 		p.input.Prompt = "load plan from: "
 		p.input.SetValue(d.file)
 		return p, p.input.Focus()
-	case key.Matches(msg, k.LRFind):
+	case key.Matches(msg, k.Plan.LRFind):
 		return p, p.startLRFind()
 	case key.Matches(msg, k.Forward):
 		return p, p.start()
@@ -406,14 +416,14 @@ func (p *planScreen) start() tea.Cmd {
 		s.flash("the data is still loading; press enter again in a moment")
 		return nil
 	case d.dataErr != nil:
-		s.flashErr(fmt.Errorf("%w — fix the data field (e on data)", d.dataErr))
+		s.flashErrWhile(fmt.Errorf("%w — fix the data field (e on data)", d.dataErr), s.dataBad)
 		return nil
 	case s.training():
 		s.flashErr(errors.New("a run is already training: watch it on Train (4), or stop it there first"))
 		return nil
 	}
 	if _, err := d.resolved(s); err != nil {
-		s.flashErr(fmt.Errorf("plan: %w — edit the stage with e", err))
+		s.flashErrWhile(fmt.Errorf("plan: %w — edit the stage with e", err), s.planBad)
 		return nil
 	}
 	s.flash("starting…")
@@ -821,11 +831,11 @@ func (p *planScreen) startLRFind() tea.Cmd {
 		s.flash("the data is still loading; press l again in a moment")
 		return nil
 	case d.dataErr != nil:
-		s.flashErr(fmt.Errorf("%w — fix the data field first", d.dataErr))
+		s.flashErrWhile(fmt.Errorf("%w — fix the data field first", d.dataErr), s.dataBad)
 		return nil
 	}
 	if _, err := d.resolved(s); err != nil {
-		s.flashErr(fmt.Errorf("plan: %w — edit the stage with e", err))
+		s.flashErrWhile(fmt.Errorf("plan: %w — edit the stage with e", err), s.planBad)
 		return nil
 	}
 	ctx, cancel := context.WithCancel(s.ctx)

@@ -59,8 +59,8 @@ func TestPlanSaveLoad(t *testing.T) {
 	d.keys("e", "ctrl+u")
 	d.typeText("train=fc1,head epochs=2 lr=0.003 schedule=cosine")
 	d.keys("enter")
-	if d.m.s.messageErr {
-		t.Fatalf("editing the stage: %s", d.m.s.message)
+	if d.m.s.messageErr() {
+		t.Fatalf("editing the stage: %s", d.m.s.message())
 	}
 	want := d.m.s.plan.plan
 	file := filepath.Join(t.TempDir(), "my plan.json")
@@ -68,7 +68,7 @@ func TestPlanSaveLoad(t *testing.T) {
 	d.typeText(file)
 	d.keys("enter")
 	if _, err := os.Stat(file); err != nil {
-		t.Fatalf("no plan file: %v (message %q)", err, d.m.s.message)
+		t.Fatalf("no plan file: %v (message %q)", err, d.m.s.message())
 	}
 	d.keys("p") // another preset replaces the stages
 	d.keys("L", "ctrl+u")

@@ -66,32 +66,13 @@ type (
 	}
 )
 
-// runsKeys are the Runs screen's keys.
-type runsKeys struct {
-	Open, Mark, Overlay, Align, Delete, Export, Resume, Filter, Sort key.Binding
-}
-
-func newRunsKeys() runsKeys {
-	return runsKeys{
-		Open:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "open curves")),
-		Mark:    key.NewBinding(key.WithKeys("space"), key.WithHelp("space", "mark")),
-		Overlay: key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "overlay marked")),
-		Align:   key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "align by step/stage")),
-		Delete:  key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "delete")),
-		Export:  key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "export marked PNG")),
-		Resume:  key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "resume")),
-		Filter:  key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
-		Sort:    key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "sort")),
-	}
-}
-
 // sortKeys are the orders `s` cycles through.
 var sortKeys = []string{"started", "best val acc", "name", "status"}
 
 // runsScreen lists the stored runs, opens one, overlays several.
 type runsScreen struct {
 	s    *Session
-	keys runsKeys
+	keys RunsKeys
 	pal  palette
 
 	rows     []runRow
@@ -127,7 +108,7 @@ type runsScreen struct {
 
 func newRunsScreen(s *Session) ScreenModel {
 	return &runsScreen{
-		s: s, keys: newRunsKeys(), marked: map[string]bool{},
+		s: s, keys: s.Keys.Runs, marked: map[string]bool{},
 		filter: textInput("/", "name, model, data or status"),
 		pal:    palette{dark: s.Styles.Dark, noColor: s.Styles.NoColor},
 	}
@@ -139,12 +120,11 @@ func (r *runsScreen) Capturing() bool {
 
 func (r *runsScreen) Keys() []key.Binding {
 	k := r.keys
-	back := key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back to the list"))
 	switch {
 	case r.confirmDelete != "":
 		return []key.Binding{r.s.Keys.Yes, r.s.Keys.No}
 	case r.filterOn:
-		return []key.Binding{key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "apply")), back}
+		return []key.Binding{k.Apply, k.BackToList}
 	case r.detail != nil:
 		// esc goes back to the list: the frame's help already says "back".
 		return r.detail.keys.list()

@@ -250,7 +250,7 @@ func TestFreezeKeys(t *testing.T) {
 	check("space on head", params["fc1"])
 	d.keys("up", "space") // freezing the last trainable block is refused
 	check("space on the last trainable block", params["fc1"])
-	if !d.m.s.messageErr {
+	if !d.m.s.messageErr() {
 		t.Errorf("no error shown after freezing every block")
 	}
 }
@@ -315,12 +315,12 @@ func TestBadInput(t *testing.T) {
 			d.chooseModel("mnist8-mlp")
 			d.keys("enter")
 			tc.keys(d)
-			if !d.m.s.messageErr {
-				t.Fatalf("no error shown; message %q", d.m.s.message)
+			if !d.m.s.messageErr() {
+				t.Fatalf("no error shown; message %q", d.m.s.message())
 			}
 			for _, w := range tc.want {
-				if !strings.Contains(d.m.s.message, w) {
-					t.Errorf("message %q does not contain %q", d.m.s.message, w)
+				if !strings.Contains(d.m.s.message(), w) {
+					t.Errorf("message %q does not contain %q", d.m.s.message(), w)
 				}
 			}
 			if tc.check != nil {
