@@ -27,7 +27,7 @@ func newBlocksScreen(s *Session) *blocksScreen { return &blocksScreen{s: s} }
 
 func (b *blocksScreen) Keys() []key.Binding {
 	k := b.s.Keys
-	return []key.Binding{k.Up, k.Down, k.Blocks.Toggle, k.Blocks.FreezeBelow, k.Blocks.ThawAll, k.Blocks.HeadOnly, k.Blocks.Sweep, k.Blocks.TakeDepth}
+	return []key.Binding{k.Blocks.Toggle, k.Blocks.FreezeBelow, k.Blocks.ThawAll, k.Blocks.HeadOnly, k.Blocks.Sweep, k.Blocks.TakeDepth}
 }
 
 func (b *blocksScreen) Capturing() bool { return false }
@@ -69,10 +69,8 @@ func (b *blocksScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 	}
 	n := len(s.frozen)
 	switch {
-	case key.Matches(msg, k.Up):
-		b.cursor = max(b.cursor-1, 0)
-	case key.Matches(msg, k.Down):
-		b.cursor = min(b.cursor+1, n-1)
+	case key.Matches(msg, k.listKeys()...):
+		b.cursor, _ = moveCursor(k, msg, b.cursor, n)
 	case key.Matches(msg, k.Blocks.Toggle):
 		s.frozen[b.cursor] = !s.frozen[b.cursor]
 		if s.trainableBlocks() == 0 {

@@ -49,7 +49,7 @@ type KeyMap struct {
 
 // ModelsKeys are the Models screen's keys.
 type ModelsKeys struct {
-	Filter, OpenModel key.Binding
+	Filter, OpenModel, CardDown, CardUp key.Binding
 }
 
 // BlocksKeys are the Blocks screen's keys.
@@ -120,6 +120,8 @@ func DefaultKeyMap() KeyMap {
 		Models: ModelsKeys{
 			Filter:    b("/", "filter", "/"),
 			OpenModel: b("o", "open a model folder", "o"),
+			CardDown:  b("J", "scroll card", "J"),
+			CardUp:    b("K", "scroll card up", "K"),
 		},
 		Blocks: BlocksKeys{
 			Toggle:      b("space", "freeze/thaw", "space"),

@@ -264,7 +264,7 @@ func newPlanScreen(s *Session) *planScreen {
 
 func (p *planScreen) Keys() []key.Binding {
 	k := p.s.Keys
-	return []key.Binding{k.Up, k.Down, k.Plan.Edit, k.Plan.Left, k.Plan.Right, k.Plan.Preset, k.Plan.AddStage, k.Plan.RemoveStage,
+	return []key.Binding{k.Plan.Edit, k.Plan.Left, k.Plan.Right, k.Plan.Preset, k.Plan.AddStage, k.Plan.RemoveStage,
 		k.Plan.StageUp, k.Plan.StageDown, k.Plan.LRFind, k.Plan.SavePlan, k.Plan.LoadPlan}
 }
 
@@ -313,10 +313,8 @@ func (p *planScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 	}
 	stage := p.cursor - numFieldRows
 	switch {
-	case key.Matches(msg, k.Up):
-		p.cursor = max(p.cursor-1, 0)
-	case key.Matches(msg, k.Down):
-		p.cursor = min(p.cursor+1, p.rows()-1)
+	case key.Matches(msg, k.listKeys()...):
+		p.cursor, _ = moveCursor(k, msg, p.cursor, p.rows())
 	case key.Matches(msg, k.Plan.Edit):
 		return p, p.startEdit()
 	case key.Matches(msg, k.Plan.Left), key.Matches(msg, k.Plan.Right):

@@ -456,10 +456,8 @@ func (r *runsScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 	switch {
-	case key.Matches(msg, s.Keys.Up):
-		r.cursor = max(r.cursor-1, 0)
-	case key.Matches(msg, s.Keys.Down):
-		r.cursor = min(r.cursor+1, max(len(r.shown)-1, 0))
+	case key.Matches(msg, s.Keys.listKeys()...):
+		r.cursor, _ = moveCursor(s.Keys, msg, r.cursor, len(r.shown))
 	case key.Matches(msg, k.Filter):
 		r.filterOn = true
 		return r.filter.Focus()

@@ -236,11 +236,11 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
 		m.help.SetWidth(msg.Width)
-		return m, nil
+		return m, m.broadcast(m.bodySize())
 	case tea.BackgroundColorMsg:
 		m.s.Styles = NewStyles(msg.IsDark(), m.s.Styles.NoColor)
 		m.applyStyles()
-		return m, nil
+		return m, m.broadcast(m.bodySize())
 	case tea.KeyPressMsg:
 		return m.handleKey(msg)
 	case gotoMsg:
@@ -302,6 +302,12 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.broadcast(msg)
 	}
 	return m, m.broadcast(msg)
+}
+
+// bodySize is the size of the screens' body: the frame less its header,
+// message line and help bar.
+func (m *Model) bodySize() bodySizeMsg {
+	return bodySizeMsg{w: max(m.width, 20), h: max(m.height, 6) - 3}
 }
 
 // startRun makes run the session's, watched from its feed.
