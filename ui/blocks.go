@@ -21,6 +21,7 @@ type blocksScreen struct {
 	cursor int
 	sweep  *sweepState
 	probes *probeState
+	hits   listHits
 }
 
 func newBlocksScreen(s *Session) *blocksScreen { return &blocksScreen{s: s} }
@@ -36,6 +37,21 @@ func (b *blocksScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.KeyPressMsg:
 		return b.handleKey(msg)
+	case tea.MouseWheelMsg:
+		if b.s.base != nil {
+			b.cursor, _ = wheelCursor(msg, b.cursor, len(b.s.frozen))
+		}
+		return b, nil
+	case tea.MouseClickMsg:
+		// A click selects the block; a second click on the selected one
+		// freezes or thaws it, as space does.
+		if i, ok := b.hits.at(msg.Y); ok && b.s.base != nil && msg.Button == tea.MouseLeft && msg.X < b.hits.w {
+			if i == b.cursor {
+				return b.handleKey(tea.KeyPressMsg{Code: tea.KeySpace, Text: " "})
+			}
+			b.cursor = i
+		}
+		return b, nil
 	case sweepRowMsg, sweepDoneMsg:
 		return b, b.handleSweep(msg)
 	case probeMsg:
@@ -228,6 +244,10 @@ func (b *blocksScreen) blocksView(w, h int) string {
 	hdr := fmt.Sprintf("  %-8s %-9s %-*s %-9s %7s %-*s %-7s %s", "block", "state", layersW, "layers", "out", "params", barW, "", "lr", "probe")
 	lines = append(lines, st.Faint.Render(ansi.Truncate(hdr, w, "")))
 	low := s.lowestTrainable()
+	b.hits = listHits{y0: len(lines), n: len(e.blocks), w: w}
+	if low > 0 {
+		b.hits.gapAt = low // the freeze-point marker's line
+	}
 	for i, bi := range e.blocks {
 		if i == low && low > 0 {
 			lines = append(lines, st.Marker.Render(ansi.Truncate(

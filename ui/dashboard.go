@@ -543,6 +543,20 @@ func (d *dashboard) handleKey(msg tea.KeyPressMsg) bool {
 	return true
 }
 
+// handleWheel moves the inspect cursor along the charts, a wheel notch a
+// step of the cursor (up is back in time).
+func (d *dashboard) handleWheel(msg tea.MouseWheelMsg) {
+	switch msg.Button {
+	case tea.MouseWheelUp, tea.MouseWheelLeft:
+		d.moveCursor(-1)
+	case tea.MouseWheelDown, tea.MouseWheelRight:
+		d.moveCursor(+1)
+	default:
+		return
+	}
+	d.rasterise()
+}
+
 // resmooth recomputes the smoothed loss with the current weight: once per
 // key press, over the whole history.
 func (d *dashboard) resmooth() {

@@ -48,12 +48,20 @@ func wheelCursor(msg tea.MouseWheelMsg, cursor, n int) (int, bool) {
 
 // listHits remembers where a list's rows were last drawn, so that a click
 // finds the row under it: row y0 of the screen's body shows item first,
-// and n items follow one a line.
-type listHits struct{ y0, first, n int }
+// and n items follow one a line, in columns below w (0: any). When
+// gapAt > 0, one line that is not an item (a marker) is drawn before item
+// gapAt.
+type listHits struct{ y0, first, n, w, gapAt int }
 
 // at returns the item drawn on body row y, or false when none is.
 func (l listHits) at(y int) (int, bool) {
 	i := y - l.y0
+	if l.gapAt > 0 && i >= l.gapAt-l.first {
+		if i == l.gapAt-l.first {
+			return 0, false
+		}
+		i--
+	}
 	if i < 0 || i >= l.n {
 		return 0, false
 	}

@@ -104,6 +104,7 @@ type runsScreen struct {
 	ovW, ovH    int
 
 	confirmDelete string
+	hits          listHits
 }
 
 func newRunsScreen(s *Session) ScreenModel {
@@ -218,6 +219,21 @@ func (r *runsScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 		}
 	case tea.KeyPressMsg:
 		return r, r.handleKey(msg)
+	case tea.MouseWheelMsg:
+		switch {
+		case r.detail != nil:
+			r.detail.handleWheel(msg)
+		case !r.Capturing():
+			r.cursor, _ = wheelCursor(msg, r.cursor, len(r.shown))
+		}
+	case tea.MouseClickMsg:
+		// A click selects a run; a click on the selected one opens it.
+		if i, ok := r.hits.at(msg.Y); ok && !r.Capturing() && msg.Button == tea.MouseLeft {
+			if i == r.cursor {
+				return r, r.handleKey(tea.KeyPressMsg{Code: tea.KeyEnter})
+			}
+			r.cursor = i
+		}
 	}
 	return r, nil
 }
@@ -660,6 +676,7 @@ func (r *runsScreen) tableView(w, h int) string {
 	}
 	rowsH := max(h-3, 1)
 	top := max(0, min(r.cursor-rowsH/2, len(r.shown)-rowsH))
+	r.hits = listHits{y0: strings.Count(b.String(), "\n"), first: top, n: min(rowsH, len(r.shown)-top), w: w}
 	for i := top; i < len(r.shown) && i < top+rowsH; i++ {
 		row := r.rows[r.shown[i]]
 		mark := "  "
@@ -679,6 +696,9 @@ func (r *runsScreen) tableView(w, h int) string {
 			"best acc": acc, "steps": compactInt(row.steps), "started": row.run.Created.Local().Format("01-02 15:04"),
 		}
 		line := " " + mark + pad(name, nameW)
+		if i == r.cursor {
+			line = "▸" + mark + pad(name, nameW) // visible without colours too
+		}
 		for _, c := range fixed {
 			line += " " + pad(termtext.Sanitize(vals[c.name]), c.w)
 		}

@@ -221,6 +221,10 @@ func (t *trainScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 		t.confusion = &confusionView{classes: msg.classes, counts: msg.counts}
 	case tea.KeyPressMsg:
 		return t, t.handleKey(msg)
+	case tea.MouseWheelMsg:
+		if !t.Capturing() && t.confusion == nil {
+			t.d.handleWheel(msg)
+		}
 	}
 	return t, nil
 }
