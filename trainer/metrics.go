@@ -1,7 +1,10 @@
 package trainer
 
+import "strings"
+
 // Names of the metrics a run records. The store keeps them, the UI and the
-// exports draw them; this is the one place they are spelled.
+// exports draw them; they are spelled here, and a per-block name is built
+// by BlockMetric and taken apart by ParseBlockMetric, nowhere else.
 const (
 	MetricTrainLoss     = "train/loss"      // loss of each training step
 	MetricValLoss       = "val/loss"        // mean validation loss at an evaluation
@@ -21,4 +24,21 @@ const (
 )
 
 // BlockMetric names a per-block diagnostic: "block/<block>/<what>".
-func BlockMetric(block, what string) string { return "block/" + block + "/" + what }
+func BlockMetric(block, what string) string { return blockPrefix + block + "/" + what }
+
+const blockPrefix = "block/"
+
+// ParseBlockMetric splits a per-block metric name into its block and its
+// diagnostic; ok is false when name is not one ("train/loss"). A block
+// name may itself hold slashes: the diagnostic is what follows the last.
+func ParseBlockMetric(name string) (block, what string, ok bool) {
+	rest, ok := strings.CutPrefix(name, blockPrefix)
+	if !ok {
+		return "", "", false
+	}
+	i := strings.LastIndexByte(rest, '/')
+	if i <= 0 || i == len(rest)-1 {
+		return "", "", false
+	}
+	return rest[:i], rest[i+1:], true
+}

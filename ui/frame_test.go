@@ -237,3 +237,14 @@ func TestCardRendered(t *testing.T) {
 		t.Errorf("the wheel over the card did not scroll it up: offset %d", ms.card.vp.YOffset())
 	}
 }
+
+func TestCommaInt(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		want string
+	}{{0, "0"}, {999, "999"}, {1000, "1,000"}, {53989, "53,989"}, {-1234, "-1,234"}, {-999, "-999"}, {1234567, "1,234,567"}} {
+		if got := commaInt(c.n); got != c.want {
+			t.Errorf("commaInt(%d) = %q, want %q", c.n, got, c.want)
+		}
+	}
+}

@@ -1,8 +1,6 @@
 package export
 
 import (
-	"strings"
-
 	"thaw/trainer"
 )
 
@@ -22,12 +20,8 @@ func DriftSeries(block string) string { return trainer.BlockMetric(block, traine
 
 // driftBlock returns the block name of a drift series and whether name is one.
 func driftBlock(name string) (string, bool) {
-	rest, ok := strings.CutPrefix(name, "block/")
-	if !ok {
-		return "", false
-	}
-	block, ok := strings.CutSuffix(rest, "/drift")
-	return block, ok && block != ""
+	block, what, ok := trainer.ParseBlockMetric(name)
+	return block, ok && what == trainer.BlockDrift
 }
 
 // Point is one recorded value of a metric.
