@@ -6,7 +6,6 @@ package ui
 
 import (
 	"fmt"
-	"image/color"
 	"math"
 	"slices"
 	"strings"
@@ -33,37 +32,6 @@ const blockHistory = 48
 // defaultPatience is how many evaluations without a better validation
 // loss make a plateau when the plan sets no patience.
 const defaultPatience = 3
-
-// palette is the colours of one session's dashboard, from its terminal's
-// background and NO_COLOR.
-type palette struct {
-	dark, noColor bool
-}
-
-func (p palette) c(light, dark string) color.Color {
-	if p.noColor {
-		return nil
-	}
-	if p.dark {
-		return lipgloss.Color(dark)
-	}
-	return lipgloss.Color(light)
-}
-
-func (p palette) smooth() color.Color { return p.c("#A3521B", "#F5A65B") }
-func (p palette) val() color.Color    { return p.c("#1F6FB2", "#7FC8F8") }
-func (p palette) acc() color.Color    { return p.c("#1B7F3B", "#7BD88F") }
-func (p palette) src() color.Color    { return p.c("#8E3BA8", "#D99BFF") }
-func (p palette) best() color.Color   { return p.c("#B00020", "#FF6B6B") }
-func (p palette) dim() color.Color    { return p.c("#7A7A7A", "#8A8A8A") }
-func (p palette) frozen() color.Color { return p.c("#1F6FB2", "#7FC8F8") }
-
-func (p palette) fg(c color.Color) lipgloss.Style {
-	if c == nil {
-		return lipgloss.NewStyle()
-	}
-	return lipgloss.NewStyle().Foreground(c)
-}
 
 // evalPoint is one evaluation.
 type evalPoint struct {

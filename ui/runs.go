@@ -865,7 +865,7 @@ func (r *runsScreen) overlayView(w, h int) string {
 }
 
 func runColor(p palette, i int) color.Color {
-	cs := []color.Color{p.smooth(), p.val(), p.acc(), p.src(), p.best(), p.c("#B8860B", "#F5C542")}
+	cs := []color.Color{p.smooth(), p.val(), p.acc(), p.src(), p.best(), p.c(toneGold)}
 	return cs[i%len(cs)]
 }
 
