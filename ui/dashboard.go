@@ -618,10 +618,13 @@ func (d *dashboard) layout(w, h int) {
 		d.chartW-- // a gap
 	}
 	rest := h - 3 // status (2) and cursor or hint line
-	// Chart titles with their legends only where there is room.
+	// A title with its legend over each chart where there is room, one
+	// line for both charts where there is not.
 	d.titles = h >= 30
 	if d.titles {
 		rest -= 2
+	} else {
+		rest--
 	}
 	if d.panelW == 0 {
 		rest -= d.compactBlocksRows(h)
@@ -650,8 +653,10 @@ func (d *dashboard) view(w, h int) string {
 	left.WriteString("\n")
 	if d.titles {
 		left.WriteString(d.chartTitle("loss", d.lossLegend()))
-		left.WriteString("\n")
+	} else {
+		left.WriteString(d.compactLegend(d.chartW))
 	}
+	left.WriteString("\n")
 	left.WriteString(d.loss.View())
 	left.WriteString("\n")
 	if d.titles {
@@ -697,6 +702,49 @@ func (d *dashboard) lossLegend() string {
 		parts = append(parts, "zoomed (z: all)")
 	}
 	return strings.Join(parts, "  ")
+}
+
+// compactLegend is both charts' legends in one line of w columns, for a
+// terminal too short for a title over each: the series by glyph and
+// colour, the smoothing, the y scale, whether outliers are shown, and the
+// forgetting figure; what does not fit is cut from the end, the series
+// first in line so that they always survive.
+func (d *dashboard) compactLegend(w int) string {
+	p := d.pal
+	sm := "raw"
+	if s := smoothings[d.smoothIdx]; s > 0 {
+		sm = fmt.Sprintf("s%.2g", s)
+	}
+	y := "lin y"
+	if d.loss.LogY() {
+		y = "log y"
+	}
+	parts := []string{
+		lipgloss.NewStyle().Bold(true).Render("loss"),
+		p.fg(p.smooth()).Render("━ train " + sm),
+		p.fg(p.val()).Render("• val"),
+		p.fg(p.best()).Render("◆ best"),
+		y,
+	}
+	if !d.loss.IgnoreOutliers() {
+		parts = append(parts, "outliers")
+	}
+	if d.zoomed {
+		parts = append(parts, "zoomed")
+	}
+	parts = append(parts, "│", lipgloss.NewStyle().Bold(true).Render("acc"),
+		p.fg(p.acc()).Render("• val"), p.fg(p.src()).Render("• source")+d.forgettingShort())
+	return ansi.Truncate(strings.Join(parts, " "), w, "…")
+}
+
+// forgettingShort is the forgetting figure in a few cells: " 97.0→81.5
+// (-15.5)", "" before the first source evaluation.
+func (d *dashboard) forgettingShort() string {
+	f := d.forgetting()
+	if f == "" {
+		return ""
+	}
+	return " " + strings.ReplaceAll(strings.ReplaceAll(strings.TrimSpace(f), "% → ", "→"), "%", "")
 }
 
 func (d *dashboard) accLegend() string {
