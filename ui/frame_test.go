@@ -169,7 +169,12 @@ func TestFullHelpOnceAndWhole(t *testing.T) {
 func TestMessageLifetime(t *testing.T) {
 	d := newDriver(t, Options{})
 	s := d.m.s
+	s.infoLife = infoLifetime
 	s.flash("hello")
+	if s.msg.until.IsZero() {
+		t.Fatalf("a notice has no lifetime")
+	}
+	s.infoLife = 0
 	d.send(expireMsg{seq: s.msg.seq})
 	if s.message() != "" {
 		t.Errorf("notice still shown after it expired: %q", s.message())

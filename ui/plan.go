@@ -264,6 +264,9 @@ func newPlanScreen(s *Session) *planScreen {
 
 func (p *planScreen) Keys() []key.Binding {
 	k := p.s.Keys
+	if p.lrf != nil {
+		return []key.Binding{k.Plan.Left, k.Plan.Right}
+	}
 	return []key.Binding{k.Plan.Edit, k.Plan.Left, k.Plan.Right, k.Plan.Preset, k.Plan.AddStage, k.Plan.RemoveStage,
 		k.Plan.StageUp, k.Plan.StageDown, k.Plan.LRFind, k.Plan.SavePlan, k.Plan.LoadPlan}
 }
@@ -802,16 +805,24 @@ func (p *planScreen) dataNote() string {
 
 // ---- the LR finder overlay ----
 
-// lrFind is a learning-rate range test run from the Plan screen, shown in
-// an overlay: enter takes its suggestion, esc dismisses it.
+// lrFind is a learning-rate range test of one stage, run from the Plan
+// screen and shown in an overlay with fastai's four suggestions: ← and →
+// choose one, enter writes it into the plan as the stage's peak rate, esc
+// dismisses it.
 type lrFind struct {
 	id     int
+	stage  int // the stage tested, 0-based
 	cancel context.CancelFunc
 	done   bool
 	res    trainer.LRFindResult
 	err    error
+	choice int // the suggestion enter takes, an index into res.Suggestions
 	chart  *chart.Chart
 }
+
+// defaultSuggestion is the suggestion the finder offers first: valley,
+// fastai's default since v2.5.
+const defaultSuggestion = "valley"
 
 // lrFindMsg is the range test's result.
 type lrFindMsg struct {
@@ -820,8 +831,9 @@ type lrFindMsg struct {
 	err error
 }
 
-// startLRFind runs fastai's range test on the plan's first stage in the
-// background, on the job as prepared (the model is restored after it).
+// startLRFind runs fastai's range test in the background on the stage
+// under the cursor (the first stage when the cursor is on a field), on the
+// job as prepared (the model is restored after it).
 func (p *planScreen) startLRFind() tea.Cmd {
 	s, d := p.s, p.s.plan
 	switch {
@@ -838,15 +850,19 @@ func (p *planScreen) startLRFind() tea.Cmd {
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	id := s.nextID()
-	p.lrf = &lrFind{id: id, cancel: cancel}
+	stage := max(p.cursor-numFieldRows, 0)
+	p.lrf = &lrFind{id: id, cancel: cancel, stage: stage}
 	job, cat := d.job(s), s.catalog
 	return func() tea.Msg {
 		prep, err := inspectData(cat, job)
 		if err != nil {
 			return lrFindMsg{id: id, err: err}
 		}
+		if stage >= len(prep.Plan.Stages) {
+			return lrFindMsg{id: id, err: fmt.Errorf("the plan has no stage %d", stage+1)}
+		}
 		res, err := trainer.FindLR(ctx, trainer.FindLRSpec{
-			Model: prep.Model, Stage: &prep.Plan.Stages[0], Train: prep.Train,
+			Model: prep.Model, Stage: &prep.Plan.Stages[stage], Train: prep.Train,
 			Seed: job.Seed, BatchSize: prep.Spec().BatchSize,
 		})
 		return lrFindMsg{id: id, res: res, err: err}
@@ -864,34 +880,55 @@ func (p *planScreen) handleLRFind(msg lrFindMsg) {
 		return
 	}
 	f.chart = nil // drawn at the overlay's size
+	for i, sg := range msg.res.Suggestions {
+		if sg.Name == defaultSuggestion {
+			f.choice = i
+		}
+	}
 }
 
-// handleOverlayKey: enter takes the suggestion, esc dismisses (and
-// cancels a test still running).
+// handleOverlayKey: ← and → choose a suggestion, enter takes it, esc
+// dismisses (and cancels a test still running).
 func (p *planScreen) handleOverlayKey(msg tea.KeyPressMsg) {
 	k := p.s.Keys
 	f := p.lrf
+	n := len(f.res.Suggestions)
 	switch {
 	case key.Matches(msg, k.Back):
 		f.cancel()
 		p.lrf = nil
+	case key.Matches(msg, k.Plan.Left) && n > 0:
+		f.choice = (f.choice + n - 1) % n
+		f.chart = nil
+	case key.Matches(msg, k.Plan.Right) && n > 0:
+		f.choice = (f.choice + 1) % n
+		f.chart = nil
 	case key.Matches(msg, k.Forward):
-		if !f.done || f.err != nil {
+		if !f.done || f.err != nil || n == 0 {
 			return
 		}
-		p.acceptLR(f.res.Suggestion)
+		sg := f.res.Suggestions[f.choice]
+		p.acceptLR(f.stage, sg.LR, sg.Name)
 		f.cancel()
 		p.lrf = nil
 	}
 }
 
-// acceptLR scales every stage's peak rate so that the first stage's is lr,
-// keeping the plan's ratios between stages (chain-thaw's later stages at a
-// tenth, say).
-func (p *planScreen) acceptLR(lr float64) {
+// acceptLR writes lr into the plan as stage's peak rate, so that a run
+// started from it (or the plan saved) carries the rate itself, never
+// depending on when the finder ran. For the first stage every stage's rate
+// is scaled alike, keeping the plan's ratios between stages (chain-thaw's
+// later stages at a tenth, say); a later stage's rate is set alone.
+func (p *planScreen) acceptLR(stage int, lr float64, rule string) {
 	s, d := p.s, p.s.plan
 	rp, err := d.resolved(s)
-	if err != nil || !(lr > 0) || !(rp.Stages[0].LR > 0) {
+	if err != nil || !(lr > 0) || stage >= len(d.plan.Stages) || !(rp.Stages[stage].LR > 0) {
+		return
+	}
+	if stage > 0 {
+		d.plan.Stages[stage].LR = lr
+		d.byHand = true
+		s.flash(fmt.Sprintf("peak learning rate of stage %d set to %.3g (fastai's %s)", stage+1, lr, rule))
 		return
 	}
 	ratio := lr / rp.Stages[0].LR
@@ -907,7 +944,7 @@ func (p *planScreen) acceptLR(lr float64) {
 		d.plan.Stages[0].LR = lr
 	}
 	d.byHand = true
-	s.flash(fmt.Sprintf("peak learning rate of stage 1 set to %.3g (the others scaled alike)", lr))
+	s.flash(fmt.Sprintf("peak learning rate of stage 1 set to %.3g (fastai's %s; the other stages scaled alike)", lr, rule))
 }
 
 // overlayView draws the LR finder's overlay in a w×h body.
@@ -918,26 +955,34 @@ func (p *planScreen) overlayView(w, h int) string {
 	var body string
 	switch {
 	case !f.done:
-		body = st.Heading.Render("LR finder") + "\n\nrunning the range test on stage 1's blocks…\n\n" + st.Faint.Render("esc cancels")
+		body = st.Heading.Render("LR finder") + fmt.Sprintf("\n\nrunning the range test on stage %d's blocks…\n\n", f.stage+1) + st.Faint.Render("esc cancels")
 	case f.err != nil:
 		body = st.Heading.Render("LR finder") + "\n\n" + st.Error.Render(termtext.Sanitize(f.err.Error())) +
 			"\n\n" + st.Faint.Render("esc closes; try a smaller batch or more data")
 	default:
-		cw, ch := bw-4, bh-6
+		cw, ch := bw-4, bh-7
 		if f.chart == nil || func() bool { w0, h0 := f.chart.Size(); return w0 != cw || h0 != ch }() {
-			f.chart = lrFindChart(st, f.res, cw, ch)
+			f.chart = lrFindChart(st, f.res, f.choice, cw, ch)
 		}
-		body = st.Heading.Render("LR finder") + st.Faint.Render("  smoothed loss against log10 of the learning rate") + "\n" +
+		var picks []string
+		for i, sg := range f.res.Suggestions {
+			t := fmt.Sprintf("%s %.3g", sg.Name, sg.LR)
+			if i == f.choice {
+				t = st.Selected.Render(t)
+			}
+			picks = append(picks, t)
+		}
+		body = st.Heading.Render(fmt.Sprintf("LR finder · stage %d", f.stage+1)) + st.Faint.Render("  smoothed loss against log10 of the learning rate") + "\n" +
 			f.chart.View() + "\n" +
-			fmt.Sprintf("suggested peak learning rate %s  ", st.Marker.Render(fmt.Sprintf("%.3g", f.res.Suggestion))) +
-			st.Faint.Render("(fastai's valley)") + "\n" + st.Faint.Render("enter takes it for stage 1 · esc dismisses")
+			"suggested peak learning rate (fastai): " + strings.Join(picks, "  ") + "\n" +
+			st.Faint.Render(fmt.Sprintf("←/→ choose · enter takes it for stage %d · esc dismisses", f.stage+1))
 	}
 	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, st.Overlay.Render(body))
 }
 
 // lrFindChart draws the range test: the raw loss faint, the smoothed
-// loss, and the suggestion marked.
-func lrFindChart(st Styles, res trainer.LRFindResult, w, h int) *chart.Chart {
+// loss, every suggestion marked and the chosen one as the best point.
+func lrFindChart(st Styles, res trainer.LRFindResult, choice, w, h int) *chart.Chart {
 	c := chart.New(max(w, 20), max(h, 5))
 	xs := make([]float64, len(res.LRs))
 	for i, lr := range res.LRs {
@@ -950,10 +995,16 @@ func lrFindChart(st Styles, res trainer.LRFindResult, w, h int) *chart.Chart {
 	smooth := c.AddSeries("smoothed loss", chart.Line, chart.Style{}, true)
 	c.Append(raw, xs, res.RawLosses)
 	c.Append(smooth, xs, res.Losses)
-	if i := res.SuggestionIndex; i >= 0 && i < len(xs) {
-		c.SetMarks([]chart.Mark{{X: xs[i], Label: fmt.Sprintf("%.2g", res.Suggestion)}})
-		c.SetBest(xs[i], res.Losses[i], true)
+	var marks []chart.Mark
+	for j, sg := range res.Suggestions {
+		if i := sg.Index; i >= 0 && i < len(xs) {
+			marks = append(marks, chart.Mark{X: xs[i], Label: sg.Name})
+			if j == choice {
+				c.SetBest(xs[i], res.Losses[i], true)
+			}
+		}
 	}
+	c.SetMarks(marks)
 	c.Render()
 	return c
 }

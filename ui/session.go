@@ -49,6 +49,9 @@ type Session struct {
 	// message whole, for `!`.
 	msg message
 	log []logEntry
+	// infoLife is how long a notice stays; zero keeps it until replaced
+	// (tests that run commands synchronously cannot wait on a timer).
+	infoLife time.Duration
 
 	// sweeping is set while a freeze-depth sweep runs: quitting asks
 	// first.
@@ -79,6 +82,8 @@ func newSession(ctx context.Context, opts Options, noColor bool) *Session {
 		catalog: opts.Catalog,
 		ctx:     ctx,
 		cancel:  cancel,
+
+		infoLife: infoLifetime,
 	}
 	if s.catalog == nil {
 		s.catalog = assets.NewCatalog()
@@ -127,8 +132,8 @@ func (s *Session) noteWhile(msg string, holds func() bool) {
 
 func (s *Session) say(sev severity, text string, holds func() bool) {
 	s.msg = message{text: text, sev: sev, holds: holds, seq: s.msg.seq + 1}
-	if sev == sevInfo && holds == nil {
-		s.msg.until = time.Now().Add(infoLifetime)
+	if sev == sevInfo && holds == nil && s.infoLife > 0 {
+		s.msg.until = time.Now().Add(s.infoLife)
 	}
 	s.log = append(s.log, logEntry{at: time.Now(), sev: sev, text: text})
 	if len(s.log) > maxLog {

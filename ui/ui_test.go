@@ -81,6 +81,9 @@ func newDriverOpts(t testing.TB, opts Options) *driver {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	m := New(ctx, opts)
+	// Commands run synchronously here: a notice's expiry timer would
+	// stall the test for its lifetime.
+	m.s.infoLife = 0
 	d := &driver{t: t, m: m}
 	d.send(tea.WindowSizeMsg{Width: 160, Height: 48})
 	d.run(m.Init())
