@@ -2,7 +2,6 @@ package ui
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"image/color"
@@ -281,7 +280,7 @@ func listRuns(ctx context.Context, src RunStore, old map[string]runRow) ([]runRo
 			rows = append(rows, o)
 			continue
 		}
-		row := runRow{run: run, name: termtext.Sanitize(run.Name), plan: planName(run.Plan), bestAcc: math.NaN(), bestLoss: math.NaN()}
+		row := runRow{run: run, name: termtext.Sanitize(run.Name), plan: export.PlanName(run.Plan), bestAcc: math.NaN(), bestLoss: math.NaN()}
 		if run.ParentRun != "" {
 			row.parent = names[run.ParentRun]
 			if row.parent == "" {
@@ -327,37 +326,6 @@ func runStats(ctx context.Context, src RunStore, row *runRow) error {
 		}
 	}
 	return nil
-}
-
-// planName finds the plan's name in a stored job record, whichever of
-// its versions: "plan":{"name":…} or "Plan":{"Name":…}.
-func planName(raw json.RawMessage) string {
-	var rec map[string]json.RawMessage
-	if json.Unmarshal(raw, &rec) != nil {
-		return ""
-	}
-	for _, k := range []string{"plan", "Plan", "job", "Job"} {
-		sub, ok := rec[k]
-		if !ok {
-			continue
-		}
-		var m map[string]json.RawMessage
-		if json.Unmarshal(sub, &m) != nil {
-			continue
-		}
-		for _, nk := range []string{"name", "Name", "preset", "Preset"} {
-			var s string
-			if json.Unmarshal(m[nk], &s) == nil && s != "" {
-				return termtext.Sanitize(s)
-			}
-		}
-		if p, ok := m["plan"]; ok {
-			if n := planName(json.RawMessage(`{"plan":` + string(p) + `}`)); n != "" {
-				return n
-			}
-		}
-	}
-	return ""
 }
 
 // refilter applies the filter and the sort to the rows.
