@@ -334,11 +334,14 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	k := m.s.Keys
 	if m.confirmQuit {
 		switch {
-		case key.Matches(msg, k.Yes), key.Matches(msg, k.ForceQuit):
+		case key.Matches(msg, k.Yes), key.Matches(msg, k.ForceQuit), key.Matches(msg, k.Quit):
+			// q again quits too: the help bar goes on saying so.
 			m.s.stopAll()
 			return m, tea.Quit
 		case key.Matches(msg, k.No), key.Matches(msg, k.Back):
 			m.confirmQuit = false
+		case key.Matches(msg, k.Help):
+			m.confirmQuit, m.showHelp = false, true
 		}
 		return m, nil
 	}
@@ -524,7 +527,7 @@ func (m *Model) helpBar(w int) string {
 	tail := []key.Binding{k.Help, k.Quit}
 	switch {
 	case m.confirmQuit:
-		bs, tail = []key.Binding{k.Yes, k.No}, nil
+		bs = []key.Binding{k.Yes, k.No}
 	case m.showHelp:
 		bs = nil
 	case m.showLog:
@@ -729,7 +732,7 @@ func (m *Model) confirmView(w, h int) string {
 		msg = "A freeze-depth sweep is running. Quit and stop it?\n\n" +
 			"The freeze points it finished stay stored (thaw runs).\n\n"
 	}
-	msg += "y quit · n stay"
+	msg += "y or q quit · n stay"
 	box := st.Overlay.Render(msg)
 	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, box)
 }
