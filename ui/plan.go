@@ -960,13 +960,13 @@ func (p *planScreen) overlayView(w, h int) string {
 		body = st.Heading.Render("LR finder") + "\n\n" + st.Error.Render(termtext.Sanitize(f.err.Error())) +
 			"\n\n" + st.Faint.Render("esc closes; try a smaller batch or more data")
 	default:
-		cw, ch := bw-4, bh-7
+		cw, ch := bw-4, bh-8
 		if f.chart == nil || func() bool { w0, h0 := f.chart.Size(); return w0 != cw || h0 != ch }() {
 			f.chart = lrFindChart(st, f.res, f.choice, cw, ch)
 		}
 		var picks []string
 		for i, sg := range f.res.Suggestions {
-			t := fmt.Sprintf("%s %.3g", sg.Name, sg.LR)
+			t := fmt.Sprintf("%s %.2g", sg.Name, sg.LR)
 			if i == f.choice {
 				t = st.Selected.Render(t)
 			}
@@ -974,10 +974,16 @@ func (p *planScreen) overlayView(w, h int) string {
 		}
 		body = st.Heading.Render(fmt.Sprintf("LR finder · stage %d", f.stage+1)) + st.Faint.Render("  smoothed loss against log10 of the learning rate") + "\n" +
 			f.chart.View() + "\n" +
-			"suggested peak learning rate (fastai): " + strings.Join(picks, "  ") + "\n" +
+			"fastai's suggested peak learning rates:\n" + strings.Join(picks, "  ") + "\n" +
 			st.Faint.Render(fmt.Sprintf("←/→ choose · enter takes it for stage %d · esc dismisses", f.stage+1))
 	}
-	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, st.Overlay.Render(body))
+	// Every line inside the box's width: a wider one would widen the box
+	// past the screen, and the frame would cut its right edge.
+	lines := strings.Split(body, "\n")
+	for i, l := range lines {
+		lines[i] = ansi.Truncate(l, bw, "…")
+	}
+	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, st.Overlay.Render(strings.Join(lines, "\n")))
 }
 
 // lrFindChart draws the range test: the raw loss faint, the smoothed

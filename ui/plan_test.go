@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	tea "charm.land/bubbletea/v2"
+
 	"thaw/trainer"
 )
 
@@ -126,6 +128,15 @@ func TestLRFinderStageUnderCursor(t *testing.T) {
 		if !strings.Contains(scr, want) {
 			t.Errorf("the overlay lacks %q:\n%s", want, scr)
 		}
+	}
+	// At 80×24 the overlay keeps its right edge: every suggestion fits.
+	d.send(tea.WindowSizeMsg{Width: 80, Height: 24})
+	scr = d.screen()
+	if row := lineWith(scr, "LR finder"); !strings.HasSuffix(strings.TrimRight(row, " "), "║") {
+		t.Errorf("at 80×24 the overlay is cut: %q\n%s", row, scr)
+	}
+	if row := lineWith(scr, "valley"); !strings.Contains(row, "slide") {
+		t.Errorf("at 80×24 the suggestions are cut: %q", row)
 	}
 	sugg := ps.lrf.res.Suggestions
 	if len(sugg) != 4 || sugg[ps.lrf.choice].Name != "valley" {
