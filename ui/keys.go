@@ -148,7 +148,7 @@ func DefaultKeyMap() KeyMap {
 			Pause:     b("p", "pause/resume", "p"),
 			Next:      b("n", "next stage", "n"),
 			Stop:      b("x", "stop", "x"),
-			Export:    b("e", "export PNG", "e"),
+			Export:    b("e", "export", "e"),
 			Branch:    b("b", "branch", "b"),
 			Confusion: b("c", "confusion matrix", "c"),
 		},

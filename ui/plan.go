@@ -267,8 +267,9 @@ func (p *planScreen) Keys() []key.Binding {
 	if p.lrf != nil {
 		return []key.Binding{k.Plan.Left, k.Plan.Right}
 	}
-	return []key.Binding{k.Plan.Edit, k.Plan.Left, k.Plan.Right, k.Plan.Preset, k.Plan.AddStage, k.Plan.RemoveStage,
-		k.Plan.StageUp, k.Plan.StageDown, k.Plan.LRFind, k.Plan.SavePlan, k.Plan.LoadPlan}
+	// The most used first: the help bar keeps those at 80 columns.
+	return []key.Binding{k.Plan.Edit, k.Plan.LRFind, k.Plan.Preset, k.Plan.AddStage, k.Plan.RemoveStage,
+		k.Plan.SavePlan, k.Plan.LoadPlan, k.Plan.StageUp, k.Plan.StageDown, k.Plan.Left, k.Plan.Right}
 }
 
 func (p *planScreen) Capturing() bool { return p.editing >= 0 || p.fileOp != "" || p.lrf != nil }
