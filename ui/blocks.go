@@ -28,7 +28,8 @@ func newBlocksScreen(s *Session) *blocksScreen { return &blocksScreen{s: s} }
 
 func (b *blocksScreen) Keys() []key.Binding {
 	k := b.s.Keys
-	return []key.Binding{k.Blocks.Toggle, k.Blocks.FreezeBelow, k.Blocks.ThawAll, k.Blocks.HeadOnly, k.Blocks.Sweep, k.Blocks.TakeDepth}
+	// The most used first: the help bar keeps those at 80 columns.
+	return []key.Binding{k.Blocks.Toggle, k.Blocks.FreezeBelow, k.Blocks.Sweep, k.Blocks.HeadOnly, k.Blocks.ThawAll, k.Blocks.TakeDepth}
 }
 
 func (b *blocksScreen) Capturing() bool { return false }

@@ -28,10 +28,25 @@ type cardState struct {
 	vp       viewport.Model
 	for_     cardKey
 	rendered bool
+	// cache keeps cards rendered before: moving the cursor back and
+	// forth costs a lookup, not a render.
+	cache map[cardKey]string
+	// lines is the card's rendered lines; view the last drawn card and
+	// viewFor what it was drawn for.
+	lines   []string
+	view    string
+	viewFor cardViewKey
 	// box is where the card sits in the body: beside the list (framed)
 	// or below it, x0/y0 its top-left content cell.
 	beside bool
 	x0, y0 int
+}
+
+type cardViewKey struct {
+	k        cardKey
+	y, w, h  int
+	beside   bool
+	rendered bool
 }
 
 type cardKey struct {
@@ -79,7 +94,16 @@ func (m *modelsScreen) refreshCard() {
 		if m.card.vp.Width() == 0 {
 			m.card.vp = viewport.New()
 		}
-		m.card.vp.SetContent(renderCard(e, cw, st))
+		out, ok := m.card.cache[k]
+		if !ok {
+			if len(m.card.cache) >= 64 || m.card.cache == nil {
+				m.card.cache = map[cardKey]string{} // sizes changed: start over
+			}
+			out = renderCard(e, cw, st)
+			m.card.cache[k] = out
+		}
+		m.card.vp.SetContent(out)
+		m.card.lines = strings.Split(out, "\n")
 		m.card.vp.GotoTop()
 		m.card.for_, m.card.rendered = k, true
 	}
@@ -93,25 +117,57 @@ func (m *modelsScreen) refreshCard() {
 	}
 }
 
-// cardView draws the card's viewport, framed when beside the list.
+// cardView draws the lines of the card the viewport scrolls to, framed
+// when beside the list, and a scroll note on its last line when it does
+// not fit. The viewport keeps the scroll state; the drawing is done here,
+// once per scroll or selection, because wrapping the card again through
+// Lip Gloss on every frame costs more than the rest of the screen.
 func (m *modelsScreen) cardView(w, h int) string {
-	if !m.card.rendered {
+	c := &m.card
+	vk := cardViewKey{k: c.for_, y: c.vp.YOffset(), w: w, h: h, beside: c.beside, rendered: c.rendered}
+	if vk == c.viewFor {
+		return c.view
+	}
+	c.viewFor = vk
+	if !c.rendered {
+		c.view = ""
 		return ""
 	}
-	body := m.card.vp.View()
-	if !m.card.vp.AtBottom() || !m.card.vp.AtTop() {
+	cw, ch := c.vp.Width(), c.vp.Height()
+	top := min(c.vp.YOffset(), max(len(c.lines)-ch, 0))
+	out := make([]string, ch)
+	for i := range out {
+		l := ""
+		if top+i < len(c.lines) {
+			l = c.lines[top+i]
+		}
+		lw := ansi.StringWidth(l)
+		if lw > cw {
+			l, lw = ansi.Truncate(l, cw, ""), cw
+		}
+		out[i] = l + strings.Repeat(" ", cw-lw)
+	}
+	if len(c.lines) > ch {
 		// Say that it scrolls, and how far down it is.
-		pct := fmt.Sprintf(" %d%% · J/K or wheel scrolls ", int(100*m.card.vp.ScrollPercent()))
-		lines := strings.Split(body, "\n")
-		last := len(lines) - 1
-		lines[last] = ansi.Truncate(lines[last], max(m.card.vp.Width()-ansi.StringWidth(pct), 0), "")
-		lines[last] += strings.Repeat(" ", max(m.card.vp.Width()-ansi.StringWidth(lines[last])-ansi.StringWidth(pct), 0)) + m.s.Styles.Faint.Render(pct)
-		body = strings.Join(lines, "\n")
+		pct := fmt.Sprintf(" %d%% · J/K or wheel scrolls ", int(100*c.vp.ScrollPercent()))
+		last := ansi.Truncate(out[ch-1], max(cw-ansi.StringWidth(pct), 0), "")
+		out[ch-1] = last + strings.Repeat(" ", max(cw-ansi.StringWidth(last)-ansi.StringWidth(pct), 0)) + m.s.Styles.Faint.Render(pct)
 	}
-	if m.card.beside {
-		return m.s.Styles.Border.Width(w).Height(h).Render(body)
+	if !c.beside {
+		c.view = strings.Join(out, "\n")
+		return c.view
 	}
-	return body
+	pal := palette{dark: m.s.Styles.Dark, noColor: m.s.Styles.NoColor}
+	edge := pal.fg(pal.dim())
+	bar := edge.Render("│")
+	var b strings.Builder
+	b.WriteString(edge.Render("╭" + strings.Repeat("─", cw) + "╮"))
+	for _, l := range out {
+		b.WriteString("\n" + bar + l + bar)
+	}
+	b.WriteString("\n" + edge.Render("╰"+strings.Repeat("─", cw)+"╯"))
+	c.view = b.String()
+	return c.view
 }
 
 // scrollCard scrolls the card by n lines, down when n > 0.
