@@ -117,3 +117,30 @@ func TestFlowMouseBlocks(t *testing.T) {
 	tm.Send(press("q"))
 	tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second))
 }
+
+// TestFlowMessageLog: an error too long for its line points to the log,
+// ! shows it whole, esc closes the log.
+func TestFlowMessageLog(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := New(ctx, Options{NoProbes: true})
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(80, 24))
+	scr := newScreenReader(tm.Output(), 80, 24)
+	scr.waitFor(t, "digits-cnn")
+	dir := "/nonexistent/" + strings.Repeat("a-long-folder-name/", 5) + "model"
+	tm.Send(press("o"))
+	for _, r := range dir {
+		tm.Send(tea.KeyPressMsg{Code: r, Text: string(r)})
+	}
+	tm.Send(press("enter"))
+	scr.waitFor(t, "! whole")
+	tm.Send(press("!"))
+	log := scr.waitFor(t, "Messages")
+	if joined := strings.Join(strings.Fields(log), ""); !strings.Contains(joined, strings.ReplaceAll(dir, " ", "")) {
+		t.Errorf("the log does not hold the error whole:\n%s", log)
+	}
+	tm.Send(press("esc"))
+	scr.waitFor(t, "Base models")
+	tm.Send(press("q"))
+	tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second))
+}
