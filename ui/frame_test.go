@@ -253,3 +253,14 @@ func TestCommaInt(t *testing.T) {
 		}
 	}
 }
+
+// TestClickTab: a click on a screen's name in the header shows it.
+func TestClickTab(t *testing.T) {
+	d := newDriver(t, Options{})
+	header := strings.Split(d.screen(), "\n")[0]
+	x := strings.Index(header, "5 Runs")
+	d.send(tea.MouseClickMsg{X: x + 2, Y: 0, Button: tea.MouseLeft})
+	if d.m.active != ScreenRuns {
+		t.Errorf("a click on %q showed %v", "5 Runs", d.m.active)
+	}
+}

@@ -493,6 +493,20 @@ func (m *Model) messageLine(w int) string {
 	return style.Render(ansi.Truncate(text, max(w-ansi.StringWidth(more), 1), "")) + st.Faint.Render(more)
 }
 
+// tabAt returns the screen whose name the header draws at column x.
+func tabAt(x int) (Screen, bool) {
+	at := len("thaw")
+	for i := range numScreens {
+		label := fmt.Sprintf("%d %s", i+1, Screen(i))
+		at++ // the space before it
+		if x >= at && x < at+len(label) {
+			return Screen(i), true
+		}
+		at += len(label)
+	}
+	return 0, false
+}
+
 // header draws the screens, model → data and the run's status in one line.
 func (m *Model) header(w int) string {
 	st := m.s.Styles
@@ -709,6 +723,10 @@ func (m *Model) mouseToScreen(msg tea.Msg, y int) tea.Cmd {
 		return m.updateActive(msg)
 	case tea.MouseClickMsg:
 		if y < 1 {
+			// The header: a click on a screen's name shows it.
+			if sc, ok := tabAt(msg.X); ok && msg.Button == tea.MouseLeft && !m.screens[m.active].Capturing() {
+				return m.switchTo(sc)
+			}
 			return nil
 		}
 		msg.Y = y - 1
