@@ -264,3 +264,20 @@ func TestClickTab(t *testing.T) {
 		t.Errorf("a click on %q showed %v", "5 Runs", d.m.active)
 	}
 }
+
+// TestMouseOption: the mouse is on by default, off with NoMouse, and M
+// toggles it.
+func TestMouseOption(t *testing.T) {
+	d := newDriver(t, Options{})
+	if got := d.m.View().MouseMode; got != tea.MouseModeCellMotion {
+		t.Errorf("default mouse mode %v, want cell motion", got)
+	}
+	d.keys("M")
+	if got := d.m.View().MouseMode; got != tea.MouseModeNone {
+		t.Errorf("after M: mouse mode %v, want none", got)
+	}
+	d = newDriver(t, Options{NoMouse: true})
+	if got := d.m.View().MouseMode; got != tea.MouseModeNone {
+		t.Errorf("with NoMouse: mouse mode %v, want none", got)
+	}
+}
