@@ -821,6 +821,6 @@ func (v *UserView) Probe(ctx context.Context, job trainer.Job, k int) (float64, 
 
 // FindLR runs the learning-rate range test, recording nothing (see
 // [Engine.FindLR]).
-func (v *UserView) FindLR(ctx context.Context, job trainer.Job) (trainer.LRFindResult, error) {
-	return v.e.FindLR(ctx, job)
+func (v *UserView) FindLR(ctx context.Context, job trainer.Job, stage int) (trainer.LRFindResult, error) {
+	return v.e.FindLR(ctx, job, stage)
 }
