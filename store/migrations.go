@@ -116,6 +116,33 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX run_tags_tag ON run_tags (tag)`,
 	},
+	// issue 20: sweeps, each with its tasks: the task index a cluster
+	// submits maps to its freeze point, seed and (when crossed) preset and
+	// shots, and to the run that trains it once claimed (NULL before, and
+	// again when that run is deleted). The spec is the engine's JSON.
+	{
+		`CREATE TABLE sweeps (
+			id         TEXT PRIMARY KEY,
+			name       TEXT NOT NULL,
+			owner      TEXT NOT NULL DEFAULT '',
+			spec       TEXT NOT NULL,
+			result     TEXT NOT NULL DEFAULT '',
+			created_ms BIGINT NOT NULL
+		)`,
+		`CREATE INDEX sweeps_owner ON sweeps (owner)`,
+		`CREATE TABLE sweep_tasks (
+			sweep_id TEXT NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+			idx      INTEGER NOT NULL,
+			point    TEXT NOT NULL,
+			seed     BIGINT NOT NULL,
+			preset   TEXT NOT NULL DEFAULT '',
+			shots    INTEGER NOT NULL DEFAULT 0,
+			run_id   TEXT REFERENCES runs(id) ON DELETE SET NULL,
+			cpu_ms   BIGINT NOT NULL DEFAULT 0,
+			PRIMARY KEY (sweep_id, idx)
+		)`,
+		`CREATE INDEX sweep_tasks_run ON sweep_tasks (run_id)`,
+	},
 }
 
 // migrate brings the schema up to the newest version this build knows. It is

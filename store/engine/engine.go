@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 
 	"thaw/assets"
@@ -30,6 +31,8 @@ type Engine struct {
 	record  []store.RecordOption
 	users   users
 	changes changes
+	// sweepSlots bounds the sweep runs training at once, over all sweeps.
+	sweepSlots slots
 }
 
 // Option changes an Engine.
@@ -57,7 +60,7 @@ func New(s *store.Store, cat *assets.Catalog, opts ...Option) *Engine {
 	if cat == nil {
 		cat = assets.NewCatalog()
 	}
-	e := &Engine{s: s, cat: cat, names: cat, version: "devel"}
+	e := &Engine{s: s, cat: cat, names: cat, version: "devel", sweepSlots: newSlots(runtime.GOMAXPROCS(0))}
 	for _, o := range opts {
 		o(e)
 	}
@@ -91,12 +94,19 @@ type StartOptions struct {
 	// it holds up the trainer. A viewer that may be slow subscribes
 	// ([Live.Subscribe]) instead.
 	Report func(trainer.Progress)
+	// Prefixes, when set, shares the run's frozen prefix outputs with the
+	// other runs given the same one (see trainer.Spec's Prefixes): the
+	// runs of a sweep. Nil means none.
+	Prefixes *trainer.Prefixes
 }
 
 // launch trains spec with rec in a goroutine of its own, which returns
 // once the run has ended and is recorded.
 func (e *Engine) launch(ctx context.Context, l *Live, rec *store.Recorder, spec trainer.Spec, opts StartOptions) {
 	spec.Control = l.Control
+	if opts.Prefixes != nil {
+		spec.Prefixes = opts.Prefixes
+	}
 	go func() {
 		defer close(l.done)
 		if opts.Ready != nil {
