@@ -7,7 +7,8 @@
 //	thaw train   --model M --data D [flags]
 //	thaw predict --model M --data D
 //	thaw lr-find --model M --data D [flags]
-//	thaw runs [--json] [--status S] [--model M] [--name N]
+//	thaw sweep --model M --data D [--shots K] [--plan P] [--seeds N] [--points all|B,...] [--json]
+//	thaw runs [--json] [--status S] [--model M] [--name N] [--sweep ID]
 //	thaw show RUN [--json]
 //	thaw resume RUN [--json]
 //	thaw branch RUN --from K|step:N [--plan P] [--json]

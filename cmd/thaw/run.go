@@ -92,8 +92,15 @@ Usage:
                [--batch N] [--lr X] [--epochs N] [--seed N] [--eval-every N]
                [--init pretrained|scratch] [--json] [--save DIR] [--name N]
                [--store DIR]
-  thaw runs    [--json] [--status S] [--model M] [--name N]
-                                  list the stored runs
+  thaw sweep   --model M --data D [--shots K] [--plan P] [--seeds N |
+               --seed-list S,...] [--points all|B,...] [--json]
+                                  the first stage of plan P at every freeze
+                                  point over seeds: a table of validation
+                                  loss and accuracy (mean ± sd) and a pick
+  thaw sweep   --resume ID        continue an interrupted sweep
+  thaw runs    [--json] [--status S] [--model M] [--name N] [--sweep ID]
+                                  list the stored runs (a sweep's by point
+                                  and seed)
   thaw show    RUN [--json]        a run's record, plan, stages, checkpoints
   thaw resume  RUN [--json]        continue an interrupted, stopped or queued run
   thaw branch  RUN --from K|step:N [--plan P] [--lr X] [--epochs N] [--json]
@@ -187,6 +194,8 @@ func (m *Main) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return m.runZoo(ctx, rest)
 	case "bench":
 		return m.runBench(ctx, rest)
+	case "sweep":
+		return m.runSweep(ctx, rest)
 	case "runs":
 		return m.runRuns(ctx, rest)
 	case "show":

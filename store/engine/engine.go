@@ -98,6 +98,11 @@ type StartOptions struct {
 	// other runs given the same one (see trainer.Spec's Prefixes): the
 	// runs of a sweep. Nil means none.
 	Prefixes *trainer.Prefixes
+	// NoGauge leaves the forgetting gauge out: the run trains and is
+	// evaluated on its validation set exactly as with it, but measures
+	// nothing on the source task (a sweep's runs, whose table shows no
+	// forgetting, save its passes).
+	NoGauge bool
 }
 
 // launch trains spec with rec in a goroutine of its own, which returns
@@ -106,6 +111,9 @@ func (e *Engine) launch(ctx context.Context, l *Live, rec *store.Recorder, spec 
 	spec.Control = l.Control
 	if opts.Prefixes != nil {
 		spec.Prefixes = opts.Prefixes
+	}
+	if opts.NoGauge {
+		spec.Source, spec.SourceHead = nil, nil
 	}
 	go func() {
 		defer close(l.done)
@@ -137,7 +145,12 @@ func (e *Engine) recordOptions(ctl *trainer.Control) []store.RecordOption {
 // Start returns the errors of [Engine.Prepare] (trainer.InputError for bad input)
 // and the store's errors; nothing is recorded then.
 func (e *Engine) Start(ctx context.Context, job trainer.Job, opts StartOptions) (*Live, error) {
-	prep, err := e.Prepare(job)
+	return e.start(ctx, job, opts, e.names)
+}
+
+// start is Start resolving names with n.
+func (e *Engine) start(ctx context.Context, job trainer.Job, opts StartOptions, n names) (*Live, error) {
+	prep, err := e.prepare(job, n)
 	if err != nil {
 		return nil, err
 	}

@@ -77,6 +77,9 @@ type SweepSpec struct {
 	// combination is a group of its own, with its own table and pick.
 	Presets []string `json:"presets,omitempty"`
 	Shots   []int    `json:"shots,omitempty"`
+	// PlanRef is the plan as the user named it (a preset or a file), for
+	// the command that reproduces the pick; empty when it had no name.
+	PlanRef string `json:"plan_ref,omitempty"`
 
 	// Blocks are the model's blocks, input to output, and Trainable the
 	// parameters each point trains (by Points), as NewSweep found them.
@@ -182,7 +185,8 @@ func (e *Engine) NewSweep(ctx context.Context, spec SweepSpec, owner string) (Sw
 	if err := job.Check(); err != nil {
 		return SweepRecord{}, err
 	}
-	prep, err := e.Inspect(job)
+	// Prepared as a task is (no gauge; only the samples drawn decoded).
+	prep, err := e.prepare(job, newSweepNames(e.names))
 	if err != nil {
 		return SweepRecord{}, err
 	}
@@ -473,6 +477,7 @@ func (e *Engine) RunSweep(ctx context.Context, id string, opts SweepOptions) (Sw
 		workers = runtime.GOMAXPROCS(0)
 	}
 	workers = min(workers, len(pending))
+	names := newSweepNames(e.names)
 
 	var (
 		mu      sync.Mutex // guards what follows and serialises Progress
@@ -510,7 +515,7 @@ func (e *Engine) RunSweep(ctx context.Context, id string, opts SweepOptions) (Sw
 				running++
 				progress()
 				mu.Unlock()
-				r, err := e.runTask(wctx, sw, spec, tasks[i], prefixes, acct, opts)
+				r, err := e.runTask(wctx, sw, spec, tasks[i], names, prefixes, acct, opts)
 				e.sweepSlots.release()
 				mu.Lock()
 				running--
@@ -535,7 +540,7 @@ func (e *Engine) RunSweep(ctx context.Context, id string, opts SweepOptions) (Sw
 		return tb, context.Canceled
 	}
 	if tb.Done == tb.Total && len(sw.Result) == 0 {
-		if err := e.measureTests(ctx, &tb); err != nil {
+		if err := e.measureTests(ctx, &tb, names); err != nil {
 			return tb, err
 		}
 	}
@@ -544,7 +549,7 @@ func (e *Engine) RunSweep(ctx context.Context, id string, opts SweepOptions) (Sw
 
 // runTask trains task t to its end, starting, resuming or restarting its
 // run, and returns its result.
-func (e *Engine) runTask(ctx context.Context, sw SweepRecord, spec SweepSpec, t SweepTask, prefixes *trainer.Prefixes, acct *cpuAccount, opts SweepOptions) (r taskResult, err error) {
+func (e *Engine) runTask(ctx context.Context, sw SweepRecord, spec SweepSpec, t SweepTask, names names, prefixes *trainer.Prefixes, acct *cpuAccount, opts SweepOptions) (r taskResult, err error) {
 	what := fmt.Sprintf("freeze point %s, seed %d", t.Point, t.Seed)
 	if t.Preset != "" {
 		what += ", " + t.Preset
@@ -560,7 +565,8 @@ func (e *Engine) runTask(ctx context.Context, sw SweepRecord, spec SweepSpec, t 
 			e.s.AddSweepCPU(context.WithoutCancel(ctx), sw.ID, t.Index, r.cpu)
 		}
 	}()
-	so := StartOptions{Prefixes: prefixes}
+	// The table shows no forgetting: the runs skip the gauge's passes.
+	so := StartOptions{Prefixes: prefixes, NoGauge: true}
 	if opts.Report != nil {
 		so.Report = func(p trainer.Progress) { opts.Report(t, p) }
 	}
@@ -589,7 +595,7 @@ func (e *Engine) runTask(ctx context.Context, sw SweepRecord, spec SweepSpec, t 
 		so.Name = taskName(sw, t, spec)
 		so.Tags = []string{"sweep", "sweep:" + sw.ID}
 		so.Owner = opts.owner
-		if l, err = e.Start(ctx, job, so); err != nil {
+		if l, err = e.start(ctx, job, so, names); err != nil {
 			return taskResult{}, fmt.Errorf("%s: %w", what, err)
 		}
 		got, err := e.s.ClaimSweepTask(context.WithoutCancel(ctx), sw.ID, t.Index, l.ID, replace)
@@ -633,7 +639,7 @@ func taskName(sw SweepRecord, t SweepTask, spec SweepSpec) string {
 // measureTests measures each group's pick on the test split, once, and
 // stores the result with the sweep; a task without a test split stores
 // none.
-func (e *Engine) measureTests(ctx context.Context, tb *SweepTable) error {
+func (e *Engine) measureTests(ctx context.Context, tb *SweepTable, names names) error {
 	var out sweepResult
 	tasks := tb.Spec.Tasks()
 	np, ns := len(tb.Spec.Points), len(tb.Spec.Seeds)
@@ -646,7 +652,7 @@ func (e *Engine) measureTests(ctx context.Context, tb *SweepTable) error {
 		test := &SweepTest{Point: g.Rows[g.Pick.Index].Point}
 		for si := range ns {
 			t := tasks[(gi*ns+si)*np+g.Pick.Index]
-			acc, n, err := e.testRun(ctx, tb.Spec, t, g.Runs[g.Pick.Index][si])
+			acc, n, err := e.testRun(ctx, tb.Spec, t, g.Runs[g.Pick.Index][si], names)
 			if err != nil {
 				return fmt.Errorf("sweep %s: test %s, seed %d: %w", store.Short(tb.Sweep.ID), t.Point, t.Seed, err)
 			}
@@ -685,7 +691,7 @@ func applyTests(tb *SweepTable, tests []*SweepTest) {
 
 // testRun measures the best checkpoint of task t's run on the test split
 // (see [Engine.TestScore]); n is zero without one.
-func (e *Engine) testRun(ctx context.Context, spec SweepSpec, t SweepTask, run string) (acc float64, n int, err error) {
+func (e *Engine) testRun(ctx context.Context, spec SweepSpec, t SweepTask, run string, names names) (acc float64, n int, err error) {
 	if run == "" {
 		return 0, 0, fmt.Errorf("no run")
 	}
@@ -697,7 +703,7 @@ func (e *Engine) testRun(ctx context.Context, spec SweepSpec, t SweepTask, run s
 	if err != nil {
 		return 0, 0, err
 	}
-	prep, err := e.Inspect(job)
+	prep, err := e.prepare(job, names)
 	if err != nil {
 		return 0, 0, err
 	}
