@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"thaw/assets"
+	"thaw/store"
+	"thaw/trainer"
+)
+
+// sweepJSON runs thaw sweep --json and decodes its result.
+func sweepJSON(t *testing.T, ctx context.Context, args ...string) (sweepOutput, string, int) {
+	t.Helper()
+	stdout, stderr, code := runMain(t, ctx, &Main{}, append([]string{"sweep", "--json"}, args...)...)
+	var out sweepOutput
+	if code == 0 {
+		if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+			t.Fatalf("stdout is not JSON: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+		}
+	}
+	return out, stderr, code
+}
+
+// stageEndWeights returns the weights of run's checkpoint at the end of
+// stage k.
+func stageEndWeights(t *testing.T, st *store.Store, run string, k int) []trainer.SafeTensor {
+	t.Helper()
+	ctx := context.Background()
+	cks, err := st.Checkpoints(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cks {
+		if c.Kind == store.KindStageEnd && c.Stage == k {
+			ck, err := st.LoadCheckpoint(ctx, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ck.Weights
+		}
+	}
+	t.Fatalf("run %s has no checkpoint at the end of stage %d", run, k)
+	return nil
+}
+
+// TestSweepPointIsTrainFirstStage is issue 20's acceptance: every point of
+// thaw sweep trains exactly the first stage of thaw train --plan P
+// --freeze-below B, the plan built by thaw train's own path: the stored
+// curves up to the end of that stage and the weights there are the same
+// bits.
+func TestSweepPointIsTrainFirstStage(t *testing.T) {
+	ctx := context.Background()
+	fx := newFixture(t)
+	dir := filepath.Join(fx.dir, "store")
+	common := []string{"--model", fx.model, "--data", fx.data, "--plan", "gradual", "--lr", "0.02", "--shots", "30"}
+	out, stderr, code := sweepJSON(t, ctx, append([]string{"--store", dir, "--seed-list", "9"}, common...)...)
+	if code != 0 {
+		t.Fatalf("thaw sweep: exit %d\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "sweep "+store.Short(out.Sweep)) || !strings.Contains(stderr, "of 3 runs done") {
+		t.Errorf("stderr has no progress line:\n%s", stderr)
+	}
+	g := out.Groups[0]
+	if got := len(g.Rows); got != 3 {
+		t.Fatalf("%d rows, want one per block", got)
+	}
+	st, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, r := range g.Rows {
+		id, _, code := storeRun(t, ctx, dir, append([]string{"--seed", "9", "--freeze-below", r.Point}, common...)...)
+		if code != 0 {
+			t.Fatalf("thaw train --freeze-below %s: exit %d", r.Point, code)
+		}
+		stages, err := st.Stages(ctx, id)
+		if err != nil || len(stages) == 0 || stages[0].End < 0 {
+			t.Fatalf("stages of %s: %+v, %v", id, stages, err)
+		}
+		end := stages[0].End
+		sweepRun := r.Runs[0]
+		for _, name := range curves {
+			a := slices.DeleteFunc(series(t, st, id, name), func(p [2]uint64) bool { return int64(p[0]) > end })
+			b := series(t, st, sweepRun, name)
+			if len(a) == 0 || !slices.Equal(a, b) {
+				t.Errorf("point %s, %s: the sweep's run has %d points, thaw train's first stage %d; want the same bits", r.Point, name, len(b), len(a))
+			}
+		}
+		if !sameWeights(stageEndWeights(t, st, id, 0), finalWeights(t, st, sweepRun)) {
+			t.Errorf("point %s: the weights at the end of the first stage differ", r.Point)
+		}
+	}
+}
+
+// TestSweepSkipsOnlyTheGauge: a sweep's runs leave the forgetting gauge
+// out, and that changes nothing they train: on digits-cnn, whose source
+// task gauges every run of thaw train, the head point's curves and
+// weights are those of thaw train --freeze-below head's first stage.
+func TestSweepSkipsOnlyTheGauge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains digits-cnn")
+	}
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "store")
+	common := []string{"--store", dir, "--model", "digits-cnn", "--data", "digits-5to9", "--shots", "5"}
+	stdout, stderr, code := runMain(t, ctx, &Main{Zoo: assets.Zoo()}, append([]string{"sweep", "--json", "--points", "head", "--seed-list", "3001"}, common...)...)
+	if code != 0 {
+		t.Fatalf("thaw sweep: exit %d\n%s", code, stderr)
+	}
+	var out sweepOutput
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code = runMain(t, ctx, &Main{Zoo: assets.Zoo()}, append([]string{"train", "--json", "--seed", "3001", "--freeze-below", "head"}, common...)...)
+	if code != 0 {
+		t.Fatalf("thaw train: exit %d\n%s", code, stderr)
+	}
+	var tr struct {
+		Run             string  `json:"run"`
+		SourceAccBefore float64 `json:"source_acc_before"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &tr); err != nil {
+		t.Fatal(err)
+	}
+	if tr.SourceAccBefore == 0 {
+		t.Fatal("thaw train measured no source accuracy: the gauge did not run")
+	}
+	st, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	stages, err := st.Stages(ctx, tr.Run)
+	if err != nil || len(stages) == 0 || stages[0].End < 0 {
+		t.Fatalf("stages: %+v, %v", stages, err)
+	}
+	sweepRun := out.Groups[0].Rows[0].Runs[0]
+	for _, name := range curves {
+		a := slices.DeleteFunc(series(t, st, tr.Run, name), func(p [2]uint64) bool { return int64(p[0]) > stages[0].End })
+		if b := series(t, st, sweepRun, name); len(a) == 0 || !slices.Equal(a, b) {
+			t.Errorf("%s differs", name)
+		}
+	}
+	if !sameWeights(stageEndWeights(t, st, tr.Run, 0), finalWeights(t, st, sweepRun)) {
+		t.Error("the weights at the end of the first stage differ")
+	}
+}
+
+// TestSweepText: the table names every point with its figures, stars the
+// pick, says why, and ends with the command that reproduces it; thaw runs
+// --sweep lists the sweep's runs by point and seed; bad flags are bad
+// usage.
+func TestSweepText(t *testing.T) {
+	ctx := context.Background()
+	fx := newFixture(t)
+	dir := filepath.Join(fx.dir, "store")
+	args := []string{"sweep", "--store", dir, "--model", fx.model, "--data", fx.data, "--epochs", "1", "--seeds", "2", "--points", "head,fc2"}
+	stdout, stderr, code := runMain(t, ctx, &Main{}, args...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	for _, want := range []string{"FREEZE POINT", "LOWEST VAL LOSS", "fc2", "head", "★", " ± ", "reproduce: thaw train --model " + fx.model,
+		"--freeze-below", "--seed 3001", "4 of 4 runs done"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Index(stdout, "fc2") > strings.Index(stdout, "head") {
+		t.Errorf("rows are not in the block table's order:\n%s", stdout)
+	}
+	id := strings.Fields(strings.TrimPrefix(stdout, "sweep "))[0]
+	id = strings.TrimSuffix(id, ":")
+	runs, _, code := runMain(t, ctx, &Main{}, "runs", "--store", dir, "--sweep", id)
+	if code != 0 || !strings.Contains(runs, "INDEX") || strings.Count(runs, "done") != 4 || !strings.Contains(runs, "3002") {
+		t.Errorf("thaw runs --sweep %s: exit %d\n%s", id, code, runs)
+	}
+	for _, bad := range [][]string{
+		{"--points", "conv9"}, {"--seed-list", "1,x"}, {"--seeds", "0"}, {"--workers", "-1"},
+	} {
+		a := append(slices.Clone(args[:len(args)-4]), bad...)
+		if _, stderr, code := runMain(t, ctx, &Main{}, a...); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d\n%s", bad, code, exitUsage, stderr)
+		}
+	}
+	if _, _, code := runMain(t, ctx, &Main{}, "sweep", "--store", dir, "--resume", "zzzz"); code != exitUsage {
+		t.Errorf("--resume of an unknown sweep: exit %d, want %d", code, exitUsage)
+	}
+}
