@@ -18,6 +18,7 @@
 //	thaw export RUN [RUN...] -o FILE [--metric NAME] [--log-y] [--smooth W] [--x step|epoch]
 //	            [--width W --height H --dpi D] [--title T]
 //	thaw export --diagnostics RUN -o FILE
+//	thaw export --sweep ID -o FILE
 //	thaw serve [--listen ADDR] [--authorized-keys FILE] [--host-key FILE] [--share-runs] ...
 //
 // Every command that touches runs takes --store DIR (default $THAW_STORE,

@@ -117,6 +117,8 @@ Usage:
                                   as .png, .svg, .pdf or .csv
   thaw export  --diagnostics RUN -o FILE
                                   per-block drift from the pretrained weights
+  thaw export  --sweep ID -o FILE  a sweep's validation loss and accuracy
+                                  against the freeze point, with the probes
   thaw serve   [--listen 127.0.0.1:2222] [--authorized-keys FILE]
                [--host-key FILE] [--store DIR] [--max-runs-per-user N]
                [--max-runs N] [--idle-timeout D] [--share-runs]

@@ -17,6 +17,7 @@ import (
 	"thaw/store/engine"
 	"thaw/trainer"
 	"thaw/trainer/termtext"
+	"thaw/ui/export"
 )
 
 // runSweep is thaw sweep: the first stage of a plan at every freeze
@@ -409,4 +410,66 @@ func seedsString(seeds []uint64) string {
 		parts[i] = strconv.FormatUint(s, 10)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// exportSweep is thaw export --sweep ID: the sweep's figure, with the
+// probes of its blocks (measured once, on the sweep's data and seeds, and
+// stored with it).
+func (m *Main) exportSweep(ctx context.Context, dir, id, out string, opts export.Options) error {
+	eng, st, err := m.openEngine(dir)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	defer st.Close()
+	tb, err := eng.SweepTable(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrAmbiguous) {
+		return usagef("export: %w", err)
+	}
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	probes, err := eng.SweepProbes(ctx, tb.Sweep.ID)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if len(tb.Groups) > 1 {
+		fmt.Fprintf(m.Stderr, "note: the sweep crosses %d presets or shots; the figure draws the first\n", len(tb.Groups))
+	}
+	fig := sweepFigure(tb, 0, probes)
+	if opts.Title == "" {
+		opts.Title = "sweep " + store.Short(tb.Sweep.ID) + ": " + tb.Sweep.Name
+	}
+	notes, err := export.WriteSweep(out, fig, opts)
+	for _, n := range notes {
+		fmt.Fprintf(m.Stderr, "note: %s\n", termtext.Sanitize(n))
+	}
+	if errors.Is(err, export.ErrNoData) {
+		return fmt.Errorf("export: %w", asUsage(err))
+	}
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	fmt.Fprintf(m.Stderr, "wrote %s\n", termtext.Sanitize(out))
+	return nil
+}
+
+// sweepFigure is group g of a sweep's table as its figure draws it, with
+// the probes of the blocks below its points.
+func sweepFigure(tb engine.SweepTable, g int, probes []engine.SweepProbe) export.Sweep {
+	grp := tb.Groups[g]
+	fig := export.Sweep{Name: tb.Sweep.Name, Seeds: len(tb.Spec.Seeds), Note: grp.Pick.Note}
+	for i, r := range grp.Rows {
+		st := r.Stats()
+		p := export.SweepPoint{Point: r.Point, Trainable: r.Trainable, Seeds: st.Seeds,
+			LossMean: st.LossMean, LossSD: st.LossSD, AccMean: st.AccMean, AccSD: st.AccSD,
+			Picked: i == grp.Pick.Index, ProbeMean: math.NaN(), ProbeSD: math.NaN()}
+		for _, pr := range probes {
+			if pr.Point == r.Point {
+				ps := trainer.SweepRow{ValLoss: pr.Acc}.Stats()
+				p.ProbeBlock, p.ProbeMean, p.ProbeSD = pr.Block, ps.LossMean, ps.LossSD
+			}
+		}
+		fig.Points = append(fig.Points, p)
+	}
+	return fig
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"image/color"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -190,5 +192,53 @@ func TestSweepText(t *testing.T) {
 	}
 	if _, _, code := runMain(t, ctx, &Main{}, "sweep", "--store", dir, "--resume", "zzzz"); code != exitUsage {
 		t.Errorf("--resume of an unknown sweep: exit %d, want %d", code, exitUsage)
+	}
+}
+
+// TestExportSweep draws a real sweep: the PNG decodes at the size asked
+// for and shows the means (blue), the pick (vermillion) and the probes
+// (bluish green) in the house palette; the SVG and the CSV hold every
+// point.
+func TestExportSweep(t *testing.T) {
+	ctx := context.Background()
+	fx := newFixture(t)
+	dir := filepath.Join(fx.dir, "store")
+	out, stderr, code := sweepJSON(t, ctx, "--store", dir, "--model", fx.model, "--data", fx.data, "--epochs", "1", "--seeds", "2")
+	if code != 0 {
+		t.Fatalf("thaw sweep: exit %d\n%s", code, stderr)
+	}
+	png := filepath.Join(fx.dir, "sweep.png")
+	if _, stderr, code := runMain(t, ctx, &Main{}, "export", "--store", dir, "--sweep", store.Short(out.Sweep), "-o", png, "--width", "800", "--height", "500"); code != 0 {
+		t.Fatalf("thaw export: exit %d\n%s", code, stderr)
+	}
+	img := decodePNG(t, png, 800, 500)
+	for name, c := range map[string]color.NRGBA{
+		"the means (blue)": {0x00, 0x72, 0xB2, 0xff}, "the pick (vermillion)": {0xD5, 0x5E, 0x00, 0xff},
+		"the probes (bluish green)": {0x00, 0x9E, 0x73, 0xff},
+	} {
+		if countNear(img, c, 12) < 20 {
+			t.Errorf("the figure does not show %s", name)
+		}
+	}
+	for ext, want := range map[string][]string{
+		".csv": {"point,trainable", "fc1,", "fc2,", "head,", ",true"},
+		".svg": {"<svg", "freeze point", "lowest val loss", "linear probe"},
+	} {
+		path := filepath.Join(fx.dir, "sweep"+ext)
+		if _, stderr, code := runMain(t, ctx, &Main{}, "export", "--store", dir, "--sweep", out.Sweep, "-o", path); code != 0 {
+			t.Fatalf("thaw export %s: exit %d\n%s", ext, code, stderr)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("%s lacks %q", ext, w)
+			}
+		}
+	}
+	if _, _, code := runMain(t, ctx, &Main{}, "export", "--store", dir, "--sweep", "zzzz", "-o", png); code != exitUsage {
+		t.Errorf("an unknown sweep: exit %d, want %d", code, exitUsage)
 	}
 }

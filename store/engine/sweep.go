@@ -296,9 +296,83 @@ type SweepTest struct {
 }
 
 // sweepResult is the result a sweep stores once it is done: each group's
-// test measurement, by group, nil entries for none.
+// test measurement, by group, nil entries for none; and its probes once
+// measured.
 type sweepResult struct {
-	Tests []*SweepTest `json:"tests"`
+	Tests  []*SweepTest `json:"tests"`
+	Probes []SweepProbe `json:"probes,omitempty"`
+}
+
+// SweepProbe is the probe of one block over a sweep's seeds (see
+// [Engine.Probe]): the validation accuracy of its best checkpoint, by
+// seed. Point is the freeze point whose frozen prefix ends with Block:
+// the point above it.
+type SweepProbe struct {
+	Block string    `json:"block"`
+	Point string    `json:"point"`
+	Acc   []float64 `json:"acc"`
+}
+
+// SweepProbes returns the probes of the blocks below the sweep's freeze
+// points (every block below the head whose next block is a point), on the
+// sweep's data, split, shots and seeds, with the sweep's rule for best
+// (the lowest validation loss); for a sweep that crosses presets or shots,
+// those of its base job. They are measured once and stored with the
+// sweep; later calls read them. Cancelling ctx stops them with ctx's
+// error; nothing is stored then.
+func (e *Engine) SweepProbes(ctx context.Context, id string) ([]SweepProbe, error) {
+	sw, spec, _, err := e.loadSweep(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var res sweepResult
+	if len(sw.Result) > 0 {
+		if err := json.Unmarshal(sw.Result, &res); err != nil {
+			return nil, fmt.Errorf("sweep %s: result: %w", store.Short(sw.ID), err)
+		}
+		if res.Probes != nil {
+			return res.Probes, nil
+		}
+	}
+	probes := []SweepProbe{}
+	names := newSweepNames(e.names)
+	n := len(spec.Blocks)
+	for k := 0; k < n-1; k++ {
+		above := spec.Blocks[k+1]
+		if !slices.Contains(spec.Points, above) {
+			continue
+		}
+		pr := SweepProbe{Block: spec.Blocks[k], Point: above}
+		for _, seed := range spec.Seeds {
+			job := spec.Job
+			job.Seed = seed
+			// Prepared as the sweep's tasks are, the samples decoded once.
+			prep, err := e.prepare(job, names)
+			if err != nil {
+				return nil, err
+			}
+			acc, err := probe(ctx, prep, k)
+			if err != nil {
+				return nil, fmt.Errorf("sweep %s: probe %s, seed %d: %w", store.Short(sw.ID), spec.Blocks[k], seed, err)
+			}
+			pr.Acc = append(pr.Acc, acc)
+		}
+		probes = append(probes, pr)
+	}
+	// The tests may have been stored meanwhile: keep them.
+	if sw, err = e.s.Sweep(ctx, sw.ID); err != nil {
+		return nil, err
+	}
+	res = sweepResult{}
+	if len(sw.Result) > 0 {
+		json.Unmarshal(sw.Result, &res)
+	}
+	res.Probes = probes
+	raw, err := json.Marshal(res)
+	if err != nil {
+		return nil, err
+	}
+	return probes, e.s.SetSweepResult(ctx, sw.ID, raw)
 }
 
 // taskResult is what a sweep keeps of a task's run.
@@ -539,7 +613,7 @@ func (e *Engine) RunSweep(ctx context.Context, id string, opts SweepOptions) (Sw
 	case ctx.Err() != nil:
 		return tb, context.Canceled
 	}
-	if tb.Done == tb.Total && len(sw.Result) == 0 {
+	if tb.Done == tb.Total && !hasTests(sw) {
 		if err := e.measureTests(ctx, &tb, names); err != nil {
 			return tb, err
 		}
@@ -664,6 +738,12 @@ func (e *Engine) measureTests(ctx context.Context, tb *SweepTable, names names) 
 		}
 		out.Tests = append(out.Tests, test)
 	}
+	if cur, err := e.s.Sweep(ctx, tb.Sweep.ID); err == nil && len(cur.Result) > 0 {
+		var old sweepResult
+		if json.Unmarshal(cur.Result, &old) == nil {
+			out.Probes = old.Probes
+		}
+	}
 	raw, err := json.Marshal(out)
 	if err != nil {
 		return err
@@ -674,6 +754,12 @@ func (e *Engine) measureTests(ctx context.Context, tb *SweepTable, names names) 
 	tb.Sweep.Result = raw
 	applyTests(tb, out.Tests)
 	return nil
+}
+
+// hasTests reports whether sw's result holds its test measurements.
+func hasTests(sw SweepRecord) bool {
+	var res sweepResult
+	return len(sw.Result) > 0 && json.Unmarshal(sw.Result, &res) == nil && res.Tests != nil
 }
 
 // applyTests sets each group's test measurement from tests, by group.
