@@ -90,8 +90,11 @@ Usage:
   thaw datasets                   list the built-in datasets and tasks
   thaw train   --model M --data D [--plan P] [--shots K] [--val-split F]
                [--batch N] [--lr X] [--epochs N] [--seed N] [--eval-every N]
-               [--init pretrained|scratch] [--json] [--save DIR] [--name N]
-               [--store DIR]
+               [--init pretrained|scratch] [--freeze-below B] [--json]
+               [--save DIR] [--name N] [--store DIR]
+  thaw train   --sweep ID --index I
+                                  train task I of a sweep (a cluster's task):
+                                  claim its run, or resume it
   thaw sweep   --model M --data D [--shots K] [--plan P] [--seeds N |
                --seed-list S,...] [--points all|B,...] [--json]
                                   the first stage of plan P at every freeze

@@ -12,6 +12,7 @@ import (
 
 	"thaw/assets"
 	"thaw/store"
+	"thaw/store/engine"
 	"thaw/trainer"
 )
 
@@ -240,5 +241,53 @@ func TestExportSweep(t *testing.T) {
 	}
 	if _, _, code := runMain(t, ctx, &Main{}, "export", "--store", dir, "--sweep", "zzzz", "-o", png); code != exitUsage {
 		t.Errorf("an unknown sweep: exit %d, want %d", code, exitUsage)
+	}
+}
+
+// TestTrainSweepIndex: thaw train --sweep ID --index I trains exactly task
+// I's run, which the sweep then reuses; a second try of a done index
+// trains nothing; bad indices and job flags are bad usage.
+func TestTrainSweepIndex(t *testing.T) {
+	ctx := context.Background()
+	fx := newFixture(t)
+	dir := filepath.Join(fx.dir, "store")
+	st, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := trainer.Job{Model: fx.model, Data: trainer.DataRef{Path: fx.data}, Shots: 30, ValSplit: 0.2, BatchSize: 32}
+	if err := job.SetPlan("gradual", 0.02, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	sw, err := engine.New(st, &assets.Catalog{}).NewSweep(ctx, engine.SweepSpec{Job: job, Seeds: []uint64{5, 6}, PlanRef: "gradual"}, "")
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := store.Short(sw.ID)
+	tr, code := trainJSON(t, ctx, "--store", dir, "--sweep", id, "--index", "4")
+	if code != 0 {
+		t.Fatalf("thaw train --sweep --index 4: exit %d", code)
+	}
+	out, stderr, code := sweepJSON(t, ctx, "--store", dir, "--resume", id)
+	if code != 0 {
+		t.Fatalf("thaw sweep --resume: exit %d\n%s", code, stderr)
+	}
+	// Task 4 = 1·3 + 1 is seed 6 (the second) at the second point, fc2.
+	g := out.Groups[0]
+	if g.Rows[1].Point != "fc2" || g.Rows[1].Runs[1] != tr["run"] {
+		t.Errorf("task 4's run is %v, the sweep's fc2 on seed 6 is %s", tr["run"], g.Rows[1].Runs[1])
+	}
+	if out.Done != 6 || g.Rows[1].CPUSeconds <= 0 {
+		t.Errorf("%d of %d done, fc2's CPU %v", out.Done, out.Total, g.Rows[1].CPUSeconds)
+	}
+	if _, stderr, code := runMain(t, ctx, &Main{}, "train", "--store", dir, "--sweep", id, "--index", "4"); code != 0 || !strings.Contains(stderr, "nothing to train") {
+		t.Errorf("a done index again: exit %d\n%s", code, stderr)
+	}
+	for _, bad := range [][]string{{"--index", "6"}, {"--index", "-2"}, {"--index", "0", "--model", fx.model}, {}} {
+		args := append([]string{"train", "--store", dir, "--sweep", id}, bad...)
+		if _, stderr, code := runMain(t, ctx, &Main{}, args...); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d\n%s", bad, code, exitUsage, stderr)
+		}
 	}
 }

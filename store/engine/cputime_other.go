@@ -4,5 +4,5 @@ package engine
 
 import "time"
 
-// processCPU returns zero: this system's processor time is not read.
-func processCPU() time.Duration { return 0 }
+// ProcessCPU returns zero: this system's processor time is not read.
+func ProcessCPU() time.Duration { return 0 }

@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// processCPU returns the processor time, user and system, this process
+// ProcessCPU returns the processor time, user and system, this process
 // has used so far; zero where it cannot be read.
-func processCPU() time.Duration {
+func ProcessCPU() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0

@@ -644,44 +644,10 @@ func (e *Engine) runTask(ctx context.Context, sw SweepRecord, spec SweepSpec, t 
 	if opts.Report != nil {
 		so.Report = func(p trainer.Progress) { opts.Report(t, p) }
 	}
-	var l *Live
-	replace := false
-	if t.Run != "" {
-		r, err := e.s.Run(ctx, t.Run)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			t.Run = ""
-		case err != nil:
-			return taskResult{}, fmt.Errorf("%s: %w", what, err)
-		case r.Status == trainer.StatusFailed:
-			replace = true
-		default:
-			if l, err = e.Resume(ctx, t.Run, so); err != nil {
-				return taskResult{}, fmt.Errorf("%s: run %s: %w", what, store.Short(t.Run), err)
-			}
-		}
-	}
-	if l == nil {
-		job, err := spec.TaskJob(t)
-		if err != nil {
-			return taskResult{}, fmt.Errorf("%s: %w", what, err)
-		}
-		so.Name = taskName(sw, t, spec)
-		so.Tags = []string{"sweep", "sweep:" + sw.ID}
-		so.Owner = opts.owner
-		if l, err = e.start(ctx, job, so, names); err != nil {
-			return taskResult{}, fmt.Errorf("%s: %w", what, err)
-		}
-		got, err := e.s.ClaimSweepTask(context.WithoutCancel(ctx), sw.ID, t.Index, l.ID, replace)
-		if err == nil && got != l.ID {
-			err = fmt.Errorf("%w: run %s claimed it first", store.ErrLive, store.Short(got))
-		}
-		if err != nil {
-			l.Control.Stop()
-			l.Wait()
-			e.s.Delete(context.WithoutCancel(ctx), l.ID)
-			return taskResult{}, fmt.Errorf("%s: %w", what, err)
-		}
+	so.Owner = opts.owner
+	l, err := e.startTask(ctx, sw, spec, t, names, so)
+	if err != nil {
+		return taskResult{}, fmt.Errorf("%s: %w", what, err)
 	}
 	if opts.OnRun != nil {
 		t.Run = l.ID
@@ -696,6 +662,96 @@ func (e *Engine) runTask(ctx context.Context, sw SweepRecord, spec SweepSpec, t 
 	}
 	t.Run = l.ID
 	return e.readTask(context.WithoutCancel(ctx), t)
+}
+
+// startTask starts the run of task t, claiming the task for it; resumes
+// the task's run when it has one that stopped or was interrupted; starts
+// it again when that run failed. so's Name and Tags are the task's.
+func (e *Engine) startTask(ctx context.Context, sw SweepRecord, spec SweepSpec, t SweepTask, names names, so StartOptions) (*Live, error) {
+	replace := false
+	if t.Run != "" {
+		r, err := e.s.Run(ctx, t.Run)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			// Deleted: the task starts again.
+		case err != nil:
+			return nil, err
+		case r.Status == trainer.StatusFailed:
+			replace = true
+		default:
+			l, err := e.Resume(ctx, t.Run, so)
+			if err != nil {
+				return nil, fmt.Errorf("run %s: %w", store.Short(t.Run), err)
+			}
+			return l, nil
+		}
+	}
+	job, err := spec.TaskJob(t)
+	if err != nil {
+		return nil, err
+	}
+	so.Name = taskName(sw, t, spec)
+	so.Tags = []string{"sweep", "sweep:" + sw.ID}
+	l, err := e.start(ctx, job, so, names)
+	if err != nil {
+		return nil, err
+	}
+	got, err := e.s.ClaimSweepTask(context.WithoutCancel(ctx), sw.ID, t.Index, l.ID, replace)
+	if err == nil && got != l.ID {
+		err = fmt.Errorf("%w: run %s claimed the task first", store.ErrLive, store.Short(got))
+	}
+	if err != nil {
+		l.Control.Stop()
+		l.Wait()
+		e.s.Delete(context.WithoutCancel(ctx), l.ID)
+		return nil, err
+	}
+	return l, nil
+}
+
+// ErrTaskDone: a sweep task's run is done already.
+var ErrTaskDone = errors.New("the task's run is done")
+
+// StartSweepTask trains task index of the sweep id (a full id or a
+// unique prefix) as one process of a cluster does (thaw train --sweep ID
+// --index I): it claims the task with a new run, or resumes the run that
+// claimed it before (a retried index continues from its last
+// checkpoint), or starts it again when that run failed, and trains it in
+// a goroutine of its own, as [Engine.Start] does; opts' Ready, Report and
+// Owner apply. The run is exactly the one [Engine.RunSweep] trains for
+// the task.
+//
+// It returns the task with an error wrapping [ErrTaskDone] when its run
+// is done (or diverged), one wrapping store.ErrNotFound for an unknown
+// sweep or index, store.ErrLive when the task's run trains elsewhere, and
+// the errors of Start and Resume.
+func (e *Engine) StartSweepTask(ctx context.Context, id string, index int, opts StartOptions) (*Live, SweepTask, error) {
+	sw, spec, _, err := e.loadSweep(ctx, id)
+	if err != nil {
+		return nil, SweepTask{}, err
+	}
+	t, err := e.s.SweepTask(ctx, sw.ID, index)
+	if err != nil {
+		return nil, SweepTask{}, err
+	}
+	if t.Run != "" {
+		if r, err := e.readTask(ctx, t); err == nil && r.done {
+			return nil, t, fmt.Errorf("sweep %s, task %d: run %s: %w", store.Short(sw.ID), index, store.Short(t.Run), ErrTaskDone)
+		}
+	}
+	opts.NoGauge, opts.Name, opts.Tags = true, "", nil
+	l, err := e.startTask(ctx, sw, spec, t, newSweepNames(e.names), opts)
+	if err != nil {
+		return nil, t, fmt.Errorf("sweep %s, task %d: %w", store.Short(sw.ID), index, err)
+	}
+	t.Run = l.ID
+	return l, t, nil
+}
+
+// AddSweepCPU adds d to the processor time recorded for task index of the
+// sweep id (a full id): what a process that trained it measured.
+func (e *Engine) AddSweepCPU(ctx context.Context, id string, index int, d time.Duration) error {
+	return e.s.AddSweepCPU(ctx, id, index, d)
 }
 
 // taskName names a task's run: sweep 3f2a1b · fc1 · seed 3002.
@@ -816,12 +872,12 @@ type cpuAccount struct {
 }
 
 func newCPUAccount() *cpuAccount {
-	return &cpuAccount{last: processCPU(), active: map[int]time.Duration{}}
+	return &cpuAccount{last: ProcessCPU(), active: map[int]time.Duration{}}
 }
 
 // charge shares the time used since the last event; a.mu is held.
 func (a *cpuAccount) charge() {
-	now := processCPU()
+	now := ProcessCPU()
 	if n := len(a.active); n > 0 {
 		d := (now - a.last) / time.Duration(n)
 		for k := range a.active {
