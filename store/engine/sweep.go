@@ -921,6 +921,18 @@ func (s slots) acquire(ctx context.Context) error {
 
 func (s slots) release() { <-s }
 
+// ListSweeps lists the stored sweeps, newest first.
+func (e *Engine) ListSweeps(ctx context.Context) ([]SweepRecord, error) {
+	return e.s.ListSweeps(ctx, nil)
+}
+
+// RunSweepTask returns the sweep task that run id (a full id) trains;
+// found is false for a run that is no sweep's: the Runs screen groups a
+// sweep's runs and names them by point and seed with it.
+func (e *Engine) RunSweepTask(ctx context.Context, id string) (t SweepTask, found bool, err error) {
+	return e.s.RunSweepTask(ctx, id)
+}
+
 // SweepRuns lists the runs of the sweep id with the task each trains, by
 // index; tasks not claimed yet are left out.
 func (e *Engine) SweepRuns(ctx context.Context, id string) ([]SweepTask, []Run, error) {
@@ -1019,6 +1031,31 @@ func (v *UserView) sweep(ctx context.Context, id string, control bool) (SweepRec
 		return SweepRecord{}, fmt.Errorf("sweep %s: %w: it is shared for viewing only", store.Short(sw.ID), ErrForbidden)
 	}
 	return sw, nil
+}
+
+// ListSweeps lists the sweeps the user may view, newest first.
+func (v *UserView) ListSweeps(ctx context.Context) ([]SweepRecord, error) {
+	return v.e.s.ListSweeps(ctx, v.visibleOwners())
+}
+
+// RunSweepTask returns the sweep task of a run the user may view (see
+// [Engine.RunSweepTask]).
+func (v *UserView) RunSweepTask(ctx context.Context, id string) (SweepTask, bool, error) {
+	r, err := v.check(ctx, id, false)
+	if err != nil {
+		return SweepTask{}, false, err
+	}
+	return v.e.s.RunSweepTask(ctx, r.ID)
+}
+
+// SweepProbes measures or reads the probes of a sweep of the user's (see
+// [Engine.SweepProbes]); they are stored with the sweep.
+func (v *UserView) SweepProbes(ctx context.Context, id string) ([]SweepProbe, error) {
+	sw, err := v.sweep(ctx, id, true)
+	if err != nil {
+		return nil, err
+	}
+	return v.e.SweepProbes(ctx, sw.ID)
 }
 
 // SweepTable reads a sweep the user may view (see [Engine.SweepTable]).
