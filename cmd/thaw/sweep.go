@@ -31,6 +31,7 @@ func (m *Main) runSweep(ctx context.Context, args []string) error {
 	seedList := fs.String("seed-list", "", "repeat every freeze point over these `seeds` (comma-separated), instead of --seeds")
 	points := fs.String("points", "all", "the freeze points: all (every block) or `blocks` (comma-separated), each trained with every block above it")
 	presets := fs.String("presets", "", "cross the sweep with these `presets` (comma-separated), each in place of --plan, with a table and a pick each")
+	shotsList := fs.String("shots-list", "", "cross the sweep with these `shots` per class (comma-separated), each in place of --shots, with a table and a pick each")
 	evalEvery := fs.Int("eval-every", 0, "evaluate every `N` steps and at the end of the stage (0: the stage's cadence)")
 	workers := fs.Int("workers", 0, "train at most `N` runs at once (0: one per core)")
 	resume := fs.String("resume", "", "continue the sweep `ID` (its settings are the sweep's; done runs are kept)")
@@ -64,7 +65,7 @@ func (m *Main) runSweep(ctx context.Context, args []string) error {
 		if err != nil {
 			return fmt.Errorf("sweep: %w", err)
 		}
-		spec := engine.SweepSpec{Job: job, PlanRef: f.plan}
+		spec := engine.SweepSpec{Job: job, PlanRef: f.plan, PlanLR: f.lr, PlanEpochs: f.epochs, PlanSteps: f.steps}
 		if spec.Seeds, err = sweepSeeds(*seeds, *seedList); err != nil {
 			return err
 		}
@@ -73,6 +74,13 @@ func (m *Main) runSweep(ctx context.Context, args []string) error {
 		}
 		if *presets != "" {
 			spec.Presets = splitList(*presets)
+		}
+		for _, k := range splitList(*shotsList) {
+			n, err := strconv.Atoi(k)
+			if err != nil || n < 1 {
+				return usagef("sweep: --shots-list: %q is not a number of shots (1 or more)", k)
+			}
+			spec.Shots = append(spec.Shots, n)
 		}
 		m.limitMemory()
 		sw, err := eng.NewSweep(ctx, spec, "")
@@ -299,15 +307,19 @@ func reproduceCommand(sp engine.SweepSpec, point, preset string, shots int) stri
 	if plan != "" {
 		args = append(args, "--plan", plan)
 	}
-	if r := j.Preset; r != nil && preset == "" {
-		if r.LR > 0 {
-			args = append(args, "--lr", strconv.FormatFloat(r.LR, 'g', -1, 64))
+	if preset == "" {
+		lr, epochs, steps := sp.PlanLR, sp.PlanEpochs, sp.PlanSteps
+		if r := j.Preset; r != nil && sp.PlanRef == "" {
+			lr, epochs, steps = r.LR, r.Epochs, r.Steps
 		}
-		if r.Epochs > 0 {
-			args = append(args, "--epochs", strconv.Itoa(r.Epochs))
+		if lr > 0 {
+			args = append(args, "--lr", strconv.FormatFloat(lr, 'g', -1, 64))
 		}
-		if r.Steps > 0 {
-			args = append(args, "--steps", strconv.Itoa(r.Steps))
+		if epochs > 0 {
+			args = append(args, "--epochs", strconv.Itoa(epochs))
+		}
+		if steps > 0 {
+			args = append(args, "--steps", strconv.Itoa(steps))
 		}
 	}
 	if j.Shots > 0 {
@@ -347,8 +359,12 @@ func shellQuote(s string) string {
 // trainable parameters and the CPU time; ★ on the pick; the pick's note,
 // its test accuracy and the command that reproduces it.
 func (o *sweepOutput) writeText(w io.Writer) {
-	fmt.Fprintf(w, "sweep %s: %s, the first stage of %s at %d freeze points × %d seeds (%s)\n",
-		store.Short(o.Sweep), termtext.Sanitize(o.Name), termtext.Sanitize(o.Plan), len(o.Points), len(o.Seeds), seedsString(o.Seeds))
+	plan := "the first stage of " + termtext.Sanitize(o.Plan)
+	if len(o.spec.Presets) > 0 {
+		plan = "the first stage of each plan"
+	}
+	fmt.Fprintf(w, "sweep %s: %s, %s at %d freeze points × %d seeds (%s)\n",
+		store.Short(o.Sweep), termtext.Sanitize(o.Name), plan, len(o.Points), len(o.Seeds), seedsString(o.Seeds))
 	for _, g := range o.Groups {
 		if g.Preset != "" || g.Shots > 0 {
 			fmt.Fprintln(w)

@@ -291,3 +291,24 @@ func TestTrainSweepIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestReproduceCommand: the command that reproduces a pick gives thaw
+// train what the sweep was given, the plan's changes included, quoted for
+// a shell.
+func TestReproduceCommand(t *testing.T) {
+	job := trainer.Job{Model: "my model", Data: trainer.DataRef{Path: "d.csv"}, Shots: 5, BatchSize: 16, EvalEvery: 4}
+	for _, c := range []struct {
+		name string
+		spec engine.SweepSpec
+		want string
+	}{
+		{"a plan file with --lr", engine.SweepSpec{Job: job, PlanRef: "plans/gentle.json", PlanLR: 0.003, Seeds: []uint64{7}},
+			"thaw train --model 'my model' --data d.csv --plan plans/gentle.json --lr 0.003 --shots 5 --batch 16 --eval-every 4 --freeze-below fc1 --seed 7"},
+		{"a preset made in code", engine.SweepSpec{Job: trainer.Job{Model: "m", Data: trainer.DataRef{Path: "d"}, Preset: &trainer.PresetRef{Name: "full", Epochs: 3}}, Seeds: []uint64{1}},
+			"thaw train --model m --data d --plan full --epochs 3 --freeze-below fc1 --seed 1"},
+	} {
+		if got := reproduceCommand(c.spec, "fc1", "", 0); got != c.want {
+			t.Errorf("%s:\ngot  %s\nwant %s", c.name, got, c.want)
+		}
+	}
+}

@@ -77,9 +77,14 @@ type SweepSpec struct {
 	// combination is a group of its own, with its own table and pick.
 	Presets []string `json:"presets,omitempty"`
 	Shots   []int    `json:"shots,omitempty"`
-	// PlanRef is the plan as the user named it (a preset or a file), for
-	// the command that reproduces the pick; empty when it had no name.
-	PlanRef string `json:"plan_ref,omitempty"`
+	// PlanRef is the plan as the user named it (a preset or a file), and
+	// PlanLR, PlanEpochs and PlanSteps what they gave to change it (see
+	// trainer.Job.SetPlan), for the command that reproduces the pick;
+	// PlanRef is empty when the plan had no name.
+	PlanRef    string  `json:"plan_ref,omitempty"`
+	PlanLR     float64 `json:"plan_lr,omitempty"`
+	PlanEpochs int     `json:"plan_epochs,omitempty"`
+	PlanSteps  int     `json:"plan_steps,omitempty"`
 
 	// Blocks are the model's blocks, input to output, and Trainable the
 	// parameters each point trains (by Points), as NewSweep found them.
