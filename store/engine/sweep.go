@@ -92,9 +92,16 @@ type SweepSpec struct {
 	Trainable []int    `json:"trainable"`
 }
 
-// groups returns the sweep's (preset, shots) combinations in index order;
-// one ("", 0) when it crosses nothing.
-func (sp SweepSpec) groups() [][2]any {
+// sweepGroup is a (preset, shots) combination of a crossed sweep: empty
+// and zero for the sweep's own plan and shots.
+type sweepGroup struct {
+	preset string
+	shots  int
+}
+
+// groups returns the sweep's combinations in index order; one, {"", 0},
+// when it crosses nothing.
+func (sp SweepSpec) groups() []sweepGroup {
 	presets, shots := sp.Presets, sp.Shots
 	if len(presets) == 0 {
 		presets = []string{""}
@@ -102,10 +109,10 @@ func (sp SweepSpec) groups() [][2]any {
 	if len(shots) == 0 {
 		shots = []int{0}
 	}
-	var out [][2]any
+	var out []sweepGroup
 	for _, p := range presets {
 		for _, k := range shots {
-			out = append(out, [2]any{p, k})
+			out = append(out, sweepGroup{p, k})
 		}
 	}
 	return out
@@ -120,7 +127,7 @@ func (sp SweepSpec) Tasks() []SweepTask {
 	for _, g := range sp.groups() {
 		for _, seed := range sp.Seeds {
 			for _, p := range sp.Points {
-				out = append(out, SweepTask{Index: len(out), Point: p, Seed: seed, Preset: g[0].(string), Shots: g[1].(int)})
+				out = append(out, SweepTask{Index: len(out), Point: p, Seed: seed, Preset: g.preset, Shots: g.shots})
 			}
 		}
 	}
@@ -454,7 +461,7 @@ func buildTable(sw SweepRecord, spec SweepSpec, tasks []SweepTask, res []taskRes
 	}
 	np, ns := len(spec.Points), len(spec.Seeds)
 	for gi, g := range spec.groups() {
-		grp := SweepGroup{Preset: g[0].(string), Shots: g[1].(int)}
+		grp := SweepGroup{Preset: g.preset, Shots: g.shots}
 		for pi, p := range spec.Points {
 			row := trainer.SweepRow{Point: p, ValLoss: make([]float64, ns), ValAcc: make([]float64, ns)}
 			if pi < len(spec.Trainable) {
