@@ -251,3 +251,28 @@ func TestSweepCountsAsOneRun(t *testing.T) {
 		t.Errorf("another user reads the sweep: %v, want not found", err)
 	}
 }
+
+// TestSweepBeyondTheLimit: a user at their limit cannot start a sweep,
+// which trains nothing then.
+func TestSweepBeyondTheLimit(t *testing.T) {
+	e, _ := newTestEngine(t, WithLimits(Limits{MaxPerUser: 1}))
+	v := e.For(User{ID: "ann"})
+	ctx := context.Background()
+	run, err := v.Submit(testJob(200, 0), StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw, err := v.NewSweep(ctx, sweepSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.RunSweep(ctx, sw.ID, SweepOptions{}); !errors.Is(err, ErrLimit) {
+		t.Errorf("a sweep beyond the limit: %v, want ErrLimit", err)
+	}
+	tb, err := v.SweepTable(ctx, sw.ID)
+	if err != nil || tb.Done != 0 || tb.Groups[0].Runs[0][0] != "" {
+		t.Errorf("the refused sweep trained: %+v, %v", tb.Groups[0].Runs, err)
+	}
+	run.Live().Control.Stop()
+	run.Wait()
+}
