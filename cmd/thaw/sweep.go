@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -52,6 +53,17 @@ func (m *Main) runSweep(ctx context.Context, args []string) error {
 
 	var id string
 	if *resume != "" {
+		var given []string
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "resume", "store", "json", "workers", "max-data-bytes":
+			default:
+				given = append(given, "--"+f.Name)
+			}
+		})
+		if len(given) > 0 {
+			return usagef("sweep: --resume goes on with the sweep as it was recorded; %s cannot change it", strings.Join(given, ", "))
+		}
 		sw, err := st.Sweep(ctx, *resume)
 		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrAmbiguous) {
 			return usagef("sweep: %w", err)

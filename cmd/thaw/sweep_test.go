@@ -191,6 +191,9 @@ func TestSweepText(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d\n%s", bad, code, exitUsage, stderr)
 		}
 	}
+	if _, _, code := runMain(t, ctx, &Main{}, "sweep", "--store", dir, "--resume", id, "--seeds", "5"); code != exitUsage {
+		t.Errorf("--resume with --seeds: exit %d, want %d", code, exitUsage)
+	}
 	if _, _, code := runMain(t, ctx, &Main{}, "sweep", "--store", dir, "--resume", "zzzz"); code != exitUsage {
 		t.Errorf("--resume of an unknown sweep: exit %d, want %d", code, exitUsage)
 	}
