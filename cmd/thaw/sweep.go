@@ -14,6 +14,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/charmbracelet/x/ansi"
+
 	"thaw/store"
 	"thaw/store/engine"
 	"thaw/trainer"
@@ -162,18 +164,18 @@ func splitList(s string) []string {
 }
 
 // sweepLine shows a sweep's progress on a writer: on a terminal one line
-// redrawn in place, elsewhere a line each time a run ends.
+// redrawn in place (cut to its width, as a run's progress line is),
+// elsewhere a line each time a run ends.
 type sweepLine struct {
 	mu       sync.Mutex
-	w        io.Writer
-	tty      bool
+	p        *progress // the writer, whether it is a terminal, its width
 	drew     bool
 	lastDone int
 	start    time.Time
 }
 
 func newSweepLine(w io.Writer) *sweepLine {
-	return &sweepLine{w: w, tty: isTerminal(w), lastDone: -1, start: time.Now()}
+	return &sweepLine{p: newProgress(w), lastDone: -1, start: time.Now()}
 }
 
 func (l *sweepLine) show(tb engine.SweepTable) {
@@ -182,13 +184,16 @@ func (l *sweepLine) show(tb engine.SweepTable) {
 	text := fmt.Sprintf("sweep %s %s %d of %d runs done, %d training, %.1f CPU-s, %s",
 		store.Short(tb.Sweep.ID), bar(tb.Done, tb.Total, 20), tb.Done, tb.Total, tb.Running, tb.CPU.Seconds(),
 		time.Since(l.start).Round(time.Second))
-	if l.tty {
-		fmt.Fprintf(l.w, "\r\x1b[K%s", text)
+	if l.p.tty {
+		if cols := l.p.width(); cols > 1 {
+			text = ansi.Truncate(text, cols-1, "…")
+		}
+		fmt.Fprintf(l.p.w, "\r%s\x1b[K", text)
 		l.drew = true
 		return
 	}
 	if tb.Done != l.lastDone {
-		fmt.Fprintln(l.w, text)
+		fmt.Fprintln(l.p.w, text)
 		l.lastDone = tb.Done
 	}
 }
@@ -197,7 +202,7 @@ func (l *sweepLine) done() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.drew {
-		fmt.Fprintln(l.w)
+		fmt.Fprintln(l.p.w)
 		l.drew = false
 	}
 }
