@@ -97,7 +97,7 @@ func (m *Main) runSweep(ctx context.Context, args []string) error {
 			spec.Shots = append(spec.Shots, n)
 		}
 		m.limitMemory()
-		sw, err := eng.NewSweep(ctx, spec, "")
+		sw, err := eng.NewSweep(ctx, spec)
 		if err != nil {
 			return fmt.Errorf("sweep: %w", err)
 		}

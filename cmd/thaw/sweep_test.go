@@ -262,7 +262,7 @@ func TestTrainSweepIndex(t *testing.T) {
 	if err := job.SetPlan("gradual", 0.02, 1, 0); err != nil {
 		t.Fatal(err)
 	}
-	sw, err := engine.New(st, &assets.Catalog{}).NewSweep(ctx, engine.SweepSpec{Job: job, Seeds: []uint64{5, 6}, PlanRef: "gradual"}, "")
+	sw, err := engine.New(st, &assets.Catalog{}).NewSweep(ctx, engine.SweepSpec{Job: job, Seeds: []uint64{5, 6}, PlanRef: "gradual"})
 	st.Close()
 	if err != nil {
 		t.Fatal(err)

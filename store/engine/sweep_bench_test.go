@@ -49,7 +49,7 @@ func BenchmarkSweepDigitsCNN(b *testing.B) {
 
 		// The sweep, recorded and measured on the test split.
 		cpu = engine.ProcessCPU()
-		sw, err := e.NewSweep(ctx, engine.SweepSpec{Job: job}, "")
+		sw, err := e.NewSweep(ctx, engine.SweepSpec{Job: job})
 		if err != nil {
 			b.Fatal(err)
 		}

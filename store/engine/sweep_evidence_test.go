@@ -156,7 +156,7 @@ func evidenceRow(t *testing.T, ctx context.Context, model, target string, shots 
 	if err := job.SetPlan("gradual", 0, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	sw, err := e.NewSweep(ctx, engine.SweepSpec{Job: job, Seeds: evidenceSeeds, PlanRef: "gradual"}, "")
+	sw, err := e.NewSweep(ctx, engine.SweepSpec{Job: job, Seeds: evidenceSeeds, PlanRef: "gradual"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func sweepSpec() SweepSpec {
 func runSweep(t *testing.T, e *Engine, spec SweepSpec, opts SweepOptions) SweepTable {
 	t.Helper()
 	ctx := context.Background()
-	sw, err := e.NewSweep(ctx, spec, "")
+	sw, err := e.NewSweep(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestSweepResume(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sw, err := e.NewSweep(ctx, spec, "")
+	sw, err := e.NewSweep(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
