@@ -333,7 +333,7 @@ type SweepProbe struct {
 // sweep's data, split, shots and seeds, with the sweep's rule for best
 // (the lowest validation loss); for a sweep that crosses presets or shots,
 // those of its base job. They are measured once and stored with the
-// sweep; later calls read them. Cancelling ctx stops them with ctx's
+// sweep (unless the store is read-only); later calls read them. Cancelling ctx stops them with ctx's
 // error; nothing is stored then.
 func (e *Engine) SweepProbes(ctx context.Context, id string) ([]SweepProbe, error) {
 	sw, spec, _, err := e.loadSweep(ctx, id)
@@ -387,7 +387,11 @@ func (e *Engine) SweepProbes(ctx context.Context, id string) ([]SweepProbe, erro
 	if err != nil {
 		return nil, err
 	}
-	return probes, e.s.SetSweepResult(ctx, sw.ID, raw)
+	if err := e.s.SetSweepResult(ctx, sw.ID, raw); err != nil && !errors.Is(err, store.ErrReadOnly) {
+		return nil, err
+	}
+	// A store opened for reading gets the probes, measured again next time.
+	return probes, nil
 }
 
 // taskResult is what a sweep keeps of a task's run.
