@@ -333,8 +333,8 @@ type SweepProbe struct {
 // sweep's data, split, shots and seeds, with the sweep's rule for best
 // (the lowest validation loss); for a sweep that crosses presets or shots,
 // those of its base job. They are measured once and stored with the
-// sweep (unless the store is read-only); later calls read them. Cancelling ctx stops them with ctx's
-// error; nothing is stored then.
+// sweep (unless the store is read-only); later calls read them.
+// Cancelling ctx stops them with ctx's error; nothing is stored then.
 func (e *Engine) SweepProbes(ctx context.Context, id string) ([]SweepProbe, error) {
 	sw, spec, _, err := e.loadSweep(ctx, id)
 	if err != nil {
