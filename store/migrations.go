@@ -116,10 +116,38 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX run_tags_tag ON run_tags (tag)`,
 	},
+	// 3: this release's schema changes, together in one migration.
+	//
 	// issue 23: why a stopped run stopped, so that a server's restart
 	// resumes the runs its own shutdown stopped (see Run.StopReason).
+	//
+	// issue 20: sweeps, each with its tasks: the task index a cluster
+	// submits maps to its freeze point, seed and (when crossed) preset and
+	// shots, and to the run that trains it once claimed (NULL before, and
+	// again when that run is deleted). The spec is the engine's JSON.
 	{
 		`ALTER TABLE runs ADD COLUMN stop_reason TEXT NOT NULL DEFAULT ''`,
+		`CREATE TABLE sweeps (
+			id         TEXT PRIMARY KEY,
+			name       TEXT NOT NULL,
+			owner      TEXT NOT NULL DEFAULT '',
+			spec       TEXT NOT NULL,
+			result     TEXT NOT NULL DEFAULT '',
+			created_ms BIGINT NOT NULL
+		)`,
+		`CREATE INDEX sweeps_owner ON sweeps (owner)`,
+		`CREATE TABLE sweep_tasks (
+			sweep_id TEXT NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+			idx      INTEGER NOT NULL,
+			point    TEXT NOT NULL,
+			seed     BIGINT NOT NULL,
+			preset   TEXT NOT NULL DEFAULT '',
+			shots    INTEGER NOT NULL DEFAULT 0,
+			run_id   TEXT REFERENCES runs(id) ON DELETE SET NULL,
+			cpu_ms   BIGINT NOT NULL DEFAULT 0,
+			PRIMARY KEY (sweep_id, idx)
+		)`,
+		`CREATE INDEX sweep_tasks_run ON sweep_tasks (run_id)`,
 	},
 }
 

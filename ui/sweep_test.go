@@ -2,10 +2,7 @@ package ui
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +11,6 @@ import (
 
 	"thaw/store"
 	"thaw/store/engine"
-	"thaw/trainer"
 )
 
 // newEngine opens a store in a temporary folder and returns the engine
@@ -62,22 +58,11 @@ func TestSweepMatchesTrain(t *testing.T) {
 		t.Fatalf("stored sweep runs: %d, %v; want 3", len(runs), err)
 	}
 
-	// The freeze point with fc2 and the head trainable, as a plan file.
-	rp, err := d.m.s.plan.resolved(d.m.s)
+	// The freeze point with fc2 and the head trainable: the first stage
+	// of thaw train --freeze-below fc2 on the plan as edited.
+	base := d.m.s.plan.job(d.m.s)
+	job, err := base.SweepPoint([]string{"fc1", "fc2", "head"}, "fc2")
 	if err != nil {
-		t.Fatal(err)
-	}
-	planFile := filepath.Join(t.TempDir(), "depth2.json")
-	b2, err := json.Marshal(engine.SweepPlan(rp, 2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(planFile, b2, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	job := trainer.Job{Model: "mnist8-mlp", Data: trainer.DataRef{Path: "uci-digits"}, Shots: 5,
-		ValSplit: 0.2, BatchSize: trainer.DefaultBatchSize, Seed: 1}
-	if err := job.SetPlan(planFile, 0, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	live, err := eng.Start(context.Background(), job, engine.StartOptions{})

@@ -7,7 +7,8 @@
 //	thaw train   --model M --data D [flags]
 //	thaw predict --model M --data D
 //	thaw lr-find --model M --data D [flags]
-//	thaw runs [--json] [--status S] [--model M] [--name N]
+//	thaw sweep --model M --data D [--shots K] [--plan P] [--seeds N] [--points all|B,...] [--json]
+//	thaw runs [--json] [--status S] [--model M] [--name N] [--sweep ID]
 //	thaw show RUN [--json]
 //	thaw resume RUN [--json]
 //	thaw branch RUN --from K|step:N [--plan P] [--json]
@@ -17,6 +18,7 @@
 //	thaw export RUN [RUN...] -o FILE [--metric NAME] [--log-y] [--smooth W] [--x step|epoch]
 //	            [--width W --height H --dpi D] [--title T]
 //	thaw export --diagnostics RUN -o FILE
+//	thaw export --sweep ID -o FILE
 //	thaw serve [--listen ADDR] [--authorized-keys FILE] [--host-key FILE] [--share-runs] ...
 //
 // Every command that touches runs takes --store DIR (default $THAW_STORE,

@@ -90,10 +90,20 @@ Usage:
   thaw datasets                   list the built-in datasets and tasks
   thaw train   --model M --data D [--plan P] [--shots K] [--val-split F]
                [--batch N] [--lr X] [--epochs N] [--seed N] [--eval-every N]
-               [--init pretrained|scratch] [--json] [--save DIR] [--name N]
-               [--store DIR]
-  thaw runs    [--json] [--status S] [--model M] [--name N]
-                                  list the stored runs
+               [--init pretrained|scratch] [--freeze-below B] [--json]
+               [--save DIR] [--name N] [--store DIR]
+  thaw train   --sweep ID --index I
+                                  train task I of a sweep (a cluster's task):
+                                  claim its run, or resume it
+  thaw sweep   --model M --data D [--shots K] [--plan P] [--seeds N |
+               --seed-list S,...] [--points all|B,...] [--json]
+                                  the first stage of plan P at every freeze
+                                  point over seeds: a table of validation
+                                  loss and accuracy (mean ± sd) and a pick
+  thaw sweep   --resume ID        continue an interrupted sweep
+  thaw runs    [--json] [--status S] [--model M] [--name N] [--sweep ID]
+                                  list the stored runs (a sweep's by point
+                                  and seed)
   thaw show    RUN [--json]        a run's record, plan, stages, checkpoints
   thaw resume  RUN [--json]        continue an interrupted, stopped or queued run
   thaw branch  RUN --from K|step:N [--plan P] [--lr X] [--epochs N] [--json]
@@ -110,6 +120,8 @@ Usage:
                                   as .png, .svg, .pdf or .csv
   thaw export  --diagnostics RUN -o FILE
                                   per-block drift from the pretrained weights
+  thaw export  --sweep ID -o FILE  a sweep's validation loss and accuracy
+                                  against the freeze point, with the probes
   thaw serve   [--listen 127.0.0.1:2222] [--authorized-keys FILE]
                [--host-key FILE] [--store DIR] [--max-runs-per-user N]
                [--max-runs N] [--idle-timeout D] [--share-runs]
@@ -187,6 +199,8 @@ func (m *Main) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return m.runZoo(ctx, rest)
 	case "bench":
 		return m.runBench(ctx, rest)
+	case "sweep":
+		return m.runSweep(ctx, rest)
 	case "runs":
 		return m.runRuns(ctx, rest)
 	case "show":

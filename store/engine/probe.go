@@ -49,7 +49,14 @@ func (e *Engine) Probe(ctx context.Context, job trainer.Job, k int) (float64, er
 	if err != nil {
 		return 0, err
 	}
+	return probe(ctx, prep, k)
+}
+
+// probe trains the probe of block k on prep, which it changes.
+func probe(ctx context.Context, prep *trainer.Prepared, k int) (float64, error) {
+	job := prep.Job
 	mod := prep.Model
+	var err error
 	n := len(mod.Blocks)
 	if k < 0 || k >= n-1 {
 		return 0, fmt.Errorf("probe: block %d: want a block below the head (0 to %d)", k, n-2)
