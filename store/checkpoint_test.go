@@ -17,9 +17,11 @@ func writeBytes(b []byte) func(io.Writer) error {
 	return func(w io.Writer) error { _, err := w.Write(b); return err }
 }
 
-func TestCheckpointRoundTrip(t *testing.T) {
+func TestCheckpointRoundTrip(t *testing.T) { dialects(t, testCheckpointRoundTrip) }
+
+func testCheckpointRoundTrip(t *testing.T, at place) {
 	ctx := context.Background()
-	s := mustOpen(t)
+	s := at.mustOpen(t)
 	r := mustRun(t, s, "r")
 	data := bytes.Repeat([]byte("weights!"), 100_000)
 	c, err := s.SaveCheckpoint(ctx, r.ID, CheckpointMeta{Step: 500, Stage: 1, Kind: KindLast}, writeBytes(data))
@@ -66,9 +68,11 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	}
 }
 
-func TestCheckpointFlippedBytes(t *testing.T) {
+func TestCheckpointFlippedBytes(t *testing.T) { dialects(t, testCheckpointFlippedBytes) }
+
+func testCheckpointFlippedBytes(t *testing.T, at place) {
 	ctx := context.Background()
-	s := mustOpen(t)
+	s := at.mustOpen(t)
 	r := mustRun(t, s, "r")
 	var cs []Checkpoint
 	for step := int64(100); step <= 300; step += 100 {

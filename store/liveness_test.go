@@ -44,8 +44,10 @@ func TestJudge(t *testing.T) {
 }
 
 // Now reads the database's clock, which on one machine is the process's.
-func TestNowIsTheDatabasesClock(t *testing.T) {
-	s := mustOpen(t)
+func TestNowIsTheDatabasesClock(t *testing.T) { dialects(t, testNowIsTheDatabasesClock) }
+
+func testNowIsTheDatabasesClock(t *testing.T, at place) {
+	s := at.mustOpen(t)
 	before := time.Now().Add(-time.Millisecond)
 	now, err := s.Now(context.Background())
 	after := time.Now().Add(time.Millisecond)

@@ -44,9 +44,11 @@ func TestMigrationsIdempotent(t *testing.T) {
 	}
 }
 
-func TestRunCRUD(t *testing.T) {
+func TestRunCRUD(t *testing.T) { dialects(t, testRunCRUD) }
+
+func testRunCRUD(t *testing.T, at place) {
 	ctx := context.Background()
-	s := mustOpen(t)
+	s := at.mustOpen(t)
 	a := mustRun(t, s, "Gradual on fashion")
 	if len(a.ID) != idLen || a.Status != trainer.StatusRunning {
 		t.Fatalf("created %+v", a)
@@ -218,9 +220,11 @@ func TestStaleHeartbeatBecomesInterrupted(t *testing.T) {
 	}
 }
 
-func TestStages(t *testing.T) {
+func TestStages(t *testing.T) { dialects(t, testStages) }
+
+func testStages(t *testing.T, at place) {
 	ctx := context.Background()
-	s := mustOpen(t)
+	s := at.mustOpen(t)
 	r := mustRun(t, s, "r")
 	put := []Stage{
 		{Index: 0, Name: "head", Trainable: []string{"head"}, Start: 0, End: -1},
@@ -318,9 +322,11 @@ func TestMigrationFromSchema1(t *testing.T) {
 
 // TestRename: a run's name changes in place; an empty name and an
 // unknown run are refused.
-func TestRename(t *testing.T) {
+func TestRename(t *testing.T) { dialects(t, testRename) }
+
+func testRename(t *testing.T, at place) {
 	ctx := context.Background()
-	s := mustOpen(t)
+	s := at.mustOpen(t)
 	r := mustRun(t, s, "before")
 	if err := s.Rename(ctx, r.ID, "after"); err != nil {
 		t.Fatal(err)

@@ -24,6 +24,9 @@ var (
 	ErrCorrupt = errors.New("corrupt")
 	// ErrNewerSchema: the database was written by a newer thaw.
 	ErrNewerSchema = errors.New("store was written by a newer version of thaw")
+	// ErrCheckpointRoot: the checkpoint root is not given where it must
+	// be (a PostgreSQL store), or does not exist.
+	ErrCheckpointRoot = errors.New("no checkpoint root")
 	// ErrLive: the run is running or paused in a live process.
 	ErrLive = errors.New("run is live")
 	// ErrNotLive: the run is no longer running or paused, for example
@@ -36,13 +39,16 @@ var (
 // [Store.Heartbeat] several times within it; every few seconds is plenty.
 const DefaultGrace = 30 * time.Second
 
-// Store is the persistent record of runs, metrics and checkpoints: one
-// database file and a folder per run under one root directory. A Store is
-// safe for concurrent use by several goroutines, and several processes may
-// open the same directory at once.
+// Store is the persistent record of runs, metrics and checkpoints: a
+// database, SQLite's file in the store's folder or a PostgreSQL database,
+// and a folder per run under the checkpoint root. A Store is safe for
+// concurrent use by several goroutines, and several processes (on several
+// machines, with PostgreSQL) may open the same store at once.
 type Store struct {
-	dir      string
+	dir      string // the checkpoint root
 	db       *sql.DB
+	d        *dialect
+	root     string // the checkpoint root asked for by WithCheckpoints
 	grace    time.Duration
 	now      func() time.Time
 	testNow  bool // now is a test's clock: Now answers with it, not the database's
@@ -67,13 +73,22 @@ func WithGrace(d time.Duration) Option {
 	}
 }
 
+// WithCheckpoints sets the checkpoint root: the folder that holds a folder
+// per run with its checkpoint files, which must exist. Every process that
+// opens the store must reach the same folder, so with PostgreSQL, whose
+// writers may run on several machines, it is a shared file system and
+// must be given. Empty means the default: the SQLite store's own folder.
+func WithCheckpoints(dir string) Option {
+	return func(s *Store) { s.root = dir }
+}
+
 // withClock replaces time.Now, for tests.
 func withClock(now func() time.Time) Option {
 	return func(s *Store) { s.now, s.testNow = now, true }
 }
 
 // DefaultDir returns where the store lives unless the user says otherwise:
-// $THAW_STORE if set, else $XDG_DATA_HOME/thaw, else ~/.local/share/thaw.
+// $THAW_STORE if set (a folder or a postgres:// URL), else $XDG_DATA_HOME/thaw, else ~/.local/share/thaw.
 // It returns an error only when none of them is set and the home directory
 // is unknown.
 func DefaultDir() (string, error) {
@@ -90,8 +105,12 @@ func DefaultDir() (string, error) {
 	return filepath.Join(home, ".local", "share", "thaw"), nil
 }
 
-// Open opens the store in dir, creating dir (mode 0700) and the database
-// (mode 0600) when they do not exist, and brings the schema up to date.
+// Open opens the store at addr and brings the schema up to date. addr is
+// the folder of an SQLite store, which Open creates (mode 0700, the
+// database file mode 0600) when it does not exist, or the postgres:// URL
+// of a PostgreSQL database, whose parameters (sslmode, connect_timeout,
+// search_path for the schema) pass through to the driver; a PostgreSQL
+// store needs [WithCheckpoints].
 //
 // Open also recovers from a crash of an earlier process; [Store.Recovery]
 // says what it did:
@@ -107,13 +126,20 @@ func DefaultDir() (string, error) {
 //     never deleted. Files elsewhere in dir are left alone.
 //
 // Open returns an error wrapping [ErrCorrupt] when the database file is
-// truncated or is not a database, and [ErrNewerSchema] when a newer thaw
-// wrote it.
-func Open(dir string, opts ...Option) (*Store, error) {
-	s := &Store{dir: dir, grace: DefaultGrace, now: time.Now}
+// truncated or is not a database, [ErrNewerSchema] when a newer thaw
+// wrote it, and [ErrCheckpointRoot] when the checkpoint root is missing.
+// Its errors never hold the database's password. When it fails, it has
+// written nothing.
+func Open(addr string, opts ...Option) (*Store, error) {
+	s := &Store{grace: DefaultGrace, now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
+	if IsPostgres(addr) {
+		return s.openPostgres(addr)
+	}
+	dir := addr
+	s.d = sqliteDialect
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -122,6 +148,11 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	s.dir = abs
+	if s.root != "" {
+		if s.dir, err = checkpointRoot(s.root); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+	}
 	path := filepath.Join(abs, dbFile)
 	if err := checkFile(path); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -156,13 +187,63 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
+// openPostgres is Open for a PostgreSQL database.
+func (s *Store) openPostgres(addr string) (*Store, error) {
+	s.d = postgresDialect
+	if s.root == "" {
+		return nil, fmt.Errorf("open store %s: %w: a PostgreSQL store keeps its checkpoints in files, under a folder every node reaches; name it (--checkpoints DIR)", Redact(addr), ErrCheckpointRoot)
+	}
+	var err error
+	if s.dir, err = checkpointRoot(s.root); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", Redact(addr), err)
+	}
+	ctx := context.Background()
+	if s.db, err = openPostgres(ctx, addr); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if !s.readOnly {
+		err = s.migrate(ctx)
+		if err == nil {
+			err = s.recover(ctx)
+		}
+	} else {
+		err = s.checkSchema(ctx)
+	}
+	if err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("open store %s: %w", Redact(addr), err)
+	}
+	return s, nil
+}
+
+// checkpointRoot returns the absolute path of the checkpoint root dir, or
+// an error wrapping [ErrCheckpointRoot] when it is not a folder. A root
+// that is missing is not made: on a shared file system that is most often
+// a mount that is not there, and checkpoints written beside it would be
+// seen by no other node.
+func checkpointRoot(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return "", fmt.Errorf("checkpoint root %s: %w: %v", abs, ErrCheckpointRoot, errors.Unwrap(err))
+	}
+	if !st.IsDir() {
+		return "", fmt.Errorf("checkpoint root %s: %w: not a folder", abs, ErrCheckpointRoot)
+	}
+	return abs, nil
+}
+
 // Close closes the database. Files are always complete on disk, so nothing
 // else needs flushing.
 func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// Dir returns the absolute path of the store's root directory.
+// Dir returns the absolute path of the checkpoint root, which is the SQLite
+// store's folder unless [WithCheckpoints] says otherwise.
 func (s *Store) Dir() string { return s.dir }
 
 // Path returns the absolute path of a file given relative to the store root,
@@ -199,6 +280,12 @@ func (s *Store) tryTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
+	}
+	if s.d.lockWrites != "" {
+		if _, err := tx.ExecContext(ctx, s.d.lockWrites); err != nil {
+			tx.Rollback()
+			return err
+		}
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
