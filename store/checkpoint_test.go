@@ -111,13 +111,15 @@ func testCheckpointFlippedBytes(t *testing.T, at place) {
 	}
 }
 
-func TestOpenRecoversFiles(t *testing.T) {
+func TestOpenRecoversFiles(t *testing.T) { dialects(t, testOpenRecoversFiles) }
+
+func testOpenRecoversFiles(t *testing.T, at place) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	s, err := Open(dir)
+	s, err := at.open()
 	if err != nil {
 		t.Fatal(err)
 	}
+	dir := s.Dir() // the checkpoint root
 	r := mustRun(t, s, "r")
 	var cs []Checkpoint
 	for _, step := range []int64{1, 2, 3} {
@@ -140,7 +142,7 @@ func TestOpenRecoversFiles(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "README"), []byte("mine"), 0o600)                                    // foreign, at the root
 	os.MkdirAll(filepath.Join(dir, "runs", "not-a-run"), 0o700)                                          // foreign folder
 
-	s = mustOpenDir(t, dir)
+	s = at.mustOpen(t)
 	rec := s.Recovery()
 	if len(rec.BadCheckpoints) != 2 || len(rec.TempRemoved) != 1 || len(rec.Quarantined) != 2 {
 		t.Errorf("Recovery = %+v", rec)
@@ -161,6 +163,8 @@ func TestOpenRecoversFiles(t *testing.T) {
 	}
 }
 
+// TestOpenDamagedDatabase is SQLite-only: it damages SQLite's own database
+// file, which a PostgreSQL store does not have.
 func TestOpenDamagedDatabase(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -140,6 +141,13 @@ func Open(addr string, opts ...Option) (*Store, error) {
 	}
 	dir := addr
 	s.d = sqliteDialect
+	var root string
+	if s.root != "" {
+		var err error
+		if root, err = checkpointRoot(s.root); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -147,12 +155,7 @@ func Open(addr string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	s.dir = abs
-	if s.root != "" {
-		if s.dir, err = checkpointRoot(s.root); err != nil {
-			return nil, fmt.Errorf("open store: %w", err)
-		}
-	}
+	s.dir = cmp.Or(root, abs)
 	path := filepath.Join(abs, dbFile)
 	if err := checkFile(path); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
