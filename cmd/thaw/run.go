@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"thaw/assets"
+	"thaw/store"
 	"thaw/trainer"
 )
 
@@ -74,7 +75,7 @@ func exitCode(err error) int {
 	switch {
 	case errors.Is(err, trainer.ErrDiverged):
 		return exitDiverged
-	case errors.As(err, &u), errors.As(err, &in):
+	case errors.As(err, &u), errors.As(err, &in), errors.Is(err, store.ErrCheckpointRoot):
 		return exitUsage
 	}
 	return exitFailed
