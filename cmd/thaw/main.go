@@ -18,6 +18,7 @@
 //	            [--width W --height H --dpi D] [--title T]
 //	thaw export --diagnostics RUN -o FILE
 //	thaw serve [--listen ADDR] [--authorized-keys FILE] [--host-key FILE] [--share-runs] ...
+//	thaw store copy SRC DST [--checkpoints DIR]
 //
 // Every command that touches runs takes --store DIR (default $THAW_STORE,
 // else $XDG_DATA_HOME/thaw, else ~/.local/share/thaw), or --store

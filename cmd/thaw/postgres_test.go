@@ -3,9 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // "pgx", for the tests' schemas
+
+	"thaw/store"
+	"thaw/trainer"
 )
 
 // TestPostgresStoreBadInput: a PostgreSQL store that cannot be used is one
@@ -46,5 +57,109 @@ func TestPostgresStoreBadInput(t *testing.T) {
 				t.Errorf("the password is shown: %q", all)
 			}
 		})
+	}
+}
+
+// pgSchema returns the address of a fresh schema in the database that
+// $THAW_TEST_POSTGRES names, dropped when the test ends, or skips the test
+// without one.
+func pgSchema(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("THAW_TEST_POSTGRES")
+	if base == "" {
+		t.Skip("no PostgreSQL: set THAW_TEST_POSTGRES to a postgres:// URL of a database the tests may make schemas in (.ci/run starts one; or source .ci/postgres.sh as root)")
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "thaw_cmd_test_" + hex.EncodeToString(b[:])
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE SCHEMA ` + schema); err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		defer db.Close()
+		if _, err := db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); err != nil {
+			t.Errorf("drop the test's schema: %v", err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// TestStoreCopyToPostgres: thaw store copy of an SQLite store with a
+// finished, a stopped and a branched run into PostgreSQL; thaw show --json
+// of every run is the same on both sides, and copying again copies
+// nothing.
+func TestStoreCopyToPostgres(t *testing.T) {
+	t.Setenv("THAW_CHECKPOINTS", "")
+	pg := pgSchema(t)
+	ctx := context.Background()
+	fx := newFixture(t)
+	dir := filepath.Join(t.TempDir(), "store")
+	train := func(name string) string {
+		t.Helper()
+		stdout, stderr, code := runMain(t, ctx, &Main{}, "train", "--json", "--store", dir, "--model", fx.model, "--data", fx.data,
+			"--epochs", "2", "--name", name)
+		if code != 0 {
+			t.Fatalf("train %s: exit %d:\n%s", name, code, stderr)
+		}
+		var got map[string]any
+		if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+			t.Fatalf("train %s: %v:\n%s", name, err, stdout)
+		}
+		return got["run"].(string)
+	}
+	done := train("finished")
+	stopped := train("stopped")
+	// Stopped by hand: what a stop leaves in the store is the status.
+	st, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetStatus(ctx, stopped, trainer.StatusStopped, ""); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	stdout, stderr, code := runMain(t, ctx, &Main{}, "branch", "--json", "--store", dir, done, "--from", "1")
+	if code != 0 {
+		t.Fatalf("branch: exit %d:\n%s", code, stderr)
+	}
+	var br map[string]any
+	json.Unmarshal([]byte(stdout), &br)
+	branch := br["run"].(string)
+
+	root := t.TempDir()
+	_, stderr, code = runMain(t, ctx, &Main{}, "store", "copy", dir, pg, "--checkpoints", root)
+	if code != 0 || !strings.Contains(stderr, "copied 3 runs") {
+		t.Fatalf("store copy: exit %d:\n%s", code, stderr)
+	}
+	if u, _ := url.Parse(pg); u != nil {
+		if pw, ok := u.User.Password(); ok && strings.Contains(stderr, pw) {
+			t.Errorf("store copy shows the password: %s", stderr)
+		}
+	}
+	for _, id := range []string{done, stopped, branch} {
+		a, errA, codeA := runMain(t, ctx, &Main{}, "show", "--json", "--store", dir, id)
+		b, errB, codeB := runMain(t, ctx, &Main{}, "show", "--json", "--store", pg, "--checkpoints", root, id)
+		if codeA != 0 || codeB != 0 {
+			t.Fatalf("show %s: exit %d, %d:\n%s\n%s", id, codeA, codeB, errA, errB)
+		}
+		if a != b {
+			t.Errorf("show --json %s differs:\nSQLite:\n%s\nPostgreSQL:\n%s", id, a, b)
+		}
+	}
+	_, stderr, code = runMain(t, ctx, &Main{}, "store", "copy", dir, pg, "--checkpoints", root)
+	if code != 0 || !strings.Contains(stderr, "copied 0 runs") || !strings.Contains(stderr, "3 were there already") {
+		t.Errorf("second store copy: exit %d:\n%s", code, stderr)
 	}
 }

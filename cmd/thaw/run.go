@@ -115,6 +115,10 @@ Usage:
                [--host-key FILE] [--store DIR] [--max-runs-per-user N]
                [--max-runs N] [--idle-timeout D] [--share-runs]
                                   the workbench over SSH, public keys only
+  thaw store copy SRC DST [--checkpoints DIR] [--from-checkpoints DIR]
+                                  copy every run and its checkpoint files
+                                  from one store to another, such as an
+                                  SQLite folder into PostgreSQL
   thaw predict --model M --data D  write class probabilities as CSV (the data
                                   may have no labels; with them, the
                                   accuracy goes to stderr)
@@ -132,7 +136,10 @@ folder (root/<class>/*.png). RUN is a run id, a unique prefix of one, or
 latest, the newest run. Commands that load data take --max-data-bytes N
 (default 256M), the memory budget of the data loaded.
 Runs are stored in --store DIR, else $THAW_STORE, else $XDG_DATA_HOME/thaw,
-else ~/.local/share/thaw. Run thaw COMMAND -h for a command's flags.
+else ~/.local/share/thaw; --store postgres://… is a PostgreSQL database
+that several machines share, with --checkpoints DIR (else
+$THAW_CHECKPOINTS) a folder they all reach for the checkpoint files. Run
+thaw COMMAND -h for a command's flags.
 
 Exit codes: 0 done, 1 failed or interrupted, 2 bad usage or input,
 3 training diverged.
@@ -204,6 +211,8 @@ func (m *Main) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return m.runExport(ctx, rest)
 	case "serve":
 		return m.runServe(ctx, rest)
+	case "store":
+		return m.runStore(ctx, rest)
 	case "version", "-version", "--version":
 		return m.runVersion(rest)
 	case "help", "-h", "-help", "--help":
