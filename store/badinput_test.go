@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"thaw/trainer"
 )
 
 // oneLine fails the test unless err is one line that holds none of the
@@ -151,5 +153,28 @@ func TestOpenPostgresUnreachable(t *testing.T) {
 	}
 	if n := tablesAt(t, at); n != 0 {
 		t.Errorf("%d tables after the failed Opens, want 0", n)
+	}
+}
+
+// TestOpenReadOnlyPostgres: a PostgreSQL store opened read-only reads
+// runs and refuses every write with ErrReadOnly.
+func TestOpenReadOnlyPostgres(t *testing.T) {
+	ctx := context.Background()
+	at := newPlace(t, "postgres")
+	w := at.mustOpen(t)
+	r := mustRun(t, w, "kept")
+	s, err := OpenReadOnly(at.addr, WithCheckpoints(at.root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.ReadOnly() {
+		t.Error("ReadOnly() = false")
+	}
+	if got, err := s.Run(ctx, r.ID); err != nil || got.Name != "kept" {
+		t.Errorf("Run = %+v, %v", got, err)
+	}
+	if err := s.SetStatus(ctx, r.ID, trainer.StatusStopped, ""); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("SetStatus on a read-only store: %v, want ErrReadOnly", err)
 	}
 }

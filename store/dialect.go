@@ -6,7 +6,9 @@ package store
 // and table options of the migrations, the error codes that mean "try
 // again", the database's clock, how writers take turns, and SQLite's check
 // of its file header. The rest of the package speaks portable SQL with ?
-// placeholders and does not know which database it talks to.
+// placeholders and does not know which database it talks to. Upserts
+// (INSERT … ON CONFLICT … DO UPDATE SET … = excluded.…) read the same in
+// both and need nothing here.
 
 import (
 	"bytes"
