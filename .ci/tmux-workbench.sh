@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Drives the real thaw binary's workbench in tmux at 80x24 and 160x48:
-# open → pick digits-cnn → Blocks, f on fc1 → Plan with gradual → LR
-# preview → enter starts the run → q asks, y quits, saying the run is
-# stopping → the run is stored.
+# open → every key (?) → the message log (!) → Runs, empty → the model card
+# → pick digits-cnn → Blocks, f on fc1 → Plan with gradual → LR preview →
+# the LR finder's four suggestions → enter starts the run → q asks, y
+# quits, saying the run is stopping → the run is stored. Every capture but
+# the shell's after thaw exits keeps the frame rule (see check_frame).
 # Fails when a captured screen lacks the text expected on it. Set
 # CAPTURE_DIR to keep the captured screens.
 set -euo pipefail
@@ -19,12 +21,28 @@ for size in 80x24 160x48; do
     "THAW_STORE=$store NO_COLOR= $work/thaw; echo thaw-exited-\$?; sleep 30"
 
   wait_for 1-models "Base models" "digits-cnn" "mnist8-mlp" "1 Models" "5 Runs"
+  keys '?'
+  wait_for 1-models-keys "every key" "message log" "shift+tab"
+  keys '?'
+  wait_for 1-models-again "Base models"
+  keys '!'
+  wait_for 1-models-log "Messages"
+  keys Escape
+  wait_for 1-models-back "Base models"
+  keys 5
+  wait_for 5-runs "Runs" "no runs"
+  keys 1
+  wait_for 1-models-card "Base models" "Architecture"
   keys Enter
   wait_for 2-blocks "Blocks of digits-cnn" "conv1" "head" "trainable 325 of 53,989"
   keys j j f
   wait_for 2-blocks-fc1 "trainable 50,565 of 53,989" "freeze point" "step cost"
   keys Enter
   wait_for 3-plan "preset" "gradual" "LR preview" "━ conv1" "━ head" "train /"
+  keys l
+  wait_for 3-plan-lrfind "LR finder" "minimum" "steep" "valley" "slide"
+  keys Escape
+  wait_for 3-plan-again "LR preview"
   keys Enter
   wait_for 4-train "run " "Train"
   keys q

@@ -116,6 +116,11 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX run_tags_tag ON run_tags (tag)`,
 	},
+	// issue 23: why a stopped run stopped, so that a server's restart
+	// resumes the runs its own shutdown stopped (see Run.StopReason).
+	{
+		`ALTER TABLE runs ADD COLUMN stop_reason TEXT NOT NULL DEFAULT ''`,
+	},
 }
 
 // migrate brings the schema up to the newest version this build knows. It is

@@ -213,7 +213,7 @@ func (s *Store) hasMetric(ctx context.Context, run, name string, step int64) (bo
 // and clears a stop request that ended it.
 func (s *Store) claim(ctx context.Context, id string) error {
 	res, err := s.exec(ctx, `UPDATE runs SET status = 'running', error = '', heartbeat_ms = ?,
-		finished_ms = NULL, stop_requested = FALSE
+		finished_ms = NULL, stop_requested = FALSE, stop_reason = ''
 		WHERE id = ? AND (status IN ('interrupted', 'stopped', 'queued')
 			OR (status = 'failed' AND error LIKE ?))`, ms(s.stamp(ctx)), id, ioFailurePrefix+"%")
 	if err != nil {

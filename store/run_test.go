@@ -349,3 +349,67 @@ func testRename(t *testing.T, at place) {
 		t.Errorf("unknown run: %v, want ErrNotFound", err)
 	}
 }
+
+// TestStopReason: the recorder stores why a run stopped with its status
+// (none when a stop was asked for), a requeue takes only a run stopped for the reason asked, and resuming
+// clears it.
+func TestStopReason(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t)
+	why := WhyStopped(func(err error) string {
+		if errors.Is(err, context.Canceled) {
+			return StopShutdown
+		}
+		return ""
+	})
+	tests := []struct {
+		name   string
+		status trainer.Status
+		err    error
+		asked  bool // a stop was requested before the run ended
+		want   string
+	}{
+		{"cancelled", trainer.StatusStopped, context.Canceled, false, StopShutdown},
+		{"cancelled while a stop was asked for", trainer.StatusStopped, context.Canceled, true, ""},
+		{"stopped by its control", trainer.StatusStopped, nil, false, ""},
+		{"done", trainer.StatusDone, nil, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := mustRun(t, s, tt.name)
+			rec, err := s.Record(ctx, r.ID, why)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.asked {
+				if err := s.RequestStop(ctx, r.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rec.Finish(trainer.Result{Status: tt.status}, tt.err)
+			got, err := s.Run(ctx, r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != tt.status || got.StopReason != tt.want {
+				t.Fatalf("run is %s, stop reason %q; want %s, %q", got.Status, got.StopReason, tt.status, tt.want)
+			}
+			err = s.Requeue(ctx, r.ID, StopShutdown)
+			if tt.want == "" {
+				if !errors.Is(err, ErrInvalid) {
+					t.Errorf("requeue: %v, want ErrInvalid", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := s.Run(ctx, r.ID); got.Status != trainer.StatusQueued || got.StopReason != "" || !got.Finished.IsZero() {
+				t.Errorf("requeued run is %s, stop reason %q, finished %v; want queued, none", got.Status, got.StopReason, got.Finished)
+			}
+			if err := s.Requeue(ctx, r.ID, StopShutdown); !errors.Is(err, ErrInvalid) {
+				t.Errorf("second requeue: %v, want ErrInvalid", err)
+			}
+		})
+	}
+}

@@ -36,8 +36,9 @@ type Backend interface {
 	// Sweep runs the freeze-depth sweep of base, whose plan resolves to
 	// rp, as stored runs, calling row with each freeze point's result.
 	Sweep(ctx context.Context, base trainer.Job, rp *trainer.ResolvedPlan, row func(engine.SweepRow)) error
-	// FindLR runs the learning-rate range test of job's first stage.
-	FindLR(ctx context.Context, job trainer.Job) (trainer.LRFindResult, error)
+	// FindLR runs the learning-rate range test of job's stage (0 is the
+	// first).
+	FindLR(ctx context.Context, job trainer.Job, stage int) (trainer.LRFindResult, error)
 
 	// Start prepares job and starts it as a recorded run in the
 	// background; Resume continues a stopped or interrupted run; Branch

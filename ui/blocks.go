@@ -21,13 +21,15 @@ type blocksScreen struct {
 	cursor int
 	sweep  *sweepState
 	probes *probeState
+	hits   listHits
 }
 
 func newBlocksScreen(s *Session) *blocksScreen { return &blocksScreen{s: s} }
 
 func (b *blocksScreen) Keys() []key.Binding {
 	k := b.s.Keys
-	return []key.Binding{k.Up, k.Down, k.Toggle, k.FreezeBelow, k.ThawAll, k.HeadOnly, k.Sweep, k.TakeDepth}
+	// The most used first: the help bar keeps those at 80 columns.
+	return []key.Binding{k.Blocks.Toggle, k.Blocks.FreezeBelow, k.Blocks.Sweep, k.Blocks.HeadOnly, k.Blocks.ThawAll, k.Blocks.TakeDepth}
 }
 
 func (b *blocksScreen) Capturing() bool { return false }
@@ -36,6 +38,21 @@ func (b *blocksScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.KeyPressMsg:
 		return b.handleKey(msg)
+	case tea.MouseWheelMsg:
+		if b.s.base != nil {
+			b.cursor, _ = wheelCursor(msg, b.cursor, len(b.s.frozen))
+		}
+		return b, nil
+	case tea.MouseClickMsg:
+		// A click selects the block; a second click on the selected one
+		// freezes or thaws it, as space does.
+		if i, ok := b.hits.at(msg.Y); ok && b.s.base != nil && msg.Button == tea.MouseLeft && msg.X < b.hits.w {
+			if i == b.cursor {
+				return b.handleKey(tea.KeyPressMsg{Code: tea.KeySpace, Text: " "})
+			}
+			b.cursor = i
+		}
+		return b, nil
 	case sweepRowMsg, sweepDoneMsg:
 		return b, b.handleSweep(msg)
 	case probeMsg:
@@ -69,35 +86,33 @@ func (b *blocksScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 	}
 	n := len(s.frozen)
 	switch {
-	case key.Matches(msg, k.Up):
-		b.cursor = max(b.cursor-1, 0)
-	case key.Matches(msg, k.Down):
-		b.cursor = min(b.cursor+1, n-1)
-	case key.Matches(msg, k.Toggle):
+	case key.Matches(msg, k.listKeys()...):
+		b.cursor, _ = moveCursor(k, msg, b.cursor, n)
+	case key.Matches(msg, k.Blocks.Toggle):
 		s.frozen[b.cursor] = !s.frozen[b.cursor]
 		if s.trainableBlocks() == 0 {
 			s.frozen[b.cursor] = false
 			s.flashErr(errors.New("at least one block must train: thaw another block first"))
 		}
 		s.plan.freezeChanged(s)
-	case key.Matches(msg, k.FreezeBelow):
+	case key.Matches(msg, k.Blocks.FreezeBelow):
 		for i := range n {
 			s.frozen[i] = i < b.cursor
 		}
 		s.plan.freezeChanged(s)
-	case key.Matches(msg, k.ThawAll):
+	case key.Matches(msg, k.Blocks.ThawAll):
 		for i := range n {
 			s.frozen[i] = false
 		}
 		s.plan.freezeChanged(s)
-	case key.Matches(msg, k.HeadOnly):
+	case key.Matches(msg, k.Blocks.HeadOnly):
 		for i := range n {
 			s.frozen[i] = i < n-1
 		}
 		s.plan.freezeChanged(s)
-	case key.Matches(msg, k.Sweep):
+	case key.Matches(msg, k.Blocks.Sweep):
 		return b, b.toggleSweep()
-	case key.Matches(msg, k.TakeDepth):
+	case key.Matches(msg, k.Blocks.TakeDepth):
 		b.takeDepth()
 	case key.Matches(msg, k.Forward):
 		b.s.show(ScreenPlan)
@@ -230,6 +245,10 @@ func (b *blocksScreen) blocksView(w, h int) string {
 	hdr := fmt.Sprintf("  %-8s %-9s %-*s %-9s %7s %-*s %-7s %s", "block", "state", layersW, "layers", "out", "params", barW, "", "lr", "probe")
 	lines = append(lines, st.Faint.Render(ansi.Truncate(hdr, w, "")))
 	low := s.lowestTrainable()
+	b.hits = listHits{y0: len(lines), n: len(e.blocks), w: w}
+	if low > 0 {
+		b.hits.gapAt = low // the freeze-point marker's line
+	}
 	for i, bi := range e.blocks {
 		if i == low && low > 0 {
 			lines = append(lines, st.Marker.Render(ansi.Truncate(
@@ -280,9 +299,14 @@ func paramBar(n, maxN, w int) string {
 	return b.String()
 }
 
-// commaInt writes 53989 as 53,989.
+// commaInt writes 53989 as 53,989 and -1234 as -1,234: the one way the
+// workbench groups a whole number's digits.
 func commaInt(n int) string {
 	s := fmt.Sprint(n)
+	sign := ""
+	if n < 0 {
+		sign, s = "-", s[1:]
+	}
 	var out []byte
 	for i := range len(s) {
 		if i > 0 && (len(s)-i)%3 == 0 {
@@ -290,7 +314,7 @@ func commaInt(n int) string {
 		}
 		out = append(out, s[i])
 	}
-	return string(out)
+	return sign + string(out)
 }
 
 // humanFlops writes 1.2e6 as 1.2M.

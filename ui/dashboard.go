@@ -6,7 +6,6 @@ package ui
 
 import (
 	"fmt"
-	"image/color"
 	"math"
 	"slices"
 	"strings"
@@ -34,37 +33,6 @@ const blockHistory = 48
 // loss make a plateau when the plan sets no patience.
 const defaultPatience = 3
 
-// palette is the colours of one session's dashboard, from its terminal's
-// background and NO_COLOR.
-type palette struct {
-	dark, noColor bool
-}
-
-func (p palette) c(light, dark string) color.Color {
-	if p.noColor {
-		return nil
-	}
-	if p.dark {
-		return lipgloss.Color(dark)
-	}
-	return lipgloss.Color(light)
-}
-
-func (p palette) smooth() color.Color { return p.c("#A3521B", "#F5A65B") }
-func (p palette) val() color.Color    { return p.c("#1F6FB2", "#7FC8F8") }
-func (p palette) acc() color.Color    { return p.c("#1B7F3B", "#7BD88F") }
-func (p palette) src() color.Color    { return p.c("#8E3BA8", "#D99BFF") }
-func (p palette) best() color.Color   { return p.c("#B00020", "#FF6B6B") }
-func (p palette) dim() color.Color    { return p.c("#7A7A7A", "#8A8A8A") }
-func (p palette) frozen() color.Color { return p.c("#1F6FB2", "#7FC8F8") }
-
-func (p palette) fg(c color.Color) lipgloss.Style {
-	if c == nil {
-		return lipgloss.NewStyle()
-	}
-	return lipgloss.NewStyle().Foreground(c)
-}
-
 // evalPoint is one evaluation.
 type evalPoint struct {
 	step           int
@@ -88,33 +56,13 @@ type blockState struct {
 	driftHist              []float64
 }
 
-// dashKeys are the dashboard's own keys.
-type dashKeys struct {
-	LogY, Smooth, Zoom, Left, Right, Outliers key.Binding
-}
-
-func newDashKeys() dashKeys {
-	return dashKeys{
-		LogY:     key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "log loss axis")),
-		Smooth:   key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "smoothing")),
-		Zoom:     key.NewBinding(key.WithKeys("z"), key.WithHelp("z", "zoom to stage")),
-		Left:     key.NewBinding(key.WithKeys("left"), key.WithHelp("←/→", "inspect")),
-		Right:    key.NewBinding(key.WithKeys("right"), key.WithHelp("→", "inspect right")),
-		Outliers: key.NewBinding(key.WithKeys("i"), key.WithHelp("i", "outliers in y range")),
-	}
-}
-
-func (k dashKeys) list() []key.Binding {
-	return []key.Binding{k.Left, k.LogY, k.Smooth, k.Zoom, k.Outliers}
-}
-
 // dashboard draws one run: loss and accuracy charts with stage marks, the
 // blocks panel, the status line, the plateau hint and the inspect cursor.
 // Reports are folded in as they arrive and the charts rasterised then; View
 // only composes strings, except after a resize.
 type dashboard struct {
 	pal  palette
-	keys dashKeys
+	keys ChartKeys
 
 	loss, acc           *chart.Chart
 	sRaw, sSmooth, sVal int
@@ -151,7 +99,7 @@ type dashboard struct {
 }
 
 func newDashboard(pal palette) *dashboard {
-	d := &dashboard{pal: pal, keys: newDashKeys(), patience: defaultPatience}
+	d := &dashboard{pal: pal, keys: DefaultKeyMap().Chart, patience: defaultPatience}
 	d.reset()
 	return d
 }
@@ -563,6 +511,20 @@ func (d *dashboard) handleKey(msg tea.KeyPressMsg) bool {
 	return true
 }
 
+// handleWheel moves the inspect cursor along the charts, a wheel notch a
+// step of the cursor (up is back in time).
+func (d *dashboard) handleWheel(msg tea.MouseWheelMsg) {
+	switch msg.Button {
+	case tea.MouseWheelUp, tea.MouseWheelLeft:
+		d.moveCursor(-1)
+	case tea.MouseWheelDown, tea.MouseWheelRight:
+		d.moveCursor(+1)
+	default:
+		return
+	}
+	d.rasterise()
+}
+
 // resmooth recomputes the smoothed loss with the current weight: once per
 // key press, over the whole history.
 func (d *dashboard) resmooth() {
@@ -656,10 +618,13 @@ func (d *dashboard) layout(w, h int) {
 		d.chartW-- // a gap
 	}
 	rest := h - 3 // status (2) and cursor or hint line
-	// Chart titles with their legends only where there is room.
+	// A title with its legend over each chart where there is room, one
+	// line for both charts where there is not.
 	d.titles = h >= 30
 	if d.titles {
 		rest -= 2
+	} else {
+		rest--
 	}
 	if d.panelW == 0 {
 		rest -= d.compactBlocksRows(h)
@@ -688,8 +653,10 @@ func (d *dashboard) view(w, h int) string {
 	left.WriteString("\n")
 	if d.titles {
 		left.WriteString(d.chartTitle("loss", d.lossLegend()))
-		left.WriteString("\n")
+	} else {
+		left.WriteString(d.compactLegend(d.chartW))
 	}
+	left.WriteString("\n")
 	left.WriteString(d.loss.View())
 	left.WriteString("\n")
 	if d.titles {
@@ -735,6 +702,49 @@ func (d *dashboard) lossLegend() string {
 		parts = append(parts, "zoomed (z: all)")
 	}
 	return strings.Join(parts, "  ")
+}
+
+// compactLegend is both charts' legends in one line of w columns, for a
+// terminal too short for a title over each: the series by glyph and
+// colour, the smoothing, the y scale, whether outliers are shown, and the
+// forgetting figure; what does not fit is cut from the end, the series
+// first in line so that they always survive.
+func (d *dashboard) compactLegend(w int) string {
+	p := d.pal
+	sm := "raw"
+	if s := smoothings[d.smoothIdx]; s > 0 {
+		sm = fmt.Sprintf("s%.2g", s)
+	}
+	y := "lin y"
+	if d.loss.LogY() {
+		y = "log y"
+	}
+	parts := []string{
+		lipgloss.NewStyle().Bold(true).Render("loss"),
+		p.fg(p.smooth()).Render("━ train " + sm),
+		p.fg(p.val()).Render("• val"),
+		p.fg(p.best()).Render("◆ best"),
+		y,
+	}
+	if !d.loss.IgnoreOutliers() {
+		parts = append(parts, "outliers")
+	}
+	if d.zoomed {
+		parts = append(parts, "zoomed")
+	}
+	parts = append(parts, "│", lipgloss.NewStyle().Bold(true).Render("acc"),
+		p.fg(p.acc()).Render("• val"), p.fg(p.src()).Render("• source")+d.forgettingShort())
+	return ansi.Truncate(strings.Join(parts, " "), w, "…")
+}
+
+// forgettingShort is the forgetting figure in a few cells: " 97.0→81.5
+// (-15.5)", "" before the first source evaluation.
+func (d *dashboard) forgettingShort() string {
+	f := d.forgetting()
+	if f == "" {
+		return ""
+	}
+	return " " + strings.ReplaceAll(strings.ReplaceAll(strings.TrimSpace(f), "% → ", "→"), "%", "")
 }
 
 func (d *dashboard) accLegend() string {
@@ -791,7 +801,7 @@ func (d *dashboard) statusView(w int) string {
 		shortSteps(p.Step), shortSteps(p.TotalSteps), bar(frac, barW), 100*frac)
 	if !d.stored {
 		if p.SamplesPerSec > 0 {
-			line1 += fmt.Sprintf(" · %s samples/s", humanInt(p.SamplesPerSec))
+			line1 += fmt.Sprintf(" · %s samples/s", commaInt(int(math.Round(p.SamplesPerSec))))
 		}
 		if p.ETA > 0 && d.status == trainer.StatusRunning {
 			line1 += " · ETA " + p.ETA.Round(time.Second).String()
@@ -994,19 +1004,6 @@ func sci(v float64) string {
 	default:
 		return fmt.Sprintf("%.1e", v)
 	}
-}
-
-// humanInt writes 12345.6 as 12,346.
-func humanInt(v float64) string {
-	s := fmt.Sprintf("%d", int64(math.Round(v)))
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // shortSteps writes a step count whole below a million and in millions

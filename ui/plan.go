@@ -187,6 +187,16 @@ func (p *planDraft) resolved(s *Session) (*trainer.ResolvedPlan, error) {
 	return p.plan.Resolve(s.base.model.Config.BlockNames())
 }
 
+// dataBad reports that the plan's data failed to load: an error about it
+// lasts as long as this.
+func (s *Session) dataBad() bool { return s.plan.dataErr != nil }
+
+// planBad reports that the plan's stages do not resolve over the model.
+func (s *Session) planBad() bool {
+	_, err := s.plan.resolved(s)
+	return err != nil
+}
+
 // factor is the first stage's discriminative factor.
 func (p *planDraft) factor() float64 {
 	f := 1.0
@@ -254,8 +264,12 @@ func newPlanScreen(s *Session) *planScreen {
 
 func (p *planScreen) Keys() []key.Binding {
 	k := p.s.Keys
-	return []key.Binding{k.Up, k.Down, k.Edit, k.Left, k.Right, k.Preset, k.AddStage, k.RemoveStage,
-		k.StageUp, k.StageDown, k.LRFind, k.SavePlan, k.LoadPlan}
+	if p.lrf != nil {
+		return []key.Binding{k.Plan.Left, k.Plan.Right}
+	}
+	// The most used first: the help bar keeps those at 80 columns.
+	return []key.Binding{k.Plan.Edit, k.Plan.LRFind, k.Plan.Preset, k.Plan.AddStage, k.Plan.RemoveStage,
+		k.Plan.SavePlan, k.Plan.LoadPlan, k.Plan.StageUp, k.Plan.StageDown, k.Plan.Left, k.Plan.Right}
 }
 
 func (p *planScreen) Capturing() bool { return p.editing >= 0 || p.fileOp != "" || p.lrf != nil }
@@ -270,7 +284,7 @@ func (p *planScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 		d.loading = false
 		if msg.err != nil {
 			d.dataErr = msg.err
-			p.s.flashErr(msg.err)
+			p.s.flashErrWhile(msg.err, p.s.dataBad)
 			return p, nil
 		}
 		d.prep = msg.prep
@@ -303,15 +317,13 @@ func (p *planScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 	}
 	stage := p.cursor - numFieldRows
 	switch {
-	case key.Matches(msg, k.Up):
-		p.cursor = max(p.cursor-1, 0)
-	case key.Matches(msg, k.Down):
-		p.cursor = min(p.cursor+1, p.rows()-1)
-	case key.Matches(msg, k.Edit):
+	case key.Matches(msg, k.listKeys()...):
+		p.cursor, _ = moveCursor(k, msg, p.cursor, p.rows())
+	case key.Matches(msg, k.Plan.Edit):
 		return p, p.startEdit()
-	case key.Matches(msg, k.Left), key.Matches(msg, k.Right):
+	case key.Matches(msg, k.Plan.Left), key.Matches(msg, k.Plan.Right):
 		dir := 1
-		if key.Matches(msg, k.Left) {
+		if key.Matches(msg, k.Plan.Left) {
 			dir = -1
 		}
 		switch p.cursor {
@@ -321,9 +333,9 @@ func (p *planScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 		case rowPreset:
 			p.cyclePreset(dir)
 		}
-	case key.Matches(msg, k.Preset):
+	case key.Matches(msg, k.Plan.Preset):
 		p.cyclePreset(1)
-	case key.Matches(msg, k.AddStage):
+	case key.Matches(msg, k.Plan.AddStage):
 		at := len(d.plan.Stages)
 		if stage >= 0 {
 			at = stage + 1
@@ -331,7 +343,7 @@ func (p *planScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 		d.plan.Stages = slices.Insert(d.plan.Stages, at, trainer.Stage{Train: []string{"all"}})
 		d.byHand = true
 		p.cursor = numFieldRows + at
-	case key.Matches(msg, k.RemoveStage):
+	case key.Matches(msg, k.Plan.RemoveStage):
 		if stage < 0 {
 			break
 		}
@@ -342,31 +354,31 @@ func (p *planScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 		d.plan.Stages = slices.Delete(d.plan.Stages, stage, stage+1)
 		d.byHand = true
 		p.cursor = min(p.cursor, p.rows()-1)
-	case key.Matches(msg, k.StageUp):
+	case key.Matches(msg, k.Plan.StageUp):
 		if stage > 0 {
 			st := d.plan.Stages
 			st[stage-1], st[stage] = st[stage], st[stage-1]
 			d.byHand = true
 			p.cursor--
 		}
-	case key.Matches(msg, k.StageDown):
+	case key.Matches(msg, k.Plan.StageDown):
 		if stage >= 0 && stage < len(d.plan.Stages)-1 {
 			st := d.plan.Stages
 			st[stage+1], st[stage] = st[stage], st[stage+1]
 			d.byHand = true
 			p.cursor++
 		}
-	case key.Matches(msg, k.SavePlan):
+	case key.Matches(msg, k.Plan.SavePlan):
 		p.fileOp = "save"
 		p.input.Prompt = "save plan to: "
 		p.input.SetValue(cmpOrString(d.file, "plan.json"))
 		return p, p.input.Focus()
-	case key.Matches(msg, k.LoadPlan):
+	case key.Matches(msg, k.Plan.LoadPlan):
 		p.fileOp = "load"
 		p.input.Prompt = "load plan from: "
 		p.input.SetValue(d.file)
 		return p, p.input.Focus()
-	case key.Matches(msg, k.LRFind):
+	case key.Matches(msg, k.Plan.LRFind):
 		return p, p.startLRFind()
 	case key.Matches(msg, k.Forward):
 		return p, p.start()
@@ -406,14 +418,14 @@ func (p *planScreen) start() tea.Cmd {
 		s.flash("the data is still loading; press enter again in a moment")
 		return nil
 	case d.dataErr != nil:
-		s.flashErr(fmt.Errorf("%w — fix the data field (e on data)", d.dataErr))
+		s.flashErrWhile(fmt.Errorf("%w — fix the data field (e on data)", d.dataErr), s.dataBad)
 		return nil
 	case s.training():
 		s.flashErr(errors.New("a run is already training: watch it on Train (4), or stop it there first"))
 		return nil
 	}
 	if _, err := d.resolved(s); err != nil {
-		s.flashErr(fmt.Errorf("plan: %w — edit the stage with e", err))
+		s.flashErrWhile(fmt.Errorf("plan: %w — edit the stage with e", err), s.planBad)
 		return nil
 	}
 	s.flash("starting…")
@@ -804,16 +816,24 @@ func (p *planScreen) dataNote() string {
 
 // ---- the LR finder overlay ----
 
-// lrFind is a learning-rate range test run from the Plan screen, shown in
-// an overlay: enter takes its suggestion, esc dismisses it.
+// lrFind is a learning-rate range test of one stage, run from the Plan
+// screen and shown in an overlay with fastai's four suggestions: ← and →
+// choose one, enter writes it into the plan as the stage's peak rate, esc
+// dismisses it.
 type lrFind struct {
 	id     int
+	stage  int // the stage tested, 0-based
 	cancel context.CancelFunc
 	done   bool
 	res    trainer.LRFindResult
 	err    error
+	choice int // the suggestion enter takes, an index into res.Suggestions
 	chart  *chart.Chart
 }
+
+// defaultSuggestion is the suggestion the finder offers first: valley,
+// fastai's default since v2.5.
+const defaultSuggestion = "valley"
 
 // lrFindMsg is the range test's result.
 type lrFindMsg struct {
@@ -822,8 +842,9 @@ type lrFindMsg struct {
 	err error
 }
 
-// startLRFind runs fastai's range test on the plan's first stage in the
-// background, on the job as prepared (the model is restored after it).
+// startLRFind runs fastai's range test in the background on the stage
+// under the cursor (the first stage when the cursor is on a field), on the
+// job as prepared (the model is restored after it).
 func (p *planScreen) startLRFind() tea.Cmd {
 	s, d := p.s, p.s.plan
 	switch {
@@ -831,19 +852,20 @@ func (p *planScreen) startLRFind() tea.Cmd {
 		s.flash("the data is still loading; press l again in a moment")
 		return nil
 	case d.dataErr != nil:
-		s.flashErr(fmt.Errorf("%w — fix the data field first", d.dataErr))
+		s.flashErrWhile(fmt.Errorf("%w — fix the data field first", d.dataErr), s.dataBad)
 		return nil
 	}
 	if _, err := d.resolved(s); err != nil {
-		s.flashErr(fmt.Errorf("plan: %w — edit the stage with e", err))
+		s.flashErrWhile(fmt.Errorf("plan: %w — edit the stage with e", err), s.planBad)
 		return nil
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	id := s.nextID()
-	p.lrf = &lrFind{id: id, cancel: cancel}
+	stage := max(p.cursor-numFieldRows, 0)
+	p.lrf = &lrFind{id: id, cancel: cancel, stage: stage}
 	job, b := d.job(s), s.backend
 	return func() tea.Msg {
-		res, err := b.FindLR(ctx, job)
+		res, err := b.FindLR(ctx, job, stage)
 		return lrFindMsg{id: id, res: res, err: err}
 	}
 }
@@ -859,34 +881,55 @@ func (p *planScreen) handleLRFind(msg lrFindMsg) {
 		return
 	}
 	f.chart = nil // drawn at the overlay's size
+	for i, sg := range msg.res.Suggestions {
+		if sg.Name == defaultSuggestion {
+			f.choice = i
+		}
+	}
 }
 
-// handleOverlayKey: enter takes the suggestion, esc dismisses (and
-// cancels a test still running).
+// handleOverlayKey: ← and → choose a suggestion, enter takes it, esc
+// dismisses (and cancels a test still running).
 func (p *planScreen) handleOverlayKey(msg tea.KeyPressMsg) {
 	k := p.s.Keys
 	f := p.lrf
+	n := len(f.res.Suggestions)
 	switch {
 	case key.Matches(msg, k.Back):
 		f.cancel()
 		p.lrf = nil
+	case key.Matches(msg, k.Plan.Left) && n > 0:
+		f.choice = (f.choice + n - 1) % n
+		f.chart = nil
+	case key.Matches(msg, k.Plan.Right) && n > 0:
+		f.choice = (f.choice + 1) % n
+		f.chart = nil
 	case key.Matches(msg, k.Forward):
-		if !f.done || f.err != nil {
+		if !f.done || f.err != nil || n == 0 {
 			return
 		}
-		p.acceptLR(f.res.Suggestion)
+		sg := f.res.Suggestions[f.choice]
+		p.acceptLR(f.stage, sg.LR, sg.Name)
 		f.cancel()
 		p.lrf = nil
 	}
 }
 
-// acceptLR scales every stage's peak rate so that the first stage's is lr,
-// keeping the plan's ratios between stages (chain-thaw's later stages at a
-// tenth, say).
-func (p *planScreen) acceptLR(lr float64) {
+// acceptLR writes lr into the plan as stage's peak rate, so that a run
+// started from it (or the plan saved) carries the rate itself, never
+// depending on when the finder ran. For the first stage every stage's rate
+// is scaled alike, keeping the plan's ratios between stages (chain-thaw's
+// later stages at a tenth, say); a later stage's rate is set alone.
+func (p *planScreen) acceptLR(stage int, lr float64, rule string) {
 	s, d := p.s, p.s.plan
 	rp, err := d.resolved(s)
-	if err != nil || !(lr > 0) || !(rp.Stages[0].LR > 0) {
+	if err != nil || !(lr > 0) || stage >= len(d.plan.Stages) || !(rp.Stages[stage].LR > 0) {
+		return
+	}
+	if stage > 0 {
+		d.plan.Stages[stage].LR = lr
+		d.byHand = true
+		s.flash(fmt.Sprintf("peak learning rate of stage %d set to %.3g (fastai's %s)", stage+1, lr, rule))
 		return
 	}
 	ratio := lr / rp.Stages[0].LR
@@ -902,7 +945,7 @@ func (p *planScreen) acceptLR(lr float64) {
 		d.plan.Stages[0].LR = lr
 	}
 	d.byHand = true
-	s.flash(fmt.Sprintf("peak learning rate of stage 1 set to %.3g (the others scaled alike)", lr))
+	s.flash(fmt.Sprintf("peak learning rate of stage 1 set to %.3g (fastai's %s; the other stages scaled alike)", lr, rule))
 }
 
 // overlayView draws the LR finder's overlay in a w×h body.
@@ -913,26 +956,40 @@ func (p *planScreen) overlayView(w, h int) string {
 	var body string
 	switch {
 	case !f.done:
-		body = st.Heading.Render("LR finder") + "\n\nrunning the range test on stage 1's blocks…\n\n" + st.Faint.Render("esc cancels")
+		body = st.Heading.Render("LR finder") + fmt.Sprintf("\n\nrunning the range test on stage %d's blocks…\n\n", f.stage+1) + st.Faint.Render("esc cancels")
 	case f.err != nil:
 		body = st.Heading.Render("LR finder") + "\n\n" + st.Error.Render(termtext.Sanitize(f.err.Error())) +
 			"\n\n" + st.Faint.Render("esc closes; try a smaller batch or more data")
 	default:
-		cw, ch := bw-4, bh-6
+		cw, ch := bw-4, bh-8
 		if f.chart == nil || func() bool { w0, h0 := f.chart.Size(); return w0 != cw || h0 != ch }() {
-			f.chart = lrFindChart(st, f.res, cw, ch)
+			f.chart = lrFindChart(st, f.res, f.choice, cw, ch)
 		}
-		body = st.Heading.Render("LR finder") + st.Faint.Render("  smoothed loss against log10 of the learning rate") + "\n" +
+		var picks []string
+		for i, sg := range f.res.Suggestions {
+			t := fmt.Sprintf("%s %.2g", sg.Name, sg.LR)
+			if i == f.choice {
+				t = st.Selected.Render(t)
+			}
+			picks = append(picks, t)
+		}
+		body = st.Heading.Render(fmt.Sprintf("LR finder · stage %d", f.stage+1)) + st.Faint.Render("  smoothed loss against log10 of the learning rate") + "\n" +
 			f.chart.View() + "\n" +
-			fmt.Sprintf("suggested peak learning rate %s  ", st.Marker.Render(fmt.Sprintf("%.3g", f.res.Suggestion))) +
-			st.Faint.Render("(fastai's valley)") + "\n" + st.Faint.Render("enter takes it for stage 1 · esc dismisses")
+			"fastai's suggested peak learning rates:\n" + strings.Join(picks, "  ") + "\n" +
+			st.Faint.Render(fmt.Sprintf("←/→ choose · enter takes it for stage %d · esc dismisses", f.stage+1))
 	}
-	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, st.Overlay.Render(body))
+	// Every line inside the box's width: a wider one would widen the box
+	// past the screen, and the frame would cut its right edge.
+	lines := strings.Split(body, "\n")
+	for i, l := range lines {
+		lines[i] = ansi.Truncate(l, bw, "…")
+	}
+	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, st.Overlay.Render(strings.Join(lines, "\n")))
 }
 
 // lrFindChart draws the range test: the raw loss faint, the smoothed
-// loss, and the suggestion marked.
-func lrFindChart(st Styles, res trainer.LRFindResult, w, h int) *chart.Chart {
+// loss, every suggestion marked and the chosen one as the best point.
+func lrFindChart(st Styles, res trainer.LRFindResult, choice, w, h int) *chart.Chart {
 	c := chart.New(max(w, 20), max(h, 5))
 	xs := make([]float64, len(res.LRs))
 	for i, lr := range res.LRs {
@@ -945,10 +1002,16 @@ func lrFindChart(st Styles, res trainer.LRFindResult, w, h int) *chart.Chart {
 	smooth := c.AddSeries("smoothed loss", chart.Line, chart.Style{}, true)
 	c.Append(raw, xs, res.RawLosses)
 	c.Append(smooth, xs, res.Losses)
-	if i := res.SuggestionIndex; i >= 0 && i < len(xs) {
-		c.SetMarks([]chart.Mark{{X: xs[i], Label: fmt.Sprintf("%.2g", res.Suggestion)}})
-		c.SetBest(xs[i], res.Losses[i], true)
+	var marks []chart.Mark
+	for j, sg := range res.Suggestions {
+		if i := sg.Index; i >= 0 && i < len(xs) {
+			marks = append(marks, chart.Mark{X: xs[i], Label: sg.Name})
+			if j == choice {
+				c.SetBest(xs[i], res.Losses[i], true)
+			}
+		}
 	}
+	c.SetMarks(marks)
 	c.Render()
 	return c
 }

@@ -196,8 +196,10 @@ func (b *blocksScreen) takeDepth() {
 	s.flash(fmt.Sprintf("freeze point taken: %s and above train", r.low))
 }
 
-// evidenceView draws the sweep and the probes, or "" when there is
-// neither.
+// evidenceView draws the evidence shown beside (or below) the blocks: the
+// sweep, and a probe panel when there is one (the probes' accuracies are
+// otherwise a column of the blocks table, probeCell); "" when there is
+// none.
 func (b *blocksScreen) evidenceView(w, h int) string {
 	var parts []string
 	if sv := b.sweepView(w); sv != "" {

@@ -71,22 +71,6 @@ type branchPoint struct {
 	label string
 }
 
-// trainKeys are the Train screen's keys beside the dashboard's.
-type trainKeys struct {
-	Pause, Next, Stop, Export, Branch, Confusion key.Binding
-}
-
-func newTrainKeys() trainKeys {
-	return trainKeys{
-		Pause:     key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "pause/resume")),
-		Next:      key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "next stage now")),
-		Stop:      key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "stop")),
-		Export:    key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "export PNG")),
-		Branch:    key.NewBinding(key.WithKeys("b"), key.WithHelp("b", "branch from a stage")),
-		Confusion: key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "confusion matrix")),
-	}
-}
-
 // continuations are what a branch can go on with: the Plan screen's
 // stages, or a preset over the model's blocks.
 var continuations = []string{"plan", "full", "head", "fine-tune", "gradual", "chain-thaw", "lp-ft"}
@@ -95,7 +79,7 @@ var continuations = []string{"plan", "full", "head", "fine-tune", "gradual", "ch
 type trainScreen struct {
 	s    *Session
 	d    *dashboard
-	keys trainKeys
+	keys TrainKeys
 	pal  palette
 
 	run    *engine.Live
@@ -121,7 +105,7 @@ type trainScreen struct {
 
 func newTrainScreen(s *Session) ScreenModel {
 	pal := palette{dark: s.Styles.Dark, noColor: s.Styles.NoColor}
-	return &trainScreen{s: s, d: newDashboard(pal), keys: newTrainKeys(), pal: pal}
+	return &trainScreen{s: s, d: newDashboard(pal), keys: s.Keys.Train, pal: pal}
 }
 
 func (t *trainScreen) Keys() []key.Binding {
@@ -130,10 +114,7 @@ func (t *trainScreen) Keys() []key.Binding {
 	}
 	if t.picking {
 		return []key.Binding{
-			key.NewBinding(key.WithKeys("up", "down"), key.WithHelp("↑/↓", "stage boundary")),
-			key.NewBinding(key.WithKeys("left", "right"), key.WithHelp("←/→", "continuation")),
-			key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "start branch")),
-			key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
+			t.s.Keys.Branch.Point, t.s.Keys.Branch.Continuation, t.s.Keys.Branch.Start, t.s.Keys.Branch.Cancel,
 		}
 	}
 	k := t.keys
@@ -210,6 +191,10 @@ func (t *trainScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 		t.confusion = &confusionView{classes: msg.classes, counts: msg.counts}
 	case tea.KeyPressMsg:
 		return t, t.handleKey(msg)
+	case tea.MouseWheelMsg:
+		if !t.Capturing() && t.confusion == nil {
+			t.d.handleWheel(msg)
+		}
 	}
 	return t, nil
 }

@@ -27,7 +27,7 @@ type serveFlags struct {
 	store                                     storeRef
 	maxPerUser, maxTotal, maxUnauth           int
 	idle, maxSession                          time.Duration
-	share                                     bool
+	share, noResumeStopped                    bool
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -40,6 +40,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.idle, "idle-timeout", 30*time.Minute, "end a session after this long without input (0: never)")
 	fs.DurationVar(&f.maxSession, "max-session", 12*time.Hour, "end a session this long after it started (0: never)")
 	fs.BoolVar(&f.share, "share-runs", false, "let every user view every run (control stays with its owner)")
+	fs.BoolVar(&f.noResumeStopped, "no-resume-stopped", false, "leave stopped the runs that an earlier server's shutdown stopped (by default they resume, in their owners' queues)")
 	fs.StringVar(&f.operator, "operator", "", "key `fingerprint` (SHA256:…) whose sessions own the runs started outside the server, as by thaw train")
 }
 
@@ -98,8 +99,13 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	// Runs of the server's users that an earlier server left queued join
-	// the queue.
+	// Runs of the server's users that an earlier server's shutdown stopped
+	// resume, and those it left queued join the queue.
+	if !f.noResumeStopped {
+		if _, err := eng.RequeueStopped(ctx); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
 	if err := eng.LoadQueue(ctx); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -113,9 +114,18 @@ func (e *Engine) launch(ctx context.Context, l *Live, rec *store.Recorder, spec 
 	}()
 }
 
-// recordOptions are the engine's recorder options with the stop watch.
-func (e *Engine) recordOptions(ctl *trainer.Control) []store.RecordOption {
-	return append(slices.Clip(e.record), store.StopWith(ctl))
+// recordOptions are the engine's recorder options with the stop watch,
+// for a run under ctx: a run that [Engine.Shutdown] stops (ctx is then
+// the users' and cancelled with [ErrClosed]) is recorded as stopped by the
+// shutdown, to resume when the server starts again.
+func (e *Engine) recordOptions(ctx context.Context, ctl *trainer.Control) []store.RecordOption {
+	why := store.WhyStopped(func(err error) string {
+		if errors.Is(err, context.Canceled) && errors.Is(context.Cause(ctx), ErrClosed) {
+			return store.StopShutdown
+		}
+		return ""
+	})
+	return append(slices.Clip(e.record), store.StopWith(ctl), why)
 }
 
 // Start prepares job, records it as a new run and trains it in a goroutine
@@ -136,7 +146,7 @@ func (e *Engine) Start(ctx context.Context, job trainer.Job, opts StartOptions) 
 		return nil, err
 	}
 	ctl := &trainer.Control{}
-	rec, err := e.s.Record(ctx, run.ID, e.recordOptions(ctl)...)
+	rec, err := e.s.Record(ctx, run.ID, e.recordOptions(ctx, ctl)...)
 	if err != nil {
 		e.s.SetStatus(context.WithoutCancel(ctx), run.ID, trainer.StatusFailed, err.Error())
 		return nil, err
@@ -251,7 +261,7 @@ func (e *Engine) Resume(ctx context.Context, id string, opts StartOptions) (*Liv
 		return prep.Spec(), nil
 	}
 	ctl := &trainer.Control{}
-	rec, spec, pt, err := e.s.StartResume(ctx, id, build, e.recordOptions(ctl)...)
+	rec, spec, pt, err := e.s.StartResume(ctx, id, build, e.recordOptions(ctx, ctl)...)
 	if err != nil {
 		return nil, err
 	}

@@ -57,10 +57,12 @@ func viewBlobs(n int, seed uint64) *trainer.Dataset {
 
 // viewJob is a gradual job of default length, one epoch a stage: 180 training samples in
 // batches of 16 make 12 steps an epoch, so every stage is lengthened to
-// the preset's floor, trainer.DefaultGradualMinSteps.
+// the preset's floor, trainer.DefaultGradualMinSteps. The preset expands
+// as it did before its cadence and patience (Legacy), so that every stage
+// runs its whole length: early stops have a job of their own, patientJob.
 func viewJob() trainer.Job {
 	return trainer.Job{Model: "view-mlp", Data: trainer.DataRef{Path: "blobs"},
-		Preset:   &trainer.PresetRef{Name: "gradual", LR: 1e-2},
+		Preset:   &trainer.PresetRef{Name: "gradual", LR: 1e-2, Legacy: true},
 		ValSplit: 0.25, BatchSize: 16, Seed: 42}
 }
 

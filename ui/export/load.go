@@ -42,7 +42,7 @@ func Load(ctx context.Context, src Source, id string, names []string, maxPoints 
 	if err != nil {
 		return Run{}, err
 	}
-	r := Run{ID: sr.ID, Name: sr.Name, BestStep: -1}
+	r := Run{ID: sr.ID, Name: sr.Name, BestStep: -1, Model: sr.Model, Data: sr.Dataset, Plan: PlanName(sr.Plan)}
 	if r.Name == "" {
 		r.Name = store.Short(sr.ID)
 	}
