@@ -178,3 +178,35 @@ func TestOpenReadOnlyPostgres(t *testing.T) {
 		t.Errorf("SetStatus on a read-only store: %v, want ErrReadOnly", err)
 	}
 }
+
+// TestOpenUnmountedRoot: a checkpoint root that is an empty folder, as a
+// shared folder that is not mounted leaves, is refused while the store
+// records checkpoints, and no checkpoint is marked bad.
+func TestOpenUnmountedRoot(t *testing.T) { dialects(t, testOpenUnmountedRoot) }
+
+func testOpenUnmountedRoot(t *testing.T, at place) {
+	ctx := context.Background()
+	if at.root == "" {
+		at.root = t.TempDir() // SQLite with a root of its own, as --checkpoints gives
+	}
+	s := at.mustOpen(t)
+	r := mustRun(t, s, "r")
+	if _, err := s.SaveCheckpoint(ctx, r.ID, CheckpointMeta{Step: 1, Kind: KindLast}, writeBytes([]byte("weights"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetStatus(ctx, r.ID, trainer.StatusStopped, ""); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	mountPoint := t.TempDir()
+	_, err := Open(at.addr, WithCheckpoints(mountPoint))
+	if !errors.Is(err, ErrCheckpointRoot) || !strings.Contains(err.Error(), "mounted") {
+		t.Errorf("Open with an empty root: %v; want ErrCheckpointRoot asking whether it is mounted", err)
+	}
+	oneLine(t, err)
+	s = at.mustOpen(t)
+	if c, err := s.LastGoodCheckpoint(ctx, r.ID); err != nil || c.Bad {
+		t.Errorf("after the refused Open: %+v, %v; want the checkpoint good", c, err)
+	}
+}

@@ -124,7 +124,15 @@ func DefaultDir() (string, error) {
 //     every checkpoint would make Open as slow as reading them all;
 //   - files under runs/ that the store does not know, in the folders of runs
 //     that are not live, are moved to quarantine/ with their relative path,
-//     never deleted. Files elsewhere in dir are left alone.
+//     never deleted, and so are folders under runs/ that name no run,
+//     except under a root given with [WithCheckpoints], which other stores
+//     may share. Files elsewhere in dir are left alone.
+//
+// A checkpoint root given with WithCheckpoints gets a file named
+// .thaw-checkpoints when a store first uses it; while the store records
+// checkpoints, Open refuses a root without that file, which is what a
+// shared folder that is not mounted looks like, rather than mark every
+// checkpoint bad.
 //
 // Open returns an error wrapping [ErrCorrupt] when the database file is
 // truncated or is not a database, [ErrNewerSchema] when a newer thaw
@@ -237,6 +245,40 @@ func checkpointRoot(dir string) (string, error) {
 		return "", fmt.Errorf("checkpoint root %s: %w: not a folder", abs, ErrCheckpointRoot)
 	}
 	return abs, nil
+}
+
+// rootMarker is the file that marks a folder given with [WithCheckpoints]
+// as the checkpoint root of a store that has used it.
+const rootMarker = ".thaw-checkpoints"
+
+// checkRoot makes sure that a checkpoint root given with WithCheckpoints is
+// the one the store's checkpoints were written to before recovery judges
+// them by it: a shared folder that is not mounted on this machine leaves
+// an empty folder at its mount point, and taking that for the root would
+// mark every checkpoint of the shared store bad. A root is marked with
+// rootMarker when a store first uses it, while it records no checkpoints;
+// a root without the mark is refused while it does.
+func (s *Store) checkRoot(ctx context.Context) error {
+	if s.root == "" {
+		return nil // the SQLite store's own folder
+	}
+	marker := filepath.Join(s.dir, rootMarker)
+	if _, err := os.Stat(marker); err == nil {
+		return nil
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM checkpoints WHERE bad = FALSE`).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("checkpoint root %s: %w: the store records %d checkpoints but the folder has no %s; is the shared folder mounted here? (if the files were moved into it by hand, create that file)",
+			s.dir, ErrCheckpointRoot, n, rootMarker)
+	}
+	err := os.WriteFile(marker, []byte("This folder holds the checkpoint files of a thaw store. thaw looks for this file\nto tell the folder from an empty mount point; leave it here.\n"), 0o644)
+	if err != nil {
+		return fmt.Errorf("checkpoint root %s: %w", s.dir, err)
+	}
+	return nil
 }
 
 // Close closes the database. Files are always complete on disk, so nothing

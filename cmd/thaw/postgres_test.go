@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -161,5 +162,27 @@ func TestStoreCopyToPostgres(t *testing.T) {
 	_, stderr, code = runMain(t, ctx, &Main{}, "store", "copy", dir, pg, "--checkpoints", root)
 	if code != 0 || !strings.Contains(stderr, "copied 0 runs") || !strings.Contains(stderr, "3 were there already") {
 		t.Errorf("second store copy: exit %d:\n%s", code, stderr)
+	}
+}
+
+// TestCheckpointsEnvIsForPostgres: $THAW_CHECKPOINTS is the checkpoint
+// root of a PostgreSQL store only; an SQLite store keeps its own folder,
+// so that setting it for a shared store does not move a local store's
+// checkpoints out from under it.
+func TestCheckpointsEnvIsForPostgres(t *testing.T) {
+	elsewhere := t.TempDir()
+	t.Setenv("THAW_CHECKPOINTS", elsewhere)
+	dir := filepath.Join(t.TempDir(), "store")
+	st, err := openStore(storeRef{addr: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if got, _ := filepath.Abs(dir); st.Dir() != got {
+		t.Errorf("SQLite store's checkpoint root %s, want its folder %s", st.Dir(), got)
+	}
+	_, err = openStore(storeRef{addr: "postgres://thaw@127.0.0.1:1/thaw?sslmode=disable"})
+	if err == nil || errors.Is(err, store.ErrCheckpointRoot) {
+		t.Errorf("PostgreSQL store with $THAW_CHECKPOINTS: %v; want it to get past the root to the (absent) server", err)
 	}
 }
