@@ -84,7 +84,7 @@ func exitCode(err error) int {
 const usage = `thaw: a terminal workbench for fine-tuning neural networks
 
 Usage:
-  thaw [--model DIR]... [--store DIR]
+  thaw [--model DIR]... [--store DIR] [--checkpoints DIR]
                                   the workbench (on a terminal)
   thaw version                    this thaw's version, Go and BLAS backend
   thaw models                     list the base models of the zoo
@@ -171,7 +171,7 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 // isWorkbenchFlag reports whether arg is one of the workbench's flags,
 // which thaw takes without a command.
 func isWorkbenchFlag(arg string) bool {
-	for _, f := range []string{"-model", "--model", "-store", "--store", "-max-data-bytes", "--max-data-bytes"} {
+	for _, f := range []string{"-model", "--model", "-store", "--store", "-checkpoints", "--checkpoints", "-max-data-bytes", "--max-data-bytes"} {
 		if arg == f || strings.HasPrefix(arg, f+"=") {
 			return true
 		}
