@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -315,7 +316,15 @@ func openPostgres(ctx context.Context, addr string) (*sql.DB, error) {
 // password. pgx leaves the password out already; this also holds for a
 // password that some message quotes back, such as one in the wrong place.
 func pgError(addr string, err error) error {
-	msg := strings.Join(strings.Fields(err.Error()), " ")
+	// pgx puts the error of each address it tried on a line of its own,
+	// and with sslmode=prefer it tries each twice, with TLS and without.
+	var lines []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.Join(strings.Fields(l), " "); l != "" && !slices.Contains(lines, l) {
+			lines = append(lines, l)
+		}
+	}
+	msg := strings.ReplaceAll(strings.Join(lines, "; "), ":; ", ": ")
 	if u, perr := url.Parse(addr); perr == nil {
 		if pw, ok := u.User.Password(); ok && pw != "" {
 			msg = strings.ReplaceAll(msg, pw, "xxxxx")

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -26,8 +27,9 @@ var (
 	// ErrNewerSchema: the database was written by a newer thaw.
 	ErrNewerSchema = errors.New("store was written by a newer version of thaw")
 	// ErrCheckpointRoot: the checkpoint root is not given where it must
-	// be (a PostgreSQL store), or does not exist.
-	ErrCheckpointRoot = errors.New("no checkpoint root")
+	// be (a PostgreSQL store), does not exist, or is not the one the
+	// store's checkpoints were written to.
+	ErrCheckpointRoot = errors.New("no usable checkpoint root")
 	// ErrLive: the run is running or paused in a live process.
 	ErrLive = errors.New("run is live")
 	// ErrNotLive: the run is no longer running or paused, for example
@@ -137,8 +139,9 @@ func DefaultDir() (string, error) {
 // Open returns an error wrapping [ErrCorrupt] when the database file is
 // truncated or is not a database, [ErrNewerSchema] when a newer thaw
 // wrote it, and [ErrCheckpointRoot] when the checkpoint root is missing.
-// Its errors never hold the database's password. When it fails, it has
-// written nothing.
+// Its errors never hold the database's password. A missing checkpoint
+// root, an unreachable server, a wrong password and a newer schema fail
+// before anything is written.
 func Open(addr string, opts ...Option) (*Store, error) {
 	s := &Store{grace: DefaultGrace, now: time.Now}
 	for _, o := range opts {
@@ -238,11 +241,13 @@ func checkpointRoot(dir string) (string, error) {
 		return "", err
 	}
 	st, err := os.Stat(abs)
-	if err != nil {
-		return "", fmt.Errorf("checkpoint root %s: %w: %v", abs, ErrCheckpointRoot, errors.Unwrap(err))
-	}
-	if !st.IsDir() {
-		return "", fmt.Errorf("checkpoint root %s: %w: not a folder", abs, ErrCheckpointRoot)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("%w: %s does not exist", ErrCheckpointRoot, abs)
+	case err != nil:
+		return "", fmt.Errorf("%w: %v", ErrCheckpointRoot, err)
+	case !st.IsDir():
+		return "", fmt.Errorf("%w: %s is not a folder", ErrCheckpointRoot, abs)
 	}
 	return abs, nil
 }
@@ -271,8 +276,8 @@ func (s *Store) checkRoot(ctx context.Context) error {
 		return err
 	}
 	if n > 0 {
-		return fmt.Errorf("checkpoint root %s: %w: the store records %d checkpoints but the folder has no %s; is the shared folder mounted here? (if the files were moved into it by hand, create that file)",
-			s.dir, ErrCheckpointRoot, n, rootMarker)
+		return fmt.Errorf("%w: the store records %d checkpoints but %s has no %s file; is the shared folder mounted here? (if the files were moved into it by hand, create that file)",
+			ErrCheckpointRoot, n, s.dir, rootMarker)
 	}
 	err := os.WriteFile(marker, []byte("This folder holds the checkpoint files of a thaw store. thaw looks for this file\nto tell the folder from an empty mount point; leave it here.\n"), 0o644)
 	if err != nil {

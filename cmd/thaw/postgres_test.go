@@ -38,6 +38,9 @@ func TestPostgresStoreBadInput(t *testing.T) {
 		{"unreachable", []string{"runs", "--store", down, "--checkpoints", root}, exitFailed, "connection refused"},
 		{"no checkpoint root", []string{"runs", "--store", down}, exitUsage, "--checkpoints DIR"},
 		{"missing checkpoint root", []string{"runs", "--store", down, "--checkpoints", missing}, exitUsage, missing},
+		{"bad sslmode", []string{"runs", "--store", "postgres://thaw:s3cret@db/thaw?sslmode=bogus", "--checkpoints", root}, exitFailed, "sslmode is invalid"},
+		{"password as a parameter", []string{"runs", "--store", "postgres://thaw@db/thaw?password=s3cret&sslmode=bogus", "--checkpoints", root}, exitFailed, "password=xxxxx"},
+		{"not a URL", []string{"runs", "--store", "postgres://thaw:s3cret@[db/thaw", "--checkpoints", root}, exitFailed, "cannot parse"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			m := NewMain()
