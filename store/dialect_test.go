@@ -1,22 +1,11 @@
 package store
 
 import (
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"net/url"
 	"os"
 	"testing"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx", for making and dropping the tests' schemas
+	"thaw/store/storetest"
 )
-
-// testPostgresEnv names the variable that holds the address of a
-// PostgreSQL database the tests may make schemas in; without it the
-// PostgreSQL variants of the tests skip. .ci/postgres.sh starts a
-// throwaway server and sets it.
-const testPostgresEnv = "THAW_TEST_POSTGRES"
 
 // place is where one test keeps a store: a temporary folder for SQLite, a
 // schema of its own in the test database for PostgreSQL, with a temporary
@@ -29,10 +18,10 @@ type place struct {
 
 // dialects runs f as a subtest on SQLite and one on PostgreSQL, each with a
 // fresh place; the PostgreSQL one skips, saying how to run it, when
-// $THAW_TEST_POSTGRES is not set.
+// $THAW_TEST_POSTGRES is not set (see storetest).
 func dialects(t *testing.T, f func(t *testing.T, p place)) {
 	t.Helper()
-	for _, d := range []string{"sqlite", "postgres"} {
+	for _, d := range storetest.Dialects {
 		t.Run(d, func(t *testing.T) { f(t, newPlace(t, d)) })
 	}
 }
@@ -43,36 +32,7 @@ func newPlace(t testing.TB, dialect string) place {
 	if dialect == "sqlite" {
 		return place{dialect: dialect, addr: t.TempDir()}
 	}
-	base := os.Getenv(testPostgresEnv)
-	if base == "" {
-		t.Skipf("no PostgreSQL: set %s to a postgres:// URL of a database the tests may make schemas in (.ci/run starts one; or source .ci/postgres.sh as root)", testPostgresEnv)
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "thaw_test_" + hex.EncodeToString(b[:])
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if _, err := admin.ExecContext(ctx, `CREATE SCHEMA `+schema); err != nil {
-		admin.Close()
-		t.Fatalf("make schema for the test: %s", pgError(base, err))
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.ExecContext(ctx, `DROP SCHEMA `+schema+` CASCADE`); err != nil {
-			t.Errorf("drop the test's schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return place{dialect: dialect, addr: u.String(), root: t.TempDir()}
+	return place{dialect: dialect, addr: storetest.Postgres(t), root: t.TempDir()}
 }
 
 // open opens the store at p with opts.

@@ -3,20 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // "pgx", for the tests' schemas
-
 	"thaw/store"
+	"thaw/store/storetest"
 	"thaw/trainer"
 )
 
@@ -64,49 +59,13 @@ func TestPostgresStoreBadInput(t *testing.T) {
 	}
 }
 
-// pgSchema returns the address of a fresh schema in the database that
-// $THAW_TEST_POSTGRES names, dropped when the test ends, or skips the test
-// without one.
-func pgSchema(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("THAW_TEST_POSTGRES")
-	if base == "" {
-		t.Skip("no PostgreSQL: set THAW_TEST_POSTGRES to a postgres:// URL of a database the tests may make schemas in (.ci/run starts one; or source .ci/postgres.sh as root)")
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "thaw_cmd_test_" + hex.EncodeToString(b[:])
-	db, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		db.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		defer db.Close()
-		if _, err := db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); err != nil {
-			t.Errorf("drop the test's schema: %v", err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
 // TestStoreCopyToPostgres: thaw store copy of an SQLite store with a
 // finished, a stopped and a branched run into PostgreSQL; thaw show --json
 // of every run is the same on both sides, and copying again copies
 // nothing.
 func TestStoreCopyToPostgres(t *testing.T) {
 	t.Setenv("THAW_CHECKPOINTS", "")
-	pg := pgSchema(t)
+	pg := storetest.Postgres(t)
 	ctx := context.Background()
 	fx := newFixture(t)
 	dir := filepath.Join(t.TempDir(), "store")
