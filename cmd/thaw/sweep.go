@@ -448,7 +448,7 @@ func seedsString(seeds []uint64) string {
 // exportSweep is thaw export --sweep ID: the sweep's figure, with the
 // probes of its blocks (measured once, on the sweep's data and seeds, and
 // stored with it).
-func (m *Main) exportSweep(ctx context.Context, dir, id, out string, opts export.Options) error {
+func (m *Main) exportSweep(ctx context.Context, dir storeRef, id, out string, opts export.Options) error {
 	eng, st, err := m.openEngine(dir)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)

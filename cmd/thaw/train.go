@@ -68,7 +68,7 @@ func (m *Main) runTrain(ctx context.Context, args []string) error {
 
 // trainSweepTask is thaw train --sweep ID --index I: one task of a sweep,
 // claimed, resumed or restarted, its processor time added to the task's.
-func (m *Main) trainSweepTask(ctx context.Context, fs *flag.FlagSet, dir, sweep string, index int, asJSON bool, save string) error {
+func (m *Main) trainSweepTask(ctx context.Context, fs *flag.FlagSet, dir storeRef, sweep string, index int, asJSON bool, save string) error {
 	var job []string
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
