@@ -83,7 +83,7 @@ func exitCode(err error) int {
 const usage = `thaw: a terminal workbench for fine-tuning neural networks
 
 Usage:
-  thaw [--model DIR]... [--store DIR]
+  thaw [--model DIR]... [--store DIR] [--no-mouse]
                                   the workbench (on a terminal)
   thaw version                    this thaw's version, Go and BLAS backend
   thaw models                     list the base models of the zoo
@@ -112,7 +112,7 @@ Usage:
                                   per-block drift from the pretrained weights
   thaw serve   [--listen 127.0.0.1:2222] [--authorized-keys FILE]
                [--host-key FILE] [--store DIR] [--max-runs-per-user N]
-               [--max-runs N] [--idle-timeout D] [--share-runs]
+               [--max-runs N] [--idle-timeout D] [--share-runs] [--no-mouse]
                                   the workbench over SSH, public keys only
   thaw predict --model M --data D  write class probabilities as CSV (the data
                                   may have no labels; with them, the
