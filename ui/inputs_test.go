@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"thaw/store"
@@ -307,5 +308,36 @@ func TestPlanFields(t *testing.T) {
 	}
 	if scr := d.screen(); !strings.Contains(scr, "‹ two.json (plan file) ›") {
 		t.Errorf("the preset row does not name the loaded file:\n%s", scr)
+	}
+}
+
+// TestSweepQueued: w on Blocks while the data loads queues the sweep,
+// says so, and esc cancels it before it leaves the screen.
+func TestSweepQueued(t *testing.T) {
+	eng, _ := newTestEngine(t)
+	d := newDriver(t, Options{Backend: eng})
+	d.chooseModel("mnist8-mlp")
+	d.m.s.plan.loading = true // as if a load were under way
+	d.keys("w")
+	b := d.m.screens[ScreenBlocks].(*blocksScreen)
+	if !b.sweepQueued || b.sweep != nil || !strings.Contains(d.m.s.message(), "sweeping when the data is loaded") {
+		t.Fatalf("w while loading: queued %v, sweep %v, message %q", b.sweepQueued, b.sweep != nil, d.m.s.message())
+	}
+	d.keys("esc")
+	if b.sweepQueued || d.m.active != ScreenBlocks {
+		t.Fatalf("esc: queued %v, screen %v; want the sweep cancelled, still on Blocks", b.sweepQueued, d.m.active)
+	}
+}
+
+// TestPlaceholderWhole: a text field's placeholder shows whole, not its
+// first character alone.
+func TestPlaceholderWhole(t *testing.T) {
+	for _, w := range []int{80, 160} {
+		d := newDriver(t, Options{})
+		d.send(tea.WindowSizeMsg{Width: w, Height: 24})
+		d.keys("o")
+		if scr := d.screen(); !strings.Contains(scr, "model folder: a folder with config.json and model.safetensors") {
+			t.Errorf("at %d columns the placeholder is cut:\n%s", w, scr)
+		}
 	}
 }
