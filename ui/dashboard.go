@@ -113,7 +113,7 @@ func (d *dashboard) reset() {
 	d.sSrc = d.acc.AddSeries("source acc", chart.Points, chart.Style{}, true)
 	d.sAcc = d.acc.AddSeries("val acc", chart.Points, chart.Style{}, true)
 	d.setPalette(d.pal)
-	d.acc.YFormat = func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }
+	d.acc.YPercent = true
 	d.ema = chart.NewEMA(smoothings[d.smoothIdx])
 	d.stages, d.blocks, d.evals = nil, nil, nil
 	d.hasBest, d.hasLast, d.total, d.domHi, d.cursorOn, d.zoomed = false, false, 0, 0, false, false
