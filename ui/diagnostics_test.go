@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -99,5 +100,29 @@ func TestEvalStatusLine(t *testing.T) {
 		if got := first(); !strings.HasPrefix(got, tc.want) {
 			t.Errorf("got %q, want it to start with %q", got, tc.want)
 		}
+	}
+}
+
+// BenchmarkTrainFrameDiagnostics is BenchmarkTrainFrame with the
+// gradient-norm chart shown and a validation pass under way: a report
+// arrives, the tick reads the pass's progress, the screen is drawn.
+func BenchmarkTrainFrameDiagnostics(b *testing.B) {
+	d := newDashboard(palette{dark: true})
+	const total = 1_000_000
+	for _, p := range synthRun(total, 1000, 20_000) {
+		d.progress(p)
+	}
+	d.cycleMetric()
+	d.view(160, 45)
+	nan := math.NaN()
+	step := total
+	b.ReportAllocs()
+	for b.Loop() {
+		step++
+		d.progress(trainer.Progress{Event: trainer.EventStep, Step: step, TotalSteps: total * 2, Stage: 2, StageLabel: "stage 3: +fc0",
+			FirstStep: step - 1, Losses: []float64{0.2}, ValLoss: nan, ValAcc: nan, SourceAcc: nan, Status: trainer.StatusRunning,
+			Blocks: []trainer.BlockProgress{{Name: "fc0", Trainable: true, GradNorm: 1}, {Name: "fc1"}, {Name: "head", Trainable: true, GradNorm: 0.5}}})
+		d.setEval(trainer.EvalValidation, step%2934, 2934)
+		_ = d.view(160, 45)
 	}
 }
