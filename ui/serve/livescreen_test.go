@@ -26,6 +26,8 @@ func TestTrainScreenMovesEverySecond(t *testing.T) {
 	if err := job.SetPlan("full", 0, 1000, 0); err != nil {
 		t.Fatal(err)
 	}
+	// No early stop (as longJob): the run lasts the whole test.
+	job.Preset.Legacy = true
 	run, err := rs.runs.For(userOf(alice)).Submit(job, engine.StartOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +42,7 @@ func TestTrainScreenMovesEverySecond(t *testing.T) {
 	evaluating := 0 // windows whose both ends show a pass under way
 	wasEval := strings.Contains(prev, "validating") || strings.Contains(prev, "gauging source")
 	passes := map[string]bool{}
+	var lines []string // the status line at each sample, for a failure
 	for i := 1; i <= windows; i++ {
 		// Sample at whole seconds from the start, and look between
 		// samples for which passes showed up.
@@ -56,6 +59,7 @@ func TestTrainScreenMovesEverySecond(t *testing.T) {
 		if _, status, _, ok := runStatus(s); !ok || status != "running" {
 			t.Fatalf("the run is no longer running on the screen:\n%s", s)
 		}
+		lines = append(lines, statusLine(s))
 		isEval := strings.Contains(s, "validating") || strings.Contains(s, "gauging source")
 		if wasEval && isEval {
 			evaluating++
@@ -73,9 +77,18 @@ func TestTrainScreenMovesEverySecond(t *testing.T) {
 		t.Errorf("%.0f bytes/s sent to the client, want at most 20,000", rate)
 	}
 	if len(still) > 0 {
-		t.Errorf("the screen stood still in windows %v of %d", still, windows)
+		t.Errorf("the screen stood still in windows %v of %d; the status line at each second:\n%s", still, windows, strings.Join(lines, "\n"))
 	}
 	if !passes["validating"] {
 		t.Errorf("no validation pass showed in %v; last screen:\n%s", elapsed, prev)
 	}
+}
+
+// statusLine is the Train screen's status line: its second row, trimmed.
+func statusLine(screen string) string {
+	rows := strings.Split(screen, "\n")
+	if len(rows) < 2 {
+		return ""
+	}
+	return strings.TrimSpace(rows[1])
 }
