@@ -158,10 +158,15 @@ func (c *Chart) Append(i int, xs, ys []float64) {
 	if len(xs) == 0 {
 		return
 	}
-	c.dirty = true
+	// A hidden series' points change nothing drawn, unless they grow the
+	// domain.
+	if !s.hidden {
+		c.dirty = true
+	}
 	last := xs[len(xs)-1]
 	if !c.domFixed && (last > c.domHi || len(s.xs) == len(xs) && c.domLo == c.domHi) {
 		c.growDomain(last)
+		c.dirty = true
 	}
 	if c.aggCols != c.plotDots() || c.aggLo != c.lo() || c.aggHi != c.hi() {
 		return // the next Render re-aggregates everything

@@ -124,9 +124,13 @@ func TestHiddenSeries(t *testing.T) {
 	if got := c.Inspect(5); len(got) != 1 || got[0].Name != "a" {
 		t.Errorf("inspect got %+v, want a alone", got)
 	}
+	c.Append(b, []float64{10}, []float64{300})
+	if c.Dirty() {
+		t.Error("a point of a hidden series within the domain calls for a redraw")
+	}
 	c.SetHidden(b, false)
 	c.Render()
-	if got := c.lastYHi; got < 200 {
-		t.Errorf("y range reaches %v with b shown, want ≥ 200", got)
+	if got := c.lastYHi; got < 300 {
+		t.Errorf("y range reaches %v with b shown, want ≥ 300", got)
 	}
 }
