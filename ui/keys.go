@@ -67,6 +67,9 @@ type PlanKeys struct {
 // TrainKeys are the Train screen's keys beside its charts'.
 type TrainKeys struct {
 	Pause, Next, Stop, Export, Branch, Confusion key.Binding
+	// Metrics cycles what the chart under the loss shows: accuracy, or a
+	// per-block diagnostic.
+	Metrics key.Binding
 }
 
 // BranchKeys are the keys of Train's branch picker.
@@ -152,6 +155,7 @@ func DefaultKeyMap() KeyMap {
 			Export:    b("e", "export", "e"),
 			Branch:    b("b", "branch", "b"),
 			Confusion: b("c", "confusion matrix", "c"),
+			Metrics:   b("m", "chart: acc/grad/Δw/drift", "m"),
 		},
 		Branch: BranchKeys{
 			Point:        b("↑/↓", "stage boundary", "up", "down"),
