@@ -16,7 +16,8 @@ import (
 // copyTables are the tables that hold a run, each with the column that
 // names the run, in the order a run's rows are inserted: a row's
 // references come first. A migration that adds a table of a run's rows
-// adds it here; TestCopyTablesComplete fails until it does.
+// adds it here (or, as sweep_tasks, to what copySweeps copies);
+// TestCopyTablesComplete fails until it does.
 var copyTables = []struct{ name, key string }{
 	{"runs", "id"},
 	{"stages", "run_id"},
@@ -92,7 +93,90 @@ func Copy(ctx context.Context, dst, src *Store) (CopyResult, error) {
 		}
 		res.Copied = append(res.Copied, r.ID)
 	}
+	if err := copySweeps(ctx, dst, src); err != nil {
+		return res, fmt.Errorf("copy: %w", err)
+	}
 	return res, nil
+}
+
+// copySweeps copies every sweep of src that dst does not hold, after the
+// runs: its record and all its tasks. A task keeps its run when that run
+// is in dst; a task whose run stayed behind (live in src) is left
+// unclaimed, for a process to claim it again in dst.
+func copySweeps(ctx context.Context, dst, src *Store) error {
+	var ids []string
+	rows, err := src.db.QueryContext(ctx, `SELECT id FROM sweeps ORDER BY created_ms`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		var n int
+		if err := dst.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sweeps WHERE id = ?`, id).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		type task struct {
+			idx, shots    int64
+			point, preset string
+			seed, cpu     int64
+			run           sql.NullString
+		}
+		var tasks []task
+		tr, err := src.db.QueryContext(ctx, `SELECT idx, point, seed, preset, shots, run_id, cpu_ms FROM sweep_tasks WHERE sweep_id = ?`, id)
+		if err != nil {
+			return err
+		}
+		for tr.Next() {
+			var t task
+			if err := tr.Scan(&t.idx, &t.point, &t.seed, &t.preset, &t.shots, &t.run, &t.cpu); err != nil {
+				tr.Close()
+				return err
+			}
+			tasks = append(tasks, t)
+		}
+		tr.Close()
+		if err := tr.Err(); err != nil {
+			return err
+		}
+		err = dst.tx(ctx, func(tx *sql.Tx) error {
+			if err := copyRows(ctx, tx, src.db, "sweeps", "id", id); err != nil {
+				return err
+			}
+			for _, t := range tasks {
+				run := t.run
+				if run.Valid {
+					var have int
+					if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM runs WHERE id = ?`, run.String).Scan(&have); err != nil {
+						return err
+					}
+					run.Valid = have > 0
+				}
+				if _, err := tx.ExecContext(ctx, `INSERT INTO sweep_tasks (sweep_id, idx, point, seed, preset, shots, run_id, cpu_ms)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, id, t.idx, t.point, t.seed, t.preset, t.shots, run, t.cpu); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("sweep %s: %w", Short(id), err)
+		}
+	}
+	return nil
 }
 
 // copyRows inserts into tx the rows of table whose key column is id, read

@@ -149,8 +149,64 @@ func TestCopyTablesComplete(t *testing.T) {
 		if err := rows.Scan(&name); err != nil {
 			t.Fatal(err)
 		}
+		if name == "sweep_tasks" { // copied whole, with its sweep: copySweeps
+			continue
+		}
 		if !slices.ContainsFunc(copyTables, func(c struct{ name, key string }) bool { return c.name == name }) {
 			t.Errorf("table %s holds rows of runs but is not in copyTables", name)
 		}
+	}
+}
+
+// TestCopySweeps copies a sweep with a task claimed by a finished run, one
+// claimed by a live run and one unclaimed: the sweep and its tasks read
+// the same on both sides, but for the live run's task, which is left
+// unclaimed where that run did not come.
+func TestCopySweeps(t *testing.T) { dialects(t, testCopySweeps) }
+
+func testCopySweeps(t *testing.T, at place) {
+	ctx := context.Background()
+	src := newPlace(t, "sqlite").mustOpen(t)
+	done := createRun(t, src, "done")
+	if _, err := src.Train(ctx, done.ID, trainSpec(t, 1, 0), nil); err != nil {
+		t.Fatal(err)
+	}
+	live := mustRun(t, src, "live") // running, its heartbeat fresh
+	sw, err := src.CreateSweep(ctx, Sweep{Name: "sweep", Spec: []byte(`{"points":["a","b","c"]}`)}, []SweepTask{
+		{Index: 0, Point: "a", Seed: 1}, {Index: 1, Point: "b", Seed: 1}, {Index: 2, Point: "c", Seed: 1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, run := range []string{done.ID, live.ID} {
+		if _, err := src.ClaimSweepTask(ctx, sw.ID, i, run, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst := at.mustOpen(t)
+	if _, err := Copy(ctx, dst, src); err != nil {
+		t.Fatal(err)
+	}
+	got, err := dst.SweepTasks(ctx, sw.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := src.SweepTasks(ctx, sw.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want[1].Run = "" // its run is live in src: not copied
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("copied tasks %+v, want %+v", got, want)
+	}
+	if g, err := dst.Sweep(ctx, sw.ID); err != nil || g.Name != sw.Name || string(g.Spec) != string(sw.Spec) {
+		t.Errorf("copied sweep %+v, %v; want %+v", g, err, sw)
+	}
+	// A second copy finds the sweep present and changes nothing.
+	if _, err := Copy(ctx, dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := dst.SweepTasks(ctx, sw.ID); !reflect.DeepEqual(again, got) {
+		t.Errorf("after a second copy %+v, want %+v", again, got)
 	}
 }
