@@ -155,7 +155,9 @@ var migrations = [][]string{
 // safe to run from several processes at once: each step checks the version
 // inside its own write transaction.
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	// In a transaction, so that PostgreSQL's writers take turns at it too:
+	// two processes creating the table at once would otherwise collide.
+	if _, err := s.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		applied_ms BIGINT NOT NULL
 	)`); err != nil {
@@ -176,7 +178,7 @@ func (s *Store) migrate(ctx context.Context) error {
 				return nil
 			}
 			for _, q := range stmts {
-				if _, err := tx.ExecContext(ctx, q); err != nil {
+				if _, err := tx.ExecContext(ctx, s.d.migration(q)); err != nil {
 					return fmt.Errorf("migration %d: %w", version, err)
 				}
 			}

@@ -20,9 +20,13 @@
 //	thaw export --diagnostics RUN -o FILE
 //	thaw export --sweep ID -o FILE
 //	thaw serve [--listen ADDR] [--authorized-keys FILE] [--host-key FILE] [--share-runs] ...
+//	thaw store copy SRC DST [--checkpoints DIR]
 //
 // Every command that touches runs takes --store DIR (default $THAW_STORE,
-// else $XDG_DATA_HOME/thaw, else ~/.local/share/thaw).
+// else $XDG_DATA_HOME/thaw, else ~/.local/share/thaw), or --store
+// postgres://… for a PostgreSQL database shared by several machines, which
+// also needs --checkpoints DIR (default $THAW_CHECKPOINTS), a folder they
+// all reach.
 //
 // Exit codes: 0 done, 1 failed or interrupted, 2 bad usage or input,
 // 3 training diverged.

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"thaw/assets"
+	"thaw/store"
 	"thaw/trainer"
 )
 
@@ -74,7 +75,7 @@ func exitCode(err error) int {
 	switch {
 	case errors.Is(err, trainer.ErrDiverged):
 		return exitDiverged
-	case errors.As(err, &u), errors.As(err, &in):
+	case errors.As(err, &u), errors.As(err, &in), errors.Is(err, store.ErrCheckpointRoot):
 		return exitUsage
 	}
 	return exitFailed
@@ -83,7 +84,7 @@ func exitCode(err error) int {
 const usage = `thaw: a terminal workbench for fine-tuning neural networks
 
 Usage:
-  thaw [--model DIR]... [--store DIR]
+  thaw [--model DIR]... [--store DIR] [--checkpoints DIR]
                                   the workbench (on a terminal)
   thaw version                    this thaw's version, Go and BLAS backend
   thaw models                     list the base models of the zoo
@@ -126,6 +127,10 @@ Usage:
                [--host-key FILE] [--store DIR] [--max-runs-per-user N]
                [--max-runs N] [--idle-timeout D] [--share-runs]
                                   the workbench over SSH, public keys only
+  thaw store copy SRC DST [--checkpoints DIR] [--from-checkpoints DIR]
+                                  copy every run and its checkpoint files
+                                  from one store to another, such as an
+                                  SQLite folder into PostgreSQL
   thaw predict --model M --data D  write class probabilities as CSV (the data
                                   may have no labels; with them, the
                                   accuracy goes to stderr)
@@ -143,7 +148,10 @@ folder (root/<class>/*.png). RUN is a run id, a unique prefix of one, or
 latest, the newest run. Commands that load data take --max-data-bytes N
 (default 256M), the memory budget of the data loaded.
 Runs are stored in --store DIR, else $THAW_STORE, else $XDG_DATA_HOME/thaw,
-else ~/.local/share/thaw. Run thaw COMMAND -h for a command's flags.
+else ~/.local/share/thaw; --store postgres://… is a PostgreSQL database
+that several machines share, with --checkpoints DIR (else
+$THAW_CHECKPOINTS) a folder they all reach for the checkpoint files. Run
+thaw COMMAND -h for a command's flags.
 
 Exit codes: 0 done, 1 failed or interrupted, 2 bad usage or input,
 3 training diverged.
@@ -175,7 +183,7 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 // isWorkbenchFlag reports whether arg is one of the workbench's flags,
 // which thaw takes without a command.
 func isWorkbenchFlag(arg string) bool {
-	for _, f := range []string{"-model", "--model", "-store", "--store", "-max-data-bytes", "--max-data-bytes"} {
+	for _, f := range []string{"-model", "--model", "-store", "--store", "-checkpoints", "--checkpoints", "-max-data-bytes", "--max-data-bytes"} {
 		if arg == f || strings.HasPrefix(arg, f+"=") {
 			return true
 		}
@@ -217,6 +225,8 @@ func (m *Main) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return m.runExport(ctx, rest)
 	case "serve":
 		return m.runServe(ctx, rest)
+	case "store":
+		return m.runStore(ctx, rest)
 	case "version", "-version", "--version":
 		return m.runVersion(rest)
 	case "help", "-h", "-help", "--help":

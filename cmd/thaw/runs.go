@@ -33,14 +33,14 @@ func parseRun(fs *flag.FlagSet, args []string) (string, error) {
 	return pos[0], nil
 }
 
-// openRun opens the store in dir, read-only when it cannot be written and
+// openRun opens the store at ref, read-only when it cannot be written and
 // read is set, and looks up the run id there; the caller closes the store.
-func openRun(ctx context.Context, dir, id string, read bool) (*store.Store, store.Run, error) {
+func openRun(ctx context.Context, ref storeRef, id string, read bool) (*store.Store, store.Run, error) {
 	open := openStore
 	if read {
 		open = openStoreForReading
 	}
-	st, err := open(dir)
+	st, err := open(ref)
 	if err != nil {
 		return nil, store.Run{}, err
 	}

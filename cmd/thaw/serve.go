@@ -23,10 +23,11 @@ import (
 
 // serveFlags are thaw serve's flags.
 type serveFlags struct {
-	listen, authorizedKeys, hostKey, store, operator string
-	maxPerUser, maxTotal, maxUnauth                  int
-	idle, maxSession                                 time.Duration
-	share, noResumeStopped                           bool
+	listen, authorizedKeys, hostKey, operator string
+	store                                     storeRef
+	maxPerUser, maxTotal, maxUnauth           int
+	idle, maxSession                          time.Duration
+	share, noResumeStopped                    bool
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {

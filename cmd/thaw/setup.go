@@ -179,11 +179,11 @@ func (m *Main) catalog() *assets.Catalog {
 // inputs for the commands that record nothing (lr-find, predict).
 func (m *Main) preparer() *engine.Engine { return engine.New(nil, m.catalog()) }
 
-// openEngine opens the store in dir (the default place when empty) and
-// returns the engine that runs jobs recorded there; the caller closes the
-// store.
-func (m *Main) openEngine(dir string) (*engine.Engine, *store.Store, error) {
-	st, err := openStore(dir)
+// openEngine opens the store at ref (the default place when it names
+// none) and returns the engine that runs jobs recorded there; the caller
+// closes the store.
+func (m *Main) openEngine(ref storeRef) (*engine.Engine, *store.Store, error) {
+	st, err := openStore(ref)
 	if err != nil {
 		return nil, nil, err
 	}
