@@ -161,7 +161,7 @@ func ArraySpec(indices []int, parallel int) string {
 		i = j + 1
 	}
 	spec := strings.Join(parts, ",")
-	if parallel > 0 {
+	if parallel > 0 && parallel < len(idx) {
 		spec += "%" + strconv.Itoa(parallel)
 	}
 	return spec
@@ -265,7 +265,7 @@ func (s *Submission) ShellLine() (string, error) {
 	}
 	idx := s.indices()
 	feed := fmt.Sprintf("seq 0 %d", s.Tasks-1)
-	if s.Indices != nil {
+	if len(idx) < s.Tasks {
 		words := make([]string, len(idx))
 		for i, v := range idx {
 			words[i] = strconv.Itoa(v)

@@ -23,7 +23,8 @@ func TestArraySpec(t *testing.T) {
 		{[]int{0, 1, 2, 3}, 2, "0-3%2"},
 		{[]int{0, 1, 2, 3}, 0, "0-3"},
 		{[]int{1, 3, 4, 5, 9}, 0, "1,3-5,9"},
-		{[]int{2}, 1, "2%1"},
+		{[]int{2}, 1, "2"},
+		{[]int{0, 1}, 2, "0-1"},
 	} {
 		if got := ArraySpec(c.idx, c.par); got != c.want {
 			t.Errorf("ArraySpec(%v, %d) = %q, want %q", c.idx, c.par, got, c.want)

@@ -465,7 +465,7 @@ type sweepRunSummary struct {
 
 // sweepRuns is thaw runs --sweep ID: every task of the sweep, by index,
 // with its run.
-func (m *Main) sweepRuns(ctx context.Context, dir, id string, asJSON bool) error {
+func (m *Main) sweepRuns(ctx context.Context, dir storeRef, id string, asJSON bool) error {
 	st, err := openStoreForReading(dir)
 	if err != nil {
 		return fmt.Errorf("runs: %w", err)

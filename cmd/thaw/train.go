@@ -68,11 +68,11 @@ func (m *Main) runTrain(ctx context.Context, args []string) error {
 
 // trainSweepTask is thaw train --sweep ID --index I: one task of a sweep,
 // claimed, resumed or restarted, its processor time added to the task's.
-func (m *Main) trainSweepTask(ctx context.Context, fs *flag.FlagSet, dir, sweep string, index int, asJSON bool, save string) error {
+func (m *Main) trainSweepTask(ctx context.Context, fs *flag.FlagSet, dir storeRef, sweep string, index int, asJSON bool, save string) error {
 	var job []string
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "sweep", "index", "store", "json", "save", "max-data-bytes":
+		case "sweep", "index", "store", "checkpoints", "json", "save", "max-data-bytes":
 		default:
 			job = append(job, "--"+f.Name)
 		}
@@ -100,6 +100,10 @@ func (m *Main) trainSweepTask(ctx context.Context, fs *flag.FlagSet, dir, sweep 
 		return usagef("train: %w", err)
 	case err != nil:
 		return fmt.Errorf("train: %w", err)
+	}
+	if live.Resumed.State != nil {
+		// A retried index: its run was stopped or interrupted before.
+		m.announceResume(live)
 	}
 	runErr := m.finishRun(ctx, eng, live, prog, asJSON, save)
 	if err := eng.AddSweepCPU(context.WithoutCancel(ctx), task.Sweep, index, engine.ProcessCPU()-cpu); err != nil && runErr == nil {
