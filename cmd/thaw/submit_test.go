@@ -119,6 +119,9 @@ func TestSweepSubmitKeepsPasswordOut(t *testing.T) {
 	}
 	secret := addr[strings.Index(addr, "://")+3 : strings.Index(addr, "@")]
 	ck := filepath.Join(fx.dir, "checkpoints")
+	if err := os.Mkdir(ck, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	base := append([]string{"sweep", "--store", addr, "--checkpoints", ck}, job...)
 	manifest := filepath.Join(fx.dir, "job.yaml")
 	script := filepath.Join(fx.dir, "job.sbatch")
@@ -130,7 +133,10 @@ func TestSweepSubmitKeepsPasswordOut(t *testing.T) {
 		// sbatch may be missing: the script is written before it runs.
 		{"--submit", "slurm", "--store-file", "/etc/thaw/store", "--out", script},
 	} {
-		stdout, stderr, _ := runMain(t, ctx, &Main{}, append(base, extra...)...)
+		stdout, stderr, code := runMain(t, ctx, &Main{}, append(base, extra...)...)
+		if code != 0 && extra[1] != "slurm" {
+			t.Errorf("%v: exit %d\n%s", extra, code, stderr)
+		}
 		all += stdout + stderr
 	}
 	for _, f := range []string{manifest, script} {
