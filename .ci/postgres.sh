@@ -20,6 +20,7 @@ pg_stop() {
   runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast -w stop >/dev/null 2>&1 || true
   rm -rf "$pg_dir"
 }
+# A later trap on EXIT replaces this one: it must call pg_stop too.
 trap pg_stop EXIT
 # A free port: PostgreSQL's own, unless something listens there.
 pg_port=5432
@@ -30,10 +31,17 @@ pg_started=$(date +%s)
 pg_password=thaw-ci-$RANDOM$RANDOM
 echo "$pg_password" >"$pg_dir/pwfile"
 chown postgres: "$pg_dir/pwfile"
-runuser -u postgres -- "$pg_bin/initdb" -D "$pg_dir/data" -U postgres --pwfile="$pg_dir/pwfile" \
-  --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --no-locale --no-sync >"$pg_dir/initdb.log"
-runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 30 \
-  -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" start >/dev/null
+# The logs go with the temp dir, so a failure prints them first.
+if ! runuser -u postgres -- "$pg_bin/initdb" -D "$pg_dir/data" -U postgres --pwfile="$pg_dir/pwfile" \
+  --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --no-locale --no-sync >"$pg_dir/initdb.log" 2>&1; then
+  cat "$pg_dir/initdb.log" >&2
+  exit 1
+fi
+if ! runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 30 \
+  -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" start >/dev/null; then
+  cat "$pg_dir/server.log" >&2
+  exit 1
+fi
 runuser -u postgres -- "$pg_bin/createdb" -h "$pg_dir" -p "$pg_port" thaw_test
 export THAW_TEST_POSTGRES="postgres://postgres:$pg_password@127.0.0.1:$pg_port/thaw_test?sslmode=disable"
 echo "PostgreSQL 15 up on port $pg_port in $(($(date +%s) - pg_started)) s"

@@ -2,7 +2,9 @@
 # Drives the real thaw binary's workbench in tmux at 80x24 and 160x48:
 # open → every key (?) → the message log (!) → Runs, empty → the model card
 # → pick digits-cnn → Blocks, f on fc1 → Plan with gradual → LR preview →
-# the LR finder's four suggestions → enter starts the run → q asks, y
+# the LR finder's four suggestions → the data picker → the data typed in
+# and enter pressed while it loads: the run starts when it is loaded (the
+# log says it was queued) → q asks, y
 # quits, saying the run is stopping → the run is stored. Every capture but
 # the shell's after thaw exits keeps the frame rule (see check_frame).
 # Fails when a captured screen lacks the text expected on it. Set
@@ -43,8 +45,18 @@ for size in 80x24 160x48; do
   wait_for 3-plan-lrfind "LR finder" "minimum" "steep" "valley" "slide"
   keys Escape
   wait_for 3-plan-again "LR preview"
-  keys Enter
+  keys e
+  wait_for 3-plan-picker "built-in tasks" "digits-5to9" "other tasks" "uci-digits"
+  # The data typed in and enter pressed again at once, while it loads:
+  # the start is queued, not dropped, and the log keeps what it said.
+  keys C-u
+  keys -l digits-5to9
+  keys Enter Enter
   wait_for 4-train "run " "Train"
+  keys '!'
+  wait_for 4-train-log "Messages" "starting when the data is loaded"
+  keys Escape
+  wait_for 4-train-again "run " "Train"
   keys q
   wait_for 5-quit "Quit and stop it?"
   keys y

@@ -24,6 +24,9 @@ type Backend interface {
 	// and loads one by name, or a model folder where files are allowed.
 	Models() []string
 	Model(name string) (*engine.BaseModel, error)
+	// Tasks lists the built-in tasks a job's data may name, for the
+	// Plan's data picker.
+	Tasks() []engine.DataTask
 
 	// Prepare prepares a job as a run would start; Inspect does so
 	// without the forgetting gauge, to preview the data, the split and

@@ -84,7 +84,7 @@ func exitCode(err error) int {
 const usage = `thaw: a terminal workbench for fine-tuning neural networks
 
 Usage:
-  thaw [--model DIR]... [--store DIR] [--checkpoints DIR]
+  thaw [--model DIR]... [--store DIR] [--checkpoints DIR] [--no-mouse]
                                   the workbench (on a terminal)
   thaw version                    this thaw's version, Go and BLAS backend
   thaw models                     list the base models of the zoo
@@ -125,7 +125,7 @@ Usage:
                                   against the freeze point, with the probes
   thaw serve   [--listen 127.0.0.1:2222] [--authorized-keys FILE]
                [--host-key FILE] [--store DIR] [--max-runs-per-user N]
-               [--max-runs N] [--idle-timeout D] [--share-runs]
+               [--max-runs N] [--idle-timeout D] [--share-runs] [--no-mouse]
                                   the workbench over SSH, public keys only
   thaw store copy SRC DST [--checkpoints DIR] [--from-checkpoints DIR]
                                   copy every run and its checkpoint files
