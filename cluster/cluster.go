@@ -314,7 +314,7 @@ func (s *Submission) K8sManifest() (string, error) {
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	p("# thaw sweep %s: %d tasks, each one thaw train --sweep ID --index I.", s.Sweep, s.Tasks)
 	p("# The store's address is in the Secret %s (key %s), which you create:", secret, key)
-	p("#   kubectl create secret generic %s --from-literal=%s='postgres://USER:PASSWORD@HOST/DB'", secret, key)
+	p("#   kubectl create secret generic %s --from-file=%s=FILE  (FILE holds postgres://USER:PASSWORD@HOST/DB)", secret, key)
 	p("# The checkpoint root is the volume claim %s, mounted at %s on every pod.", claim, root)
 	p("apiVersion: batch/v1")
 	p("kind: Job")
