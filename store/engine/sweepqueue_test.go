@@ -92,3 +92,59 @@ func TestQueuedSweepTasks(t *testing.T) {
 	}
 	sameSweepRuns(t, e, local, cluster)
 }
+
+// TestQueuedTaskClaimedOnce: two processes given the same index at once
+// (a scheduler's retry racing the first attempt) do not both train it:
+// one takes the queued run over, the other is told it trains elsewhere,
+// and no second run is made.
+func TestQueuedTaskClaimedOnce(t *testing.T) {
+	e, st := newTestEngine(t)
+	ctx := context.Background()
+	sw, err := e.NewSweep(ctx, SweepSpec{Job: testJob(1, 3), Seeds: []uint64{3001}, Points: []string{"head"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.QueueSweep(ctx, sw.ID, StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	task, err := st.SweepTask(ctx, sw.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type claim struct {
+		l   *Live
+		err error
+	}
+	got := make(chan claim, 2)
+	for range 2 {
+		go func() {
+			l, _, err := e.StartSweepTask(ctx, sw.ID, 0, StartOptions{})
+			got <- claim{l, err}
+		}()
+	}
+	var trained, refused int
+	for range 2 {
+		c := <-got
+		switch {
+		case c.err == nil:
+			trained++
+			if c.l.ID != task.Run {
+				t.Errorf("trains run %s, want the queued %s", c.l.ID, task.Run)
+			}
+			if _, err := c.l.Wait(); err != nil {
+				t.Fatal(err)
+			}
+		case errors.Is(c.err, store.ErrLive):
+			refused++
+		default:
+			t.Fatalf("claim: %v", c.err)
+		}
+	}
+	if trained != 1 || refused != 1 {
+		t.Errorf("%d trained, %d refused; want one each", trained, refused)
+	}
+	runs, err := st.ListRuns(ctx, store.RunFilter{})
+	if err != nil || len(runs) != 1 {
+		t.Errorf("%d runs (%v), want the queued one alone", len(runs), err)
+	}
+}
