@@ -102,6 +102,10 @@ Usage:
                                   point over seeds: a table of validation
                                   loss and accuracy (mean ± sd) and a pick
   thaw sweep   --resume ID        continue an interrupted sweep
+  thaw sweep   ... --submit slurm|k8s|print
+                                  queue a run per task and hand the tasks to
+                                  a cluster: an sbatch array, an Indexed Job
+                                  manifest or an xargs line
   thaw runs    [--json] [--status S] [--model M] [--name N] [--sweep ID]
                                   list the stored runs (a sweep's by point
                                   and seed)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +40,8 @@ func (m *Main) runSweep(ctx context.Context, args []string) error {
 	workers := fs.Int("workers", 0, "train at most `N` runs at once (0: one per core)")
 	resume := fs.String("resume", "", "continue the sweep `ID` (its settings are the sweep's; done runs are kept)")
 	asJSON := fs.Bool("json", false, "write the result to stdout as one JSON object")
+	var sub submitFlags
+	sub.register(fs)
 	storeDir := storeFlag(fs)
 	m.dataBudgetFlag(fs)
 	if err := parse(fs, args); err != nil {
@@ -46,6 +49,12 @@ func (m *Main) runSweep(ctx context.Context, args []string) error {
 	}
 	if *workers < 0 {
 		return usagef("sweep: --workers %d: want 0 (one per core) or more", *workers)
+	}
+	if err := sub.check(); err != nil {
+		return err
+	}
+	if err := sub.preflight(*storeDir); err != nil {
+		return err
 	}
 	eng, st, err := m.openEngine(*storeDir)
 	if err != nil {
@@ -58,8 +67,11 @@ func (m *Main) runSweep(ctx context.Context, args []string) error {
 		var given []string
 		fs.Visit(func(f *flag.Flag) {
 			switch f.Name {
-			case "resume", "store", "json", "workers", "max-data-bytes":
+			case "resume", "store", "checkpoints", "json", "workers", "max-data-bytes":
 			default:
+				if slices.Contains(submitFlagNames, f.Name) {
+					return
+				}
 				given = append(given, "--"+f.Name)
 			}
 		})
@@ -102,6 +114,9 @@ func (m *Main) runSweep(ctx context.Context, args []string) error {
 			return fmt.Errorf("sweep: %w", err)
 		}
 		id = sw.ID
+	}
+	if sub.to != "" {
+		return m.submitSweep(ctx, eng, id, *storeDir, sub, *workers, *asJSON)
 	}
 	fmt.Fprintf(m.Stderr, "sweep %s  (thaw sweep --resume %s; thaw runs --sweep %s)\n", id, store.Short(id), store.Short(id))
 

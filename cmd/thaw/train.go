@@ -72,7 +72,7 @@ func (m *Main) trainSweepTask(ctx context.Context, fs *flag.FlagSet, dir storeRe
 	var job []string
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "sweep", "index", "store", "json", "save", "max-data-bytes":
+		case "sweep", "index", "store", "checkpoints", "json", "save", "max-data-bytes":
 		default:
 			job = append(job, "--"+f.Name)
 		}
@@ -100,6 +100,10 @@ func (m *Main) trainSweepTask(ctx context.Context, fs *flag.FlagSet, dir storeRe
 		return usagef("train: %w", err)
 	case err != nil:
 		return fmt.Errorf("train: %w", err)
+	}
+	if live.Resumed.State != nil {
+		// A retried index: its run was stopped or interrupted before.
+		m.announceResume(live)
 	}
 	runErr := m.finishRun(ctx, eng, live, prog, asJSON, save)
 	if err := eng.AddSweepCPU(context.WithoutCancel(ctx), task.Sweep, index, engine.ProcessCPU()-cpu); err != nil && runErr == nil {
