@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"thaw/cluster"
+	"thaw/store/engine/cluster"
 	"thaw/store"
 	"thaw/store/engine"
 	"thaw/trainer/termtext"
