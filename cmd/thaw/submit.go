@@ -10,9 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"thaw/store/engine/cluster"
 	"thaw/store"
 	"thaw/store/engine"
+	"thaw/store/engine/cluster"
 	"thaw/trainer/termtext"
 )
 
