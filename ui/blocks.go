@@ -29,7 +29,7 @@ func newBlocksScreen(s *Session) *blocksScreen { return &blocksScreen{s: s} }
 func (b *blocksScreen) Keys() []key.Binding {
 	k := b.s.Keys
 	// The most used first: the help bar keeps those at 80 columns.
-	return []key.Binding{k.Blocks.Toggle, k.Blocks.FreezeBelow, k.Blocks.Sweep, k.Blocks.HeadOnly, k.Blocks.ThawAll, k.Blocks.TakeDepth}
+	return []key.Binding{k.Blocks.Toggle, k.Blocks.FreezeBelow, k.Blocks.Sweep, k.Blocks.HeadOnly, k.Blocks.ThawAll, k.Blocks.TakeDepth, k.Blocks.ExportSweep}
 }
 
 func (b *blocksScreen) Capturing() bool { return false }
@@ -53,7 +53,7 @@ func (b *blocksScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 			b.cursor = i
 		}
 		return b, nil
-	case sweepRowMsg, sweepDoneMsg:
+	case sweepTableMsg, sweepDoneMsg, exportedMsg:
 		return b, b.handleSweep(msg)
 	case probeMsg:
 		return b, b.handleProbe(msg)
@@ -114,6 +114,8 @@ func (b *blocksScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 		return b, b.toggleSweep()
 	case key.Matches(msg, k.Blocks.TakeDepth):
 		b.takeDepth()
+	case key.Matches(msg, k.Blocks.ExportSweep):
+		return b, b.exportSweep()
 	case key.Matches(msg, k.Forward):
 		b.s.show(ScreenPlan)
 	}
