@@ -417,20 +417,9 @@ func (v *UserView) startNow(job trainer.Job, opts StartOptions) (*UserRun, error
 // Start starts job as a run of the user's and returns it, as the
 // workbench's backend does: beyond a limit it is queued, and Start returns
 // a nil run and an error wrapping [ErrQueued]. The run does not end with
-// ctx (a session's): it goes on when the user leaves. A run of a
-// freeze-depth sweep (tagged "sweep") is the exception: the sweep is the
-// session's, so it is not queued (an error wrapping [ErrLimit] beyond a
-// limit), and cancelling ctx stops it, stored and resumable.
+// ctx (a session's): it goes on when the user leaves. (A sweep is the
+// session's: see [UserView.RunSweep].)
 func (v *UserView) Start(ctx context.Context, job trainer.Job, opts StartOptions) (*Live, error) {
-	if slices.Contains(opts.Tags, "sweep") {
-		run, err := v.startNow(job, opts)
-		if err != nil {
-			return nil, err
-		}
-		l := run.Live()
-		context.AfterFunc(ctx, l.Control.Stop)
-		return l, nil
-	}
 	run, err := v.Submit(job, opts)
 	if err != nil {
 		return nil, err
