@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -172,6 +173,26 @@ func TestSweepFlowWTE(t *testing.T) {
 	}
 	if b := img.Bounds(); b.Dx() < 200 || b.Dy() < 200 {
 		t.Errorf("figure %v: too small", b)
+	}
+
+	// Runs: the sweep's runs together, in task order (seed by seed, each
+	// seed's points input to output), named by freeze point and seed;
+	// sorted by start alone, newest first, they would run backwards.
+	keys("5")
+	var names []string
+	for _, seed := range seeds {
+		for _, p := range points {
+			names = append(names, fmt.Sprintf("sweep %s · %s · seed %d", engine.Short(id), p, seed))
+		}
+	}
+	runsScr := scr.waitFor(t, names...)
+	last := -1
+	for _, n := range names {
+		at := strings.Index(runsScr, n)
+		if at < last {
+			t.Errorf("run %q is out of the sweep's task order:\n%s", n, runsScr)
+		}
+		last = at
 	}
 
 	keys("q")
