@@ -30,9 +30,10 @@ type Backend interface {
 	// the plan's lengths. Errors name the bad input.
 	Prepare(job trainer.Job) (*trainer.Prepared, error)
 	Inspect(job trainer.Job) (*trainer.Prepared, error)
-	// Probe trains the linear probe of block k for job and returns its
-	// validation accuracy (see engine.Engine.Probe).
-	Probe(ctx context.Context, job trainer.Job, k int) (float64, error)
+	// Probe trains the linear probe of block k (engine.ProbeInput: the
+	// raw input) for job and returns its best checkpoint's validation
+	// loss and accuracy (see engine.Engine.Probe).
+	Probe(ctx context.Context, job trainer.Job, k int) (engine.ProbeScore, error)
 
 	// The freeze-depth sweep, the same one thaw sweep runs: NewSweep
 	// records one (see engine.Engine.NewSweep); RunSweep trains its tasks

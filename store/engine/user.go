@@ -804,7 +804,7 @@ func (v *UserView) Prepare(job trainer.Job) (*trainer.Prepared, error) { return 
 func (v *UserView) Inspect(job trainer.Job) (*trainer.Prepared, error) { return v.e.Inspect(job) }
 
 // Probe trains a block's probe, recording nothing (see [Engine.Probe]).
-func (v *UserView) Probe(ctx context.Context, job trainer.Job, k int) (float64, error) {
+func (v *UserView) Probe(ctx context.Context, job trainer.Job, k int) (ProbeScore, error) {
 	return v.e.Probe(ctx, job, k)
 }
 
