@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"thaw/store/engine"
+	"thaw/trainer/termtext"
 )
 
 // The Runs screen groups a sweep's runs: they sit together, in the
@@ -27,17 +28,18 @@ func sweepTaskOf(ctx context.Context, src Backend, run engine.Run) (*engine.Swee
 	return &t, nil
 }
 
-// sweepRunName names a sweep's run by its task: sweep 3f2a1b · fc1 ·
-// seed 3002, with the task's preset and shots when the sweep crosses them.
+// sweepRunName names a sweep's run by its task: fc1 · seed 3002 · sweep
+// 3f2a1b, with the task's preset and shots when the sweep crosses them;
+// the point and seed first, so that a narrow column keeps them.
 func sweepRunName(t *engine.SweepTask) string {
-	name := fmt.Sprintf("sweep %s · %s · seed %d", engine.Short(t.Sweep), t.Point, t.Seed)
+	name := fmt.Sprintf("%s · seed %d", termtext.Sanitize(t.Point), t.Seed)
 	if t.Preset != "" {
-		name += " · " + t.Preset
+		name += " · " + termtext.Sanitize(t.Preset)
 	}
 	if t.Shots > 0 {
 		name += fmt.Sprintf(" · %d shots", t.Shots)
 	}
-	return name
+	return name + " · sweep " + engine.Short(t.Sweep)
 }
 
 // groupSweeps reorders shown (indexes into rows, sorted) so that each

@@ -182,7 +182,7 @@ func TestSweepFlowWTE(t *testing.T) {
 	var names []string
 	for _, seed := range seeds {
 		for _, p := range points {
-			names = append(names, fmt.Sprintf("sweep %s · %s · seed %d", engine.Short(id), p, seed))
+			names = append(names, fmt.Sprintf("%s · seed %d · sweep %s", p, seed, engine.Short(id)))
 		}
 	}
 	runsScr := scr.waitFor(t, names...)
