@@ -188,7 +188,8 @@ func (b *blocksScreen) probeCell(i int) string {
 	if st, ok := ps.stats(i); ok {
 		cell := fmt.Sprintf("%5.1f%%", 100*st.AccMean)
 		if k, ok := ps.best(); ok && k == i {
-			cell += b.s.Styles.Marker.Render("★")
+			// In the cell's own width, where the column leaves room.
+			cell = b.s.Styles.Marker.Render("★") + strings.TrimPrefix(cell, " ")
 		}
 		return cell
 	}

@@ -67,6 +67,11 @@ func TestProbesOnTheSweepsFooting(t *testing.T) {
 	if line := lineWith(scr, "★ "+name+" "); !strings.Contains(line, "best") {
 		t.Errorf("the best probe, %s, is not marked:\n%s", name, scr)
 	}
+	if best >= 0 {
+		if line := lineWith(scr, "  "+name+" "); !strings.Contains(line, "★") {
+			t.Errorf("the best probe's block, %s, is not marked in the table: %q", name, line)
+		}
+	}
 
 	// The data changes and comes back: the probes come from the cache.
 	d.keys("enter", "e", "ctrl+u") // the cursor is still on shots

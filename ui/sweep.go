@@ -345,14 +345,14 @@ func (b *blocksScreen) sweepView(w int) string {
 	case sw.done && sw.err == nil:
 		status = "done · " + status
 	case sw.done && errors.Is(sw.err, context.Canceled):
-		status = "cancelled · " + status + " · w goes on"
+		status = "cancelled · " + status
 	case sw.done:
 		status = "failed · " + status
 	case tb.Running > 0:
-		status += fmt.Sprintf(" · %d training · w cancels", tb.Running)
+		status = fmt.Sprintf("%d training · %s", tb.Running, status)
 	}
 	seeds := len(tb.Spec.Seeds)
-	head := st.Heading.Render("Freeze-depth sweep") + st.Faint.Render(fmt.Sprintf("  %d seeds · %s", seeds, status))
+	head := st.Heading.Render("Freeze-depth sweep") + st.Faint.Render("  "+status)
 	lines := []string{ansi.Truncate(head, w, "…")}
 	g := sw.group()
 	if g == nil {
@@ -361,7 +361,7 @@ func (b *blocksScreen) sweepView(w int) string {
 	// Columns: mark, point, trainable, val loss, acc there, seeds, bar.
 	const fixed = 2 + 8 + 8 + 2 + 15 + 2 + 11 + 2 + 3 + 1
 	barW := min(max(w-fixed, 0), 24)
-	hdr := fmt.Sprintf("  %-8s%8s  %-15s  %-11s  %3s", "point", "params", "lowest val loss", "val acc", "n")
+	hdr := fmt.Sprintf("  %-8s%8s  %-15s  %-11s  %3s", "point", "params", "lowest val loss", "val acc", "run")
 	if barW >= 6 {
 		hdr += " " + ansi.Truncate("loss ± sd", barW, "")
 	}
@@ -400,6 +400,9 @@ func (b *blocksScreen) sweepView(w int) string {
 		for _, l := range strings.Split(ansi.Wrap("★ "+note, max(w, 10), ""), "\n") {
 			lines = append(lines, style.Render(ansi.Truncate(l, w, "…")))
 		}
+	}
+	if sw.done && errors.Is(sw.err, context.Canceled) {
+		lines = append(lines, st.Faint.Render(ansi.Truncate("cancelled: its runs are kept; w goes on with it", w, "…")))
 	}
 	if t := g.Test; t != nil {
 		lines = append(lines, ansi.Truncate(fmt.Sprintf("test acc of %s: %s (measured once, after the choice)",

@@ -68,7 +68,7 @@ func TestSweepFlowWTE(t *testing.T) {
 
 	// The table is drawn before the sweep ends: a screen with some runs
 	// done and not all.
-	partial := regexp.MustCompile(`Freeze-depth sweep  3 seeds · [1-8] of 9 runs`)
+	partial := regexp.MustCompile(`Freeze-depth sweep  (\d training · )?[1-8] of 9 runs`)
 	deadline := time.Now().Add(90 * time.Second)
 	var mid string
 	for time.Now().Before(deadline) {
@@ -263,7 +263,7 @@ func TestSweepCancelResumes(t *testing.T) {
 	if done < 2 || done == 9 {
 		t.Fatalf("cancelled with %d of 9 runs done", done)
 	}
-	if scr := d.screen(); !strings.Contains(scr, "cancelled · ") || !strings.Contains(scr, "w goes on") {
+	if scr := d.screen(); !strings.Contains(scr, "cancelled · ") || !strings.Contains(scr, "w goes on with it") {
 		t.Errorf("the panel does not say the sweep was cancelled:\n%s", scr)
 	}
 	d.keys("w")
