@@ -20,6 +20,8 @@ type blocksScreen struct {
 	s      *Session
 	cursor int
 	sweep  *sweepState
+	// sweeps are the stored sweeps run here, by spec (see sweepState.key).
+	sweeps map[string]string
 	probes *probeState
 	hits   listHits
 }
@@ -63,11 +65,7 @@ func (b *blocksScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 		}
 		// New data makes the sweep stale; the probes are computed for it
 		// (or found in the cache).
-		if b.sweep != nil && !b.sweep.done {
-			b.sweep.cancel()
-			b.s.sweeping = false
-		}
-		b.sweep = nil
+		b.dropSweep()
 		if msg.err != nil {
 			return b, nil
 		}

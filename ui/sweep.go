@@ -116,15 +116,12 @@ func (b *blocksScreen) toggleSweep() tea.Cmd {
 	}
 	spec := s.sweepSpec()
 	raw, _ := json.Marshal(spec)
-	resume := ""
-	if old := b.sweep; old != nil && old.key == string(raw) {
-		resume = old.tb.Sweep.ID
-	}
+	resume := b.sweeps[string(raw)]
 	ctx, cancel := context.WithCancel(s.ctx)
 	ch := make(chan tea.Msg, 1)
 	sw := &sweepState{id: s.nextID(), cancel: cancel, ch: ch, key: string(raw)}
-	if resume != "" {
-		sw.tb = b.sweep.tb
+	if old := b.sweep; resume != "" && old != nil && old.key == sw.key {
+		sw.tb = old.tb
 	}
 	b.sweep = sw
 	s.sweeping = true
@@ -207,6 +204,10 @@ func (b *blocksScreen) handleSweep(msg tea.Msg) tea.Cmd {
 			return nil
 		}
 		sw.tb = msg.tb
+		if b.sweeps == nil {
+			b.sweeps = map[string]string{}
+		}
+		b.sweeps[sw.key] = msg.tb.Sweep.ID
 		return waitMsg(sw.ch)
 	case sweepDoneMsg:
 		if sw == nil || msg.id != sw.id {
@@ -239,6 +240,23 @@ func (b *blocksScreen) handleSweep(msg tea.Msg) tea.Cmd {
 		}
 	}
 	return nil
+}
+
+// dropSweep cancels and forgets the sweep shown, made stale by new data:
+// its runs stay stored, and w on its job again goes on with it.
+func (b *blocksScreen) dropSweep() {
+	sw := b.sweep
+	if sw == nil {
+		return
+	}
+	if !sw.done {
+		sw.cancel()
+		b.s.sweeping = false
+		if id := sw.tb.Sweep.ID; id != "" {
+			b.s.flash(fmt.Sprintf("the data changed: sweep %s cancelled with its runs kept; w on the same job goes on with it", engine.Short(id)))
+		}
+	}
+	b.sweep = nil
 }
 
 // takeDepth makes the sweep's pick the freeze choice: its freeze point

@@ -280,6 +280,20 @@ func TestSweepCancelResumes(t *testing.T) {
 	if b.sweep.tb.Sweep.ID != id || !reflect.DeepEqual(after.Runs, before.Runs) || !reflect.DeepEqual(after.Rows[0].ValLoss, before.Rows[0].ValLoss) {
 		t.Errorf("w on a done sweep: sweep %s, runs %v; want %s, %v: nothing trained again", b.sweep.tb.Sweep.ID, after.Runs, id, before.Runs)
 	}
+	// Other data drops the sweep from the panel; back on the same job, w
+	// goes on with the stored sweep again.
+	d.keys("3", "e", "ctrl+u") // the Plan's cursor is still on shots
+	d.typeText("3")
+	d.keys("enter", "2")
+	if b.sweep != nil {
+		t.Errorf("the sweep of 5 shots is still shown at 3 shots")
+	}
+	d.keys("3", "e", "ctrl+u")
+	d.typeText("5")
+	d.keys("enter", "2", "w")
+	if b.sweep == nil || b.sweep.tb.Sweep.ID != id || b.sweep.tb.Done != 9 {
+		t.Errorf("w on the first job again: %+v, want sweep %s, done", b.sweep, id)
+	}
 	if sws, _ := eng.ListSweeps(context.Background()); len(sws) != 1 {
 		t.Errorf("%d sweeps stored, want 1", len(sws))
 	}
