@@ -215,7 +215,7 @@ func (b *blocksScreen) probeView(w int) string {
 		return ""
 	}
 	st := b.s.Styles
-	head := st.Heading.Render("Probes") + st.Faint.Render(fmt.Sprintf("  val acc of a linear classifier on each output · %d seeds", ps.seeds))
+	head := st.Heading.Render("Probes") + st.Faint.Render(fmt.Sprintf("  val acc of a linear probe on each output · %d seeds", ps.seeds))
 	lines := []string{ansi.Truncate(head, w, "…")}
 	best, haveBest := ps.best()
 	for k := engine.ProbeInput; k < len(ps.scores)-1; k++ {
