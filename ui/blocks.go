@@ -21,6 +21,8 @@ type blocksScreen struct {
 	s      *Session
 	cursor int
 	sweep  *sweepState
+	// sweeps are the stored sweeps run here, by spec (see sweepState.key).
+	sweeps map[string]string
 	probes *probeState
 	hits   listHits
 	// sweepQueued says w was pressed while the data loaded: the sweep
@@ -33,7 +35,7 @@ func newBlocksScreen(s *Session) *blocksScreen { return &blocksScreen{s: s} }
 func (b *blocksScreen) Keys() []key.Binding {
 	k := b.s.Keys
 	// The most used first: the help bar keeps those at 80 columns.
-	return []key.Binding{k.Blocks.Toggle, k.Blocks.FreezeBelow, k.Blocks.Sweep, k.Blocks.HeadOnly, k.Blocks.ThawAll, k.Blocks.TakeDepth}
+	return []key.Binding{k.Blocks.Toggle, k.Blocks.FreezeBelow, k.Blocks.Sweep, k.Blocks.HeadOnly, k.Blocks.ThawAll, k.Blocks.TakeDepth, k.Blocks.ExportSweep}
 }
 
 func (b *blocksScreen) Capturing() bool { return false }
@@ -57,7 +59,7 @@ func (b *blocksScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 			b.cursor = i
 		}
 		return b, nil
-	case sweepRowMsg, sweepDoneMsg:
+	case sweepTableMsg, sweepDoneMsg, exportedMsg:
 		return b, b.handleSweep(msg)
 	case probeMsg:
 		return b, b.handleProbe(msg)
@@ -67,11 +69,7 @@ func (b *blocksScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 		}
 		// New data makes the sweep stale; the probes are computed for it
 		// (or found in the cache).
-		if b.sweep != nil && !b.sweep.done {
-			b.sweep.cancel()
-			b.s.sweeping = false
-		}
-		b.sweep = nil
+		b.dropSweep()
 		queued := b.sweepQueued
 		b.sweepQueued = false
 		if msg.err != nil {
@@ -133,6 +131,8 @@ func (b *blocksScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 		}
 	case key.Matches(msg, k.Blocks.TakeDepth):
 		b.takeDepth()
+	case key.Matches(msg, k.Blocks.ExportSweep):
+		return b, b.exportSweep()
 	case key.Matches(msg, k.Forward):
 		b.s.show(ScreenPlan)
 	}

@@ -55,7 +55,7 @@ type ModelsKeys struct {
 
 // BlocksKeys are the Blocks screen's keys.
 type BlocksKeys struct {
-	Toggle, FreezeBelow, ThawAll, HeadOnly, Sweep, TakeDepth key.Binding
+	Toggle, FreezeBelow, ThawAll, HeadOnly, Sweep, TakeDepth, ExportSweep key.Binding
 }
 
 // PlanKeys are the Plan screen's keys.
@@ -133,7 +133,8 @@ func DefaultKeyMap() KeyMap {
 			ThawAll:     b("a", "thaw all", "a"),
 			HeadOnly:    b("h", "head only", "h"),
 			Sweep:       b("w", "depth sweep", "w"),
-			TakeDepth:   b("t", "take the sweep row at the cursor", "t"),
+			TakeDepth:   b("t", "take the sweep's pick", "t"),
+			ExportSweep: b("e", "export the sweep's PNG", "e"),
 		},
 		Plan: PlanKeys{
 			Preset:      b("p", "preset", "p"),

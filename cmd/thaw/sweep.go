@@ -483,7 +483,7 @@ func (m *Main) exportSweep(ctx context.Context, dir storeRef, id, out string, op
 	if len(tb.Groups) > 1 {
 		fmt.Fprintf(m.Stderr, "note: the sweep crosses %d presets or shots; the figure draws the first\n", len(tb.Groups))
 	}
-	fig := sweepFigure(tb, 0, probes)
+	fig := export.SweepFigure(tb, 0, probes)
 	if opts.Title == "" {
 		opts.Title = "sweep " + store.Short(tb.Sweep.ID) + ": " + tb.Sweep.Name
 	}
@@ -499,25 +499,4 @@ func (m *Main) exportSweep(ctx context.Context, dir storeRef, id, out string, op
 	}
 	fmt.Fprintf(m.Stderr, "wrote %s\n", termtext.Sanitize(out))
 	return nil
-}
-
-// sweepFigure is group g of a sweep's table as its figure draws it, with
-// the probes of the blocks below its points.
-func sweepFigure(tb engine.SweepTable, g int, probes []engine.SweepProbe) export.Sweep {
-	grp := tb.Groups[g]
-	fig := export.Sweep{Name: tb.Sweep.Name, Seeds: len(tb.Spec.Seeds), Note: grp.Pick.Note}
-	for i, r := range grp.Rows {
-		st := r.Stats()
-		p := export.SweepPoint{Point: r.Point, Trainable: r.Trainable, Seeds: st.Seeds,
-			LossMean: st.LossMean, LossSD: st.LossSD, AccMean: st.AccMean, AccSD: st.AccSD,
-			Picked: i == grp.Pick.Index, ProbeMean: math.NaN(), ProbeSD: math.NaN()}
-		for _, pr := range probes {
-			if pr.Point == r.Point {
-				ps := trainer.SweepRow{ValLoss: pr.Acc}.Stats()
-				p.ProbeBlock, p.ProbeMean, p.ProbeSD = pr.Block, ps.LossMean, ps.LossSD
-			}
-		}
-		fig.Points = append(fig.Points, p)
-	}
-	return fig
 }

@@ -366,11 +366,11 @@ func (e *Engine) SweepProbes(ctx context.Context, id string) ([]SweepProbe, erro
 			if err != nil {
 				return nil, err
 			}
-			acc, err := probe(ctx, prep, k)
+			sc, err := probe(ctx, prep, k)
 			if err != nil {
 				return nil, fmt.Errorf("sweep %s: probe %s, seed %d: %w", store.Short(sw.ID), spec.Blocks[k], seed, err)
 			}
-			pr.Acc = append(pr.Acc, acc)
+			pr.Acc = append(pr.Acc, sc.ValAcc)
 		}
 		probes = append(probes, pr)
 	}

@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 
 	"thaw/store"
-	"thaw/trainer"
 )
 
-// Finding sweeps and their runs, the workbench's sweep of today, and a
-// user's sweeps through their view.
+// Finding sweeps and their runs, and a user's sweeps through their view.
 
 // ListSweeps lists the stored sweeps, newest first.
 func (e *Engine) ListSweeps(ctx context.Context) ([]SweepRecord, error) {
@@ -53,53 +50,6 @@ func (e *Engine) SweepRuns(ctx context.Context, id string) ([]SweepTask, []Run, 
 		ts, runs = append(ts, t), append(runs, r)
 	}
 	return ts, runs, nil
-}
-
-// ---------------------------------------------------------------------
-// The workbench's sweep of today
-
-// SweepRow is one freeze point's result as the Blocks screen draws it
-// until it shows the table ([SweepTable]): the first seed's run.
-type SweepRow struct {
-	// Thawed counts the top blocks trained; Low is the lowest of them.
-	Thawed int
-	Low    string
-	RunID  string
-	Acc    float64 // best val acc: the accuracy of the lowest val loss
-	Loss   float64
-}
-
-// Sweep runs a freeze-depth sweep of base over every block on base's
-// seed, as a stored sweep (see [Engine.RunSweep]), and calls row with
-// each point's result as it finishes, from the sweep's goroutines, one at
-// a time. rp is base's resolved plan, for its blocks. Cancelling ctx
-// stops the sweep; it then returns context.Canceled.
-func (e *Engine) Sweep(ctx context.Context, base trainer.Job, rp *trainer.ResolvedPlan, row func(SweepRow)) error {
-	sw, err := e.NewSweep(ctx, SweepSpec{Job: base, Seeds: []uint64{base.Seed}})
-	if err != nil {
-		return err
-	}
-	_, err = e.RunSweep(ctx, sw.ID, SweepOptions{Progress: legacyRows(len(rp.Blocks), row)})
-	return err
-}
-
-// legacyRows turns tables into the rows of points newly done, from the
-// head alone down, in order, as the Blocks screen draws them.
-func legacyRows(n int, row func(SweepRow)) func(SweepTable) {
-	sent := 0
-	return func(tb SweepTable) {
-		g := tb.Groups[0]
-		for sent < len(g.Rows) {
-			i := len(g.Rows) - 1 - sent
-			r := g.Rows[i]
-			if g.Runs[i][0] == "" || math.IsNaN(r.ValLoss[0]) {
-				return
-			}
-			sent++
-			k := n - slices.Index(tb.Spec.Blocks, r.Point)
-			row(SweepRow{Thawed: k, Low: r.Point, RunID: g.Runs[i][0], Acc: r.ValAcc[0], Loss: r.ValLoss[0]})
-		}
-	}
 }
 
 // ---------------------------------------------------------------------
@@ -200,15 +150,4 @@ func (v *UserView) RunSweep(ctx context.Context, id string, opts SweepOptions) (
 	defer stop()
 	opts.owner = v.u.ID
 	return v.e.RunSweep(sctx, sw.ID, opts)
-}
-
-// Sweep runs the workbench's sweep of today as a sweep of the user's (see
-// [Engine.Sweep] and [UserView.RunSweep]).
-func (v *UserView) Sweep(ctx context.Context, base trainer.Job, rp *trainer.ResolvedPlan, row func(SweepRow)) error {
-	sw, err := v.NewSweep(ctx, SweepSpec{Job: base, Seeds: []uint64{base.Seed}})
-	if err != nil {
-		return err
-	}
-	_, err = v.RunSweep(ctx, sw.ID, SweepOptions{Progress: legacyRows(len(rp.Blocks), row)})
-	return err
 }

@@ -10,6 +10,9 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"thaw/store/engine"
+	"thaw/trainer"
 )
 
 // Sweep is a freeze-depth sweep's table as its figure draws it: one
@@ -38,6 +41,29 @@ type SweepPoint struct {
 	// ProbeMean and ProbeSD are its accuracy over the seeds.
 	ProbeBlock         string
 	ProbeMean, ProbeSD float64
+}
+
+// SweepFigure is group g of a sweep's table as its figure draws it, with
+// the probes of the blocks below its points: thaw export --sweep and the
+// Blocks screen's e draw the same figure. It panics if g is not a group
+// of tb.
+func SweepFigure(tb engine.SweepTable, g int, probes []engine.SweepProbe) Sweep {
+	grp := tb.Groups[g]
+	fig := Sweep{Name: tb.Sweep.Name, Seeds: len(tb.Spec.Seeds), Note: grp.Pick.Note}
+	for i, r := range grp.Rows {
+		st := r.Stats()
+		p := SweepPoint{Point: r.Point, Trainable: r.Trainable, Seeds: st.Seeds,
+			LossMean: st.LossMean, LossSD: st.LossSD, AccMean: st.AccMean, AccSD: st.AccSD,
+			Picked: i == grp.Pick.Index, ProbeMean: math.NaN(), ProbeSD: math.NaN()}
+		for _, pr := range probes {
+			if pr.Point == r.Point {
+				ps := trainer.SweepRow{ValLoss: pr.Acc}.Stats()
+				p.ProbeBlock, p.ProbeMean, p.ProbeSD = pr.Block, ps.LossMean, ps.LossSD
+			}
+		}
+		fig.Points = append(fig.Points, p)
+	}
+	return fig
 }
 
 // SweepChart draws the sweep figure to w in format f: the lowest
