@@ -154,7 +154,7 @@ func TestOldJobResolvesAsBefore(t *testing.T) {
 		// A prepared job holds its preset's expansion, as stored before.
 		{"stored expansion", `{"model":"m","data":{"path":"d"},"plan":{"name":"gradual","lr":0.01,"epochs":1,"min_steps":100,"schedule":"slanted-triangular","lr_factor":2.6,"stages":[{"train":["head"]},{"train":["top:2"]}]},"preset":{"name":"gradual"},"val_split":0.2,"batch":32,"seed":1}`, 0, 0},
 		{"new gradual ref", `{"model":"m","data":{"path":"d"},"plan":{"stages":null},"preset":{"name":"gradual","cadence":true},"val_split":0.2,"batch":32,"seed":1}`, DefaultEvals, DefaultPatience},
-		{"new chain-thaw ref", `{"model":"m","data":{"path":"d"},"plan":{"stages":null},"preset":{"name":"chain-thaw","cadence":true},"val_split":0.2,"batch":32,"seed":1}`, DefaultEvals, DefaultChainThawPatience},
+		{"new chain-thaw ref", `{"model":"m","data":{"path":"d"},"plan":{"stages":null},"preset":{"name":"chain-thaw","cadence":true},"val_split":0.2,"batch":32,"seed":1}`, 0, DefaultChainThawPatience},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for i, s := range resolve(t, tc.job).Stages {

@@ -51,7 +51,8 @@ makes every stage of any preset exactly N steps; --epochs and --steps do not
 go together. A preset evaluates a stage every epoch or every twentieth of the
 stage, whichever is longer, and at its end (--eval-every N: every N steps),
 and ends the stage early after %d evaluations without a better val loss
-(chain-thaw: %d), so each length below is at most.
+(chain-thaw: every epoch, and after %d, as DeepMoji's code), so each length
+below is at most.
 `, trainer.DefaultPatience, trainer.DefaultChainThawPatience)
 	for _, p := range presetFlags() {
 		fmt.Fprintf(w, "  %s\n    --lr X: %s\n    --epochs N: %s\n    neither: %s\n", p.name, p.lr, p.epochs, p.neither)
