@@ -2,7 +2,9 @@ package recipes
 
 import (
 	"context"
+	"errors"
 	"flag"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -153,9 +155,106 @@ func readEvidence(t *testing.T) string {
 	return string(b)
 }
 
+func readmePath() string { return filepath.Join("..", "..", "README.md") }
+
+// writeEvidence writes EVIDENCE.md and copies it into the README's
+// Evidence section, which quotes it.
 func writeEvidence(t *testing.T, md string) {
 	if err := os.WriteFile(evidencePath(), []byte(md), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(readmePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := quoteEvidence(string(readme), md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(readmePath(), []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const (
+	readmeEvidence = "\n## Evidence\n"
+	readmeIntroEnd = "copied from it.\n\n"
+)
+
+// quoteEvidence replaces the README's copy of EVIDENCE.md, everything in
+// its Evidence section after the introduction (which ends "copied from
+// it."), with evidence less its title and its first paragraph (the
+// command, which the introduction gives), its sections one level down.
+func quoteEvidence(readme, evidence string) (string, error) {
+	i := strings.Index(readme, readmeEvidence)
+	if i < 0 {
+		return "", fmt.Errorf("README has no %q section", strings.TrimSpace(readmeEvidence))
+	}
+	j := strings.Index(readme[i:], readmeIntroEnd)
+	if j < 0 {
+		return "", fmt.Errorf("README's Evidence section has no introduction ending %q", strings.TrimSpace(readmeIntroEnd))
+	}
+	start := i + j + len(readmeIntroEnd)
+	end := len(readme)
+	if k := strings.Index(readme[start:], "\n## "); k >= 0 {
+		end = start + k + 1
+	}
+	paras := strings.SplitN(evidence, "\n\n", 3)
+	if len(paras) < 3 {
+		return "", errors.New("EVIDENCE.md has no body after its title and command")
+	}
+	body := strings.ReplaceAll(paras[2], "\n## ", "\n### ")
+	if end < len(readme) {
+		body = strings.TrimRight(body, "\n") + "\n\n"
+	}
+	return readme[:start] + body + readme[end:], nil
+}
+
+// quote copies EVIDENCE.md into the README, as the generators do when
+// they write it:
+//
+//	go test -run TestReadmeQuotesEvidence ./assets/recipes -quote
+var quote = flag.Bool("quote", false, "copy assets/zoo/EVIDENCE.md into the README's Evidence section")
+
+// TestReadmeQuotesEvidence: the README's Evidence section is EVIDENCE.md
+// as the tests wrote it, so that its tables say what the generators said.
+func TestReadmeQuotesEvidence(t *testing.T) {
+	evidence := readEvidence(t)
+	if *quote {
+		writeEvidence(t, evidence)
+		return
+	}
+	readme, err := os.ReadFile(readmePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := quoteEvidence(string(readme), evidence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(readme) != want {
+		t.Error("the README's Evidence section is not EVIDENCE.md's; copy it with -quote")
+	}
+}
+
+func TestQuoteEvidence(t *testing.T) {
+	evidence := "# E\n\nWritten by x.\n\ntable\n\n## A\n\na\n"
+	for _, c := range []struct{ name, readme, want string }{
+		{"last section", "# R\n\n## Evidence\n\nIntro, copied from it.\n\nold\n\n### A\n\nold a\n",
+			"# R\n\n## Evidence\n\nIntro, copied from it.\n\ntable\n\n### A\n\na\n"},
+		{"a section after", "## Evidence\n\ncopied from it.\n\nold\n\n## Next\n\nn\n",
+			"## Evidence\n\ncopied from it.\n\ntable\n\n### A\n\na\n\n## Next\n\nn\n"},
+	} {
+		got, err := quoteEvidence("\n"+c.readme, evidence)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got != "\n"+c.want {
+			t.Errorf("%s: got %q, want %q", c.name, got, "\n"+c.want)
+		}
+	}
+	if _, err := quoteEvidence("# R\n", evidence); err == nil {
+		t.Error("a README without an Evidence section: no error")
 	}
 }
 
