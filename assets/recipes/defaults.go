@@ -41,7 +41,7 @@ func ProbeMethods() []Method {
 	}
 	def := Method{Name: "head (default)", Preset: "head", Default: true}
 	longer, faster, decayed := def, def, def
-	longer.Name, longer.Note = "head, 4× steps", "with four times the steps"
+	longer.Name, longer.Note = "head, 4× steps", "with four times the floor of steps"
 	longer.Vary = func(p *trainer.Plan) { p.Stages[0].MinSteps *= 4 }
 	faster.Name, faster.Note = "head, 3× lr", "at three times the rate"
 	faster.Vary = func(p *trainer.Plan) { p.Stages[0].LR *= 3 }
@@ -202,7 +202,7 @@ func (t Table) ProbeMarkdown() string {
 		case m.Vary != nil:
 			p("- **%s**: the head preset's defaults %s, run as `thaw train` runs them.\n", m.Name, m.Note)
 		case m.Default:
-			p("- **%s**: the head preset as `thaw train` runs it (lr %g, at least %d steps of %d).\n",
+			p("- **%s**: the head preset as `thaw train` runs it (lr %g, a stage of at least %d steps of %d, which patience may end early).\n",
 				m.Name, trainer.DefaultHeadLR, trainer.DefaultHeadMinSteps, trainer.DefaultBatchSize)
 		default:
 			p("- **%s**: the column of the table above (epochs %d, lr %g, batch size %d, the final weights).\n", m.Name, m.Epochs, m.LR, t.BatchSize)
