@@ -132,7 +132,7 @@ func (s *Store) CreateRun(ctx context.Context, r Run) (Run, error) {
 		return Run{}, fmt.Errorf("create run: %w", err)
 	}
 	r.Tags = tags
-	now := s.now()
+	now := s.stamp(ctx)
 	r.ID = newID(now)
 	r.Created, r.Heartbeat = time.UnixMilli(ms(now)), time.UnixMilli(ms(now))
 	r.Finished, r.Error, r.StopRequested, r.StopReason = time.Time{}, "", false, ""
@@ -461,7 +461,7 @@ func (s *Store) Branches(ctx context.Context, id string) ([]Run, error) {
 func (s *Store) Heartbeat(ctx context.Context, id string) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE runs SET heartbeat_ms = ?
-			WHERE id = ? AND status IN ('running', 'paused')`, ms(s.now()), id)
+			WHERE id = ? AND status IN ('running', 'paused')`, ms(s.stamp(ctx)), id)
 		if err != nil {
 			return err
 		}
@@ -508,7 +508,7 @@ func (s *Store) setStatus(ctx context.Context, id string, st Status, errText, st
 	if st != trainer.StatusStopped {
 		stopReason = ""
 	}
-	now := ms(s.now())
+	now := ms(s.stamp(ctx))
 	var res sql.Result
 	var err error
 	if !st.Final() {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -20,8 +21,13 @@ type blocksScreen struct {
 	s      *Session
 	cursor int
 	sweep  *sweepState
+	// sweeps are the stored sweeps run here, by spec (see sweepState.key).
+	sweeps map[string]string
 	probes *probeState
 	hits   listHits
+	// sweepQueued says w was pressed while the data loaded: the sweep
+	// starts when it is ready.
+	sweepQueued bool
 }
 
 func newBlocksScreen(s *Session) *blocksScreen { return &blocksScreen{s: s} }
@@ -29,7 +35,7 @@ func newBlocksScreen(s *Session) *blocksScreen { return &blocksScreen{s: s} }
 func (b *blocksScreen) Keys() []key.Binding {
 	k := b.s.Keys
 	// The most used first: the help bar keeps those at 80 columns.
-	return []key.Binding{k.Blocks.Toggle, k.Blocks.FreezeBelow, k.Blocks.Sweep, k.Blocks.HeadOnly, k.Blocks.ThawAll, k.Blocks.TakeDepth}
+	return []key.Binding{k.Blocks.Toggle, k.Blocks.FreezeBelow, k.Blocks.Sweep, k.Blocks.HeadOnly, k.Blocks.ThawAll, k.Blocks.TakeDepth, k.Blocks.ExportSweep}
 }
 
 func (b *blocksScreen) Capturing() bool { return false }
@@ -53,23 +59,24 @@ func (b *blocksScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 			b.cursor = i
 		}
 		return b, nil
-	case sweepRowMsg, sweepDoneMsg:
+	case sweepTableMsg, sweepDoneMsg, exportedMsg:
 		return b, b.handleSweep(msg)
 	case probeMsg:
 		return b, b.handleProbe(msg)
 	case dataLoadedMsg:
-		if msg.id != b.s.plan.dataID {
+		if !b.s.plan.took(msg) {
 			return b, nil
 		}
 		// New data makes the sweep stale; the probes are computed for it
 		// (or found in the cache).
-		if b.sweep != nil && !b.sweep.done {
-			b.sweep.cancel()
-			b.s.sweeping = false
-		}
-		b.sweep = nil
+		b.dropSweep()
+		queued := b.sweepQueued
+		b.sweepQueued = false
 		if msg.err != nil {
 			return b, nil
+		}
+		if queued {
+			return b, tea.Batch(b.startProbes(), b.toggleSweep())
 		}
 		return b, b.startProbes()
 	}
@@ -111,9 +118,21 @@ func (b *blocksScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 		}
 		s.plan.freezeChanged(s)
 	case key.Matches(msg, k.Blocks.Sweep):
-		return b, b.toggleSweep()
+		switch {
+		case b.sweepQueued:
+			b.sweepQueued = false
+			s.flash("the sweep will not start")
+		case s.plan.loading && (b.sweep == nil || b.sweep.done) && s.hasStore():
+			// Queued, not dropped: it starts when the data is ready.
+			b.sweepQueued = true
+			s.noteWhile("sweeping when the data is loaded… (w or esc cancels)", func() bool { return b.sweepQueued })
+		default:
+			return b, b.toggleSweep()
+		}
 	case key.Matches(msg, k.Blocks.TakeDepth):
 		b.takeDepth()
+	case key.Matches(msg, k.Blocks.ExportSweep):
+		return b, b.exportSweep()
 	case key.Matches(msg, k.Forward):
 		b.s.show(ScreenPlan)
 	}
@@ -141,9 +160,51 @@ func (s *Session) lowestTrainable() int {
 	return -1
 }
 
+// undo cancels a sweep queued while the data loads (esc).
+func (b *blocksScreen) undo() bool {
+	if b.sweepQueued {
+		b.sweepQueued = false
+		b.s.flash("the sweep will not start")
+		return true
+	}
+	return false
+}
+
+// blockInfos are the blocks as a run of the plan trains them: the base
+// model's, with the head the loaded data needs in place of the base head
+// when its classes are not the model's ("linear 64→3 (new)"). Until the
+// data is loaded they are the base model's.
+func (s *Session) blockInfos() []blockInfo {
+	d := s.plan
+	if d.prep == nil || !d.prep.HeadReplaced || d.prep.Model == nil || len(s.base.blocks) == 0 {
+		return s.base.blocks
+	}
+	if d.blocksPrep != d.prep {
+		e := &modelEntry{model: d.prep.Model}
+		e.describe()
+		d.blocks, d.blocksPrep = s.base.blocks, d.prep
+		if n := len(s.base.blocks); len(e.blocks) == n {
+			head := e.blocks[n-1]
+			head.layers += " (new)"
+			d.blocks = append(slices.Clone(s.base.blocks[:n-1]), head)
+		}
+	}
+	return d.blocks
+}
+
+// classesNote says how many classes the model puts out: the base head's,
+// or the new head's and the base's.
+func (s *Session) classesNote() string {
+	base := len(s.base.model.Config.Classes)
+	if d := s.plan; d.prep != nil && d.prep.HeadReplaced && d.prep.Train != nil {
+		return fmt.Sprintf("output %d classes (new head; the base has %d)", len(d.prep.Train.Classes), base)
+	}
+	return fmt.Sprintf("output %d classes", base)
+}
+
 // counts returns the trainable and total parameters under the choice.
 func (s *Session) counts() (trainable, total int) {
-	for i, bi := range s.base.blocks {
+	for i, bi := range s.blockInfos() {
 		total += bi.params
 		if !s.frozen[i] {
 			trainable += bi.params
@@ -159,16 +220,17 @@ func (s *Session) counts() (trainable, total int) {
 // forward's work), while every block above it needs both its input and
 // weight gradients (about two).
 func (s *Session) stepCost() (cost, full int64) {
+	blocks := s.blockInfos()
 	var fwd int64
-	for _, bi := range s.base.blocks {
+	for _, bi := range blocks {
 		fwd += bi.flops
 	}
 	back := func(low int) int64 {
 		if low < 0 {
 			return 0
 		}
-		n := s.base.blocks[low].flops
-		for _, bi := range s.base.blocks[low+1:] {
+		n := blocks[low].flops
+		for _, bi := range blocks[low+1:] {
 			n += 2 * bi.flops
 		}
 		return n
@@ -227,9 +289,10 @@ func (b *blocksScreen) View(w, h int) string {
 func (b *blocksScreen) blocksView(w, h int) string {
 	s, st := b.s, b.s.Styles
 	e := s.base
+	blocks := s.blockInfos()
 	mults := s.lrMults()
 	maxParams := 1
-	for _, bi := range e.blocks {
+	for _, bi := range blocks {
 		maxParams = max(maxParams, bi.params)
 	}
 	wide := w >= 100
@@ -241,18 +304,18 @@ func (b *blocksScreen) blocksView(w, h int) string {
 
 	var lines []string
 	lines = append(lines, st.Heading.Render("Blocks of "+termtext.Sanitize(e.name))+
-		st.Faint.Render(fmt.Sprintf("  input %s → output %d classes", shapeString(e.model.Config.InputShape), len(e.model.Config.Classes))))
+		st.Faint.Render(fmt.Sprintf("  input %s → %s", shapeString(e.model.Config.InputShape), termtext.Sanitize(s.classesNote()))))
 	hdr := fmt.Sprintf("  %-8s %-9s %-*s %-9s %7s %-*s %-7s %s", "block", "state", layersW, "layers", "out", "params", barW, "", "lr", "probe")
 	lines = append(lines, st.Faint.Render(ansi.Truncate(hdr, w, "")))
 	low := s.lowestTrainable()
-	b.hits = listHits{y0: len(lines), n: len(e.blocks), w: w}
+	b.hits = listHits{y0: len(lines), n: len(blocks), w: w}
 	if low > 0 {
 		b.hits.gapAt = low // the freeze-point marker's line
 	}
-	for i, bi := range e.blocks {
+	for i, bi := range blocks {
 		if i == low && low > 0 {
 			lines = append(lines, st.Marker.Render(ansi.Truncate(
-				fmt.Sprintf("  ━━ freeze point ━━ %s and below frozen; backward stops here", e.blocks[low-1].name), w, "…")))
+				fmt.Sprintf("  ━━ freeze point ━━ %s and below frozen; backward stops here", blocks[low-1].name), w, "…")))
 		}
 		state := "▶ train "
 		stStyle := st.Trainable

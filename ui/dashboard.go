@@ -96,6 +96,16 @@ type dashboard struct {
 	name                        string
 	width, height               int
 	lossH, accH, chartW, panelW int
+
+	// metric is what the chart under the loss shows; diag are the blocks'
+	// series in it, diagNames their names (see diagnostics.go).
+	metric    metric
+	diag      []diagSeries
+	diagNames []string
+	// The evaluation pass under way, as the Train screen's tick last read
+	// it (trainer.EvalNone between passes).
+	evalSet             trainer.EvalSet
+	evalDone, evalTotal int
 }
 
 func newDashboard(pal palette) *dashboard {
@@ -106,6 +116,7 @@ func newDashboard(pal palette) *dashboard {
 
 // reset empties the dashboard for another run.
 func (d *dashboard) reset() {
+	d.diag = nil // series of the charts replaced here
 	d.loss, d.acc = chart.New(60, 12), chart.New(60, 8)
 	d.sRaw = d.loss.AddSeries("train loss", chart.Line, chart.Style{}, false)
 	d.sSmooth = d.loss.AddSeries("train loss (smoothed)", chart.Line, chart.Style{}, true)
@@ -113,13 +124,15 @@ func (d *dashboard) reset() {
 	d.sSrc = d.acc.AddSeries("source acc", chart.Points, chart.Style{}, true)
 	d.sAcc = d.acc.AddSeries("val acc", chart.Points, chart.Style{}, true)
 	d.setPalette(d.pal)
-	d.acc.YFormat = func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }
+	d.acc.YPercent = true
 	d.ema = chart.NewEMA(smoothings[d.smoothIdx])
 	d.stages, d.blocks, d.evals = nil, nil, nil
 	d.hasBest, d.hasLast, d.total, d.domHi, d.cursorOn, d.zoomed = false, false, 0, 0, false, false
 	d.gaps, d.realLast, d.startStep = nil, 0, 0
 	d.histLoss, d.histEval = -1, -1
 	d.width, d.height = 0, 0
+	d.evalSet, d.evalDone, d.evalTotal = trainer.EvalNone, 0, 0
+	d.applyMetric()
 }
 
 // setPalette colours the charts for a terminal's background.
@@ -135,6 +148,7 @@ func (d *dashboard) setPalette(p palette) {
 	d.loss.SetSeriesStyle(d.sVal, chart.Style{FG: p.val(), Bold: true})
 	d.acc.SetSeriesStyle(d.sSrc, chart.Style{FG: p.src()})
 	d.acc.SetSeriesStyle(d.sAcc, chart.Style{FG: p.acc(), Bold: true})
+	d.styleDiagnostics()
 	d.rasterise()
 }
 
@@ -232,6 +246,7 @@ func (d *dashboard) progress(p trainer.Progress) {
 		d.addEval(evalPoint{step: d.disp(p.Step), loss: p.ValLoss, acc: p.ValAcc, src: p.SourceAcc})
 	}
 	d.setBlocks(p.Blocks)
+	d.addDiagnostics(d.disp(p.Step), p.Blocks)
 	d.rasterise()
 }
 
@@ -660,7 +675,7 @@ func (d *dashboard) view(w, h int) string {
 	left.WriteString(d.loss.View())
 	left.WriteString("\n")
 	if d.titles {
-		left.WriteString(d.chartTitle("accuracy", d.accLegend()))
+		left.WriteString(d.lowerTitle())
 		left.WriteString("\n")
 	}
 	left.WriteString(d.acc.View())
@@ -732,8 +747,7 @@ func (d *dashboard) compactLegend(w int) string {
 	if d.zoomed {
 		parts = append(parts, "zoomed")
 	}
-	parts = append(parts, "│", lipgloss.NewStyle().Bold(true).Render("acc"),
-		p.fg(p.acc()).Render("• val"), p.fg(p.src()).Render("• source")+d.forgettingShort())
+	parts = append(append(parts, "│"), d.lowerCompact()...)
 	return ansi.Truncate(strings.Join(parts, " "), w, "…")
 }
 
@@ -784,6 +798,10 @@ func (d *dashboard) statusView(w int) string {
 	status := string(d.status)
 	if d.status == trainer.StatusPaused {
 		status = lipgloss.NewStyle().Reverse(true).Render(" paused ")
+	}
+	if e := d.evalStatus(); e != "" && !d.stored && d.status == trainer.StatusRunning {
+		// A pass makes no report: what it has done so far is what moves.
+		status = e
 	}
 	barW := 20
 	if w < 130 {

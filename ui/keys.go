@@ -3,6 +3,7 @@ package ui
 import (
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
+	"github.com/charmbracelet/x/ansi"
 )
 
 // KeyMap holds every key binding of the workbench: the frame's and the
@@ -54,7 +55,7 @@ type ModelsKeys struct {
 
 // BlocksKeys are the Blocks screen's keys.
 type BlocksKeys struct {
-	Toggle, FreezeBelow, ThawAll, HeadOnly, Sweep, TakeDepth key.Binding
+	Toggle, FreezeBelow, ThawAll, HeadOnly, Sweep, TakeDepth, ExportSweep key.Binding
 }
 
 // PlanKeys are the Plan screen's keys.
@@ -66,6 +67,9 @@ type PlanKeys struct {
 // TrainKeys are the Train screen's keys beside its charts'.
 type TrainKeys struct {
 	Pause, Next, Stop, Export, Branch, Confusion key.Binding
+	// Metrics cycles what the chart under the loss shows: accuracy, or a
+	// per-block diagnostic.
+	Metrics key.Binding
 }
 
 // BranchKeys are the keys of Train's branch picker.
@@ -129,7 +133,8 @@ func DefaultKeyMap() KeyMap {
 			ThawAll:     b("a", "thaw all", "a"),
 			HeadOnly:    b("h", "head only", "h"),
 			Sweep:       b("w", "depth sweep", "w"),
-			TakeDepth:   b("t", "take the sweep row at the cursor", "t"),
+			TakeDepth:   b("t", "take the sweep's pick", "t"),
+			ExportSweep: b("e", "export the sweep's PNG", "e"),
 		},
 		Plan: PlanKeys{
 			Preset:      b("p", "preset", "p"),
@@ -151,6 +156,7 @@ func DefaultKeyMap() KeyMap {
 			Export:    b("e", "export", "e"),
 			Branch:    b("b", "branch", "b"),
 			Confusion: b("c", "confusion matrix", "c"),
+			Metrics:   b("m", "chart: acc/grad/Δw/drift", "m"),
 		},
 		Branch: BranchKeys{
 			Point:        b("↑/↓", "stage boundary", "up", "down"),
@@ -203,6 +209,18 @@ func (k KeyMap) jumpHelp() key.Binding {
 	return key.NewBinding(key.WithKeys("1", "2", "3", "4", "5"), key.WithHelp("1-5", "screens"))
 }
 
+// pickHelp is the help entry of a picker's arrows (the Plan's data
+// picker): ↑ and ↓ only, since j and k type into its field.
+func (k KeyMap) pickHelp() key.Binding {
+	return key.NewBinding(key.WithKeys("up", "down"), key.WithHelp("↑/↓", "choose"))
+}
+
+// fieldWidth sizes ti to the room left of w columns once its prompt and
+// indent columns are drawn, and never below its placeholder's width.
+func fieldWidth(ti *textinput.Model, w, indent int) {
+	ti.SetWidth(max(w-indent-ansi.StringWidth(ti.Prompt)-1, ansi.StringWidth(ti.Placeholder), 1))
+}
+
 // textInput returns a text field whose keys do not collide with the
 // frame's: Bubbles' textinput accepts a suggestion with tab, which the
 // workbench keeps for cycling screens.
@@ -210,6 +228,10 @@ func textInput(prompt, placeholder string) textinput.Model {
 	ti := textinput.New()
 	ti.Prompt = prompt
 	ti.Placeholder = placeholder
+	// Without a width, Bubbles draws only the placeholder's first
+	// character; a screen widens the field to its room when it draws it
+	// (fieldWidth).
+	ti.SetWidth(ansi.StringWidth(placeholder))
 	km := textinput.DefaultKeyMap()
 	km.AcceptSuggestion = key.NewBinding(key.WithKeys("ctrl+y"))
 	km.NextSuggestion = key.NewBinding(key.WithDisabled())

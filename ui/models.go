@@ -344,6 +344,16 @@ func (m *modelsScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 	return m, nil
 }
 
+// undo clears an applied filter (esc).
+func (m *modelsScreen) undo() bool {
+	if m.filter.Value() == "" {
+		return false
+	}
+	m.filter.SetValue("")
+	m.cursor = 0
+	return true
+}
+
 // View draws the list with the card beside it (wide) or below it.
 func (m *modelsScreen) View(w, h int) string {
 	st := m.s.Styles
@@ -359,6 +369,8 @@ func (m *modelsScreen) View(w, h int) string {
 		m.refreshCard()
 	}
 	_, _, listW, beside, _ := m.cardLayout(w, h)
+	fieldWidth(&m.filter, listW, 0)
+	fieldWidth(&m.open, listW, 0)
 	var lines []string
 	lines = append(lines, st.Heading.Render("Base models")+st.Faint.Render(fmt.Sprintf("  %d of %d", len(vis), len(m.s.models))))
 	switch {

@@ -39,6 +39,10 @@ type runRow struct {
 	steps      int
 	hasBest    bool
 	statsFresh bool // computed after the run ended: no need to read again
+
+	// task is the sweep task the run trains, nil for none: the table
+	// groups a sweep's runs (see groupSweeps).
+	task *engine.SweepTask
 }
 
 // Messages of the Runs screen.
@@ -290,6 +294,11 @@ func listRuns(ctx context.Context, src Backend, old map[string]runRow) ([]runRow
 		if err := runStats(ctx, src, &row); err != nil {
 			return nil, err
 		}
+		if row.task, err = sweepTaskOf(ctx, src, run); err != nil {
+			return nil, err
+		} else if row.task != nil {
+			row.name = sweepRunName(row.task)
+		}
 		row.statsFresh = !run.Status.Live() && run.Status != "queued"
 		rows = append(rows, row)
 	}
@@ -362,6 +371,7 @@ func (r *runsScreen) refilter() {
 		}
 		return y.run.Created.Compare(x.run.Created)
 	})
+	r.shown = groupSweeps(r.rows, r.shown)
 	r.cursor = 0
 	for i, idx := range r.shown {
 		if r.rows[idx].run.ID == cur {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
@@ -101,6 +102,32 @@ type trainScreen struct {
 	// hands it back as the session's run.
 	pendingID     string
 	pendingStages int
+
+	// tickSeq identifies the live tick of the run shown; a tick of an
+	// earlier run is dropped.
+	tickSeq int
+}
+
+// liveEvery is how often the Train screen reads how far the run's
+// evaluation pass has got: twice a second, so that every second of a pass
+// that makes no report shows it moving.
+const liveEvery = time.Second / 2
+
+// liveTickMsg is the Train screen's clock while a run trains.
+type liveTickMsg struct{ seq int }
+
+func liveTick(seq int) tea.Cmd {
+	return tea.Tick(liveEvery, func(time.Time) tea.Msg { return liveTickMsg{seq: seq} })
+}
+
+// onTick reads the run's evaluation progress into the status line: a few
+// atomic loads, no wait on the trainer.
+func (t *trainScreen) onTick(msg liveTickMsg) tea.Cmd {
+	if msg.seq != t.tickSeq || !t.live() {
+		return nil
+	}
+	t.d.setEval(t.run.Evaluation())
+	return liveTick(msg.seq)
 }
 
 func newTrainScreen(s *Session) ScreenModel {
@@ -118,7 +145,7 @@ func (t *trainScreen) Keys() []key.Binding {
 		}
 	}
 	k := t.keys
-	return append([]key.Binding{k.Pause, k.Next, k.Stop, k.Export, k.Branch, k.Confusion}, t.d.keys.list()...)
+	return append([]key.Binding{k.Pause, k.Next, k.Stop, k.Export, k.Branch, k.Confusion, k.Metrics}, t.d.keys.list()...)
 }
 
 func (t *trainScreen) Capturing() bool { return t.confirmStop || t.picking }
@@ -132,11 +159,17 @@ func (t *trainScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 		return t, func() tea.Msg { return runStartedMsg{run: run} }
 	case runStartedMsg:
 		t.start(msg.run)
+		t.tickSeq++
+		return t, liveTick(t.tickSeq)
+	case liveTickMsg:
+		return t, t.onTick(msg)
 	case runHistoryMsg:
 		if t.run == nil || msg.id != t.run.ID || msg.err != nil {
 			return t, nil
 		}
 		t.d.resume(msg.run, msg.total, msg.stages)
+		t.d.applyMetric()
+		t.d.rasterise()
 	case runProgressMsg:
 		if t.run == nil || msg.id != t.run.ID {
 			return t, nil // a report of a run no longer shown
@@ -148,6 +181,7 @@ func (t *trainScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 			return t, nil
 		}
 		t.done, t.paused = true, false
+		t.d.setEval(trainer.EvalNone, 0, 0)
 		st := msg.res.Status
 		if msg.err != nil && st == "" {
 			st = trainer.StatusFailed
@@ -276,6 +310,8 @@ func (t *trainScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		return t.export()
 	case key.Matches(msg, k.Branch):
 		return t.branchPoints()
+	case key.Matches(msg, k.Metrics):
+		t.d.cycleMetric()
 	case key.Matches(msg, k.Confusion):
 		if t.confusion != nil {
 			t.confusion = nil

@@ -303,6 +303,23 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, m.broadcast(msg)
 }
 
+// undoer is a screen with something for esc to undo before it leaves the
+// screen: undo undoes it and reports true, or reports false when there is
+// nothing.
+type undoer interface{ undo() bool }
+
+// undo clears the Runs screen's applied filter. (It lives here, beside
+// the frame's esc, while the Runs screen is reworked elsewhere.)
+func (r *runsScreen) undo() bool {
+	if r.filter.Value() == "" {
+		return false
+	}
+	r.filter.SetValue("")
+	r.refilter()
+	r.s.flash("filter cleared")
+	return true
+}
+
 // bodySize is the size of the screens' body: the frame less its header,
 // message line and help bar.
 func (m *Model) bodySize() bodySizeMsg {
@@ -385,6 +402,12 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 	case key.Matches(msg, k.Back):
+		// esc undoes the innermost thing first: an open prompt (the
+		// screen captures esc then), an applied filter or a queued start,
+		// and only then the screen.
+		if u, ok := m.screens[m.active].(undoer); ok && u.undo() {
+			return m, nil
+		}
 		if m.active > ScreenModels && m.active <= ScreenTrain {
 			return m, m.switchTo(m.active - 1)
 		} else if m.active == ScreenRuns {

@@ -109,6 +109,9 @@ func (d *driver) run(cmd tea.Cmd) {
 		}
 	case tea.QuitMsg:
 		d.quit = true
+	case liveTickMsg:
+		// The Train screen's clock: re-armed it would run for as long
+		// as the run trains.
 	default:
 		if reflect.TypeOf(msg).PkgPath() == "charm.land/bubbletea/v2" {
 			return // terminal queries: no terminal here

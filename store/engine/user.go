@@ -417,20 +417,9 @@ func (v *UserView) startNow(job trainer.Job, opts StartOptions) (*UserRun, error
 // Start starts job as a run of the user's and returns it, as the
 // workbench's backend does: beyond a limit it is queued, and Start returns
 // a nil run and an error wrapping [ErrQueued]. The run does not end with
-// ctx (a session's): it goes on when the user leaves. A run of a
-// freeze-depth sweep (tagged "sweep") is the exception: the sweep is the
-// session's, so it is not queued (an error wrapping [ErrLimit] beyond a
-// limit), and cancelling ctx stops it, stored and resumable.
+// ctx (a session's): it goes on when the user leaves. (A sweep is the
+// session's: see [UserView.RunSweep].)
 func (v *UserView) Start(ctx context.Context, job trainer.Job, opts StartOptions) (*Live, error) {
-	if slices.Contains(opts.Tags, "sweep") {
-		run, err := v.startNow(job, opts)
-		if err != nil {
-			return nil, err
-		}
-		l := run.Live()
-		context.AfterFunc(ctx, l.Control.Stop)
-		return l, nil
-	}
 	run, err := v.Submit(job, opts)
 	if err != nil {
 		return nil, err
@@ -815,7 +804,7 @@ func (v *UserView) Prepare(job trainer.Job) (*trainer.Prepared, error) { return 
 func (v *UserView) Inspect(job trainer.Job) (*trainer.Prepared, error) { return v.e.Inspect(job) }
 
 // Probe trains a block's probe, recording nothing (see [Engine.Probe]).
-func (v *UserView) Probe(ctx context.Context, job trainer.Job, k int) (float64, error) {
+func (v *UserView) Probe(ctx context.Context, job trainer.Job, k int) (ProbeScore, error) {
 	return v.e.Probe(ctx, job, k)
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"thaw/store"
+	"thaw/store/storetest"
 	"thaw/trainer"
 )
 
@@ -110,9 +111,9 @@ func openStore(t *testing.T, dir string) *store.Store {
 	return openStoreGrace(t, dir, testGrace)
 }
 
-func openStoreGrace(t *testing.T, dir string, grace time.Duration) *store.Store {
+func openStoreGrace(t *testing.T, dir string, grace time.Duration, opts ...store.Option) *store.Store {
 	t.Helper()
-	st, err := store.Open(dir, store.WithGrace(grace))
+	st, err := store.Open(dir, append(opts, store.WithGrace(grace))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,10 +403,20 @@ func bestOfRows(t *testing.T, st *store.Store, r store.Run) (step int64, loss fl
 	return step, loss
 }
 
+// TestViewEveryKindOfRun runs on both of the store's databases.
 func TestViewEveryKindOfRun(t *testing.T) {
+	for _, d := range storetest.Dialects {
+		t.Run(d, func(t *testing.T) { testViewEveryKindOfRun(t, d) })
+	}
+}
+
+func testViewEveryKindOfRun(t *testing.T, dialect string) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st := openStore(t, dir)
+	dir, opts := t.TempDir(), []store.Option(nil)
+	if dialect == "postgres" {
+		dir, opts = storetest.Postgres(t), []store.Option{store.WithCheckpoints(t.TempDir())}
+	}
+	st := openStoreGrace(t, dir, testGrace, opts...)
 	kinds := makeRuns(t, st)
 	time.Sleep(testGrace + 100*time.Millisecond) // the killed run's heartbeat goes stale
 	for _, k := range kinds {
@@ -514,7 +525,7 @@ func TestViewEveryKindOfRun(t *testing.T) {
 	// A read-only store reads the same: the same statuses, stages and
 	// best, the killed run interrupted in both.
 	t.Run("read-only", func(t *testing.T) {
-		ro, err := store.OpenReadOnly(dir, store.WithGrace(testGrace))
+		ro, err := store.OpenReadOnly(dir, append(opts, store.WithGrace(testGrace))...)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -532,28 +532,16 @@ func TestPlanFilesStayHome(t *testing.T) {
 	tm.waitScreen(t, "load plan:")
 }
 
-// TestSweepRunsAreTheSessions: a freeze-depth sweep's run is not queued
-// beyond a limit, and stops when the sweep is cancelled; other runs go on.
-func TestSweepRunsAreTheSessions(t *testing.T) {
+// TestRunOutlivesItsSession: a run does not stop with the context it was
+// started with (a session's): it goes on when the user leaves. (A sweep is
+// the session's: UserView.RunSweep stops with its context.)
+func TestRunOutlivesItsSession(t *testing.T) {
 	alice := newKey(t, "alice")
 	rs := startRunsServer(t, []testKey{alice}, func(c *engine.Limits) { c.MaxPerUser = 1 })
 	eng := rs.runs.For(userOf(alice))
-	sweep := engine.StartOptions{Tags: []string{"sweep", "sweep:test"}}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	l, err := eng.Start(ctx, longJob(t, 100), sweep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := eng.Start(context.Background(), longJob(t, 100), sweep); !errors.Is(err, engine.ErrLimit) {
-		t.Errorf("a sweep run beyond the limit: %v, want engine.ErrLimit, not queued", err)
-	}
-	cancel()
-	waitStatus(t, rs.st, l.ID, trainer.StatusStopped)
-
-	// A plain run does not stop with the context it was started with.
-	ctx, cancel = context.WithCancel(context.Background())
-	l, err = eng.Start(ctx, longJob(t, 100), engine.StartOptions{})
+	l, err := eng.Start(ctx, longJob(t, 100), engine.StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
