@@ -3,6 +3,7 @@ package recipes
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,21 +15,22 @@ import (
 // held to within 2 points of its own tuned column.
 var CheckedDefaults = []string{"head", "fine-tune", "chain-thaw", "lp-ft"}
 
-// DefaultsMethods returns the methods of the defaults check: every tuned
-// preset of [Methods] but scratch and the defaults column, then every
-// preset run with its defaults ([DefaultMethods]).
+// DefaultsMethods returns the methods of the defaults check: every method
+// of [Methods] but the defaults column (scratch first, to hold every
+// preset against it), then every preset run with its defaults
+// ([DefaultMethods]).
 func DefaultsMethods() []Method {
 	var out []Method
 	for _, m := range Methods() {
-		if !m.Scratch && !m.Default {
+		if !m.Default {
 			out = append(out, m)
 		}
 	}
 	return append(out, DefaultMethods()...)
 }
 
-// ProbeMethods returns the methods of the linear-probe check: the tuned
-// fine-tune and head columns, the head preset's defaults, and the defaults
+// ProbeMethods returns the methods of the linear-probe check: scratch, the
+// tuned fine-tune and head columns, the head preset's defaults, and the defaults
 // changed one way each (four times the steps, three times the rate,
 // fifty times the weight decay), to show how far a linear probe goes when
 // only the head trains.
@@ -39,7 +41,7 @@ func ProbeMethods() []Method {
 	}
 	def := Method{Name: "head (default)", Preset: "head", Default: true}
 	longer, faster, decayed := def, def, def
-	longer.Name, longer.Note = "head, 4× steps", "with four times the steps"
+	longer.Name, longer.Note = "head, 4× steps", "with four times the floor of steps"
 	longer.Vary = func(p *trainer.Plan) { p.Stages[0].MinSteps *= 4 }
 	faster.Name, faster.Note = "head, 3× lr", "at three times the rate"
 	faster.Vary = func(p *trainer.Plan) { p.Stages[0].LR *= 3 }
@@ -52,7 +54,7 @@ func ProbeMethods() []Method {
 		o.WeightDecay = 0.5
 		p.Optimizer = &o
 	}
-	return []Method{byName["fine-tune"], byName["head"], def, longer, faster, decayed}
+	return []Method{byName["scratch"], byName["fine-tune"], byName["head"], def, longer, faster, decayed}
 }
 
 // column returns the index of the method named name, or -1.
@@ -126,11 +128,12 @@ func worst(gaps []DefaultGap) DefaultGap {
 func (t Table) DefaultsMarkdown() string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	p("Validation accuracy (%%, mean ± sd over %d seeds, %d to %d), on the validation sets above.\n",
+	p("Accuracy (%%, mean ± sd over %d seeds, %d to %d), on the validation sets above.\n",
 		t.Seeds, t.FirstSeed, t.FirstSeed+uint64(t.Seeds)-1)
-	p("The tuned columns are those of the table above (batch size %d); a column marked\n", t.BatchSize)
-	p("(default) is the preset as `thaw train` runs it given only model, data and shots (its default\n")
-	p("rate; each stage one epoch or a floor of optimizer steps, whichever is longer; batch size %d).\n", trainer.DefaultBatchSize)
+	p("Scratch and the tuned columns are those of the table above (batch size %d, the final weights);\n", t.BatchSize)
+	p("a column marked (default) is the preset as `thaw train` runs it given only model, data, shots and\n")
+	p("seed: %s.\n", defaultsText())
+	t.writeDefaultNote(&b)
 	p("The last two columns take the worst of the default %s.\n\n", strings.Join(CheckedDefaults, ", "))
 	t.writeTable(&b, []extraColumn{
 		{"gradual default − tuned", func(r Row) string {
@@ -175,6 +178,8 @@ func (t Table) DefaultsMarkdown() string {
 			bestWorst = min(bestWorst, d.Points)
 		}
 	}
+	b.WriteString(t.ScratchMarkdown())
+	b.WriteString(t.DriftMarkdown())
 	p("\nThe gradual default is within %.1f points of tuned gradual in every row.\n", gMax)
 	p("Each default of %s is within %.1f points of its own tuned column.\n", strings.Join(CheckedDefaults, ", "), -ownWorst)
 	if len(over) == 0 {
@@ -190,21 +195,132 @@ func (t Table) DefaultsMarkdown() string {
 func (t Table) ProbeMarkdown() string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	p("Validation accuracy (%%, mean ± sd over %d seeds, %d to %d), on the validation sets above:\n\n",
+	p("Accuracy (%%, mean ± sd over %d seeds, %d to %d), on the validation sets above:\n\n",
 		t.Seeds, t.FirstSeed, t.FirstSeed+uint64(t.Seeds)-1)
 	for _, m := range t.Methods {
 		switch {
 		case m.Vary != nil:
-			p("- **%s**: the head preset's defaults %s.\n", m.Name, m.Note)
+			p("- **%s**: the head preset's defaults %s, run as `thaw train` runs them.\n", m.Name, m.Note)
 		case m.Default:
-			p("- **%s**: the head preset as `thaw train` runs it (lr %g, at least %d steps of %d).\n",
+			p("- **%s**: the head preset as `thaw train` runs it (lr %g, a stage of at least %d steps of %d, which patience may end early).\n",
 				m.Name, trainer.DefaultHeadLR, trainer.DefaultHeadMinSteps, trainer.DefaultBatchSize)
 		default:
-			p("- **%s**: the tuned column of the table above (epochs %d, lr %g, batch size %d).\n", m.Name, m.Epochs, m.LR, t.BatchSize)
+			p("- **%s**: the column of the table above (epochs %d, lr %g, batch size %d, the final weights).\n", m.Name, m.Epochs, m.LR, t.BatchSize)
 		}
 	}
+	t.writeDefaultNote(&b)
 	b.WriteString("\n")
 	t.writeTable(&b, nil)
+	b.WriteString(t.ScratchMarkdown())
+	b.WriteString(t.DriftMarkdown())
 	p("\nTotal time %s on a 2-core machine.\n", t.Wall.Round(time.Second))
+	return b.String()
+}
+
+// CellKey names one method's cell of one row.
+type CellKey struct {
+	Model  string
+	Shots  int
+	Method string // the column's name
+}
+
+// Drift is one cell's mean against an earlier figure of it, both in
+// percent.
+type Drift struct {
+	CellKey
+	Was, Now float64
+}
+
+// Points is how far the cell moved, in accuracy points (negative: below
+// the earlier figure).
+func (d Drift) Points() float64 { return d.Now - d.Was }
+
+// DriftTolerance is how far, in accuracy points, a default may fall below
+// its earlier figure when the defaults change: issue 20's acceptance asks
+// every preset's default to stay within 2 points of its old column or
+// better.
+const DriftTolerance = 2.0
+
+// Drifts returns every cell of t that t.Reference holds, row by row in
+// column order.
+func (t Table) Drifts() []Drift {
+	var out []Drift
+	for _, r := range t.Rows {
+		for i, m := range t.Methods {
+			k := CellKey{r.Model, r.Shots, m.Name}
+			if was, ok := t.Reference[k]; ok {
+				out = append(out, Drift{k, was, 100 * r.Cells[i].Mean})
+			}
+		}
+	}
+	return out
+}
+
+// Misses returns the drifts more than DriftTolerance points below their
+// earlier figure.
+func Misses(drifts []Drift) []Drift {
+	var out []Drift
+	for _, d := range drifts {
+		if d.Points() < -DriftTolerance {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// DriftMarkdown renders the cells of t held against t.Reference: a table
+// of each one's change in points, those more than DriftTolerance below in
+// bold, and a sentence naming them. It is empty without a Reference or
+// when no cell has one.
+func (t Table) DriftMarkdown() string {
+	drifts := t.Drifts()
+	if len(drifts) == 0 {
+		return ""
+	}
+	var cols []string
+	for _, m := range t.Methods {
+		if slices.ContainsFunc(drifts, func(d Drift) bool { return d.Method == m.Name }) {
+			cols = append(cols, m.Name)
+		}
+	}
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("\nThe default columns against their earlier figures (%s), in accuracy points\n", t.ReferenceNote)
+	p("(more than %.0f below in bold):\n\n", DriftTolerance)
+	p("| base model → target | k |")
+	for _, c := range cols {
+		p(" %s, now − before |", c)
+	}
+	p("\n|---|---|")
+	for range cols {
+		p("---|")
+	}
+	p("\n")
+	for _, r := range t.Rows {
+		p("| %s → %s | %d |", r.Model, r.Target, r.Shots)
+		for _, c := range cols {
+			i := slices.IndexFunc(drifts, func(d Drift) bool { return d.CellKey == CellKey{r.Model, r.Shots, c} })
+			if i < 0 {
+				p(" |")
+				continue
+			}
+			s := fmt.Sprintf("%+.1f", drifts[i].Points())
+			if drifts[i].Points() < -DriftTolerance {
+				s = "**" + s + "**"
+			}
+			p(" %s |", s)
+		}
+		p("\n")
+	}
+	misses := Misses(drifts)
+	if len(misses) == 0 {
+		p("\nEvery default is within %.0f points of its earlier figure or better.\n", DriftTolerance)
+		return b.String()
+	}
+	var names []string
+	for _, d := range misses {
+		names = append(names, fmt.Sprintf("%s on %s at %d shots (%.1f, before %.1f)", d.Method, d.Model, d.Shots, d.Now, d.Was))
+	}
+	p("\nEvery default is within %.0f points of its earlier figure or better but %s.\n", DriftTolerance, strings.Join(names, "; "))
 	return b.String()
 }

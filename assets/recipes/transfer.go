@@ -11,6 +11,7 @@ import (
 	"gonum.org/v1/gonum/stat"
 
 	"thaw/assets"
+	"thaw/store/engine"
 	"thaw/trainer"
 )
 
@@ -24,13 +25,20 @@ type Method struct {
 	Scratch bool    // fresh initialisation instead of the pretrained weights
 	Epochs  int     // the preset's epochs argument
 	LR      float64 // the preset's lr argument
-	// Default runs the preset as thaw train does given only a model, data
-	// and shots: its own rate and length (Epochs and LR are ignored) and
-	// trainer.DefaultBatchSize instead of the table's batch size.
+	// Default runs the preset as thaw train does given only a model, data,
+	// shots and the seed: the job is prepared by the engine as thaw train
+	// prepares it (its validation split, the shots drawn after it, the
+	// head kept when the data's classes are among the model's), with the
+	// preset's own rate, length, cadence and patience and
+	// trainer.DefaultBatchSize (Epochs, LR and the table's batch size are
+	// ignored). Its figure is the one thaw train reports: the best
+	// checkpoint's accuracy on the task's test split, or its validation
+	// accuracy where the task has none.
 	Default bool
 	// Vary, if not nil, changes the plan the preset gives before it runs
-	// (a variant of a default, such as a longer stage); Note then says
-	// what it changed.
+	// (a variant of a default, such as a longer stage; the job then holds
+	// the changed plan instead of the preset); Note then says what it
+	// changed.
 	Vary func(*trainer.Plan)
 	Note string
 }
@@ -94,7 +102,9 @@ type TransferOptions struct {
 	Progress func(string)
 }
 
-// Cell is one method's result in one row: validation accuracy over seeds.
+// Cell is one method's result in one row: its figure over seeds (the
+// final weights' validation accuracy, or for a Default method the figure
+// thaw train reports).
 type Cell struct {
 	Accs     []float64 // one per seed, in seed order
 	Mean, SD float64   // SD is the sample standard deviation
@@ -118,18 +128,28 @@ type Table struct {
 	Wall      time.Duration
 	// Val describes each target's validation set.
 	Val map[string]string
+	// Reference, if not nil, holds earlier figures of some cells, in
+	// percent, to hold the table against (see [Table.Drifts]);
+	// ReferenceNote says where they come from.
+	Reference     map[CellKey]float64
+	ReferenceNote string
 }
 
 // Transfer runs the few-shot transfer benchmark: for every base model, its
 // target task, every shot count and seed, it draws that many training
 // samples per class from the target's training split and trains each
 // method on them, then measures accuracy on the target's validation set.
-// Every method of a seed sees the same samples.
+// Every method of a seed sees the same samples but the Default ones.
 //
 // The validation set is the target's test split. uci-digits has none: a
 // stratified half of it (drawn with a fixed seed) is the validation set and
 // the shots are drawn from the other half. Accuracy is that of the final
 // weights: nothing is selected on the validation set.
+//
+// A Default method is a thaw train run instead, of the same model, data,
+// shots and seed, prepared by the engine as thaw train prepares it: it
+// draws its own validation split and shots, keeps the best checkpoint and
+// is measured as thaw train measures it (see [Method.Default]).
 //
 // Transfer returns ctx's error if it is cancelled, and an error if a model
 // cannot be loaded or a run fails.
@@ -157,6 +177,9 @@ func Transfer(ctx context.Context, opts TransferOptions) (Table, error) {
 		opts.Progress = func(string) {}
 	}
 	tab := Table{Methods: opts.Methods, Seeds: opts.Seeds, FirstSeed: opts.FirstSeed, BatchSize: opts.BatchSize, Val: map[string]string{}}
+	// An engine without a store prepares jobs exactly as thaw train's
+	// does; it records nothing.
+	eng := engine.New(nil, nil)
 	for _, name := range opts.Models {
 		r, err := lookup(name)
 		if err != nil {
@@ -181,7 +204,12 @@ func Transfer(ctx context.Context, opts TransferOptions) (Table, error) {
 				}
 				row.Train = shots.Len()
 				for mi, meth := range opts.Methods {
-					acc, err := transferRun(ctx, base, meth, shots, val, s, opts.BatchSize)
+					var acc float64
+					if meth.Default {
+						acc, err = TrainRun(ctx, eng, name, r.target, k, s, meth)
+					} else {
+						acc, err = transferRun(ctx, base, meth, shots, val, s, opts.BatchSize)
+					}
 					if err != nil {
 						return tab, fmt.Errorf("%s → %s, %d shots, seed %d, %s: %w", name, r.target, k, seed, meth.Name, err)
 					}
@@ -265,11 +293,7 @@ func transferRun(ctx context.Context, base *trainer.Model[float32], meth Method,
 		return 0, err
 	}
 	names := m.Config.BlockNames()
-	lr, epochs := meth.LR, meth.Epochs
-	if meth.Default {
-		lr, epochs, batch = 0, 0, trainer.DefaultBatchSize
-	}
-	plan, err := trainer.Preset(meth.Preset, names, lr, epochs)
+	plan, err := trainer.Preset(meth.Preset, names, meth.LR, meth.Epochs)
 	if err != nil {
 		return 0, err
 	}
@@ -288,6 +312,48 @@ func transferRun(ctx context.Context, base *trainer.Model[float32], meth Method,
 		return 0, err
 	}
 	return Accuracy(m, val), nil
+}
+
+// TrainRun trains meth, a Default method, as thaw train --model model
+// --data data --shots shots --seed seed --plan meth.Preset does: the job
+// is prepared by eng's Prepare, the path of thaw train, and trained with
+// the spec thaw train trains. It returns the figure thaw train reports:
+// the accuracy of the best checkpoint (the lowest validation loss) on the
+// task's test split, or that checkpoint's validation accuracy where the
+// task has none. It returns the errors of preparing and training the job.
+func TrainRun(ctx context.Context, eng *engine.Engine, model, data string, shots int, seed uint64, meth Method) (float64, error) {
+	job := trainer.Job{Model: model, Data: trainer.DataRef{Path: data}, Shots: shots, Seed: seed}
+	if err := job.SetPlan(meth.Preset, 0, 0, 0); err != nil {
+		return 0, err
+	}
+	if meth.Vary != nil {
+		base, err := eng.Model(model)
+		if err != nil {
+			return 0, err
+		}
+		plan, _, err := job.ResolvePlan(base.Model.Config.BlockNames())
+		if err != nil {
+			return 0, err
+		}
+		meth.Vary(&plan)
+		job.Plan, job.Preset = plan, nil
+	}
+	p, err := eng.Prepare(job)
+	if err != nil {
+		return 0, err
+	}
+	res, err := trainer.Run(ctx, p.Spec(), nil)
+	if err != nil {
+		return 0, err
+	}
+	acc, n, err := eng.TestScore(p, res)
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return res.BestValAcc, nil
+	}
+	return acc, nil
 }
 
 // clone copies a model with its weights.
@@ -331,33 +397,32 @@ func (t Table) Best(r Row) (best, scratch int) {
 }
 
 // Markdown renders the table with a header stating the settings: one row
-// per model and shot count, mean ± sd of validation accuracy in percent,
-// the best thaw preset in bold, and its lead over scratch.
+// per model and shot count, mean ± sd in percent, the best thaw preset in
+// bold; then every method against scratch (see [Table.ScratchMarkdown])
+// and, with a Reference, the cells held against it.
 func (t Table) Markdown() string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	p("Validation accuracy (%%, mean ± sd over %d seeds, %d to %d) after training on *k* samples per class\n",
+	p("Accuracy (%%, mean ± sd over %d seeds, %d to %d) after training on *k* samples per class\n",
 		t.Seeds, t.FirstSeed, t.FirstSeed+uint64(t.Seeds)-1)
-	p("of the target task. Every method of a seed sees the same samples; accuracy is that of the\n")
-	p("final weights (nothing is selected on the validation set). Batch size %d; settings:\n\n", t.BatchSize)
+	p("of the target task. The tuned methods of a seed see the same samples; their figure is the\n")
+	p("validation accuracy of the final weights (nothing is selected on the validation set).\n")
+	p("Batch size %d; settings:\n\n", t.BatchSize)
 	for _, m := range t.Methods {
 		from := "the base model, head replaced"
 		if m.Scratch {
 			from = "a fresh initialisation of the same architecture"
 		}
-		if m.Default && m.Vary != nil {
-			p("- **%s**: the `%s` preset's defaults as `thaw train` runs them, batch size %d, but %s.\n",
-				m.Name, m.Preset, trainer.DefaultBatchSize, m.Note)
-			continue
+		switch {
+		case m.Default && m.Vary != nil:
+			p("- **%s**: the `%s` preset's defaults as `thaw train` runs them, but %s.\n", m.Name, m.Preset, m.Note)
+		case m.Default:
+			p("- **%s**: `thaw train --plan %s` given only model, data, shots and seed: %s.\n", m.Name, m.Preset, defaultsText())
+		default:
+			p("- **%s**: `%s` preset from %s; epochs %d, lr %g.\n", m.Name, m.Preset, from, m.Epochs, m.LR)
 		}
-		if m.Default {
-			p("- **%s**: what `thaw train` runs given only model, data and shots: the `%s` preset from %s with its defaults "+
-				"(each stage one epoch or a floor of steps, whichever is longer; the rate chosen from this table), batch size %d.\n",
-				m.Name, m.Preset, from, trainer.DefaultBatchSize)
-			continue
-		}
-		p("- **%s**: `%s` preset from %s; epochs %d, lr %g.\n", m.Name, m.Preset, from, m.Epochs, m.LR)
 	}
+	t.writeDefaultNote(&b)
 	p("\nValidation sets:\n\n")
 	seen := map[string]bool{}
 	for _, r := range t.Rows {
@@ -366,20 +431,81 @@ func (t Table) Markdown() string {
 			p("- `%s`: %s (%s samples).\n", r.Target, t.Val[r.Target], thousands(r.Val))
 		}
 	}
-	// The gain over scratch is a column only where scratch was run.
-	var extra []extraColumn
-	if slices.ContainsFunc(t.Methods, func(m Method) bool { return m.Scratch }) {
-		extra = append(extra, extraColumn{"best − scratch", func(r Row) string {
-			best, scratch := t.Best(r)
-			if best < 0 || scratch < 0 {
-				return ""
-			}
-			return fmt.Sprintf("%+.1f", 100*(r.Cells[best].Mean-r.Cells[scratch].Mean))
-		}})
-	}
 	b.WriteString("\n")
-	t.writeTable(&b, extra)
+	t.writeTable(&b, nil)
+	b.WriteString(t.ScratchMarkdown())
+	b.WriteString(t.DriftMarkdown())
 	p("\nTotal time %s on a 2-core machine.\n", t.Wall.Round(time.Second))
+	return b.String()
+}
+
+// defaultsText says what a preset's defaults are, as thaw train runs them.
+func defaultsText() string {
+	return fmt.Sprintf("the preset's defaults (each stage one epoch or a floor of steps, whichever is longer; "+
+		"the rate chosen from this table; evaluated every max(epoch, ⌈stage/%d⌉) steps, a stage stopped after "+
+		"%d evaluations without a lower validation loss, chain-thaw's after %d), batch size %d",
+		trainer.DefaultEvals, trainer.DefaultPatience, trainer.DefaultChainThawPatience, trainer.DefaultBatchSize)
+}
+
+// hasDefault reports whether t has a Default method.
+func (t Table) hasDefault() bool {
+	return slices.ContainsFunc(t.Methods, func(m Method) bool { return m.Default })
+}
+
+// writeDefaultNote says, when t has Default methods, what they run and
+// which figure they report: not the tuned columns' samples nor their
+// measure.
+func (t Table) writeDefaultNote(b *strings.Builder) {
+	if !t.hasDefault() {
+		return
+	}
+	b.WriteString("\nA default column runs exactly what `thaw train --model M --data D --shots k --seed s` runs, through\n" +
+		"the same preparation: it holds out its own validation split (20 %), draws the shots after it, keeps the\n" +
+		"base model's head when the task's classes are among its own (mnist8-mlp → uci-digits) and replaces it\n" +
+		"otherwise, and keeps the checkpoint with the lowest validation loss. Its figure is the one `thaw train`\n" +
+		"reports: that checkpoint's accuracy on the task's test split, the same set the tuned columns are\n" +
+		"measured on; for `uci-digits`, which has no test split, its accuracy on that validation split instead.\n" +
+		"Its seed is the tuned columns' seed, but its shots are its own draw.\n")
+}
+
+// ScratchMarkdown renders every method against scratch, row by row: the
+// mean and the sd of the per-seed differences, in accuracy points
+// (negative: below scratch). It is empty when t has no scratch method.
+func (t Table) ScratchMarkdown() string {
+	sc := slices.IndexFunc(t.Methods, func(m Method) bool { return m.Scratch })
+	if sc < 0 || len(t.Rows) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("\nEach method against scratch of the same seed (accuracy points, mean ± sd of the per-seed\n")
+	p("differences; negative: below scratch):\n\n")
+	p("| base model → target | k |")
+	for i, m := range t.Methods {
+		if i != sc {
+			p(" %s − scratch |", m.Name)
+		}
+	}
+	p("\n|---|---|")
+	for range len(t.Methods) - 1 {
+		p("---|")
+	}
+	p("\n")
+	for _, r := range t.Rows {
+		p("| %s → %s | %d |", r.Model, r.Target, r.Shots)
+		for i, c := range r.Cells {
+			if i == sc {
+				continue
+			}
+			d := make([]float64, len(c.Accs))
+			for s := range d {
+				d[s] = 100 * (c.Accs[s] - r.Cells[sc].Accs[s])
+			}
+			mean, sd := meanSD(d)
+			p(" %+.1f ± %.1f |", mean, sd)
+		}
+		p("\n")
+	}
 	return b.String()
 }
 
