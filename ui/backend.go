@@ -51,10 +51,10 @@ type Backend interface {
 	// set: counts[i][j] samples of class i predicted as j.
 	Confusion(ctx context.Context, id string) (classes []string, counts [][]int, err error)
 
-	// The stored runs: listed, read (a run's record, series, stages and
-	// checkpoints, as ui/export's loader reads them), deleted, renamed
-	// and tagged, and a feed of their changes.
-	ListRuns(ctx context.Context, f engine.RunFilter) ([]engine.Run, error)
+	// The stored runs, through the engine's read model: listed (List),
+	// read (Read, ReadSeries: export.Source, as the figures read them),
+	// deleted, renamed and tagged, and a feed of their changes.
+	List(ctx context.Context, f engine.RunFilter) ([]engine.RunView, error)
 	export.Source
 	Delete(ctx context.Context, id string) error
 	Rename(ctx context.Context, id, name string) error

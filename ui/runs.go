@@ -28,19 +28,19 @@ import (
 // that runs started elsewhere appear and move.
 const pollEvery = time.Second
 
-// runRow is one stored run as the table shows it.
+// runRow is one stored run as the table shows it: its read model, with
+// the status judged when it was read.
 type runRow struct {
-	run        engine.Run
-	name       string // sanitised
-	plan       string
-	parent     string // the parent's name, for a branch
-	bestAcc    float64
-	bestLoss   float64
-	bestStep   int
-	steps      int
-	hasBest    bool
-	statsFresh bool // computed after the run ended: no need to read again
+	view   engine.RunView
+	run    engine.Run // view.Run, as stored; show view.Status, not run.Status
+	name   string     // sanitised
+	plan   string
+	parent string // the parent's name, for a branch
 }
+
+// status is the run's status judged when it was read: a run whose
+// heartbeat went stale is interrupted.
+func (row runRow) status() trainer.Status { return row.view.Status }
 
 // Messages of the Runs screen.
 type (
@@ -178,8 +178,15 @@ func (r *runsScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 		}
 		r.err = msg.err
 		if msg.err == nil {
+			// The rows may be fewer than before (a run deleted here or
+			// elsewhere): keep the cursor's run by id, not by index.
+			cur := r.currentID()
 			r.rows = msg.rows
-			r.refilter()
+			r.refilterAt(cur)
+			if r.detail != nil && !r.has(r.detailID) {
+				r.detail, r.detailID = nil, ""
+				r.s.flash("the run shown was deleted")
+			}
 		}
 		var cmds []tea.Cmd
 		cmds = append(cmds, tea.Tick(pollEvery, func(time.Time) tea.Msg { return runsPollMsg{seq: r.pollSeq} }))
@@ -196,12 +203,7 @@ func (r *runsScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 			return r, nil
 		}
 		r.detailRun = msg.run
-		status := trainer.StatusDone
-		for _, row := range r.rows {
-			if row.run.ID == msg.id {
-				status = row.run.Status
-			}
-		}
+		status := msg.run.View.Status
 		r.detailLive = status.Live()
 		keep := r.detail
 		r.detail = newDashboard(r.pal)
@@ -251,86 +253,37 @@ func (r *runsScreen) startPolling() tea.Cmd {
 	return r.listCmd()
 }
 
-// listCmd reads the runs and their figures from the store. Figures of
-// runs that ended are kept from the previous read.
+// listCmd reads the runs and their figures through the read model.
 func (r *runsScreen) listCmd() tea.Cmd {
 	eng := r.backend()
 	if eng == nil {
 		return nil
 	}
 	seq, ctx, src := r.pollSeq, r.s.ctx, r.s.runs()
-	old := map[string]runRow{}
-	for _, row := range r.rows {
-		old[row.run.ID] = row
-	}
 	return func() tea.Msg {
-		rows, err := listRuns(ctx, src, old)
+		rows, err := listRuns(ctx, src)
 		return runsListedMsg{seq: seq, rows: rows, err: err}
 	}
 }
 
-func listRuns(ctx context.Context, src Backend, old map[string]runRow) ([]runRow, error) {
-	runs, err := src.ListRuns(ctx, engine.RunFilter{})
+// listRuns reads every run the backend lists, through the read model.
+func listRuns(ctx context.Context, src Backend) ([]runRow, error) {
+	views, err := src.List(ctx, engine.RunFilter{})
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
-	names := map[string]string{}
-	for _, r := range runs {
-		names[r.ID] = termtext.Sanitize(r.Name)
-	}
-	rows := make([]runRow, 0, len(runs))
-	for _, run := range runs {
-		if o, ok := old[run.ID]; ok && o.statsFresh && o.run.Status == run.Status {
-			o.run = run
-			rows = append(rows, o)
-			continue
+	rows := make([]runRow, 0, len(views))
+	for _, v := range views {
+		row := runRow{view: v, run: v.Run, name: termtext.Sanitize(v.Run.Name), plan: termtext.Sanitize(v.Plan)}
+		if row.plan == "" {
+			row.plan = planName(v.Run.Plan)
 		}
-		row := runRow{run: run, name: termtext.Sanitize(run.Name), plan: planName(run.Plan), bestAcc: math.NaN(), bestLoss: math.NaN()}
-		if run.ParentRun != "" {
-			row.parent = names[run.ParentRun]
-			if row.parent == "" {
-				row.parent = engine.Short(run.ParentRun)
-			}
+		if v.Parent.IsBranch() {
+			row.parent = termtext.Sanitize(v.Parent.Name)
 		}
-		if err := runStats(ctx, src, &row); err != nil {
-			return nil, err
-		}
-		row.statsFresh = !run.Status.Live() && run.Status != "queued"
 		rows = append(rows, row)
 	}
 	return rows, nil
-}
-
-// runStats fills in the best checkpoint (lowest validation loss, the
-// trainer's definition) and the steps trained.
-func runStats(ctx context.Context, src Backend, row *runRow) error {
-	id := row.run.ID
-	if bs, err := src.Series(ctx, id, trainer.MetricTrainLoss, 1); err != nil {
-		return err
-	} else if len(bs) > 0 {
-		row.steps = int(bs[len(bs)-1].To)
-	}
-	losses, err := src.Series(ctx, id, trainer.MetricValLoss, 0)
-	if err != nil {
-		return err
-	}
-	for _, b := range losses {
-		if !math.IsNaN(b.Mean) && (!row.hasBest || b.Mean < row.bestLoss) {
-			row.bestLoss, row.bestStep, row.hasBest = b.Mean, int(b.From), true
-		}
-	}
-	if row.hasBest {
-		accs, err := src.Series(ctx, id, trainer.MetricValAcc, 0)
-		if err != nil {
-			return err
-		}
-		for _, b := range accs {
-			if int(b.From) == row.bestStep {
-				row.bestAcc = b.Mean
-			}
-		}
-	}
-	return nil
 }
 
 // planName finds the plan's name in a stored job record, whichever of
@@ -364,16 +317,30 @@ func planName(raw json.RawMessage) string {
 	return ""
 }
 
-// refilter applies the filter and the sort to the rows.
-func (r *runsScreen) refilter() {
-	q := strings.ToLower(strings.TrimSpace(r.filter.Value()))
-	var cur string
-	if r.cursor < len(r.shown) {
-		cur = r.rows[r.shown[r.cursor]].run.ID
+// refilter applies the filter and the sort to the rows, keeping the
+// cursor on its run.
+func (r *runsScreen) refilter() { r.refilterAt(r.currentID()) }
+
+// currentID is the id of the run under the cursor, empty for none.
+func (r *runsScreen) currentID() string {
+	if row := r.current(); row != nil {
+		return row.run.ID
 	}
+	return ""
+}
+
+// has reports whether the table lists run id.
+func (r *runsScreen) has(id string) bool {
+	return slices.ContainsFunc(r.rows, func(row runRow) bool { return row.run.ID == id })
+}
+
+// refilterAt applies the filter and the sort to the rows and puts the
+// cursor on run cur, or on the first row when it is gone.
+func (r *runsScreen) refilterAt(cur string) {
+	q := strings.ToLower(strings.TrimSpace(r.filter.Value()))
 	r.shown = r.shown[:0]
 	for i, row := range r.rows {
-		hay := strings.ToLower(strings.Join([]string{row.name, row.run.Model, row.run.Dataset, row.plan, string(row.run.Status), row.run.ID}, " "))
+		hay := strings.ToLower(strings.Join([]string{row.name, row.run.Model, row.run.Dataset, row.plan, string(row.status()), row.run.ID}, " "))
 		if q == "" || strings.Contains(hay, q) {
 			r.shown = append(r.shown, i)
 		}
@@ -383,7 +350,7 @@ func (r *runsScreen) refilter() {
 		x, y := r.rows[a], r.rows[b]
 		switch by {
 		case "best val acc":
-			ax, ay := x.bestAcc, y.bestAcc
+			ax, ay := x.view.Best.ValAcc, y.view.Best.ValAcc
 			if math.IsNaN(ax) {
 				ax = -1
 			}
@@ -394,7 +361,7 @@ func (r *runsScreen) refilter() {
 		case "name":
 			return strings.Compare(x.name, y.name)
 		case "status":
-			return strings.Compare(string(x.run.Status), string(y.run.Status))
+			return strings.Compare(string(x.status()), string(y.status()))
 		}
 		return y.run.Created.Compare(x.run.Created)
 	})
@@ -417,7 +384,7 @@ func cmpFloat(a, b float64) int {
 }
 
 func (r *runsScreen) current() *runRow {
-	if r.cursor < 0 || r.cursor >= len(r.shown) {
+	if r.cursor < 0 || r.cursor >= len(r.shown) || r.shown[r.cursor] >= len(r.rows) {
 		return nil
 	}
 	return &r.rows[r.shown[r.cursor]]
@@ -504,15 +471,15 @@ func (r *runsScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 			}
 			r.detailID = row.run.ID
 			r.detail = newDashboard(r.pal)
-			r.detailLive = row.run.Status.Live()
+			r.detailLive = row.status().Live()
 			return r.loadCmd(row.run.ID)
 		}
 	case key.Matches(msg, k.Overlay):
 		return r.openOverlay()
 	case key.Matches(msg, k.Delete):
 		if row := r.current(); row != nil {
-			if row.run.Status.Live() && time.Since(row.run.Heartbeat) < 30*time.Second {
-				s.flashErr(fmt.Errorf("run %s is %s: stop it before deleting it", engine.Short(row.run.ID), row.run.Status))
+			if row.status().Live() {
+				s.flashErr(fmt.Errorf("run %s is %s: stop it before deleting it", engine.Short(row.run.ID), row.view.Live))
 				return nil
 			}
 			r.confirmDelete = row.run.ID
@@ -601,8 +568,8 @@ func (r *runsScreen) resume() tea.Cmd {
 	case r.s.training():
 		r.s.flashErr(errors.New("a run is training here: stop it on Train (4) before resuming another"))
 		return nil
-	case row.run.Status != trainer.StatusStopped && row.run.Status != trainer.StatusInterrupted:
-		r.s.flashErr(fmt.Errorf("run %s is %s: only a stopped or interrupted run resumes", engine.Short(row.run.ID), row.run.Status))
+	case row.status() != trainer.StatusStopped && row.status() != trainer.StatusInterrupted:
+		r.s.flashErr(fmt.Errorf("run %s is %s: only a stopped or interrupted run resumes", engine.Short(row.run.ID), row.view.Live))
 		return nil
 	}
 	id, ctx := row.run.ID, r.s.ctx
@@ -659,12 +626,12 @@ func (r *runsScreen) tableView(w, h int) string {
 	fixed := []struct {
 		name string
 		w    int
-	}{{"model", 12}, {"data", 12}, {"plan", 10}, {"status", 11}, {"best acc", 8}, {"steps", 7}, {"started", 11}}
+	}{{"model", 12}, {"data", 12}, {"plan", 10}, {"status", 16}, {"best acc", 8}, {"steps", 7}, {"started", 11}}
 	if w < 110 {
 		fixed = []struct {
 			name string
 			w    int
-		}{{"status", 11}, {"best acc", 8}, {"steps", 7}, {"started", 11}}
+		}{{"status", 16}, {"best acc", 8}, {"steps", 7}, {"started", 11}}
 	}
 	nameW := w - 4
 	for _, c := range fixed {
@@ -693,12 +660,12 @@ func (r *runsScreen) tableView(w, h int) string {
 			name = "⑂ " + name + " ← " + row.parent
 		}
 		acc := "—"
-		if !math.IsNaN(row.bestAcc) {
-			acc = fmt.Sprintf("%.1f%%", 100*row.bestAcc)
+		if !math.IsNaN(row.view.Best.ValAcc) {
+			acc = fmt.Sprintf("%.1f%%", 100*row.view.Best.ValAcc)
 		}
 		vals := map[string]string{
-			"model": row.run.Model, "data": row.run.Dataset, "plan": row.plan, "status": string(row.run.Status),
-			"best acc": acc, "steps": compactInt(row.steps), "started": row.run.Created.Local().Format("01-02 15:04"),
+			"model": row.run.Model, "data": row.run.Dataset, "plan": row.plan, "status": statusCell(row.view.Live),
+			"best acc": acc, "steps": compactInt(int(row.view.Step)), "started": row.run.Created.Local().Format("01-02 15:04"),
 		}
 		line := " " + mark + pad(name, nameW)
 		for _, c := range fixed {
@@ -707,12 +674,22 @@ func (r *runsScreen) tableView(w, h int) string {
 		line = ansi.Truncate(line, w, "")
 		if i == r.cursor {
 			line = st.Selected.Render(line)
-		} else if row.run.Status.Live() {
+		} else if row.status().Live() {
 			line = lipgloss.NewStyle().Bold(true).Render(line)
 		}
 		b.WriteString(line + "\n")
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// statusCell is a run's judged status in the table's sixteen cells: a
+// run whose heartbeat is ageing shows its countdown, "interrupted? 12s"
+// (Liveness.String says it in full).
+func statusCell(l engine.Liveness) string {
+	if l.Doubtful {
+		return fmt.Sprintf("%s? %ds", trainer.StatusInterrupted, int(math.Ceil(l.Left.Seconds())))
+	}
+	return string(l.Status)
 }
 
 // compactInt writes a count in at most six cells: 9999, 12.3k, 20.0M.

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -356,28 +357,21 @@ func (t *trainScreen) branchPoints() tea.Cmd {
 	}
 }
 
-// storedBoundaries lists the stage-end checkpoints of run id.
+// storedBoundaries lists the stage boundaries of run id a branch can
+// start from: the ends of the stages it ran itself (an inherited stage's
+// end is its parent's to branch from), as the read model has them.
 func storedBoundaries(ctx context.Context, src Backend, id string) ([]branchPoint, error) {
-	cks, err := src.Checkpoints(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	stages, err := src.Stages(ctx, id)
+	v, err := src.Read(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	var out []branchPoint
-	for _, c := range cks {
-		if c.Kind != engine.KindStageEnd || c.Bad {
+	for _, st := range v.Stages {
+		if st.End < 0 || st.Inherited {
 			continue
 		}
-		label := fmt.Sprintf("stage %d", c.Stage+1)
-		for _, st := range stages {
-			if st.Index == c.Stage {
-				label = termtext.Sanitize(st.Name)
-			}
-		}
-		out = append(out, branchPoint{stage: c.Stage + 1, step: int(c.Step), label: label})
+		label := cmp.Or(termtext.Sanitize(st.Label), fmt.Sprintf("stage %d", st.Index+1))
+		out = append(out, branchPoint{stage: st.Index + 1, step: int(st.End), label: label})
 	}
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"thaw/store/engine"
 	"thaw/trainer"
 )
 
@@ -80,6 +81,10 @@ type Run struct {
 	// before it (inherited from the parent) are not drawn for the branch.
 	BranchStep int
 	Parent     string // name of the parent run, for the legend; may be empty
+	// View is the read model the run was loaded from (see Load): its
+	// status, stages as planned, best figures and totals. Zero for a run
+	// built by hand.
+	View engine.RunView
 }
 
 // label returns the run's name for legends and CSV.
