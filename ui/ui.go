@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"charm.land/bubbles/v2/help"
@@ -121,6 +122,7 @@ type Model struct {
 	active  Screen
 	width   int
 	height  int
+	crash   *Crash // the panic that ended the program
 
 	showHelp    bool
 	confirmQuit bool
@@ -177,7 +179,7 @@ func (m *Model) Stopping() string {
 func (m *Model) Active() Screen { return m.active }
 
 func (m *Model) Init() tea.Cmd {
-	return tea.Batch(tea.RequestBackgroundColor, loadModelsCmd(m.s.backend, m.s.opts.ModelDirs))
+	return guard(tea.Batch(tea.RequestBackgroundColor, loadModelsCmd(m.s.backend, m.s.opts.ModelDirs)))
 }
 
 func (m *Model) applyStyles() {
@@ -192,8 +194,29 @@ func (m *Model) applyStyles() {
 	m.help.Styles = hs
 }
 
-// Update handles the frame's messages and keys and delegates the rest.
-func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+// Update handles the frame's messages and keys and delegates the rest. A
+// panic in it, or in a command it returns, quits the program with the
+// panic kept for Crash: the terminal is restored, and the caller says
+// where the stack went.
+func (m *Model) Update(msg tea.Msg) (_ tea.Model, cmd tea.Cmd) {
+	if c, ok := msg.(crashMsg); ok {
+		m.crashed(c.crash)
+		return m, tea.Quit
+	}
+	if m.crash != nil {
+		return m, tea.Quit
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			m.crashed(&Crash{Value: r, Stack: debug.Stack()})
+			cmd = tea.Quit
+		}
+	}()
+	_, cmd = m.update(msg)
+	return m, guard(cmd)
+}
+
+func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
@@ -379,8 +402,18 @@ func (m *Model) quit() (tea.Model, tea.Cmd) {
 	return m, tea.Quit
 }
 
-// View draws the frame around the active screen.
+// View draws the frame around the active screen. A panic in it is kept
+// for Crash and goes on to Bubble Tea, which restores the terminal and
+// ends the program.
 func (m *Model) View() tea.View {
+	defer func() {
+		if r := recover(); r != nil {
+			if m.crash == nil {
+				m.crash = &Crash{Value: r, Stack: debug.Stack()}
+			}
+			panic(r)
+		}
+	}()
 	v := tea.NewView(m.render())
 	v.AltScreen = true
 	v.WindowTitle = "thaw"
