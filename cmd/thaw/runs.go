@@ -352,7 +352,7 @@ func (o *showOutput) writeText(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	if o.ParentRun != "" {
-		fmt.Fprintf(w, "branched from run %s (%s) at step %d\n", store.Short(o.ParentRun), termtext.Sanitize(o.parentName), o.ParentStep)
+		fmt.Fprintf(w, "branched from run %s at step %d (%s)\n", store.Short(o.ParentRun), o.ParentStep, termtext.Sanitize(o.parentName))
 	}
 	if o.Owner != "" || len(o.Tags) > 0 {
 		fmt.Fprintf(w, "owner %s, tags %s\n", termtext.Sanitize(cmp.Or(o.Owner, "(local)")), termtext.Sanitize(strings.Join(o.Tags, ", ")))
