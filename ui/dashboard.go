@@ -135,11 +135,15 @@ type dashboard struct {
 	startStep           int // the real step the run started from
 	patience            int
 	planStages          int // stages in the plan, when known
-	titles              bool
-	cursor              float64
-	cursorOn            bool
-	zoomed              bool
-	stored              bool // loaded from the store, not live
+	// srcBefore is the source task's accuracy before training (the read
+	// model's SourceAccBefore), NaN until known: the forgetting gauge
+	// compares with it.
+	srcBefore float64
+	titles    bool
+	cursor    float64
+	cursorOn  bool
+	zoomed    bool
+	stored    bool // loaded from the store, not live
 	// histLoss and histEval are the last steps of the training losses and
 	// evaluations a live run's stored past gave (see resume), -1 without:
 	// its reports up to there are already shown.
@@ -171,6 +175,7 @@ func (d *dashboard) reset() {
 	d.hasBest, d.hasLast, d.total, d.domHi, d.cursorOn, d.zoomed = false, false, 0, 0, false, false
 	d.gaps, d.realLast, d.startStep = nil, 0, 0
 	d.histLoss, d.histEval = -1, -1
+	d.srcBefore = math.NaN()
 	d.width, d.height = 0, 0
 }
 
@@ -449,16 +454,42 @@ func (d *dashboard) load(r export.Run, status trainer.Status) {
 	for _, st := range steps {
 		d.addEval(*byStep[st])
 	}
-	if r.BestStep >= 0 {
+	d.last = trainer.Progress{Step: lastStep, TotalSteps: lastStep, Epoch: lastEpoch, Status: status, Stage: len(d.stages) - 1}
+	if len(d.stages) > 0 {
+		d.last.StageLabel = d.stages[len(d.stages)-1].label
+	}
+	if v := r.View; v.Run.ID != "" {
+		// The read model's figures: the planned total and stages, the
+		// stage reached, the one best (which may be inherited, before
+		// a branch's own steps), the gauge before training.
+		d.srcBefore = v.SourceAccBefore
+		d.planStages = len(v.Stages)
+		d.last.Step = int(v.Step)
+		d.last.TotalSteps = int(max(v.TotalSteps, v.Step))
+		d.total = max(d.total, d.disp(d.last.TotalSteps))
+		d.loss.SetDomain(float64(d.disp(r.BranchStep)), float64(d.total))
+		d.acc.SetDomain(float64(d.disp(r.BranchStep)), float64(d.total))
+		if v.Stage >= 0 {
+			d.last.Stage = v.Stage
+			d.last.StageLabel = v.Stages[v.Stage].Label
+		}
+		d.hasBest = false
+		d.loss.SetBest(0, 0, false)
+		d.acc.SetBest(0, 0, false)
+		if b := v.Best; b.Step >= 0 {
+			d.best = evalPoint{step: d.disp(int(b.Step)), loss: b.ValLoss, acc: b.ValAcc, src: b.SourceAcc}
+			d.hasBest = true
+			if int(b.Step) >= r.BranchStep {
+				d.loss.SetBest(float64(d.best.step), b.ValLoss, true)
+				d.acc.SetBest(float64(d.best.step), b.ValAcc, !math.IsNaN(b.ValAcc))
+			}
+		}
+	} else if r.BestStep >= 0 {
 		if e, ok := byStep[r.BestStep]; ok {
 			d.best, d.hasBest = *e, true
 			d.loss.SetBest(float64(e.step), e.loss, true)
 			d.acc.SetBest(float64(e.step), e.acc, !math.IsNaN(e.acc))
 		}
-	}
-	d.last = trainer.Progress{Step: lastStep, TotalSteps: lastStep, Epoch: lastEpoch, Status: status, Stage: len(d.stages) - 1}
-	if len(d.stages) > 0 {
-		d.last.StageLabel = d.stages[len(d.stages)-1].label
 	}
 	d.hasLast = true
 	d.rasterise()
@@ -742,22 +773,25 @@ func (d *dashboard) accLegend() string {
 	return p.fg(p.acc()).Render("• val acc") + "  " + p.fg(p.src()).Render("• source acc (forgetting)") + d.forgetting()
 }
 
-// forgetting says how far source-task accuracy fell since the first
-// evaluation.
+// forgetting says how far source-task accuracy fell from before training
+// to the latest evaluation, and where it stands at the best step (the
+// weights --save writes). It says nothing until the value before
+// training is known: a first evaluation is already after training.
 func (d *dashboard) forgetting() string {
-	first, last := math.NaN(), math.NaN()
+	last := math.NaN()
 	for _, e := range d.evals {
 		if !math.IsNaN(e.src) {
-			if math.IsNaN(first) {
-				first = e.src
-			}
 			last = e.src
 		}
 	}
-	if math.IsNaN(first) {
+	if math.IsNaN(d.srcBefore) || math.IsNaN(last) {
 		return ""
 	}
-	return fmt.Sprintf("  %.1f%% → %.1f%% (%+.1f)", 100*first, 100*last, 100*(last-first))
+	out := fmt.Sprintf("  %.1f%% before → %.1f%% (%+.1f)", 100*d.srcBefore, 100*last, 100*(last-d.srcBefore))
+	if d.hasBest && !math.IsNaN(d.best.src) && d.best.src != last {
+		out += fmt.Sprintf(", %.1f%% at best", 100*d.best.src)
+	}
+	return out
 }
 
 // statusView is two lines: the stage, epoch, step with a progress bar,

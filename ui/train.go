@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,7 +98,10 @@ type trainScreen struct {
 	s    *Session
 	d    *dashboard
 	keys trainKeys
-	pal  palette
+	// askedBefore is the evaluation step at which the store was last
+	// asked for the source accuracy before training (see beforeCmd).
+	askedBefore int
+	pal         palette
 
 	run    *engine.Live
 	paused bool
@@ -163,6 +167,14 @@ func (t *trainScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 		}
 		t.d.progress(msg.p)
 		t.paused = msg.p.Status == trainer.StatusPaused
+		if msg.p.Event == trainer.EventEval {
+			return t, t.beforeCmd(msg.p.Step)
+		}
+	case sourceBeforeMsg:
+		if t.run != nil && msg.id == t.run.ID && !math.IsNaN(msg.acc) {
+			t.d.srcBefore = msg.acc
+			t.d.rasterise()
+		}
 	case runDoneMsg:
 		if t.run == nil || msg.id != t.run.ID {
 			return t, nil
@@ -225,9 +237,35 @@ func (t *trainScreen) syncPalette() {
 	}
 }
 
+// sourceBeforeMsg: the source accuracy of run id before training, as
+// stored with its first checkpoint; NaN when not stored yet.
+type sourceBeforeMsg struct {
+	id  string
+	acc float64
+}
+
+// beforeCmd asks the read model for the source accuracy before training,
+// which the run stores with its first checkpoint, once per evaluation
+// until it is known: the forgetting gauge compares with it.
+func (t *trainScreen) beforeCmd(step int) tea.Cmd {
+	src := t.s.runs()
+	if src == nil || !math.IsNaN(t.d.srcBefore) || step <= t.askedBefore {
+		return nil
+	}
+	t.askedBefore = step
+	id, ctx := t.run.ID, t.s.ctx
+	return func() tea.Msg {
+		v, err := src.Read(ctx, id)
+		if err != nil {
+			return nil
+		}
+		return sourceBeforeMsg{id: id, acc: v.SourceAccBefore}
+	}
+}
+
 // start shows a newly started run.
 func (t *trainScreen) start(run *engine.Live) {
-	t.run, t.paused, t.done = run, false, false
+	t.run, t.paused, t.done, t.askedBefore = run, false, false, -1
 	t.confirmStop, t.picking, t.confusion, t.exported = false, false, nil, ""
 	t.d.reset()
 	t.d.name = ""

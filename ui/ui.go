@@ -262,12 +262,22 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case runStartedMsg:
 		m.startRun(msg.run)
 		shown := m.switchTo(ScreenTrain)
-		if msg.run.Warning != "" {
+		next := waitProgress(m.s.feed)
+		resumed := msg.run.Resumed.Run.ID != ""
+		switch {
+		case msg.run.Warning != "":
 			m.s.flashErr(fmt.Errorf("run %s: %s", engine.Short(msg.run.ID), msg.run.Warning))
-		} else {
+		case resumed:
+			m.s.flash(fmt.Sprintf("run %s resumed from step %d", engine.Short(msg.run.ID), msg.run.From))
+		default:
 			m.s.flash("run " + engine.Short(msg.run.ID) + " started")
 		}
-		return m, tea.Batch(shown, waitProgress(m.s.feed), m.broadcast(msg))
+		if resumed && m.s.hasStore() {
+			// Its past comes from the store, as for AttachMsg: the
+			// curves and best so far, then the feed goes on.
+			next = loadHistoryCmd(m.s.ctx, m.s.backend, msg.run)
+		}
+		return m, tea.Batch(shown, next, m.broadcast(msg))
 	case runProgressMsg:
 		if m.s.run == nil || msg.id != m.s.run.ID {
 			return m, nil // a message of a run no longer shown
