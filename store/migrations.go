@@ -116,6 +116,17 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX run_tags_tag ON run_tags (tag)`,
 	},
+	// issue 19: who stopped, deleted or resumed a run. No foreign key:
+	// the record of a deletion outlives the run.
+	{
+		`CREATE TABLE run_actions (
+			run_id TEXT NOT NULL,
+			action TEXT NOT NULL,
+			actor  TEXT NOT NULL,
+			at_ms  BIGINT NOT NULL
+		)`,
+		`CREATE INDEX run_actions_run ON run_actions (run_id)`,
+	},
 }
 
 // migrate brings the schema up to the newest version this build knows. It is

@@ -288,6 +288,12 @@ func (t *trainScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 			if t.live() {
 				t.run.Control.Stop()
 				s.flash("stopping after this batch; the run stays stored and can be resumed")
+				// Asked of the backend too, which records who stopped
+				// it; the control has already stopped it here.
+				if src := s.runs(); src != nil {
+					id, ctx := t.run.ID, s.ctx
+					return func() tea.Msg { _ = src.Stop(ctx, id); return nil }
+				}
 			}
 		case key.Matches(msg, s.Keys.No), key.Matches(msg, s.Keys.Back):
 			t.confirmStop = false

@@ -222,8 +222,16 @@ type showOutput struct {
 	Stages      []showStage        `json:"stages"`
 	Checkpoints []checkpointOutput `json:"checkpoints"`
 	Metrics     []string           `json:"metrics"`
+	// Actions say who stopped or resumed the run, oldest first.
+	Actions []actionOutput `json:"actions"`
 
 	parentName string
+}
+
+type actionOutput struct {
+	Action string    `json:"action"`
+	Actor  string    `json:"actor"`
+	At     time.Time `json:"at"`
 }
 
 type checkpointOutput struct {
@@ -297,6 +305,10 @@ func describe(ctx context.Context, st *store.Store, r store.Run) (*showOutput, e
 	if !r.Finished.IsZero() {
 		out.Finished = &r.Finished
 	}
+	out.Actions = []actionOutput{}
+	for _, a := range v.Actions {
+		out.Actions = append(out.Actions, actionOutput{Action: a.Action, Actor: a.Actor, At: a.At})
+	}
 	for _, s := range v.Stages {
 		out.Stages = append(out.Stages, showStage{
 			Stage:   store.Stage{Index: s.Index, Name: s.Label, Trainable: s.Trainable, Start: s.Start, End: s.End},
@@ -353,6 +365,10 @@ func (o *showOutput) writeText(w io.Writer) {
 	fmt.Fprintln(w)
 	if o.ParentRun != "" {
 		fmt.Fprintf(w, "branched from run %s at step %d (%s)\n", store.Short(o.ParentRun), o.ParentStep, termtext.Sanitize(o.parentName))
+	}
+	for _, a := range o.Actions {
+		fmt.Fprintf(w, "%s by %s at %s\n", map[string]string{"stop": "stopped", "resume": "resumed", "delete": "deleted"}[a.Action],
+			termtext.Sanitize(a.Actor), a.At.Local().Format(time.DateTime))
 	}
 	if o.Owner != "" || len(o.Tags) > 0 {
 		fmt.Fprintf(w, "owner %s, tags %s\n", termtext.Sanitize(cmp.Or(o.Owner, "(local)")), termtext.Sanitize(strings.Join(o.Tags, ", ")))
@@ -431,7 +447,8 @@ func (m *Main) runRm(ctx context.Context, args []string) error {
 		return fmt.Errorf("rm: %w", err)
 	}
 	defer st.Close()
-	if err := st.Delete(ctx, r.ID); err != nil {
+	// Through the engine, which records who deleted it.
+	if err := engine.New(st, m.catalog()).Delete(ctx, r.ID); err != nil {
 		return fmt.Errorf("rm: %w", err)
 	}
 	fmt.Fprintf(m.Stderr, "removed run %s (%s)\n", store.Short(r.ID), termtext.Sanitize(r.Name))

@@ -49,10 +49,19 @@ func (e *Engine) Checkpoint(ctx context.Context, id string) (Checkpoint, error) 
 
 // Delete deletes run id with its metrics and checkpoints (see
 // store.Store.Delete: a live run is refused with [ErrLive]).
-func (e *Engine) Delete(ctx context.Context, id string) error {
-	if err := e.s.Delete(ctx, id); err != nil {
+func (e *Engine) Delete(ctx context.Context, id string) error { return e.delete(ctx, id, "") }
+
+// delete deletes run id for actor (empty: the local operator), and
+// records who did.
+func (e *Engine) delete(ctx context.Context, id, actor string) error {
+	r, err := e.s.Run(ctx, id)
+	if err != nil {
 		return err
 	}
+	if err := e.s.Delete(ctx, r.ID); err != nil {
+		return err
+	}
+	e.act(ctx, r.ID, "delete", actor)
 	e.changes.notify()
 	return nil
 }
@@ -79,10 +88,19 @@ func (e *Engine) SetTags(ctx context.Context, id string, tags []string) error {
 // stops at its recorder's next heartbeat, a queued one at once (see
 // store.Store.RequestStop). It returns an error wrapping [ErrNotLive]
 // when the run is not running, paused or queued.
-func (e *Engine) Stop(ctx context.Context, id string) error {
-	if err := e.s.RequestStop(ctx, id); err != nil {
+func (e *Engine) Stop(ctx context.Context, id string) error { return e.stop(ctx, id, "") }
+
+// stop asks run id to stop for actor (empty: the local operator), and
+// records who did.
+func (e *Engine) stop(ctx context.Context, id, actor string) error {
+	r, err := e.s.Run(ctx, id)
+	if err != nil {
 		return err
 	}
+	if err := e.s.RequestStop(ctx, r.ID); err != nil {
+		return err
+	}
+	e.act(ctx, r.ID, "stop", actor)
 	e.changes.notify()
 	return nil
 }

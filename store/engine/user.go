@@ -401,7 +401,7 @@ func (v *UserView) Resume(ctx context.Context, id string, _ StartOptions) (*Live
 		return nil, err
 	}
 	run, err := v.launch("resumed", func(rctx context.Context) (*Live, error) {
-		return v.e.Resume(rctx, sr.ID, StartOptions{})
+		return v.e.Resume(rctx, sr.ID, StartOptions{Owner: v.u.ID})
 	})
 	if err != nil {
 		return nil, err
@@ -622,7 +622,7 @@ func (v *UserView) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	return v.e.Delete(ctx, run.ID)
+	return v.e.delete(ctx, run.ID, v.u.ID)
 }
 
 // Rename renames a run of the user's.
@@ -650,7 +650,7 @@ func (v *UserView) Stop(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	return v.e.Stop(ctx, run.ID)
+	return v.e.stop(ctx, run.ID, v.u.ID)
 }
 
 // Run returns a run the user may view.
