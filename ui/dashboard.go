@@ -525,36 +525,13 @@ func (d *dashboard) resume(r export.Run, total, stages int) {
 	d.rasterise()
 }
 
-// runGaps finds the steps a stored run skipped: a stage ended early
-// leaves the rest of its steps unused, and the training loss jumps over
-// them. A jump is a gap when it is far wider than the series' usual
-// spacing (one step, or one bucket of a long series read in buckets).
+// runGaps are the steps a stored run never trained, as the read model
+// has them (see engine.RunView.Gaps): the rest of a stage ended early,
+// from its end to the next stage's planned start.
 func runGaps(r export.Run) [][2]int {
-	var steps []int
-	for _, s := range r.Series {
-		if s.Name == export.TrainLoss || s.Name == export.ValLoss {
-			for _, p := range s.Points {
-				steps = append(steps, p.Step)
-			}
-		}
-	}
-	slices.Sort(steps)
-	steps = slices.Compact(steps)
-	if len(steps) < 3 {
-		return nil
-	}
-	diffs := make([]int, 0, len(steps)-1)
-	for i := 1; i < len(steps); i++ {
-		diffs = append(diffs, steps[i]-steps[i-1])
-	}
-	med := slices.Clone(diffs)
-	slices.Sort(med)
-	limit := max(1000*med[len(med)/2], 1000)
 	var out [][2]int
-	for i, dlt := range diffs {
-		if dlt > limit {
-			out = append(out, [2]int{steps[i], steps[i+1] - 1})
-		}
+	for _, g := range r.View.Gaps() {
+		out = append(out, [2]int{int(g[0]), int(g[1])})
 	}
 	return out
 }

@@ -722,58 +722,39 @@ func (r *runsScreen) detailView(w, h int) string {
 	return r.detail.view(w, chartsH) + "\n" + table
 }
 
-// stageStat is one stage of one run in the comparison table.
+// stageStat is one stage of one run in the comparison table, as the
+// read model has it.
 type stageStat struct {
 	run, stage        string
-	steps             int
+	ran, planned      int64
+	note              string // "parent" (inherited), "skipped", "patience", "not reached"
+	best              bool   // the run's best evaluation is in it
 	bestAcc, bestLoss float64
 	srcStart, srcEnd  float64
 }
 
-// stageStats sums up each stage of r: best validation accuracy and loss
-// (at the lowest loss), steps, and the source accuracy's change.
+// stageStats is each stage of r as planned and as run: steps, the best
+// evaluation in it, the source accuracy's change (from before training,
+// for the first stage), and whether the run's best is there.
 func stageStats(r export.Run) []stageStat {
-	series := func(name string) []export.Point {
-		for _, s := range r.Series {
-			if s.Name == name {
-				return s.Points
-			}
-		}
-		return nil
-	}
-	vl, va, sa := series(export.ValLoss), series(export.ValAcc), series(export.SourceAcc)
-	accAt := func(pts []export.Point, step int) float64 {
-		for _, p := range pts {
-			if p.Step == step {
-				return p.Value
-			}
-		}
-		return math.NaN()
-	}
+	v := r.View
 	var out []stageStat
-	for i, st := range r.Stages {
-		if r.BranchStep > 0 && st.EndStep > st.StartStep && st.EndStep <= r.BranchStep {
-			continue
+	for i, st := range v.Stages {
+		s := stageStat{run: termtext.Sanitize(r.Name), stage: termtext.Sanitize(st.Label), ran: st.Ran(v.Step), planned: st.Planned,
+			bestAcc: st.BestValAcc, bestLoss: st.BestValLoss, srcStart: st.SourceAccStart, srcEnd: st.SourceAccEnd,
+			best: v.Best.Step >= 0 && st.Start >= 0 && v.Best.Step > st.Start && (st.End < 0 || v.Best.Step <= st.End)}
+		if i == 0 && !math.IsNaN(v.SourceAccBefore) {
+			s.srcStart = v.SourceAccBefore
 		}
-		end := st.EndStep
-		if end <= st.StartStep {
-			end = math.MaxInt
-		}
-		in := func(step int) bool { return step > st.StartStep && step <= end || (i == 0 && step == st.StartStep) }
-		s := stageStat{run: termtext.Sanitize(r.Name), stage: termtext.Sanitize(st.Label), bestAcc: math.NaN(), bestLoss: math.NaN(), srcStart: math.NaN(), srcEnd: math.NaN()}
-		s.steps = stageLen(r, i)
-		for _, p := range vl {
-			if in(p.Step) && !math.IsNaN(p.Value) && (math.IsNaN(s.bestLoss) || p.Value < s.bestLoss) {
-				s.bestLoss, s.bestAcc = p.Value, accAt(va, p.Step)
-			}
-		}
-		for _, p := range sa {
-			if in(p.Step) && !math.IsNaN(p.Value) {
-				if math.IsNaN(s.srcStart) {
-					s.srcStart = p.Value
-				}
-				s.srcEnd = p.Value
-			}
+		switch {
+		case st.Inherited:
+			s.note = "parent"
+		case st.Skipped:
+			s.note = "skipped"
+		case st.StoppedEarly:
+			s.note = "patience"
+		case st.Start < 0:
+			s.note = "not reached"
 		}
 		out = append(out, s)
 	}
@@ -783,12 +764,12 @@ func stageStats(r export.Run) []stageStat {
 // stageTable compares runs stage by stage, in w cells.
 func stageTable(runs []export.Run, withRun bool, w int) string {
 	var b strings.Builder
-	runW := min(24, max(w-66, 10))
-	head := fmt.Sprintf("%-22s %7s %9s %9s %12s", "stage", "steps", "best acc", "val loss", "forgetting")
+	runW := min(24, max(w-80, 10))
+	head := fmt.Sprintf("%-22s %13s %9s %9s %12s %-12s", "stage", "steps/planned", "best acc", "val loss", "forgetting", "")
 	if withRun {
 		head = pad("run", runW) + " " + head
 	}
-	b.WriteString(lipgloss.NewStyle().Bold(true).Render(head))
+	b.WriteString(lipgloss.NewStyle().Bold(true).Render(strings.TrimRight(head, " ")))
 	for _, r := range runs {
 		for _, s := range stageStats(r) {
 			b.WriteString("\n")
@@ -796,7 +777,7 @@ func stageTable(runs []export.Run, withRun bool, w int) string {
 				b.WriteString(pad(s.run, runW) + " ")
 			}
 			forget := "—"
-			if !math.IsNaN(s.srcStart) {
+			if !math.IsNaN(s.srcStart) && !math.IsNaN(s.srcEnd) {
 				forget = fmt.Sprintf("%+.1f pts", 100*(s.srcEnd-s.srcStart))
 			}
 			acc, loss := "—", "—"
@@ -806,7 +787,12 @@ func stageTable(runs []export.Run, withRun bool, w int) string {
 			if !math.IsNaN(s.bestLoss) {
 				loss = fmt.Sprintf("%.4f", s.bestLoss)
 			}
-			b.WriteString(fmt.Sprintf("%s %7s %9s %9s %12s", pad(s.stage, 22), compactInt(s.steps), acc, loss, forget))
+			note := s.note
+			if s.best {
+				note = strings.TrimSpace("* best " + note)
+			}
+			steps := compactInt(int(s.ran)) + "/" + compactInt(int(s.planned))
+			b.WriteString(strings.TrimRight(fmt.Sprintf("%s %13s %9s %9s %12s %s", pad(s.stage, 22), steps, acc, loss, forget, note), " "))
 		}
 	}
 	return b.String()
@@ -952,21 +938,10 @@ func (r *runsScreen) buildOverlay(w, h int) {
 }
 
 // stageLen is how many steps stage k of run trained (so far, while it
-// runs); steps it skipped do not count.
+// trains), as the read model counts them.
 func stageLen(run export.Run, k int) int {
-	st := run.Stages[k]
-	end := st.EndStep
-	if end <= st.StartStep {
-		end = st.StartStep
-		for _, s := range run.Series {
-			for _, p := range s.Points {
-				end = max(end, p.Step)
-			}
-		}
+	if k >= len(run.View.Stages) {
+		return 0
 	}
-	d := &dashboard{}
-	for _, g := range runGaps(run) {
-		d.addGap(g[0], g[1])
-	}
-	return d.disp(end) - d.disp(st.StartStep)
+	return int(run.View.Stages[k].Ran(run.View.Step))
 }
