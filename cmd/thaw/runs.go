@@ -349,7 +349,7 @@ func (o *showOutput) writeText(w io.Writer) {
 	}
 	fmt.Fprintf(w, ", best val acc %s", fmtPct(float64(o.BestValAcc)))
 	if o.BestStep >= 0 {
-		fmt.Fprintf(w, " (the lowest val loss, %s, at step %d)", fmtLoss(float64(o.BestValLoss)), o.BestStep)
+		fmt.Fprintf(w, " (the lowest val loss, at step %d)", o.BestStep)
 	}
 	fmt.Fprintf(w, ", max val acc %s\n", fmtPct(float64(o.MaxValAcc)))
 	if !math.IsNaN(float64(o.SourceAccBefore)) || !math.IsNaN(float64(o.SourceAccEnd)) {

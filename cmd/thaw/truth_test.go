@@ -19,6 +19,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest/v2"
 	"github.com/charmbracelet/x/vt"
 
+	"thaw/assets"
 	"thaw/store"
 	"thaw/store/engine"
 	"thaw/trainer"
@@ -319,4 +320,40 @@ func idOf(t *testing.T, st *store.Store, name string) string {
 		t.Fatalf("run %s: %d found, %v", name, len(runs), err)
 	}
 	return runs[0].ID
+}
+
+// TestSourceAccBest: thaw train --json and thaw show --json say the
+// source task's accuracy at the best step (the weights --save writes),
+// beside before and after, and agree on it and on the best.
+func TestSourceAccBest(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "store")
+	stdout, stderr, code := runMain(t, ctx, &Main{Zoo: assets.Zoo()}, "train", "--json", "--store", dir, "--model", "mnist8-mlp",
+		"--data", "uci-digits", "--shots", "10", "--plan", "fine-tune", "--epochs", "30", "--eval-every", "10", "--seed", "4")
+	if code != 0 {
+		t.Fatalf("thaw train: exit %d: %s", code, stderr)
+	}
+	var out map[string]any
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := out["run"].(string)
+	stdout, stderr, code = runMain(t, ctx, &Main{}, "show", "--json", "--store", dir, id)
+	if code != 0 {
+		t.Fatalf("thaw show: exit %d: %s", code, stderr)
+	}
+	var show map[string]any
+	if err := json.Unmarshal([]byte(stdout), &show); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"source_acc_before", "source_acc_best", "best_step", "best_val_acc", "total_steps"} {
+		a, ok1 := out[k].(float64)
+		b, ok2 := show[k].(float64)
+		if !ok1 || !ok2 || a != b {
+			t.Errorf("%s: thaw train %v, thaw show %v; want the same number", k, out[k], show[k])
+		}
+	}
+	if b, a := show["source_acc_best"].(float64), show["source_acc_end"].(float64); b == a && out["best_step"].(float64) != out["steps"].(float64) {
+		t.Logf("the gauge at the best step equals the final one (%v)", b)
+	}
 }
