@@ -18,6 +18,14 @@ import (
 // and returns the screen once it shows want.
 func openStored(t *testing.T, eng Backend, name string, want ...string) string {
 	t.Helper()
+	_, scr := openStoredModel(t, eng, name)
+	return scr.waitFor(t, want...)
+}
+
+// openStoredModel opens run name from Runs and returns the program and
+// its screen.
+func openStoredModel(t *testing.T, eng Backend, name string) (*teatest.TestModel, *screenReader) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	const w, h = 160, 48
@@ -28,7 +36,7 @@ func openStored(t *testing.T, eng Backend, name string, want ...string) string {
 	tm.Send(press("5"))
 	scr.waitFor(t, name)
 	tm.Send(press("enter"))
-	return scr.waitFor(t, want...)
+	return tm, scr
 }
 
 // TestStoppedRunShowsItsPlan: a run stopped at step ~150 of a plan of two

@@ -88,6 +88,10 @@ type Chart struct {
 	cursorX                float64
 	hasCursor              bool
 	YFormat                func(float64) string
+	// XFormat labels the x axis at a position of the data's x; nil
+	// writes the position itself. A chart whose x leaves out ranges
+	// (the steps a skipped stage never trained) labels the real ones.
+	XFormat                func(float64) string
 	cv                     canvas
 	out                    string
 	dirty                  bool
@@ -518,7 +522,14 @@ func (c *Chart) Render() bool {
 
 	// Marks first, so curves draw over them.
 	mst, lst := cv.addStyle(c.markStyle), cv.addStyle(c.labelStyle)
-	nextFree := x0
+	// A label never vanishes: one that would run into the next mark is
+	// shortened to the room before it (to one cell, at least), and one
+	// that starts under the previous label moves right past it.
+	type placed struct {
+		col   int
+		label string
+	}
+	var shown []placed
 	for _, m := range c.marks {
 		if m.X < lo || m.X > hi {
 			continue
@@ -527,13 +538,22 @@ func (c *Chart) Render() bool {
 		for y := 0; y < H; y += 2 {
 			plotDot(x, y, mst)
 		}
-		col := x0 + x/2
-		if m.Label != "" && col >= nextFree {
-			room := c.w - col
-			label := truncate(m.Label, room)
-			n := cv.text(col, 0, label, lst)
-			nextFree = col + n + 1
+		if m.Label != "" {
+			shown = append(shown, placed{x0 + x/2, m.Label})
 		}
+	}
+	nextFree := x0
+	for i, p := range shown {
+		start := max(p.col, nextFree)
+		end := c.w
+		if i+1 < len(shown) {
+			end = min(end, max(shown[i+1].col-1, start+1))
+		}
+		if start >= c.w {
+			break
+		}
+		n := cv.text(start, 0, shorten(p.label, end-start), lst)
+		nextFree = start + n + 1
 	}
 
 	// Series, in order.
@@ -615,6 +635,9 @@ func (c *Chart) Render() bool {
 		col := x0 + min(xdot(t), W-1)/2
 		cv.put(col, axisRow, '┬', ast)
 		l := formatX(t)
+		if c.XFormat != nil {
+			l = c.XFormat(t)
+		}
 		start := col - len(l)/2
 		start = min(max(start, 0), c.w-len(l))
 		if start < nextFree {
@@ -645,13 +668,17 @@ func (c *Chart) segment(x0, y0, x1, y1 int, st uint8) {
 
 func clampDot(y, H int) int { return min(max(y, -1), H) }
 
-func truncate(s string, n int) string {
+// shorten cuts s to n cells, ending in "…" when it cut and there is
+// room for more than the ellipsis.
+func shorten(s string, n int) string {
 	r := []rune(s)
-	if len(r) <= n {
+	switch {
+	case len(r) <= n:
 		return s
-	}
-	if n <= 0 {
+	case n <= 0:
 		return ""
+	case n == 1:
+		return string(r[:1])
 	}
-	return string(r[:n])
+	return string(r[:n-1]) + "…"
 }
