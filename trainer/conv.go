@@ -317,8 +317,9 @@ func (l *Conv2D[T]) Backward(dy *Tensor[T], needDX bool) *Tensor[T] {
 }
 
 // grow returns s resized to n elements, reusing its storage when it is
-// large enough. The contents are unspecified.
-func grow[T Float](s []T, n int) []T {
+// large enough. The contents are unspecified. It is the one such helper:
+// layers' buffers, packed panels and offsets alike.
+func grow[T any](s []T, n int) []T {
 	if cap(s) < n {
 		return make([]T, n)
 	}
@@ -366,13 +367,13 @@ func (l *Conv2D[T]) tables32() {
 	p := &l.packed
 	k, s := l.Kernel, l.Stride
 	p.hp, p.wp = l.h+2*l.Pad, l.w+2*l.Pad
-	p.off = growInt32(p.off, l.oh*l.ow)
+	p.off = grow(p.off, l.oh*l.ow)
 	for oy := 0; oy < l.oh; oy++ {
 		for ox := 0; ox < l.ow; ox++ {
 			p.off[oy*l.ow+ox] = int32(oy*s*p.wp + ox*s)
 		}
 	}
-	p.base = growInt32(p.base, l.In*k*k)
+	p.base = grow(p.base, l.In*k*k)
 	for c := 0; c < l.In; c++ {
 		for ki := 0; ki < k; ki++ {
 			for kj := 0; kj < k; kj++ {
@@ -405,7 +406,7 @@ func (l *Conv2D[T]) forward32(x, y []float32) {
 	l.tables32()
 	kk := l.In * l.Kernel * l.Kernel
 	plane := l.oh * l.ow
-	p.wp32 = growF32(p.wp32, kernel.RoundUp(l.Out, kernel.MR)*kk)
+	p.wp32 = grow(p.wp32, kernel.RoundUp(l.Out, kernel.MR)*kk)
 	kernel.PackA(p.wp32, c.Weight.Value.Data, kk, false, 0, l.Out, 0, kk, 1)
 	bias := c.Bias.Value.Data
 	padLen := l.In * p.hp * p.wp
@@ -500,11 +501,11 @@ func (l *Conv2D[T]) backward32Lowered(dy, dw, db, dx []float32) {
 	apLen := kernel.RoundUp(l.Out, kernel.MR) * plane
 	btLen := kernel.RoundUp(kk, kernel.NR) * plane
 	dypLen := kernel.RoundUp(plane, kernel.NR) * l.Out
-	p.scratch = growF32(p.scratch, padLen+max(apLen+btLen, dypLen+kk*plane))
+	p.scratch = grow(p.scratch, padLen+max(apLen+btLen, dypLen+kk*plane))
 	xpad := p.scratch[:padLen]
 	rest := p.scratch[padLen:]
 	if dx != nil {
-		p.wt = growF32(p.wt, kernel.RoundUp(kk, kernel.MR)*l.Out)
+		p.wt = grow(p.wt, kernel.RoundUp(kk, kernel.MR)*l.Out)
 		kernel.PackA(p.wt, c.Weight.Value.Data, kk, true, 0, kk, 0, l.Out, 1)
 	}
 	for n := 0; n < l.n; n++ {
@@ -586,7 +587,7 @@ func (l *Conv2D[T]) backward32(dy, dw, db, dx []float32) {
 	}
 	tileLen := len(p.groups) * kernel.TapRows * width
 	dyTLen := oblocks * plane * width
-	p.scratch = growF32(p.scratch, xLen+dyTLen+oblocks*tileLen)
+	p.scratch = grow(p.scratch, xLen+dyTLen+oblocks*tileLen)
 	xpad := p.scratch[:xLen]
 	dyT := p.scratch[xLen:][:dyTLen]
 	// dW accumulates in TapGrad's layout, [o-block][group][row][o], and
@@ -596,19 +597,19 @@ func (l *Conv2D[T]) backward32(dy, dw, db, dx []float32) {
 	kcb := (plane + nblk - 1) / nblk
 	var dbSum []float64
 	if db != nil {
-		p.dbSum = growF64(p.dbSum, l.Out)
+		p.dbSum = grow(p.dbSum, l.Out)
 		dbSum = p.dbSum
 		clear(dbSum)
 	}
 	stride1 := l.Stride == 1
 	var col *colGrad
 	if dx != nil {
-		p.wt = growF32(p.wt, kernel.RoundUp(kk, kernel.MR)*l.Out)
+		p.wt = grow(p.wt, kernel.RoundUp(kk, kernel.MR)*l.Out)
 		kernel.PackA(p.wt, c.Weight.Value.Data, kk, true, 0, kk, 0, l.Out, 1)
 		if stride1 {
 			col = l.colGrad32()
 		} else {
-			p.dcolS = growF32(p.dcolS, kernel.RoundUp(plane, kernel.NR)*l.Out+kk*plane)
+			p.dcolS = grow(p.dcolS, kernel.RoundUp(plane, kernel.NR)*l.Out+kk*plane)
 		}
 	}
 	for n := 0; n < l.n; n++ {
@@ -742,17 +743,17 @@ func (l *Conv2D[T]) colGrad32() *colGrad {
 	g.rowLen = g.margin + max(g.start+g.span, kernel.RoundUp(g.nv, kernel.NR))
 	// The extra columns of dyv and the margins of dcol are zero and stay
 	// so: only the real pixels and the first nv of each row are written.
-	p.dyvBuf = growF32(p.dyvBuf, l.Out*g.nv)
+	p.dyvBuf = grow(p.dyvBuf, l.Out*g.nv)
 	clear(p.dyvBuf)
 	g.dyv = p.dyvBuf
-	p.dypBuf = growF32(p.dypBuf, kernel.RoundUp(g.nv, kernel.NR)*l.Out)
+	p.dypBuf = grow(p.dypBuf, kernel.RoundUp(g.nv, kernel.NR)*l.Out)
 	g.dyp = p.dypBuf
-	p.dcolBuf = growF32(p.dcolBuf, kk*g.rowLen)
+	p.dcolBuf = grow(p.dcolBuf, kk*g.rowLen)
 	clear(p.dcolBuf)
 	g.dcol = p.dcolBuf
-	p.sumBuf = growF32(p.sumBuf, g.span)
+	p.sumBuf = grow(p.sumBuf, g.span)
 	g.sum = p.sumBuf
-	p.colOffs = growInt32(p.colOffs, kk)
+	p.colOffs = grow(p.colOffs, kk)
 	g.offs = p.colOffs
 	for q := range kk {
 		lb := int(p.base[q]) % (p.hp * p.wp) // the tap's shift within its channel
@@ -779,27 +780,6 @@ func (g *colGrad) sample(l *Conv2D[float32], dy, d []float32) {
 	}
 }
 
-func growF32(s []float32, n int) []float32 {
-	if cap(s) < n {
-		return make([]float32, n)
-	}
-	return s[:n]
-}
-
-func growF64(s []float64, n int) []float64 {
-	if cap(s) < n {
-		return make([]float64, n)
-	}
-	return s[:n]
-}
-
-func growInt32(s []int32, n int) []int32 {
-	if cap(s) < n {
-		return make([]int32, n)
-	}
-	return s[:n]
-}
-
 // forSamples calls f for samples 0…n−1, each with a scratch buffer of
 // scratchLen elements, on several goroutines when the batch carries enough
 // work (flops per sample) to pay for starting them. Each sample's result
@@ -808,7 +788,7 @@ func growInt32(s []int32, n int) []int32 {
 func forSamples(n, flops, scratchLen int, keep *[]float32, f func(n int, scratch []float32)) {
 	w := min(runtime.GOMAXPROCS(0), n)
 	if w < 2 || n*flops < 1<<23 {
-		*keep = growF32(*keep, scratchLen)
+		*keep = grow(*keep, scratchLen)
 		for i := 0; i < n; i++ {
 			f(i, *keep)
 		}
@@ -824,7 +804,7 @@ func forSamples(n, flops, scratchLen int, keep *[]float32, f func(n int, scratch
 				p = new([]float32)
 			}
 			defer scratchPool.Put(p)
-			*p = growF32(*p, scratchLen)
+			*p = grow(*p, scratchLen)
 			for i := g; i < n; i += w {
 				f(i, *p)
 			}

@@ -280,9 +280,14 @@ func paramBar(n, maxN, w int) string {
 	return b.String()
 }
 
-// commaInt writes 53989 as 53,989.
+// commaInt writes 53989 as 53,989 (and -1234 as -1,234): the one
+// grouping of digits every screen uses.
 func commaInt(n int) string {
 	s := fmt.Sprint(n)
+	sign := ""
+	if n < 0 {
+		sign, s = "-", s[1:]
+	}
 	var out []byte
 	for i := range len(s) {
 		if i > 0 && (len(s)-i)%3 == 0 {
@@ -290,7 +295,7 @@ func commaInt(n int) string {
 		}
 		out = append(out, s[i])
 	}
-	return string(out)
+	return sign + string(out)
 }
 
 // humanFlops writes 1.2e6 as 1.2M.

@@ -806,7 +806,7 @@ func (d *dashboard) statusView(w int) string {
 		shortSteps(p.Step), shortSteps(p.TotalSteps), bar(frac, barW), 100*frac)
 	if !d.stored {
 		if p.SamplesPerSec > 0 {
-			line1 += fmt.Sprintf(" · %s samples/s", humanInt(p.SamplesPerSec))
+			line1 += fmt.Sprintf(" · %s samples/s", commaInt(int(math.Round(p.SamplesPerSec))))
 		}
 		if p.ETA > 0 && d.status == trainer.StatusRunning {
 			line1 += " · ETA " + p.ETA.Round(time.Second).String()
@@ -1009,19 +1009,6 @@ func sci(v float64) string {
 	default:
 		return fmt.Sprintf("%.1e", v)
 	}
-}
-
-// humanInt writes 12345.6 as 12,346.
-func humanInt(v float64) string {
-	s := fmt.Sprintf("%d", int64(math.Round(v)))
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // shortSteps writes a step count whole below a million and in millions
