@@ -814,7 +814,11 @@ func (d *dashboard) statusView(w int) string {
 	}
 	line2 := "best: no evaluation yet"
 	if d.hasBest {
-		line2 = fmt.Sprintf("best val loss %.4f · acc %.1f%% at step %d (%s)", d.best.loss, 100*d.best.acc, d.real(d.best.step), d.stageShort(d.stages[d.stageAt(d.best.step)].index))
+		where := "the parent's" // a branch's inherited best, before its own stages
+		if len(d.stages) > 0 && d.best.step >= d.stages[0].start {
+			where = d.stageShort(d.stages[d.stageAt(d.best.step)].index)
+		}
+		line2 = fmt.Sprintf("best val loss %.4f · acc %.1f%% at step %d (%s)", d.best.loss, 100*d.best.acc, d.real(d.best.step), where)
 	}
 	if d.name != "" {
 		line2 = d.name + " · " + line2

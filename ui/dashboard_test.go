@@ -9,6 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"thaw/store/engine"
 	"thaw/trainer"
 	"thaw/ui/export"
 )
@@ -280,5 +281,22 @@ func TestStoredRunShowsItsEpoch(t *testing.T) {
 	line := ansi.Strip(strings.SplitN(d.statusView(114), "\n", 2)[0])
 	if !strings.Contains(line, "epoch 4.0 · step 40/40") {
 		t.Errorf("stored status line: %q, want epoch 4.0 at step 40", line)
+	}
+}
+
+// TestBranchWithOnlyItsParentsBest: a branch that has trained nothing yet
+// shows the best it inherited, before its own steps, without a stage of
+// its own to name (this used to index an empty stage list).
+func TestBranchWithOnlyItsParentsBest(t *testing.T) {
+	d := newDashboard(palette{})
+	v := engine.RunView{Run: engine.Run{ID: "b"}, Status: trainer.StatusStopped, Step: 200, TotalSteps: 400, Stage: 0,
+		Stages:          []engine.StageView{{Index: 0, Label: "stage 1: head", Planned: 200, Start: 0, End: 200, Inherited: true}, {Index: 1, Label: "stage 2: all", Planned: 200, Start: -1, End: -1}},
+		Best:            engine.Best{Step: 180, ValLoss: 0.25, ValAcc: 0.9, SourceAcc: math.NaN()},
+		Parent:          engine.Parent{Run: "p", Name: "parent", Step: 200},
+		SourceAccBefore: math.NaN(), SourceAccBest: math.NaN(), SourceAccEnd: math.NaN()}
+	d.load(export.Run{ID: "b", Name: "b", BestStep: 180, BranchStep: 200, View: v}, v.Status)
+	got := strings.Join(plain(d.statusView(120)), "\n")
+	if !strings.Contains(got, "best val loss 0.2500 · acc 90.0% at step 180 (the parent's)") || !strings.Contains(got, "step 200/400") {
+		t.Errorf("status:\n%s", got)
 	}
 }
