@@ -84,6 +84,7 @@ func TestAxesLabelRealStepsAfterASkip(t *testing.T) {
 		t.Errorf("axis labels %v, want them to reach the plan's steps near 4000:\n%s", ls, got)
 	}
 
+	t.Logf("axis labels: %v", axisLabels(got))
 	tm.Send(press("z"))
 	got = scr.waitFor(t, "zoomed")
 	ls := axisLabels(got)

@@ -172,8 +172,10 @@ func (d *dashboard) reset() {
 	d.acc.YFormat = func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }
 	// The charts leave out the steps a skipped stage never trained; their
 	// axes say the plan's steps, zoomed or not.
-	xf := func(x float64) string { return chart.FormatX(float64(d.real(int(math.Round(x))))) }
-	d.loss.XFormat, d.acc.XFormat = xf, xf
+	toReal := func(x float64) float64 { return float64(d.real(int(math.Round(x)))) }
+	fromReal := func(r float64) float64 { return float64(d.disp(int(math.Round(r)))) }
+	d.loss.ToReal, d.loss.FromReal = toReal, fromReal
+	d.acc.ToReal, d.acc.FromReal = toReal, fromReal
 	d.ema = chart.NewEMA(smoothings[d.smoothIdx])
 	d.stages, d.blocks, d.evals = nil, nil, nil
 	d.hasBest, d.hasLast, d.total, d.domHi, d.cursorOn, d.zoomed = false, false, 0, 0, false, false

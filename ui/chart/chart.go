@@ -88,10 +88,11 @@ type Chart struct {
 	cursorX                float64
 	hasCursor              bool
 	YFormat                func(float64) string
-	// XFormat labels the x axis at a position of the data's x; nil
-	// writes the position itself. A chart whose x leaves out ranges
-	// (the steps a skipped stage never trained) labels the real ones.
-	XFormat                func(float64) string
+	// ToReal and FromReal map the data's x to the quantity the x axis
+	// labels and back; nil labels x itself. A chart whose x leaves out
+	// ranges (the steps a skipped stage never trained) labels the real
+	// steps, at round real values.
+	ToReal, FromReal       func(float64) float64
 	cv                     canvas
 	out                    string
 	dirty                  bool
@@ -631,13 +632,10 @@ func (c *Chart) Render() bool {
 		cv.put(x, axisRow, '─', ast)
 	}
 	nextFree = 0
-	for _, t := range xTicks(lo, hi, c.plotCols) {
-		col := x0 + min(xdot(t), W-1)/2
+	for _, t := range c.xTicks(lo, hi) {
+		col := x0 + min(xdot(t.x), W-1)/2
 		cv.put(col, axisRow, '┬', ast)
-		l := formatX(t)
-		if c.XFormat != nil {
-			l = c.XFormat(t)
-		}
+		l := formatX(t.label)
 		start := col - len(l)/2
 		start = min(max(start, 0), c.w-len(l))
 		if start < nextFree {
@@ -667,6 +665,29 @@ func (c *Chart) segment(x0, y0, x1, y1 int, st uint8) {
 }
 
 func clampDot(y, H int) int { return min(max(y, -1), H) }
+
+// tick is a position on the x axis and the value its label says.
+type tick struct{ x, label float64 }
+
+// xTicks places about one tick per 12 cells of [lo, hi], at round values
+// of what the axis labels (see ToReal).
+func (c *Chart) xTicks(lo, hi float64) []tick {
+	var out []tick
+	if c.ToReal == nil || c.FromReal == nil {
+		for _, t := range xTicks(lo, hi, c.plotCols) {
+			out = append(out, tick{t, t})
+		}
+		return out
+	}
+	for _, r := range xTicks(c.ToReal(lo), c.ToReal(hi), c.plotCols) {
+		x := c.FromReal(r)
+		if x < lo || x > hi || c.ToReal(x) != r {
+			continue // in a range the chart leaves out
+		}
+		out = append(out, tick{x, r})
+	}
+	return out
+}
 
 // shorten cuts s to n cells, ending in "…" when it cut and there is
 // room for more than the ellipsis.

@@ -121,9 +121,6 @@ func trimZeros(s string) string {
 }
 
 // formatX writes a step: 0, 250, 1.5k, 2M.
-// FormatX writes an x axis label as the chart does: 950, 12.5k, 1.25M.
-func FormatX(v float64) string { return formatX(v) }
-
 func formatX(v float64) string {
 	a := math.Abs(v)
 	switch {
