@@ -26,8 +26,30 @@ go build -o "$work/thaw" ./cmd/thaw
 captures=${CAPTURE_DIR:-$work/captures}
 mkdir -p "$captures"
 
+# check_frame NAME SCREEN: the frame rule on a capture of the workbench: the
+# last line holds `?` and `quit` (the help bar ends with "? keys · q
+# quit" at every size) and no line is wider than the terminal ($w).
+check_frame() {
+  local name=$1 screen=$2
+  local last
+  last=$(sed -n "${h:-24}p" <<<"$screen")
+  if [[ "$last" != *"?"* || "$last" != *quit* ]]; then
+    echo "FAIL at $size: screen '$name': the last line lacks '?' or 'quit': '$last'" >&2
+    printf '%s\n' "$screen" >&2
+    exit 1
+  fi
+  local line
+  while IFS= read -r line; do
+    if [ "${#line}" -gt "${w:-80}" ]; then
+      echo "FAIL at $size: screen '$name': a line is ${#line} wide, more than $w: '$line'" >&2
+      exit 1
+    fi
+  done <<<"$screen"
+}
+
 # wait_for NAME TEXT...: polls the pane until it shows every TEXT, then
-# saves it as $size-NAME; fails after $wait_seconds with the last screen.
+# saves it as $size-NAME and checks the frame rule on it (but on the shell
+# after thaw exited); fails after $wait_seconds with the last screen.
 wait_for() {
   local name=$1; shift
   local screen
@@ -39,6 +61,9 @@ wait_for() {
     done
     if [ $ok = 1 ]; then
       printf '%s\n' "$screen" >"$captures/$size-$name.txt"
+      if ! grep -qF thaw-exited <<<"$screen"; then
+        LC_ALL=C.UTF-8 check_frame "$name" "$screen"
+      fi
       return 0
     fi
     sleep 0.1

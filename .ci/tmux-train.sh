@@ -50,7 +50,7 @@ for size in 80x24 160x48; do
   wait_for 3-plan-shots "10 per class" "100 train"
   keys Enter
   # The Train screen: the first stage's label and an evaluation (best).
-  wait_for 4-train "head" "stage 1/3" "best val loss"
+  wait_for 4-train "head" "stage 1/3" "best val loss" "━ train" "• val" "◆ best" "• source"
   keys n
   wait_for 4-train-stage2 "+fc2" "stage 2/3"
   keys e

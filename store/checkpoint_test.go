@@ -17,9 +17,11 @@ func writeBytes(b []byte) func(io.Writer) error {
 	return func(w io.Writer) error { _, err := w.Write(b); return err }
 }
 
-func TestCheckpointRoundTrip(t *testing.T) {
+func TestCheckpointRoundTrip(t *testing.T) { dialects(t, testCheckpointRoundTrip) }
+
+func testCheckpointRoundTrip(t *testing.T, at place) {
 	ctx := context.Background()
-	s := mustOpen(t)
+	s := at.mustOpen(t)
 	r := mustRun(t, s, "r")
 	data := bytes.Repeat([]byte("weights!"), 100_000)
 	c, err := s.SaveCheckpoint(ctx, r.ID, CheckpointMeta{Step: 500, Stage: 1, Kind: KindLast}, writeBytes(data))
@@ -66,9 +68,11 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	}
 }
 
-func TestCheckpointFlippedBytes(t *testing.T) {
+func TestCheckpointFlippedBytes(t *testing.T) { dialects(t, testCheckpointFlippedBytes) }
+
+func testCheckpointFlippedBytes(t *testing.T, at place) {
 	ctx := context.Background()
-	s := mustOpen(t)
+	s := at.mustOpen(t)
 	r := mustRun(t, s, "r")
 	var cs []Checkpoint
 	for step := int64(100); step <= 300; step += 100 {
@@ -107,13 +111,15 @@ func TestCheckpointFlippedBytes(t *testing.T) {
 	}
 }
 
-func TestOpenRecoversFiles(t *testing.T) {
+func TestOpenRecoversFiles(t *testing.T) { dialects(t, testOpenRecoversFiles) }
+
+func testOpenRecoversFiles(t *testing.T, at place) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	s, err := Open(dir)
+	s, err := at.open()
 	if err != nil {
 		t.Fatal(err)
 	}
+	dir := s.Dir() // the checkpoint root
 	r := mustRun(t, s, "r")
 	var cs []Checkpoint
 	for _, step := range []int64{1, 2, 3} {
@@ -136,10 +142,21 @@ func TestOpenRecoversFiles(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "README"), []byte("mine"), 0o600)                                    // foreign, at the root
 	os.MkdirAll(filepath.Join(dir, "runs", "not-a-run"), 0o700)                                          // foreign folder
 
-	s = mustOpenDir(t, dir)
+	s = at.mustOpen(t)
 	rec := s.Recovery()
-	if len(rec.BadCheckpoints) != 2 || len(rec.TempRemoved) != 1 || len(rec.Quarantined) != 2 {
+	// A root given apart from the database may be shared with other
+	// stores: a folder naming no run of this one stays where it is.
+	quarantined, foreign := []string{"quarantine/runs/" + r.ID + "/notes.txt", "quarantine/runs/not-a-run"}, ""
+	if at.root != "" {
+		quarantined, foreign = quarantined[:1], "runs/not-a-run"
+	}
+	if len(rec.BadCheckpoints) != 2 || len(rec.TempRemoved) != 1 || len(rec.Quarantined) != len(quarantined) {
 		t.Errorf("Recovery = %+v", rec)
+	}
+	if foreign != "" {
+		if _, err := os.Stat(s.Path(foreign)); err != nil {
+			t.Errorf("%s: %v", foreign, err)
+		}
 	}
 	for i, wantBad := range []bool{true, true, false} {
 		c, _ := s.Checkpoint(ctx, cs[i].ID)
@@ -147,7 +164,7 @@ func TestOpenRecoversFiles(t *testing.T) {
 			t.Errorf("checkpoint at step %d: bad %v (%s), want %v", c.Step, c.Bad, c.Problem, wantBad)
 		}
 	}
-	for _, p := range []string{"quarantine/runs/" + r.ID + "/notes.txt", "quarantine/runs/not-a-run", "README"} {
+	for _, p := range append(quarantined, "README") {
 		if _, err := os.Stat(s.Path(p)); err != nil {
 			t.Errorf("%s: %v", p, err)
 		}
@@ -157,6 +174,8 @@ func TestOpenRecoversFiles(t *testing.T) {
 	}
 }
 
+// TestOpenDamagedDatabase is SQLite-only: it damages SQLite's own database
+// file, which a PostgreSQL store does not have.
 func TestOpenDamagedDatabase(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()

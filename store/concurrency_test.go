@@ -75,15 +75,15 @@ func writeFor(s *Store, name string, d time.Duration) (map[string]int, error) {
 // TestHelperProcess is the second process of TestConcurrentWriters; it does
 // nothing unless started by it.
 func TestHelperProcess(t *testing.T) {
-	dir := os.Getenv("THAW_STORE_HELPER_DIR")
-	if dir == "" {
+	at, ok := placeFromEnv()
+	if !ok || os.Getenv("THAW_STORE_HELPER_FOR") == "" {
 		t.Skip("only runs as a child of TestConcurrentWriters")
 	}
 	d, err := time.ParseDuration(os.Getenv("THAW_STORE_HELPER_FOR"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(dir)
+	s, err := at.open()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,13 +97,14 @@ func TestHelperProcess(t *testing.T) {
 	}
 }
 
-func TestConcurrentWriters(t *testing.T) {
+func TestConcurrentWriters(t *testing.T) { dialects(t, testConcurrentWriters) }
+
+func testConcurrentWriters(t *testing.T, at place) {
 	d := stressDuration()
-	dir := t.TempDir()
-	s := mustOpenDir(t, dir)
+	s := at.mustOpen(t)
 
 	child := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
-	child.Env = append(os.Environ(), "THAW_STORE_HELPER_DIR="+dir, "THAW_STORE_HELPER_FOR="+d.String())
+	child.Env = append(append(os.Environ(), at.env()...), "THAW_STORE_HELPER_FOR="+d.String())
 	var stderr strings.Builder
 	child.Stderr = &stderr
 	out, err := child.StdoutPipe()

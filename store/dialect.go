@@ -1,20 +1,35 @@
 package store
 
-// This file holds everything that is specific to SQLite: the driver, the
-// connection string with its pragmas, the error codes that mean "try again",
-// the check of the file header, and the one table option that is not standard
-// SQL. The rest of the package speaks portable SQL, so that a PostgreSQL
-// dialect can later replace this file.
+// This file holds everything that differs between the two databases a
+// store can live in, SQLite (a folder) and PostgreSQL (a postgres:// URL):
+// the drivers and connection strings, the placeholders, the column types
+// and table options of the migrations, the error codes that mean "try
+// again", the database's clock, how writers take turns, and SQLite's check
+// of its file header. The rest of the package speaks portable SQL with ?
+// placeholders and does not know which database it talks to. Upserts
+// (INSERT … ON CONFLICT … DO UPDATE SET … = excluded.…) read the same in
+// both and need nothing here.
 
 import (
 	"bytes"
+	"context"
+	"database/sql"
+	"database/sql/driver"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -83,22 +98,48 @@ func dsnReadOnly(path string, immutable bool) string {
 	return u.String()
 }
 
-// nowQuery reads the database's clock in milliseconds since the epoch,
-// which [Store.Now] judges heartbeats by. julianday('now') is the time of
-// the current statement, good to the millisecond; PostgreSQL would say
-// (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT.
-const nowQuery = `SELECT CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)`
+// dialect is what the store does differently in one database.
+type dialect struct {
+	// name is the database's name as messages say it.
+	name string
+	// nowQuery reads the database's clock in milliseconds since the epoch,
+	// which [Store.Now] judges heartbeats by.
+	nowQuery string
+	// sharedClock is true when the database's clock may be another
+	// machine's: the store then stamps heartbeats with it too, so that a
+	// node whose own clock is skewed cannot make a live run look stale.
+	// SQLite's clock is always this machine's.
+	sharedClock bool
+	// lockWrites, if not empty, is run first in every write transaction.
+	lockWrites string
+	// migration rewrites a statement of [migrations] for the database.
+	migration func(string) string
+}
+
+// sqliteDialect: julianday('now') is the time of the current statement,
+// good to the millisecond. A write transaction starts with the write lock
+// (_txlock=immediate in the DSN), so writers already take turns.
+var sqliteDialect = &dialect{
+	name:      "SQLite",
+	nowQuery:  `SELECT CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)`,
+	migration: func(q string) string { return q },
+}
 
 // isBusy reports whether err means that the database was locked by another
-// connection for longer than the busy timeout, so that the whole transaction
-// may be retried.
+// connection for longer than the busy timeout, or (PostgreSQL) that the
+// transaction lost a serialization conflict or a deadlock, so that the
+// whole transaction may be retried.
 func isBusy(err error) bool {
 	var e *sqlite.Error
-	if !errors.As(err, &e) {
+	if errors.As(err, &e) {
+		switch e.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return true
+		}
 		return false
 	}
-	switch e.Code() & 0xff {
-	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+	switch pgCode(err) {
+	case "40001", "40P01": // serialization_failure, deadlock_detected
 		return true
 	}
 	return false
@@ -108,11 +149,15 @@ func isBusy(err error) bool {
 // is not a database at all.
 func isCorrupt(err error) bool {
 	var e *sqlite.Error
-	if !errors.As(err, &e) {
+	if errors.As(err, &e) {
+		switch e.Code() & 0xff {
+		case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+			return true
+		}
 		return false
 	}
-	switch e.Code() & 0xff {
-	case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+	switch pgCode(err) {
+	case "XX001", "XX002": // data_corrupted, index_corrupted
 		return true
 	}
 	return false
@@ -122,14 +167,28 @@ func isCorrupt(err error) bool {
 // written for want of space or because the disk failed.
 func isDBFull(err error) bool {
 	var e *sqlite.Error
-	if !errors.As(err, &e) {
+	if errors.As(err, &e) {
+		switch e.Code() & 0xff {
+		case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR:
+			return true
+		}
 		return false
 	}
-	switch e.Code() & 0xff {
-	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR:
+	switch pgCode(err) {
+	case "53100", "58030": // disk_full, io_error
 		return true
 	}
 	return false
+}
+
+// pgCode returns PostgreSQL's SQLSTATE of err, or "" when err is not an
+// error from the server.
+func pgCode(err error) string {
+	var e *pgconn.PgError
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
 }
 
 // checkFile looks at the header of an existing database file before SQLite
@@ -180,4 +239,215 @@ func checkFile(path string) error {
 			ErrCorrupt, path, fi.Size(), pages, pageSize)
 	}
 	return nil
+}
+
+// IsPostgres reports whether addr names a PostgreSQL database, a
+// postgres:// or postgresql:// URL, rather than the folder of an SQLite
+// store.
+func IsPostgres(addr string) bool {
+	a := strings.ToLower(addr)
+	return strings.HasPrefix(a, "postgres://") || strings.HasPrefix(a, "postgresql://")
+}
+
+// Redact returns addr with its password, if any, replaced by "xxxxx", for
+// messages; a folder comes back unchanged.
+func Redact(addr string) string {
+	if !IsPostgres(addr) {
+		return addr
+	}
+	u, err := url.Parse(addr)
+	if err != nil {
+		// Not a URL we can take apart: show only what it is.
+		return addr[:strings.Index(addr, ":")] + "://…"
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
+// pgConnectTimeout bounds how long opening a PostgreSQL store waits for
+// the server when the address sets no connect_timeout.
+const pgConnectTimeout = 10 * time.Second
+
+// postgresDialect: now() is the start of the current transaction by the
+// server's clock. Writers take turns through a transaction-scoped advisory
+// lock, named after the schema so that stores in different schemas of one
+// database do not wait for each other: a write transaction then sees every
+// earlier commit and is never interleaved with another, as in SQLite, so
+// the read-then-write transactions of the store need no SERIALIZABLE
+// isolation and no retry loop of their own.
+var postgresDialect = &dialect{
+	name:        "PostgreSQL",
+	nowQuery:    `SELECT CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)`,
+	sharedClock: true,
+	lockWrites:  `SELECT pg_advisory_xact_lock(hashtext('thaw:' || current_schema()))`,
+	migration:   pgMigration,
+}
+
+// openPostgres connects to the database at addr through pgx's
+// database/sql driver, with ? placeholders rewritten, and checks that the
+// server answers. addr's sslmode, connect_timeout and other parameters
+// pass through to pgx; search_path picks the schema. The errors never
+// hold the password.
+func openPostgres(ctx context.Context, addr string) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(addr)
+	if err != nil {
+		return nil, pgError(addr, err)
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = pgConnectTimeout
+	}
+	db := sql.OpenDB(rebindConnector{stdlib.GetConnector(*cfg)})
+	db.SetMaxIdleConns(4)
+	db.SetConnMaxIdleTime(time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout+time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, pgError(addr, err)
+	}
+	return db, nil
+}
+
+// pgError makes err, from connecting to addr, one line without the
+// password. pgx leaves the password out already; this also holds for a
+// password that some message quotes back, such as one in the wrong place.
+func pgError(addr string, err error) error {
+	// pgx puts the error of each address it tried on a line of its own,
+	// and with sslmode=prefer it tries each twice, with TLS and without.
+	var lines []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.Join(strings.Fields(l), " "); l != "" && !slices.Contains(lines, l) {
+			lines = append(lines, l)
+		}
+	}
+	msg := strings.ReplaceAll(strings.Join(lines, "; "), ":; ", ": ")
+	if u, perr := url.Parse(addr); perr == nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+		if pw := u.Query().Get("password"); pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+	}
+	return &redactedError{msg: Redact(addr) + ": " + msg, err: err}
+}
+
+// redactedError is an error whose text has been cleaned of a password but
+// which still unwraps to the driver's error, for isBusy and the like.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// rebindConnector hands out pgx connections that take the store's ?
+// placeholders.
+type rebindConnector struct{ driver.Connector }
+
+func (c rebindConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &rebindConn{conn.(*stdlib.Conn)}, nil
+}
+
+// rebindConn is pgx's connection with every statement's ? placeholders
+// rewritten to PostgreSQL's $1, $2, …; everything else (transactions,
+// pings, session reset, argument checks) is pgx's own.
+type rebindConn struct{ *stdlib.Conn }
+
+func (c *rebindConn) Prepare(q string) (driver.Stmt, error) { return c.Conn.Prepare(rebind(q)) }
+
+func (c *rebindConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	return c.Conn.PrepareContext(ctx, rebind(q))
+}
+
+func (c *rebindConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	return c.Conn.ExecContext(ctx, rebind(q), args)
+}
+
+func (c *rebindConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
+	return c.Conn.QueryContext(ctx, rebind(q), args)
+}
+
+// rebind numbers the ? placeholders of q as $1, $2, …, leaving string
+// literals, quoted names and comments alone.
+func rebind(q string) string {
+	if !strings.Contains(q, "?") {
+		return q
+	}
+	n := 0
+	return mapCode(q, func(code string) string {
+		if !strings.Contains(code, "?") {
+			return code
+		}
+		var b strings.Builder
+		for _, r := range code {
+			if r == '?' {
+				n++
+				b.WriteString("$" + strconv.Itoa(n))
+				continue
+			}
+			b.WriteRune(r)
+		}
+		return b.String()
+	})
+}
+
+// mapCode returns q with f applied to its stretches of SQL, between string
+// literals ('…'), quoted names ("…") and comments (-- to the end of the
+// line), which are copied unchanged.
+func mapCode(q string, f func(string) string) string {
+	var b strings.Builder
+	start := 0
+	for i := 0; i < len(q); i++ {
+		var end int
+		switch {
+		case q[i] == '\'' || q[i] == '"':
+			end = strings.IndexByte(q[i+1:], q[i])
+			if end < 0 {
+				end = len(q)
+			} else {
+				end += i + 2
+			}
+		case q[i] == '-' && i+1 < len(q) && q[i+1] == '-':
+			end = strings.IndexByte(q[i:], '\n')
+			if end < 0 {
+				end = len(q)
+			} else {
+				end += i
+			}
+		default:
+			continue
+		}
+		b.WriteString(f(q[start:i]))
+		b.WriteString(q[i:end])
+		start, i = end, end-1
+	}
+	b.WriteString(f(q[start:]))
+	return b.String()
+}
+
+// textType matches the TEXT type in a statement of the migrations.
+var textType = regexp.MustCompile(`\bTEXT\b`)
+
+// pgMigration rewrites a statement of the migrations for PostgreSQL:
+//   - the table option WITHOUT ROWID is SQLite's; PostgreSQL keeps every
+//     table apart from its indexes;
+//   - text columns compare byte by byte, with the "C" collation, as
+//     SQLite's BINARY collation does, so that ORDER BY id and the id
+//     prefix ranges of [Store.Run] mean the same whatever locale the
+//     database was made with.
+func pgMigration(q string) string {
+	return mapCode(q, func(code string) string {
+		code = strings.ReplaceAll(code, clustered, "")
+		return textType.ReplaceAllString(code, `TEXT COLLATE "C"`)
+	})
 }

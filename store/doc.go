@@ -24,6 +24,10 @@
 // checkpoint always names a complete file unless the disk itself lost it;
 // [Store.OpenCheckpoint] verifies size and SHA-256 before handing it out.
 //
+// A sweep ([Sweep], [SweepTask]) is recorded beside its runs: its spec,
+// and per task index the freeze point and seed it trains and, once a
+// process claims it ([Store.ClaimSweepTask]), its run.
+//
 // The store records runs; it does not know how models and data are found
 // nor how a job is prepared. Package thaw/store/engine runs jobs: it
 // prepares a trainer.Job, records it as a run ([JobRecord] in Run.Plan),

@@ -86,10 +86,26 @@ func (s *Store) Now(ctx context.Context) (time.Time, error) {
 		return s.now(), nil
 	}
 	var v int64
-	if err := s.db.QueryRowContext(ctx, nowQuery).Scan(&v); err != nil {
+	if err := s.db.QueryRowContext(ctx, s.d.nowQuery).Scan(&v); err != nil {
 		return time.Time{}, fmt.Errorf("read the database's clock: %w", err)
 	}
 	return time.UnixMilli(v), nil
+}
+
+// stamp returns the time to record as a heartbeat: the database's clock
+// where it may be another machine's (PostgreSQL), so that heartbeats are
+// written by the clock they are judged by; this machine's otherwise, which
+// costs no query. Should the database not answer, this machine's clock
+// stands in, and the write that follows reports the error.
+func (s *Store) stamp(ctx context.Context) time.Time {
+	if s.testNow || !s.d.sharedClock {
+		return s.now()
+	}
+	t, err := s.Now(ctx)
+	if err != nil {
+		return s.now()
+	}
+	return t
 }
 
 // Grace returns the store's grace period: how old a live run's heartbeat

@@ -44,12 +44,44 @@ func TestJudge(t *testing.T) {
 }
 
 // Now reads the database's clock, which on one machine is the process's.
-func TestNowIsTheDatabasesClock(t *testing.T) {
-	s := mustOpen(t)
+func TestNowIsTheDatabasesClock(t *testing.T) { dialects(t, testNowIsTheDatabasesClock) }
+
+func testNowIsTheDatabasesClock(t *testing.T, at place) {
+	s := at.mustOpen(t)
 	before := time.Now().Add(-time.Millisecond)
 	now, err := s.Now(context.Background())
 	after := time.Now().Add(time.Millisecond)
 	if err != nil || now.Before(before) || now.After(after) {
 		t.Errorf("Now = %v (%v), want between %v and %v", now, err, before, after)
+	}
+}
+
+// TestSkewedNodeStaysLive: a node whose own clock is an hour slow creates
+// and heartbeats a run that the database's clock judges live, since
+// heartbeats are stamped by that clock too. SQLite's clock is the
+// machine's own, so only PostgreSQL has a skew to test.
+func TestSkewedNodeStaysLive(t *testing.T) { dialects(t, testSkewedNodeStaysLive) }
+
+func testSkewedNodeStaysLive(t *testing.T, at place) {
+	if at.dialect == "sqlite" {
+		t.Skip("SQLite's clock is this machine's: nothing can be skewed")
+	}
+	ctx := context.Background()
+	s := at.mustOpen(t)
+	s.now = func() time.Time { return time.Now().Add(-time.Hour) } // the node's clock, not a test clock
+	r := mustRun(t, s, "on a slow node")
+	if err := s.Heartbeat(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Run(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := s.Liveness(ctx, r)
+	if err != nil || live.Status != trainer.StatusRunning {
+		t.Errorf("run of a slow node: %v (%v), want running; heartbeat %v", live, err, r.Heartbeat)
+	}
+	if stale, err := s.MarkStale(ctx); err != nil || len(stale) != 0 {
+		t.Errorf("MarkStale = %v, %v; want none", stale, err)
 	}
 }

@@ -51,9 +51,11 @@ func BenchmarkAddMetrics(b *testing.B) {
 	b.ReportMetric(float64(times[len(times)/2].Nanoseconds()), "median-ns/op")
 }
 
-func TestSeriesDownsampling(t *testing.T) {
+func TestSeriesDownsampling(t *testing.T) { dialects(t, testSeriesDownsampling) }
+
+func testSeriesDownsampling(t *testing.T, at place) {
 	ctx := context.Background()
-	s := mustOpen(t)
+	s := at.mustOpen(t)
 	r := mustRun(t, s, "r")
 	tests := []struct {
 		name      string
@@ -115,9 +117,11 @@ func TestSeriesDownsampling(t *testing.T) {
 	}
 }
 
-func TestAddMetricsSummaries(t *testing.T) {
+func TestAddMetricsSummaries(t *testing.T) { dialects(t, testAddMetricsSummaries) }
+
+func testAddMetricsSummaries(t *testing.T, at place) {
 	ctx := context.Background()
-	s := mustOpen(t)
+	s := at.mustOpen(t)
 	r := mustRun(t, s, "r")
 	// Appends in batches, a replacement, NaN, then a truncation: Series read
 	// from the summaries must match the points.

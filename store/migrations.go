@@ -116,9 +116,41 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX run_tags_tag ON run_tags (tag)`,
 	},
-	// issue 19: who stopped, deleted or resumed a run. No foreign key:
-	// the record of a deletion outlives the run.
+	// 3: this release's schema changes, together in one migration.
+	//
+	// issue 19: who stopped, deleted or resumed a run (run_actions). No
+	// foreign key: the record of a deletion outlives the run.
+	//
+	// issue 23: why a stopped run stopped, so that a server's restart
+	// resumes the runs its own shutdown stopped (see Run.StopReason).
+	//
+	// issue 20: sweeps, each with its tasks: the task index a cluster
+	// submits maps to its freeze point, seed and (when crossed) preset and
+	// shots, and to the run that trains it once claimed (NULL before, and
+	// again when that run is deleted). The spec is the engine's JSON.
 	{
+		`ALTER TABLE runs ADD COLUMN stop_reason TEXT NOT NULL DEFAULT ''`,
+		`CREATE TABLE sweeps (
+			id         TEXT PRIMARY KEY,
+			name       TEXT NOT NULL,
+			owner      TEXT NOT NULL DEFAULT '',
+			spec       TEXT NOT NULL,
+			result     TEXT NOT NULL DEFAULT '',
+			created_ms BIGINT NOT NULL
+		)`,
+		`CREATE INDEX sweeps_owner ON sweeps (owner)`,
+		`CREATE TABLE sweep_tasks (
+			sweep_id TEXT NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+			idx      INTEGER NOT NULL,
+			point    TEXT NOT NULL,
+			seed     BIGINT NOT NULL,
+			preset   TEXT NOT NULL DEFAULT '',
+			shots    INTEGER NOT NULL DEFAULT 0,
+			run_id   TEXT REFERENCES runs(id) ON DELETE SET NULL,
+			cpu_ms   BIGINT NOT NULL DEFAULT 0,
+			PRIMARY KEY (sweep_id, idx)
+		)`,
+		`CREATE INDEX sweep_tasks_run ON sweep_tasks (run_id)`,
 		`CREATE TABLE run_actions (
 			run_id TEXT NOT NULL,
 			action TEXT NOT NULL,
@@ -133,7 +165,9 @@ var migrations = [][]string{
 // safe to run from several processes at once: each step checks the version
 // inside its own write transaction.
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	// In a transaction, so that PostgreSQL's writers take turns at it too:
+	// two processes creating the table at once would otherwise collide.
+	if _, err := s.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		applied_ms BIGINT NOT NULL
 	)`); err != nil {
@@ -154,7 +188,7 @@ func (s *Store) migrate(ctx context.Context) error {
 				return nil
 			}
 			for _, q := range stmts {
-				if _, err := tx.ExecContext(ctx, q); err != nil {
+				if _, err := tx.ExecContext(ctx, s.d.migration(q)); err != nil {
 					return fmt.Errorf("migration %d: %w", version, err)
 				}
 			}

@@ -38,15 +38,23 @@ var ErrReadOnly = errors.New("store is open read-only")
 // store, [ErrCorrupt] when the database file is damaged, and
 // [ErrNewerSchema] or [ErrOldSchema] when another version of thaw wrote it.
 func OpenReadOnly(dir string, opts ...Option) (*Store, error) {
-	s := &Store{dir: dir, grace: DefaultGrace, now: time.Now, readOnly: true}
+	s := &Store{dir: dir, grace: DefaultGrace, now: time.Now, readOnly: true, d: sqliteDialect}
 	for _, o := range opts {
 		o(s)
+	}
+	if IsPostgres(dir) {
+		return s.openPostgres(dir)
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	s.dir = abs
+	if s.root != "" {
+		if s.dir, err = checkpointRoot(s.root); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+	}
 	path := filepath.Join(abs, dbFile)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("open store: no store in %s (no %s): %w", abs, dbFile, ErrNotFound)
@@ -84,20 +92,26 @@ func openReadOnlyDB(path string, immutable bool) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	var have int
-	err = db.QueryRowContext(context.Background(), `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have)
-	switch {
-	case err != nil:
+	if err := (&Store{db: db}).checkSchema(context.Background()); err != nil {
 		db.Close()
 		return nil, err
-	case have > len(migrations):
-		db.Close()
-		return nil, fmt.Errorf("%w: schema version %d, this build knows %d", ErrNewerSchema, have, len(migrations))
-	case have < len(migrations):
-		db.Close()
-		return nil, fmt.Errorf("%w: schema version %d, this build reads %d; open it once with a command that writes, such as thaw resume or thaw train", ErrOldSchema, have, len(migrations))
 	}
 	return db, nil
+}
+
+// checkSchema returns an error unless the database's schema is the one
+// this build writes, for a store that cannot bring it up to date.
+func (s *Store) checkSchema(ctx context.Context) error {
+	have, err := s.SchemaVersion(ctx)
+	switch {
+	case err != nil:
+		return err
+	case have > len(migrations):
+		return fmt.Errorf("%w: schema version %d, this build knows %d", ErrNewerSchema, have, len(migrations))
+	case have < len(migrations):
+		return fmt.Errorf("%w: schema version %d, this build reads %d; open it once with a command that writes, such as thaw resume or thaw train", ErrOldSchema, have, len(migrations))
+	}
+	return nil
 }
 
 // walPresent reports whether the database has a non-empty write-ahead log:

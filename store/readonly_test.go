@@ -76,7 +76,7 @@ func chmodTree(t *testing.T, dir string) {
 // the stale run, not one byte or timestamp changed) and that the database
 // handle itself refuses writes, as SQLite's read-only mode does for root
 // too. As another user it also checks that Open fails where OpenReadOnly
-// works.
+// works. SQLite-only: it is about SQLite's files and their permissions.
 func TestOpenReadOnly(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -151,7 +151,7 @@ func TestOpenReadOnly(t *testing.T) {
 
 // TestOpenReadOnlyBesideWriter: a reader opened while a writer has the
 // store open sees the writer's commits, including later ones, which live in
-// the write-ahead log.
+// the write-ahead log. SQLite-only: the log is SQLite's file.
 func TestOpenReadOnlyBesideWriter(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -173,7 +173,8 @@ func TestOpenReadOnlyBesideWriter(t *testing.T) {
 }
 
 // TestOpenForReading: a reading command recovers a crashed run where it
-// can write, and still reads a store it cannot write.
+// can write, and still reads a store it cannot write. SQLite-only: what it
+// cannot write is SQLite's folder.
 func TestOpenForReading(t *testing.T) {
 	ctx := context.Background()
 	stale := func(t *testing.T) (string, Run) {

@@ -47,7 +47,8 @@ type Recorder struct {
 	run   string
 	every time.Duration
 	ack   func(step int64)
-	ctl   *trainer.Control // stopped when a stop is requested; nil: not watched
+	ctl   *trainer.Control   // stopped when a stop is requested; nil: not watched
+	why   func(error) string // the stop reason of a stopped run; nil: none
 
 	// Owned by the goroutine that calls Report and Checkpoint.
 	stageStart []int64 // start step of every stage seen
@@ -100,6 +101,17 @@ func OnAck(f func(step int64)) RecordOption {
 // the run through c (see trainer.Control.Stop).
 func StopWith(c *trainer.Control) RecordOption {
 	return func(r *Recorder) { r.ctl = c }
+}
+
+// WhyStopped sets a function that [Recorder.Finish] calls when the run
+// ends stopped, with the run's error (the context's error when its context
+// was cancelled, nil when its control stopped it): what it returns is
+// recorded with the run as its [Run.StopReason], in the same write as the
+// status. A run whose stop was asked for ([Store.RequestStop]) records no
+// reason: it stopped for whoever asked, even when something else reached
+// it first.
+func WhyStopped(f func(err error) string) RecordOption {
+	return func(r *Recorder) { r.why = f }
 }
 
 // ResumeFrom tells a recorder that the run continues from a checkpoint:
@@ -343,21 +355,32 @@ func (r *Recorder) Finish(res trainer.Result, err error) error {
 			text = ioFailurePrefix + text // resumable: see Store.Resume
 		}
 	}
+	reason := ""
+	if st == trainer.StatusStopped && r.why != nil {
+		reason = r.why(err)
+	}
+	if reason != "" {
+		// A stop was asked for: the run stopped for its asker, whatever
+		// reached it first.
+		if asked, err := r.s.StopRequested(r.ctx, r.run); err != nil || asked {
+			reason = ""
+		}
+	}
 	for i, sr := range res.Stages {
 		s := stageOf(i, sr)
 		r.enqueue(op{stage: &s})
 	}
-	return r.end(st, text)
+	return r.end(st, text, reason)
 }
 
 // Close stops the recorder without a result: what is queued is stored and
 // the run, if Finish has not ended it, is marked interrupted, since nothing
 // will record it any more. Calling Close or Finish again does nothing.
 func (r *Recorder) Close() error {
-	return r.end(trainer.StatusInterrupted, "the recording process stopped before the run ended")
+	return r.end(trainer.StatusInterrupted, "the recording process stopped before the run ended", "")
 }
 
-func (r *Recorder) end(st trainer.Status, text string) error {
+func (r *Recorder) end(st trainer.Status, text, reason string) error {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -367,7 +390,7 @@ func (r *Recorder) end(st trainer.Status, text string) error {
 	r.mu.Unlock()
 	close(r.stop)
 	r.done.Wait() // the writer drains the queue before it returns
-	if err := r.s.SetStatus(r.ctx, r.run, st, text); err != nil {
+	if err := r.s.setStatus(r.ctx, r.run, st, text, reason); err != nil {
 		r.fail(fmt.Errorf("record %s: %w", r.run, err), false)
 	}
 	return r.Err()

@@ -111,9 +111,11 @@ func settle(t *testing.T, n int) {
 	}
 }
 
-func TestRecorderRecordsRun(t *testing.T) {
+func TestRecorderRecordsRun(t *testing.T) { dialects(t, testRecorderRecordsRun) }
+
+func testRecorderRecordsRun(t *testing.T, at place) {
 	ctx := context.Background()
-	s := mustOpen(t)
+	s := at.mustOpen(t)
 	run := createRun(t, s, "recorded")
 	before := runtime.NumGoroutine()
 	spec := trainSpec(t, 2, 5)
@@ -218,9 +220,11 @@ func stoppedRun(t *testing.T, s *Store, stop int) Run {
 	return run
 }
 
-func TestResumeMatchesUninterrupted(t *testing.T) {
+func TestResumeMatchesUninterrupted(t *testing.T) { dialects(t, testResumeMatchesUninterrupted) }
+
+func testResumeMatchesUninterrupted(t *testing.T, at place) {
 	ctx := context.Background()
-	s := mustOpen(t)
+	s := at.mustOpen(t)
 	full := createRun(t, s, "full")
 	want, err := s.Train(ctx, full.ID, trainSpec(t, 2, 5), nil)
 	if err != nil {
@@ -260,9 +264,11 @@ func TestResumeMatchesUninterrupted(t *testing.T) {
 	}
 }
 
-func TestResumeSkipsBadCheckpoint(t *testing.T) {
+func TestResumeSkipsBadCheckpoint(t *testing.T) { dialects(t, testResumeSkipsBadCheckpoint) }
+
+func testResumeSkipsBadCheckpoint(t *testing.T, at place) {
 	ctx := context.Background()
-	s := mustOpen(t)
+	s := at.mustOpen(t)
 	full := createRun(t, s, "full")
 	if _, err := s.Train(ctx, full.ID, trainSpec(t, 2, 5), nil); err != nil {
 		t.Fatal(err)
@@ -320,9 +326,11 @@ func TestResumeSkipsBadCheckpoint(t *testing.T) {
 	}
 }
 
-func TestResumeRefuses(t *testing.T) {
+func TestResumeRefuses(t *testing.T) { dialects(t, testResumeRefuses) }
+
+func testResumeRefuses(t *testing.T, at place) {
 	ctx := context.Background()
-	s := mustOpen(t)
+	s := at.mustOpen(t)
 	live := createRun(t, s, "live")
 	done := createRun(t, s, "done")
 	if err := s.SetStatus(ctx, done.ID, trainer.StatusDone, ""); err != nil {
@@ -360,9 +368,11 @@ func TestResumeRefuses(t *testing.T) {
 	}
 }
 
-func TestRecorderSurfacesWriteErrors(t *testing.T) {
+func TestRecorderSurfacesWriteErrors(t *testing.T) { dialects(t, testRecorderSurfacesWriteErrors) }
+
+func testRecorderSurfacesWriteErrors(t *testing.T, at place) {
 	ctx := context.Background()
-	s := mustOpen(t)
+	s := at.mustOpen(t)
 	run := createRun(t, s, "doomed")
 	before := runtime.NumGoroutine()
 	rec, err := s.Record(ctx, run.ID)
@@ -386,9 +396,11 @@ func TestRecorderSurfacesWriteErrors(t *testing.T) {
 	}
 }
 
-func TestRecordRefusesFinishedRun(t *testing.T) {
+func TestRecordRefusesFinishedRun(t *testing.T) { dialects(t, testRecordRefusesFinishedRun) }
+
+func testRecordRefusesFinishedRun(t *testing.T, at place) {
 	ctx := context.Background()
-	s := mustOpen(t)
+	s := at.mustOpen(t)
 	run := createRun(t, s, "over")
 	s.SetStatus(ctx, run.ID, trainer.StatusDone, "")
 	if _, err := s.Record(ctx, run.ID); !errors.Is(err, ErrNotLive) {
@@ -399,9 +411,11 @@ func TestRecordRefusesFinishedRun(t *testing.T) {
 	}
 }
 
-func TestRecorderCloseMarksInterrupted(t *testing.T) {
+func TestRecorderCloseMarksInterrupted(t *testing.T) { dialects(t, testRecorderCloseMarksInterrupted) }
+
+func testRecorderCloseMarksInterrupted(t *testing.T, at place) {
 	ctx := context.Background()
-	s := mustOpen(t)
+	s := at.mustOpen(t)
 	run := createRun(t, s, "abandoned")
 	rec, err := s.Record(ctx, run.ID)
 	if err != nil {
@@ -424,8 +438,12 @@ func TestRecorderCloseMarksInterrupted(t *testing.T) {
 }
 
 func TestReportDoesNotWaitForTheDatabase(t *testing.T) {
+	dialects(t, testReportDoesNotWaitForTheDatabase)
+}
+
+func testReportDoesNotWaitForTheDatabase(t *testing.T, at place) {
 	ctx := context.Background()
-	s := mustOpen(t)
+	s := at.mustOpen(t)
 	run := createRun(t, s, "patient")
 	rec, err := s.Record(ctx, run.ID)
 	if err != nil {

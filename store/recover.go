@@ -27,6 +27,9 @@ func (s *Store) Recovery() Recovery { return s.recovery }
 
 // recover runs the crash recovery described at Open.
 func (s *Store) recover(ctx context.Context) error {
+	if err := s.checkRoot(ctx); err != nil {
+		return err
+	}
 	ids, err := s.MarkStale(ctx)
 	if err != nil {
 		return err
@@ -114,7 +117,8 @@ func (s *Store) verifyCheckpoints(ctx context.Context) error {
 // sweepFiles tidies runs/. The folder of a live run belongs to its process
 // and is not touched. Elsewhere temporary checkpoint files are removed,
 // finished deletions are completed, and whatever the store does not know is
-// moved to quarantine/.
+// moved to quarantine/, except for folders that name no run of the store
+// under a root given with WithCheckpoints: other stores may share it.
 func (s *Store) sweepFiles(ctx context.Context) error {
 	entries, err := os.ReadDir(filepath.Join(s.dir, "runs"))
 	if errors.Is(err, os.ErrNotExist) {
@@ -139,6 +143,11 @@ func (s *Store) sweepFiles(ctx context.Context) error {
 			continue
 		}
 		r, err := s.runByID(ctx, name)
+		if errors.Is(err, ErrNotFound) && s.root != "" {
+			// A root given with WithCheckpoints may be shared with other
+			// stores, whose runs these may be.
+			continue
+		}
 		if errors.Is(err, ErrNotFound) {
 			if err := s.quarantine(rel); err != nil {
 				return err

@@ -66,11 +66,20 @@ type Run struct {
 	// StopRequested is set by [Store.RequestStop]: the process running
 	// the run stops it at its next heartbeat.
 	StopRequested bool
+	// StopReason says why a stopped run stopped, as its recorder was told
+	// (see [WhyStopped]): [StopShutdown] when the shutdown of the process
+	// that ran it stopped it, empty otherwise and for every other status.
+	StopReason string
 }
+
+// StopShutdown is the [Run.StopReason] of a run that the shutdown of the
+// process training it stopped, not its owner: thaw serve resumes such runs
+// when it starts again.
+const StopShutdown = "shutdown"
 
 const runColumns = `id, name, parent_run_id, parent_checkpoint_id, model, model_hash,
 	dataset, dataset_hash, plan, seed, version, status, created_ms, heartbeat_ms,
-	finished_ms, error, owner, parent_step, stop_requested`
+	finished_ms, error, owner, parent_step, stop_requested, stop_reason`
 
 // scanRun reads a row of runColumns; the tags are read apart, by withTags.
 func scanRun(row interface{ Scan(...any) error }) (Run, error) {
@@ -82,7 +91,7 @@ func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 	var finished sql.NullInt64
 	err := row.Scan(&r.ID, &r.Name, &parent, &parentCk, &r.Model, &r.ModelHash,
 		&r.Dataset, &r.DatasetHash, &plan, &r.Seed, &r.Version, &r.Status,
-		&created, &heartbeat, &finished, &r.Error, &r.Owner, &parentStep, &r.StopRequested)
+		&created, &heartbeat, &finished, &r.Error, &r.Owner, &parentStep, &r.StopRequested, &r.StopReason)
 	if err != nil {
 		return Run{}, err
 	}
@@ -98,7 +107,7 @@ func nullString(s string) sql.NullString { return sql.NullString{String: s, Vali
 
 // CreateRun records a new run and returns it with its ID, Status, Created
 // and Heartbeat set; whatever r has in ID, Created, Heartbeat, Finished,
-// Error and StopRequested is ignored. Status is running unless r asks for
+// Error, StopRequested and StopReason is ignored. Status is running unless r asks for
 // queued: a queued run waits for [Store.Resume] (or the engine) to start
 // it. A nil Plan is stored as JSON null; Tags are stored sorted, without
 // duplicates.
@@ -128,10 +137,10 @@ func (s *Store) CreateRun(ctx context.Context, r Run) (Run, error) {
 		return Run{}, fmt.Errorf("create run: %w", err)
 	}
 	r.Tags = tags
-	now := s.now()
+	now := s.stamp(ctx)
 	r.ID = newID(now)
 	r.Created, r.Heartbeat = time.UnixMilli(ms(now)), time.UnixMilli(ms(now))
-	r.Finished, r.Error, r.StopRequested = time.Time{}, "", false
+	r.Finished, r.Error, r.StopRequested, r.StopReason = time.Time{}, "", false, ""
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		if r.ParentCheckpoint != "" {
 			var parent string
@@ -163,7 +172,7 @@ func (s *Store) CreateRun(ctx context.Context, r Run) (Run, error) {
 			r.ParentStep = 0
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO runs (`+runColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '', ?, ?, FALSE)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '', ?, ?, FALSE, '')`,
 			r.ID, r.Name, nullString(r.ParentRun), nullString(r.ParentCheckpoint),
 			r.Model, r.ModelHash, r.Dataset, r.DatasetHash, string(r.Plan), r.Seed,
 			r.Version, r.Status, ms(now), ms(now), r.Owner, parentStep)
@@ -457,7 +466,7 @@ func (s *Store) Branches(ctx context.Context, id string) ([]Run, error) {
 func (s *Store) Heartbeat(ctx context.Context, id string) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE runs SET heartbeat_ms = ?
-			WHERE id = ? AND status IN ('running', 'paused')`, ms(s.now()), id)
+			WHERE id = ? AND status IN ('running', 'paused')`, ms(s.stamp(ctx)), id)
 		if err != nil {
 			return err
 		}
@@ -492,18 +501,27 @@ func runState(ctx context.Context, tx *sql.Tx, id string) error {
 // [ErrInvalid] for an unknown status and [ErrNotFound] when the run does not
 // exist.
 func (s *Store) SetStatus(ctx context.Context, id string, st Status, errText string) error {
+	return s.setStatus(ctx, id, st, errText, "")
+}
+
+// setStatus is SetStatus that records why a run stopped, when st is
+// stopped; the reason is cleared otherwise.
+func (s *Store) setStatus(ctx context.Context, id string, st Status, errText, stopReason string) error {
 	if !st.Valid() {
 		return fmt.Errorf("set status of %s: %q: %w", id, st, ErrInvalid)
 	}
-	now := ms(s.now())
+	if st != trainer.StatusStopped {
+		stopReason = ""
+	}
+	now := ms(s.stamp(ctx))
 	var res sql.Result
 	var err error
 	if !st.Final() {
 		res, err = s.exec(ctx, `UPDATE runs SET status = ?, error = ?, heartbeat_ms = ?,
-			finished_ms = NULL WHERE id = ?`, st, errText, now, id)
+			finished_ms = NULL, stop_reason = '' WHERE id = ?`, st, errText, now, id)
 	} else {
-		res, err = s.exec(ctx, `UPDATE runs SET status = ?, error = ?, finished_ms = ?
-			WHERE id = ?`, st, errText, now, id)
+		res, err = s.exec(ctx, `UPDATE runs SET status = ?, error = ?, finished_ms = ?,
+			stop_reason = ? WHERE id = ?`, st, errText, now, stopReason, id)
 	}
 	if err == nil {
 		var n int64
@@ -603,7 +621,7 @@ func (s *Store) RequestStop(ctx context.Context, id string) error {
 		if n, err := res.RowsAffected(); err != nil || n == 1 {
 			return err
 		}
-		res, err = tx.ExecContext(ctx, `UPDATE runs SET status = 'stopped', finished_ms = ?
+		res, err = tx.ExecContext(ctx, `UPDATE runs SET status = 'stopped', finished_ms = ?, stop_reason = ''
 			WHERE id = ? AND status = 'queued'`, now, id)
 		if err != nil {
 			return err
@@ -615,6 +633,31 @@ func (s *Store) RequestStop(ctx context.Context, id string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("request stop of %s: %w", id, err)
+	}
+	return nil
+}
+
+// Requeue turns the run id, stopped for reason (its [Run.StopReason]), into
+// a queued run again, to be resumed ([Store.Resume]) from its last
+// checkpoint when its turn comes: thaw serve requeues the runs its own
+// shutdown stopped when it starts again. Only one of several processes
+// requeuing a run at once succeeds. It returns an error wrapping
+// [ErrNotFound] when the run does not exist and [ErrInvalid] when it is
+// not stopped for that reason (any more).
+func (s *Store) Requeue(ctx context.Context, id, reason string) error {
+	res, err := s.exec(ctx, `UPDATE runs SET status = 'queued', finished_ms = NULL, stop_reason = '',
+		stop_requested = FALSE WHERE id = ? AND status = 'stopped' AND stop_reason = ?`, id, reason)
+	if err == nil {
+		var n int64
+		if n, err = res.RowsAffected(); err == nil && n == 0 {
+			var r Run
+			if r, err = s.runByID(ctx, id); err == nil {
+				err = fmt.Errorf("%w: it is %s (stop reason %q), not stopped for %q", ErrInvalid, r.Status, r.StopReason, reason)
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("requeue %s: %w", id, err)
 	}
 	return nil
 }

@@ -14,10 +14,11 @@ import (
 	"thaw/trainer"
 )
 
-func TestMigrationsIdempotent(t *testing.T) {
-	dir := t.TempDir()
+func TestMigrationsIdempotent(t *testing.T) { dialects(t, testMigrationsIdempotent) }
+
+func testMigrationsIdempotent(t *testing.T, at place) {
 	for i := 0; i < 3; i++ {
-		s, err := Open(dir)
+		s, err := at.open()
 		if err != nil {
 			t.Fatalf("open %d: %v", i, err)
 		}
@@ -30,12 +31,15 @@ func TestMigrationsIdempotent(t *testing.T) {
 		}
 		s.Close()
 	}
-	s := mustOpenDir(t, dir)
+	s := at.mustOpen(t)
 	runs, err := s.ListRuns(context.Background(), RunFilter{})
 	if err != nil || len(runs) != 1 {
 		t.Fatalf("runs after reopening: %d, %v; want 1", len(runs), err)
 	}
-	fi, err := os.Stat(filepath.Join(dir, dbFile))
+	if at.dialect != "sqlite" {
+		return // the file's mode is SQLite's alone
+	}
+	fi, err := os.Stat(filepath.Join(at.addr, dbFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,9 +48,11 @@ func TestMigrationsIdempotent(t *testing.T) {
 	}
 }
 
-func TestRunCRUD(t *testing.T) {
+func TestRunCRUD(t *testing.T) { dialects(t, testRunCRUD) }
+
+func testRunCRUD(t *testing.T, at place) {
 	ctx := context.Background()
-	s := mustOpen(t)
+	s := at.mustOpen(t)
 	a := mustRun(t, s, "Gradual on fashion")
 	if len(a.ID) != idLen || a.Status != trainer.StatusRunning {
 		t.Fatalf("created %+v", a)
@@ -166,11 +172,14 @@ func TestRunCRUD(t *testing.T) {
 }
 
 func TestStaleHeartbeatBecomesInterrupted(t *testing.T) {
+	dialects(t, testStaleHeartbeatBecomesInterrupted)
+}
+
+func testStaleHeartbeatBecomesInterrupted(t *testing.T, at place) {
 	ctx := context.Background()
-	dir := t.TempDir()
 	now := time.Now()
 	clock := func() time.Time { return now }
-	s, err := Open(dir, withClock(clock))
+	s, err := at.open(withClock(clock))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +198,7 @@ func TestStaleHeartbeatBecomesInterrupted(t *testing.T) {
 	// 40 s later only fresh sends a heartbeat (from a process that allows
 	// an hour of silence, so that it does not mark the others yet).
 	now = now.Add(40 * time.Second)
-	s, err = Open(dir, withClock(clock), WithGrace(time.Hour))
+	s, err = at.open(withClock(clock), WithGrace(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +207,7 @@ func TestStaleHeartbeatBecomesInterrupted(t *testing.T) {
 	}
 	s.Close()
 	now = now.Add(10 * time.Second)
-	s = mustOpenDir(t, dir, withClock(clock), WithGrace(30*time.Second))
+	s = at.mustOpen(t, withClock(clock), WithGrace(30*time.Second))
 	want := map[string]Status{stale.ID: trainer.StatusInterrupted, paused.ID: trainer.StatusInterrupted,
 		fresh.ID: trainer.StatusRunning, done.ID: trainer.StatusDone}
 	for id, st := range want {
@@ -218,9 +227,11 @@ func TestStaleHeartbeatBecomesInterrupted(t *testing.T) {
 	}
 }
 
-func TestStages(t *testing.T) {
+func TestStages(t *testing.T) { dialects(t, testStages) }
+
+func testStages(t *testing.T, at place) {
 	ctx := context.Background()
-	s := mustOpen(t)
+	s := at.mustOpen(t)
 	r := mustRun(t, s, "r")
 	put := []Stage{
 		{Index: 0, Name: "head", Trainable: []string{"head"}, Start: 0, End: -1},
@@ -261,12 +272,13 @@ func TestID(t *testing.T) {
 // TestMigrationFromSchema1 opens a store written at schema version 1 with
 // runs in every status it knew: they keep their status and lose nothing,
 // and gain the columns of version 2 at their zero values.
-func TestMigrationFromSchema1(t *testing.T) {
+func TestMigrationFromSchema1(t *testing.T) { dialects(t, testMigrationFromSchema1) }
+
+func testMigrationFromSchema1(t *testing.T, at place) {
 	ctx := context.Background()
-	dir := t.TempDir()
 	all := migrations
 	migrations = all[:1]
-	old, err := Open(dir)
+	old, err := at.open()
 	migrations = all
 	if err != nil {
 		t.Fatal(err)
@@ -291,7 +303,7 @@ func TestMigrationFromSchema1(t *testing.T) {
 	}
 	old.Close()
 
-	s := mustOpenDir(t, dir)
+	s := at.mustOpen(t)
 	if v, _ := s.SchemaVersion(ctx); v != len(migrations) {
 		t.Fatalf("schema %d after opening, want %d", v, len(migrations))
 	}
@@ -318,9 +330,11 @@ func TestMigrationFromSchema1(t *testing.T) {
 
 // TestRename: a run's name changes in place; an empty name and an
 // unknown run are refused.
-func TestRename(t *testing.T) {
+func TestRename(t *testing.T) { dialects(t, testRename) }
+
+func testRename(t *testing.T, at place) {
 	ctx := context.Background()
-	s := mustOpen(t)
+	s := at.mustOpen(t)
 	r := mustRun(t, s, "before")
 	if err := s.Rename(ctx, r.ID, "after"); err != nil {
 		t.Fatal(err)
@@ -333,5 +347,69 @@ func TestRename(t *testing.T) {
 	}
 	if err := s.Rename(ctx, "0000000000000000000000000z", "x"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown run: %v, want ErrNotFound", err)
+	}
+}
+
+// TestStopReason: the recorder stores why a run stopped with its status
+// (none when a stop was asked for), a requeue takes only a run stopped for the reason asked, and resuming
+// clears it.
+func TestStopReason(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t)
+	why := WhyStopped(func(err error) string {
+		if errors.Is(err, context.Canceled) {
+			return StopShutdown
+		}
+		return ""
+	})
+	tests := []struct {
+		name   string
+		status trainer.Status
+		err    error
+		asked  bool // a stop was requested before the run ended
+		want   string
+	}{
+		{"cancelled", trainer.StatusStopped, context.Canceled, false, StopShutdown},
+		{"cancelled while a stop was asked for", trainer.StatusStopped, context.Canceled, true, ""},
+		{"stopped by its control", trainer.StatusStopped, nil, false, ""},
+		{"done", trainer.StatusDone, nil, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := mustRun(t, s, tt.name)
+			rec, err := s.Record(ctx, r.ID, why)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.asked {
+				if err := s.RequestStop(ctx, r.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rec.Finish(trainer.Result{Status: tt.status}, tt.err)
+			got, err := s.Run(ctx, r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != tt.status || got.StopReason != tt.want {
+				t.Fatalf("run is %s, stop reason %q; want %s, %q", got.Status, got.StopReason, tt.status, tt.want)
+			}
+			err = s.Requeue(ctx, r.ID, StopShutdown)
+			if tt.want == "" {
+				if !errors.Is(err, ErrInvalid) {
+					t.Errorf("requeue: %v, want ErrInvalid", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := s.Run(ctx, r.ID); got.Status != trainer.StatusQueued || got.StopReason != "" || !got.Finished.IsZero() {
+				t.Errorf("requeued run is %s, stop reason %q, finished %v; want queued, none", got.Status, got.StopReason, got.Finished)
+			}
+			if err := s.Requeue(ctx, r.ID, StopShutdown); !errors.Is(err, ErrInvalid) {
+				t.Errorf("second requeue: %v, want ErrInvalid", err)
+			}
+		})
 	}
 }

@@ -50,8 +50,9 @@ func fillSeries(t testing.TB, s *Store, run, name string, n int) {
 	for _, w := range rollupWidths {
 		_, err := s.db.Exec(`INSERT INTO metric_rollups
 			(run_id, name, width, bucket, first_step, last_step, min_value, max_value, sum_value, n, n_values)
-			SELECT run_id, name, ?, step / ?, MIN(step), MAX(step), MIN(value), MAX(value), SUM(value), COUNT(*), COUNT(value)
-			FROM metrics WHERE run_id = ? AND name = ? GROUP BY run_id, name, step / ?`, w, w, run, name, w)
+			SELECT run_id, name, ?, bucket, MIN(step), MAX(step), MIN(value), MAX(value), SUM(value), COUNT(*), COUNT(value)
+			FROM (SELECT run_id, name, step, value, step / ? AS bucket FROM metrics WHERE run_id = ? AND name = ?) m
+			GROUP BY run_id, name, bucket`, w, w, run, name)
 		if err != nil {
 			t.Fatalf("fill series: summaries of width %d: %v", w, err)
 		}

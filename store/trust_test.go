@@ -17,9 +17,11 @@ import (
 // A run that failed on I/O (a full disk) is recorded as failed, marked so,
 // and resumes from its last good checkpoint to the weights of a run that
 // never failed; a run that failed otherwise does not resume.
-func TestResumeAfterIOFailure(t *testing.T) {
+func TestResumeAfterIOFailure(t *testing.T) { dialects(t, testResumeAfterIOFailure) }
+
+func testResumeAfterIOFailure(t *testing.T, at place) {
 	ctx := context.Background()
-	s, err := Open(t.TempDir())
+	s, err := at.open()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,10 +101,12 @@ func TestIOFailure(t *testing.T) {
 
 // A run whose heartbeat is fresh is refused with the seconds left until it
 // is stale; once stale it resumes.
-func TestResumeLiveSaysHowLong(t *testing.T) {
+func TestResumeLiveSaysHowLong(t *testing.T) { dialects(t, testResumeLiveSaysHowLong) }
+
+func testResumeLiveSaysHowLong(t *testing.T, at place) {
 	ctx := context.Background()
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	s, err := Open(t.TempDir(), withClock(func() time.Time { return now }))
+	s, err := at.open(withClock(func() time.Time { return now }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,9 +129,11 @@ func TestResumeLiveSaysHowLong(t *testing.T) {
 }
 
 // RunSize counts a run's checkpoint files.
-func TestRunSize(t *testing.T) {
+func TestRunSize(t *testing.T) { dialects(t, testRunSize) }
+
+func testRunSize(t *testing.T, at place) {
 	ctx := context.Background()
-	s, err := Open(t.TempDir())
+	s, err := at.open()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,14 +2,30 @@ package trainer
 
 import "sync"
 
-// Control lets another goroutine steer a run between batches. The zero
-// value is ready to use; a Control serves one run.
+// Control lets another goroutine steer a run between batches, and see
+// how far an evaluation pass has got. The zero value is ready to use; a
+// Control serves one run.
 type Control struct {
 	mu      sync.Mutex
 	paused  bool
 	stop    bool
 	skip    bool
 	changed chan struct{} // closed and replaced on every change
+
+	eval EvalProgress
+}
+
+// Evaluation returns how far the run's evaluation pass under way has got
+// (see EvalProgress): its set, the samples done and its total; EvalNone
+// between passes. It never waits on the run.
+func (c *Control) Evaluation() (set EvalSet, done, total int) { return c.evalProgress().Load() }
+
+// evalProgress is where the run's evaluator counts; nil for a nil c.
+func (c *Control) evalProgress() *EvalProgress {
+	if c == nil {
+		return nil
+	}
+	return &c.eval
 }
 
 func (c *Control) set(f func()) {

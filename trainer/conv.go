@@ -317,8 +317,8 @@ func (l *Conv2D[T]) Backward(dy *Tensor[T], needDX bool) *Tensor[T] {
 }
 
 // grow returns s resized to n elements, reusing its storage when it is
-// large enough. The contents are unspecified. It is the one such helper:
-// layers' buffers, packed panels and offsets alike.
+// large enough: the one helper for every scratch buffer, of any element
+// type. The contents are unspecified.
 func grow[T any](s []T, n int) []T {
 	if cap(s) < n {
 		return make([]T, n)

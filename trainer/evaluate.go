@@ -49,6 +49,79 @@ type evaluator struct {
 	// runs (see Prefixes); dataKeys memoises the sets' keys for it.
 	shared   *Prefixes
 	dataKeys map[*Dataset][32]byte
+	// progress, when set, is told how far each pass has got (see
+	// EvalProgress); nil costs nothing.
+	progress *EvalProgress
+}
+
+// EvalSet names the set an evaluation pass goes through.
+type EvalSet uint8
+
+// The sets a run's passes go through.
+const (
+	EvalNone       EvalSet = iota // no pass under way
+	EvalValidation                // the validation set
+	EvalGauge                     // the forgetting gauge's source set
+	// EvalPrefix is the training set through the frozen prefix, computed
+	// once when a stage starts and reused by its steps.
+	EvalPrefix
+)
+
+// String names the set as a status line does: "validating".
+func (s EvalSet) String() string {
+	switch s {
+	case EvalValidation:
+		return "validating"
+	case EvalGauge:
+		return "gauging source"
+	case EvalPrefix:
+		return "caching prefix"
+	}
+	return ""
+}
+
+// EvalProgress is how far the evaluation pass under way has got: its set
+// and how many of its samples are done. A run's evaluator updates it with
+// one atomic add per batch of a pass (a few hundred samples), so that a
+// viewer can show a pass that lasts seconds moving without the trainer
+// reporting more often; any goroutine may read it, at any rate, and a run
+// nobody watches pays the adds alone. The zero value reads as no pass.
+type EvalProgress struct {
+	// v packs the set (top 4 bits), the pass's total (30 bits) and the
+	// samples done (30 bits), so that one load reads a consistent triple.
+	v atomic.Uint64
+}
+
+// evalField is the width of the total and the done count in
+// EvalProgress.v; a set of 2³⁰ samples or more is not shown.
+const evalField = 30
+
+// Load returns the set of the pass under way, the samples done and its
+// total; EvalNone and zeros when no pass is under way.
+func (p *EvalProgress) Load() (set EvalSet, done, total int) {
+	if p == nil {
+		return EvalNone, 0, 0
+	}
+	v := p.v.Load()
+	const mask = 1<<evalField - 1
+	return EvalSet(v >> (2 * evalField)), int(v & mask), int(v >> evalField & mask)
+}
+
+// start announces a pass of total samples through set and returns the
+// function that counts a batch of n samples done; end says no pass is
+// under way. On a nil p both do nothing.
+func (p *EvalProgress) start(set EvalSet, total int) (add func(n int)) {
+	if p == nil || total <= 0 || total >= 1<<evalField {
+		return func(int) {}
+	}
+	p.v.Store(uint64(set)<<(2*evalField) | uint64(total)<<evalField)
+	return func(n int) { p.v.Add(uint64(n)) }
+}
+
+func (p *EvalProgress) end() {
+	if p != nil {
+		p.v.Store(0)
+	}
 }
 
 // maxCacheBytes bounds one set's cached prefix outputs; a set whose
@@ -226,6 +299,13 @@ func (e *evaluator) pass(ds *Dataset, head *Block[float32], wantLoss bool) (loss
 	ws := e.workersFor(n, head)
 	losses := make([]float64, n)
 	corrects := make([]int, n)
+	// A pass without the loss is the forgetting gauge's.
+	set := EvalValidation
+	if !wantLoss {
+		set = EvalGauge
+	}
+	done := e.progress.start(set, ds.Len())
+	defer e.progress.end()
 	var next atomic.Int64
 	work := func(w *evalWorker) {
 		for {
@@ -260,6 +340,7 @@ func (e *evaluator) pass(ds *Dataset, head *Block[float32], wantLoss bool) (loss
 				losses[i] = w.ce.Forward(logits, w.y) * float64(len(w.y))
 			}
 			corrects[i] = countCorrect(logits, w.y)
+			done(len(batches[i]))
 		}
 	}
 	runWorkers(ws, work)
@@ -559,6 +640,8 @@ func (e *evaluator) prefix(ds *Dataset, k, from int, lower *prefixEntry) (shape 
 	out = make([]float32, ds.Len()*per)
 
 	ws := e.workersFor(n, nil)
+	done := e.progress.start(EvalPrefix, ds.Len())
+	defer e.progress.end()
 	var next atomic.Int64
 	work := func(w *evalWorker) {
 		in := &Tensor[float32]{}
@@ -587,6 +670,7 @@ func (e *evaluator) prefix(ds *Dataset, k, from int, lower *prefixEntry) (shape 
 			}
 			// The batches are consecutive runs of samples.
 			copy(out[batches[i][0]*per:], h.Data[:len(batches[i])*per])
+			done(len(batches[i]))
 		}
 	}
 	runWorkers(ws, work)

@@ -197,13 +197,14 @@ func detach[T Float](b *Block[T]) {
 // output has more than one dimension) from block k's output to m's
 // classes, initialised from rng as [New] initialises a model. The probe
 // of block k is this model trained with everything below the head frozen.
-// m is not changed.
+// k = -1 keeps no block: the head alone on the raw input, the probe of
+// the input itself. m is not changed.
 //
 // It returns an error when block k's output shape cannot be computed or
-// the cut model cannot be built. It panics if k is not the index of one of
-// m's blocks.
+// the cut model cannot be built. It panics if k is neither -1 nor the
+// index of one of m's blocks.
 func CutModel[T Float](m *Model[T], k int, rng *rand.Rand) (*Model[T], error) {
-	if k < 0 || k >= len(m.Blocks) {
+	if k < -1 || k >= len(m.Blocks) {
 		panic(fmt.Sprintf("trainer: cut at block %d of %d", k, len(m.Blocks)))
 	}
 	cfg := m.Config
@@ -227,7 +228,11 @@ func CutModel[T Float](m *Model[T], k int, rng *rand.Rand) (*Model[T], error) {
 	cfg.Blocks = append(cfg.Blocks, BlockConfig{Name: "probe", Layers: layers})
 	cut, err := New[T](&cfg, rng)
 	if err != nil {
-		return nil, fmt.Errorf("cut below %s: %w", m.Blocks[k].Name, err)
+		at := "the input"
+		if k >= 0 {
+			at = m.Blocks[k].Name
+		}
+		return nil, fmt.Errorf("cut above %s: %w", at, err)
 	}
 	for i := range k + 1 {
 		src, dst := m.Blocks[i].Layers, cut.Blocks[i].Layers

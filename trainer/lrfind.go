@@ -13,7 +13,8 @@ import (
 // the learning rate grows exponentially from StartLR to EndLR over Steps
 // batches, the training loss is smoothed with a debiased exponential moving
 // average, and the test stops early once the smoothed loss exceeds StopDiv
-// times its best. The suggestion is fastai's "valley".
+// times its best. The suggestions are fastai's four (SuggestLRs); the one
+// FindLR calls its Suggestion is "valley", fastai's default.
 
 // Defaults of a FindLRSpec's zero fields: fastai's lr_find(start_lr=1e-7,
 // end_lr=10, num_it=100, stop_div=True) and its Recorder's AvgSmoothLoss
@@ -66,6 +67,22 @@ type LRFindResult struct {
 	// Suggestion is fastai's valley learning rate, LRs[SuggestionIndex].
 	Suggestion      float64
 	SuggestionIndex int
+	// Suggestions are fastai's four suggestions, in the order of
+	// SuggestLRs: minimum, steep, valley, slide.
+	Suggestions []LRSuggestion
+}
+
+// LRSuggestion is one learning rate suggested by a range test.
+type LRSuggestion struct {
+	// Name is fastai's name of the rule: "minimum", "steep", "valley" or
+	// "slide".
+	Name string
+	// LR is the suggested learning rate.
+	LR float64
+	// Index is the point of the curve the rule marks: the suggestion's own
+	// point, except for minimum, which suggests a tenth of the learning
+	// rate at Index.
+	Index int
 }
 
 // ErrLRFindShort is returned by FindLR when the curve is too short to
@@ -172,15 +189,114 @@ func FindLR(ctx context.Context, spec FindLRSpec) (LRFindResult, error) {
 		}
 	}
 
-	idx, ok := valleyIndex(res.Losses, steps)
+	sugg, ok := SuggestLRs(res.LRs, res.Losses, steps)
 	if !ok {
 		if runErr != nil {
 			return res, runErr
 		}
 		return res, ErrLRFindShort
 	}
-	res.SuggestionIndex, res.Suggestion = idx, res.LRs[idx]
+	res.Suggestions = sugg
+	for _, sg := range sugg {
+		if sg.Name == "valley" {
+			res.SuggestionIndex, res.Suggestion = sg.Index, sg.LR
+		}
+	}
 	return res, runErr
+}
+
+// SuggestLRs returns fastai's four learning-rate suggestions over a range
+// test's curve: lrs[i] the learning rate of step i (growing
+// exponentially) and losses[i] the smoothed loss after it, of a test
+// planned for numIt steps. As fastai's Learner.lr_find does
+// (fastai/callback/schedule.py, v2.5 and later), every rule sees the curve
+// without its first numIt/10 points and its last 5 (the whole curve when
+// that leaves fewer than 2), and
+//
+//   - minimum is a tenth of the learning rate at the lowest loss;
+//   - steep is the learning rate where the loss falls fastest against
+//     log(lr): the argmin of (losses[i+1]-losses[i]) / (log lrs[i+1] -
+//     log lrs[i]), the first one on a tie;
+//   - valley is the middle of the longest strictly decreasing stretch
+//     (see valleyIndex);
+//   - slide walks left from the end comparing the loss's gradient
+//     (numpy.gradient: central differences inside, one-sided at the ends)
+//     at points lr_diff = 15 apart, and stops where they differ by at
+//     most thresh = 0.005; it suggests the left point's learning rate
+//     (adjust_value = 1).
+//
+// It returns them in that order, each with an index into lrs, and false
+// when the curve is empty. lrs and losses must have the same length; it
+// panics otherwise.
+func SuggestLRs(lrs, losses []float64, numIt int) ([]LRSuggestion, bool) {
+	if len(lrs) != len(losses) {
+		panic("trainer: SuggestLRs: lrs and losses differ in length")
+	}
+	lo, hi := lrWindow(len(losses), numIt)
+	if hi <= lo {
+		return nil, false
+	}
+	l, r := losses[lo:hi], lrs[lo:hi]
+	n := len(l)
+
+	// minimum: lr_min = lrs[losses.argmin()], suggested / 10.
+	minI := 0
+	for i := range l {
+		if l[i] < l[minI] {
+			minI = i
+		}
+	}
+
+	// steep: the steepest descent against log(lr).
+	steepI := 0
+	best := math.Inf(1)
+	for i := 0; i+1 < n; i++ {
+		if g := (l[i+1] - l[i]) / (math.Log(r[i+1]) - math.Log(r[i])); g < best {
+			best, steepI = g, i
+		}
+	}
+
+	valleyI := valleyWindow(l)
+
+	// slide: fastai's interval slide rule, lr_diff 15, thresh 0.005.
+	const lrDiff, thresh = 15, 0.005
+	grad := make([]float64, n)
+	for i := range grad {
+		switch {
+		case n == 1:
+		case i == 0:
+			grad[i] = l[1] - l[0]
+		case i == n-1:
+			grad[i] = l[n-1] - l[n-2]
+		default:
+			grad[i] = (l[i+1] - l[i-1]) / 2
+		}
+	}
+	ri, li := n-1, n-1-lrDiff
+	slideI := max(li, 0) // fastai indexes lrs[-16] first: clamp on a short curve
+	for li >= 0 && math.Abs(grad[ri]-grad[li]) > thresh {
+		slideI = li
+		ri--
+		li--
+	}
+
+	return []LRSuggestion{
+		{Name: "minimum", LR: r[minI] / 10, Index: lo + minI},
+		{Name: "steep", LR: r[steepI], Index: lo + steepI},
+		{Name: "valley", LR: r[valleyI], Index: lo + valleyI},
+		{Name: "slide", LR: r[slideI], Index: lo + slideI},
+	}, true
+}
+
+// lrWindow is the part of a curve of n points, planned for numIt, that
+// fastai's suggestions look at: [numIt/10, n-5), or the whole curve when
+// that leaves fewer than 2 points.
+func lrWindow(n, numIt int) (lo, hi int) {
+	lo, hi = numIt/10, n-5
+	if hi-lo < 2 {
+		lo, hi = 0, n
+	}
+	return lo, hi
 }
 
 // valleyIndex returns fastai's valley suggestion over a smoothed loss
@@ -194,15 +310,16 @@ func FindLR(ctx context.Context, spec FindLRSpec) (LRFindResult, error) {
 //
 // It returns an index into losses, and false when there are no points.
 func valleyIndex(losses []float64, numIt int) (int, bool) {
-	lo, hi := numIt/10, len(losses)-5
-	if hi-lo < 2 {
-		// Too short for fastai's window: use the whole curve.
-		lo, hi = 0, len(losses)
-	}
+	lo, hi := lrWindow(len(losses), numIt)
 	if hi <= lo {
 		return 0, false
 	}
-	l := losses[lo:hi]
+	return lo + valleyWindow(losses[lo:hi]), true
+}
+
+// valleyWindow is valleyIndex over a curve already cut to fastai's window;
+// l must not be empty.
+func valleyWindow(l []float64) int {
 	n := len(l)
 	lds := make([]int, n)
 	for i := range lds {
@@ -224,8 +341,7 @@ func valleyIndex(losses []float64, numIt int) (int, bool) {
 	idx := maxStart + int(sections) + int(sections/2)
 	// maxStart may be one before the window when the run starts at its
 	// first point (fastai's formula); keep the index inside the curve.
-	idx = min(max(idx, 0), n-1)
-	return lo + idx, true
+	return min(max(idx, 0), n-1)
 }
 
 // allStage is a stage that trains every block of m at multiplier 1 with

@@ -124,3 +124,100 @@ func lrBlobs(n int, seed uint64) *Dataset {
 	d.Classes = []string{"a", "b", "c"}
 	return d
 }
+
+// TestSuggestLRs checks fastai's four suggestions on curves built so that
+// each rule's answer can be worked by hand (fastai/callback/schedule.py:
+// minimum, steep, valley, slide), over a 100-step sweep from 1e-7 to 10:
+// the rules see points [10, 95).
+func TestSuggestLRs(t *testing.T) {
+	const n = 100
+	lrs := make([]float64, n)
+	for i := range lrs {
+		lrs[i] = 1e-7 * math.Pow(1e8, float64(i)/(n-1))
+	}
+	// Curve A: a gentle fall to i=50, a fall steepening to i=60 (its
+	// steepest segment is 59→60), a slow fall to the minimum at i=75,
+	// then a linear rise.
+	a := make([]float64, n)
+	for i := range a {
+		x := float64(i)
+		switch {
+		case i <= 50:
+			a[i] = 2 - 0.004*x
+		case i <= 60:
+			a[i] = 1.8 - 0.06*(x-50) - 0.001*(x-50)*(x-50)
+		case i <= 75:
+			a[i] = 1.1 - 0.01*(x-60)
+		default:
+			a[i] = 0.95 + 0.1*(x-75)
+		}
+	}
+	// Curve B: flat to i=50, then a parabola.
+	b := make([]float64, n)
+	for i := range b {
+		b[i] = 1
+		if x := float64(i - 50); i > 50 {
+			b[i] += 0.02 * x * x
+		}
+	}
+	tests := []struct {
+		name   string
+		losses []float64
+		want   map[string]int // rule → index of the marked point
+	}{
+		{"A", a, map[string]int{
+			// The lowest point.
+			"minimum": 75,
+			// The steepest segment starts at 59.
+			"steep": 59,
+			// Strictly falling over the whole window up to 75, window
+			// index 65: lds = 66, max_start = -1, sections = 66/3 = 22,
+			// idx = -1 + 22 + 11 = 32, point 10+32.
+			"valley": 42,
+			// The rise is linear: the gradients at the window's end (94)
+			// and 15 before (79) are equal, so the slide stops at once
+			// with lrs[-16], point 79.
+			"slide": 79,
+		}},
+		{"B", b, map[string]int{
+			"minimum": 10, // flat: the first of the lowest
+			// Gradients inside the parabola differ by 0.04·15 between
+			// points 15 apart; at 50 the central difference is 0.01,
+			// before it 0: the first pair within 0.005 is (49, 34), and
+			// the last left point kept is 35.
+			"slide": 35,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := SuggestLRs(lrs, tt.losses, n)
+			if !ok || len(got) != 4 {
+				t.Fatalf("SuggestLRs: %v, %v", got, ok)
+			}
+			for i, name := range []string{"minimum", "steep", "valley", "slide"} {
+				if got[i].Name != name {
+					t.Errorf("suggestion %d is %q, want %q", i, got[i].Name, name)
+				}
+			}
+			for _, s := range got {
+				want, ok := tt.want[s.Name]
+				if !ok {
+					continue
+				}
+				if s.Index != want {
+					t.Errorf("%s: index %d, want %d", s.Name, s.Index, want)
+				}
+				wantLR := lrs[want]
+				if s.Name == "minimum" {
+					wantLR /= 10
+				}
+				if s.LR != wantLR {
+					t.Errorf("%s: lr %g, want %g", s.Name, s.LR, wantLR)
+				}
+			}
+		})
+	}
+	if _, ok := SuggestLRs(nil, nil, 100); ok {
+		t.Error("SuggestLRs on an empty curve reported suggestions")
+	}
+}

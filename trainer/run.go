@@ -238,6 +238,7 @@ func newRunner(spec Spec, report func(Progress)) (*runner, error) {
 	r.ev = newEvaluator(m)
 	r.ev.noCache = spec.noCache
 	r.ev.shared = spec.Prefixes
+	r.ev.progress = spec.Control.evalProgress()
 	r.steps.ev = r.ev
 	r.changes = changing(m)
 	r.gaugeLive = GaugeLiveSet(spec.Source, spec.GaugeSample)

@@ -36,6 +36,9 @@ func pumpReports(t *testing.T, m *Model, cmd tea.Cmd, n int) {
 			queue = append(queue, msg...)
 		case runDoneMsg:
 			t.Fatalf("run ended: %v", msg.err)
+		case liveTickMsg:
+			// The Train screen's clock: not re-armed here, so that its
+			// sleeps do not hold up the reports.
 		default:
 			if _, ok := msg.(runProgressMsg); ok {
 				seen++

@@ -24,20 +24,35 @@ type Backend interface {
 	// and loads one by name, or a model folder where files are allowed.
 	Models() []string
 	Model(name string) (*engine.BaseModel, error)
+	// Tasks lists the built-in tasks a job's data may name, for the
+	// Plan's data picker.
+	Tasks() []engine.DataTask
 
 	// Prepare prepares a job as a run would start; Inspect does so
 	// without the forgetting gauge, to preview the data, the split and
 	// the plan's lengths. Errors name the bad input.
 	Prepare(job trainer.Job) (*trainer.Prepared, error)
 	Inspect(job trainer.Job) (*trainer.Prepared, error)
-	// Probe trains the linear probe of block k for job and returns its
-	// validation accuracy (see engine.Engine.Probe).
-	Probe(ctx context.Context, job trainer.Job, k int) (float64, error)
-	// Sweep runs the freeze-depth sweep of base, whose plan resolves to
-	// rp, as stored runs, calling row with each freeze point's result.
-	Sweep(ctx context.Context, base trainer.Job, rp *trainer.ResolvedPlan, row func(engine.SweepRow)) error
-	// FindLR runs the learning-rate range test of job's first stage.
-	FindLR(ctx context.Context, job trainer.Job) (trainer.LRFindResult, error)
+	// Probe trains the linear probe of block k (engine.ProbeInput: the
+	// raw input) for job and returns its best checkpoint's validation
+	// loss and accuracy (see engine.Engine.Probe).
+	Probe(ctx context.Context, job trainer.Job, k int) (engine.ProbeScore, error)
+
+	// The freeze-depth sweep, the same one thaw sweep runs: NewSweep
+	// records one (see engine.Engine.NewSweep); RunSweep trains its tasks
+	// that have no result yet and reports the table as it fills (over
+	// thaw serve, as one run against the user's limits); SweepTable reads
+	// it as it stands; SweepProbes measures the probes of its blocks on
+	// its data and seeds, once, and stores them; RunSweepTask finds the
+	// sweep task a run trains, found false for a run of no sweep.
+	NewSweep(ctx context.Context, spec engine.SweepSpec) (engine.SweepRecord, error)
+	RunSweep(ctx context.Context, id string, opts engine.SweepOptions) (engine.SweepTable, error)
+	SweepTable(ctx context.Context, id string) (engine.SweepTable, error)
+	SweepProbes(ctx context.Context, id string) ([]engine.SweepProbe, error)
+	RunSweepTask(ctx context.Context, id string) (t engine.SweepTask, found bool, err error)
+	// FindLR runs the learning-rate range test of job's stage (0 is the
+	// first).
+	FindLR(ctx context.Context, job trainer.Job, stage int) (trainer.LRFindResult, error)
 
 	// Start prepares job and starts it as a recorded run in the
 	// background; Resume continues a stopped or interrupted run; Branch
@@ -53,8 +68,11 @@ type Backend interface {
 
 	// The stored runs, through the engine's read model: listed (List),
 	// read (Read, ReadSeries: export.Source, as the figures read them),
-	// deleted, renamed and tagged, and a feed of their changes.
+	// deleted, renamed and tagged, and a feed of their changes. ListRuns
+	// lists their bare records, for what needs no figures (the data
+	// they trained on).
 	List(ctx context.Context, f engine.RunFilter) ([]engine.RunView, error)
+	ListRuns(ctx context.Context, f engine.RunFilter) ([]engine.Run, error)
 	export.Source
 	Delete(ctx context.Context, id string) error
 	Rename(ctx context.Context, id, name string) error

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -20,14 +21,21 @@ type blocksScreen struct {
 	s      *Session
 	cursor int
 	sweep  *sweepState
+	// sweeps are the stored sweeps run here, by spec (see sweepState.key).
+	sweeps map[string]string
 	probes *probeState
+	hits   listHits
+	// sweepQueued says w was pressed while the data loaded: the sweep
+	// starts when it is ready.
+	sweepQueued bool
 }
 
 func newBlocksScreen(s *Session) *blocksScreen { return &blocksScreen{s: s} }
 
 func (b *blocksScreen) Keys() []key.Binding {
 	k := b.s.Keys
-	return []key.Binding{k.Up, k.Down, k.Toggle, k.FreezeBelow, k.ThawAll, k.HeadOnly, k.Sweep, k.TakeDepth}
+	// The most used first: the help bar keeps those at 80 columns.
+	return []key.Binding{k.Blocks.Toggle, k.Blocks.FreezeBelow, k.Blocks.Sweep, k.Blocks.HeadOnly, k.Blocks.ThawAll, k.Blocks.TakeDepth, k.Blocks.ExportSweep}
 }
 
 func (b *blocksScreen) Capturing() bool { return false }
@@ -36,23 +44,39 @@ func (b *blocksScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.KeyPressMsg:
 		return b.handleKey(msg)
-	case sweepRowMsg, sweepDoneMsg:
+	case tea.MouseWheelMsg:
+		if b.s.base != nil {
+			b.cursor, _ = wheelCursor(msg, b.cursor, len(b.s.frozen))
+		}
+		return b, nil
+	case tea.MouseClickMsg:
+		// A click selects the block; a second click on the selected one
+		// freezes or thaws it, as space does.
+		if i, ok := b.hits.at(msg.Y); ok && b.s.base != nil && msg.Button == tea.MouseLeft && msg.X < b.hits.w {
+			if i == b.cursor {
+				return b.handleKey(tea.KeyPressMsg{Code: tea.KeySpace, Text: " "})
+			}
+			b.cursor = i
+		}
+		return b, nil
+	case sweepTableMsg, sweepDoneMsg, exportedMsg:
 		return b, b.handleSweep(msg)
 	case probeMsg:
 		return b, b.handleProbe(msg)
 	case dataLoadedMsg:
-		if msg.id != b.s.plan.dataID {
+		if !b.s.plan.took(msg) {
 			return b, nil
 		}
 		// New data makes the sweep stale; the probes are computed for it
 		// (or found in the cache).
-		if b.sweep != nil && !b.sweep.done {
-			b.sweep.cancel()
-			b.s.sweeping = false
-		}
-		b.sweep = nil
+		b.dropSweep()
+		queued := b.sweepQueued
+		b.sweepQueued = false
 		if msg.err != nil {
 			return b, nil
+		}
+		if queued {
+			return b, tea.Batch(b.startProbes(), b.toggleSweep())
 		}
 		return b, b.startProbes()
 	}
@@ -69,36 +93,46 @@ func (b *blocksScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 	}
 	n := len(s.frozen)
 	switch {
-	case key.Matches(msg, k.Up):
-		b.cursor = max(b.cursor-1, 0)
-	case key.Matches(msg, k.Down):
-		b.cursor = min(b.cursor+1, n-1)
-	case key.Matches(msg, k.Toggle):
+	case key.Matches(msg, k.listKeys()...):
+		b.cursor, _ = moveCursor(k, msg, b.cursor, n)
+	case key.Matches(msg, k.Blocks.Toggle):
 		s.frozen[b.cursor] = !s.frozen[b.cursor]
 		if s.trainableBlocks() == 0 {
 			s.frozen[b.cursor] = false
 			s.flashErr(errors.New("at least one block must train: thaw another block first"))
 		}
 		s.plan.freezeChanged(s)
-	case key.Matches(msg, k.FreezeBelow):
+	case key.Matches(msg, k.Blocks.FreezeBelow):
 		for i := range n {
 			s.frozen[i] = i < b.cursor
 		}
 		s.plan.freezeChanged(s)
-	case key.Matches(msg, k.ThawAll):
+	case key.Matches(msg, k.Blocks.ThawAll):
 		for i := range n {
 			s.frozen[i] = false
 		}
 		s.plan.freezeChanged(s)
-	case key.Matches(msg, k.HeadOnly):
+	case key.Matches(msg, k.Blocks.HeadOnly):
 		for i := range n {
 			s.frozen[i] = i < n-1
 		}
 		s.plan.freezeChanged(s)
-	case key.Matches(msg, k.Sweep):
-		return b, b.toggleSweep()
-	case key.Matches(msg, k.TakeDepth):
+	case key.Matches(msg, k.Blocks.Sweep):
+		switch {
+		case b.sweepQueued:
+			b.sweepQueued = false
+			s.flash("the sweep will not start")
+		case s.plan.loading && (b.sweep == nil || b.sweep.done) && s.hasStore():
+			// Queued, not dropped: it starts when the data is ready.
+			b.sweepQueued = true
+			s.noteWhile("sweeping when the data is loaded… (w or esc cancels)", func() bool { return b.sweepQueued })
+		default:
+			return b, b.toggleSweep()
+		}
+	case key.Matches(msg, k.Blocks.TakeDepth):
 		b.takeDepth()
+	case key.Matches(msg, k.Blocks.ExportSweep):
+		return b, b.exportSweep()
 	case key.Matches(msg, k.Forward):
 		b.s.show(ScreenPlan)
 	}
@@ -126,9 +160,51 @@ func (s *Session) lowestTrainable() int {
 	return -1
 }
 
+// undo cancels a sweep queued while the data loads (esc).
+func (b *blocksScreen) undo() bool {
+	if b.sweepQueued {
+		b.sweepQueued = false
+		b.s.flash("the sweep will not start")
+		return true
+	}
+	return false
+}
+
+// blockInfos are the blocks as a run of the plan trains them: the base
+// model's, with the head the loaded data needs in place of the base head
+// when its classes are not the model's ("linear 64→3 (new)"). Until the
+// data is loaded they are the base model's.
+func (s *Session) blockInfos() []blockInfo {
+	d := s.plan
+	if d.prep == nil || !d.prep.HeadReplaced || d.prep.Model == nil || len(s.base.blocks) == 0 {
+		return s.base.blocks
+	}
+	if d.blocksPrep != d.prep {
+		e := &modelEntry{model: d.prep.Model}
+		e.describe()
+		d.blocks, d.blocksPrep = s.base.blocks, d.prep
+		if n := len(s.base.blocks); len(e.blocks) == n {
+			head := e.blocks[n-1]
+			head.layers += " (new)"
+			d.blocks = append(slices.Clone(s.base.blocks[:n-1]), head)
+		}
+	}
+	return d.blocks
+}
+
+// classesNote says how many classes the model puts out: the base head's,
+// or the new head's and the base's.
+func (s *Session) classesNote() string {
+	base := len(s.base.model.Config.Classes)
+	if d := s.plan; d.prep != nil && d.prep.HeadReplaced && d.prep.Train != nil {
+		return fmt.Sprintf("output %d classes (new head; the base has %d)", len(d.prep.Train.Classes), base)
+	}
+	return fmt.Sprintf("output %d classes", base)
+}
+
 // counts returns the trainable and total parameters under the choice.
 func (s *Session) counts() (trainable, total int) {
-	for i, bi := range s.base.blocks {
+	for i, bi := range s.blockInfos() {
 		total += bi.params
 		if !s.frozen[i] {
 			trainable += bi.params
@@ -144,16 +220,17 @@ func (s *Session) counts() (trainable, total int) {
 // forward's work), while every block above it needs both its input and
 // weight gradients (about two).
 func (s *Session) stepCost() (cost, full int64) {
+	blocks := s.blockInfos()
 	var fwd int64
-	for _, bi := range s.base.blocks {
+	for _, bi := range blocks {
 		fwd += bi.flops
 	}
 	back := func(low int) int64 {
 		if low < 0 {
 			return 0
 		}
-		n := s.base.blocks[low].flops
-		for _, bi := range s.base.blocks[low+1:] {
+		n := blocks[low].flops
+		for _, bi := range blocks[low+1:] {
 			n += 2 * bi.flops
 		}
 		return n
@@ -212,9 +289,10 @@ func (b *blocksScreen) View(w, h int) string {
 func (b *blocksScreen) blocksView(w, h int) string {
 	s, st := b.s, b.s.Styles
 	e := s.base
+	blocks := s.blockInfos()
 	mults := s.lrMults()
 	maxParams := 1
-	for _, bi := range e.blocks {
+	for _, bi := range blocks {
 		maxParams = max(maxParams, bi.params)
 	}
 	wide := w >= 100
@@ -226,14 +304,18 @@ func (b *blocksScreen) blocksView(w, h int) string {
 
 	var lines []string
 	lines = append(lines, st.Heading.Render("Blocks of "+termtext.Sanitize(e.name))+
-		st.Faint.Render(fmt.Sprintf("  input %s → output %d classes", shapeString(e.model.Config.InputShape), len(e.model.Config.Classes))))
+		st.Faint.Render(fmt.Sprintf("  input %s → %s", shapeString(e.model.Config.InputShape), termtext.Sanitize(s.classesNote()))))
 	hdr := fmt.Sprintf("  %-8s %-9s %-*s %-9s %7s %-*s %-7s %s", "block", "state", layersW, "layers", "out", "params", barW, "", "lr", "probe")
 	lines = append(lines, st.Faint.Render(ansi.Truncate(hdr, w, "")))
 	low := s.lowestTrainable()
-	for i, bi := range e.blocks {
+	b.hits = listHits{y0: len(lines), n: len(blocks), w: w}
+	if low > 0 {
+		b.hits.gapAt = low // the freeze-point marker's line
+	}
+	for i, bi := range blocks {
 		if i == low && low > 0 {
 			lines = append(lines, st.Marker.Render(ansi.Truncate(
-				fmt.Sprintf("  ━━ freeze point ━━ %s and below frozen; backward stops here", e.blocks[low-1].name), w, "…")))
+				fmt.Sprintf("  ━━ freeze point ━━ %s and below frozen; backward stops here", blocks[low-1].name), w, "…")))
 		}
 		state := "▶ train "
 		stStyle := st.Trainable
@@ -280,8 +362,8 @@ func paramBar(n, maxN, w int) string {
 	return b.String()
 }
 
-// commaInt writes 53989 as 53,989 (and -1234 as -1,234): the one
-// grouping of digits every screen uses.
+// commaInt writes 53989 as 53,989 and -1234 as -1,234: the one way the
+// workbench groups a whole number's digits.
 func commaInt(n int) string {
 	s := fmt.Sprint(n)
 	sign := ""

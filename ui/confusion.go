@@ -17,11 +17,6 @@ type confusionView struct {
 	counts  [][]int
 }
 
-// shades are the backgrounds of a cell by its share of the row, from
-// none to all; with NO_COLOR the count alone is shown, the diagonal bold.
-var shades = []string{"", "#2A3A4A", "#2F5A7A", "#3A7AAA", "#4A9ADA", "#6ABAFA"}
-var lightShades = []string{"", "#E0ECF8", "#C0D8F0", "#90C0E8", "#60A0D8", "#3080C8"}
-
 func (c *confusionView) view(pal palette, w, h int) string {
 	n := len(c.classes)
 	if n == 0 {
@@ -62,13 +57,10 @@ func (c *confusionView) view(pal palette, w, h int) string {
 				correct += v
 				st = st.Bold(true)
 			}
+			// With NO_COLOR the count alone is shown, the diagonal bold.
 			if !pal.noColor && sum > 0 && v > 0 {
-				sh := shades
-				if !pal.dark {
-					sh = lightShades
-				}
-				k := 1 + (len(sh)-2)*v/sum
-				st = st.Background(lipgloss.Color(sh[k]))
+				k := (len(shadeTones) - 1) * v / sum
+				st = st.Background(pal.c(shadeTones[k]))
 			}
 			b.WriteString(st.Render(cell))
 		}

@@ -6,7 +6,6 @@ package ui
 
 import (
 	"fmt"
-	"image/color"
 	"math"
 	"slices"
 	"strings"
@@ -34,37 +33,6 @@ const blockHistory = 48
 // loss make a plateau when the plan sets no patience.
 const defaultPatience = 3
 
-// palette is the colours of one session's dashboard, from its terminal's
-// background and NO_COLOR.
-type palette struct {
-	dark, noColor bool
-}
-
-func (p palette) c(light, dark string) color.Color {
-	if p.noColor {
-		return nil
-	}
-	if p.dark {
-		return lipgloss.Color(dark)
-	}
-	return lipgloss.Color(light)
-}
-
-func (p palette) smooth() color.Color { return p.c("#A3521B", "#F5A65B") }
-func (p palette) val() color.Color    { return p.c("#1F6FB2", "#7FC8F8") }
-func (p palette) acc() color.Color    { return p.c("#1B7F3B", "#7BD88F") }
-func (p palette) src() color.Color    { return p.c("#8E3BA8", "#D99BFF") }
-func (p palette) best() color.Color   { return p.c("#B00020", "#FF6B6B") }
-func (p palette) dim() color.Color    { return p.c("#7A7A7A", "#8A8A8A") }
-func (p palette) frozen() color.Color { return p.c("#1F6FB2", "#7FC8F8") }
-
-func (p palette) fg(c color.Color) lipgloss.Style {
-	if c == nil {
-		return lipgloss.NewStyle()
-	}
-	return lipgloss.NewStyle().Foreground(c)
-}
-
 // evalPoint is one evaluation.
 type evalPoint struct {
 	step           int
@@ -88,33 +56,13 @@ type blockState struct {
 	driftHist              []float64
 }
 
-// dashKeys are the dashboard's own keys.
-type dashKeys struct {
-	LogY, Smooth, Zoom, Left, Right, Outliers key.Binding
-}
-
-func newDashKeys() dashKeys {
-	return dashKeys{
-		LogY:     key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "log loss axis")),
-		Smooth:   key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "smoothing")),
-		Zoom:     key.NewBinding(key.WithKeys("z"), key.WithHelp("z", "zoom to stage")),
-		Left:     key.NewBinding(key.WithKeys("left"), key.WithHelp("←/→", "inspect")),
-		Right:    key.NewBinding(key.WithKeys("right"), key.WithHelp("→", "inspect right")),
-		Outliers: key.NewBinding(key.WithKeys("i"), key.WithHelp("i", "outliers in y range")),
-	}
-}
-
-func (k dashKeys) list() []key.Binding {
-	return []key.Binding{k.Left, k.LogY, k.Smooth, k.Zoom, k.Outliers}
-}
-
 // dashboard draws one run: loss and accuracy charts with stage marks, the
 // blocks panel, the status line, the plateau hint and the inspect cursor.
 // Reports are folded in as they arrive and the charts rasterised then; View
 // only composes strings, except after a resize.
 type dashboard struct {
 	pal  palette
-	keys dashKeys
+	keys ChartKeys
 
 	loss, acc           *chart.Chart
 	sRaw, sSmooth, sVal int
@@ -152,16 +100,27 @@ type dashboard struct {
 	name                        string
 	width, height               int
 	lossH, accH, chartW, panelW int
+
+	// metric is what the chart under the loss shows; diag are the blocks'
+	// series in it, diagNames their names (see diagnostics.go).
+	metric    metric
+	diag      []diagSeries
+	diagNames []string
+	// The evaluation pass under way, as the Train screen's tick last read
+	// it (trainer.EvalNone between passes).
+	evalSet             trainer.EvalSet
+	evalDone, evalTotal int
 }
 
 func newDashboard(pal palette) *dashboard {
-	d := &dashboard{pal: pal, keys: newDashKeys(), patience: defaultPatience}
+	d := &dashboard{pal: pal, keys: DefaultKeyMap().Chart, patience: defaultPatience}
 	d.reset()
 	return d
 }
 
 // reset empties the dashboard for another run.
 func (d *dashboard) reset() {
+	d.diag = nil // series of the charts replaced here
 	d.loss, d.acc = chart.New(60, 12), chart.New(60, 8)
 	d.sRaw = d.loss.AddSeries("train loss", chart.Line, chart.Style{}, false)
 	d.sSmooth = d.loss.AddSeries("train loss (smoothed)", chart.Line, chart.Style{}, true)
@@ -169,7 +128,7 @@ func (d *dashboard) reset() {
 	d.sSrc = d.acc.AddSeries("source acc", chart.Points, chart.Style{}, true)
 	d.sAcc = d.acc.AddSeries("val acc", chart.Points, chart.Style{}, true)
 	d.setPalette(d.pal)
-	d.acc.YFormat = func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }
+	d.acc.YPercent = true
 	// The charts leave out the steps a skipped stage never trained; their
 	// axes say the plan's steps, zoomed or not.
 	toReal := func(x float64) float64 { return float64(d.real(int(math.Round(x)))) }
@@ -183,6 +142,8 @@ func (d *dashboard) reset() {
 	d.histLoss, d.histEval = -1, -1
 	d.srcBefore = math.NaN()
 	d.width, d.height = 0, 0
+	d.evalSet, d.evalDone, d.evalTotal = trainer.EvalNone, 0, 0
+	d.applyMetric()
 }
 
 // setPalette colours the charts for a terminal's background.
@@ -198,6 +159,7 @@ func (d *dashboard) setPalette(p palette) {
 	d.loss.SetSeriesStyle(d.sVal, chart.Style{FG: p.val(), Bold: true})
 	d.acc.SetSeriesStyle(d.sSrc, chart.Style{FG: p.src()})
 	d.acc.SetSeriesStyle(d.sAcc, chart.Style{FG: p.acc(), Bold: true})
+	d.styleDiagnostics()
 	d.rasterise()
 }
 
@@ -295,6 +257,7 @@ func (d *dashboard) progress(p trainer.Progress) {
 		d.addEval(evalPoint{step: d.disp(p.Step), loss: p.ValLoss, acc: p.ValAcc, src: p.SourceAcc})
 	}
 	d.setBlocks(p.Blocks)
+	d.addDiagnostics(d.disp(p.Step), p.Blocks)
 	d.rasterise()
 }
 
@@ -577,6 +540,20 @@ func (d *dashboard) handleKey(msg tea.KeyPressMsg) bool {
 	return true
 }
 
+// handleWheel moves the inspect cursor along the charts, a wheel notch a
+// step of the cursor (up is back in time).
+func (d *dashboard) handleWheel(msg tea.MouseWheelMsg) {
+	switch msg.Button {
+	case tea.MouseWheelUp, tea.MouseWheelLeft:
+		d.moveCursor(-1)
+	case tea.MouseWheelDown, tea.MouseWheelRight:
+		d.moveCursor(+1)
+	default:
+		return
+	}
+	d.rasterise()
+}
+
 // resmooth recomputes the smoothed loss with the current weight: once per
 // key press, over the whole history.
 func (d *dashboard) resmooth() {
@@ -670,10 +647,13 @@ func (d *dashboard) layout(w, h int) {
 		d.chartW-- // a gap
 	}
 	rest := h - 3 // status (2) and cursor or hint line
-	// Chart titles with their legends only where there is room.
+	// A title with its legend over each chart where there is room, one
+	// line for both charts where there is not.
 	d.titles = h >= 30
 	if d.titles {
 		rest -= 2
+	} else {
+		rest--
 	}
 	if d.panelW == 0 {
 		rest -= d.compactBlocksRows(h)
@@ -702,12 +682,14 @@ func (d *dashboard) view(w, h int) string {
 	left.WriteString("\n")
 	if d.titles {
 		left.WriteString(d.chartTitle("loss", d.lossLegend()))
-		left.WriteString("\n")
+	} else {
+		left.WriteString(d.compactLegend(d.chartW))
 	}
+	left.WriteString("\n")
 	left.WriteString(d.loss.View())
 	left.WriteString("\n")
 	if d.titles {
-		left.WriteString(d.chartTitle("accuracy", d.accLegend()))
+		left.WriteString(d.lowerTitle())
 		left.WriteString("\n")
 	}
 	left.WriteString(d.acc.View())
@@ -751,6 +733,49 @@ func (d *dashboard) lossLegend() string {
 	return strings.Join(parts, "  ")
 }
 
+// compactLegend is both charts' legends in one line of w columns, for a
+// terminal too short for a title over each: the series by glyph and
+// colour, the smoothing, the y scale, whether outliers are shown, and the
+// forgetting figure; what does not fit is cut from the end, the series
+// first in line so that they always survive.
+func (d *dashboard) compactLegend(w int) string {
+	p := d.pal
+	sm := "raw"
+	if s := smoothings[d.smoothIdx]; s > 0 {
+		sm = fmt.Sprintf("s%.2g", s)
+	}
+	y := "lin y"
+	if d.loss.LogY() {
+		y = "log y"
+	}
+	parts := []string{
+		lipgloss.NewStyle().Bold(true).Render("loss"),
+		p.fg(p.smooth()).Render("━ train " + sm),
+		p.fg(p.val()).Render("• val"),
+		p.fg(p.best()).Render("◆ best"),
+		y,
+	}
+	if !d.loss.IgnoreOutliers() {
+		parts = append(parts, "outliers")
+	}
+	if d.zoomed {
+		parts = append(parts, "zoomed")
+	}
+	parts = append(append(parts, "│"), d.lowerCompact()...)
+	return ansi.Truncate(strings.Join(parts, " "), w, "…")
+}
+
+// forgettingShort is the forgetting figure in a few cells: " 97.0→81.5
+// (-15.5)", "" until the value before training and a source evaluation
+// are known.
+func (d *dashboard) forgettingShort() string {
+	before, last, _, ok := d.forgettingFigures()
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf(" %.1f→%.1f (%+.1f)", 100*before, 100*last, 100*(last-before))
+}
+
 func (d *dashboard) accLegend() string {
 	p := d.pal
 	return p.fg(p.acc()).Render("• val acc") + "  " + p.fg(p.src()).Render("• source acc (forgetting)") + d.forgetting()
@@ -761,20 +786,31 @@ func (d *dashboard) accLegend() string {
 // weights --save writes). It says nothing until the value before
 // training is known: a first evaluation is already after training.
 func (d *dashboard) forgetting() string {
-	last := math.NaN()
+	before, last, best, ok := d.forgettingFigures()
+	if !ok {
+		return ""
+	}
+	out := fmt.Sprintf("  %.1f%% before → %.1f%% (%+.1f)", 100*before, 100*last, 100*(last-before))
+	if !math.IsNaN(best) && best != last {
+		out += fmt.Sprintf(", %.1f%% at best", 100*best)
+	}
+	return out
+}
+
+// forgettingFigures are the source task's accuracy before training (the
+// read model's), at the latest evaluation and at the best one (NaN
+// without); ok is false until the first two are known.
+func (d *dashboard) forgettingFigures() (before, last, best float64, ok bool) {
+	last, best = math.NaN(), math.NaN()
 	for _, e := range d.evals {
 		if !math.IsNaN(e.src) {
 			last = e.src
 		}
 	}
-	if math.IsNaN(d.srcBefore) || math.IsNaN(last) {
-		return ""
+	if d.hasBest {
+		best = d.best.src
 	}
-	out := fmt.Sprintf("  %.1f%% before → %.1f%% (%+.1f)", 100*d.srcBefore, 100*last, 100*(last-d.srcBefore))
-	if d.hasBest && !math.IsNaN(d.best.src) && d.best.src != last {
-		out += fmt.Sprintf(", %.1f%% at best", 100*d.best.src)
-	}
-	return out
+	return d.srcBefore, last, best, !math.IsNaN(d.srcBefore) && !math.IsNaN(last)
 }
 
 // statusView is two lines: the stage, epoch, step with a progress bar,
@@ -791,6 +827,10 @@ func (d *dashboard) statusView(w int) string {
 	status := string(d.status)
 	if d.status == trainer.StatusPaused {
 		status = lipgloss.NewStyle().Reverse(true).Render(" paused ")
+	}
+	if e := d.evalStatus(); e != "" && !d.stored && d.status == trainer.StatusRunning {
+		// A pass makes no report: what it has done so far is what moves.
+		status = e
 	}
 	barW := 20
 	if w < 130 {

@@ -300,3 +300,36 @@ func TestBranchWithOnlyItsParentsBest(t *testing.T) {
 		t.Errorf("status:\n%s", got)
 	}
 }
+
+// TestCompactLegend: at 80×24 (a body of 80×21) one line names every
+// series and shows what s, y and i changed, and the forgetting figure.
+func TestCompactLegend(t *testing.T) {
+	d := newDashboard(palette{dark: true})
+	for _, p := range synthRun(3000, 25, 250) {
+		d.progress(p)
+	}
+	d.srcBefore = 0.97 // as the read model gives it once stored
+	legend := func() string {
+		t.Helper()
+		v := ansi.Strip(d.view(80, 21))
+		for _, l := range strings.Split(v, "\n") {
+			if strings.HasPrefix(l, "loss ") {
+				return l
+			}
+		}
+		t.Fatalf("no legend line at 80×21:\n%s", v)
+		return ""
+	}
+	l := legend()
+	for _, want := range []string{"━ train s0.6", "• val", "◆ best", "lin y", "acc", "• source", "→"} {
+		if !strings.Contains(l, want) {
+			t.Errorf("legend %q lacks %q", l, want)
+		}
+	}
+	for _, c := range []struct{ key, want string }{{"s", "train s0.9"}, {"y", "log y"}, {"i", "outliers"}} {
+		d.handleKey(press(c.key))
+		if l := legend(); !strings.Contains(l, c.want) {
+			t.Errorf("after %s the legend %q lacks %q", c.key, l, c.want)
+		}
+	}
+}

@@ -196,7 +196,9 @@ type modelsScreen struct {
 	filter  textinput.Model
 	open    textinput.Model
 	opening bool // a folder path is being typed
-	boxes   map[cardKey]string
+	card    cardState
+	hits    listHits
+	w, h    int // the body's size, from the frame
 }
 
 func newModelsScreen(s *Session) *modelsScreen {
@@ -209,7 +211,7 @@ func newModelsScreen(s *Session) *modelsScreen {
 
 func (m *modelsScreen) Keys() []key.Binding {
 	k := m.s.Keys
-	return []key.Binding{k.Up, k.Down, k.Filter, k.OpenModel}
+	return []key.Binding{k.Models.Filter, k.Models.OpenModel, k.Models.CardDown, k.Models.CardUp}
 }
 
 func (m *modelsScreen) Capturing() bool { return m.filter.Focused() || m.opening }
@@ -230,8 +232,29 @@ func (m *modelsScreen) visible() []*modelEntry {
 	return out
 }
 
+// Update handles msg, then renders the card again if the selection, the
+// size or the colours changed.
 func (m *modelsScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
+	sc, cmd := m.update(msg)
+	m.refreshCard()
+	return sc, cmd
+}
+
+func (m *modelsScreen) update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 	switch msg := msg.(type) {
+	case bodySizeMsg:
+		m.w, m.h = msg.w, msg.h
+		return m, nil
+	case tea.MouseWheelMsg:
+		if !m.handleCardMouse(msg) {
+			m.cursor, _ = wheelCursor(msg, m.cursor, len(m.visible()))
+		}
+		return m, nil
+	case tea.MouseClickMsg:
+		if i, ok := m.hits.at(msg.Y); ok && msg.Button == tea.MouseLeft && !m.inCard(msg.X, msg.Y) {
+			m.cursor = i
+		}
+		return m, nil
 	case modelsLoadedMsg:
 		m.s.models = msg.models
 		m.loaded = true
@@ -295,17 +318,15 @@ func (m *modelsScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 	}
 	vis := m.visible()
 	switch {
-	case key.Matches(msg, k.Up):
-		m.cursor = max(m.cursor-1, 0)
-	case key.Matches(msg, k.Down):
-		m.cursor = min(m.cursor+1, max(len(vis)-1, 0))
-	case key.Matches(msg, k.PageUp):
-		m.cursor = max(m.cursor-10, 0)
-	case key.Matches(msg, k.PageDown):
-		m.cursor = min(m.cursor+10, max(len(vis)-1, 0))
-	case key.Matches(msg, k.Filter):
+	case key.Matches(msg, k.listKeys()...):
+		m.cursor, _ = moveCursor(k, msg, m.cursor, len(vis))
+	case key.Matches(msg, k.Models.CardDown):
+		m.scrollCard(3)
+	case key.Matches(msg, k.Models.CardUp):
+		m.scrollCard(-3)
+	case key.Matches(msg, k.Models.Filter):
 		return m, m.filter.Focus()
-	case key.Matches(msg, k.OpenModel):
+	case key.Matches(msg, k.Models.OpenModel):
 		m.opening = true
 		m.open.SetValue("")
 		return m, m.open.Focus()
@@ -323,6 +344,16 @@ func (m *modelsScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 	return m, nil
 }
 
+// undo clears an applied filter (esc).
+func (m *modelsScreen) undo() bool {
+	if m.filter.Value() == "" {
+		return false
+	}
+	m.filter.SetValue("")
+	m.cursor = 0
+	return true
+}
+
 // View draws the list with the card beside it (wide) or below it.
 func (m *modelsScreen) View(w, h int) string {
 	st := m.s.Styles
@@ -331,10 +362,15 @@ func (m *modelsScreen) View(w, h int) string {
 	}
 	vis := m.visible()
 	m.cursor = min(m.cursor, max(len(vis)-1, 0))
-	listW := w
-	if w >= 110 {
-		listW = w * 55 / 100
+	if m.w != w || m.h != h {
+		// Sized by a test or before the frame said: render now rather
+		// than show a stale card.
+		m.w, m.h = w, h
+		m.refreshCard()
 	}
+	_, _, listW, beside, _ := m.cardLayout(w, h)
+	fieldWidth(&m.filter, listW, 0)
+	fieldWidth(&m.open, listW, 0)
 	var lines []string
 	lines = append(lines, st.Heading.Render("Base models")+st.Faint.Render(fmt.Sprintf("  %d of %d", len(vis), len(m.s.models))))
 	switch {
@@ -354,6 +390,7 @@ func (m *modelsScreen) View(w, h int) string {
 	}
 	header := fmt.Sprintf("  %-14s %-*s %7s %-18s %-8s %s", "name", archW, "architecture", "params", "source task", "input", "classes")
 	lines = append(lines, st.Faint.Render(ansi.Truncate(header, listW, "")))
+	m.hits = listHits{y0: len(lines), first: 0, n: len(vis)}
 	for i, e := range vis {
 		var row string
 		if e.err != nil {
@@ -376,62 +413,14 @@ func (m *modelsScreen) View(w, h int) string {
 		lines = append(lines, st.Faint.Render("  no model matches; esc clears the filter"))
 	}
 	list := strings.Join(lines, "\n")
-	var e *modelEntry
-	if m.cursor < len(vis) {
-		e = vis[m.cursor]
+	card := m.cardView(w-listW-1, h)
+	switch {
+	case card == "":
+		return list
+	case beside:
+		return joinColumns(list, listW, 1, card)
 	}
-	if w >= 110 {
-		return joinColumns(list, listW, 1, m.cardBox(e, w-listW-1, h, true))
-	}
-	used := len(lines) + 1
-	if rest := h - used; rest >= 3 && e != nil {
-		return list + "\n" + st.Faint.Render(strings.Repeat("─", w)) + "\n" + m.cardBox(e, w, rest-1, false)
-	}
-	return list
-}
-
-// cardBox is the card wrapped and framed, cached: wrapping a card is the
-// costly part of the screen and changes only with the model or the size.
-func (m *modelsScreen) cardBox(e *modelEntry, w, h int, framed bool) string {
-	if e == nil {
-		return ""
-	}
-	key := cardKey{e: e, w: w, h: h, framed: framed, dark: m.s.Styles.Dark}
-	if box, ok := m.boxes[key]; ok {
-		return box
-	}
-	if len(m.boxes) > 64 || m.boxes == nil {
-		m.boxes = map[cardKey]string{} // sizes changed: start over
-	}
-	var box string
-	if framed {
-		box = m.s.Styles.Border.Width(w).Height(h).Render(wrapBlock(m.cardView(e), w-2, h-2))
-	} else {
-		box = wrapBlock(m.cardView(e), w, h)
-	}
-	m.boxes[key] = box
-	return box
-}
-
-type cardKey struct {
-	e      *modelEntry
-	w, h   int
-	framed bool
-	dark   bool
-}
-
-// cardView is the model card, or what is known of a model without one.
-func (m *modelsScreen) cardView(e *modelEntry) string {
-	if e.err != nil {
-		return termtext.Sanitize(e.err.Error())
-	}
-	if e.card != "" {
-		return renderCard(m.s.Styles, e.card)
-	}
-	cfg := &e.model.Config
-	return fmt.Sprintf("%s\n\nno card.md in this folder.\n\nblocks: %s\ninput: %s\nclasses: %s",
-		termtext.Sanitize(e.name), termtext.Sanitize(strings.Join(cfg.BlockNames(), ", ")),
-		shapeString(cfg.InputShape), termtext.Sanitize(strings.Join(cfg.Classes, ", ")))
+	return list + "\n" + st.Faint.Render(strings.Repeat("─", w)) + "\n" + card
 }
 
 // sanitizeText passes each line of a multi-line text through the
@@ -440,51 +429,6 @@ func sanitizeText(s string) string {
 	lines := strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
 	for i, l := range lines {
 		lines[i] = termtext.Sanitize(l)
-	}
-	return strings.Join(lines, "\n")
-}
-
-// renderCard draws a markdown card as plain text: paragraphs joined
-// (cards are hard-wrapped markdown; the screen wraps them again at its
-// width), headings bold without their hashes, table rules dropped.
-func renderCard(st Styles, card string) string {
-	var out []string
-	para := false // the last line out is a paragraph's, open to joining
-	for _, l := range strings.Split(card, "\n") {
-		t := strings.TrimSpace(l)
-		switch {
-		case t == "":
-			if len(out) > 0 && out[len(out)-1] != "" {
-				out = append(out, "")
-			}
-			para = false
-		case strings.HasPrefix(t, "|---") || strings.HasPrefix(t, "|:--"):
-		case strings.HasPrefix(t, "#"):
-			out = append(out, st.Heading.Render(strings.TrimSpace(strings.TrimLeft(t, "#"))))
-			para = false
-		case strings.HasPrefix(t, "|") || strings.HasPrefix(t, "- ") || strings.HasPrefix(t, "* ") || strings.HasPrefix(t, "```"):
-			out = append(out, l)
-			para = false
-		case para:
-			out[len(out)-1] += " " + t
-		default:
-			out = append(out, t)
-			para = true
-		}
-	}
-	return strings.Join(out, "\n")
-}
-
-// wrapBlock wraps text to w columns and cuts it to h lines.
-func wrapBlock(s string, w, h int) string {
-	if w < 4 || h < 1 {
-		return ""
-	}
-	s = strings.ReplaceAll(s, "\t", "    ")
-	wrapped := ansi.Wrap(s, w, " ")
-	lines := strings.Split(wrapped, "\n")
-	if len(lines) > h {
-		lines = lines[:h]
 	}
 	return strings.Join(lines, "\n")
 }

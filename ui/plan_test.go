@@ -2,10 +2,13 @@ package ui
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	tea "charm.land/bubbletea/v2"
 
 	"thaw/trainer"
 )
@@ -59,8 +62,8 @@ func TestPlanSaveLoad(t *testing.T) {
 	d.keys("e", "ctrl+u")
 	d.typeText("train=fc1,head epochs=2 lr=0.003 schedule=cosine")
 	d.keys("enter")
-	if d.m.s.messageErr {
-		t.Fatalf("editing the stage: %s", d.m.s.message)
+	if d.m.s.messageErr() {
+		t.Fatalf("editing the stage: %s", d.m.s.message())
 	}
 	want := d.m.s.plan.plan
 	file := filepath.Join(t.TempDir(), "my plan.json")
@@ -68,7 +71,7 @@ func TestPlanSaveLoad(t *testing.T) {
 	d.typeText(file)
 	d.keys("enter")
 	if _, err := os.Stat(file); err != nil {
-		t.Fatalf("no plan file: %v (message %q)", err, d.m.s.message)
+		t.Fatalf("no plan file: %v (message %q)", err, d.m.s.message())
 	}
 	d.keys("p") // another preset replaces the stages
 	d.keys("L", "ctrl+u")
@@ -101,5 +104,49 @@ func TestPresetAndFreezeChoice(t *testing.T) {
 	stages := d.m.s.plan.plan.Stages
 	if len(stages) != 1 || strings.Join(stages[0].Train, ",") != "head" {
 		t.Errorf("h after full: stages %+v, want the head alone", stages)
+	}
+}
+
+// TestLRFinderStageUnderCursor: l tests the stage under the cursor, the
+// overlay offers fastai's four suggestions, → picks another, and enter
+// writes it into the plan as that stage's rate.
+func TestLRFinderStageUnderCursor(t *testing.T) {
+	d := newDriver(t, Options{})
+	d.chooseModel("mnist8-mlp")
+	d.keys("enter", "+", "G")
+	ps := d.m.screens[ScreenPlan].(*planScreen)
+	last := len(d.m.s.plan.plan.Stages) - 1
+	if last < 1 {
+		t.Fatalf("the plan has %d stages, want two or more", last+1)
+	}
+	d.keys("l")
+	if ps.lrf == nil || ps.lrf.stage != last {
+		t.Fatalf("l did not test stage %d (the cursor's)", last+1)
+	}
+	scr := d.screen()
+	for _, want := range []string{"minimum", "steep", "valley", "slide", fmt.Sprintf("stage %d", last+1)} {
+		if !strings.Contains(scr, want) {
+			t.Errorf("the overlay lacks %q:\n%s", want, scr)
+		}
+	}
+	// At 80×24 the overlay keeps its right edge: every suggestion fits.
+	d.send(tea.WindowSizeMsg{Width: 80, Height: 24})
+	scr = d.screen()
+	if row := lineWith(scr, "LR finder"); !strings.HasSuffix(strings.TrimRight(row, " "), "║") {
+		t.Errorf("at 80×24 the overlay is cut: %q\n%s", row, scr)
+	}
+	if row := lineWith(scr, "valley"); !strings.Contains(row, "slide") {
+		t.Errorf("at 80×24 the suggestions are cut: %q", row)
+	}
+	sugg := ps.lrf.res.Suggestions
+	if len(sugg) != 4 || sugg[ps.lrf.choice].Name != "valley" {
+		t.Fatalf("suggestions %+v, choice %d: want four, valley first", sugg, ps.lrf.choice)
+	}
+	d.keys("right", "enter")
+	if got, want := d.m.s.plan.plan.Stages[last].LR, sugg[3].LR; got != want {
+		t.Errorf("stage %d's rate %v, want slide's %v", last+1, got, want)
+	}
+	if !strings.Contains(d.m.s.message(), "slide") {
+		t.Errorf("message %q does not name the rule taken", d.m.s.message())
 	}
 }

@@ -1,38 +1,87 @@
 package ui
 
 import (
-	"fmt"
+	"context"
+	"math"
 	"strings"
 	"testing"
+
+	"thaw/store/engine"
 )
 
-// TestProbesShown: the Blocks screen shows each block's probe once the
-// data is chosen, the head with none, and the probes are cached.
-func TestProbesShown(t *testing.T) {
-	d := newDriverOpts(t, Options{})
-	d.chooseModel("mnist8-mlp")
+// TestProbesOnTheSweepsFooting: the Blocks screen's probes are measured
+// on the sweep's data and seeds, so each seed's accuracy equals the
+// sweep's own probe of that block (engine.SweepProbes, read at the lowest
+// validation loss too), bit for bit; the raw input's probe is shown as
+// the baseline; the probe with the lowest mean validation loss is marked;
+// and the probes are cached per job.
+func TestProbesOnTheSweepsFooting(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a sweep and its probes")
+	}
+	eng, _ := newEngine(t)
+	d := newDriverOpts(t, Options{Backend: eng})
+	sweepSetup(d)
 	b := d.m.screens[ScreenBlocks].(*blocksScreen)
 	ps := b.probes
-	if ps == nil || !ps.done[0] || !ps.done[1] || ps.err != nil {
+	if ps == nil || ps.err != nil || ps.seeds != engine.DefaultSweepSeeds {
 		t.Fatalf("probes: %+v", ps)
 	}
-	scr := d.screen()
-	for i := range 2 {
-		want := fmt.Sprintf("%5.1f%%", 100*ps.acc[i])
-		line := lineWith(scr, d.m.s.base.blocks[i].name+" ")
-		if !strings.Contains(line, want) {
-			t.Errorf("block %d's row %q lacks its probe %s", i, line, want)
+	d.keys("w")
+	if b.sweep == nil || b.sweep.err != nil {
+		t.Fatalf("sweep: %+v", b.sweep)
+	}
+	want, err := eng.SweepProbes(context.Background(), b.sweep.tb.Sweep.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != 2 {
+		t.Fatalf("the sweep has %d probes, want fc1's and fc2's", len(want))
+	}
+	for k, pr := range want {
+		got := ps.scores[k+1]
+		if len(got) != len(pr.Acc) {
+			t.Fatalf("probe of %s: %d seeds, the sweep's %d", pr.Block, len(got), len(pr.Acc))
+		}
+		for s := range got {
+			if got[s].ValAcc != pr.Acc[s] {
+				t.Errorf("probe of %s, seed %d: %v, the sweep's %v", pr.Block, s, got[s].ValAcc, pr.Acc[s])
+			}
 		}
 	}
+
+	// The baseline, and the mark on the lowest mean validation loss.
+	scr := d.screen()
+	raw, ok := ps.stats(engine.ProbeInput)
+	if !ok || !strings.Contains(lineWith(scr, "raw input"), "the baseline") ||
+		!strings.Contains(lineWith(scr, "raw input"), sweepMeanSD(raw.AccMean, raw.AccSD, true)) {
+		t.Errorf("no raw-input baseline %+v:\n%s", raw, scr)
+	}
+	best, lowest := 0, math.Inf(1)
+	for k := engine.ProbeInput; k <= 1; k++ {
+		if st, _ := ps.stats(k); st.LossMean < lowest {
+			best, lowest = k, st.LossMean
+		}
+	}
+	name := map[int]string{-1: "raw input", 0: "fc1", 1: "fc2"}[best]
+	if line := lineWith(scr, "★ "+name+" "); !strings.Contains(line, "best") {
+		t.Errorf("the best probe, %s, is not marked:\n%s", name, scr)
+	}
+	if best >= 0 {
+		if line := lineWith(scr, "  "+name+" "); !strings.Contains(line, "★") {
+			t.Errorf("the best probe's block, %s, is not marked in the table: %q", name, line)
+		}
+	}
+
 	// The data changes and comes back: the probes come from the cache.
-	d.keys("enter", "down", "e", "ctrl+u")
+	d.keys("enter", "e", "ctrl+u") // the cursor is still on shots
 	d.typeText("3")
 	d.keys("enter")
-	if b.probes == ps || !b.probes.done[0] {
+	if b.probes == ps || b.probes.scores[0] == nil {
 		t.Fatalf("3 shots did not probe anew")
 	}
 	d.keys("e", "ctrl+u")
-	d.typeText("0")
+	d.typeText("5")
 	d.keys("enter")
 	if b.probes != ps {
 		t.Errorf("the probes of the first job were not reused from the cache")

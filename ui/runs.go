@@ -2,7 +2,6 @@ package ui
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"image/color"
@@ -36,6 +35,10 @@ type runRow struct {
 	name   string     // sanitised
 	plan   string
 	parent string // the parent's name, for a branch
+
+	// task is the sweep task the run trains, nil for none: the table
+	// groups a sweep's runs (see groupSweeps).
+	task *engine.SweepTask
 }
 
 // status is the run's status judged when it was read: a run whose
@@ -66,32 +69,13 @@ type (
 	}
 )
 
-// runsKeys are the Runs screen's keys.
-type runsKeys struct {
-	Open, Mark, Overlay, Align, Delete, Export, Resume, Filter, Sort key.Binding
-}
-
-func newRunsKeys() runsKeys {
-	return runsKeys{
-		Open:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "open curves")),
-		Mark:    key.NewBinding(key.WithKeys("space"), key.WithHelp("space", "mark")),
-		Overlay: key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "overlay marked")),
-		Align:   key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "align by step/stage")),
-		Delete:  key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "delete")),
-		Export:  key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "export marked PNG")),
-		Resume:  key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "resume")),
-		Filter:  key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
-		Sort:    key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "sort")),
-	}
-}
-
 // sortKeys are the orders `s` cycles through.
 var sortKeys = []string{"started", "best val acc", "name", "status"}
 
 // runsScreen lists the stored runs, opens one, overlays several.
 type runsScreen struct {
 	s    *Session
-	keys runsKeys
+	keys RunsKeys
 	pal  palette
 
 	rows     []runRow
@@ -123,11 +107,12 @@ type runsScreen struct {
 	ovW, ovH    int
 
 	confirmDelete string
+	hits          listHits
 }
 
 func newRunsScreen(s *Session) ScreenModel {
 	return &runsScreen{
-		s: s, keys: newRunsKeys(), marked: map[string]bool{},
+		s: s, keys: s.Keys.Runs, marked: map[string]bool{},
 		filter: textInput("/", "name, model, data or status"),
 		pal:    palette{dark: s.Styles.Dark, noColor: s.Styles.NoColor},
 	}
@@ -139,12 +124,11 @@ func (r *runsScreen) Capturing() bool {
 
 func (r *runsScreen) Keys() []key.Binding {
 	k := r.keys
-	back := key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back to the list"))
 	switch {
 	case r.confirmDelete != "":
 		return []key.Binding{r.s.Keys.Yes, r.s.Keys.No}
 	case r.filterOn:
-		return []key.Binding{key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "apply")), back}
+		return []key.Binding{k.Apply, k.BackToList}
 	case r.detail != nil:
 		// esc goes back to the list: the frame's help already says "back".
 		return r.detail.keys.list()
@@ -240,6 +224,21 @@ func (r *runsScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 		}
 	case tea.KeyPressMsg:
 		return r, r.handleKey(msg)
+	case tea.MouseWheelMsg:
+		switch {
+		case r.detail != nil:
+			r.detail.handleWheel(msg)
+		case !r.Capturing():
+			r.cursor, _ = wheelCursor(msg, r.cursor, len(r.shown))
+		}
+	case tea.MouseClickMsg:
+		// A click selects a run; a click on the selected one opens it.
+		if i, ok := r.hits.at(msg.Y); ok && !r.Capturing() && msg.Button == tea.MouseLeft {
+			if i == r.cursor {
+				return r, r.handleKey(tea.KeyPressMsg{Code: tea.KeyEnter})
+			}
+			r.cursor = i
+		}
 	}
 	return r, nil
 }
@@ -274,47 +273,19 @@ func listRuns(ctx context.Context, src Backend) ([]runRow, error) {
 	}
 	rows := make([]runRow, 0, len(views))
 	for _, v := range views {
-		row := runRow{view: v, run: v.Run, name: termtext.Sanitize(v.Run.Name), plan: termtext.Sanitize(v.Plan)}
-		if row.plan == "" {
-			row.plan = planName(v.Run.Plan)
-		}
+		row := runRow{view: v, run: v.Run, name: termtext.Sanitize(v.Run.Name), plan: export.PlanName(v.Run.Plan)}
 		if v.Parent.IsBranch() {
 			row.parent = termtext.Sanitize(v.Parent.Name)
+		}
+		var err error
+		if row.task, err = sweepTaskOf(ctx, src, v.Run); err != nil {
+			return nil, err
+		} else if row.task != nil {
+			row.name = sweepRunName(row.task)
 		}
 		rows = append(rows, row)
 	}
 	return rows, nil
-}
-
-// planName finds the plan's name in a stored job record, whichever of
-// its versions: "plan":{"name":…} or "Plan":{"Name":…}.
-func planName(raw json.RawMessage) string {
-	var rec map[string]json.RawMessage
-	if json.Unmarshal(raw, &rec) != nil {
-		return ""
-	}
-	for _, k := range []string{"plan", "Plan", "job", "Job"} {
-		sub, ok := rec[k]
-		if !ok {
-			continue
-		}
-		var m map[string]json.RawMessage
-		if json.Unmarshal(sub, &m) != nil {
-			continue
-		}
-		for _, nk := range []string{"name", "Name", "preset", "Preset"} {
-			var s string
-			if json.Unmarshal(m[nk], &s) == nil && s != "" {
-				return termtext.Sanitize(s)
-			}
-		}
-		if p, ok := m["plan"]; ok {
-			if n := planName(json.RawMessage(`{"plan":` + string(p) + `}`)); n != "" {
-				return n
-			}
-		}
-	}
-	return ""
 }
 
 // refilter applies the filter and the sort to the rows, keeping the
@@ -365,6 +336,7 @@ func (r *runsScreen) refilterAt(cur string) {
 		}
 		return y.run.Created.Compare(x.run.Created)
 	})
+	r.shown = groupSweeps(r.rows, r.shown)
 	r.cursor = 0
 	for i, idx := range r.shown {
 		if r.rows[idx].run.ID == cur {
@@ -443,10 +415,8 @@ func (r *runsScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 	switch {
-	case key.Matches(msg, s.Keys.Up):
-		r.cursor = max(r.cursor-1, 0)
-	case key.Matches(msg, s.Keys.Down):
-		r.cursor = min(r.cursor+1, max(len(r.shown)-1, 0))
+	case key.Matches(msg, s.Keys.listKeys()...):
+		r.cursor, _ = moveCursor(s.Keys, msg, r.cursor, len(r.shown))
 	case key.Matches(msg, k.Filter):
 		r.filterOn = true
 		return r.filter.Focus()
@@ -649,6 +619,7 @@ func (r *runsScreen) tableView(w, h int) string {
 	}
 	rowsH := max(h-3, 1)
 	top := max(0, min(r.cursor-rowsH/2, len(r.shown)-rowsH))
+	r.hits = listHits{y0: strings.Count(b.String(), "\n"), first: top, n: min(rowsH, len(r.shown)-top), w: w}
 	for i := top; i < len(r.shown) && i < top+rowsH; i++ {
 		row := r.rows[r.shown[i]]
 		mark := "  "
@@ -668,6 +639,9 @@ func (r *runsScreen) tableView(w, h int) string {
 			"best acc": acc, "steps": compactInt(int(row.view.Step)), "started": row.run.Created.Local().Format("01-02 15:04"),
 		}
 		line := " " + mark + pad(name, nameW)
+		if i == r.cursor {
+			line = "▸" + mark + pad(name, nameW) // visible without colours too
+		}
 		for _, c := range fixed {
 			line += " " + pad(termtext.Sanitize(vals[c.name]), c.w)
 		}
@@ -830,7 +804,7 @@ func (r *runsScreen) overlayView(w, h int) string {
 }
 
 func runColor(p palette, i int) color.Color {
-	cs := []color.Color{p.smooth(), p.val(), p.acc(), p.src(), p.best(), p.c("#B8860B", "#F5C542")}
+	cs := []color.Color{p.smooth(), p.val(), p.acc(), p.src(), p.best(), p.c(toneGold)}
 	return cs[i%len(cs)]
 }
 

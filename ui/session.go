@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"thaw/store/engine"
 	"thaw/trainer"
@@ -46,10 +47,13 @@ type Session struct {
 	runDone bool
 	runErr  error
 
-	// message is the one-line notice above the help bar; messageErr
-	// draws it as an error.
-	message    string
-	messageErr bool
+	// msg is the message area above the help bar; log keeps every
+	// message whole, for `!`.
+	msg message
+	log []logEntry
+	// infoLife is how long a notice stays; zero keeps it until replaced
+	// (tests that run commands synchronously cannot wait on a timer).
+	infoLife time.Duration
 
 	// sweeping is set while a freeze-depth sweep runs: quitting asks
 	// first.
@@ -80,6 +84,8 @@ func newSession(ctx context.Context, opts Options, noColor bool) *Session {
 		backend: opts.Backend,
 		ctx:     ctx,
 		cancel:  cancel,
+
+		infoLife: infoLifetime,
 	}
 	if s.backend == nil {
 		s.backend = engine.New(nil, nil)
@@ -98,17 +104,59 @@ func (s *Session) nextID() int {
 // returns, so that the next key already goes to it.
 func (s *Session) show(sc Screen) { s.showNext = &sc }
 
-// flash shows a notice above the help bar until the next screen change.
+// flash shows a notice above the help bar for a few seconds.
 func (s *Session) flash(msg string) {
-	s.message, s.messageErr = termtext.Sanitize(msg), false
+	s.say(sevInfo, termtext.Sanitize(msg), nil)
 }
 
-// flashErr shows an error above the help bar.
+// flashErr shows an error above the help bar until the screen changes or
+// another message replaces it.
 func (s *Session) flashErr(err error) {
-	if err == nil {
-		return
+	if err != nil {
+		s.say(sevError, termtext.Sanitize(err.Error()), nil)
 	}
-	s.message, s.messageErr = termtext.Sanitize(err.Error()), true
+}
+
+// flashErrWhile shows an error for as long as holds reports its cause
+// is still there: the frame asks after every key and every reply of
+// background work, and clears the error once the cause is fixed.
+func (s *Session) flashErrWhile(err error, holds func() bool) {
+	if err != nil {
+		s.say(sevError, termtext.Sanitize(err.Error()), holds)
+	}
+}
+
+// noteWhile shows a notice for as long as holds reports true ("run …
+// started" while the run trains).
+func (s *Session) noteWhile(msg string, holds func() bool) {
+	s.say(sevInfo, termtext.Sanitize(msg), holds)
+}
+
+func (s *Session) say(sev severity, text string, holds func() bool) {
+	s.msg = message{text: text, sev: sev, holds: holds, seq: s.msg.seq + 1}
+	if sev == sevInfo && holds == nil && s.infoLife > 0 {
+		s.msg.until = time.Now().Add(s.infoLife)
+	}
+	s.log = append(s.log, logEntry{at: time.Now(), sev: sev, text: text})
+	if len(s.log) > maxLog {
+		s.log = append(s.log[:0], s.log[len(s.log)-maxLog:]...)
+	}
+}
+
+// message returns the text of the message shown, "" when none.
+func (s *Session) message() string { return s.msg.text }
+
+// messageErr reports whether the message shown is an error.
+func (s *Session) messageErr() bool { return s.msg.text != "" && s.msg.sev == sevError }
+
+// clearMessage takes the message away (the log keeps it).
+func (s *Session) clearMessage() { s.msg = message{seq: s.msg.seq + 1} }
+
+// recheckMessage clears a message whose cause has gone.
+func (s *Session) recheckMessage() {
+	if s.msg.holds != nil && !s.msg.holds() {
+		s.clearMessage()
+	}
 }
 
 // hasStore reports whether the workbench has a backend that records runs:
@@ -118,6 +166,39 @@ func (s *Session) hasStore() bool { return s.opts.Backend != nil }
 // training reports whether a run started here is still live.
 func (s *Session) training() bool {
 	return s.run != nil && !s.runDone
+}
+
+// Message area.
+
+// infoLifetime is how long a notice stays: long enough to read a line.
+const infoLifetime = 5 * time.Second
+
+// maxLog is how many messages the log keeps.
+const maxLog = 200
+
+type severity int
+
+const (
+	sevInfo severity = iota
+	sevError
+)
+
+// message is what the message area shows: a notice lives until, an
+// error until the screen changes, and either with holds until holds
+// reports false.
+type message struct {
+	text  string
+	sev   severity
+	until time.Time
+	holds func() bool
+	seq   int // tells an expiry timer which message it was armed for
+}
+
+// logEntry is one message as the log keeps it, whole.
+type logEntry struct {
+	at   time.Time
+	sev  severity
+	text string
 }
 
 // feed is a session's subscription to a run's reports.

@@ -41,28 +41,74 @@ type Styles struct {
 	Series []color.Color
 }
 
+// The workbench's one colour system: every colour it draws, each for a
+// light and a dark background. Styles (the frame and the screens' text)
+// and palette (the charts and the confusion matrix) both pick from it.
+
+// tone is one colour for a light and for a dark background.
+type tone struct{ light, dark string }
+
+var (
+	toneAccent = tone{"#5A3FC0", "#B4A0FF"}
+	toneIce    = tone{"#1F6FB2", "#7FC8F8"}
+	toneWarm   = tone{"#A3521B", "#F5A65B"}
+	toneRed    = tone{"#B00020", "#FF6B6B"}
+	toneRose   = tone{"#B00020", "#FF8080"}
+	toneGreen  = tone{"#1B7F3B", "#7BD88F"}
+	toneViolet = tone{"#8E3BA8", "#D99BFF"}
+	toneGold   = tone{"#B8860B", "#F5C542"}
+	toneDim    = tone{"#7A7A7A", "#8A8A8A"}
+)
+
+// shadeTones are the confusion matrix's cell backgrounds by the cell's
+// share of its row, from a little to all.
+var shadeTones = []tone{
+	{"#E0ECF8", "#2A3A4A"}, {"#C0D8F0", "#2F5A7A"}, {"#90C0E8", "#3A7AAA"},
+	{"#60A0D8", "#4A9ADA"}, {"#3080C8", "#6ABAFA"},
+}
+
+// palette picks colours for one session's terminal: its background and
+// NO_COLOR.
+type palette struct {
+	dark, noColor bool
+}
+
+// c is tone t on this terminal, nil without colours.
+func (p palette) c(t tone) color.Color {
+	if p.noColor {
+		return nil
+	}
+	return lipgloss.LightDark(p.dark)(lipgloss.Color(t.light), lipgloss.Color(t.dark))
+}
+
+// The charts' series.
+func (p palette) smooth() color.Color { return p.c(toneWarm) }
+func (p palette) val() color.Color    { return p.c(toneIce) }
+func (p palette) acc() color.Color    { return p.c(toneGreen) }
+func (p palette) src() color.Color    { return p.c(toneViolet) }
+func (p palette) best() color.Color   { return p.c(toneRed) }
+func (p palette) dim() color.Color    { return p.c(toneDim) }
+func (p palette) frozen() color.Color { return p.c(toneIce) }
+
+func (p palette) fg(c color.Color) lipgloss.Style {
+	if c == nil {
+		return lipgloss.NewStyle()
+	}
+	return lipgloss.NewStyle().Foreground(c)
+}
+
 // NewStyles builds the styles for a terminal with a dark or light
 // background; noColor drops every colour (https://no-color.org).
 func NewStyles(dark, noColor bool) Styles {
-	ld := lipgloss.LightDark(dark)
-	c := func(light, darkC string) color.Color {
-		if noColor {
-			return nil
-		}
-		return ld(lipgloss.Color(light), lipgloss.Color(darkC))
-	}
+	c := palette{dark: dark, noColor: noColor}.c
 	fg := func(s lipgloss.Style, col color.Color) lipgloss.Style {
 		if col == nil {
 			return s
 		}
 		return s.Foreground(col)
 	}
-	accent := c("#5A3FC0", "#B4A0FF")
-	ice := c("#1F6FB2", "#7FC8F8")
-	warm := c("#A3521B", "#F5A65B")
-	red := c("#B00020", "#FF6B6B")
-	green := c("#1B7F3B", "#7BD88F")
-	dim := c("#7A7A7A", "#8A8A8A")
+	accent, ice, warm := c(toneAccent), c(toneIce), c(toneWarm)
+	red, green, dim := c(toneRed), c(toneGreen), c(toneDim)
 
 	s := Styles{NoColor: noColor, Dark: dark}
 	s.App = lipgloss.NewStyle()
@@ -97,10 +143,7 @@ func NewStyles(dark, noColor bool) Styles {
 	s.Field = fg(lipgloss.NewStyle(), dim)
 	s.FieldOn = fg(lipgloss.NewStyle().Bold(true), accent)
 	if !noColor {
-		s.Series = []color.Color{
-			c("#B8860B", "#F5C542"), c("#1F6FB2", "#7FC8F8"), c("#1B7F3B", "#7BD88F"),
-			c("#A3521B", "#F5A65B"), c("#8E3BA8", "#D99BFF"), c("#B00020", "#FF8080"),
-		}
+		s.Series = []color.Color{c(toneGold), c(toneIce), c(toneGreen), c(toneWarm), c(toneViolet), c(toneRose)}
 	}
 	return s
 }

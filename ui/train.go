@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
@@ -73,22 +74,6 @@ type branchPoint struct {
 	label string
 }
 
-// trainKeys are the Train screen's keys beside the dashboard's.
-type trainKeys struct {
-	Pause, Next, Stop, Export, Branch, Confusion key.Binding
-}
-
-func newTrainKeys() trainKeys {
-	return trainKeys{
-		Pause:     key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "pause/resume")),
-		Next:      key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "next stage now")),
-		Stop:      key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "stop")),
-		Export:    key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "export PNG")),
-		Branch:    key.NewBinding(key.WithKeys("b"), key.WithHelp("b", "branch from a stage")),
-		Confusion: key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "confusion matrix")),
-	}
-}
-
 // continuations are what a branch can go on with: the Plan screen's
 // stages, or a preset over the model's blocks.
 var continuations = []string{"plan", "full", "head", "fine-tune", "gradual", "chain-thaw", "lp-ft"}
@@ -97,11 +82,11 @@ var continuations = []string{"plan", "full", "head", "fine-tune", "gradual", "ch
 type trainScreen struct {
 	s    *Session
 	d    *dashboard
-	keys trainKeys
+	keys TrainKeys
+	pal  palette
 	// askedBefore is the evaluation step at which the store was last
 	// asked for the source accuracy before training (see beforeCmd).
 	askedBefore int
-	pal         palette
 
 	run    *engine.Live
 	paused bool
@@ -122,11 +107,37 @@ type trainScreen struct {
 	// hands it back as the session's run.
 	pendingID     string
 	pendingStages int
+
+	// tickSeq identifies the live tick of the run shown; a tick of an
+	// earlier run is dropped.
+	tickSeq int
+}
+
+// liveEvery is how often the Train screen reads how far the run's
+// evaluation pass has got: twice a second, so that every second of a pass
+// that makes no report shows it moving.
+const liveEvery = time.Second / 2
+
+// liveTickMsg is the Train screen's clock while a run trains.
+type liveTickMsg struct{ seq int }
+
+func liveTick(seq int) tea.Cmd {
+	return tea.Tick(liveEvery, func(time.Time) tea.Msg { return liveTickMsg{seq: seq} })
+}
+
+// onTick reads the run's evaluation progress into the status line: a few
+// atomic loads, no wait on the trainer.
+func (t *trainScreen) onTick(msg liveTickMsg) tea.Cmd {
+	if msg.seq != t.tickSeq || !t.live() {
+		return nil
+	}
+	t.d.setEval(t.run.Evaluation())
+	return liveTick(msg.seq)
 }
 
 func newTrainScreen(s *Session) ScreenModel {
 	pal := palette{dark: s.Styles.Dark, noColor: s.Styles.NoColor}
-	return &trainScreen{s: s, d: newDashboard(pal), keys: newTrainKeys(), pal: pal}
+	return &trainScreen{s: s, d: newDashboard(pal), keys: s.Keys.Train, pal: pal}
 }
 
 func (t *trainScreen) Keys() []key.Binding {
@@ -135,14 +146,11 @@ func (t *trainScreen) Keys() []key.Binding {
 	}
 	if t.picking {
 		return []key.Binding{
-			key.NewBinding(key.WithKeys("up", "down"), key.WithHelp("↑/↓", "stage boundary")),
-			key.NewBinding(key.WithKeys("left", "right"), key.WithHelp("←/→", "continuation")),
-			key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "start branch")),
-			key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
+			t.s.Keys.Branch.Point, t.s.Keys.Branch.Continuation, t.s.Keys.Branch.Start, t.s.Keys.Branch.Cancel,
 		}
 	}
 	k := t.keys
-	return append([]key.Binding{k.Pause, k.Next, k.Stop, k.Export, k.Branch, k.Confusion}, t.d.keys.list()...)
+	return append([]key.Binding{k.Pause, k.Next, k.Stop, k.Export, k.Branch, k.Confusion, k.Metrics}, t.d.keys.list()...)
 }
 
 func (t *trainScreen) Capturing() bool { return t.confirmStop || t.picking }
@@ -156,11 +164,17 @@ func (t *trainScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 		return t, func() tea.Msg { return runStartedMsg{run: run} }
 	case runStartedMsg:
 		t.start(msg.run)
+		t.tickSeq++
+		return t, liveTick(t.tickSeq)
+	case liveTickMsg:
+		return t, t.onTick(msg)
 	case runHistoryMsg:
 		if t.run == nil || msg.id != t.run.ID || msg.err != nil {
 			return t, nil
 		}
 		t.d.resume(msg.run, msg.total, msg.stages)
+		t.d.applyMetric()
+		t.d.rasterise()
 	case runProgressMsg:
 		if t.run == nil || msg.id != t.run.ID {
 			return t, nil // a report of a run no longer shown
@@ -180,6 +194,7 @@ func (t *trainScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 			return t, nil
 		}
 		t.done, t.paused = true, false
+		t.d.setEval(trainer.EvalNone, 0, 0)
 		st := msg.res.Status
 		if msg.err != nil && st == "" {
 			st = trainer.StatusFailed
@@ -223,6 +238,10 @@ func (t *trainScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 		t.confusion = &confusionView{classes: msg.classes, counts: msg.counts}
 	case tea.KeyPressMsg:
 		return t, t.handleKey(msg)
+	case tea.MouseWheelMsg:
+		if !t.Capturing() && t.confusion == nil {
+			t.d.handleWheel(msg)
+		}
 	}
 	return t, nil
 }
@@ -336,6 +355,8 @@ func (t *trainScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		return t.export()
 	case key.Matches(msg, k.Branch):
 		return t.branchPoints()
+	case key.Matches(msg, k.Metrics):
+		t.d.cycleMetric()
 	case key.Matches(msg, k.Confusion):
 		if t.confusion != nil {
 			t.confusion = nil

@@ -15,6 +15,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
@@ -109,6 +110,9 @@ type Options struct {
 	// place of os.OpenRoot(PlanDir): the SSH server checks there that the
 	// folder is still its own, not a link planted since.
 	PlanRoot func() (*os.Root, error)
+	// NoMouse starts the workbench with the mouse off, leaving the
+	// terminal its own text selection (--no-mouse); `M` toggles it.
+	NoMouse bool
 	// RunsOutlive says the engine's runs go on when the workbench quits
 	// (the SSH server's do); quitting then says so instead of offering to
 	// stop the run.
@@ -125,9 +129,17 @@ type Model struct {
 	crash   *Crash // the panic that ended the program
 
 	showHelp    bool
+	showLog     bool
+	logOff      int // lines scrolled up from the log's end
 	confirmQuit bool
 	help        help.Model
+	mouse       bool
+	// armed is the seq of the message an expiry timer waits for.
+	armed int
 }
+
+// expireMsg ends the notice numbered seq, if it is still shown.
+type expireMsg struct{ seq int }
 
 // New returns a workbench for one session. ctx bounds the session's
 // background work (data loading, sweeps, probes); runs started from the
@@ -138,7 +150,7 @@ func New(ctx context.Context, opts Options) *Model {
 		noColor = true
 	}
 	s := newSession(ctx, opts, noColor)
-	m := &Model{s: s, width: 80, height: 24, help: help.New()}
+	m := &Model{s: s, width: 80, height: 24, help: help.New(), mouse: !opts.NoMouse}
 	m.screens[ScreenModels] = newModelsScreen(s)
 	m.screens[ScreenBlocks] = newBlocksScreen(s)
 	m.screens[ScreenPlan] = newPlanScreen(s)
@@ -194,10 +206,10 @@ func (m *Model) applyStyles() {
 	m.help.Styles = hs
 }
 
-// Update handles the frame's messages and keys and delegates the rest. A
-// panic in it, or in a command it returns, quits the program with the
-// panic kept for Crash: the terminal is restored, and the caller says
-// where the stack went.
+// Update handles the frame's messages and keys and delegates the rest
+// (see handle). A panic in it, or in a command it returns, quits the
+// program with the panic kept for Crash: the terminal is restored, and
+// the caller says where the stack went.
 func (m *Model) Update(msg tea.Msg) (_ tea.Model, cmd tea.Cmd) {
 	if c, ok := msg.(crashMsg); ok {
 		m.crashed(c.crash)
@@ -212,20 +224,45 @@ func (m *Model) Update(msg tea.Msg) (_ tea.Model, cmd tea.Cmd) {
 			cmd = tea.Quit
 		}
 	}()
-	_, cmd = m.update(msg)
+	_, cmd = m.handle(msg)
 	return m, guard(cmd)
+}
+
+// handle runs a message through update, then ends a message whose cause
+// has gone and arms the timer of a new notice.
+func (m *Model) handle(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if e, ok := msg.(expireMsg); ok {
+		if e.seq == m.s.msg.seq {
+			m.s.clearMessage()
+		}
+		return m, nil
+	}
+	mm, cmd := m.update(msg)
+	if _, progress := msg.(runProgressMsg); !progress {
+		m.s.recheckMessage()
+	}
+	if mg := m.s.msg; !mg.until.IsZero() && mg.seq != m.armed {
+		m.armed = mg.seq
+		seq := mg.seq
+		cmd = tea.Batch(cmd, tea.Tick(time.Until(mg.until), func(time.Time) tea.Msg { return expireMsg{seq: seq} }))
+	}
+	return mm, cmd
 }
 
 func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
+	case tea.MouseWheelMsg:
+		return m, m.mouseToScreen(msg, msg.Y)
+	case tea.MouseClickMsg:
+		return m, m.mouseToScreen(msg, msg.Y)
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
 		m.help.SetWidth(msg.Width)
-		return m, nil
+		return m, m.broadcast(m.bodySize())
 	case tea.BackgroundColorMsg:
 		m.s.Styles = NewStyles(msg.IsDark(), m.s.Styles.NoColor)
 		m.applyStyles()
-		return m, nil
+		return m, m.broadcast(m.bodySize())
 	case tea.KeyPressMsg:
 		return m.handleKey(msg)
 	case gotoMsg:
@@ -245,7 +282,7 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		run := msg.Run
 		m.startRun(run)
 		shown := m.switchTo(ScreenTrain)
-		m.s.flash("run " + engine.Short(run.ID) + " is training: watching it")
+		m.s.noteWhile("run "+engine.Short(run.ID)+" is training: watching it", m.s.training)
 		next := waitProgress(m.s.feed)
 		if m.s.hasStore() {
 			next = loadHistoryCmd(m.s.ctx, m.s.backend, run)
@@ -268,9 +305,9 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		case msg.run.Warning != "":
 			m.s.flashErr(fmt.Errorf("run %s: %s", engine.Short(msg.run.ID), msg.run.Warning))
 		case resumed:
-			m.s.flash(fmt.Sprintf("run %s resumed from step %d", engine.Short(msg.run.ID), msg.run.From))
+			m.s.noteWhile(fmt.Sprintf("run %s resumed from step %d", engine.Short(msg.run.ID), msg.run.From), m.s.training)
 		default:
-			m.s.flash("run " + engine.Short(msg.run.ID) + " started")
+			m.s.noteWhile("run "+engine.Short(msg.run.ID)+" started", m.s.training)
 		}
 		if resumed && m.s.hasStore() {
 			// Its past comes from the store, as for AttachMsg: the
@@ -299,6 +336,29 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, m.broadcast(msg)
 }
 
+// undoer is a screen with something for esc to undo before it leaves the
+// screen: undo undoes it and reports true, or reports false when there is
+// nothing.
+type undoer interface{ undo() bool }
+
+// undo clears the Runs screen's applied filter. (It lives here, beside
+// the frame's esc, while the Runs screen is reworked elsewhere.)
+func (r *runsScreen) undo() bool {
+	if r.filter.Value() == "" {
+		return false
+	}
+	r.filter.SetValue("")
+	r.refilter()
+	r.s.flash("filter cleared")
+	return true
+}
+
+// bodySize is the size of the screens' body: the frame less its header,
+// message line and help bar.
+func (m *Model) bodySize() bodySizeMsg {
+	return bodySizeMsg{w: max(m.width, 20), h: max(m.height, 6) - 3}
+}
+
 // startRun makes run the session's, watched from its feed.
 func (m *Model) startRun(run *engine.Live) {
 	m.s.run = run
@@ -323,11 +383,14 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	k := m.s.Keys
 	if m.confirmQuit {
 		switch {
-		case key.Matches(msg, k.Yes), key.Matches(msg, k.ForceQuit):
+		case key.Matches(msg, k.Yes), key.Matches(msg, k.ForceQuit), key.Matches(msg, k.Quit):
+			// q again quits too: the help bar goes on saying so.
 			m.s.stopAll()
 			return m, tea.Quit
 		case key.Matches(msg, k.No), key.Matches(msg, k.Back):
 			m.confirmQuit = false
+		case key.Matches(msg, k.Help):
+			m.confirmQuit, m.showHelp = false, true
 		}
 		return m, nil
 	}
@@ -340,6 +403,9 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		if key.Matches(msg, k.Help, k.Back) {
 			return m, nil
 		}
+	}
+	if m.showLog {
+		return m, m.handleLogKey(msg)
 	}
 	sc := m.screens[m.active]
 	if key.Matches(msg, k.Cycle) {
@@ -357,7 +423,24 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.Help):
 		m.showHelp = true
 		return m, nil
+	case key.Matches(msg, k.Log):
+		m.showLog, m.logOff = true, 0
+		return m, nil
+	case key.Matches(msg, k.Mouse):
+		m.mouse = !m.mouse
+		if m.mouse {
+			m.s.flash("mouse on: wheel scrolls, click selects (M gives the terminal its selection back)")
+		} else {
+			m.s.flash("mouse off: the terminal selects text again (M turns it back on)")
+		}
+		return m, nil
 	case key.Matches(msg, k.Back):
+		// esc undoes the innermost thing first: an open prompt (the
+		// screen captures esc then), an applied filter or a queued start,
+		// and only then the screen.
+		if u, ok := m.screens[m.active].(undoer); ok && u.undo() {
+			return m, nil
+		}
 		if m.active > ScreenModels && m.active <= ScreenTrain {
 			return m, m.switchTo(m.active - 1)
 		} else if m.active == ScreenRuns {
@@ -396,7 +479,11 @@ func (m *Model) switchTo(s Screen) tea.Cmd {
 		return nil
 	}
 	m.active = s
-	m.s.message = ""
+	// A message tied to a cause stays until the cause goes; others
+	// belong to the screen they were said on.
+	if m.s.msg.holds == nil {
+		m.s.clearMessage()
+	}
 	var cmd tea.Cmd
 	m.screens[s], cmd = m.screens[s].Update(shownMsg{})
 	return cmd
@@ -427,13 +514,15 @@ func (m *Model) View() tea.View {
 	v := tea.NewView(m.render())
 	v.AltScreen = true
 	v.WindowTitle = "thaw"
+	if m.mouse {
+		v.MouseMode = tea.MouseModeCellMotion
+	}
 	return v
 }
 
 // render composes the frame: header, body, message line, help bar.
 func (m *Model) render() string {
 	w, h := max(m.width, 20), max(m.height, 6)
-	st := m.s.Styles
 	bodyH := h - 3
 	var body string
 	switch {
@@ -441,20 +530,46 @@ func (m *Model) render() string {
 		body = m.confirmView(w, bodyH)
 	case m.showHelp:
 		body = m.fullHelpView(w, bodyH)
+	case m.showLog:
+		body = m.logView(w, bodyH)
 	default:
 		body = m.screens[m.active].View(w, bodyH)
 	}
 	body = fitBlock(body, w, bodyH)
+	return m.header(w) + "\n" + body + "\n" + m.messageLine(w) + "\n" + m.helpBar(w)
+}
 
-	msgLine := ""
-	if m.s.message != "" {
-		style := st.Notice
-		if m.s.messageErr {
-			style = st.Error
-		}
-		msgLine = style.Render(ansi.Truncate(m.s.message, w, "…"))
+// messageLine draws the message area: the message in its severity's
+// style, and when it is longer than the line, where to read it whole.
+func (m *Model) messageLine(w int) string {
+	st, mg := m.s.Styles, m.s.msg
+	if mg.text == "" {
+		return ""
 	}
-	return m.header(w) + "\n" + body + "\n" + msgLine + "\n" + m.helpBar(w)
+	style := st.Notice
+	if mg.sev == sevError {
+		style = st.Error
+	}
+	text := strings.ReplaceAll(mg.text, "\n", " ")
+	if ansi.StringWidth(text) <= w {
+		return style.Render(text)
+	}
+	more := " … ! whole"
+	return style.Render(ansi.Truncate(text, max(w-ansi.StringWidth(more), 1), "")) + st.Faint.Render(more)
+}
+
+// tabAt returns the screen whose name the header draws at column x.
+func tabAt(x int) (Screen, bool) {
+	at := len("thaw")
+	for i := range numScreens {
+		label := fmt.Sprintf("%d %s", i+1, Screen(i))
+		at++ // the space before it
+		if x >= at && x < at+len(label) {
+			return Screen(i), true
+		}
+		at += len(label)
+	}
+	return 0, false
 }
 
 // header draws the screens, model → data and the run's status in one line.
@@ -482,36 +597,207 @@ func (m *Model) header(w int) string {
 	return left + strings.Repeat(" ", max(pad, 1)) + st.Status.Render(right)
 }
 
-// helpBar shows the active screen's keys and the frame's, as many as fit.
+// helpBar shows the active screen's keys, as many as fit, and always
+// ends with the way to every key and the way out: `? keys · q quit`,
+// shortened on a very narrow terminal, never dropped.
 func (m *Model) helpBar(w int) string {
 	k := m.s.Keys
 	var bs []key.Binding
-	if m.confirmQuit {
+	tail := []key.Binding{k.Help, k.Quit}
+	switch {
+	case m.confirmQuit:
 		bs = []key.Binding{k.Yes, k.No}
-	} else {
+	case m.showHelp:
+		bs = nil
+	case m.showLog:
+		bs = []key.Binding{k.Up, k.Down, k.Top, k.Bottom, k.Back}
+	default:
 		bs = append(bs, m.screens[m.active].Keys()...)
-		bs = append(bs, k.Forward, k.Back, k.jumpHelp(), k.Help, k.Quit)
+		bs = append(bs, k.Forward, k.Back, k.jumpHelp(), k.Log)
 	}
-	m.help.SetWidth(w)
-	// Bubbles' help drops the items past the width; its estimate can be
-	// off by the separator, so cut what still overflows.
-	bar := m.help.ShortHelpView(bs)
-	if ansi.StringWidth(bar) > w {
-		bar = ansi.Truncate(bar, w-1, "") + "…"
-	}
-	return bar
+	return m.shortHelp(bs, tail, w)
 }
 
+// shortHelp lays out bs then tail in one line of at most w columns: tail
+// whole (or its keys alone when even that does not fit), then as many of
+// bs, in order, as fit before it.
+func (m *Model) shortHelp(bs, tail []key.Binding, w int) string {
+	hs := m.help.Styles
+	sep := hs.ShortSeparator.Render(" · ")
+	const sepW = 3
+	item := func(b key.Binding, withDesc bool) (string, int) {
+		h := b.Help()
+		if !withDesc || h.Desc == "" {
+			return hs.ShortKey.Render(h.Key), ansi.StringWidth(h.Key)
+		}
+		return hs.ShortKey.Render(h.Key) + " " + hs.ShortDesc.Render(h.Desc), ansi.StringWidth(h.Key) + 1 + ansi.StringWidth(h.Desc)
+	}
+	join := func(withDesc bool) ([]string, int) {
+		var parts []string
+		width := 0
+		for _, b := range tail {
+			s, n := item(b, withDesc)
+			if len(parts) > 0 {
+				width += sepW
+			}
+			parts, width = append(parts, s), width+n
+		}
+		return parts, width
+	}
+	tailParts, tailW := join(true)
+	if tailW > w {
+		tailParts, tailW = join(false)
+	}
+	var head []string
+	used := tailW
+	for _, b := range bs {
+		if !b.Enabled() || b.Help().Key == "" {
+			continue
+		}
+		s, n := item(b, true)
+		if used+n+sepW > w {
+			continue // a shorter one further on may still fit
+		}
+		head, used = append(head, s), used+n+sepW
+	}
+	return strings.Join(append(head, tailParts...), sep)
+}
+
+// fullHelpView lists every key of the active screen, then the lists' and
+// the frame's, each key once, in as many columns as the width holds; a
+// description too long for its column is cut, never a column.
 func (m *Model) fullHelpView(w, h int) string {
 	k := m.s.Keys
-	groups := [][]key.Binding{
-		m.screens[m.active].Keys(),
-		{k.Up, k.Down, k.PageUp, k.PageDown},
-		{k.Forward, k.Back, k.Cycle, k.CycleBack, k.jumpHelp(), k.Help, k.Quit, k.ForceQuit},
+	var all []key.Binding
+	seen := map[string]bool{}
+	add := func(bs ...key.Binding) {
+		for _, b := range bs {
+			id := strings.Join(b.Keys(), " ")
+			if !b.Enabled() || b.Help().Key == "" || seen[id] {
+				continue
+			}
+			seen[id] = true
+			all = append(all, b)
+		}
 	}
-	m.help.SetWidth(w)
+	add(m.screens[m.active].Keys()...)
+	add(k.listKeys()...)
+	add(k.Forward, k.Back, k.Cycle, k.CycleBack, k.jumpHelp(), k.Log, k.Mouse, k.Help, k.Quit, k.ForceQuit)
+
+	hs := m.help.Styles
 	title := m.s.Styles.Heading.Render(m.active.String() + " — every key (any key closes)")
-	return title + "\n\n" + m.help.FullHelpView(groups)
+	rows := max(h-2, 1)
+	cols := (len(all) + rows - 1) / rows
+	keyW := 0
+	for _, b := range all {
+		keyW = max(keyW, ansi.StringWidth(b.Help().Key))
+	}
+	const gap = 3
+	colW := max((w-gap*(cols-1))/max(cols, 1), keyW+2)
+	rows = (len(all) + cols - 1) / cols
+	lines := make([]string, rows)
+	for i, b := range all {
+		r, c := i%rows, i/rows
+		hk := b.Help()
+		desc := ansi.Truncate(hk.Desc, colW-keyW-1, "…")
+		cell := hs.FullKey.Render(hk.Key) + strings.Repeat(" ", keyW-ansi.StringWidth(hk.Key)+1) + hs.FullDesc.Render(desc)
+		if c > 0 {
+			cell = strings.Repeat(" ", gap) + cell
+		}
+		if c < cols-1 && i+rows < len(all) {
+			cell += strings.Repeat(" ", colW-keyW-1-ansi.StringWidth(desc))
+		}
+		lines[r] += cell
+	}
+	return title + "\n\n" + strings.Join(lines, "\n")
+}
+
+// logView shows the message log, newest last, each message whole and
+// wrapped to the width.
+func (m *Model) logView(w, h int) string {
+	st := m.s.Styles
+	title := st.Heading.Render("Messages") + st.Faint.Render(" — newest last; ↑/↓ scroll, esc closes")
+	var lines []string
+	for _, e := range m.s.log {
+		style := st.Notice
+		if e.sev == sevError {
+			style = st.Error
+		}
+		stamp := e.at.Format("15:04:05") + " "
+		wrapped := strings.Split(ansi.Wrap(e.text, max(w-len(stamp), 10), " "), "\n")
+		for i, l := range wrapped {
+			pre := strings.Repeat(" ", len(stamp))
+			if i == 0 {
+				pre = st.Faint.Render(stamp)
+			}
+			lines = append(lines, pre+style.Render(l))
+		}
+	}
+	if len(lines) == 0 {
+		lines = []string{st.Faint.Render("no messages yet")}
+	}
+	room := max(h-2, 1)
+	m.logOff = min(m.logOff, max(len(lines)-room, 0))
+	end := len(lines) - m.logOff
+	start := max(end-room, 0)
+	return title + "\n\n" + strings.Join(lines[start:end], "\n")
+}
+
+// handleLogKey scrolls the log; esc, ! or q closes it.
+func (m *Model) handleLogKey(msg tea.KeyPressMsg) tea.Cmd {
+	k := m.s.Keys
+	switch {
+	case key.Matches(msg, k.Up):
+		m.logOff++
+	case key.Matches(msg, k.Down):
+		m.logOff = max(m.logOff-1, 0)
+	case key.Matches(msg, k.PageUp):
+		m.logOff += 10
+	case key.Matches(msg, k.PageDown):
+		m.logOff = max(m.logOff-10, 0)
+	case key.Matches(msg, k.Top):
+		m.logOff = len(m.s.log) * 100 // clamped when drawn
+	case key.Matches(msg, k.Bottom):
+		m.logOff = 0
+	case key.Matches(msg, k.Back, k.Log, k.Quit):
+		m.showLog = false
+	}
+	return nil
+}
+
+// mouseToScreen hands a mouse message to the active screen with its row
+// counted from the top of the screen's body (below the header), unless
+// an overlay of the frame is open.
+func (m *Model) mouseToScreen(msg tea.Msg, y int) tea.Cmd {
+	if !m.mouse || m.showHelp || m.confirmQuit {
+		return nil
+	}
+	if m.showLog {
+		if w, ok := msg.(tea.MouseWheelMsg); ok {
+			if w.Button == tea.MouseWheelUp {
+				m.logOff += 3
+			} else if w.Button == tea.MouseWheelDown {
+				m.logOff = max(m.logOff-3, 0)
+			}
+		}
+		return nil
+	}
+	switch msg := msg.(type) {
+	case tea.MouseWheelMsg:
+		msg.Y = y - 1
+		return m.updateActive(msg)
+	case tea.MouseClickMsg:
+		if y < 1 {
+			// The header: a click on a screen's name shows it.
+			if sc, ok := tabAt(msg.X); ok && msg.Button == tea.MouseLeft && !m.screens[m.active].Capturing() {
+				return m.switchTo(sc)
+			}
+			return nil
+		}
+		msg.Y = y - 1
+		return m.updateActive(msg)
+	}
+	return nil
 }
 
 func (m *Model) confirmView(w, h int) string {
@@ -529,7 +815,7 @@ func (m *Model) confirmView(w, h int) string {
 		msg = "A freeze-depth sweep is running. Quit and stop it?\n\n" +
 			"The freeze points it finished stay stored (thaw runs).\n\n"
 	}
-	msg += "y quit · n stay"
+	msg += "y or q quit · n stay"
 	box := st.Overlay.Render(msg)
 	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, box)
 }

@@ -81,6 +81,9 @@ func newDriverOpts(t testing.TB, opts Options) *driver {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	m := New(ctx, opts)
+	// Commands run synchronously here: a notice's expiry timer would
+	// stall the test for its lifetime.
+	m.s.infoLife = 0
 	d := &driver{t: t, m: m}
 	d.send(tea.WindowSizeMsg{Width: 160, Height: 48})
 	d.run(m.Init())
@@ -106,6 +109,9 @@ func (d *driver) run(cmd tea.Cmd) {
 		}
 	case tea.QuitMsg:
 		d.quit = true
+	case liveTickMsg:
+		// The Train screen's clock: re-armed it would run for as long
+		// as the run trains.
 	default:
 		if reflect.TypeOf(msg).PkgPath() == "charm.land/bubbletea/v2" {
 			return // terminal queries: no terminal here
@@ -159,23 +165,69 @@ func (d *driver) chooseModel(name string) {
 
 // ---- the key map ----
 
-// TestKeysUnambiguous fails when one key means two things on one screen:
-// the frame's keys and the screen's own, for every screen.
+// TestKeysUnambiguous fails when one key means two things where both
+// work: on each screen, its own keys, the lists' and the frame's; and in
+// each of keys.go's per-screen key maps, with the frame's and the lists'
+// beside it (less the bindings of an overlay that captures every key,
+// where enter and esc mean the overlay's own thing).
 func TestKeysUnambiguous(t *testing.T) {
 	d := newDriver(t, Options{})
-	global := d.m.s.Keys.global()
-	for i, sc := range d.m.screens {
+	k := d.m.s.Keys
+	shared := append(append([]key.Binding{}, k.global()...), k.listKeys()...)
+	check := func(where string, bs []key.Binding) {
+		t.Helper()
 		seen := map[string]string{}
-		for _, b := range append(append([]key.Binding{}, global...), sc.Keys()...) {
-			for _, k := range b.Keys() {
+		for _, b := range bs {
+			for _, key := range b.Keys() {
 				what := b.Help().Desc
-				if prev, ok := seen[k]; ok && prev != what {
-					t.Errorf("screen %v: key %q means both %q and %q", Screen(i), k, prev, what)
+				if prev, ok := seen[key]; ok && prev != what {
+					t.Errorf("%s: key %q means both %q and %q", where, key, prev, what)
 				}
-				seen[k] = what
+				seen[key] = what
 			}
 		}
 	}
+	for i, sc := range d.m.screens {
+		check(Screen(i).String(), append(append([]key.Binding{}, shared...), sc.Keys()...))
+	}
+	// Bindings that work only inside a capturing overlay.
+	overlay := map[string]bool{"Runs.Open": true, "Runs.Apply": true, "Runs.BackToList": true}
+	km := reflect.ValueOf(k)
+	for i := range km.NumField() {
+		f := km.Type().Field(i)
+		if f.Type.Kind() != reflect.Struct || f.Type == reflect.TypeOf(key.Binding{}) || f.Name == "Branch" {
+			continue
+		}
+		bs := append([]key.Binding{}, shared...)
+		for j := range f.Type.NumField() {
+			name := f.Name + "." + f.Type.Field(j).Name
+			b, ok := km.Field(i).Field(j).Interface().(key.Binding)
+			if !ok {
+				t.Fatalf("%s is not a key.Binding", name)
+			}
+			if len(b.Keys()) == 0 || b.Help().Desc == "" {
+				t.Errorf("%s has no keys or no help", name)
+			}
+			if !overlay[name] {
+				bs = append(bs, b)
+			}
+		}
+		check("key map "+f.Name, bs)
+	}
+	// Train shows its chart keys beside its own: they share one screen.
+	check("Train with its charts", append(append(append([]key.Binding{}, shared...), reflectBindings(k.Train)...), reflectBindings(k.Chart)...))
+}
+
+// reflectBindings lists the key.Binding fields of a key map struct.
+func reflectBindings(km any) []key.Binding {
+	v := reflect.ValueOf(km)
+	var out []key.Binding
+	for i := range v.NumField() {
+		if b, ok := v.Field(i).Interface().(key.Binding); ok {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // TestTextFieldTakesKeys: typing "10" into shots sets shots; it does not
@@ -250,7 +302,7 @@ func TestFreezeKeys(t *testing.T) {
 	check("space on head", params["fc1"])
 	d.keys("up", "space") // freezing the last trainable block is refused
 	check("space on the last trainable block", params["fc1"])
-	if !d.m.s.messageErr {
+	if !d.m.s.messageErr() {
 		t.Errorf("no error shown after freezing every block")
 	}
 }
@@ -315,12 +367,12 @@ func TestBadInput(t *testing.T) {
 			d.chooseModel("mnist8-mlp")
 			d.keys("enter")
 			tc.keys(d)
-			if !d.m.s.messageErr {
-				t.Fatalf("no error shown; message %q", d.m.s.message)
+			if !d.m.s.messageErr() {
+				t.Fatalf("no error shown; message %q", d.m.s.message())
 			}
 			for _, w := range tc.want {
-				if !strings.Contains(d.m.s.message, w) {
-					t.Errorf("message %q does not contain %q", d.m.s.message, w)
+				if !strings.Contains(d.m.s.message(), w) {
+					t.Errorf("message %q does not contain %q", d.m.s.message(), w)
 				}
 			}
 			if tc.check != nil {

@@ -34,10 +34,25 @@ func (m *Main) runExport(ctx context.Context, args []string) error {
 	height := fs.Int("height", def.Height, "figure height in `px`")
 	dpi := fs.Int("dpi", def.DPI, "dots per inch: the scale of text and lines against the pixel size; PDF and SVG are width/dpi inches wide")
 	title := fs.String("title", "", "a `title` above the figure")
+	sweep := fs.String("sweep", "", "draw sweep `ID`: validation loss and accuracy against the freeze point, with the probes")
 	storeDir := storeFlag(fs)
 	ids, err := parseArgs(fs, args)
 	if err != nil {
 		return err
+	}
+	if *sweep != "" {
+		switch {
+		case len(ids) > 0:
+			return usagef("export: --sweep draws one sweep; give no runs with it")
+		case *out == "":
+			return usagef("export: -o FILE is required (.png, .svg, .pdf or .csv)")
+		case *width <= 0 || *height <= 0 || *dpi <= 0:
+			return usagef("export: --width %d --height %d --dpi %d: all must be positive", *width, *height, *dpi)
+		}
+		if _, err := export.FormatOf(*out); err != nil {
+			return usagef("export: %w", err)
+		}
+		return m.exportSweep(ctx, *storeDir, *sweep, *out, export.Options{Width: *width, Height: *height, DPI: *dpi, Title: *title})
 	}
 
 	// Check everything the user typed before opening the store.

@@ -20,6 +20,7 @@ func (m *Main) runLRFind(ctx context.Context, args []string) error {
 	steps := fs.Int("sweep-steps", trainer.DefaultFindLRSteps, "number of batches in the sweep")
 	start := fs.Float64("start-lr", trainer.DefaultFindLRStart, "learning rate of the first batch")
 	end := fs.Float64("end-lr", trainer.DefaultFindLREnd, "learning rate the sweep ends at")
+	stage := fs.Int("stage", 1, "the plan's stage `K` to test (1 is the first)")
 	m.dataBudgetFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -32,7 +33,7 @@ func (m *Main) runLRFind(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("lr-find: %w", err)
 	}
-	spec, err := m.preparer().FindLRSpec(job)
+	spec, err := m.preparer().FindLRSpec(job, *stage-1)
 	if err != nil {
 		return fmt.Errorf("lr-find: %w", err)
 	}
@@ -58,5 +59,8 @@ func (m *Main) runLRFind(ctx context.Context, args []string) error {
 		return fmt.Errorf("lr-find: %w", err)
 	}
 	fmt.Fprintf(m.Stdout, "suggested lr: %.3g (valley)\n", res.Suggestion)
+	for _, sg := range res.Suggestions {
+		fmt.Fprintf(m.Stdout, "  %-8s %.3g\n", sg.Name, sg.LR)
+	}
 	return nil
 }

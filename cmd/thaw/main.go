@@ -7,7 +7,8 @@
 //	thaw train   --model M --data D [flags]
 //	thaw predict --model M --data D
 //	thaw lr-find --model M --data D [flags]
-//	thaw runs [--json] [--status S] [--model M] [--name N]
+//	thaw sweep --model M --data D [--shots K] [--plan P] [--seeds N] [--points all|B,...] [--json]
+//	thaw runs [--json] [--status S] [--model M] [--name N] [--sweep ID]
 //	thaw show RUN [--json]
 //	thaw resume RUN [--json]
 //	thaw branch RUN --from K|step:N [--plan P] [--json]
@@ -17,10 +18,15 @@
 //	thaw export RUN [RUN...] -o FILE [--metric NAME] [--log-y] [--smooth W] [--x step|epoch]
 //	            [--width W --height H --dpi D] [--title T]
 //	thaw export --diagnostics RUN -o FILE
+//	thaw export --sweep ID -o FILE
 //	thaw serve [--listen ADDR] [--authorized-keys FILE] [--host-key FILE] [--share-runs] ...
+//	thaw store copy SRC DST [--checkpoints DIR]
 //
 // Every command that touches runs takes --store DIR (default $THAW_STORE,
-// else $XDG_DATA_HOME/thaw, else ~/.local/share/thaw).
+// else $XDG_DATA_HOME/thaw, else ~/.local/share/thaw), or --store
+// postgres://… for a PostgreSQL database shared by several machines, which
+// also needs --checkpoints DIR (default $THAW_CHECKPOINTS), a folder they
+// all reach.
 //
 // Exit codes: 0 done, 1 failed or interrupted, 2 bad usage or input,
 // 3 training diverged.

@@ -12,6 +12,7 @@ import (
 // readmeSkips are the README's shell lines this test does not run, by
 // prefix, each with the reason.
 var readmeSkips = []struct{ prefix, reason string }{
+	{"go install ./cmd/thaw", "installs the binary the examples call; the test builds its own"},
 	{"go test ./...", "runs the whole test suite, this test among it"},
 	{"go run ./cmd/thaw", "opens the workbench, which needs a terminal (tmux drives it in .ci/run)"},
 	{"apt-get install", "installs a system package"},

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"thaw/assets"
+	"thaw/store"
 	"thaw/trainer"
 )
 
@@ -74,7 +75,7 @@ func exitCode(err error) int {
 	switch {
 	case errors.Is(err, trainer.ErrDiverged):
 		return exitDiverged
-	case errors.As(err, &u), errors.As(err, &in):
+	case errors.As(err, &u), errors.As(err, &in), errors.Is(err, store.ErrCheckpointRoot):
 		return exitUsage
 	}
 	return exitFailed
@@ -83,17 +84,31 @@ func exitCode(err error) int {
 const usage = `thaw: a terminal workbench for fine-tuning neural networks
 
 Usage:
-  thaw [--model DIR]... [--store DIR]
+  thaw [--model DIR]... [--store DIR] [--checkpoints DIR] [--no-mouse]
                                   the workbench (on a terminal)
   thaw version                    this thaw's version, Go and BLAS backend
   thaw models                     list the base models of the zoo
   thaw datasets                   list the built-in datasets and tasks
   thaw train   --model M --data D [--plan P] [--shots K] [--val-split F]
                [--batch N] [--lr X] [--epochs N] [--seed N] [--eval-every N]
-               [--init pretrained|scratch] [--json] [--save DIR] [--name N]
-               [--store DIR]
-  thaw runs    [--json] [--status S] [--model M] [--name N]
-                                  list the stored runs
+               [--init pretrained|scratch] [--freeze-below B] [--json]
+               [--save DIR] [--name N] [--store DIR]
+  thaw train   --sweep ID --index I
+                                  train task I of a sweep (a cluster's task):
+                                  claim its run, or resume it
+  thaw sweep   --model M --data D [--shots K] [--plan P] [--seeds N |
+               --seed-list S,...] [--points all|B,...] [--json]
+                                  the first stage of plan P at every freeze
+                                  point over seeds: a table of validation
+                                  loss and accuracy (mean ± sd) and a pick
+  thaw sweep   --resume ID        continue an interrupted sweep
+  thaw sweep   ... --submit slurm|k8s|print
+                                  queue a run per task and hand the tasks to
+                                  a cluster: an sbatch array, an Indexed Job
+                                  manifest or an xargs line
+  thaw runs    [--json] [--status S] [--model M] [--name N] [--sweep ID]
+                                  list the stored runs (a sweep's by point
+                                  and seed)
   thaw show    RUN [--json]        a run's record, plan, stages, checkpoints
   thaw resume  RUN [--json]        continue an interrupted, stopped or queued run
   thaw branch  RUN --from K|step:N [--plan P] [--lr X] [--epochs N] [--json]
@@ -110,10 +125,16 @@ Usage:
                                   as .png, .svg, .pdf or .csv
   thaw export  --diagnostics RUN -o FILE
                                   per-block drift from the pretrained weights
+  thaw export  --sweep ID -o FILE  a sweep's validation loss and accuracy
+                                  against the freeze point, with the probes
   thaw serve   [--listen 127.0.0.1:2222] [--authorized-keys FILE]
                [--host-key FILE] [--store DIR] [--max-runs-per-user N]
-               [--max-runs N] [--idle-timeout D] [--share-runs]
+               [--max-runs N] [--idle-timeout D] [--share-runs] [--no-mouse]
                                   the workbench over SSH, public keys only
+  thaw store copy SRC DST [--checkpoints DIR] [--from-checkpoints DIR]
+                                  copy every run and its checkpoint files
+                                  from one store to another, such as an
+                                  SQLite folder into PostgreSQL
   thaw predict --model M --data D  write class probabilities as CSV (the data
                                   may have no labels; with them, the
                                   accuracy goes to stderr)
@@ -131,7 +152,10 @@ folder (root/<class>/*.png). RUN is a run id, a unique prefix of one, or
 latest, the newest run. Commands that load data take --max-data-bytes N
 (default 256M), the memory budget of the data loaded.
 Runs are stored in --store DIR, else $THAW_STORE, else $XDG_DATA_HOME/thaw,
-else ~/.local/share/thaw. Run thaw COMMAND -h for a command's flags.
+else ~/.local/share/thaw; --store postgres://… is a PostgreSQL database
+that several machines share, with --checkpoints DIR (else
+$THAW_CHECKPOINTS) a folder they all reach for the checkpoint files. Run
+thaw COMMAND -h for a command's flags.
 
 Exit codes: 0 done, 1 failed or interrupted, 2 bad usage or input,
 3 training diverged.
@@ -163,7 +187,7 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 // isWorkbenchFlag reports whether arg is one of the workbench's flags,
 // which thaw takes without a command.
 func isWorkbenchFlag(arg string) bool {
-	for _, f := range []string{"-model", "--model", "-store", "--store", "-max-data-bytes", "--max-data-bytes"} {
+	for _, f := range []string{"-model", "--model", "-store", "--store", "-checkpoints", "--checkpoints", "-max-data-bytes", "--max-data-bytes"} {
 		if arg == f || strings.HasPrefix(arg, f+"=") {
 			return true
 		}
@@ -187,6 +211,8 @@ func (m *Main) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return m.runZoo(ctx, rest)
 	case "bench":
 		return m.runBench(ctx, rest)
+	case "sweep":
+		return m.runSweep(ctx, rest)
 	case "runs":
 		return m.runRuns(ctx, rest)
 	case "show":
@@ -203,6 +229,8 @@ func (m *Main) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return m.runExport(ctx, rest)
 	case "serve":
 		return m.runServe(ctx, rest)
+	case "store":
+		return m.runStore(ctx, rest)
 	case "version", "-version", "--version":
 		return m.runVersion(rest)
 	case "help", "-h", "-help", "--help":

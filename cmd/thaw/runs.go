@@ -34,14 +34,14 @@ func parseRun(fs *flag.FlagSet, args []string) (string, error) {
 	return pos[0], nil
 }
 
-// openRun opens the store in dir, read-only when it cannot be written and
+// openRun opens the store at ref, read-only when it cannot be written and
 // read is set, and looks up the run id there; the caller closes the store.
-func openRun(ctx context.Context, dir, id string, read bool) (*store.Store, store.Run, error) {
+func openRun(ctx context.Context, ref storeRef, id string, read bool) (*store.Store, store.Run, error) {
 	open := openStore
 	if read {
 		open = openStoreForReading
 	}
-	st, err := open(dir)
+	st, err := open(ref)
 	if err != nil {
 		return nil, store.Run{}, err
 	}
@@ -120,9 +120,13 @@ func (m *Main) runRuns(ctx context.Context, args []string) error {
 	status := fs.String("status", "", "only runs with this `status` (running, paused, done, stopped, diverged, interrupted, failed)")
 	model := fs.String("model", "", "only runs of this base `model`")
 	name := fs.String("name", "", "only runs whose name contains `text`")
+	sweep := fs.String("sweep", "", "the runs of sweep `ID`, by task: freeze point and seed")
 	storeDir := storeFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *sweep != "" {
+		return m.sweepRuns(ctx, *storeDir, *sweep, *asJSON)
 	}
 	filter := store.RunFilter{Model: *model, Name: *name}
 	if *status != "" {
@@ -453,4 +457,80 @@ func (m *Main) runRm(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(m.Stderr, "removed run %s (%s)\n", store.Short(r.ID), termtext.Sanitize(r.Name))
 	return nil
+}
+
+// sweepRunSummary is one task of a sweep in thaw runs --sweep: the run
+// that trains it, if any, named by its freeze point and seed.
+type sweepRunSummary struct {
+	Index  int    `json:"index"`
+	Point  string `json:"point"`
+	Seed   uint64 `json:"seed"`
+	Preset string `json:"preset,omitempty"`
+	Shots  int    `json:"shots,omitempty"`
+	// Run is null for a task no process has claimed yet.
+	Run *runSummary `json:"run"`
+}
+
+// sweepRuns is thaw runs --sweep ID: every task of the sweep, by index,
+// with its run.
+func (m *Main) sweepRuns(ctx context.Context, dir storeRef, id string, asJSON bool) error {
+	st, err := openStoreForReading(dir)
+	if err != nil {
+		return fmt.Errorf("runs: %w", err)
+	}
+	defer st.Close()
+	sw, err := st.Sweep(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrAmbiguous) {
+		return usagef("runs: %w", err)
+	}
+	if err != nil {
+		return fmt.Errorf("runs: %w", err)
+	}
+	tasks, err := st.SweepTasks(ctx, sw.ID)
+	if err != nil {
+		return fmt.Errorf("runs: %w", err)
+	}
+	out := make([]sweepRunSummary, 0, len(tasks))
+	for _, t := range tasks {
+		s := sweepRunSummary{Index: t.Index, Point: t.Point, Seed: t.Seed, Preset: t.Preset, Shots: t.Shots}
+		if t.Run != "" {
+			v, err := engine.Read(ctx, st, t.Run)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("runs: %w", err)
+			}
+			if err == nil {
+				sum, err := summarize(st, v)
+				if err != nil {
+					return fmt.Errorf("runs: %w", err)
+				}
+				s.Run = &sum
+			}
+		}
+		out = append(out, s)
+	}
+	if asJSON {
+		enc := json.NewEncoder(m.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	fmt.Fprintf(m.Stdout, "sweep %s: %s, %d tasks\n", store.Short(sw.ID), termtext.Sanitize(sw.Name), len(tasks))
+	tw := tabwriter.NewWriter(m.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "INDEX\tPOINT\tSEED\tID\tSTATUS\tSTEPS\tBEST VAL ACC\tSIZE\tCREATED")
+	for _, s := range out {
+		point := s.Point
+		if s.Preset != "" {
+			point += " · " + s.Preset
+		}
+		if s.Shots > 0 {
+			point += fmt.Sprintf(" · %d shots", s.Shots)
+		}
+		if s.Run == nil {
+			fmt.Fprintf(tw, "%d\t%s\t%d\t-\tnot started\t\t\t\t\n", s.Index, termtext.Sanitize(point), s.Seed)
+			continue
+		}
+		r := s.Run
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", s.Index, termtext.Sanitize(point), s.Seed,
+			store.Short(r.ID), r.Status, r.Steps, fmtPct(float64(r.BestValAcc)), fmtBytes(r.Size), r.Created.Local().Format("2006-01-02 15:04"))
+	}
+	return tw.Flush()
 }

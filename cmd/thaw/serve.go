@@ -23,10 +23,11 @@ import (
 
 // serveFlags are thaw serve's flags.
 type serveFlags struct {
-	listen, authorizedKeys, hostKey, store, operator string
-	maxPerUser, maxTotal, maxUnauth                  int
-	idle, maxSession                                 time.Duration
-	share                                            bool
+	listen, authorizedKeys, hostKey, operator string
+	store                                     storeRef
+	maxPerUser, maxTotal, maxUnauth           int
+	idle, maxSession                          time.Duration
+	share, noResumeStopped, noMouse           bool
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -39,6 +40,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.idle, "idle-timeout", 30*time.Minute, "end a session after this long without input (0: never)")
 	fs.DurationVar(&f.maxSession, "max-session", 12*time.Hour, "end a session this long after it started (0: never)")
 	fs.BoolVar(&f.share, "share-runs", false, "let every user view every run (control stays with its owner)")
+	fs.BoolVar(&f.noResumeStopped, "no-resume-stopped", false, "leave stopped the runs that an earlier server's shutdown stopped (by default they resume, in their owners' queues)")
+	fs.BoolVar(&f.noMouse, "no-mouse", false, "start every session with the mouse off, leaving the client's terminal its text selection (M toggles it)")
 	fs.StringVar(&f.operator, "operator", "", "key `fingerprint` (SHA256:…) whose sessions own the runs started outside the server, as by thaw train")
 }
 
@@ -97,8 +100,13 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	// Runs of the server's users that an earlier server left queued join
-	// the queue.
+	// Runs of the server's users that an earlier server's shutdown stopped
+	// resume, and those it left queued join the queue.
+	if !f.noResumeStopped {
+		if _, err := eng.RequeueStopped(ctx); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
 	if err := eng.LoadQueue(ctx); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -106,7 +114,7 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 		Addr:               f.listen,
 		AuthorizedKeys:     f.authorizedKeys,
 		HostKey:            f.hostKey,
-		Model:              serve.Workbench(runs, ui.Options{}),
+		Model:              serve.Workbench(runs, ui.Options{NoMouse: f.noMouse}),
 		Files:              runs.Files,
 		IdleTimeout:        f.idle,
 		MaxSession:         f.maxSession,

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,7 +18,9 @@ import (
 	"github.com/charmbracelet/x/vt"
 	gossh "golang.org/x/crypto/ssh"
 
+	"thaw/assets"
 	"thaw/store"
+	"thaw/store/engine"
 	"thaw/trainer"
 )
 
@@ -131,8 +134,8 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if run.Status != trainer.StatusStopped {
-		t.Errorf("run status %s after the signal, want stopped", run.Status)
+	if run.Status != trainer.StatusStopped || run.StopReason != store.StopShutdown {
+		t.Errorf("run status %s (stop reason %q) after the signal, want stopped by the shutdown", run.Status, run.StopReason)
 	}
 	if _, err := st.LastGoodCheckpoint(context.Background(), id); err != nil {
 		t.Errorf("the stopped run has no checkpoint to resume from: %v", err)
@@ -222,4 +225,188 @@ func (v *vtSession) waitFor(t *testing.T, want string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// startServe runs thaw serve in-process with args on a loopback port and
+// returns its log and a function that signals it (as SIGTERM does) and
+// waits for it to end.
+func startServe(t *testing.T, m *Main, args ...string) (log *syncBuf, stop func()) {
+	t.Helper()
+	log = &syncBuf{}
+	m.Stderr = log
+	ready := make(chan struct{}, 1)
+	m.serveReady = func(net.Addr, string) { ready <- struct{}{} }
+	ctx, signal := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		signal()
+		t.Fatalf("thaw serve ended before listening: %v\n%s", err, log.String())
+	case <-time.After(serveWait):
+		signal()
+		t.Fatal("thaw serve did not start")
+	}
+	return log, func() {
+		t.Helper()
+		signal()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("thaw serve: %v\n%s", err, log.String())
+			}
+		case <-time.After(serveWait):
+			t.Fatalf("thaw serve did not stop\n%s", log.String())
+		}
+	}
+}
+
+// TestServeResumesRunsItsShutdownStopped is the acceptance of a restart:
+// a user's run that the server's shutdown stopped (paused first, so that
+// the stop falls between two batches and not inside an evaluation) is
+// recorded as stopped by the shutdown; thaw serve --no-resume-stopped
+// leaves it so, and thaw serve resumes it in its owner's queue, to the
+// curves and weights of the same job run without a stop, bit for bit.
+// A run its owner stopped stays stopped.
+func TestServeResumesRunsItsShutdownStopped(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains three runs and starts thaw serve twice")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := gossh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := filepath.Join(dir, "authorized_keys")
+	line := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(signer.PublicKey()))) + " alice\n"
+	if err := os.WriteFile(keys, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	alice := engine.User{ID: gossh.FingerprintSHA256(signer.PublicKey()), Name: "alice"}
+	storeDir := filepath.Join(dir, "store")
+	zoo := NewMain().Zoo
+	job := trainer.Job{Model: "mnist8-mlp", Data: trainer.DataRef{Path: "uci-digits"}, Seed: 3}
+	if err := job.SetPlan("gradual", 0, 4, 0); err != nil {
+		t.Fatal(err)
+	}
+	job.Preset.Legacy = true // an evaluation every epoch and no early stop
+
+	// The first server: its shutdown path stops alice's run, paused past
+	// step 10; she stops another run herself.
+	st, err := store.Open(storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := engine.New(st, &assets.Catalog{Zoo: zoo, NoFiles: true},
+		engine.WithRecordOptions(store.HeartbeatEvery(10*time.Millisecond)))
+	view := eng.For(alice)
+	mine, err := view.Submit(job, engine.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hers, err := view.Submit(job, engine.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := view.Stop(ctx, hers.ID); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(serveWait)
+	for p, ok := mine.Live().Latest(); !ok || p.Step <= 10; p, ok = mine.Live().Latest() {
+		if time.Now().After(deadline) {
+			t.Fatal("the run did not pass step 10")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	mine.Live().Control.Pause()
+	for r, _ := st.Run(ctx, mine.ID); r.Status != trainer.StatusPaused; r, _ = st.Run(ctx, mine.ID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the run is %s, not paused", r.Status)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	sctx, cancel := context.WithTimeout(ctx, serveWait)
+	err = eng.Shutdown(sctx)
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustBe := func(id string, status trainer.Status, reason string) store.Run {
+		t.Helper()
+		r, err := st.Run(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != status || r.StopReason != reason {
+			t.Fatalf("run %s is %s, stop reason %q; want %s, %q", store.Short(id), r.Status, r.StopReason, status, reason)
+		}
+		return r
+	}
+	stopped := mustBe(mine.ID, trainer.StatusStopped, store.StopShutdown)
+	mustBe(hers.ID, trainer.StatusStopped, "")
+	stopCk, err := st.LastGoodCheckpoint(ctx, mine.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	m := &Main{Stdout: io.Discard, Zoo: zoo}
+	args := []string{"--authorized-keys", keys, "--store", storeDir}
+	_, stop := startServe(t, m, append(args, "--no-resume-stopped")...)
+	stop()
+	st, err = store.Open(storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	mustBe(mine.ID, trainer.StatusStopped, store.StopShutdown)
+
+	log, stop := startServe(t, m, args...)
+	deadline = time.Now().Add(serveWait)
+	for r, _ := st.Run(ctx, mine.ID); r.Status != trainer.StatusDone; r, _ = st.Run(ctx, mine.ID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the run is %s, not done, after the restart\n%s", r.Status, log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	mustBe(hers.ID, trainer.StatusStopped, "")
+	for _, want := range []string{"run requeued", "from the queue"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("the log does not say %q:\n%s", want, log.String())
+		}
+	}
+
+	// The same job, uninterrupted.
+	rec, err := store.DecodeJob(stopped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := engine.New(st, &assets.Catalog{Zoo: zoo, NoFiles: true}).Start(ctx, rec.Job, engine.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := whole.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stopCk.Step <= 10 || stopCk.Step >= int64(res.Steps) {
+		t.Fatalf("stopped at step %d of %d, want inside the run", stopCk.Step, res.Steps)
+	}
+	for _, name := range curves {
+		a, b := series(t, st, mine.ID, name), series(t, st, whole.ID, name)
+		if len(a) == 0 || !slices.Equal(a, b) {
+			t.Errorf("%s: the resumed run has %d points, the uninterrupted one %d; want the same bits", name, len(a), len(b))
+		}
+	}
+	if !sameWeights(finalWeights(t, st, mine.ID), finalWeights(t, st, whole.ID)) {
+		t.Error("the resumed run's final weights differ from the uninterrupted run's")
+	}
+	t.Logf("stopped at step %d of %d; resumed on restart to the uninterrupted run's curves and weights", stopCk.Step, res.Steps)
 }

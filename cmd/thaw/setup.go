@@ -35,6 +35,13 @@ type setupFlags struct {
 }
 
 func (s *setupFlags) register(fs *flag.FlagSet) {
+	s.registerJob(fs)
+	fs.Uint64Var(&s.seed, "seed", 1, "seed of every random choice: split, shots, new head, batch order")
+}
+
+// registerJob registers every flag of register but --seed, for a command
+// that runs a job over several seeds (thaw sweep).
+func (s *setupFlags) registerJob(fs *flag.FlagSet) {
 	fs.StringVar(&s.model, "model", "", "base model: a zoo model's `name` or a folder with config.json and model.safetensors")
 	dataFlags(fs, &s.data, "training data: a built-in task, a .csv/.csv.gz file, an IDX images file or an image folder")
 	fs.StringVar(&s.plan, "plan", "gradual", "a preset ("+strings.Join(presetNames(), ", ")+") or a plan JSON `file`")
@@ -44,7 +51,6 @@ func (s *setupFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&s.lr, "lr", 0, "peak learning rate of every stage (0: the plan's)")
 	fs.IntVar(&s.epochs, "epochs", 0, "epochs of every stage (0: the plan's)")
 	fs.IntVar(&s.steps, "steps", 0, "optimizer steps of every stage, instead of --epochs (0: the plan's)")
-	fs.Uint64Var(&s.seed, "seed", 1, "seed of every random choice: split, shots, new head, batch order")
 	fs.StringVar(&s.init, "init", "pretrained", "where the weights start: `pretrained` (the base model's) or scratch (the same architecture, freshly initialised from --seed)")
 }
 
@@ -173,11 +179,11 @@ func (m *Main) catalog() *assets.Catalog {
 // inputs for the commands that record nothing (lr-find, predict).
 func (m *Main) preparer() *engine.Engine { return engine.New(nil, m.catalog()) }
 
-// openEngine opens the store in dir (the default place when empty) and
-// returns the engine that runs jobs recorded there; the caller closes the
-// store.
-func (m *Main) openEngine(dir string) (*engine.Engine, *store.Store, error) {
-	st, err := openStore(dir)
+// openEngine opens the store at ref (the default place when it names
+// none) and returns the engine that runs jobs recorded there; the caller
+// closes the store.
+func (m *Main) openEngine(ref storeRef) (*engine.Engine, *store.Store, error) {
+	st, err := openStore(ref)
 	if err != nil {
 		return nil, nil, err
 	}

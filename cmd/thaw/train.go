@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -28,6 +29,8 @@ func (m *Main) runTrain(ctx context.Context, args []string) error {
 	evalEvery := fs.Int("eval-every", 0, "evaluate every `N` steps and at the end of every stage (0: the stages' cadence, for a preset every epoch or every twentieth of the stage, whichever is longer)")
 	name := fs.String("name", "", "a `name` for the stored run (default: the plan, model and data)")
 	freezeBelow := fs.String("freeze-below", "", "the plan's first stage trains `BLOCK` and every block above it, and freezes every block below")
+	sweep := fs.String("sweep", "", "train one task of sweep `ID` (with --index): the job is the sweep's; a retried index resumes its run")
+	index := fs.Int("index", -1, "the task `I` of --sweep to train, from 0 (a Slurm array's or an Indexed Job's index)")
 	storeDir := storeFlag(fs)
 	m.dataBudgetFlag(fs)
 	fs.Usage = func() {
@@ -37,6 +40,9 @@ func (m *Main) runTrain(ctx context.Context, args []string) error {
 	}
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *sweep != "" || *index >= 0 {
+		return m.trainSweepTask(ctx, fs, *storeDir, *sweep, *index, *asJSON, *save)
 	}
 	job, err := f.job(*evalEvery)
 	if err != nil {
@@ -56,6 +62,55 @@ func (m *Main) runTrain(ctx context.Context, args []string) error {
 	}
 	if err := m.finishRun(ctx, eng, live, prog, *asJSON, *save); err != nil {
 		return fmt.Errorf("train: %w", err)
+	}
+	return nil
+}
+
+// trainSweepTask is thaw train --sweep ID --index I: one task of a sweep,
+// claimed, resumed or restarted, its processor time added to the task's.
+func (m *Main) trainSweepTask(ctx context.Context, fs *flag.FlagSet, dir storeRef, sweep string, index int, asJSON bool, save string) error {
+	var job []string
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "sweep", "index", "store", "checkpoints", "json", "save", "max-data-bytes":
+		default:
+			job = append(job, "--"+f.Name)
+		}
+	})
+	switch {
+	case sweep == "" || index < 0:
+		return usagef("train: --sweep ID and --index I go together (I from 0)")
+	case len(job) > 0:
+		return usagef("train: --sweep takes its job from the sweep; %s cannot change it", strings.Join(job, ", "))
+	}
+	m.limitMemory()
+	cpu := engine.ProcessCPU()
+	eng, st, err := m.openEngine(dir)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	defer st.Close()
+	prog := newProgress(m.Stderr)
+	live, task, err := eng.StartSweepTask(ctx, sweep, index, engine.StartOptions{Ready: m.announce, Report: prog.report})
+	switch {
+	case errors.Is(err, engine.ErrTaskDone):
+		fmt.Fprintf(m.Stderr, "%s: nothing to train\n", termtext.Sanitize(err.Error()))
+		return nil
+	case errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrAmbiguous):
+		return usagef("train: %w", err)
+	case err != nil:
+		return fmt.Errorf("train: %w", err)
+	}
+	if live.Resumed.State != nil {
+		// A retried index: its run was stopped or interrupted before.
+		m.announceResume(live)
+	}
+	runErr := m.finishRun(ctx, eng, live, prog, asJSON, save)
+	if err := eng.AddSweepCPU(context.WithoutCancel(ctx), task.Sweep, index, engine.ProcessCPU()-cpu); err != nil && runErr == nil {
+		runErr = err
+	}
+	if runErr != nil {
+		return fmt.Errorf("train: %w", runErr)
 	}
 	return nil
 }

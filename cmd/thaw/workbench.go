@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 
@@ -22,6 +23,12 @@ func (d *modelDirs) Set(v string) error {
 	return nil
 }
 
+// noMouseFlag is --no-mouse: the workbench starts with the mouse off, so
+// the terminal selects text as usual (M turns the mouse on).
+func noMouseFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("no-mouse", false, "start with the mouse off, leaving the terminal its text selection (M toggles it)")
+}
+
 // isTerminal reports whether both stdin and stdout are terminals, so the
 // workbench can draw and read keys.
 func (m *Main) isTerminal() bool {
@@ -37,6 +44,7 @@ func (m *Main) runWorkbench(ctx context.Context, args []string) error {
 	var dirs modelDirs
 	fs.Var(&dirs, "model", "also list the model in `dir` (repeatable)")
 	storeDir := storeFlag(fs)
+	noMouse := noMouseFlag(fs)
 	m.dataBudgetFlag(fs)
 	fs.Usage = func() { fmt.Fprint(m.Stderr, usage) }
 	if err := parse(fs, args); err != nil {
@@ -47,7 +55,7 @@ func (m *Main) runWorkbench(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	model := ui.New(ctx, ui.Options{ModelDirs: dirs, Backend: eng, FromEnv: true})
+	model := ui.New(ctx, ui.Options{ModelDirs: dirs, Backend: eng, FromEnv: true, NoMouse: *noMouse})
 	p := tea.NewProgram(model, tea.WithContext(ctx), tea.WithInput(m.Stdin), tea.WithOutput(m.Stdout))
 	_, err = p.Run()
 	// Quitting cancels the session's runs; wait for them to stop and be

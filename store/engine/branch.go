@@ -92,7 +92,7 @@ func (e *Engine) Branch(ctx context.Context, parent string, from BranchPoint, co
 		return nil, fmt.Errorf("branch: %w", err)
 	}
 	ctl := &trainer.Control{}
-	ropts := append(e.recordOptions(ctl), store.ResumeFrom(state.Loop, int64(state.Step)))
+	ropts := append(e.recordOptions(ctx, ctl), store.ResumeFrom(state.Loop, int64(state.Step)))
 	recorder, err := e.s.Record(ctx, run.ID, ropts...)
 	if err != nil {
 		e.s.SetStatus(context.WithoutCancel(ctx), run.ID, trainer.StatusFailed, err.Error())

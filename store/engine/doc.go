@@ -14,6 +14,13 @@
 // (store.Store.RequestStop) reaches the run at its recorder's next
 // heartbeat.
 //
+// A sweep ([Engine.NewSweep], [Engine.RunSweep]) is a stored record of
+// its own: the first stage of a plan at every freeze point over seeds,
+// each task index mapped to its point and seed and to the run that trains
+// it, run in parallel and resumable; its table ([SweepTable]) is the one
+// thaw sweep prints and the workbench draws, and a cluster's task trains
+// one index ([Engine.StartSweepTask]).
+//
 // [Engine.For] is the engine as one user of a shared server may use it
 // ([UserView]): the runs they may see, changes only to their own, new
 // runs within the [Limits], queued beyond them. An SSH session reaches

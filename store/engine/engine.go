@@ -3,9 +3,11 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 
 	"thaw/assets"
@@ -30,6 +32,8 @@ type Engine struct {
 	record  []store.RecordOption
 	users   users
 	changes changes
+	// sweepSlots bounds the sweep runs training at once, over all sweeps.
+	sweepSlots slots
 }
 
 // Option changes an Engine.
@@ -57,7 +61,7 @@ func New(s *store.Store, cat *assets.Catalog, opts ...Option) *Engine {
 	if cat == nil {
 		cat = assets.NewCatalog()
 	}
-	e := &Engine{s: s, cat: cat, names: cat, version: "devel"}
+	e := &Engine{s: s, cat: cat, names: cat, version: "devel", sweepSlots: newSlots(runtime.GOMAXPROCS(0))}
 	for _, o := range opts {
 		o(e)
 	}
@@ -92,12 +96,27 @@ type StartOptions struct {
 	// it holds up the trainer. A viewer that may be slow subscribes
 	// ([Live.Subscribe]) instead.
 	Report func(trainer.Progress)
+	// Prefixes, when set, shares the run's frozen prefix outputs with the
+	// other runs given the same one (see trainer.Spec's Prefixes): the
+	// runs of a sweep. Nil means none.
+	Prefixes *trainer.Prefixes
+	// NoGauge leaves the forgetting gauge out: the run trains and is
+	// evaluated on its validation set exactly as with it, but measures
+	// nothing on the source task (a sweep's runs, whose table shows no
+	// forgetting, save its passes).
+	NoGauge bool
 }
 
 // launch trains spec with rec in a goroutine of its own, which returns
 // once the run has ended and is recorded.
 func (e *Engine) launch(ctx context.Context, l *Live, rec *store.Recorder, spec trainer.Spec, opts StartOptions) {
 	spec.Control = l.Control
+	if opts.Prefixes != nil {
+		spec.Prefixes = opts.Prefixes
+	}
+	if opts.NoGauge {
+		spec.Source, spec.SourceHead = nil, nil
+	}
 	go func() {
 		defer close(l.done)
 		if opts.Ready != nil {
@@ -114,9 +133,18 @@ func (e *Engine) launch(ctx context.Context, l *Live, rec *store.Recorder, spec 
 	}()
 }
 
-// recordOptions are the engine's recorder options with the stop watch.
-func (e *Engine) recordOptions(ctl *trainer.Control) []store.RecordOption {
-	return append(slices.Clip(e.record), store.StopWith(ctl))
+// recordOptions are the engine's recorder options with the stop watch,
+// for a run under ctx: a run that [Engine.Shutdown] stops (ctx is then
+// the users' and cancelled with [ErrClosed]) is recorded as stopped by the
+// shutdown, to resume when the server starts again.
+func (e *Engine) recordOptions(ctx context.Context, ctl *trainer.Control) []store.RecordOption {
+	why := store.WhyStopped(func(err error) string {
+		if errors.Is(err, context.Canceled) && errors.Is(context.Cause(ctx), ErrClosed) {
+			return store.StopShutdown
+		}
+		return ""
+	})
+	return append(slices.Clip(e.record), store.StopWith(ctl), why)
 }
 
 // Start prepares job, records it as a new run and trains it in a goroutine
@@ -128,7 +156,12 @@ func (e *Engine) recordOptions(ctl *trainer.Control) []store.RecordOption {
 // Start returns the errors of [Engine.Prepare] (trainer.InputError for bad input)
 // and the store's errors; nothing is recorded then.
 func (e *Engine) Start(ctx context.Context, job trainer.Job, opts StartOptions) (*Live, error) {
-	prep, err := e.Prepare(job)
+	return e.start(ctx, job, opts, e.names)
+}
+
+// start is Start resolving names with n.
+func (e *Engine) start(ctx context.Context, job trainer.Job, opts StartOptions, n names) (*Live, error) {
+	prep, err := e.prepare(job, n)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +170,7 @@ func (e *Engine) Start(ctx context.Context, job trainer.Job, opts StartOptions) 
 		return nil, err
 	}
 	ctl := &trainer.Control{}
-	rec, err := e.s.Record(ctx, run.ID, e.recordOptions(ctl)...)
+	rec, err := e.s.Record(ctx, run.ID, e.recordOptions(ctx, ctl)...)
 	if err != nil {
 		e.s.SetStatus(context.WithoutCancel(ctx), run.ID, trainer.StatusFailed, err.Error())
 		return nil, err
@@ -252,7 +285,7 @@ func (e *Engine) Resume(ctx context.Context, id string, opts StartOptions) (*Liv
 		return prep.Spec(), nil
 	}
 	ctl := &trainer.Control{}
-	rec, spec, pt, err := e.s.StartResume(ctx, id, build, e.recordOptions(ctl)...)
+	rec, spec, pt, err := e.s.StartResume(ctx, id, build, e.recordOptions(ctx, ctl)...)
 	if err != nil {
 		return nil, err
 	}

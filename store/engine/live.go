@@ -135,6 +135,17 @@ func (l *Live) Latest() (trainer.Progress, bool) {
 	return l.latest, l.seen
 }
 
+// Evaluation returns how far the run's evaluation pass under way has got:
+// which set (validation, the forgetting gauge's source set, the frozen
+// prefix of the training set), the samples done and the pass's total;
+// trainer.EvalNone between passes. It reads a few atomics the trainer
+// updates once per batch of a pass and never waits on the run: a viewer
+// polls it on its own clock to show a pass that lasts seconds moving,
+// which the rate-limited reports do not.
+func (l *Live) Evaluation() (set trainer.EvalSet, done, total int) {
+	return l.Control.Evaluation()
+}
+
 // Dropped returns the number of reports dropped from Progress because
 // nobody took them in time.
 func (l *Live) Dropped() int64 { return l.dropped.Load() }

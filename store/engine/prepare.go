@@ -43,10 +43,15 @@ func withNames(n names) Option {
 // Errors the user causes (unknown names, malformed files, data the model
 // cannot take, settings out of range) are trainer.InputError values.
 func (e *Engine) Prepare(job trainer.Job) (*trainer.Prepared, error) {
+	return e.prepare(job, e.names)
+}
+
+// prepare is Prepare resolving names with n.
+func (e *Engine) prepare(job trainer.Job, n names) (*trainer.Prepared, error) {
 	if err := job.Check(); err != nil {
 		return nil, err
 	}
-	base, err := e.names.Model(job.Model)
+	base, err := n.Model(job.Model)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +59,7 @@ func (e *Engine) Prepare(job trainer.Job) (*trainer.Prepared, error) {
 	if _, _, err := job.ResolvePlan(base.Model.Config.BlockNames()); err != nil {
 		return nil, err
 	}
-	if job.Data, err = e.names.ResolveData(job.Data); err != nil {
+	if job.Data, err = n.ResolveData(job.Data); err != nil {
 		return nil, err
 	}
 	var src *trainer.Dataset
@@ -62,11 +67,11 @@ func (e *Engine) Prepare(job trainer.Job) (*trainer.Prepared, error) {
 	go func() {
 		var err error
 		if job.Init != trainer.InitScratch {
-			src, err = e.names.Source(base)
+			src, err = n.Source(base)
 		}
 		srcErr <- err
 	}()
-	ds, samples, err := e.names.TrainingData(job.Data, base.Model.Config.InputShape)
+	ds, samples, err := n.TrainingData(job.Data, base.Model.Config.InputShape)
 	if serr := <-srcErr; err == nil {
 		err = serr
 	}

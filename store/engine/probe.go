@@ -16,6 +16,17 @@ import (
 // (trainer.CutModel). Every probe runs ProbePlan on the job's split,
 // shots, batch and seed, so probes reproduce for a seed.
 
+// ProbeInput is the block index of the raw-input probe: a linear
+// classifier on the input itself, the baseline that says what a block's
+// features add.
+const ProbeInput = -1
+
+// ProbeScore is a probe's best checkpoint (the lowest validation loss):
+// that loss and the validation accuracy there.
+type ProbeScore struct {
+	ValLoss, ValAcc float64
+}
+
 // Probe budget: linear probes want more steps and a higher rate than the
 // head preset's defaults, and few-shot data has few steps per epoch.
 const (
@@ -38,37 +49,44 @@ func ProbePlan(stepsPerEpoch int) trainer.Plan {
 }
 
 // Probe trains and evaluates the probe of block k (0 is the input block;
-// k must be below the head) for job: the job prepared as [Engine.Inspect]
-// prepares it (split, shots, head), the model cut after block k with a
-// linear head (the job's own head when k is just below it), ProbePlan
-// trained on the frozen features. It returns the validation accuracy of
-// the best checkpoint (lowest validation loss). Nothing is recorded.
-// Cancelling ctx stops it with ctx's error.
-func (e *Engine) Probe(ctx context.Context, job trainer.Job, k int) (float64, error) {
+// k must be below the head, or ProbeInput for the raw input) for job: the
+// job prepared as [Engine.Inspect] prepares it (split, shots, head), the
+// model cut after block k with a linear head (the job's own head when k is
+// just below it), ProbePlan trained on the frozen features. It returns the
+// best checkpoint's (lowest validation loss) loss and accuracy. Nothing is
+// recorded. Cancelling ctx stops it with ctx's error.
+func (e *Engine) Probe(ctx context.Context, job trainer.Job, k int) (ProbeScore, error) {
 	prep, err := e.Inspect(job)
 	if err != nil {
-		return 0, err
+		return ProbeScore{}, err
 	}
+	return probe(ctx, prep, k)
+}
+
+// probe trains the probe of block k on prep, which it changes.
+func probe(ctx context.Context, prep *trainer.Prepared, k int) (ProbeScore, error) {
+	job := prep.Job
 	mod := prep.Model
+	var err error
 	n := len(mod.Blocks)
-	if k < 0 || k >= n-1 {
-		return 0, fmt.Errorf("probe: block %d: want a block below the head (0 to %d)", k, n-2)
+	if k < ProbeInput || k >= n-1 {
+		return ProbeScore{}, fmt.Errorf("probe: block %d: want a block below the head (0 to %d) or the input (%d)", k, n-2, ProbeInput)
 	}
 	if k < n-2 {
 		if mod, err = trainer.CutModel(mod, k, rand.New(rand.NewPCG(job.Seed, probeSalt))); err != nil {
-			return 0, fmt.Errorf("probe: %w", err)
+			return ProbeScore{}, fmt.Errorf("probe: %w", err)
 		}
 	}
 	spe := prep.StepsPerEpoch()
 	rp, err := ProbePlan(spe).Resolve(mod.Config.BlockNames())
 	if err != nil {
-		return 0, err
+		return ProbeScore{}, err
 	}
 	spec := trainer.Spec{Model: mod, Plan: rp, Train: prep.Train, Val: prep.Val,
 		Seed: job.Seed, BatchSize: prep.Spec().BatchSize, EvalEvery: job.EvalEvery}
 	res, err := trainer.Run(ctx, spec, func(trainer.Progress) {})
 	if err != nil {
-		return 0, err
+		return ProbeScore{}, err
 	}
-	return res.BestValAcc, nil
+	return ProbeScore{ValLoss: res.BestValLoss, ValAcc: res.BestValAcc}, nil
 }

@@ -55,8 +55,8 @@ func TestProbeMatchesHeadRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Same binary, same seed, same plan: bit-identical, no tolerance.
-	if got != res.BestValAcc {
-		t.Errorf("probe below the head %v, head preset run %v", got, res.BestValAcc)
+	if got.ValAcc != res.BestValAcc || got.ValLoss != res.BestValLoss {
+		t.Errorf("probe below the head %+v, head preset run loss %v acc %v", got, res.BestValLoss, res.BestValAcc)
 	}
 }
 
@@ -66,16 +66,41 @@ func TestProbesReproduce(t *testing.T) {
 	eng := engine.New(nil, nil)
 	var accs []float64
 	for range 2 {
-		acc, err := eng.Probe(context.Background(), probeJob(), 0)
+		sc, err := eng.Probe(context.Background(), probeJob(), 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		accs = append(accs, acc)
+		accs = append(accs, sc.ValAcc)
 	}
 	if accs[0] != accs[1] {
 		t.Errorf("probe of fc1 twice: %v", accs)
 	}
 	if !(accs[0] > 0.1) {
 		t.Errorf("probe of fc1: %v, want better than chance over 10 classes", accs[0])
+	}
+}
+
+// TestProbeOfTheInput: the raw-input probe, a linear classifier on the
+// pixels, reproduces for a seed and beats chance; it is the baseline the
+// blocks' probes are read against.
+func TestProbeOfTheInput(t *testing.T) {
+	eng := engine.New(nil, nil)
+	var got []engine.ProbeScore
+	for range 2 {
+		sc, err := eng.Probe(context.Background(), probeJob(), engine.ProbeInput)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, sc)
+	}
+	if got[0] != got[1] {
+		t.Errorf("probe of the input twice: %+v", got)
+	}
+	// Ten classes: chance is 0.1.
+	if !(got[0].ValAcc > 0.1) {
+		t.Errorf("probe of the input: %+v, want better than chance", got[0])
+	}
+	if _, err := eng.Probe(context.Background(), probeJob(), -2); err == nil {
+		t.Error("probe of block -2: no error")
 	}
 }

@@ -71,13 +71,13 @@ func WithLogger(l *slog.Logger) Option {
 type users struct {
 	limits Limits
 	log    *slog.Logger
-	ctx    context.Context // every user run's; cancelled by Shutdown
-	cancel context.CancelFunc
+	ctx    context.Context // every user run's; cancelled by Shutdown, with ErrClosed
+	cancel context.CancelCauseFunc
 
 	mu       sync.Mutex
 	runs     map[string]*UserRun // training or queued, by id
 	queue    []*UserRun          // queued, oldest first
-	starting []*UserRun          // slots held while a run is prepared
+	starting []*UserRun          // slots held while a run is prepared (ID empty)
 	closed   bool
 	pending  sync.WaitGroup // runs started here and not seen end
 	// onStart is called (outside mu) when a queued run starts.
@@ -85,7 +85,7 @@ type users struct {
 }
 
 func (us *users) init() {
-	us.ctx, us.cancel = context.WithCancel(context.Background())
+	us.ctx, us.cancel = context.WithCancelCause(context.Background())
 	us.runs = map[string]*UserRun{}
 	if us.log == nil {
 		us.log = slog.New(slog.DiscardHandler)
@@ -98,22 +98,33 @@ type UserRun struct {
 	ID    string
 	Owner string // the owner's User.ID
 
-	mu    sync.Mutex
-	live  *Live // nil while queued
-	ended bool
-	done  chan struct{}
-	res   trainer.Result
-	err   error
+	mu      sync.Mutex
+	live    *Live // nil while queued
+	started bool  // ready is closed
+	ready   chan struct{}
+	ended   bool
+	done    chan struct{}
+	res     trainer.Result
+	err     error
 }
 
 func newUserRun(id, owner string) *UserRun {
-	return &UserRun{ID: id, Owner: owner, done: make(chan struct{})}
+	return &UserRun{ID: id, Owner: owner, ready: make(chan struct{}), done: make(chan struct{})}
 }
 
 func (run *UserRun) attach(l *Live) {
 	run.mu.Lock()
 	run.live = l
+	run.setReady()
 	run.mu.Unlock()
+}
+
+// setReady closes ready once; run.mu is held.
+func (run *UserRun) setReady() {
+	if !run.started {
+		run.started = true
+		close(run.ready)
+	}
 }
 
 // Live returns the engine's handle of the run, nil while it is queued.
@@ -142,6 +153,7 @@ func (run *UserRun) finish(res trainer.Result, err error) {
 		return
 	}
 	run.ended, run.res, run.err = true, res, err
+	run.setReady()
 	close(run.done)
 }
 
@@ -207,10 +219,44 @@ func (e *Engine) OnQueuedStart(f func(*UserRun)) {
 	e.users.mu.Unlock()
 }
 
+// RequeueStopped puts back in their owners' queues the runs of users that
+// an earlier process's [Engine.Shutdown] stopped (store.StopShutdown), to
+// resume from their last checkpoints: call it before [Engine.LoadQueue],
+// which takes them in with the runs left queued, oldest first. Runs their
+// owners stopped stay stopped, and so do runs without an owner. It returns
+// how many runs it requeued.
+func (e *Engine) RequeueStopped(ctx context.Context) (int, error) {
+	us := &e.users
+	stopped, err := e.s.ListRuns(ctx, store.RunFilter{Status: []trainer.Status{trainer.StatusStopped}})
+	if err != nil {
+		return 0, fmt.Errorf("requeue stopped runs: %w", err)
+	}
+	n := 0
+	for _, r := range slices.Backward(stopped) {
+		if r.Owner == "" || r.StopReason != store.StopShutdown {
+			continue
+		}
+		err := e.s.Requeue(ctx, r.ID, store.StopShutdown)
+		if errors.Is(err, store.ErrInvalid) {
+			continue // another server took it first
+		}
+		if err != nil {
+			return n, fmt.Errorf("requeue stopped runs: %w", err)
+		}
+		us.log.Info("run requeued", "run", r.ID, "why", "the server's shutdown stopped it", "fingerprint", r.Owner)
+		n++
+	}
+	if n > 0 {
+		e.changes.notify()
+	}
+	return n, nil
+}
+
 // Shutdown stops every run started through a user's view: each stops
 // after its current batch, writes its last checkpoint and is recorded as
-// stopped, resumable. Queued runs stay queued for the next process (see
-// [Engine.LoadQueue]); nothing starts through a view afterwards
+// stopped, resumable, with the reason store.StopShutdown (see
+// [Engine.RequeueStopped]). Queued runs stay queued for the next process
+// (see [Engine.LoadQueue]); nothing starts through a view afterwards
 // ([ErrClosed]). It waits for the runs to end, or for ctx.
 func (e *Engine) Shutdown(ctx context.Context) error {
 	us := &e.users
@@ -224,7 +270,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	}
 	us.mu.Unlock()
 	us.log.Info("stopping runs", "runs", n)
-	us.cancel()
+	us.cancel(ErrClosed)
 	done := make(chan struct{})
 	go func() { us.pending.Wait(); close(done) }()
 	select {
@@ -371,20 +417,9 @@ func (v *UserView) startNow(job trainer.Job, opts StartOptions) (*UserRun, error
 // Start starts job as a run of the user's and returns it, as the
 // workbench's backend does: beyond a limit it is queued, and Start returns
 // a nil run and an error wrapping [ErrQueued]. The run does not end with
-// ctx (a session's): it goes on when the user leaves. A run of a
-// freeze-depth sweep (tagged "sweep") is the exception: the sweep is the
-// session's, so it is not queued (an error wrapping [ErrLimit] beyond a
-// limit), and cancelling ctx stops it, stored and resumable.
+// ctx (a session's): it goes on when the user leaves. (A sweep is the
+// session's: see [UserView.RunSweep].)
 func (v *UserView) Start(ctx context.Context, job trainer.Job, opts StartOptions) (*Live, error) {
-	if slices.Contains(opts.Tags, "sweep") {
-		run, err := v.startNow(job, opts)
-		if err != nil {
-			return nil, err
-		}
-		l := run.Live()
-		context.AfterFunc(ctx, l.Control.Stop)
-		return l, nil
-	}
 	run, err := v.Submit(job, opts)
 	if err != nil {
 		return nil, err
@@ -451,12 +486,16 @@ func (v *UserView) launch(what string, start func(context.Context) (*Live, error
 	us.starting = slices.DeleteFunc(us.starting, func(x *UserRun) bool { return x == slot })
 	if err != nil {
 		us.mu.Unlock()
+		slot.finish(trainer.Result{}, err)
 		return nil, err
 	}
 	run := newUserRun(l.ID, o)
 	us.runs[l.ID] = run
 	us.pending.Add(1)
 	us.mu.Unlock()
+	// A session that arrived while the run was prepared waits on the slot
+	// (see Arrive).
+	slot.attach(l)
 	us.log.Info("run started", "run", l.ID, "how", what, "user", v.u.Name, "fingerprint", v.u.ID)
 	run.attach(l)
 	go v.e.pump(run, l)
@@ -482,7 +521,7 @@ func (e *Engine) schedule() {
 		onStart := us.onStart
 		us.mu.Unlock()
 
-		l, err := e.Resume(us.ctx, run.ID, StartOptions{})
+		l, err := e.startQueued(run.ID)
 		if err != nil {
 			// Stopped while queued (a stop request turns a queued run
 			// stopped at once), deleted, or its data went away.
@@ -503,6 +542,21 @@ func (e *Engine) schedule() {
 			onStart(run)
 		}
 	}
+}
+
+// startQueued resumes the queued run id. A run that is not queued any
+// more is not started: Resume would take a stopped run too, and its owner
+// stopped it while it waited (a stop request turns a queued run stopped).
+func (e *Engine) startQueued(id string) (*Live, error) {
+	us := &e.users
+	r, err := e.s.Run(us.ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Status != trainer.StatusQueued {
+		return nil, fmt.Errorf("run %s: %w: it is %s, no longer queued", store.Short(id), store.ErrInvalid, r.Status)
+	}
+	return e.Resume(us.ctx, id, StartOptions{})
 }
 
 // pump waits for the run to end, then lets the next queued run start.
@@ -530,6 +584,58 @@ func (v *UserView) Attach() *Live {
 	us := &v.e.users
 	us.mu.Lock()
 	defer us.mu.Unlock()
+	return v.attachLocked()
+}
+
+// Arrive returns what a session of the user's that arrives now should
+// show: the newest run the user has training in this process, as
+// [UserView.Attach] does. When none trains yet but runs of theirs are
+// being started (prepared and recorded: started in another session, or
+// leaving the queue), it returns nil and a channel that receives the first
+// of those that starts, and is closed without one when none does; the
+// channel never blocks its sender, so nobody need read it. Both nil:
+// nothing to show.
+func (v *UserView) Arrive() (*Live, <-chan *Live) {
+	us := &v.e.users
+	us.mu.Lock()
+	if l := v.attachLocked(); l != nil {
+		us.mu.Unlock()
+		return l, nil
+	}
+	var pending []*UserRun
+	for _, run := range us.starting {
+		if run.Owner == v.u.ID {
+			pending = append(pending, run)
+		}
+	}
+	for _, run := range us.runs {
+		// Out of the queue with no Live yet: schedule is starting it.
+		if run.Owner == v.u.ID && run.Live() == nil && !slices.Contains(us.queue, run) {
+			pending = append(pending, run)
+		}
+	}
+	us.mu.Unlock()
+	if len(pending) == 0 {
+		return nil, nil
+	}
+	ch := make(chan *Live, 1)
+	go func() {
+		defer close(ch)
+		// Each one ends its start, well or not, within its preparation.
+		for _, run := range pending {
+			<-run.ready
+			if l := run.Live(); l != nil {
+				ch <- l
+				return
+			}
+		}
+	}()
+	return nil, ch
+}
+
+// attachLocked is Attach; us.mu is held.
+func (v *UserView) attachLocked() *Live {
+	us := &v.e.users
 	var best *UserRun
 	for _, run := range us.runs {
 		if run.Owner != v.u.ID || run.Live() == nil {
@@ -737,12 +843,12 @@ func (v *UserView) Prepare(job trainer.Job) (*trainer.Prepared, error) { return 
 func (v *UserView) Inspect(job trainer.Job) (*trainer.Prepared, error) { return v.e.Inspect(job) }
 
 // Probe trains a block's probe, recording nothing (see [Engine.Probe]).
-func (v *UserView) Probe(ctx context.Context, job trainer.Job, k int) (float64, error) {
+func (v *UserView) Probe(ctx context.Context, job trainer.Job, k int) (ProbeScore, error) {
 	return v.e.Probe(ctx, job, k)
 }
 
 // FindLR runs the learning-rate range test, recording nothing (see
 // [Engine.FindLR]).
-func (v *UserView) FindLR(ctx context.Context, job trainer.Job) (trainer.LRFindResult, error) {
-	return v.e.FindLR(ctx, job)
+func (v *UserView) FindLR(ctx context.Context, job trainer.Job, stage int) (trainer.LRFindResult, error) {
+	return v.e.FindLR(ctx, job, stage)
 }

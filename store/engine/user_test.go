@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"thaw/assets"
 	"thaw/store"
 	"thaw/trainer"
 )
@@ -153,9 +155,6 @@ func TestUserViewQueue(t *testing.T) {
 	if r, _ := s.Run(ctx, second.ID); r.Status != trainer.StatusQueued {
 		t.Errorf("the second run is stored %s, want queued", r.Status)
 	}
-	if _, err := ann.Start(ctx, testJob(1, 0), StartOptions{Tags: []string{"sweep"}}); !errors.Is(err, ErrLimit) {
-		t.Errorf("a sweep's run beyond the limit: %v, want ErrLimit", err)
-	}
 	if l := ann.Attach(); l == nil || l.ID != first.ID {
 		t.Errorf("attach: %v, want the first run", l)
 	}
@@ -217,4 +216,151 @@ func TestSubscribe(t *testing.T) {
 			t.Fatal("the feed stayed open after its context ended")
 		}
 	}
+}
+
+// TestQueuedRunStoppedWhileWaiting: a queued run its owner stops does not
+// start when a slot frees (Resume would take a stopped run).
+func TestQueuedRunStoppedWhileWaiting(t *testing.T) {
+	ctx := context.Background()
+	e, s := newTestEngine(t, WithLimits(Limits{MaxPerUser: 1}))
+	t.Cleanup(func() { e.Shutdown(context.Background()) })
+	ann := e.For(User{ID: "ann"})
+	first, err := ann.Submit(testJob(200, 0), StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := ann.Submit(testJob(1, 0), StartOptions{})
+	if !errors.Is(err, ErrQueued) {
+		t.Fatalf("a second run: %v, want it queued", err)
+	}
+	if err := ann.Stop(ctx, second.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := ann.Stop(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	mustUserWait(t, first)
+	select {
+	case <-second.Done():
+	case <-time.After(time.Minute):
+		t.Fatal("the stopped queued run never left the queue")
+	}
+	if _, err := second.Wait(); err == nil {
+		t.Error("the stopped queued run started")
+	}
+	if r, _ := s.Run(ctx, second.ID); r.Status != trainer.StatusStopped {
+		t.Errorf("the stopped queued run is %s, want stopped", r.Status)
+	}
+}
+
+// gatedNames is testNames whose next Model, once armed, waits until
+// released: a run's preparation held at will.
+type gatedNames struct {
+	testNames
+	mu      sync.Mutex
+	armed   bool
+	held    chan struct{} // receives when a call is held
+	release chan struct{} // a held call goes on when it receives
+}
+
+func (g *gatedNames) arm() {
+	g.mu.Lock()
+	g.armed = true
+	g.mu.Unlock()
+}
+
+func (g *gatedNames) Model(name string) (*assets.BaseModel, error) {
+	g.mu.Lock()
+	hold := g.armed
+	g.armed = false
+	g.mu.Unlock()
+	if hold {
+		g.held <- struct{}{}
+		<-g.release
+	}
+	return g.testNames.Model(name)
+}
+
+// TestArrive: a session arriving while a run of its user's is being
+// started, by a view or from the queue, is handed it once it starts, and
+// told when the start failed; another user is handed nothing.
+func TestArrive(t *testing.T) {
+	ctx := context.Background()
+	g := &gatedNames{held: make(chan struct{}), release: make(chan struct{})}
+	e, _ := newTestEngine(t, withNames(g), WithLimits(Limits{MaxPerUser: 1}))
+	t.Cleanup(func() { e.Shutdown(context.Background()) })
+	ann, bob := e.For(User{ID: "ann"}), e.For(User{ID: "bob"})
+	if l, ch := ann.Arrive(); l != nil || ch != nil {
+		t.Fatalf("arrive with no run: %v, %v", l, ch)
+	}
+	// held waits for the gate to hold a preparation, then arrives as
+	// ann and bob, and releases it.
+	held := func() <-chan *Live {
+		t.Helper()
+		select {
+		case <-g.held:
+		case <-time.After(time.Minute):
+			t.Fatal("no preparation reached the model")
+		}
+		l, ch := ann.Arrive()
+		if l != nil || ch == nil {
+			t.Fatalf("ann arriving while her run is prepared: %v, %v; want to wait", l, ch)
+		}
+		if l, ch := bob.Arrive(); l != nil || ch != nil {
+			t.Errorf("bob arriving while ann's run is prepared: %v, %v; want nothing", l, ch)
+		}
+		g.release <- struct{}{}
+		return ch
+	}
+	handed := func(ch <-chan *Live, id string) {
+		t.Helper()
+		select {
+		case l, ok := <-ch:
+			if id == "" && ok {
+				t.Errorf("handed run %s, want none", l.ID)
+			}
+			if id != "" && (!ok || l.ID != id) {
+				t.Errorf("handed %v (%v), want run %s", l, ok, id)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("nothing handed over")
+		}
+	}
+
+	// Started by a view.
+	g.arm()
+	subc := make(chan *UserRun, 1)
+	go func() {
+		run, err := ann.Submit(testJob(200, 0), StartOptions{})
+		if err != nil {
+			t.Error(err)
+		}
+		subc <- run
+	}()
+	ch := held()
+	first := <-subc
+	handed(ch, first.ID)
+
+	// Started from the queue.
+	second, err := ann.Submit(testJob(1, 0), StartOptions{})
+	if !errors.Is(err, ErrQueued) {
+		t.Fatalf("second run: %v, want it queued", err)
+	}
+	g.arm()
+	if err := ann.Stop(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	handed(held(), second.ID)
+	mustUserWait(t, second)
+
+	// A start that fails.
+	g.arm()
+	bad := testJob(1, 0)
+	bad.Data.Path = "no-such-data"
+	go func() {
+		if _, err := ann.Submit(bad, StartOptions{}); err == nil {
+			t.Error("a job on unknown data started")
+		}
+	}()
+	handed(held(), "")
 }

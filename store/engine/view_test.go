@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"thaw/store"
+	"thaw/store/storetest"
 	"thaw/trainer"
 )
 
@@ -57,10 +58,12 @@ func viewBlobs(n int, seed uint64) *trainer.Dataset {
 
 // viewJob is a gradual job of default length, one epoch a stage: 180 training samples in
 // batches of 16 make 12 steps an epoch, so every stage is lengthened to
-// the preset's floor, trainer.DefaultGradualMinSteps.
+// the preset's floor, trainer.DefaultGradualMinSteps. The preset expands
+// as it did before its cadence and patience (Legacy), so that every stage
+// runs its whole length: early stops have a job of their own, patientJob.
 func viewJob() trainer.Job {
 	return trainer.Job{Model: "view-mlp", Data: trainer.DataRef{Path: "blobs"},
-		Preset:   &trainer.PresetRef{Name: "gradual", LR: 1e-2},
+		Preset:   &trainer.PresetRef{Name: "gradual", LR: 1e-2, Legacy: true},
 		ValSplit: 0.25, BatchSize: 16, Seed: 42}
 }
 
@@ -108,9 +111,9 @@ func openStore(t *testing.T, dir string) *store.Store {
 	return openStoreGrace(t, dir, testGrace)
 }
 
-func openStoreGrace(t *testing.T, dir string, grace time.Duration) *store.Store {
+func openStoreGrace(t *testing.T, dir string, grace time.Duration, opts ...store.Option) *store.Store {
 	t.Helper()
-	st, err := store.Open(dir, store.WithGrace(grace))
+	st, err := store.Open(dir, append(opts, store.WithGrace(grace))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,10 +417,20 @@ func bestOfRows(t *testing.T, st *store.Store, r store.Run) (step int64, loss fl
 	return step, loss
 }
 
+// TestViewEveryKindOfRun runs on both of the store's databases.
 func TestViewEveryKindOfRun(t *testing.T) {
+	for _, d := range storetest.Dialects {
+		t.Run(d, func(t *testing.T) { testViewEveryKindOfRun(t, d) })
+	}
+}
+
+func testViewEveryKindOfRun(t *testing.T, dialect string) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st := openStore(t, dir)
+	dir, opts := t.TempDir(), []store.Option(nil)
+	if dialect == "postgres" {
+		dir, opts = storetest.Postgres(t), []store.Option{store.WithCheckpoints(t.TempDir())}
+	}
+	st := openStoreGrace(t, dir, testGrace, opts...)
 	kinds := makeRuns(t, st)
 	time.Sleep(testGrace + 100*time.Millisecond) // the killed run's heartbeat goes stale
 	for _, k := range kinds {
@@ -526,7 +539,7 @@ func TestViewEveryKindOfRun(t *testing.T) {
 	// A read-only store reads the same: the same statuses, stages and
 	// best, the killed run interrupted in both.
 	t.Run("read-only", func(t *testing.T) {
-		ro, err := store.OpenReadOnly(dir, store.WithGrace(testGrace))
+		ro, err := store.OpenReadOnly(dir, append(opts, store.WithGrace(testGrace))...)
 		if err != nil {
 			t.Fatal(err)
 		}

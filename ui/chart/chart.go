@@ -53,6 +53,7 @@ type series struct {
 	kind   Kind
 	style  Style
 	fit    bool // takes part in fitting the y range
+	hidden bool // kept and aggregated, not drawn (SetHidden)
 	xs, ys []float64
 	cols   []column
 	stIdx  uint8
@@ -87,7 +88,15 @@ type Chart struct {
 	hasBest                bool
 	cursorX                float64
 	hasCursor              bool
-	YFormat                func(float64) string
+	// YFormat, when set, writes the y labels; the chart then thins its
+	// ticks until adjacent labels differ, since it cannot give the format
+	// more precision. YPercent writes them as percentages of 1 (0.25 is
+	// 25%) with the decimals the ticks' step needs.
+	YFormat  func(float64) string
+	YPercent bool
+	// XFractional lets x ticks fall between whole numbers; by default x
+	// counts steps, and ticks are whole.
+	XFractional bool
 	// ToReal and FromReal map the data's x to the quantity the x axis
 	// labels and back; nil labels x itself. A chart whose x leaves out
 	// ranges (the steps a skipped stage never trained) labels the real
@@ -154,15 +163,31 @@ func (c *Chart) Append(i int, xs, ys []float64) {
 	if len(xs) == 0 {
 		return
 	}
-	c.dirty = true
+	// A hidden series' points change nothing drawn, unless they grow the
+	// domain.
+	if !s.hidden {
+		c.dirty = true
+	}
 	last := xs[len(xs)-1]
 	if !c.domFixed && (last > c.domHi || len(s.xs) == len(xs) && c.domLo == c.domHi) {
 		c.growDomain(last)
+		c.dirty = true
 	}
 	if c.aggCols != c.plotDots() || c.aggLo != c.lo() || c.aggHi != c.hi() {
 		return // the next Render re-aggregates everything
 	}
 	c.fold(s, xs, ys)
+}
+
+// SetHidden hides series i or shows it again: a hidden series keeps
+// taking points but is not drawn, does not fit the y range and is left
+// out of Inspect, so that a chart can switch between sets of series
+// without losing their history.
+func (c *Chart) SetHidden(i int, hidden bool) {
+	if c.series[i].hidden != hidden {
+		c.series[i].hidden = hidden
+		c.dirty = true
+	}
 }
 
 // Reset replaces series i's points.
@@ -196,16 +221,18 @@ func (c *Chart) growDomain(x float64) {
 	}
 	span := x - lo
 	if span <= 0 {
-		span = 1
+		c.domLo, c.domHi = widen(x)
+		return
 	}
 	c.domLo = lo
 	c.domHi = lo + niceCeil(span*1.25)
 }
 
-// SetDomain fixes the full x range, such as 0 to a run's total steps.
+// SetDomain fixes the full x range, such as 0 to a run's total steps;
+// an empty range (hi ≤ lo) widens around lo to whole, nice steps.
 func (c *Chart) SetDomain(lo, hi float64) {
 	if hi <= lo {
-		hi = lo + 1
+		lo, hi = widen(lo)
 	}
 	c.domLo, c.domHi, c.domFixed = lo, hi, true
 	c.dirty = true
@@ -290,15 +317,20 @@ func (c *Chart) SetSize(w, h int) {
 // Size returns the chart's size in cells.
 func (c *Chart) Size() (w, h int) { return c.w, c.h }
 
-// Inspect returns, for every series, its last point at or before x.
+// Inspect returns, for every series shown, its last point at or before
+// x.
 func (c *Chart) Inspect(x float64) []Reading {
-	out := make([]Reading, len(c.series))
-	for i, s := range c.series {
-		out[i].Name = s.name
+	out := make([]Reading, 0, len(c.series))
+	for _, s := range c.series {
+		if s.hidden {
+			continue
+		}
+		r := Reading{Name: s.name}
 		j := sort.Search(len(s.xs), func(k int) bool { return s.xs[k] > x }) - 1
 		if j >= 0 {
-			out[i].X, out[i].Y, out[i].OK = s.xs[j], s.ys[j], true
+			r.X, r.Y, r.OK = s.xs[j], s.ys[j], true
 		}
+		out = append(out, r)
 	}
 	return out
 }
@@ -413,7 +445,7 @@ func (c *Chart) yRange() (lo, hi float64) {
 	}
 	var vals []float64
 	for _, s := range c.series {
-		if !s.fit {
+		if !s.fit || s.hidden {
 			continue
 		}
 		for _, col := range s.cols {
@@ -559,6 +591,9 @@ func (c *Chart) Render() bool {
 
 	// Series, in order.
 	for _, s := range c.series {
+		if s.hidden {
+			continue
+		}
 		st := cv.addStyle(s.style)
 		prevX, prevY, have := 0, 0, false
 		markers := s.kind == Points && len(s.xs) <= c.plotCols/2
@@ -632,10 +667,11 @@ func (c *Chart) Render() bool {
 		cv.put(x, axisRow, '─', ast)
 	}
 	nextFree = 0
-	for _, t := range c.xTicks(lo, hi) {
+	ts, xstep := c.axisTicks(lo, hi)
+	for _, t := range ts {
 		col := x0 + min(xdot(t.x), W-1)/2
 		cv.put(col, axisRow, '┬', ast)
-		l := formatX(t.label)
+		l := formatX(t.label, xstep)
 		start := col - len(l)/2
 		start = min(max(start, 0), c.w-len(l))
 		if start < nextFree {
@@ -669,24 +705,27 @@ func clampDot(y, H int) int { return min(max(y, -1), H) }
 // tick is a position on the x axis and the value its label says.
 type tick struct{ x, label float64 }
 
-// xTicks places about one tick per 12 cells of [lo, hi], at round values
-// of what the axis labels (see ToReal).
-func (c *Chart) xTicks(lo, hi float64) []tick {
+// axisTicks places the x axis' ticks in [lo, hi] (see xTicks) and
+// returns them with their step: at round values of what the axis labels
+// (see ToReal), leaving out those in a range the chart leaves out.
+func (c *Chart) axisTicks(lo, hi float64) ([]tick, float64) {
 	var out []tick
 	if c.ToReal == nil || c.FromReal == nil {
-		for _, t := range xTicks(lo, hi, c.plotCols) {
-			out = append(out, tick{t, t})
+		xs, step := c.xTicks(lo, hi, c.plotCols)
+		for _, x := range xs {
+			out = append(out, tick{x, x})
 		}
-		return out
+		return out, step
 	}
-	for _, r := range xTicks(c.ToReal(lo), c.ToReal(hi), c.plotCols) {
+	rs, step := c.xTicks(c.ToReal(lo), c.ToReal(hi), c.plotCols)
+	for _, r := range rs {
 		x := c.FromReal(r)
 		if x < lo || x > hi || c.ToReal(x) != r {
-			continue // in a range the chart leaves out
+			continue
 		}
 		out = append(out, tick{x, r})
 	}
-	return out
+	return out, step
 }
 
 // shorten cuts s to n cells, ending in "…" when it cut and there is

@@ -110,13 +110,17 @@ const (
 )
 
 // WriteFile draws fig for runs into the file at path, in the format its
-// extension names (see FormatOf); a .csv file gets the runs' data as
+// extension names (see FormatOf), titled Options.Title or, when that is
+// empty, FigureTitle(runs); a .csv file gets the runs' data as
 // written by CSV (for OneMetric, only the series Options.Metric names). The file is written to a temporary file in the same
 // directory and renamed into place, so a reader never sees half a figure
 // and a failed export leaves any earlier file intact. It returns the notes
 // of the rendering function, and an error if the extension is unknown, the
 // data cannot be drawn, or the file cannot be written.
 func WriteFile(path string, fig Figure, runs []Run, opts Options) (notes []string, err error) {
+	if opts.Title == "" {
+		opts.Title = FigureTitle(runs)
+	}
 	f, err := FormatOf(path)
 	if err != nil {
 		return nil, err

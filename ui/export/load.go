@@ -50,7 +50,8 @@ func Load(ctx context.Context, src Source, id string, names []string, maxPoints 
 // load reads the series of the run v describes into a Run.
 func load(ctx context.Context, src Source, v engine.RunView, names []string, maxPoints int) (Run, error) {
 	sr := v.Run
-	r := Run{ID: sr.ID, Name: cmp.Or(sr.Name, store.Short(sr.ID)), BestStep: int(v.Best.Step), View: v}
+	r := Run{ID: sr.ID, Name: cmp.Or(sr.Name, store.Short(sr.ID)), BestStep: int(v.Best.Step), View: v,
+		Model: sr.Model, Data: sr.Dataset, Plan: PlanName(sr.Plan)}
 	fail := func(err error) (Run, error) {
 		return Run{}, fmt.Errorf("load run %s: %w", store.Short(sr.ID), err)
 	}

@@ -1,8 +1,13 @@
 package export
 
 import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
 	"thaw/store/engine"
 	"thaw/trainer"
+	"thaw/trainer/termtext"
 )
 
 // Metric names the learning-curve figure knows how to draw: the trainer's.
@@ -85,6 +90,56 @@ type Run struct {
 	// status, stages as planned, best figures and totals. Zero for a run
 	// built by hand.
 	View engine.RunView
+	// Model, Data and Plan say what the run trained and how: the base
+	// model's, the data's and the plan's names, for the figure's title
+	// (FigureTitle). Empty when unknown.
+	Model, Data, Plan string
+}
+
+// FigureTitle is the title line a figure of runs gets when Options.Title
+// is empty: "name · model → data · plan" for one run; for several, their
+// names (the first three, then how many more), with the model, data and
+// plan they share. It is "" when no run knows its model, data or plan, so
+// a figure of bare series keeps no title.
+func FigureTitle(runs []Run) string {
+	known := false
+	for _, r := range runs {
+		known = known || r.Model != "" || r.Data != "" || r.Plan != ""
+	}
+	if !known {
+		return ""
+	}
+	var names []string
+	for i, r := range runs {
+		if i == 3 {
+			names = append(names, fmt.Sprintf("+%d more", len(runs)-3))
+			break
+		}
+		names = append(names, r.label())
+	}
+	shared := func(f func(Run) string) string {
+		v := f(runs[0])
+		for _, r := range runs[1:] {
+			if f(r) != v {
+				return ""
+			}
+		}
+		return v
+	}
+	model, data, plan := shared(func(r Run) string { return r.Model }), shared(func(r Run) string { return r.Data }), shared(func(r Run) string { return r.Plan })
+	parts := []string{strings.Join(names, ", ")}
+	switch {
+	case model != "" && data != "":
+		parts = append(parts, model+" → "+data)
+	case model != "":
+		parts = append(parts, model)
+	case data != "":
+		parts = append(parts, data)
+	}
+	if plan != "" {
+		parts = append(parts, plan)
+	}
+	return strings.Join(parts, " · ")
 }
 
 // label returns the run's name for legends and CSV.
@@ -118,4 +173,35 @@ func (r Run) stageAt(step int) *Stage {
 		return &r.Stages[0]
 	}
 	return nil
+}
+
+// PlanName finds the plan's name in a stored job record, whichever of
+// its versions: "plan":{"name":…} or "Plan":{"Name":…}.
+func PlanName(raw json.RawMessage) string {
+	var rec map[string]json.RawMessage
+	if json.Unmarshal(raw, &rec) != nil {
+		return ""
+	}
+	for _, k := range []string{"plan", "Plan", "job", "Job"} {
+		sub, ok := rec[k]
+		if !ok {
+			continue
+		}
+		var m map[string]json.RawMessage
+		if json.Unmarshal(sub, &m) != nil {
+			continue
+		}
+		for _, nk := range []string{"name", "Name", "preset", "Preset"} {
+			var s string
+			if json.Unmarshal(m[nk], &s) == nil && s != "" {
+				return termtext.Sanitize(s)
+			}
+		}
+		if p, ok := m["plan"]; ok {
+			if n := PlanName(json.RawMessage(`{"plan":` + string(p) + `}`)); n != "" {
+				return n
+			}
+		}
+	}
+	return ""
 }

@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +33,12 @@ type runsServer struct {
 
 func startRunsServer(t *testing.T, keys []testKey, edit func(*engine.Limits)) *runsServer {
 	t.Helper()
+	return startRunsServerZoo(t, keys, edit, assets.Zoo())
+}
+
+// startRunsServerZoo is startRunsServer with the base models of zoo.
+func startRunsServerZoo(t *testing.T, keys []testKey, edit func(*engine.Limits), zoo fs.FS) *runsServer {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, "store"))
 	if err != nil {
@@ -46,7 +54,7 @@ func startRunsServer(t *testing.T, keys []testKey, edit func(*engine.Limits)) *r
 	t.Cleanup(func() { st.Close() })
 	rs.testServer = startServer(t, keys, func(c *Config) {
 		// The engine logs to the server's log.
-		cat := &assets.Catalog{Zoo: assets.Zoo(), NoFiles: true}
+		cat := &assets.Catalog{Zoo: zoo, NoFiles: true}
 		rs.eng = engine.New(st, cat, engine.WithLimits(limits), engine.WithLogger(slog.New(c.Logger)))
 		t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -524,28 +532,16 @@ func TestPlanFilesStayHome(t *testing.T) {
 	tm.waitScreen(t, "load plan:")
 }
 
-// TestSweepRunsAreTheSessions: a freeze-depth sweep's run is not queued
-// beyond a limit, and stops when the sweep is cancelled; other runs go on.
-func TestSweepRunsAreTheSessions(t *testing.T) {
+// TestRunOutlivesItsSession: a run does not stop with the context it was
+// started with (a session's): it goes on when the user leaves. (A sweep is
+// the session's: UserView.RunSweep stops with its context.)
+func TestRunOutlivesItsSession(t *testing.T) {
 	alice := newKey(t, "alice")
 	rs := startRunsServer(t, []testKey{alice}, func(c *engine.Limits) { c.MaxPerUser = 1 })
 	eng := rs.runs.For(userOf(alice))
-	sweep := engine.StartOptions{Tags: []string{"sweep", "sweep:test"}}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	l, err := eng.Start(ctx, longJob(t, 100), sweep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := eng.Start(context.Background(), longJob(t, 100), sweep); !errors.Is(err, engine.ErrLimit) {
-		t.Errorf("a sweep run beyond the limit: %v, want engine.ErrLimit, not queued", err)
-	}
-	cancel()
-	waitStatus(t, rs.st, l.ID, trainer.StatusStopped)
-
-	// A plain run does not stop with the context it was started with.
-	ctx, cancel = context.WithCancel(context.Background())
-	l, err = eng.Start(ctx, longJob(t, 100), engine.StartOptions{})
+	l, err := eng.Start(ctx, longJob(t, 100), engine.StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -625,4 +621,97 @@ func TestRunsRefuseAFileReadingCatalogue(t *testing.T) {
 	if _, err := NewRuns(eng, RunsConfig{Home: t.TempDir()}); err == nil {
 		t.Error("NewRuns took an engine whose catalogue reads files")
 	}
+}
+
+// gatedZoo is a zoo whose next read of a model's weights, once armed,
+// waits until released: a run's preparation held at will.
+type gatedZoo struct {
+	fs.FS
+	weights string // the file held, such as mnist8-mlp/model.safetensors
+	mu      sync.Mutex
+	armed   bool
+	held    chan struct{} // closed when a read is held
+	release chan struct{}
+	once    sync.Once
+}
+
+func newGatedZoo(t *testing.T, model string) *gatedZoo {
+	g := &gatedZoo{FS: assets.Zoo(), weights: model + "/" + trainer.WeightsFile,
+		held: make(chan struct{}), release: make(chan struct{})}
+	t.Cleanup(g.open)
+	return g
+}
+
+func (g *gatedZoo) arm() {
+	g.mu.Lock()
+	g.armed = true
+	g.mu.Unlock()
+}
+
+// open releases the held read, if any, and every later one.
+func (g *gatedZoo) open() { g.once.Do(func() { close(g.release) }) }
+
+func (g *gatedZoo) Open(name string) (fs.File, error) {
+	g.mu.Lock()
+	hold := g.armed && name == g.weights
+	if hold {
+		g.armed = false
+	}
+	g.mu.Unlock()
+	if hold {
+		close(g.held)
+		<-g.release
+	}
+	return g.FS.Open(name)
+}
+
+// TestSessionArrivingWhileARunIsPrepared: a session that arrives while a
+// run of its user's is being prepared (held in reading the model's
+// weights) shows Models, then the run as soon as it starts; another
+// user's session arriving then shows no run.
+func TestSessionArrivingWhileARunIsPrepared(t *testing.T) {
+	alice, bob := newKey(t, "alice"), newKey(t, "bob")
+	zoo := newGatedZoo(t, "mnist8-mlp")
+	rs := startRunsServerZoo(t, []testKey{alice, bob}, nil, zoo)
+	job := longJob(t, 1000)
+	type submitted struct {
+		run *engine.UserRun
+		err error
+	}
+	subc := make(chan submitted, 1)
+	zoo.arm()
+	go func() {
+		run, err := rs.runs.For(userOf(alice)).Submit(job, engine.StartOptions{})
+		subc <- submitted{run, err}
+	}()
+	select {
+	case <-zoo.held:
+	case <-time.After(waitLimit):
+		t.Fatal("the run's preparation never read the model's weights")
+	}
+
+	// The sessions have arrived once their workbenches show Models.
+	tm := openTerminal(t, rs.mustDial(t, alice), 120, 40)
+	tmBob := openTerminal(t, rs.mustDial(t, bob), 120, 40)
+	for _, s := range []string{tm.waitScreen(t, "digits-cnn", "mnist8-mlp"), tmBob.waitScreen(t, "digits-cnn", "mnist8-mlp")} {
+		if _, _, _, ok := runStatus(s); ok {
+			t.Fatalf("a session shows a run before it exists:\n%s", s)
+		}
+	}
+	zoo.open()
+	var sub submitted
+	select {
+	case sub = <-subc:
+	case <-time.After(waitLimit):
+		t.Fatal("the run did not start")
+	}
+	if sub.err != nil {
+		t.Fatal(sub.err)
+	}
+	waitStep(t, tm, engine.Short(sub.run.ID), 0)
+	if s := tmBob.screen(); strings.Contains(s, engine.Short(sub.run.ID)) {
+		t.Errorf("bob's session shows alice's run:\n%s", s)
+	}
+	sub.run.Live().Control.Stop()
+	waitStatus(t, rs.st, sub.run.ID, trainer.StatusStopped)
 }

@@ -19,7 +19,9 @@ import (
 // runs that user may see, changes only to their own, new runs within the
 // limits and owned by them), and whose exported figures go to the user's
 // own files, fetched with scp. A user who comes back while a run of
-// theirs trains is shown that run at once.
+// theirs trains is shown that run at once, and one who arrives while a run
+// of theirs is being prepared (started in another session, or leaving the
+// queue) is shown it as soon as it starts.
 //
 // opts is each session's starting point; its Backend and ExportDir are
 // replaced. NoColor is set when the client sent NO_COLOR.
@@ -50,22 +52,46 @@ func Workbench(runs *Runs, opts ui.Options) func(Session) tea.Model {
 		}
 		m := ui.New(s.Context, o)
 		var attach tea.Cmd
-		if l := view.Attach(); l != nil {
+		switch l, starting := view.Arrive(); {
+		case l != nil:
 			attach = func() tea.Msg { return ui.AttachMsg{Run: l} }
+		case starting != nil:
+			// Asked in the same breath as Attach's, so no run falls
+			// between the two; it ends with the start or the session.
+			attach = func() tea.Msg {
+				select {
+				case l, ok := <-starting:
+					if ok {
+						return ui.AttachMsg{Run: l}
+					}
+				case <-s.Context.Done():
+				}
+				return nil
+			}
 		}
 		return &withInit{Model: m, init: attach}
 	}
 }
 
-// withInit is a workbench with one more command at start.
+// withInit is a workbench with one more command at start. It hands the
+// workbench each run to attach to once: a run that leaves the queue as
+// the session arrives comes both from that command and from the server
+// (AttachRequest).
 type withInit struct {
 	tea.Model
-	init tea.Cmd
+	init     tea.Cmd
+	attached string // the id of the last run handed over
 }
 
 func (m *withInit) Init() tea.Cmd { return tea.Batch(m.Model.Init(), m.init) }
 
 func (m *withInit) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if a, ok := msg.(ui.AttachMsg); ok {
+		if a.Run == nil || a.Run.ID == m.attached {
+			return m, nil
+		}
+		m.attached = a.Run.ID
+	}
 	var cmd tea.Cmd
 	m.Model, cmd = m.Model.Update(msg)
 	return m, cmd

@@ -1,0 +1,231 @@
+package engine_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gonum.org/v1/gonum/stat"
+
+	"thaw/assets/recipes"
+	"thaw/store"
+	"thaw/store/engine"
+	"thaw/trainer"
+)
+
+var sweepEvidence = flag.Bool("sweep-evidence", false, "run the sweep against the presets on every zoo pair and write its table into assets/zoo/EVIDENCE.md")
+
+const sweepHeading = "## The freeze-point sweep against the presets"
+
+// evidenceSeeds are the seeds of the sweep's evidence: one 5-seed sweep,
+// and every preset on the same seeds.
+var evidenceSeeds = []uint64{3001, 3002, 3003, 3004, 3005}
+
+// sweepEvidenceRow is one zoo pair at one shot count.
+type sweepEvidenceRow struct {
+	Model, Target string
+	Shots         int
+	// Test says what the accuracies are measured on: the test split, or
+	// the validation set where the task has none.
+	Test string
+	// Pick is the sweep's pick; PickAcc its runs' accuracy by seed (the
+	// best checkpoint of each), TrainAcc that of thaw train
+	// --freeze-below Pick, the whole default plan, by seed.
+	Pick              string
+	PickAcc, TrainAcc []float64
+	// Best is the preset whose thaw train has the highest mean accuracy
+	// on the same seeds, BestAcc its accuracies by seed.
+	Best    string
+	BestAcc []float64
+	// CPU is the sweep's processor time, in seconds.
+	CPU float64
+}
+
+// paired returns the mean of a−b over the seeds and the standard error
+// of those differences.
+func paired(a, b []float64) (mean, se float64) {
+	d := make([]float64, len(a))
+	for i := range a {
+		d[i] = a[i] - b[i]
+	}
+	m, sd := stat.MeanStdDev(d, nil)
+	return m, stat.StdErr(sd, float64(len(d)))
+}
+
+// holds reports the acceptance: the pick's mean accuracy is above the
+// best preset's, or within one paired standard error of it.
+func (r sweepEvidenceRow) holds() bool {
+	d, se := paired(r.PickAcc, r.BestAcc)
+	return d >= 0 || -d <= se
+}
+
+func pct(x []float64) string {
+	m, sd := stat.MeanStdDev(x, nil)
+	return fmt.Sprintf("%.1f ± %.1f", 100*m, 100*sd)
+}
+
+// sweepEvidenceMarkdown writes the rows as EVIDENCE.md's table.
+func sweepEvidenceMarkdown(rows []sweepEvidenceRow) string {
+	var b strings.Builder
+	b.WriteString("| model → task | shots | accuracy on | sweep pick | pick (its runs) | thaw train --freeze-below pick | best preset | best preset's thaw train | pick − best (paired SE) | holds | sweep CPU-s |\n")
+	b.WriteString("|---|---:|---|---|---:|---:|---|---:|---:|---|---:|\n")
+	for _, r := range rows {
+		d, se := paired(r.PickAcc, r.BestAcc)
+		verdict := "yes"
+		if !r.holds() {
+			verdict = "**no**"
+		}
+		fmt.Fprintf(&b, "| %s → %s | %d | %s | %s | %s | %s | %s | %s | %+.1f (%.1f) | %s | %.1f |\n",
+			r.Model, r.Target, r.Shots, r.Test, r.Pick, pct(r.PickAcc), pct(r.TrainAcc), r.Best, pct(r.BestAcc), 100*d, 100*se, verdict, r.CPU)
+	}
+	return b.String()
+}
+
+// TestSweepEvidenceMarkdown: the verdict and the paired figures come from
+// the seeds.
+func TestSweepEvidenceMarkdown(t *testing.T) {
+	rows := []sweepEvidenceRow{
+		{Model: "m", Target: "t", Shots: 5, Test: "test", Pick: "fc1", PickAcc: []float64{0.80, 0.83, 0.81}, TrainAcc: []float64{0.8, 0.8, 0.8},
+			Best: "gradual", BestAcc: []float64{0.81, 0.82, 0.83}, CPU: 4.2},
+		{Model: "m", Target: "t", Shots: 10, Test: "test", Pick: "head", PickAcc: []float64{0.70, 0.71, 0.72}, TrainAcc: []float64{0.7, 0.7, 0.7},
+			Best: "full", BestAcc: []float64{0.80, 0.82, 0.83}, CPU: 1},
+	}
+	md := sweepEvidenceMarkdown(rows)
+	for _, want := range []string{"| m → t | 5 | test | fc1 | 81.3 ± 1.5 |", "-0.7 (0.9) | yes | 4.2 |", "| **no** |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+// TestSweepEvidence is issue 20's acceptance on the zoo: thaw sweep (the
+// default plan, freeze points only) on every zoo pair at 5 and 10 shots,
+// seeds 3001 to 3005 as one 5-seed sweep, against every preset's thaw
+// train with its defaults on the same seeds; the pick's accuracy is above
+// the best preset's or within one paired standard error. It writes the
+// table into assets/zoo/EVIDENCE.md.
+func TestSweepEvidence(t *testing.T) {
+	if !*sweepEvidence {
+		t.Skip("tens of minutes; run with -sweep-evidence")
+	}
+	ctx := context.Background()
+	var rows []sweepEvidenceRow
+	for _, model := range recipes.Names() {
+		for _, shots := range []int{5, 10} {
+			r := evidenceRow(t, ctx, model, recipes.TargetTask(model), shots)
+			t.Logf("%s → %s, %d shots: pick %s %s, best %s %s, %.1f CPU-s", r.Model, r.Target, r.Shots, r.Pick, pct(r.PickAcc), r.Best, pct(r.BestAcc), r.CPU)
+			if !r.holds() {
+				d, se := paired(r.PickAcc, r.BestAcc)
+				t.Errorf("%s → %s at %d shots: the pick %s is %.1f points below %s, more than one paired SE (%.1f)", r.Model, r.Target, r.Shots, r.Pick, -100*d, r.Best, 100*se)
+			}
+			rows = append(rows, r)
+		}
+	}
+	body := "Written by `go test -run TestSweepEvidence ./store/engine -sweep-evidence -timeout 2h`.\n\n" +
+		"`thaw sweep --model M --data D --shots K --seed-list 3001,3002,3003,3004,3005` (the default plan,\n" +
+		"gradual, at every freeze point) against every preset's `thaw train` with its defaults on the\n" +
+		"same seeds. Accuracies are mean ± sd over the seeds, of the checkpoint with the lowest validation\n" +
+		"loss, on the test split (the validation set for a task without one). The sweep's pick is taken\n" +
+		"by the one-standard-error rule before any test accuracy is seen; \"pick − best\" is paired over\n" +
+		"the seeds, and the acceptance holds when the pick is above the best preset or within one\n" +
+		"paired standard error of it.\n\n" + sweepEvidenceMarkdown(rows)
+	path := filepath.Join("..", "..", "assets", "zoo", "EVIDENCE.md")
+	md, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(replaceSection(string(md), sweepHeading, body)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// evidenceRow runs one pair at one shot count.
+func evidenceRow(t *testing.T, ctx context.Context, model, target string, shots int) sweepEvidenceRow {
+	st, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	e := engine.New(st, nil)
+	job := trainer.Job{Model: model, Data: trainer.DataRef{Path: target}, Shots: shots}
+	if err := job.SetPlan("gradual", 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	sw, err := e.NewSweep(ctx, engine.SweepSpec{Job: job, Seeds: evidenceSeeds, PlanRef: "gradual"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := e.RunSweep(ctx, sw.ID, engine.SweepOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := tb.Groups[0]
+	row := g.Rows[g.Pick.Index]
+	r := sweepEvidenceRow{Model: model, Target: target, Shots: shots, Pick: row.Point, CPU: tb.CPU.Seconds(), Test: "test"}
+	if g.Test != nil {
+		r.PickAcc = g.Test.Acc
+	} else {
+		r.Test, r.PickAcc = "validation", row.ValAcc
+	}
+	// thaw train of one job on every seed: the accuracy that thaw train
+	// reports (test, else the best checkpoint's validation accuracy).
+	train := func(j trainer.Job) []float64 {
+		var accs []float64
+		for _, seed := range evidenceSeeds {
+			j.Seed = seed
+			l, err := e.Start(ctx, j, engine.StartOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := l.Wait()
+			if err != nil {
+				t.Fatal(err)
+			}
+			acc, n, err := e.TestScore(l.Prepared, res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				acc = res.BestValAcc
+			}
+			accs = append(accs, acc)
+		}
+		return accs
+	}
+	pickJob := job
+	pickJob.FreezeBelow = r.Pick
+	r.TrainAcc = train(pickJob)
+	best := math.Inf(-1)
+	for _, p := range trainer.Presets() {
+		pj := job
+		if err := pj.SetPlan(p.Name, 0, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		accs := train(pj)
+		if m := stat.Mean(accs, nil); m > best {
+			best, r.Best, r.BestAcc = m, p.Name, accs
+		}
+	}
+	return r
+}
+
+// replaceSection replaces the body of the section under heading (up to
+// the next heading of its level) with body, or appends the section, as
+// the other evidence tables are written (assets/recipes).
+func replaceSection(md, heading, body string) string {
+	sec := heading + "\n\n" + body
+	i := strings.Index(md, "\n"+heading+"\n")
+	if i < 0 {
+		return strings.TrimRight(md, "\n") + "\n\n" + sec
+	}
+	rest := md[i+1+len(heading):]
+	if j := strings.Index(rest, "\n## "); j >= 0 {
+		return md[:i+1] + sec + rest[j:]
+	}
+	return md[:i+1] + sec
+}
