@@ -127,9 +127,10 @@ case_resume_after_kill9() {
   local store="$work/store-kill"
   THAW_STORE=$store "$work/thaw" train --model mnist8-mlp --data uci-digits --shots 10 \
     --plan "$work/long.json" --name "killed-run" >/dev/null 2>&1 &
-  local pid=$!
+  local pid=$! listed
   for _ in $(seq 300); do
-    if THAW_STORE=$store "$work/thaw" runs --json 2>/dev/null | grep -q '"steps": *[1-9][0-9][0-9]'; then break; fi
+    listed=$(THAW_STORE=$store "$work/thaw" runs --json 2>/dev/null || true)
+    if grep -q '"steps": *[1-9][0-9][0-9]' <<<"$listed"; then break; fi
     sleep 0.1
   done
   kill -9 "$pid"
@@ -154,11 +155,15 @@ case_resume_after_kill9() {
   keys q
   wait_for t2-exited "thaw-exited-0"
   tm kill-server
-  if ! THAW_STORE=$store "$work/thaw" show killed-run 2>/dev/null | grep -q "resumed by"; then
-    # show takes an id; find it by name.
-    id=$(THAW_STORE=$store "$work/thaw" runs --json | grep -o '"id": *"[^"]*"' | head -1 | cut -d'"' -f4)
-    THAW_STORE=$store "$work/thaw" show "$id" | grep -q "resumed by" ||
-      { echo "FAIL: thaw show does not say who resumed the run" >&2; exit 1; }
+  # Who resumed it is recorded with the run (the output is read whole:
+  # grep -q would end the pipe early, which pipefail counts as failure).
+  local id shown
+  id=$(THAW_STORE=$store "$work/thaw" runs --json | grep -o '"id": *"[^"]*"' | sed -n 1p | cut -d'"' -f4)
+  shown=$(THAW_STORE=$store "$work/thaw" show "$id")
+  if ! grep -q "resumed by" <<<"$shown"; then
+    echo "FAIL: thaw show does not say who resumed the run:" >&2
+    printf '%s\n' "$shown" >&2
+    exit 1
   fi
   echo "ok resume after kill -9"
 }
@@ -206,7 +211,7 @@ case_branch_from_train() {
   echo "ok branch from Train"
 }
 
-size=80x24
+size=80x24 w=80 h=24
 case_delete_last_run
 case_resume_after_kill9
 case_branch_from_train
