@@ -86,3 +86,132 @@ for size in 80x24 160x48; do
   fi
   echo "ok $size"
 done
+
+# ---------------------------------------------------------------------
+# One truth about a run (issue 19): cases of their own, at 80x24.
+
+# workbench STORE starts the workbench on STORE in a fresh tmux session.
+workbench() {
+  tm new-session -d -s "$session" -x 80 -y 24 -c "$work" \
+    "THAW_STORE=$1 NO_COLOR= $work/thaw; echo thaw-exited-\$?; sleep 30"
+}
+
+# Deleting the last run on Runs (d, y) leaves the workbench running: it
+# used to panic in refilter and exit 0.
+case_delete_last_run() {
+  local store="$work/store-delete"
+  for seed in 1 2; do
+    THAW_STORE=$store "$work/thaw" train --model mnist8-mlp --data uci-digits --shots 10 --plan head \
+      --epochs 1 --seed $seed --name "delete-me-$seed" >/dev/null 2>&1
+  done
+  workbench "$store"
+  wait_for t1-models "mnist8-mlp"
+  keys 5
+  wait_for t1-runs "delete-me-1" "delete-me-2"
+  keys j j j d
+  wait_for t1-confirm "Delete run"
+  keys y
+  wait_for t1-deleted "deleted" "delete-me-2"
+  keys j k
+  wait_for t1-alive "delete-me-2" "enter opens"
+  keys q
+  wait_for t1-exited "thaw-exited-0"
+  tm kill-server
+  echo "ok delete the last run"
+}
+
+# A run whose process is killed (kill -9) is resumed from Runs once its
+# heartbeat is stale: Runs shows it interrupted, r resumes it, and Train
+# says where it resumed.
+case_resume_after_kill9() {
+  local store="$work/store-kill"
+  THAW_STORE=$store "$work/thaw" train --model mnist8-mlp --data uci-digits --shots 10 \
+    --plan "$work/long.json" --name "killed-run" >/dev/null 2>&1 &
+  local pid=$! listed
+  for _ in $(seq 300); do
+    listed=$(THAW_STORE=$store "$work/thaw" runs --json 2>/dev/null || true)
+    if grep -q '"steps": *[1-9][0-9][0-9]' <<<"$listed"; then break; fi
+    sleep 0.1
+  done
+  kill -9 "$pid"
+  wait "$pid" 2>/dev/null || true
+  workbench "$store"
+  wait_for t2-models "mnist8-mlp"
+  keys 5
+  wait_for t2-runs "killed-run" "interrupted"
+  # The countdown ends: interrupted, without the question mark.
+  for _ in $(seq $((wait_seconds * 10))); do
+    if tm capture-pane -t "$session" -p | grep -q "interrupted "; then
+      tm capture-pane -t "$session" -p | grep -q "interrupted?" || break
+    fi
+    sleep 0.1
+  done
+  keys r
+  wait_for t2-resumed "resumed from step" "running"
+  keys x
+  wait_for t2-stop "Stop the run?"
+  keys y
+  wait_for t2-stopped "stopped"
+  keys q
+  wait_for t2-exited "thaw-exited-0"
+  tm kill-server
+  # Who resumed it is recorded with the run (the output is read whole:
+  # grep -q would end the pipe early, which pipefail counts as failure).
+  local id shown
+  id=$(THAW_STORE=$store "$work/thaw" runs --json | grep -o '"id": *"[^"]*"' | sed -n 1p | cut -d'"' -f4)
+  shown=$(THAW_STORE=$store "$work/thaw" show "$id")
+  if ! grep -q "resumed by" <<<"$shown"; then
+    echo "FAIL: thaw show does not say who resumed the run:" >&2
+    printf '%s\n' "$shown" >&2
+    exit 1
+  fi
+  echo "ok resume after kill -9"
+}
+
+# b on Train branches a run from a stage boundary: the picker lists the
+# stored ends of stages, enter starts the branch, and Runs lists it.
+case_branch_from_train() {
+  local store="$work/store-branch"
+  workbench "$store"
+  wait_for t3-models "mnist8-mlp"
+  keys j j
+  keys Enter
+  wait_for t3-blocks "Blocks of mnist8-mlp"
+  keys Enter
+  wait_for t3-plan "preset" "uci-digits"
+  keys L
+  keys -l "$work/long.json"
+  keys Enter
+  wait_for t3-plan-loaded "loaded the plan"
+  keys Down e C-u
+  keys -l 10
+  keys Enter
+  wait_for t3-plan-shots "10 per class"
+  keys Enter
+  wait_for t3-train "stage 1/3" "best val loss"
+  keys n
+  wait_for t3-stage2 "stage 2/3"
+  keys x
+  wait_for t3-stop "Stop the run?"
+  keys y
+  wait_for t3-stopped "stopped"
+  keys b
+  wait_for t3-picker "Branch from a stage boundary" "end of stage 1"
+  keys Enter
+  wait_for t3-branched "started" "running"
+  keys x
+  wait_for t3-stop2 "Stop the run?"
+  keys y
+  wait_for t3-stopped2 "stopped"
+  keys 5
+  wait_for t3-runs "⑂"
+  keys q
+  wait_for t3-exited "thaw-exited-0"
+  tm kill-server
+  echo "ok branch from Train"
+}
+
+size=80x24 w=80 h=24
+case_delete_last_run
+case_resume_after_kill9
+case_branch_from_train

@@ -25,6 +25,7 @@ var copyTables = []struct{ name, key string }{
 	{"metrics", "run_id"},
 	{"metric_rollups", "run_id"},
 	{"run_tags", "run_id"},
+	{"run_actions", "run_id"},
 }
 
 // CopyResult says what [Copy] did, by run id.
@@ -37,7 +38,8 @@ type CopyResult struct {
 }
 
 // Copy copies every run of src that dst does not hold into dst: its rows
-// (record, stages, metrics and their summaries, checkpoints, tags) as they
+// (record, stages, metrics and their summaries, checkpoints, tags, who
+// stopped or resumed it) as they
 // are, ids and times included, so that the run reads the same in both
 // stores, and the files of its folder under src's checkpoint root to the
 // same place under dst's, each written atomically. A run is copied in one

@@ -118,6 +118,9 @@ var migrations = [][]string{
 	},
 	// 3: this release's schema changes, together in one migration.
 	//
+	// issue 19: who stopped, deleted or resumed a run (run_actions). No
+	// foreign key: the record of a deletion outlives the run.
+	//
 	// issue 23: why a stopped run stopped, so that a server's restart
 	// resumes the runs its own shutdown stopped (see Run.StopReason).
 	//
@@ -148,6 +151,13 @@ var migrations = [][]string{
 			PRIMARY KEY (sweep_id, idx)
 		)`,
 		`CREATE INDEX sweep_tasks_run ON sweep_tasks (run_id)`,
+		`CREATE TABLE run_actions (
+			run_id TEXT NOT NULL,
+			action TEXT NOT NULL,
+			actor  TEXT NOT NULL,
+			at_ms  BIGINT NOT NULL
+		)`,
+		`CREATE INDEX run_actions_run ON run_actions (run_id)`,
 	},
 }
 

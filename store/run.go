@@ -36,8 +36,9 @@ type Run struct {
 	ParentCheckpoint string
 	ParentStep       int64
 
-	// Owner is who started the run: empty for the local operator, a user
-	// name for a run started over SSH.
+	// Owner is who started the run: empty for the local operator, the
+	// user's id (their SSH key's fingerprint, see engine.User) for a run
+	// started over SSH.
 	Owner string
 	// Tags group runs, such as the runs of one sweep; sorted, no
 	// duplicates.
@@ -48,7 +49,11 @@ type Run struct {
 	Dataset     string
 	DatasetHash string
 
-	Plan    json.RawMessage // the plan, as the trainer encodes it
+	// Plan is the run's job record, of either version (see JobRecord and
+	// DecodeJob): the job as edited and the plan as resolved, from which
+	// resume and branch rebuild the run. A run created without a job has
+	// none.
+	Plan    json.RawMessage
 	Seed    int64
 	Version string // version of thaw that ran it
 

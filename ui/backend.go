@@ -66,9 +66,12 @@ type Backend interface {
 	// set: counts[i][j] samples of class i predicted as j.
 	Confusion(ctx context.Context, id string) (classes []string, counts [][]int, err error)
 
-	// The stored runs: listed, read (a run's record, series, stages and
-	// checkpoints, as ui/export's loader reads them), deleted, renamed
-	// and tagged, and a feed of their changes.
+	// The stored runs, through the engine's read model: listed (List),
+	// read (Read, ReadSeries: export.Source, as the figures read them),
+	// deleted, renamed and tagged, and a feed of their changes. ListRuns
+	// lists their bare records, for what needs no figures (the data
+	// they trained on).
+	List(ctx context.Context, f engine.RunFilter) ([]engine.RunView, error)
 	ListRuns(ctx context.Context, f engine.RunFilter) ([]engine.Run, error)
 	export.Source
 	Delete(ctx context.Context, id string) error

@@ -34,18 +34,14 @@ func waitProgress(f feed) tea.Cmd {
 }
 
 // loadHistoryCmd reads what the store holds of a live run handed to the
-// session: its curves, stages and plan, for the Train screen to show
+// session (one attached again, or resumed): its curves, stages, best and
+// planned total through the read model, for the Train screen to show
 // before it goes on from the session's feed.
 func loadHistoryCmd(ctx context.Context, b Backend, run *engine.Live) tea.Cmd {
 	return func() tea.Msg {
 		msg := runHistoryMsg{id: run.ID}
-		if rec, err := engine.DecodeJob(run.Run); err == nil {
-			msg.stages = len(rec.Plan.Stages)
-			for _, st := range rec.Plan.Stages {
-				msg.total += st.Steps
-			}
-		}
 		msg.run, msg.err = readRun(ctx, b, run.ID, 0)
+		msg.total, msg.stages = int(msg.run.View.TotalSteps), len(msg.run.View.Stages)
 		return msg
 	}
 }

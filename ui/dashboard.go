@@ -83,11 +83,15 @@ type dashboard struct {
 	startStep           int // the real step the run started from
 	patience            int
 	planStages          int // stages in the plan, when known
-	titles              bool
-	cursor              float64
-	cursorOn            bool
-	zoomed              bool
-	stored              bool // loaded from the store, not live
+	// srcBefore is the source task's accuracy before training (the read
+	// model's SourceAccBefore), NaN until known: the forgetting gauge
+	// compares with it.
+	srcBefore float64
+	titles    bool
+	cursor    float64
+	cursorOn  bool
+	zoomed    bool
+	stored    bool // loaded from the store, not live
 	// histLoss and histEval are the last steps of the training losses and
 	// evaluations a live run's stored past gave (see resume), -1 without:
 	// its reports up to there are already shown.
@@ -125,11 +129,18 @@ func (d *dashboard) reset() {
 	d.sAcc = d.acc.AddSeries("val acc", chart.Points, chart.Style{}, true)
 	d.setPalette(d.pal)
 	d.acc.YPercent = true
+	// The charts leave out the steps a skipped stage never trained; their
+	// axes say the plan's steps, zoomed or not.
+	toReal := func(x float64) float64 { return float64(d.real(int(math.Round(x)))) }
+	fromReal := func(r float64) float64 { return float64(d.disp(int(math.Round(r)))) }
+	d.loss.ToReal, d.loss.FromReal = toReal, fromReal
+	d.acc.ToReal, d.acc.FromReal = toReal, fromReal
 	d.ema = chart.NewEMA(smoothings[d.smoothIdx])
 	d.stages, d.blocks, d.evals = nil, nil, nil
 	d.hasBest, d.hasLast, d.total, d.domHi, d.cursorOn, d.zoomed = false, false, 0, 0, false, false
 	d.gaps, d.realLast, d.startStep = nil, 0, 0
 	d.histLoss, d.histEval = -1, -1
+	d.srcBefore = math.NaN()
 	d.width, d.height = 0, 0
 	d.evalSet, d.evalDone, d.evalTotal = trainer.EvalNone, 0, 0
 	d.applyMetric()
@@ -412,16 +423,42 @@ func (d *dashboard) load(r export.Run, status trainer.Status) {
 	for _, st := range steps {
 		d.addEval(*byStep[st])
 	}
-	if r.BestStep >= 0 {
+	d.last = trainer.Progress{Step: lastStep, TotalSteps: lastStep, Epoch: lastEpoch, Status: status, Stage: len(d.stages) - 1}
+	if len(d.stages) > 0 {
+		d.last.StageLabel = d.stages[len(d.stages)-1].label
+	}
+	if v := r.View; v.Run.ID != "" {
+		// The read model's figures: the planned total and stages, the
+		// stage reached, the one best (which may be inherited, before
+		// a branch's own steps), the gauge before training.
+		d.srcBefore = v.SourceAccBefore
+		d.planStages = len(v.Stages)
+		d.last.Step = int(v.Step)
+		d.last.TotalSteps = int(max(v.TotalSteps, v.Step))
+		d.total = max(d.total, d.disp(d.last.TotalSteps))
+		d.loss.SetDomain(float64(d.disp(r.BranchStep)), float64(d.total))
+		d.acc.SetDomain(float64(d.disp(r.BranchStep)), float64(d.total))
+		if v.Stage >= 0 {
+			d.last.Stage = v.Stage
+			d.last.StageLabel = v.Stages[v.Stage].Label
+		}
+		d.hasBest = false
+		d.loss.SetBest(0, 0, false)
+		d.acc.SetBest(0, 0, false)
+		if b := v.Best; b.Step >= 0 {
+			d.best = evalPoint{step: d.disp(int(b.Step)), loss: b.ValLoss, acc: b.ValAcc, src: b.SourceAcc}
+			d.hasBest = true
+			if int(b.Step) >= r.BranchStep {
+				d.loss.SetBest(float64(d.best.step), b.ValLoss, true)
+				d.acc.SetBest(float64(d.best.step), b.ValAcc, !math.IsNaN(b.ValAcc))
+			}
+		}
+	} else if r.BestStep >= 0 {
 		if e, ok := byStep[r.BestStep]; ok {
 			d.best, d.hasBest = *e, true
 			d.loss.SetBest(float64(e.step), e.loss, true)
 			d.acc.SetBest(float64(e.step), e.acc, !math.IsNaN(e.acc))
 		}
-	}
-	d.last = trainer.Progress{Step: lastStep, TotalSteps: lastStep, Epoch: lastEpoch, Status: status, Stage: len(d.stages) - 1}
-	if len(d.stages) > 0 {
-		d.last.StageLabel = d.stages[len(d.stages)-1].label
 	}
 	d.hasLast = true
 	d.rasterise()
@@ -457,36 +494,13 @@ func (d *dashboard) resume(r export.Run, total, stages int) {
 	d.rasterise()
 }
 
-// runGaps finds the steps a stored run skipped: a stage ended early
-// leaves the rest of its steps unused, and the training loss jumps over
-// them. A jump is a gap when it is far wider than the series' usual
-// spacing (one step, or one bucket of a long series read in buckets).
+// runGaps are the steps a stored run never trained, as the read model
+// has them (see engine.RunView.Gaps): the rest of a stage ended early,
+// from its end to the next stage's planned start.
 func runGaps(r export.Run) [][2]int {
-	var steps []int
-	for _, s := range r.Series {
-		if s.Name == export.TrainLoss || s.Name == export.ValLoss {
-			for _, p := range s.Points {
-				steps = append(steps, p.Step)
-			}
-		}
-	}
-	slices.Sort(steps)
-	steps = slices.Compact(steps)
-	if len(steps) < 3 {
-		return nil
-	}
-	diffs := make([]int, 0, len(steps)-1)
-	for i := 1; i < len(steps); i++ {
-		diffs = append(diffs, steps[i]-steps[i-1])
-	}
-	med := slices.Clone(diffs)
-	slices.Sort(med)
-	limit := max(1000*med[len(med)/2], 1000)
 	var out [][2]int
-	for i, dlt := range diffs {
-		if dlt > limit {
-			out = append(out, [2]int{steps[i], steps[i+1] - 1})
-		}
+	for _, g := range r.View.Gaps() {
+		out = append(out, [2]int{int(g[0]), int(g[1])})
 	}
 	return out
 }
@@ -752,13 +766,14 @@ func (d *dashboard) compactLegend(w int) string {
 }
 
 // forgettingShort is the forgetting figure in a few cells: " 97.0→81.5
-// (-15.5)", "" before the first source evaluation.
+// (-15.5)", "" until the value before training and a source evaluation
+// are known.
 func (d *dashboard) forgettingShort() string {
-	f := d.forgetting()
-	if f == "" {
+	before, last, _, ok := d.forgettingFigures()
+	if !ok {
 		return ""
 	}
-	return " " + strings.ReplaceAll(strings.ReplaceAll(strings.TrimSpace(f), "% → ", "→"), "%", "")
+	return fmt.Sprintf(" %.1f→%.1f (%+.1f)", 100*before, 100*last, 100*(last-before))
 }
 
 func (d *dashboard) accLegend() string {
@@ -766,22 +781,36 @@ func (d *dashboard) accLegend() string {
 	return p.fg(p.acc()).Render("• val acc") + "  " + p.fg(p.src()).Render("• source acc (forgetting)") + d.forgetting()
 }
 
-// forgetting says how far source-task accuracy fell since the first
-// evaluation.
+// forgetting says how far source-task accuracy fell from before training
+// to the latest evaluation, and where it stands at the best step (the
+// weights --save writes). It says nothing until the value before
+// training is known: a first evaluation is already after training.
 func (d *dashboard) forgetting() string {
-	first, last := math.NaN(), math.NaN()
+	before, last, best, ok := d.forgettingFigures()
+	if !ok {
+		return ""
+	}
+	out := fmt.Sprintf("  %.1f%% before → %.1f%% (%+.1f)", 100*before, 100*last, 100*(last-before))
+	if !math.IsNaN(best) && best != last {
+		out += fmt.Sprintf(", %.1f%% at best", 100*best)
+	}
+	return out
+}
+
+// forgettingFigures are the source task's accuracy before training (the
+// read model's), at the latest evaluation and at the best one (NaN
+// without); ok is false until the first two are known.
+func (d *dashboard) forgettingFigures() (before, last, best float64, ok bool) {
+	last, best = math.NaN(), math.NaN()
 	for _, e := range d.evals {
 		if !math.IsNaN(e.src) {
-			if math.IsNaN(first) {
-				first = e.src
-			}
 			last = e.src
 		}
 	}
-	if math.IsNaN(first) {
-		return ""
+	if d.hasBest {
+		best = d.best.src
 	}
-	return fmt.Sprintf("  %.1f%% → %.1f%% (%+.1f)", 100*first, 100*last, 100*(last-first))
+	return d.srcBefore, last, best, !math.IsNaN(d.srcBefore) && !math.IsNaN(last)
 }
 
 // statusView is two lines: the stage, epoch, step with a progress bar,
@@ -827,7 +856,11 @@ func (d *dashboard) statusView(w int) string {
 	}
 	line2 := "best: no evaluation yet"
 	if d.hasBest {
-		line2 = fmt.Sprintf("best val loss %.4f · acc %.1f%% at step %d (%s)", d.best.loss, 100*d.best.acc, d.real(d.best.step), d.stageShort(d.stages[d.stageAt(d.best.step)].index))
+		where := "the parent's" // a branch's inherited best, before its own stages
+		if len(d.stages) > 0 && d.best.step >= d.stages[0].start {
+			where = d.stageShort(d.stages[d.stageAt(d.best.step)].index)
+		}
+		line2 = fmt.Sprintf("best val loss %.4f · acc %.1f%% at step %d (%s)", d.best.loss, 100*d.best.acc, d.real(d.best.step), where)
 	}
 	if d.name != "" {
 		line2 = d.name + " · " + line2

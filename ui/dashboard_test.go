@@ -9,6 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"thaw/store/engine"
 	"thaw/trainer"
 	"thaw/ui/export"
 )
@@ -283,6 +284,23 @@ func TestStoredRunShowsItsEpoch(t *testing.T) {
 	}
 }
 
+// TestBranchWithOnlyItsParentsBest: a branch that has trained nothing yet
+// shows the best it inherited, before its own steps, without a stage of
+// its own to name (this used to index an empty stage list).
+func TestBranchWithOnlyItsParentsBest(t *testing.T) {
+	d := newDashboard(palette{})
+	v := engine.RunView{Run: engine.Run{ID: "b"}, Status: trainer.StatusStopped, Step: 200, TotalSteps: 400, Stage: 0,
+		Stages:          []engine.StageView{{Index: 0, Label: "stage 1: head", Planned: 200, Start: 0, End: 200, Inherited: true}, {Index: 1, Label: "stage 2: all", Planned: 200, Start: -1, End: -1}},
+		Best:            engine.Best{Step: 180, ValLoss: 0.25, ValAcc: 0.9, SourceAcc: math.NaN()},
+		Parent:          engine.Parent{Run: "p", Name: "parent", Step: 200},
+		SourceAccBefore: math.NaN(), SourceAccBest: math.NaN(), SourceAccEnd: math.NaN()}
+	d.load(export.Run{ID: "b", Name: "b", BestStep: 180, BranchStep: 200, View: v}, v.Status)
+	got := strings.Join(plain(d.statusView(120)), "\n")
+	if !strings.Contains(got, "best val loss 0.2500 · acc 90.0% at step 180 (the parent's)") || !strings.Contains(got, "step 200/400") {
+		t.Errorf("status:\n%s", got)
+	}
+}
+
 // TestCompactLegend: at 80×24 (a body of 80×21) one line names every
 // series and shows what s, y and i changed, and the forgetting figure.
 func TestCompactLegend(t *testing.T) {
@@ -290,6 +308,7 @@ func TestCompactLegend(t *testing.T) {
 	for _, p := range synthRun(3000, 25, 250) {
 		d.progress(p)
 	}
+	d.srcBefore = 0.97 // as the read model gives it once stored
 	legend := func() string {
 		t.Helper()
 		v := ansi.Strip(d.view(80, 21))

@@ -27,23 +27,23 @@ import (
 // that runs started elsewhere appear and move.
 const pollEvery = time.Second
 
-// runRow is one stored run as the table shows it.
+// runRow is one stored run as the table shows it: its read model, with
+// the status judged when it was read.
 type runRow struct {
-	run        engine.Run
-	name       string // sanitised
-	plan       string
-	parent     string // the parent's name, for a branch
-	bestAcc    float64
-	bestLoss   float64
-	bestStep   int
-	steps      int
-	hasBest    bool
-	statsFresh bool // computed after the run ended: no need to read again
+	view   engine.RunView
+	run    engine.Run // view.Run, as stored; show view.Status, not run.Status
+	name   string     // sanitised
+	plan   string
+	parent string // the parent's name, for a branch
 
 	// task is the sweep task the run trains, nil for none: the table
 	// groups a sweep's runs (see groupSweeps).
 	task *engine.SweepTask
 }
+
+// status is the run's status judged when it was read: a run whose
+// heartbeat went stale is interrupted.
+func (row runRow) status() trainer.Status { return row.view.Status }
 
 // Messages of the Runs screen.
 type (
@@ -162,8 +162,15 @@ func (r *runsScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 		}
 		r.err = msg.err
 		if msg.err == nil {
+			// The rows may be fewer than before (a run deleted here or
+			// elsewhere): keep the cursor's run by id, not by index.
+			cur := r.currentID()
 			r.rows = msg.rows
-			r.refilter()
+			r.refilterAt(cur)
+			if r.detail != nil && !r.has(r.detailID) {
+				r.detail, r.detailID = nil, ""
+				r.s.flash("the run shown was deleted")
+			}
 		}
 		var cmds []tea.Cmd
 		cmds = append(cmds, tea.Tick(pollEvery, func(time.Time) tea.Msg { return runsPollMsg{seq: r.pollSeq} }))
@@ -180,12 +187,7 @@ func (r *runsScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 			return r, nil
 		}
 		r.detailRun = msg.run
-		status := trainer.StatusDone
-		for _, row := range r.rows {
-			if row.run.ID == msg.id {
-				status = row.run.Status
-			}
-		}
+		status := msg.run.View.Status
 		r.detailLive = status.Live()
 		keep := r.detail
 		r.detail = newDashboard(r.pal)
@@ -250,103 +252,66 @@ func (r *runsScreen) startPolling() tea.Cmd {
 	return r.listCmd()
 }
 
-// listCmd reads the runs and their figures from the store. Figures of
-// runs that ended are kept from the previous read.
+// listCmd reads the runs and their figures through the read model.
 func (r *runsScreen) listCmd() tea.Cmd {
 	eng := r.backend()
 	if eng == nil {
 		return nil
 	}
 	seq, ctx, src := r.pollSeq, r.s.ctx, r.s.runs()
-	old := map[string]runRow{}
-	for _, row := range r.rows {
-		old[row.run.ID] = row
-	}
 	return func() tea.Msg {
-		rows, err := listRuns(ctx, src, old)
+		rows, err := listRuns(ctx, src)
 		return runsListedMsg{seq: seq, rows: rows, err: err}
 	}
 }
 
-func listRuns(ctx context.Context, src Backend, old map[string]runRow) ([]runRow, error) {
-	runs, err := src.ListRuns(ctx, engine.RunFilter{})
+// listRuns reads every run the backend lists, through the read model.
+func listRuns(ctx context.Context, src Backend) ([]runRow, error) {
+	views, err := src.List(ctx, engine.RunFilter{})
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
-	names := map[string]string{}
-	for _, r := range runs {
-		names[r.ID] = termtext.Sanitize(r.Name)
-	}
-	rows := make([]runRow, 0, len(runs))
-	for _, run := range runs {
-		if o, ok := old[run.ID]; ok && o.statsFresh && o.run.Status == run.Status {
-			o.run = run
-			rows = append(rows, o)
-			continue
+	rows := make([]runRow, 0, len(views))
+	for _, v := range views {
+		row := runRow{view: v, run: v.Run, name: termtext.Sanitize(v.Run.Name), plan: export.PlanName(v.Run.Plan)}
+		if v.Parent.IsBranch() {
+			row.parent = termtext.Sanitize(v.Parent.Name)
 		}
-		row := runRow{run: run, name: termtext.Sanitize(run.Name), plan: export.PlanName(run.Plan), bestAcc: math.NaN(), bestLoss: math.NaN()}
-		if run.ParentRun != "" {
-			row.parent = names[run.ParentRun]
-			if row.parent == "" {
-				row.parent = engine.Short(run.ParentRun)
-			}
-		}
-		if err := runStats(ctx, src, &row); err != nil {
-			return nil, err
-		}
-		if row.task, err = sweepTaskOf(ctx, src, run); err != nil {
+		var err error
+		if row.task, err = sweepTaskOf(ctx, src, v.Run); err != nil {
 			return nil, err
 		} else if row.task != nil {
 			row.name = sweepRunName(row.task)
 		}
-		row.statsFresh = !run.Status.Live() && run.Status != "queued"
 		rows = append(rows, row)
 	}
 	return rows, nil
 }
 
-// runStats fills in the best checkpoint (lowest validation loss, the
-// trainer's definition) and the steps trained.
-func runStats(ctx context.Context, src Backend, row *runRow) error {
-	id := row.run.ID
-	if bs, err := src.Series(ctx, id, trainer.MetricTrainLoss, 1); err != nil {
-		return err
-	} else if len(bs) > 0 {
-		row.steps = int(bs[len(bs)-1].To)
+// refilter applies the filter and the sort to the rows, keeping the
+// cursor on its run.
+func (r *runsScreen) refilter() { r.refilterAt(r.currentID()) }
+
+// currentID is the id of the run under the cursor, empty for none.
+func (r *runsScreen) currentID() string {
+	if row := r.current(); row != nil {
+		return row.run.ID
 	}
-	losses, err := src.Series(ctx, id, trainer.MetricValLoss, 0)
-	if err != nil {
-		return err
-	}
-	for _, b := range losses {
-		if !math.IsNaN(b.Mean) && (!row.hasBest || b.Mean < row.bestLoss) {
-			row.bestLoss, row.bestStep, row.hasBest = b.Mean, int(b.From), true
-		}
-	}
-	if row.hasBest {
-		accs, err := src.Series(ctx, id, trainer.MetricValAcc, 0)
-		if err != nil {
-			return err
-		}
-		for _, b := range accs {
-			if int(b.From) == row.bestStep {
-				row.bestAcc = b.Mean
-			}
-		}
-	}
-	return nil
+	return ""
 }
 
-// refilter applies the filter and the sort to the rows.
-func (r *runsScreen) refilter() {
+// has reports whether the table lists run id.
+func (r *runsScreen) has(id string) bool {
+	return slices.ContainsFunc(r.rows, func(row runRow) bool { return row.run.ID == id })
+}
+
+// refilterAt applies the filter and the sort to the rows and puts the
+// cursor on run cur, or on the first row when it is gone.
+func (r *runsScreen) refilterAt(cur string) {
 	q := strings.ToLower(strings.TrimSpace(r.filter.Value()))
-	var cur string
-	if r.cursor < len(r.shown) {
-		cur = r.rows[r.shown[r.cursor]].run.ID
-	}
 	r.shown = r.shown[:0]
 	for i, row := range r.rows {
-		hay := strings.ToLower(strings.Join([]string{row.name, row.run.Model, row.run.Dataset, row.plan, string(row.run.Status), row.run.ID}, " "))
+		hay := strings.ToLower(strings.Join([]string{row.name, row.run.Model, row.run.Dataset, row.plan, string(row.status()), row.run.ID}, " "))
 		if q == "" || strings.Contains(hay, q) {
 			r.shown = append(r.shown, i)
 		}
@@ -356,7 +321,7 @@ func (r *runsScreen) refilter() {
 		x, y := r.rows[a], r.rows[b]
 		switch by {
 		case "best val acc":
-			ax, ay := x.bestAcc, y.bestAcc
+			ax, ay := x.view.Best.ValAcc, y.view.Best.ValAcc
 			if math.IsNaN(ax) {
 				ax = -1
 			}
@@ -367,7 +332,7 @@ func (r *runsScreen) refilter() {
 		case "name":
 			return strings.Compare(x.name, y.name)
 		case "status":
-			return strings.Compare(string(x.run.Status), string(y.run.Status))
+			return strings.Compare(string(x.status()), string(y.status()))
 		}
 		return y.run.Created.Compare(x.run.Created)
 	})
@@ -391,7 +356,7 @@ func cmpFloat(a, b float64) int {
 }
 
 func (r *runsScreen) current() *runRow {
-	if r.cursor < 0 || r.cursor >= len(r.shown) {
+	if r.cursor < 0 || r.cursor >= len(r.shown) || r.shown[r.cursor] >= len(r.rows) {
 		return nil
 	}
 	return &r.rows[r.shown[r.cursor]]
@@ -476,15 +441,15 @@ func (r *runsScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 			}
 			r.detailID = row.run.ID
 			r.detail = newDashboard(r.pal)
-			r.detailLive = row.run.Status.Live()
+			r.detailLive = row.status().Live()
 			return r.loadCmd(row.run.ID)
 		}
 	case key.Matches(msg, k.Overlay):
 		return r.openOverlay()
 	case key.Matches(msg, k.Delete):
 		if row := r.current(); row != nil {
-			if row.run.Status.Live() && time.Since(row.run.Heartbeat) < 30*time.Second {
-				s.flashErr(fmt.Errorf("run %s is %s: stop it before deleting it", engine.Short(row.run.ID), row.run.Status))
+			if row.status().Live() {
+				s.flashErr(fmt.Errorf("run %s is %s: stop it before deleting it", engine.Short(row.run.ID), row.view.Live))
 				return nil
 			}
 			r.confirmDelete = row.run.ID
@@ -573,8 +538,8 @@ func (r *runsScreen) resume() tea.Cmd {
 	case r.s.training():
 		r.s.flashErr(errors.New("a run is training here: stop it on Train (4) before resuming another"))
 		return nil
-	case row.run.Status != trainer.StatusStopped && row.run.Status != trainer.StatusInterrupted:
-		r.s.flashErr(fmt.Errorf("run %s is %s: only a stopped or interrupted run resumes", engine.Short(row.run.ID), row.run.Status))
+	case row.status() != trainer.StatusStopped && row.status() != trainer.StatusInterrupted:
+		r.s.flashErr(fmt.Errorf("run %s is %s: only a stopped or interrupted run resumes", engine.Short(row.run.ID), row.view.Live))
 		return nil
 	}
 	id, ctx := row.run.ID, r.s.ctx
@@ -631,12 +596,12 @@ func (r *runsScreen) tableView(w, h int) string {
 	fixed := []struct {
 		name string
 		w    int
-	}{{"model", 12}, {"data", 12}, {"plan", 10}, {"status", 11}, {"best acc", 8}, {"steps", 7}, {"started", 11}}
+	}{{"model", 12}, {"data", 12}, {"plan", 10}, {"status", 16}, {"best acc", 8}, {"steps", 7}, {"started", 11}}
 	if w < 110 {
 		fixed = []struct {
 			name string
 			w    int
-		}{{"status", 11}, {"best acc", 8}, {"steps", 7}, {"started", 11}}
+		}{{"status", 16}, {"best acc", 8}, {"steps", 7}, {"started", 11}}
 	}
 	nameW := w - 4
 	for _, c := range fixed {
@@ -666,12 +631,12 @@ func (r *runsScreen) tableView(w, h int) string {
 			name = "⑂ " + name + " ← " + row.parent
 		}
 		acc := "—"
-		if !math.IsNaN(row.bestAcc) {
-			acc = fmt.Sprintf("%.1f%%", 100*row.bestAcc)
+		if !math.IsNaN(row.view.Best.ValAcc) {
+			acc = fmt.Sprintf("%.1f%%", 100*row.view.Best.ValAcc)
 		}
 		vals := map[string]string{
-			"model": row.run.Model, "data": row.run.Dataset, "plan": row.plan, "status": string(row.run.Status),
-			"best acc": acc, "steps": compactInt(row.steps), "started": row.run.Created.Local().Format("01-02 15:04"),
+			"model": row.run.Model, "data": row.run.Dataset, "plan": row.plan, "status": statusCell(row.view.Live),
+			"best acc": acc, "steps": compactInt(int(row.view.Step)), "started": row.run.Created.Local().Format("01-02 15:04"),
 		}
 		line := " " + mark + pad(name, nameW)
 		if i == r.cursor {
@@ -683,12 +648,22 @@ func (r *runsScreen) tableView(w, h int) string {
 		line = ansi.Truncate(line, w, "")
 		if i == r.cursor {
 			line = st.Selected.Render(line)
-		} else if row.run.Status.Live() {
+		} else if row.status().Live() {
 			line = lipgloss.NewStyle().Bold(true).Render(line)
 		}
 		b.WriteString(line + "\n")
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// statusCell is a run's judged status in the table's sixteen cells: a
+// run whose heartbeat is ageing shows its countdown, "interrupted? 12s"
+// (Liveness.String says it in full).
+func statusCell(l engine.Liveness) string {
+	if l.Doubtful {
+		return fmt.Sprintf("%s? %ds", trainer.StatusInterrupted, int(math.Ceil(l.Left.Seconds())))
+	}
+	return string(l.Status)
 }
 
 // compactInt writes a count in at most six cells: 9999, 12.3k, 20.0M.
@@ -721,58 +696,39 @@ func (r *runsScreen) detailView(w, h int) string {
 	return r.detail.view(w, chartsH) + "\n" + table
 }
 
-// stageStat is one stage of one run in the comparison table.
+// stageStat is one stage of one run in the comparison table, as the
+// read model has it.
 type stageStat struct {
 	run, stage        string
-	steps             int
+	ran, planned      int64
+	note              string // "parent" (inherited), "skipped", "patience", "not reached"
+	best              bool   // the run's best evaluation is in it
 	bestAcc, bestLoss float64
 	srcStart, srcEnd  float64
 }
 
-// stageStats sums up each stage of r: best validation accuracy and loss
-// (at the lowest loss), steps, and the source accuracy's change.
+// stageStats is each stage of r as planned and as run: steps, the best
+// evaluation in it, the source accuracy's change (from before training,
+// for the first stage), and whether the run's best is there.
 func stageStats(r export.Run) []stageStat {
-	series := func(name string) []export.Point {
-		for _, s := range r.Series {
-			if s.Name == name {
-				return s.Points
-			}
-		}
-		return nil
-	}
-	vl, va, sa := series(export.ValLoss), series(export.ValAcc), series(export.SourceAcc)
-	accAt := func(pts []export.Point, step int) float64 {
-		for _, p := range pts {
-			if p.Step == step {
-				return p.Value
-			}
-		}
-		return math.NaN()
-	}
+	v := r.View
 	var out []stageStat
-	for i, st := range r.Stages {
-		if r.BranchStep > 0 && st.EndStep > st.StartStep && st.EndStep <= r.BranchStep {
-			continue
+	for i, st := range v.Stages {
+		s := stageStat{run: termtext.Sanitize(r.Name), stage: termtext.Sanitize(st.Label), ran: st.Ran(v.Step), planned: st.Planned,
+			bestAcc: st.BestValAcc, bestLoss: st.BestValLoss, srcStart: st.SourceAccStart, srcEnd: st.SourceAccEnd,
+			best: v.Best.Step >= 0 && st.Start >= 0 && v.Best.Step > st.Start && (st.End < 0 || v.Best.Step <= st.End)}
+		if i == 0 && !math.IsNaN(v.SourceAccBefore) {
+			s.srcStart = v.SourceAccBefore
 		}
-		end := st.EndStep
-		if end <= st.StartStep {
-			end = math.MaxInt
-		}
-		in := func(step int) bool { return step > st.StartStep && step <= end || (i == 0 && step == st.StartStep) }
-		s := stageStat{run: termtext.Sanitize(r.Name), stage: termtext.Sanitize(st.Label), bestAcc: math.NaN(), bestLoss: math.NaN(), srcStart: math.NaN(), srcEnd: math.NaN()}
-		s.steps = stageLen(r, i)
-		for _, p := range vl {
-			if in(p.Step) && !math.IsNaN(p.Value) && (math.IsNaN(s.bestLoss) || p.Value < s.bestLoss) {
-				s.bestLoss, s.bestAcc = p.Value, accAt(va, p.Step)
-			}
-		}
-		for _, p := range sa {
-			if in(p.Step) && !math.IsNaN(p.Value) {
-				if math.IsNaN(s.srcStart) {
-					s.srcStart = p.Value
-				}
-				s.srcEnd = p.Value
-			}
+		switch {
+		case st.Inherited:
+			s.note = "parent"
+		case st.Skipped:
+			s.note = "skipped"
+		case st.StoppedEarly:
+			s.note = "patience"
+		case st.Start < 0:
+			s.note = "not reached"
 		}
 		out = append(out, s)
 	}
@@ -782,12 +738,12 @@ func stageStats(r export.Run) []stageStat {
 // stageTable compares runs stage by stage, in w cells.
 func stageTable(runs []export.Run, withRun bool, w int) string {
 	var b strings.Builder
-	runW := min(24, max(w-66, 10))
-	head := fmt.Sprintf("%-22s %7s %9s %9s %12s", "stage", "steps", "best acc", "val loss", "forgetting")
+	runW := min(24, max(w-80, 10))
+	head := fmt.Sprintf("%-22s %13s %9s %9s %12s %-12s", "stage", "steps/planned", "best acc", "val loss", "forgetting", "")
 	if withRun {
 		head = pad("run", runW) + " " + head
 	}
-	b.WriteString(lipgloss.NewStyle().Bold(true).Render(head))
+	b.WriteString(lipgloss.NewStyle().Bold(true).Render(strings.TrimRight(head, " ")))
 	for _, r := range runs {
 		for _, s := range stageStats(r) {
 			b.WriteString("\n")
@@ -795,7 +751,7 @@ func stageTable(runs []export.Run, withRun bool, w int) string {
 				b.WriteString(pad(s.run, runW) + " ")
 			}
 			forget := "—"
-			if !math.IsNaN(s.srcStart) {
+			if !math.IsNaN(s.srcStart) && !math.IsNaN(s.srcEnd) {
 				forget = fmt.Sprintf("%+.1f pts", 100*(s.srcEnd-s.srcStart))
 			}
 			acc, loss := "—", "—"
@@ -805,7 +761,12 @@ func stageTable(runs []export.Run, withRun bool, w int) string {
 			if !math.IsNaN(s.bestLoss) {
 				loss = fmt.Sprintf("%.4f", s.bestLoss)
 			}
-			b.WriteString(fmt.Sprintf("%s %7s %9s %9s %12s", pad(s.stage, 22), compactInt(s.steps), acc, loss, forget))
+			note := s.note
+			if s.best {
+				note = strings.TrimSpace("* best " + note)
+			}
+			steps := compactInt(int(s.ran)) + "/" + compactInt(int(s.planned))
+			b.WriteString(strings.TrimRight(fmt.Sprintf("%s %13s %9s %9s %12s %s", pad(s.stage, 22), steps, acc, loss, forget, note), " "))
 		}
 	}
 	return b.String()
@@ -951,21 +912,10 @@ func (r *runsScreen) buildOverlay(w, h int) {
 }
 
 // stageLen is how many steps stage k of run trained (so far, while it
-// runs); steps it skipped do not count.
+// trains), as the read model counts them.
 func stageLen(run export.Run, k int) int {
-	st := run.Stages[k]
-	end := st.EndStep
-	if end <= st.StartStep {
-		end = st.StartStep
-		for _, s := range run.Series {
-			for _, p := range s.Points {
-				end = max(end, p.Step)
-			}
-		}
+	if k >= len(run.View.Stages) {
+		return 0
 	}
-	d := &dashboard{}
-	for _, g := range runGaps(run) {
-		d.addGap(g[0], g[1])
-	}
-	return d.disp(end) - d.disp(st.StartStep)
+	return int(run.View.Stages[k].Ran(run.View.Step))
 }

@@ -1,9 +1,11 @@
 package ui
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,6 +84,9 @@ type trainScreen struct {
 	d    *dashboard
 	keys TrainKeys
 	pal  palette
+	// askedBefore is the evaluation step at which the store was last
+	// asked for the source accuracy before training (see beforeCmd).
+	askedBefore int
 
 	run    *engine.Live
 	paused bool
@@ -176,6 +181,14 @@ func (t *trainScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 		}
 		t.d.progress(msg.p)
 		t.paused = msg.p.Status == trainer.StatusPaused
+		if msg.p.Event == trainer.EventEval {
+			return t, t.beforeCmd(msg.p.Step)
+		}
+	case sourceBeforeMsg:
+		if t.run != nil && msg.id == t.run.ID && !math.IsNaN(msg.acc) {
+			t.d.srcBefore = msg.acc
+			t.d.rasterise()
+		}
 	case runDoneMsg:
 		if t.run == nil || msg.id != t.run.ID {
 			return t, nil
@@ -243,9 +256,35 @@ func (t *trainScreen) syncPalette() {
 	}
 }
 
+// sourceBeforeMsg: the source accuracy of run id before training, as
+// stored with its first checkpoint; NaN when not stored yet.
+type sourceBeforeMsg struct {
+	id  string
+	acc float64
+}
+
+// beforeCmd asks the read model for the source accuracy before training,
+// which the run stores with its first checkpoint, once per evaluation
+// until it is known: the forgetting gauge compares with it.
+func (t *trainScreen) beforeCmd(step int) tea.Cmd {
+	src := t.s.runs()
+	if src == nil || !math.IsNaN(t.d.srcBefore) || step <= t.askedBefore {
+		return nil
+	}
+	t.askedBefore = step
+	id, ctx := t.run.ID, t.s.ctx
+	return func() tea.Msg {
+		v, err := src.Read(ctx, id)
+		if err != nil {
+			return nil
+		}
+		return sourceBeforeMsg{id: id, acc: v.SourceAccBefore}
+	}
+}
+
 // start shows a newly started run.
 func (t *trainScreen) start(run *engine.Live) {
-	t.run, t.paused, t.done = run, false, false
+	t.run, t.paused, t.done, t.askedBefore = run, false, false, -1
 	t.confirmStop, t.picking, t.confusion, t.exported = false, false, nil, ""
 	t.d.reset()
 	t.d.name = ""
@@ -268,6 +307,12 @@ func (t *trainScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 			if t.live() {
 				t.run.Control.Stop()
 				s.flash("stopping after this batch; the run stays stored and can be resumed")
+				// Asked of the backend too, which records who stopped
+				// it; the control has already stopped it here.
+				if src := s.runs(); src != nil {
+					id, ctx := t.run.ID, s.ctx
+					return func() tea.Msg { _ = src.Stop(ctx, id); return nil }
+				}
 			}
 		case key.Matches(msg, s.Keys.No), key.Matches(msg, s.Keys.Back):
 			t.confirmStop = false
@@ -377,28 +422,21 @@ func (t *trainScreen) branchPoints() tea.Cmd {
 	}
 }
 
-// storedBoundaries lists the stage-end checkpoints of run id.
+// storedBoundaries lists the stage boundaries of run id a branch can
+// start from: the ends of the stages it ran itself (an inherited stage's
+// end is its parent's to branch from), as the read model has them.
 func storedBoundaries(ctx context.Context, src Backend, id string) ([]branchPoint, error) {
-	cks, err := src.Checkpoints(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	stages, err := src.Stages(ctx, id)
+	v, err := src.Read(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	var out []branchPoint
-	for _, c := range cks {
-		if c.Kind != engine.KindStageEnd || c.Bad {
+	for _, st := range v.Stages {
+		if st.End < 0 || st.Inherited {
 			continue
 		}
-		label := fmt.Sprintf("stage %d", c.Stage+1)
-		for _, st := range stages {
-			if st.Index == c.Stage {
-				label = termtext.Sanitize(st.Name)
-			}
-		}
-		out = append(out, branchPoint{stage: c.Stage + 1, step: int(c.Step), label: label})
+		label := cmp.Or(termtext.Sanitize(st.Label), fmt.Sprintf("stage %d", st.Index+1))
+		out = append(out, branchPoint{stage: st.Index + 1, step: int(st.End), label: label})
 	}
 	return out, nil
 }

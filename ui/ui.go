@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -125,6 +126,7 @@ type Model struct {
 	active  Screen
 	width   int
 	height  int
+	crash   *Crash // the panic that ended the program
 
 	showHelp    bool
 	showLog     bool
@@ -189,7 +191,7 @@ func (m *Model) Stopping() string {
 func (m *Model) Active() Screen { return m.active }
 
 func (m *Model) Init() tea.Cmd {
-	return tea.Batch(tea.RequestBackgroundColor, loadModelsCmd(m.s.backend, m.s.opts.ModelDirs))
+	return guard(tea.Batch(tea.RequestBackgroundColor, loadModelsCmd(m.s.backend, m.s.opts.ModelDirs)))
 }
 
 func (m *Model) applyStyles() {
@@ -204,10 +206,31 @@ func (m *Model) applyStyles() {
 	m.help.Styles = hs
 }
 
-// Update handles the frame's messages and keys and delegates the rest,
-// then ends a message whose cause has gone and arms the timer of a new
-// notice.
-func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+// Update handles the frame's messages and keys and delegates the rest
+// (see handle). A panic in it, or in a command it returns, quits the
+// program with the panic kept for Crash: the terminal is restored, and
+// the caller says where the stack went.
+func (m *Model) Update(msg tea.Msg) (_ tea.Model, cmd tea.Cmd) {
+	if c, ok := msg.(crashMsg); ok {
+		m.crashed(c.crash)
+		return m, tea.Quit
+	}
+	if m.crash != nil {
+		return m, tea.Quit
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			m.crashed(&Crash{Value: r, Stack: debug.Stack()})
+			cmd = tea.Quit
+		}
+	}()
+	_, cmd = m.handle(msg)
+	return m, guard(cmd)
+}
+
+// handle runs a message through update, then ends a message whose cause
+// has gone and arms the timer of a new notice.
+func (m *Model) handle(msg tea.Msg) (tea.Model, tea.Cmd) {
 	if e, ok := msg.(expireMsg); ok {
 		if e.seq == m.s.msg.seq {
 			m.s.clearMessage()
@@ -276,12 +299,22 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case runStartedMsg:
 		m.startRun(msg.run)
 		shown := m.switchTo(ScreenTrain)
-		if msg.run.Warning != "" {
+		next := waitProgress(m.s.feed)
+		resumed := msg.run.Resumed.Run.ID != ""
+		switch {
+		case msg.run.Warning != "":
 			m.s.flashErr(fmt.Errorf("run %s: %s", engine.Short(msg.run.ID), msg.run.Warning))
-		} else {
+		case resumed:
+			m.s.noteWhile(fmt.Sprintf("run %s resumed from step %d", engine.Short(msg.run.ID), msg.run.From), m.s.training)
+		default:
 			m.s.noteWhile("run "+engine.Short(msg.run.ID)+" started", m.s.training)
 		}
-		return m, tea.Batch(shown, waitProgress(m.s.feed), m.broadcast(msg))
+		if resumed && m.s.hasStore() {
+			// Its past comes from the store, as for AttachMsg: the
+			// curves and best so far, then the feed goes on.
+			next = loadHistoryCmd(m.s.ctx, m.s.backend, msg.run)
+		}
+		return m, tea.Batch(shown, next, m.broadcast(msg))
 	case runProgressMsg:
 		if m.s.run == nil || msg.id != m.s.run.ID {
 			return m, nil // a message of a run no longer shown
@@ -466,8 +499,18 @@ func (m *Model) quit() (tea.Model, tea.Cmd) {
 	return m, tea.Quit
 }
 
-// View draws the frame around the active screen.
+// View draws the frame around the active screen. A panic in it is kept
+// for Crash and goes on to Bubble Tea, which restores the terminal and
+// ends the program.
 func (m *Model) View() tea.View {
+	defer func() {
+		if r := recover(); r != nil {
+			if m.crash == nil {
+				m.crash = &Crash{Value: r, Stack: debug.Stack()}
+			}
+			panic(r)
+		}
+	}()
 	v := tea.NewView(m.render())
 	v.AltScreen = true
 	v.WindowTitle = "thaw"

@@ -10,6 +10,7 @@ import (
 	"thaw/trainer/termtext"
 
 	"thaw/store"
+	"thaw/store/engine"
 	"thaw/trainer"
 	"thaw/ui/export"
 )
@@ -112,6 +113,9 @@ func (m *Main) runExport(ctx context.Context, args []string) error {
 			names = []string{*metric}
 		}
 	}
+	// The figures read runs through the engine's read model, as every
+	// other view does.
+	src := engine.New(st, m.catalog())
 	runs := make([]export.Run, 0, len(ids))
 	for _, id := range ids {
 		r, err := findRun(ctx, st, id)
@@ -121,7 +125,7 @@ func (m *Main) runExport(ctx context.Context, args []string) error {
 		if err := checkMetrics(ctx, st, r, *metric, opts.X); err != nil {
 			return fmt.Errorf("export: %w", err)
 		}
-		er, err := export.Load(ctx, st, r.ID, names, budget)
+		er, err := export.Load(ctx, src, r.ID, names, budget)
 		if err != nil {
 			return fmt.Errorf("export: %w", err)
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"thaw/store"
+	"thaw/store/engine"
 	"thaw/trainer"
 )
 
@@ -61,20 +62,33 @@ func findRun(ctx context.Context, st *store.Store, id string) (store.Run, error)
 	return r, err
 }
 
-// runSummary is one run in thaw runs.
+// runSummary is one run in thaw runs, as the engine's read model has it.
 type runSummary struct {
 	ID      string `json:"id"`
 	Name    string `json:"name"`
 	Model   string `json:"model"`
 	Dataset string `json:"dataset"`
-	Status  string `json:"status"`
-	Steps   int64  `json:"steps"`
+	// Status is judged when read: a running run whose heartbeat went
+	// stale is interrupted.
+	Status string `json:"status"`
+	// Steps is the last step trained, TotalSteps the planned length, and
+	// Stage the stage Steps is in (from 1; 0 before any).
+	Steps      int64 `json:"steps"`
+	TotalSteps int64 `json:"total_steps"`
+	Stage      int   `json:"stage"`
 	// BestValAcc is the accuracy of the best evaluation, the one with the
 	// lowest validation loss (the weights --save writes); BestStep is its
 	// step. MaxValAcc is the highest accuracy of any evaluation.
-	BestValAcc number `json:"best_val_acc"`
-	BestStep   int64  `json:"best_step"`
-	MaxValAcc  number `json:"max_val_acc"`
+	BestValLoss number `json:"best_val_loss"`
+	BestValAcc  number `json:"best_val_acc"`
+	BestStep    int64  `json:"best_step"`
+	MaxValAcc   number `json:"max_val_acc"`
+	// SourceAccBefore, SourceAccBest and SourceAccEnd are the forgetting
+	// gauge before training, at the best step (the weights --save writes)
+	// and at the end.
+	SourceAccBefore number `json:"source_acc_before"`
+	SourceAccBest   number `json:"source_acc_best"`
+	SourceAccEnd    number `json:"source_acc_end"`
 	// Size is the bytes its checkpoints take on disk.
 	Size    int64     `json:"size_bytes"`
 	Created time.Time `json:"created"`
@@ -86,48 +100,17 @@ type runSummary struct {
 	Tags       []string `json:"tags,omitempty"`
 }
 
-// summarize reads a run's progress from its metrics: the last step with a
-// training loss, the best evaluation (the lowest validation loss, as the
-// trainer picks it: the first of equal ones) and the highest accuracy.
-// One bucket of the training loss reads only its stored summaries;
-// evaluations are few and are read whole.
-func summarize(ctx context.Context, st *store.Store, r store.Run) (runSummary, error) {
-	sum := runSummary{ID: r.ID, Name: r.Name, Model: r.Model, Dataset: r.Dataset, Status: string(r.Status),
-		BestValAcc: number(math.NaN()), BestStep: -1, MaxValAcc: number(math.NaN()), Created: r.Created, Error: r.Error,
-		Parent: r.ParentRun, ParentStep: r.ParentStep, Owner: r.Owner, Tags: r.Tags}
-	loss, err := st.Series(ctx, r.ID, trainer.MetricTrainLoss, 1)
-	if err != nil {
-		return sum, err
-	}
-	if len(loss) > 0 {
-		sum.Steps = loss[len(loss)-1].To
-	}
-	vloss, err := st.Series(ctx, r.ID, trainer.MetricValLoss, 0)
-	if err != nil {
-		return sum, err
-	}
-	acc, err := st.Series(ctx, r.ID, trainer.MetricValAcc, 0)
-	if err != nil {
-		return sum, err
-	}
-	if sum.Size, err = st.RunSize(r.ID); err != nil {
-		return sum, err
-	}
-	best := math.Inf(1)
-	for _, b := range vloss {
-		if b.Mean < best {
-			best, sum.BestStep = b.Mean, b.From
-		}
-	}
-	for _, b := range acc {
-		if b.From == sum.BestStep {
-			sum.BestValAcc = number(b.Mean)
-		}
-		if !math.IsNaN(b.Mean) && (math.IsNaN(float64(sum.MaxValAcc)) || b.Mean > float64(sum.MaxValAcc)) {
-			sum.MaxValAcc = number(b.Mean)
-		}
-	}
-	return sum, nil
+// summarize is a run's line of thaw runs, from its read model.
+func summarize(st *store.Store, v engine.RunView) (runSummary, error) {
+	r := v.Run
+	sum := runSummary{ID: r.ID, Name: r.Name, Model: r.Model, Dataset: r.Dataset, Status: string(v.Status),
+		Steps: v.Step, TotalSteps: v.TotalSteps, Stage: v.Stage + 1,
+		BestValLoss: number(v.Best.ValLoss), BestValAcc: number(v.Best.ValAcc), BestStep: v.Best.Step, MaxValAcc: number(v.MaxValAcc),
+		SourceAccBefore: number(v.SourceAccBefore), SourceAccBest: number(v.SourceAccBest), SourceAccEnd: number(v.SourceAccEnd),
+		Created: r.Created, Error: r.Error, Parent: v.Parent.Run, ParentStep: v.Parent.Step, Owner: r.Owner, Tags: r.Tags}
+	var err error
+	sum.Size, err = st.RunSize(r.ID)
+	return sum, err
 }
 
 // runRuns is thaw runs: the stored runs, newest first.
@@ -157,13 +140,13 @@ func (m *Main) runRuns(ctx context.Context, args []string) error {
 		return fmt.Errorf("runs: %w", err)
 	}
 	defer st.Close()
-	runs, err := st.ListRuns(ctx, filter)
+	runs, err := engine.List(ctx, st, filter)
 	if err != nil {
 		return fmt.Errorf("runs: %w", err)
 	}
 	sums := make([]runSummary, 0, len(runs))
-	for _, r := range runs {
-		sum, err := summarize(ctx, st, r)
+	for _, v := range runs {
+		sum, err := summarize(st, v)
 		if err != nil {
 			return fmt.Errorf("runs: %w", err)
 		}
@@ -243,6 +226,16 @@ type showOutput struct {
 	Stages      []showStage        `json:"stages"`
 	Checkpoints []checkpointOutput `json:"checkpoints"`
 	Metrics     []string           `json:"metrics"`
+	// Actions say who stopped or resumed the run, oldest first.
+	Actions []actionOutput `json:"actions"`
+
+	parentName string
+}
+
+type actionOutput struct {
+	Action string    `json:"action"`
+	Actor  string    `json:"actor"`
+	At     time.Time `json:"at"`
 }
 
 type checkpointOutput struct {
@@ -258,10 +251,19 @@ type checkpointOutput struct {
 	Problem string    `json:"problem,omitempty"`
 }
 
+// showStage is one stage of thaw show, as planned and as run; the
+// capitalised keys are the stored stage's.
 type showStage struct {
 	store.Stage
-	BestValLoss number `json:"best_val_loss"`
-	BestValAcc  number `json:"best_val_acc"`
+	Planned      int64  `json:"planned"`
+	PlannedStart int64  `json:"planned_start"`
+	Ran          int64  `json:"ran"`
+	Skipped      bool   `json:"skipped,omitempty"`
+	StoppedEarly bool   `json:"stopped_early,omitempty"`
+	Inherited    bool   `json:"inherited,omitempty"`
+	BestStep     int64  `json:"best_step"`
+	BestValLoss  number `json:"best_val_loss"`
+	BestValAcc   number `json:"best_val_acc"`
 }
 
 // runShow is thaw show: one run's record, plan, stages, checkpoints and
@@ -292,50 +294,32 @@ func (m *Main) runShow(ctx context.Context, args []string) error {
 	return nil
 }
 
-// describe gathers what thaw show prints.
+// describe gathers what thaw show prints, from the run's read model.
 func describe(ctx context.Context, st *store.Store, r store.Run) (*showOutput, error) {
-	sum, err := summarize(ctx, st, r)
+	v, err := engine.Read(ctx, st, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	sum, err := summarize(st, v)
 	if err != nil {
 		return nil, err
 	}
 	out := &showOutput{runSummary: sum, ParentRun: r.ParentRun, ParentCkpt: r.ParentCheckpoint, ModelHash: r.ModelHash, DatasetHash: r.DatasetHash,
-		Seed: r.Seed, Version: r.Version, Heartbeat: r.Heartbeat, Record: r.Plan, Stages: []showStage{}}
+		Seed: r.Seed, Version: r.Version, Heartbeat: r.Heartbeat, Record: r.Plan, Stages: []showStage{}, parentName: v.Parent.Name}
 	if !r.Finished.IsZero() {
 		out.Finished = &r.Finished
 	}
-	stages, err := st.Stages(ctx, r.ID)
-	if err != nil {
-		return nil, err
+	out.Actions = []actionOutput{}
+	for _, a := range v.Actions {
+		out.Actions = append(out.Actions, actionOutput{Action: a.Action, Actor: a.Actor, At: a.At})
 	}
-	// Evaluations are few (one per epoch or --eval-every steps): read them
-	// all and take each stage's best.
-	loss, err := st.Series(ctx, r.ID, trainer.MetricValLoss, 0)
-	if err != nil {
-		return nil, err
-	}
-	acc, err := st.Series(ctx, r.ID, trainer.MetricValAcc, 0)
-	if err != nil {
-		return nil, err
-	}
-	accAt := make(map[int64]float64, len(acc))
-	for _, b := range acc {
-		accAt[b.From] = b.Mean
-	}
-	for _, s := range stages {
-		ss := showStage{Stage: s, BestValLoss: number(math.NaN()), BestValAcc: number(math.NaN())}
-		for _, b := range loss {
-			// An evaluation at a stage's end step belongs to that stage.
-			if b.From <= s.Start || (s.End >= 0 && b.From > s.End) {
-				continue
-			}
-			if math.IsNaN(float64(ss.BestValLoss)) || b.Mean < float64(ss.BestValLoss) {
-				ss.BestValLoss = number(b.Mean)
-				if a, ok := accAt[b.From]; ok {
-					ss.BestValAcc = number(a)
-				}
-			}
-		}
-		out.Stages = append(out.Stages, ss)
+	for _, s := range v.Stages {
+		out.Stages = append(out.Stages, showStage{
+			Stage:   store.Stage{Index: s.Index, Name: s.Label, Trainable: s.Trainable, Start: s.Start, End: s.End},
+			Planned: s.Planned, PlannedStart: s.PlannedStart, Ran: s.Ran(v.Step),
+			Skipped: s.Skipped, StoppedEarly: s.StoppedEarly, Inherited: s.Inherited,
+			BestStep: s.BestStep, BestValLoss: number(s.BestValLoss), BestValAcc: number(s.BestValAcc),
+		})
 	}
 	cs, err := st.Checkpoints(ctx, r.ID)
 	if err != nil {
@@ -363,11 +347,19 @@ func (o *showOutput) writeText(w io.Writer) {
 	if o.Error != "" {
 		fmt.Fprintf(w, ": %s", termtext.Sanitize(o.Error))
 	}
-	fmt.Fprintf(w, ", %d steps, best val acc %s", o.Steps, fmtPct(float64(o.BestValAcc)))
+	fmt.Fprintf(w, ", step %d of %d", o.Steps, o.TotalSteps)
+	if o.Stage > 0 {
+		fmt.Fprintf(w, " (stage %d of %d)", o.Stage, len(o.Stages))
+	}
+	fmt.Fprintf(w, ", best val acc %s", fmtPct(float64(o.BestValAcc)))
 	if o.BestStep >= 0 {
 		fmt.Fprintf(w, " (the lowest val loss, at step %d)", o.BestStep)
 	}
 	fmt.Fprintf(w, ", max val acc %s\n", fmtPct(float64(o.MaxValAcc)))
+	if !math.IsNaN(float64(o.SourceAccBefore)) || !math.IsNaN(float64(o.SourceAccEnd)) {
+		fmt.Fprintf(w, "source task accuracy %s before, %s at the best step, %s at the end\n",
+			fmtPct(float64(o.SourceAccBefore)), fmtPct(float64(o.SourceAccBest)), fmtPct(float64(o.SourceAccEnd)))
+	}
 	fmt.Fprintf(w, "model %s (sha256 %s)\n", termtext.Sanitize(o.Model), clip(o.ModelHash, 12))
 	fmt.Fprintf(w, "data %s (sha256 %s)\n", termtext.Sanitize(o.Dataset), clip(o.DatasetHash, 12))
 	fmt.Fprintf(w, "seed %d, thaw %s, created %s", o.Seed, termtext.Sanitize(o.Version), o.Created.Local().Format(time.DateTime))
@@ -376,7 +368,11 @@ func (o *showOutput) writeText(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	if o.ParentRun != "" {
-		fmt.Fprintf(w, "branched from run %s at step %d\n", store.Short(o.ParentRun), o.ParentStep)
+		fmt.Fprintf(w, "branched from run %s at step %d (%s)\n", store.Short(o.ParentRun), o.ParentStep, termtext.Sanitize(o.parentName))
+	}
+	for _, a := range o.Actions {
+		fmt.Fprintf(w, "%s by %s at %s\n", map[string]string{"stop": "stopped", "resume": "resumed", "delete": "deleted"}[a.Action],
+			termtext.Sanitize(a.Actor), a.At.Local().Format(time.DateTime))
 	}
 	if o.Owner != "" || len(o.Tags) > 0 {
 		fmt.Fprintf(w, "owner %s, tags %s\n", termtext.Sanitize(cmp.Or(o.Owner, "(local)")), termtext.Sanitize(strings.Join(o.Tags, ", ")))
@@ -404,18 +400,29 @@ func (o *showOutput) writeText(w io.Writer) {
 	}
 	fmt.Fprintln(w, "stages as run:")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  #\tSTAGE\tTRAINABLE\tSTEPS\tLOWEST VAL LOSS\tVAL ACC THERE")
+	fmt.Fprintln(tw, "  #\tSTAGE\tTRAINABLE\tPLANNED\tSTEPS\tLOWEST VAL LOSS\tVAL ACC THERE")
 	for _, st := range o.Stages {
-		end := "…"
-		if st.End >= 0 {
-			end = fmt.Sprint(st.End)
+		ran := "not reached"
+		switch {
+		case st.Start >= 0 && st.End >= 0:
+			ran = fmt.Sprintf("%d–%d", st.Start, st.End)
+		case st.Start >= 0:
+			ran = fmt.Sprintf("%d–…", st.Start)
+		}
+		switch {
+		case st.Inherited:
+			ran += " (parent)"
+		case st.Skipped:
+			ran += " (skipped)"
+		case st.StoppedEarly:
+			ran += " (patience)"
 		}
 		mark := ""
-		if o.BestStep > st.Start && (st.End < 0 || o.BestStep <= st.End) {
+		if o.BestStep >= 0 && st.Start >= 0 && o.BestStep > st.Start && (st.End < 0 || o.BestStep <= st.End) {
 			mark = "  * best"
 		}
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%d–%s\t%s\t%s%s\n", st.Index+1, termtext.Sanitize(st.Name), termtext.Sanitize(strings.Join(st.Trainable, ",")),
-			st.Start, end, fmtLoss(float64(st.BestValLoss)), fmtPct(float64(st.BestValAcc)), mark)
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%d\t%s\t%s\t%s%s\n", st.Index+1, termtext.Sanitize(st.Name), termtext.Sanitize(strings.Join(st.Trainable, ",")),
+			st.Planned, ran, fmtLoss(float64(st.BestValLoss)), fmtPct(float64(st.BestValAcc)), mark)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "checkpoints:")
@@ -444,7 +451,8 @@ func (m *Main) runRm(ctx context.Context, args []string) error {
 		return fmt.Errorf("rm: %w", err)
 	}
 	defer st.Close()
-	if err := st.Delete(ctx, r.ID); err != nil {
+	// Through the engine, which records who deleted it.
+	if err := engine.New(st, m.catalog()).Delete(ctx, r.ID); err != nil {
 		return fmt.Errorf("rm: %w", err)
 	}
 	fmt.Fprintf(m.Stderr, "removed run %s (%s)\n", store.Short(r.ID), termtext.Sanitize(r.Name))
@@ -486,12 +494,12 @@ func (m *Main) sweepRuns(ctx context.Context, dir storeRef, id string, asJSON bo
 	for _, t := range tasks {
 		s := sweepRunSummary{Index: t.Index, Point: t.Point, Seed: t.Seed, Preset: t.Preset, Shots: t.Shots}
 		if t.Run != "" {
-			r, err := st.Run(ctx, t.Run)
+			v, err := engine.Read(ctx, st, t.Run)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("runs: %w", err)
 			}
 			if err == nil {
-				sum, err := summarize(ctx, st, r)
+				sum, err := summarize(st, v)
 				if err != nil {
 					return fmt.Errorf("runs: %w", err)
 				}

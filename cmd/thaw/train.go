@@ -131,6 +131,19 @@ func (m *Main) finishRun(ctx context.Context, eng *engine.Engine, live *engine.L
 	p := live.Prepared
 	out := newTrainOutput(p, res, runErr)
 	out.Run = live.ID
+	// The best, its figures and the total as every other view reads
+	// them from the store (for a branch, over its whole history), so
+	// that the summary and --save agree with thaw show.
+	if v, err := engine.Read(context.WithoutCancel(ctx), eng.Store(), live.ID); err == nil {
+		out.TotalSteps = int(v.TotalSteps)
+		if v.Best.Step >= 0 {
+			out.BestStep, out.BestValLoss, out.BestValAcc = int(v.Best.Step), number(v.Best.ValLoss), number(v.Best.ValAcc)
+			out.SourceAccBest = number(v.SourceAccBest)
+		}
+		if !math.IsNaN(v.SourceAccBefore) {
+			out.SourceAccBefore = number(v.SourceAccBefore)
+		}
+	}
 	if err := testScore(eng, out, p, res); err != nil {
 		fmt.Fprintf(m.Stderr, "no test score: %s\n", termtext.Sanitize(err.Error()))
 	}
@@ -151,7 +164,12 @@ func (m *Main) finishRun(ctx context.Context, eng *engine.Engine, live *engine.L
 		return fmt.Errorf("run %s: %w", store.Short(live.ID), runErr)
 	}
 	if save != "" {
-		if err := saveBest(save, p.Model, res.Best); err != nil {
+		best := res.Best
+		if mod, _, err := eng.CheckpointModel(ctx, live.ID, "best"); err == nil {
+			// The stored best: the one thaw show and the figures name.
+			p.Model, best = mod, nil
+		}
+		if err := saveBest(save, p.Model, best); err != nil {
 			return fmt.Errorf("save: %w", err)
 		}
 		fmt.Fprintf(m.Stderr, "saved the fine-tuned model to %s\n", termtext.Sanitize(save))
@@ -217,6 +235,9 @@ type trainOutput struct {
 	BestStep        int    `json:"best_step"`
 	SourceAccBefore number `json:"source_acc_before"`
 	SourceAccAfter  number `json:"source_acc_after"`
+	// SourceAccBest is the gauge at the best step: the model --save
+	// writes, which is not the final weights.
+	SourceAccBest number `json:"source_acc_best"`
 	// TestAcc is the accuracy of the saved weights on the task's test
 	// split (null without one): measured once, at the end, it selects
 	// nothing.
@@ -274,6 +295,7 @@ func newTrainOutput(p *trainer.Prepared, res trainer.Result, runErr error) *trai
 		BestStep:        res.BestStep,
 		SourceAccBefore: number(res.SourceAccBefore),
 		SourceAccAfter:  number(res.SourceAccAfter),
+		SourceAccBest:   number(math.NaN()),
 		TestAcc:         number(math.NaN()),
 		Audit: auditOutput{
 			Checked: nonNil(res.Audit.Checked),
@@ -361,7 +383,8 @@ func (o *trainOutput) writeText(w io.Writer) {
 			fmtPct(float64(o.TestAcc)), plural(o.TestSamples, "sample"))
 	}
 	if !math.IsNaN(float64(o.SourceAccBefore)) {
-		fmt.Fprintf(w, "source acc: %s before, %s after\n", fmtPct(float64(o.SourceAccBefore)), fmtPct(float64(o.SourceAccAfter)))
+		fmt.Fprintf(w, "source acc: %s before, %s after, %s at the best step (the saved weights)\n",
+			fmtPct(float64(o.SourceAccBefore)), fmtPct(float64(o.SourceAccAfter)), fmtPct(float64(o.SourceAccBest)))
 	}
 	audit := "passed"
 	if !o.Audit.Passed {

@@ -65,8 +65,32 @@ func (m *Main) runWorkbench(ctx context.Context, args []string) error {
 		fmt.Fprintf(m.Stderr, "stopping run %s… (thaw resume %s continues it)\n", store.Short(id), store.Short(id))
 	}
 	model.Wait()
+	if c := model.Crash(); c != nil || errors.Is(err, tea.ErrProgramPanic) {
+		return crashError(c)
+	}
 	if errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
+}
+
+// crashError writes the workbench's panic with its stack to a log file
+// and returns an error that names the file: the terminal is already
+// restored, and the process exits non-zero. A nil c is a panic Bubble
+// Tea caught itself, whose stack it has printed.
+func crashError(c *ui.Crash) error {
+	if c == nil {
+		return errors.New("the workbench crashed; its stack is printed above")
+	}
+	f, err := os.CreateTemp("", "thaw-crash-*.log")
+	if err == nil {
+		_, err = fmt.Fprintf(f, "thaw %s: %v\n\n%s", thawVersion(), c.Value, c.Stack)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("the workbench crashed (%v); writing its stack failed: %w\n%s", c.Value, err, c.Stack)
+	}
+	return fmt.Errorf("the workbench crashed (%v); its stack is in %s", c.Value, f.Name())
 }

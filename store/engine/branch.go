@@ -163,7 +163,13 @@ func continuePlan(prep *trainer.Prepared, state *trainer.Checkpoint, cont traine
 	if step >= prep.TotalSteps() {
 		k, inStage = len(prep.Plan.Stages), 0
 	}
+	// The stages the branch inherits keep exactly the length they had
+	// in the parent, floors applied, so that the steps after them keep
+	// their planned numbers.
 	stages := flatten(parent)[:k]
+	for i := range stages {
+		stages[i].Epochs, stages[i].Steps, stages[i].MinSteps = 0, prep.Plan.Stages[i].Len(spe), 0
+	}
 	if inStage > 0 {
 		// The stage the branch leaves ends at the branch point.
 		s := flatten(parent)[k]
@@ -187,8 +193,9 @@ func continuePlan(prep *trainer.Prepared, state *trainer.Checkpoint, cont traine
 	return nil
 }
 
-// flatten returns p's stages with the plan's defaults written into each,
-// so that they keep their meaning in another plan.
+// flatten returns p's stages with the plan's defaults written into each
+// (length, floor, learning rate, factor, patience, evaluation cadence,
+// schedule, optimizer), so that they keep their meaning in another plan.
 func flatten(p trainer.Plan) []trainer.Stage {
 	out := slices.Clone(p.Stages)
 	for i := range out {
@@ -198,7 +205,12 @@ func flatten(p trainer.Plan) []trainer.Stage {
 		}
 		s.LR = cmp.Or(s.LR, p.LR)
 		s.LRFactor = cmp.Or(s.LRFactor, p.LRFactor)
+		if s.Steps == 0 {
+			// A floor is for a length in epochs.
+			s.MinSteps = cmp.Or(s.MinSteps, p.MinSteps)
+		}
 		s.Patience = cmp.Or(s.Patience, p.Patience)
+		s.Evals = cmp.Or(s.Evals, p.Evals)
 		s.TrainBN = s.TrainBN || p.TrainBN
 		if s.Schedule == nil {
 			s.Schedule = p.Schedule

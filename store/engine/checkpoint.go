@@ -59,6 +59,7 @@ func (e *Engine) CheckpointModel(ctx context.Context, id string, ref CheckpointR
 		return nil, store.Checkpoint{}, err
 	}
 	var ck Checkpoint
+	isBest := false
 	switch kind {
 	case "stage":
 		ck, err = e.branchCheckpoint(ctx, r, BranchPoint{Stage: int(n)})
@@ -67,7 +68,7 @@ func (e *Engine) CheckpointModel(ctx context.Context, id string, ref CheckpointR
 	case "last":
 		ck, err = e.s.LastGoodCheckpoint(ctx, r.ID)
 	case "best":
-		ck, err = e.bestCheckpoint(ctx, r)
+		ck, isBest, err = e.bestCheckpoint(ctx, r)
 	}
 	if err != nil {
 		return nil, store.Checkpoint{}, err
@@ -77,7 +78,7 @@ func (e *Engine) CheckpointModel(ctx context.Context, id string, ref CheckpointR
 		return nil, ck, err
 	}
 	weights := state.Weights
-	if kind == "best" && ck.Kind != store.KindBest {
+	if kind == "best" && !isBest && state.Best != nil {
 		weights = state.Best
 	}
 	prep, err := e.Prepare(rec.Job)
@@ -90,32 +91,20 @@ func (e *Engine) CheckpointModel(ctx context.Context, id string, ref CheckpointR
 	return prep.Model, ck, nil
 }
 
-// bestCheckpoint finds where run r's best weights are stored: its newest
-// good best checkpoint, or else the newest good checkpoint that carries
-// the best weights so far.
-func (e *Engine) bestCheckpoint(ctx context.Context, r store.Run) (store.Checkpoint, error) {
-	cs, err := e.s.Checkpoints(ctx, r.ID)
+// bestCheckpoint returns where run r's best weights are stored: the
+// checkpoint the read model names for its best (see [Best]), so that the
+// weights saved and the figures every view shows are of one evaluation.
+// isBest says the checkpoint is of kind best at that step; otherwise it
+// carries the best weights beside its own.
+func (e *Engine) bestCheckpoint(ctx context.Context, r store.Run) (ck store.Checkpoint, isBest bool, err error) {
+	v, err := Read(ctx, e.s, r.ID)
 	if err != nil {
-		return store.Checkpoint{}, err
+		return store.Checkpoint{}, false, err
 	}
-	var found *store.Checkpoint
-	for i := range cs {
-		if c := &cs[i]; !c.Bad && c.Kind == store.KindBest && (found == nil || c.Step >= found.Step) {
-			found = c
-		}
+	if v.Best.Checkpoint == "" {
+		return store.Checkpoint{}, false, fmt.Errorf("run %s has no best weights stored (%w): nothing was evaluated, or its checkpoints are gone; try --checkpoint last",
+			store.Short(r.ID), store.ErrNotFound)
 	}
-	if found != nil {
-		return *found, nil
-	}
-	for i := len(cs) - 1; i >= 0; i-- {
-		if cs[i].Bad {
-			continue
-		}
-		state, err := e.s.LoadCheckpoint(ctx, cs[i].ID)
-		if err == nil && state.Best != nil {
-			return cs[i], nil
-		}
-	}
-	return store.Checkpoint{}, fmt.Errorf("run %s has no best weights stored (%w): nothing was evaluated, or its checkpoints are gone; try --checkpoint last",
-		store.Short(r.ID), store.ErrNotFound)
+	ck, err = e.s.Checkpoint(ctx, v.Best.Checkpoint)
+	return ck, v.Best.CheckpointIsBest, err
 }

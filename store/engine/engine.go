@@ -83,8 +83,9 @@ type StartOptions struct {
 	// Tags group runs, such as the runs of one sweep. Resume ignores
 	// them.
 	Tags []string
-	// Owner is who starts the run: empty for the local operator. Resume
-	// ignores it.
+	// Owner is who starts the run: empty for the local operator. For
+	// Resume it is who resumes it, recorded with the run (the run keeps
+	// its owner).
 	Owner string
 	// Ready, when set, is called once from the run's goroutine before
 	// training starts, with the run recorded: a command line prints the
@@ -295,6 +296,10 @@ func (e *Engine) Resume(ctx context.Context, id string, opts StartOptions) (*Liv
 	}
 	l := newLive(run, prep, ctl, pt.Step())
 	l.Resumed, l.Warning = pt, warning
+	if pt.Run.Status != trainer.StatusQueued {
+		// A queued run starting is not anyone's resume.
+		e.act(ctx, run.ID, "resume", opts.Owner)
+	}
 	e.changes.notify()
 	e.launch(ctx, l, rec, spec, opts)
 	return l, nil

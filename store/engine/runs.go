@@ -49,10 +49,19 @@ func (e *Engine) Checkpoint(ctx context.Context, id string) (Checkpoint, error) 
 
 // Delete deletes run id with its metrics and checkpoints (see
 // store.Store.Delete: a live run is refused with [ErrLive]).
-func (e *Engine) Delete(ctx context.Context, id string) error {
-	if err := e.s.Delete(ctx, id); err != nil {
+func (e *Engine) Delete(ctx context.Context, id string) error { return e.delete(ctx, id, "") }
+
+// delete deletes run id for actor (empty: the local operator), and
+// records who did.
+func (e *Engine) delete(ctx context.Context, id, actor string) error {
+	r, err := e.s.Run(ctx, id)
+	if err != nil {
 		return err
 	}
+	if err := e.s.Delete(ctx, r.ID); err != nil {
+		return err
+	}
+	e.act(ctx, r.ID, "delete", actor)
 	e.changes.notify()
 	return nil
 }
@@ -79,10 +88,19 @@ func (e *Engine) SetTags(ctx context.Context, id string, tags []string) error {
 // stops at its recorder's next heartbeat, a queued one at once (see
 // store.Store.RequestStop). It returns an error wrapping [ErrNotLive]
 // when the run is not running, paused or queued.
-func (e *Engine) Stop(ctx context.Context, id string) error {
-	if err := e.s.RequestStop(ctx, id); err != nil {
+func (e *Engine) Stop(ctx context.Context, id string) error { return e.stop(ctx, id, "") }
+
+// stop asks run id to stop for actor (empty: the local operator), and
+// records who did.
+func (e *Engine) stop(ctx context.Context, id, actor string) error {
+	r, err := e.s.Run(ctx, id)
+	if err != nil {
 		return err
 	}
+	if err := e.s.RequestStop(ctx, r.ID); err != nil {
+		return err
+	}
+	e.act(ctx, r.ID, "stop", actor)
 	e.changes.notify()
 	return nil
 }
@@ -144,27 +162,18 @@ func (e *Engine) Confusion(ctx context.Context, id string) (classes []string, co
 	if err != nil {
 		return nil, nil, err
 	}
-	cks, err := e.s.Checkpoints(ctx, run.ID)
+	// The weights --save writes and every view's best: the read model's.
+	best, isBest, err := e.bestCheckpoint(ctx, run)
 	if err != nil {
 		return nil, nil, err
-	}
-	var best *Checkpoint
-	for i := range cks {
-		c := &cks[i]
-		if !c.Bad && (best == nil || c.Kind == KindBest && (best.Kind != KindBest || c.Step > best.Step)) {
-			best = c
-		}
-	}
-	if best == nil {
-		return nil, nil, fmt.Errorf("run %s has no stored checkpoint yet", Short(run.ID))
 	}
 	ck, err := e.s.LoadCheckpoint(ctx, best.ID)
 	if err != nil {
 		return nil, nil, err
 	}
-	weights := ck.Best
-	if weights == nil {
-		weights = ck.Weights
+	weights := ck.Weights
+	if !isBest && ck.Best != nil {
+		weights = ck.Best
 	}
 	prep, err := e.Prepare(rec.Job)
 	if err != nil {
@@ -201,4 +210,16 @@ func (e *Engine) Confusion(ctx context.Context, id string) (classes []string, co
 		}
 	}
 	return classes, counts, nil
+}
+
+// Read returns the read model of run id (see [Read]).
+func (e *Engine) Read(ctx context.Context, id string) (RunView, error) { return Read(ctx, e.s, id) }
+
+// List returns the read model of every run f selects (see [List]).
+func (e *Engine) List(ctx context.Context, f RunFilter) ([]RunView, error) { return List(ctx, e.s, f) }
+
+// ReadSeries returns the series of run id at their real steps (see
+// [ReadSeries]).
+func (e *Engine) ReadSeries(ctx context.Context, id string, names []string, maxPoints int) ([]Series, error) {
+	return ReadSeries(ctx, e.s, id, names, maxPoints)
 }

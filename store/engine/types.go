@@ -22,6 +22,8 @@ type (
 	ResumePoint = store.ResumePoint
 	// JobRecord is the job a run keeps.
 	JobRecord = store.JobRecord
+	// Liveness is a run's status judged by its heartbeat.
+	Liveness = store.Liveness
 	// BaseModel is a base model resolved by name and loaded.
 	BaseModel = assets.BaseModel
 	// ModelMeta is what a model's card states.

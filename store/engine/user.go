@@ -436,7 +436,7 @@ func (v *UserView) Resume(ctx context.Context, id string, _ StartOptions) (*Live
 		return nil, err
 	}
 	run, err := v.launch("resumed", func(rctx context.Context) (*Live, error) {
-		return v.e.Resume(rctx, sr.ID, StartOptions{})
+		return v.e.Resume(rctx, sr.ID, StartOptions{Owner: v.u.ID})
 	})
 	if err != nil {
 		return nil, err
@@ -670,17 +670,56 @@ func (v *UserView) Lookup(id string) (*UserRun, bool) {
 
 // ListRuns lists the runs the user may view that match f.
 func (v *UserView) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
+	f, ok := v.visible(f)
+	if !ok {
+		return nil, nil
+	}
+	return v.e.s.ListRuns(ctx, f)
+}
+
+// visible narrows f to the owners the user may view; ok is false when
+// it selects none of them.
+func (v *UserView) visible(f RunFilter) (_ RunFilter, ok bool) {
 	if owners := v.visibleOwners(); owners != nil {
 		if len(f.Owners) > 0 {
 			f.Owners = slices.DeleteFunc(slices.Clone(f.Owners), func(o string) bool { return !slices.Contains(owners, o) })
 			if len(f.Owners) == 0 {
-				return nil, nil
+				return f, false
 			}
 		} else {
 			f.Owners = owners
 		}
 	}
-	return v.e.s.ListRuns(ctx, f)
+	return f, true
+}
+
+// List returns the read model of the runs the user may view that match
+// f (see [List]).
+func (v *UserView) List(ctx context.Context, f RunFilter) ([]RunView, error) {
+	f, ok := v.visible(f)
+	if !ok {
+		return nil, nil
+	}
+	return List(ctx, v.e.s, f)
+}
+
+// Read returns the read model of a run the user may view (see [Read]).
+func (v *UserView) Read(ctx context.Context, id string) (RunView, error) {
+	r, err := v.check(ctx, id, false)
+	if err != nil {
+		return RunView{}, err
+	}
+	return Read(ctx, v.e.s, r.ID)
+}
+
+// ReadSeries returns the series of a run the user may view (see
+// [ReadSeries]).
+func (v *UserView) ReadSeries(ctx context.Context, id string, names []string, maxPoints int) ([]Series, error) {
+	r, err := v.check(ctx, id, false)
+	if err != nil {
+		return nil, err
+	}
+	return ReadSeries(ctx, v.e.s, r.ID, names, maxPoints)
 }
 
 // Delete deletes a run of the user's.
@@ -689,7 +728,7 @@ func (v *UserView) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	return v.e.Delete(ctx, run.ID)
+	return v.e.delete(ctx, run.ID, v.u.ID)
 }
 
 // Rename renames a run of the user's.
@@ -717,7 +756,7 @@ func (v *UserView) Stop(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	return v.e.Stop(ctx, run.ID)
+	return v.e.stop(ctx, run.ID, v.u.ID)
 }
 
 // Run returns a run the user may view.

@@ -44,7 +44,32 @@ func TestUserViewOwnership(t *testing.T) {
 					out = append(out, r.ID)
 				}
 				slices.Sort(out)
+				// The read model lists the same runs.
+				vs, err := v.List(ctx, RunFilter{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var viewed []string
+				for _, rv := range vs {
+					viewed = append(viewed, rv.Run.ID)
+				}
+				slices.Sort(viewed)
+				if !slices.Equal(viewed, out) {
+					t.Errorf("%s: List %v, ListRuns %v", v.User().ID, viewed, out)
+				}
 				return out
+			}
+			if !share {
+				// Another user's run is not there to read.
+				if _, err := bob.Read(ctx, mine.ID); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("bob reads ann's run: %v, want ErrNotFound", err)
+				}
+				if _, err := bob.ReadSeries(ctx, mine.ID, nil, 0); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("bob reads ann's series: %v, want ErrNotFound", err)
+				}
+			}
+			if _, err := ann.Read(ctx, mine.ID); err != nil {
+				t.Errorf("ann reads her run: %v", err)
 			}
 			both := []string{mine.ID, local.ID}
 			slices.Sort(both)

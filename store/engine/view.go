@@ -56,6 +56,8 @@ type RunView struct {
 
 	// Parent is where a branch started; zero for a run from a base model.
 	Parent Parent
+	// Actions say who stopped or resumed the run, oldest first.
+	Actions []store.Action
 
 	// SourceAccBefore is the forgetting gauge before training (of the base
 	// model, for a branch too), SourceAccBest its figure at Best.Step (the
@@ -314,6 +316,12 @@ func view(ctx context.Context, st *store.Store, r store.Run, live store.Liveness
 			}
 		}
 	}
+
+	acts, err := st.Actions(ctx, r.ID)
+	if err != nil {
+		return fail(err)
+	}
+	v.Actions = acts
 
 	// The step reached.
 	loss, err := st.Series(ctx, r.ID, trainer.MetricTrainLoss, 1)

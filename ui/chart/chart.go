@@ -96,7 +96,12 @@ type Chart struct {
 	YPercent bool
 	// XFractional lets x ticks fall between whole numbers; by default x
 	// counts steps, and ticks are whole.
-	XFractional            bool
+	XFractional bool
+	// ToReal and FromReal map the data's x to the quantity the x axis
+	// labels and back; nil labels x itself. A chart whose x leaves out
+	// ranges (the steps a skipped stage never trained) labels the real
+	// steps, at round real values.
+	ToReal, FromReal       func(float64) float64
 	cv                     canvas
 	out                    string
 	dirty                  bool
@@ -550,7 +555,14 @@ func (c *Chart) Render() bool {
 
 	// Marks first, so curves draw over them.
 	mst, lst := cv.addStyle(c.markStyle), cv.addStyle(c.labelStyle)
-	nextFree := x0
+	// A label never vanishes: one that would run into the next mark is
+	// shortened to the room before it (to one cell, at least), and one
+	// that starts under the previous label moves right past it.
+	type placed struct {
+		col   int
+		label string
+	}
+	var shown []placed
 	for _, m := range c.marks {
 		if m.X < lo || m.X > hi {
 			continue
@@ -559,13 +571,22 @@ func (c *Chart) Render() bool {
 		for y := 0; y < H; y += 2 {
 			plotDot(x, y, mst)
 		}
-		col := x0 + x/2
-		if m.Label != "" && col >= nextFree {
-			room := c.w - col
-			label := truncate(m.Label, room)
-			n := cv.text(col, 0, label, lst)
-			nextFree = col + n + 1
+		if m.Label != "" {
+			shown = append(shown, placed{x0 + x/2, m.Label})
 		}
+	}
+	nextFree := x0
+	for i, p := range shown {
+		start := max(p.col, nextFree)
+		end := c.w
+		if i+1 < len(shown) {
+			end = min(end, max(shown[i+1].col-1, start+1))
+		}
+		if start >= c.w {
+			break
+		}
+		n := cv.text(start, 0, shorten(p.label, end-start), lst)
+		nextFree = start + n + 1
 	}
 
 	// Series, in order.
@@ -646,11 +667,11 @@ func (c *Chart) Render() bool {
 		cv.put(x, axisRow, '─', ast)
 	}
 	nextFree = 0
-	xts, xstep := c.xTicks(lo, hi, c.plotCols)
-	for _, t := range xts {
-		col := x0 + min(xdot(t), W-1)/2
+	ts, xstep := c.axisTicks(lo, hi)
+	for _, t := range ts {
+		col := x0 + min(xdot(t.x), W-1)/2
 		cv.put(col, axisRow, '┬', ast)
-		l := formatX(t, xstep)
+		l := formatX(t.label, xstep)
 		start := col - len(l)/2
 		start = min(max(start, 0), c.w-len(l))
 		if start < nextFree {
@@ -681,13 +702,43 @@ func (c *Chart) segment(x0, y0, x1, y1 int, st uint8) {
 
 func clampDot(y, H int) int { return min(max(y, -1), H) }
 
-func truncate(s string, n int) string {
+// tick is a position on the x axis and the value its label says.
+type tick struct{ x, label float64 }
+
+// axisTicks places the x axis' ticks in [lo, hi] (see xTicks) and
+// returns them with their step: at round values of what the axis labels
+// (see ToReal), leaving out those in a range the chart leaves out.
+func (c *Chart) axisTicks(lo, hi float64) ([]tick, float64) {
+	var out []tick
+	if c.ToReal == nil || c.FromReal == nil {
+		xs, step := c.xTicks(lo, hi, c.plotCols)
+		for _, x := range xs {
+			out = append(out, tick{x, x})
+		}
+		return out, step
+	}
+	rs, step := c.xTicks(c.ToReal(lo), c.ToReal(hi), c.plotCols)
+	for _, r := range rs {
+		x := c.FromReal(r)
+		if x < lo || x > hi || c.ToReal(x) != r {
+			continue
+		}
+		out = append(out, tick{x, r})
+	}
+	return out, step
+}
+
+// shorten cuts s to n cells, ending in "…" when it cut and there is
+// room for more than the ellipsis.
+func shorten(s string, n int) string {
 	r := []rune(s)
-	if len(r) <= n {
+	switch {
+	case len(r) <= n:
 		return s
-	}
-	if n <= 0 {
+	case n <= 0:
 		return ""
+	case n == 1:
+		return string(r[:1])
 	}
-	return string(r[:n])
+	return string(r[:n-1]) + "…"
 }

@@ -1,27 +1,28 @@
 package export
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"slices"
 
 	"thaw/store"
+	"thaw/store/engine"
 	"thaw/trainer"
 )
 
-// Source is what Load reads from; *store.Store is one.
+// Source is what Load reads from: the engine's read model of stored runs
+// (*engine.Engine, or a user's *engine.UserView).
 type Source interface {
-	Run(ctx context.Context, id string) (store.Run, error)
-	MetricNames(ctx context.Context, run string) ([]string, error)
-	Series(ctx context.Context, run, name string, maxPoints int) ([]store.Bucket, error)
-	Stages(ctx context.Context, run string) ([]store.Stage, error)
-	Checkpoints(ctx context.Context, run string) ([]store.Checkpoint, error)
-	Checkpoint(ctx context.Context, id string) (store.Checkpoint, error)
+	Read(ctx context.Context, id string) (engine.RunView, error)
+	ReadSeries(ctx context.Context, id string, names []string, maxPoints int) ([]engine.Series, error)
 }
 
 // Load reads the stored run id (a full id or a unique prefix, as
-// Store.Run takes) into a Run for the figures and CSV.
+// Store.Run takes) into a Run for the figures and CSV, through the
+// engine's read model: its stages, best and branch point are the ones
+// every other view shows.
 //
 // names selects the series to read; nil reads every metric of the run.
 // maxPoints is the point budget of each series: a series with more points
@@ -31,85 +32,66 @@ type Source interface {
 //
 // Each point gets its epoch from the run's epoch metric, interpolated
 // between the steps it was recorded at; with no epoch metric, epochs are
-// NaN. Stages, the best checkpoint (the newest one of kind best) and, for
-// a branch, the step of the checkpoint it started from and its parent's
-// name are filled in. Name falls back to the short id.
+// NaN. Stages are the ones that started, BestStep the read model's best
+// (which may be an ancestor's, before BranchStep, for a branch that has
+// not beaten it), and for a branch its branch point and its parent's
+// name. Name falls back to the short id. View is the read model itself.
 //
 // It returns the errors of src, among them store.ErrNotFound and
 // store.ErrAmbiguous for an id that names no run or several.
 func Load(ctx context.Context, src Source, id string, names []string, maxPoints int) (Run, error) {
-	sr, err := src.Run(ctx, id)
+	v, err := src.Read(ctx, id)
 	if err != nil {
 		return Run{}, err
 	}
-	r := Run{ID: sr.ID, Name: sr.Name, BestStep: -1, Model: sr.Model, Data: sr.Dataset, Plan: PlanName(sr.Plan)}
-	if r.Name == "" {
-		r.Name = store.Short(sr.ID)
-	}
+	return load(ctx, src, v, names, maxPoints)
+}
+
+// load reads the series of the run v describes into a Run.
+func load(ctx context.Context, src Source, v engine.RunView, names []string, maxPoints int) (Run, error) {
+	sr := v.Run
+	r := Run{ID: sr.ID, Name: cmp.Or(sr.Name, store.Short(sr.ID)), BestStep: int(v.Best.Step), View: v,
+		Model: sr.Model, Data: sr.Dataset, Plan: PlanName(sr.Plan)}
 	fail := func(err error) (Run, error) {
 		return Run{}, fmt.Errorf("load run %s: %w", store.Short(sr.ID), err)
 	}
-
-	if names == nil {
-		if names, err = src.MetricNames(ctx, sr.ID); err != nil {
-			return fail(err)
-		}
+	// The epoch axis needs the epoch series, asked for or not.
+	skipEpoch := names != nil && !slices.Contains(names, trainer.MetricEpoch)
+	if skipEpoch {
+		names = append(slices.Clip(names), trainer.MetricEpoch)
+	}
+	series, err := src.ReadSeries(ctx, sr.ID, names, maxPoints)
+	if err != nil {
+		return fail(err)
 	}
 	// The epoch is monotone, so the extremes of a bucket are its epochs
 	// at its first and last step: the budget loses nothing here.
-	epochs, err := src.Series(ctx, sr.ID, trainer.MetricEpoch, maxPoints)
-	if err != nil {
-		return fail(err)
+	var epochs []store.Bucket
+	for _, s := range series {
+		if s.Name == trainer.MetricEpoch {
+			epochs = s.Buckets
+		}
 	}
 	ax := epochAxis(epochs)
-	for _, name := range names {
-		bs, err := src.Series(ctx, sr.ID, name, maxPoints)
-		if err != nil {
-			return fail(err)
-		}
-		if len(bs) == 0 {
+	for _, s := range series {
+		if skipEpoch && s.Name == trainer.MetricEpoch {
 			continue
 		}
-		r.Series = append(r.Series, bucketSeries(name, bs, ax))
+		r.Series = append(r.Series, bucketSeries(s.Name, s.Buckets, ax))
 	}
 
-	stages, err := src.Stages(ctx, sr.ID)
-	if err != nil {
-		return fail(err)
-	}
-	for _, s := range stages {
+	for _, s := range v.Stages {
+		if s.Start < 0 {
+			continue // not reached
+		}
 		r.Stages = append(r.Stages, Stage{
-			Index: s.Index + 1, Label: s.Name, Trainable: s.Trainable,
+			Index: s.Index + 1, Label: s.Label, Trainable: s.Trainable,
 			StartStep: int(s.Start), EndStep: int(s.End), // End < 0 while running
 		})
 	}
-
-	cks, err := src.Checkpoints(ctx, sr.ID)
-	if err != nil {
-		return fail(err)
-	}
-	// Checkpoints come by step; only the newest best one is kept, but a
-	// run resumed past a failed retention could hold more.
-	for _, c := range cks {
-		if c.Kind == store.KindBest {
-			r.BestStep = int(c.Step)
-		}
-	}
-
-	if sr.ParentCheckpoint != "" {
-		c, err := src.Checkpoint(ctx, sr.ParentCheckpoint)
-		if err != nil {
-			return fail(fmt.Errorf("the checkpoint it branched from: %w", err))
-		}
-		r.BranchStep = int(c.Step)
-		if sr.ParentRun != "" {
-			if p, err := src.Run(ctx, sr.ParentRun); err == nil {
-				r.Parent = p.Name
-				if r.Parent == "" {
-					r.Parent = store.Short(p.ID)
-				}
-			}
-		}
+	if v.Parent.IsBranch() {
+		r.BranchStep = int(v.Parent.Step)
+		r.Parent = v.Parent.Name
 	}
 	return r, nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"thaw/store"
+	"thaw/store/engine"
 	"thaw/trainer"
 )
 
@@ -83,12 +84,15 @@ func TestLoad(t *testing.T) {
 	st, parent, branch := storedRuns(t)
 
 	// Every point, by a prefix of the id.
-	r, err := Load(ctx, st, store.Short(parent), nil, 0)
+	r, err := Load(ctx, engine.New(st, nil), store.Short(parent), nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.ID != parent || r.Name != "parent" || r.BestStep != 600 || r.BranchStep != 0 {
-		t.Errorf("run %q %q best %d branch %d; want %q parent 600 0", r.ID, r.Name, r.BestStep, r.BranchStep, parent)
+	// The validation loss falls to the end: the best is the read model's,
+	// the lowest one at 1000, carried by the last checkpoint, not the
+	// newest checkpoint of kind best at 600.
+	if r.ID != parent || r.Name != "parent" || r.BestStep != 1000 || r.BranchStep != 0 {
+		t.Errorf("run %q %q best %d branch %d; want %q parent 1000 0", r.ID, r.Name, r.BestStep, r.BranchStep, parent)
 	}
 	loss := r.series(TrainLoss)
 	if loss == nil || len(loss.Points) != 1000 || loss.Means != nil {
@@ -127,7 +131,7 @@ func TestLoad(t *testing.T) {
 	}
 
 	// A budget: extremes kept, means for smoothing.
-	r, err = Load(ctx, st, parent, []string{TrainLoss}, 50)
+	r, err = Load(ctx, engine.New(st, nil), parent, []string{TrainLoss}, 50)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,19 +159,20 @@ func TestLoad(t *testing.T) {
 		}
 	}
 
-	// The branch starts at its parent's checkpoint and is named by id.
-	b, err := Load(ctx, st, branch, nil, 0)
+	// The branch starts at its parent's checkpoint and is named by id; it
+	// saved no weights of its own, so its best is the one it inherited.
+	b, err := Load(ctx, engine.New(st, nil), branch, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.BranchStep != 500 || b.Parent != "parent" || b.Name != store.Short(branch) || b.BestStep != -1 {
+	if b.BranchStep != 500 || b.Parent != "parent" || b.Name != store.Short(branch) || b.BestStep != 500 {
 		t.Errorf("branch: step %d parent %q name %q best %d", b.BranchStep, b.Parent, b.Name, b.BestStep)
 	}
 	if _, err := Curves(io.Discard, FormatPNG, []Run{r, b}, DefaultOptions()); err != nil {
 		t.Errorf("overlay of the stored runs: %v", err)
 	}
 
-	if _, err := Load(ctx, st, "zzzzzz", nil, 0); !errors.Is(err, store.ErrNotFound) {
+	if _, err := Load(ctx, engine.New(st, nil), "zzzzzz", nil, 0); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown run: err %v, want ErrNotFound", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"thaw/store/engine"
 	"thaw/trainer"
 	"thaw/trainer/termtext"
 )
@@ -85,6 +86,10 @@ type Run struct {
 	// before it (inherited from the parent) are not drawn for the branch.
 	BranchStep int
 	Parent     string // name of the parent run, for the legend; may be empty
+	// View is the read model the run was loaded from (see Load): its
+	// status, stages as planned, best figures and totals. Zero for a run
+	// built by hand.
+	View engine.RunView
 	// Model, Data and Plan say what the run trained and how: the base
 	// model's, the data's and the plan's names, for the figure's title
 	// (FigureTitle). Empty when unknown.

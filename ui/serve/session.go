@@ -11,6 +11,8 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/ssh"
 	"charm.land/wish/v2/bubbletea"
+
+	"thaw/ui"
 )
 
 // A client's window is clamped to this many cells: a terminal larger than
@@ -171,9 +173,19 @@ func (s *Server) workbench(next ssh.Handler) ssh.Handler {
 				}
 			}
 		}()
-		_, err := p.Run()
+		final, err := p.Run()
 		ended := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+		crashed, _ := final.(interface{ Crash() *ui.Crash })
 		switch {
+		case crashed != nil && crashed.Crash() != nil:
+			// A panic ends this session only; the stack goes to the log.
+			c := crashed.Crash()
+			s.log.Error("session crashed", "remote", sess.RemoteAddr().String(), "user", sess.User(),
+				"panic", fmt.Sprint(c.Value), "stack", string(c.Stack))
+			fmt.Fprint(sess.Stderr(), "thaw serve: this session crashed; the server logged it\r\n")
+		case errors.Is(err, tea.ErrProgramPanic):
+			s.log.Error("session crashed", "remote", sess.RemoteAddr().String(), "err", err)
+			fmt.Fprint(sess.Stderr(), "thaw serve: this session crashed; the server logged it\r\n")
 		case err == nil:
 		case errors.Is(err, tea.ErrProgramKilled) && ended:
 			s.log.Info("client gone", "remote", sess.RemoteAddr().String())
