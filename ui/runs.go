@@ -814,7 +814,7 @@ func (r *runsScreen) buildOverlay(w, h int) {
 	r.ovW, r.ovH = w, h
 	lossH := max(h*3/5, 5)
 	r.ovLoss, r.ovAcc = chart.New(w, lossH), chart.New(w, max(h-lossH, 4))
-	r.ovAcc.YFormat = func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }
+	r.ovAcc.YPercent = true
 	p := r.pal
 	for _, c := range []*chart.Chart{r.ovLoss, r.ovAcc} {
 		c.SetStyles(chart.Style{FG: p.dim(), Faint: true}, chart.Style{FG: p.dim()}, chart.Style{FG: p.dim()}, chart.Style{Bold: true}, chart.Style{FG: p.best(), Bold: true})
