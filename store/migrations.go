@@ -116,6 +116,11 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX run_tags_tag ON run_tags (tag)`,
 	},
+	// issue 24: where a run ran (Run.RanOn: the host, and the Slurm or
+	// Kubernetes job when there is one), and on PostgreSQL the NOTIFY
+	// triggers that tell viewers in other processes that runs changed
+	// (see watch.go); SQLite skips them.
+	//
 	// 3: this release's schema changes, together in one migration.
 	//
 	// issue 23: why a stopped run stopped, so that a server's restart
@@ -148,6 +153,11 @@ var migrations = [][]string{
 			PRIMARY KEY (sweep_id, idx)
 		)`,
 		`CREATE INDEX sweep_tasks_run ON sweep_tasks (run_id)`,
+		`ALTER TABLE runs ADD COLUMN ran_on TEXT NOT NULL DEFAULT ''`,
+		pgOnly + pgRunsNotifyFunc,
+		pgOnly + pgRunsNotifyTrigger,
+		pgOnly + pgMetricsNotifyFunc,
+		pgOnly + pgMetricsNotifyTrigger,
 	},
 }
 
@@ -178,7 +188,10 @@ func (s *Store) migrate(ctx context.Context) error {
 				return nil
 			}
 			for _, q := range stmts {
-				if _, err := tx.ExecContext(ctx, s.d.migration(q)); err != nil {
+				if q = s.d.migration(q); q == "" {
+					continue // another database's statement
+				}
+				if _, err := tx.ExecContext(ctx, q); err != nil {
 					return fmt.Errorf("migration %d: %w", version, err)
 				}
 			}
