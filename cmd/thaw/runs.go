@@ -84,6 +84,9 @@ type runSummary struct {
 	ParentStep int64    `json:"parent_step,omitempty"`
 	Owner      string   `json:"owner,omitempty"`
 	Tags       []string `json:"tags,omitempty"`
+	// RanOn is the host, and the Slurm or Kubernetes job, the run last
+	// started training on.
+	RanOn string `json:"ran_on,omitempty"`
 }
 
 // summarize reads a run's progress from its metrics: the last step with a
@@ -94,7 +97,7 @@ type runSummary struct {
 func summarize(ctx context.Context, st *store.Store, r store.Run) (runSummary, error) {
 	sum := runSummary{ID: r.ID, Name: r.Name, Model: r.Model, Dataset: r.Dataset, Status: string(r.Status),
 		BestValAcc: number(math.NaN()), BestStep: -1, MaxValAcc: number(math.NaN()), Created: r.Created, Error: r.Error,
-		Parent: r.ParentRun, ParentStep: r.ParentStep, Owner: r.Owner, Tags: r.Tags}
+		Parent: r.ParentRun, ParentStep: r.ParentStep, Owner: r.Owner, Tags: r.Tags, RanOn: r.RanOn}
 	loss, err := st.Series(ctx, r.ID, trainer.MetricTrainLoss, 1)
 	if err != nil {
 		return sum, err
@@ -183,11 +186,12 @@ func (m *Main) runRuns(ctx context.Context, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(m.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tMODEL\tDATASET\tSTATUS\tSTEPS\tBEST VAL ACC\tSIZE\tPARENT\tCREATED")
+	fmt.Fprintln(tw, "ID\tNAME\tMODEL\tDATASET\tSTATUS\tSTEPS\tBEST VAL ACC\tSIZE\tPARENT\tCREATED\tRAN ON")
 	for _, s := range sums {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", store.Short(s.ID), clip(termtext.Sanitize(s.Name), 40),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", store.Short(s.ID), clip(termtext.Sanitize(s.Name), 40),
 			clip(termtext.Sanitize(s.Model), 24), clip(termtext.Sanitize(s.Dataset), 24), s.Status, s.Steps,
-			fmtPct(float64(s.BestValAcc)), fmtBytes(s.Size), parentString(s.Parent, s.ParentStep), s.Created.Local().Format("2006-01-02 15:04"))
+			fmtPct(float64(s.BestValAcc)), fmtBytes(s.Size), parentString(s.Parent, s.ParentStep), s.Created.Local().Format("2006-01-02 15:04"),
+			clip(termtext.Sanitize(cmp.Or(s.RanOn, "-")), 40))
 	}
 	return tw.Flush()
 }
@@ -377,6 +381,9 @@ func (o *showOutput) writeText(w io.Writer) {
 	fmt.Fprintln(w)
 	if o.ParentRun != "" {
 		fmt.Fprintf(w, "branched from run %s at step %d\n", store.Short(o.ParentRun), o.ParentStep)
+	}
+	if o.RanOn != "" {
+		fmt.Fprintf(w, "ran on %s\n", termtext.Sanitize(o.RanOn))
 	}
 	if o.Owner != "" || len(o.Tags) > 0 {
 		fmt.Fprintf(w, "owner %s, tags %s\n", termtext.Sanitize(cmp.Or(o.Owner, "(local)")), termtext.Sanitize(strings.Join(o.Tags, ", ")))
