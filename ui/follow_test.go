@@ -180,4 +180,11 @@ func TestFollowSharedStore(t *testing.T) {
 	}
 	time.Sleep(time.Second)
 	idle("after the reconnection")
+
+	if err := tm.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second))
+	cancel()
+	checkNoLeak(t)
 }
