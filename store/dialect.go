@@ -411,25 +411,26 @@ func (c *rebindConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver
 const pgOnly = "-- PostgreSQL only\n"
 
 // The NOTIFY triggers of a PostgreSQL store (see [Store.Watch]): on the
-// channel pgChannel, the payload is the schema and the run's id, so that
+// channel pgChannel, the payload is "schema run what", the schema so that
 // stores in different schemas of one database can tell their own
-// changes. PostgreSQL delivers one notification of equal payloads per
-// transaction, so a run announces itself at most once per transaction
-// however many rows it writes. A run is announced when it is created,
-// deleted, or any of its columns but the heartbeat changes (its status,
-// stop request, name, …), and when metrics are added to it: a viewer
-// needs those, while heartbeats every few seconds of every live run
-// would cost viewers as much as polling. The metrics trigger runs once
-// per statement, over the rows it inserted.
+// changes, and what one of: the run's status when it is created or any
+// of its columns but the heartbeat changes (its status, stop request,
+// name, …), "heartbeat" when only its heartbeat does, "deleted", and
+// "metrics" when metrics are added to it. PostgreSQL delivers one
+// notification of equal payloads per transaction, so a run announces
+// each at most once per transaction however many rows it writes. The
+// metrics trigger runs once per statement, over the rows it inserted.
 const (
 	pgChannel = "thaw_runs"
 
 	pgRunsNotifyFunc = `CREATE FUNCTION thaw_runs_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	IF TG_OP = 'DELETE' THEN
-		PERFORM pg_notify('thaw_runs', TG_TABLE_SCHEMA || ' ' || OLD.id);
+		PERFORM pg_notify('thaw_runs', TG_TABLE_SCHEMA || ' ' || OLD.id || ' deleted');
 	ELSIF TG_OP = 'INSERT' OR (to_jsonb(OLD) - 'heartbeat_ms') IS DISTINCT FROM (to_jsonb(NEW) - 'heartbeat_ms') THEN
-		PERFORM pg_notify('thaw_runs', TG_TABLE_SCHEMA || ' ' || NEW.id);
+		PERFORM pg_notify('thaw_runs', TG_TABLE_SCHEMA || ' ' || NEW.id || ' ' || NEW.status);
+	ELSIF OLD.heartbeat_ms IS DISTINCT FROM NEW.heartbeat_ms THEN
+		PERFORM pg_notify('thaw_runs', TG_TABLE_SCHEMA || ' ' || NEW.id || ' heartbeat');
 	END IF;
 	RETURN NULL;
 END
@@ -438,7 +439,7 @@ $$`
 		FOR EACH ROW EXECUTE FUNCTION thaw_runs_notify()`
 	pgMetricsNotifyFunc = `CREATE FUNCTION thaw_metrics_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-	PERFORM pg_notify('thaw_runs', TG_TABLE_SCHEMA || ' ' || r.run_id)
+	PERFORM pg_notify('thaw_runs', TG_TABLE_SCHEMA || ' ' || r.run_id || ' metrics')
 		FROM (SELECT DISTINCT run_id FROM added) AS r;
 	RETURN NULL;
 END

@@ -8,17 +8,25 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"thaw/trainer"
 )
 
 // How a store learns that another process changed its runs:
 //
 //   - PostgreSQL: triggers NOTIFY on the channel pgChannel when a run is
-//     created, changed (but for its heartbeat), deleted, or gains metrics
-//     (see the dialect file), whichever process wrote it; the store LISTENs
-//     on a connection of its own, outside the pool, which only waits
-//     while nothing changes. A LISTEN connection misses what is sent while
-//     it is down, so after every (re)connection the watchers are told that
-//     anything may have changed.
+//     created, changed, deleted, or gains metrics (see the dialect file),
+//     whichever process wrote it; the store LISTENs on a connection of its
+//     own, outside the pool, which only waits while nothing changes. A
+//     LISTEN connection misses what is sent while it is down, so after
+//     every (re)connection the watchers are told that anything may have
+//     changed. A heartbeat alone tells the watchers nothing: a viewer
+//     re-reading every few seconds per live run would cost as much as
+//     polling. But a run whose heartbeats stop reads first as doubtful
+//     and then as interrupted although nothing was written: the listener
+//     keeps when it last heard from each live run and tells the watchers
+//     when such a run passes the doubt period and the grace (a local
+//     timer; no query).
 //   - SQLite: one machine, no notifications across processes. A connection
 //     of the pool is held and asked PRAGMA data_version every
 //     sqliteWatchEvery: the number changes when another connection, of this
@@ -32,6 +40,10 @@ const sqliteWatchEvery = time.Second
 // listenRetry bounds the wait between attempts to reconnect a lost LISTEN
 // connection: it starts at listenRetry/50 and doubles up to listenRetry.
 const listenRetry = 5 * time.Second
+
+// heardEvery is how often the listener looks for live runs it has not
+// heard from for the doubt period or the grace, by its own clock.
+const heardEvery = time.Second
 
 // watch is a store's watchers, fed by one listener that runs while there
 // is at least one. Its fields are guarded by mu.
@@ -130,13 +142,75 @@ func (s *Store) listenOnce(ctx context.Context) bool {
 	s.watch.pid.Store(conn.PgConn().PID())
 	// Whatever happened before LISTEN took effect was not heard.
 	s.changed()
-	prefix := schema + " "
+	h := &heard{at: map[string]heardRun{}}
+	hctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go s.judgeHeard(hctx, h)
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return true
 		}
-		if strings.HasPrefix(n.Payload, prefix) {
+		f := strings.Fields(n.Payload)
+		if len(f) != 3 || f[0] != schema {
+			continue
+		}
+		id, what := f[1], f[2]
+		h.mu.Lock()
+		switch what {
+		case "heartbeat", "metrics", string(trainer.StatusRunning), string(trainer.StatusPaused):
+			h.at[id] = heardRun{at: time.Now()} // alive
+		default: // ended, queued or deleted: nothing to judge
+			delete(h.at, id)
+		}
+		h.mu.Unlock()
+		if what != "heartbeat" {
+			s.changed()
+		}
+	}
+}
+
+// heard is when the listener last heard from each live run. Its fields
+// are guarded by mu.
+type heard struct {
+	mu sync.Mutex
+	at map[string]heardRun
+}
+
+type heardRun struct {
+	at      time.Time
+	doubted bool // the watchers were told it turned doubtful
+}
+
+// judgeHeard tells the watchers, every heardEvery until ctx is done, when
+// a live run has not been heard from for the doubt period (see [Judge])
+// or the grace, with a second's margin for the database's clock, which
+// judges. A run past its grace is forgotten.
+func (s *Store) judgeHeard(ctx context.Context, h *heard) {
+	doubt := min(DefaultDoubt, s.grace/2) + time.Second
+	grace := s.grace + time.Second
+	t := time.NewTicker(heardEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		tell := false
+		h.mu.Lock()
+		for id, r := range h.at {
+			switch age := time.Since(r.at); {
+			case age > grace:
+				delete(h.at, id)
+				tell = true
+			case age > doubt && !r.doubted:
+				h.at[id] = heardRun{at: r.at, doubted: true}
+				tell = true
+			}
+		}
+		h.mu.Unlock()
+		if tell {
 			s.changed()
 		}
 	}

@@ -103,3 +103,51 @@ func TestWatchReconnect(t *testing.T) {
 		t.Fatal("a run created after the reconnection was not announced")
 	}
 }
+
+// TestWatchStale: on PostgreSQL a heartbeat is not announced, but a live
+// run that stops sending them is, once when it turns doubtful and once
+// when its grace is over, without anything written; a run that ended is
+// not.
+func TestWatchStale(t *testing.T) {
+	p := newPlace(t, "postgres")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	viewer, writer := p.mustOpen(t, WithGrace(2*time.Second)), p.mustOpen(t)
+	ch := viewer.Watch(ctx)
+	if !fired(ch, 3*time.Second) {
+		t.Fatal("no first value after Watch")
+	}
+	r := mustRun(t, writer, "dies")
+	if !fired(ch, 2*time.Second) {
+		t.Fatal("a new run was not announced")
+	}
+	if err := writer.Heartbeat(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if fired(ch, 500*time.Millisecond) {
+		t.Fatal("a heartbeat was announced")
+	}
+	start := time.Now()
+	if !fired(ch, 5*time.Second) {
+		t.Fatal("a run without heartbeats was not announced as doubtful")
+	}
+	if !fired(ch, 5*time.Second) {
+		t.Fatal("a run without heartbeats was not announced past its grace")
+	}
+	t.Logf("doubtful and stale announced within %v", time.Since(start).Round(time.Millisecond))
+	if fired(ch, 2500*time.Millisecond) {
+		t.Fatal("a stale run was announced again")
+	}
+
+	r2 := mustRun(t, writer, "ends")
+	if err := writer.SetStatus(ctx, r2.ID, "done", ""); err != nil {
+		t.Fatal(err)
+	}
+	if !fired(ch, 2*time.Second) {
+		t.Fatal("a run's end was not announced")
+	}
+	fired(ch, 300*time.Millisecond) // its start and end may come apart
+	if fired(ch, 4*time.Second) {
+		t.Fatal("a run that ended was announced as stale")
+	}
+}
