@@ -95,8 +95,8 @@ func (e *Engine) Stop(ctx context.Context, id string) error {
 // notifications, on SQLite by a cheap check every second). A value also
 // comes soon after subscribing and after the store's connection for
 // notifications came back: the subscriber then reads again everything it
-// shows. While nothing changes, nothing is sent to the database. The
-// channel is closed when ctx is done.
+// shows. On PostgreSQL nothing is sent to the database while nothing
+// changes. The channel is closed when ctx is done.
 func (e *Engine) Subscribe(ctx context.Context) <-chan struct{} {
 	return e.changes.subscribe(ctx)
 }
