@@ -40,7 +40,7 @@ func rawDB(t *testing.T, at place) *sql.DB {
 	if at.dialect == "sqlite" {
 		db, err = sql.Open(driverName, dsnReadOnly(filepath.Join(at.addr, dbFile), false))
 	} else {
-		db, err = openPostgres(context.Background(), at.addr)
+		db, _, err = openPostgres(context.Background(), at.addr, nil)
 	}
 	if err != nil {
 		t.Fatal(err)

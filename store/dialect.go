@@ -120,9 +120,14 @@ type dialect struct {
 // good to the millisecond. A write transaction starts with the write lock
 // (_txlock=immediate in the DSN), so writers already take turns.
 var sqliteDialect = &dialect{
-	name:      "SQLite",
-	nowQuery:  `SELECT CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)`,
-	migration: func(q string) string { return q },
+	name:     "SQLite",
+	nowQuery: `SELECT CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)`,
+	migration: func(q string) string {
+		if strings.HasPrefix(q, pgOnly) {
+			return ""
+		}
+		return q
+	},
 }
 
 // isBusy reports whether err means that the database was locked by another
@@ -292,24 +297,24 @@ var postgresDialect = &dialect{
 // server answers. addr's sslmode, connect_timeout and other parameters
 // pass through to pgx; search_path picks the schema. The errors never
 // hold the password.
-func openPostgres(ctx context.Context, addr string) (*sql.DB, error) {
+func openPostgres(ctx context.Context, addr string, hook func(string)) (*sql.DB, *pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(addr)
 	if err != nil {
-		return nil, pgError(addr, err)
+		return nil, nil, pgError(addr, err)
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = pgConnectTimeout
 	}
-	db := sql.OpenDB(rebindConnector{stdlib.GetConnector(*cfg)})
+	db := sql.OpenDB(rebindConnector{stdlib.GetConnector(*cfg), hook})
 	db.SetMaxIdleConns(4)
 	db.SetConnMaxIdleTime(time.Minute)
 	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout+time.Second)
 	defer cancel()
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, pgError(addr, err)
+		return nil, nil, pgError(addr, err)
 	}
-	return db, nil
+	return db, cfg, nil
 }
 
 // pgError makes err, from connecting to addr, one line without the
@@ -348,34 +353,100 @@ func (e *redactedError) Unwrap() error { return e.err }
 
 // rebindConnector hands out pgx connections that take the store's ?
 // placeholders.
-type rebindConnector struct{ driver.Connector }
+// hook, if not nil, is told of every statement and transaction the
+// store sends (see [WithQueryHook]).
+type rebindConnector struct {
+	driver.Connector
+	hook func(string)
+}
 
 func (c rebindConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := c.Connector.Connect(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &rebindConn{conn.(*stdlib.Conn)}, nil
+	return &rebindConn{conn.(*stdlib.Conn), c.hook}, nil
 }
 
 // rebindConn is pgx's connection with every statement's ? placeholders
 // rewritten to PostgreSQL's $1, $2, …; everything else (transactions,
 // pings, session reset, argument checks) is pgx's own.
-type rebindConn struct{ *stdlib.Conn }
+type rebindConn struct {
+	*stdlib.Conn
+	hook func(string)
+}
 
-func (c *rebindConn) Prepare(q string) (driver.Stmt, error) { return c.Conn.Prepare(rebind(q)) }
+func (c *rebindConn) sent(q string) {
+	if c.hook != nil {
+		c.hook(q)
+	}
+}
+
+func (c *rebindConn) Prepare(q string) (driver.Stmt, error) {
+	c.sent(q)
+	return c.Conn.Prepare(rebind(q))
+}
 
 func (c *rebindConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	c.sent(q)
 	return c.Conn.PrepareContext(ctx, rebind(q))
 }
 
 func (c *rebindConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	c.sent(q)
 	return c.Conn.ExecContext(ctx, rebind(q), args)
 }
 
 func (c *rebindConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
+	c.sent(q)
 	return c.Conn.QueryContext(ctx, rebind(q), args)
 }
+
+func (c *rebindConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	c.sent("BEGIN")
+	return c.Conn.BeginTx(ctx, opts)
+}
+
+// pgOnly starts a statement of [migrations] that only PostgreSQL runs.
+const pgOnly = "-- PostgreSQL only\n"
+
+// The NOTIFY triggers of a PostgreSQL store (see [Store.Watch]): on the
+// channel pgChannel, the payload is "schema run what", the schema so that
+// stores in different schemas of one database can tell their own
+// changes, and what one of: the run's status when it is created or any
+// of its columns but the heartbeat changes (its status, stop request,
+// name, …), "heartbeat" when only its heartbeat does, "deleted", and
+// "metrics" when metrics are added to it. PostgreSQL delivers one
+// notification of equal payloads per transaction, so a run announces
+// each at most once per transaction however many rows it writes. The
+// metrics trigger runs once per statement, over the rows it inserted.
+const (
+	pgChannel = "thaw_runs"
+
+	pgRunsNotifyFunc = `CREATE FUNCTION thaw_runs_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		PERFORM pg_notify('thaw_runs', TG_TABLE_SCHEMA || ' ' || OLD.id || ' deleted');
+	ELSIF TG_OP = 'INSERT' OR (to_jsonb(OLD) - 'heartbeat_ms') IS DISTINCT FROM (to_jsonb(NEW) - 'heartbeat_ms') THEN
+		PERFORM pg_notify('thaw_runs', TG_TABLE_SCHEMA || ' ' || NEW.id || ' ' || NEW.status);
+	ELSIF OLD.heartbeat_ms IS DISTINCT FROM NEW.heartbeat_ms THEN
+		PERFORM pg_notify('thaw_runs', TG_TABLE_SCHEMA || ' ' || NEW.id || ' heartbeat');
+	END IF;
+	RETURN NULL;
+END
+$$`
+	pgRunsNotifyTrigger = `CREATE TRIGGER runs_notify AFTER INSERT OR UPDATE OR DELETE ON runs
+		FOR EACH ROW EXECUTE FUNCTION thaw_runs_notify()`
+	pgMetricsNotifyFunc = `CREATE FUNCTION thaw_metrics_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_notify('thaw_runs', TG_TABLE_SCHEMA || ' ' || r.run_id || ' metrics')
+		FROM (SELECT DISTINCT run_id FROM added) AS r;
+	RETURN NULL;
+END
+$$`
+	pgMetricsNotifyTrigger = `CREATE TRIGGER metrics_notify AFTER INSERT ON metrics
+		REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION thaw_metrics_notify()`
+)
 
 // rebind numbers the ? placeholders of q as $1, $2, …, leaving string
 // literals, quoted names and comments alone.
@@ -446,6 +517,7 @@ var textType = regexp.MustCompile(`\bTEXT\b`)
 //     prefix ranges of [Store.Run] mean the same whatever locale the
 //     database was made with.
 func pgMigration(q string) string {
+	q = strings.TrimPrefix(q, pgOnly)
 	return mapCode(q, func(code string) string {
 		code = strings.ReplaceAll(code, clustered, "")
 		return textType.ReplaceAllString(code, `TEXT COLLATE "C"`)

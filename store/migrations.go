@@ -118,6 +118,11 @@ var migrations = [][]string{
 	},
 	// 3: this release's schema changes, together in one migration.
 	//
+	// issue 24: where a run ran (Run.RanOn: the host, and the Slurm or
+	// Kubernetes job when there is one), and on PostgreSQL the NOTIFY
+	// triggers that tell viewers in other processes that runs changed
+	// (see watch.go); SQLite skips them.
+	//
 	// issue 19: who stopped, deleted or resumed a run (run_actions). No
 	// foreign key: the record of a deletion outlives the run.
 	//
@@ -158,6 +163,11 @@ var migrations = [][]string{
 			at_ms  BIGINT NOT NULL
 		)`,
 		`CREATE INDEX run_actions_run ON run_actions (run_id)`,
+		`ALTER TABLE runs ADD COLUMN ran_on TEXT NOT NULL DEFAULT ''`,
+		pgOnly + pgRunsNotifyFunc,
+		pgOnly + pgRunsNotifyTrigger,
+		pgOnly + pgMetricsNotifyFunc,
+		pgOnly + pgMetricsNotifyTrigger,
 	},
 }
 
@@ -188,7 +198,10 @@ func (s *Store) migrate(ctx context.Context) error {
 				return nil
 			}
 			for _, q := range stmts {
-				if _, err := tx.ExecContext(ctx, s.d.migration(q)); err != nil {
+				if q = s.d.migration(q); q == "" {
+					continue // another database's statement
+				}
+				if _, err := tx.ExecContext(ctx, q); err != nil {
 					return fmt.Errorf("migration %d: %w", version, err)
 				}
 			}

@@ -70,6 +70,10 @@ type Run struct {
 	// (see [WhyStopped]): [StopShutdown] when the shutdown of the process
 	// that ran it stopped it, empty otherwise and for every other status.
 	StopReason string
+	// RanOn is where the run last started training: the host, and the
+	// scheduler's job when there is one (see [Store.SetRanOn]); empty
+	// before it first starts.
+	RanOn string
 }
 
 // StopShutdown is the [Run.StopReason] of a run that the shutdown of the
@@ -79,7 +83,7 @@ const StopShutdown = "shutdown"
 
 const runColumns = `id, name, parent_run_id, parent_checkpoint_id, model, model_hash,
 	dataset, dataset_hash, plan, seed, version, status, created_ms, heartbeat_ms,
-	finished_ms, error, owner, parent_step, stop_requested, stop_reason`
+	finished_ms, error, owner, parent_step, stop_requested, stop_reason, ran_on`
 
 // scanRun reads a row of runColumns; the tags are read apart, by withTags.
 func scanRun(row interface{ Scan(...any) error }) (Run, error) {
@@ -91,7 +95,7 @@ func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 	var finished sql.NullInt64
 	err := row.Scan(&r.ID, &r.Name, &parent, &parentCk, &r.Model, &r.ModelHash,
 		&r.Dataset, &r.DatasetHash, &plan, &r.Seed, &r.Version, &r.Status,
-		&created, &heartbeat, &finished, &r.Error, &r.Owner, &parentStep, &r.StopRequested, &r.StopReason)
+		&created, &heartbeat, &finished, &r.Error, &r.Owner, &parentStep, &r.StopRequested, &r.StopReason, &r.RanOn)
 	if err != nil {
 		return Run{}, err
 	}
@@ -107,7 +111,7 @@ func nullString(s string) sql.NullString { return sql.NullString{String: s, Vali
 
 // CreateRun records a new run and returns it with its ID, Status, Created
 // and Heartbeat set; whatever r has in ID, Created, Heartbeat, Finished,
-// Error, StopRequested and StopReason is ignored. Status is running unless r asks for
+// Error, StopRequested, StopReason and RanOn is ignored. Status is running unless r asks for
 // queued: a queued run waits for [Store.Resume] (or the engine) to start
 // it. A nil Plan is stored as JSON null; Tags are stored sorted, without
 // duplicates.
@@ -140,7 +144,7 @@ func (s *Store) CreateRun(ctx context.Context, r Run) (Run, error) {
 	now := s.stamp(ctx)
 	r.ID = newID(now)
 	r.Created, r.Heartbeat = time.UnixMilli(ms(now)), time.UnixMilli(ms(now))
-	r.Finished, r.Error, r.StopRequested, r.StopReason = time.Time{}, "", false, ""
+	r.Finished, r.Error, r.StopRequested, r.StopReason, r.RanOn = time.Time{}, "", false, "", ""
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		if r.ParentCheckpoint != "" {
 			var parent string
@@ -172,7 +176,7 @@ func (s *Store) CreateRun(ctx context.Context, r Run) (Run, error) {
 			r.ParentStep = 0
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO runs (`+runColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '', ?, ?, FALSE, '')`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '', ?, ?, FALSE, '', '')`,
 			r.ID, r.Name, nullString(r.ParentRun), nullString(r.ParentCheckpoint),
 			r.Model, r.ModelHash, r.Dataset, r.DatasetHash, string(r.Plan), r.Seed,
 			r.Version, r.Status, ms(now), ms(now), r.Owner, parentStep)
@@ -422,6 +426,16 @@ func (s *Store) SetTags(ctx context.Context, id string, tags []string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("set tags of %s: %w", id, err)
+	}
+	return nil
+}
+
+// SetRanOn records where the run id starts training now, its
+// [Run.RanOn]: a host name and the scheduler's job, as the engine
+// describes them.
+func (s *Store) SetRanOn(ctx context.Context, id, where string) error {
+	if _, err := s.exec(ctx, `UPDATE runs SET ran_on = ? WHERE id = ?`, where, id); err != nil {
+		return fmt.Errorf("run %s: ran on: %w", Short(id), err)
 	}
 	return nil
 }

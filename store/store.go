@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Errors returned by the store. Test for them with errors.Is; the returned
@@ -58,6 +60,10 @@ type Store struct {
 	recovery Recovery
 	readOnly bool // opened by OpenReadOnly: every write fails with ErrReadOnly
 
+	pgCfg     *pgx.ConnConfig // a PostgreSQL store's address, for Watch's own connection
+	queryHook func(string)    // see WithQueryHook
+	watch     watch
+
 	// AddMetrics's multi-row statements, prepared on first use.
 	stmtMu sync.Mutex
 	stmts  map[stmtKey]*sql.Stmt
@@ -83,6 +89,15 @@ func WithGrace(d time.Duration) Option {
 // must be given. Empty means the default: the SQLite store's own folder.
 func WithCheckpoints(dir string) Option {
 	return func(s *Store) { s.root = dir }
+}
+
+// WithQueryHook has hook told of every statement and transaction that
+// the store sends to a PostgreSQL database through its pool, with the
+// statement's text, before it is sent; for tests that count what a
+// reader asks. [Store.Watch]'s listening connection is not counted: it
+// only waits. The hook must be safe for concurrent use.
+func WithQueryHook(hook func(query string)) Option {
+	return func(s *Store) { s.queryHook = hook }
 }
 
 // withClock replaces time.Now, for tests.
@@ -212,7 +227,7 @@ func (s *Store) openPostgres(addr string) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", Redact(addr), err)
 	}
 	ctx := context.Background()
-	if s.db, err = openPostgres(ctx, addr); err != nil {
+	if s.db, s.pgCfg, err = openPostgres(ctx, addr, s.queryHook); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	if !s.readOnly {
@@ -289,6 +304,12 @@ func (s *Store) checkRoot(ctx context.Context) error {
 // Close closes the database. Files are always complete on disk, so nothing
 // else needs flushing.
 func (s *Store) Close() error {
+	s.watch.mu.Lock()
+	if s.watch.stop != nil {
+		s.watch.stop()
+		s.watch.stop = nil
+	}
+	s.watch.mu.Unlock()
 	return s.db.Close()
 }
 

@@ -23,9 +23,17 @@ import (
 	"thaw/ui/export"
 )
 
-// pollEvery is how often the Runs screen reads the store while shown, so
-// that runs started elsewhere appear and move.
-const pollEvery = time.Second
+// The Runs screen follows the backend's change feed while shown, so that
+// runs started elsewhere appear and move: it reads the store again when
+// the feed says the runs changed, and sends nothing while they do not.
+// Every feedIdle without a change it wakes, without a query, to see
+// whether it is still drawn; not drawn for 3 feedIdle, it leaves the feed
+// until shown again. Two reads are at least feedGap apart, so that a
+// sweep streaming metrics on many nodes costs a read every feedGap.
+const (
+	feedIdle = time.Second
+	feedGap  = 250 * time.Millisecond
+)
 
 // runRow is one stored run as the table shows it: its read model, with
 // the status judged when it was read.
@@ -47,7 +55,10 @@ func (row runRow) status() trainer.Status { return row.view.Status }
 
 // Messages of the Runs screen.
 type (
-	runsPollMsg   struct{ seq int }
+	runsPollMsg struct {
+		seq             int
+		changed, closed bool
+	}
 	runsListedMsg struct {
 		seq  int
 		rows []runRow
@@ -90,6 +101,11 @@ type runsScreen struct {
 	pollSeq  int
 	polling  bool
 	viewedAt time.Time
+	feed     <-chan struct{} // the backend's change feed, while polling
+	feedStop context.CancelFunc
+	listing  bool      // a read is under way
+	dirty    bool      // the feed fired during it: read again
+	listedAt time.Time // when the last read started
 
 	// detail is an opened run.
 	detail     *dashboard
@@ -147,19 +163,27 @@ func (r *runsScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 		r.viewedAt = time.Now()
 		return r, r.startPolling()
 	case runsPollMsg:
-		if msg.seq != r.pollSeq {
+		if msg.seq != r.pollSeq || !r.polling {
 			return r, nil
 		}
-		// Poll only while the screen is on view; shownMsg starts again.
-		if time.Since(r.viewedAt) > 3*pollEvery {
-			r.polling = false
+		// Follow only while the screen is on view; shownMsg starts again.
+		if msg.closed || !msg.changed && time.Since(r.viewedAt) > 3*feedIdle {
+			r.stopPolling()
 			return r, nil
 		}
-		return r, r.listCmd()
+		if !msg.changed {
+			return r, r.waitCmd()
+		}
+		if r.listing {
+			r.dirty = true
+			return r, r.waitCmd()
+		}
+		return r, tea.Batch(r.listCmd(), r.waitCmd())
 	case runsListedMsg:
 		if msg.seq != r.pollSeq {
 			return r, nil
 		}
+		r.listing = false
 		r.err = msg.err
 		if msg.err == nil {
 			// The rows may be fewer than before (a run deleted here or
@@ -173,7 +197,10 @@ func (r *runsScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 			}
 		}
 		var cmds []tea.Cmd
-		cmds = append(cmds, tea.Tick(pollEvery, func(time.Time) tea.Msg { return runsPollMsg{seq: r.pollSeq} }))
+		if r.dirty && r.polling {
+			r.dirty = false
+			cmds = append(cmds, r.listCmd())
+		}
 		if r.detail != nil && r.detailLive {
 			cmds = append(cmds, r.loadCmd(r.detailID))
 		}
@@ -249,7 +276,39 @@ func (r *runsScreen) startPolling() tea.Cmd {
 	}
 	r.polling = true
 	r.pollSeq++
-	return r.listCmd()
+	r.listing, r.dirty = false, false
+	var ctx context.Context
+	ctx, r.feedStop = context.WithCancel(r.s.ctx)
+	r.feed = r.backend().Subscribe(ctx)
+	return tea.Batch(r.listCmd(), r.waitCmd())
+}
+
+// stopPolling leaves the change feed.
+func (r *runsScreen) stopPolling() {
+	r.polling = false
+	if r.feedStop != nil {
+		r.feedStop()
+	}
+	r.feed, r.feedStop = nil, nil
+}
+
+// waitCmd waits for the change feed to fire, at most feedIdle, and no
+// sooner than feedGap after the last read began.
+func (r *runsScreen) waitCmd() tea.Cmd {
+	ch, seq, since := r.feed, r.pollSeq, r.listedAt
+	return func() tea.Msg {
+		if d := feedGap - time.Since(since); d > 0 {
+			time.Sleep(d)
+		}
+		t := time.NewTimer(feedIdle)
+		defer t.Stop()
+		select {
+		case _, ok := <-ch:
+			return runsPollMsg{seq: seq, changed: ok, closed: !ok}
+		case <-t.C:
+			return runsPollMsg{seq: seq}
+		}
+	}
 }
 
 // listCmd reads the runs and their figures through the read model.
@@ -259,6 +318,7 @@ func (r *runsScreen) listCmd() tea.Cmd {
 		return nil
 	}
 	seq, ctx, src := r.pollSeq, r.s.ctx, r.s.runs()
+	r.listing, r.listedAt = true, time.Now()
 	return func() tea.Msg {
 		rows, err := listRuns(ctx, src)
 		return runsListedMsg{seq: seq, rows: rows, err: err}

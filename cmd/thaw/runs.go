@@ -98,6 +98,9 @@ type runSummary struct {
 	ParentStep int64    `json:"parent_step,omitempty"`
 	Owner      string   `json:"owner,omitempty"`
 	Tags       []string `json:"tags,omitempty"`
+	// RanOn is the host, and the Slurm or Kubernetes job, the run last
+	// started training on.
+	RanOn string `json:"ran_on,omitempty"`
 }
 
 // summarize is a run's line of thaw runs, from its read model.
@@ -107,7 +110,7 @@ func summarize(st *store.Store, v engine.RunView) (runSummary, error) {
 		Steps: v.Step, TotalSteps: v.TotalSteps, Stage: v.Stage + 1,
 		BestValLoss: number(v.Best.ValLoss), BestValAcc: number(v.Best.ValAcc), BestStep: v.Best.Step, MaxValAcc: number(v.MaxValAcc),
 		SourceAccBefore: number(v.SourceAccBefore), SourceAccBest: number(v.SourceAccBest), SourceAccEnd: number(v.SourceAccEnd),
-		Created: r.Created, Error: r.Error, Parent: v.Parent.Run, ParentStep: v.Parent.Step, Owner: r.Owner, Tags: r.Tags}
+		Created: r.Created, Error: r.Error, Parent: v.Parent.Run, ParentStep: v.Parent.Step, Owner: r.Owner, Tags: r.Tags, RanOn: r.RanOn}
 	var err error
 	sum.Size, err = st.RunSize(r.ID)
 	return sum, err
@@ -166,11 +169,12 @@ func (m *Main) runRuns(ctx context.Context, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(m.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tMODEL\tDATASET\tSTATUS\tSTEPS\tBEST VAL ACC\tSIZE\tPARENT\tCREATED")
+	fmt.Fprintln(tw, "ID\tNAME\tMODEL\tDATASET\tSTATUS\tSTEPS\tBEST VAL ACC\tSIZE\tPARENT\tCREATED\tRAN ON")
 	for _, s := range sums {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", store.Short(s.ID), clip(termtext.Sanitize(s.Name), 40),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", store.Short(s.ID), clip(termtext.Sanitize(s.Name), 40),
 			clip(termtext.Sanitize(s.Model), 24), clip(termtext.Sanitize(s.Dataset), 24), s.Status, s.Steps,
-			fmtPct(float64(s.BestValAcc)), fmtBytes(s.Size), parentString(s.Parent, s.ParentStep), s.Created.Local().Format("2006-01-02 15:04"))
+			fmtPct(float64(s.BestValAcc)), fmtBytes(s.Size), parentString(s.Parent, s.ParentStep), s.Created.Local().Format("2006-01-02 15:04"),
+			clip(termtext.Sanitize(cmp.Or(s.RanOn, "-")), 40))
 	}
 	return tw.Flush()
 }
@@ -373,6 +377,9 @@ func (o *showOutput) writeText(w io.Writer) {
 	for _, a := range o.Actions {
 		fmt.Fprintf(w, "%s by %s at %s\n", map[string]string{"stop": "stopped", "resume": "resumed", "delete": "deleted"}[a.Action],
 			termtext.Sanitize(a.Actor), a.At.Local().Format(time.DateTime))
+	}
+	if o.RanOn != "" {
+		fmt.Fprintf(w, "ran on %s\n", termtext.Sanitize(o.RanOn))
 	}
 	if o.Owner != "" || len(o.Tags) > 0 {
 		fmt.Fprintf(w, "owner %s, tags %s\n", termtext.Sanitize(cmp.Or(o.Owner, "(local)")), termtext.Sanitize(strings.Join(o.Tags, ", ")))

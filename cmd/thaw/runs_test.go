@@ -95,7 +95,9 @@ func TestRunsShowRm(t *testing.T) {
 	if strings.ContainsRune(stdout, 0x1b) || strings.ContainsRune(stdout, 0x07) {
 		t.Errorf("runs printed control characters:\n%q", stdout)
 	}
-	for _, want := range []string{"ID", "BEST VAL ACC", store.Short(id1), store.Short(id2), "alpha", "beta", "done"} {
+	// Where each ran: this host (a cluster's task adds its job).
+	host, _ := os.Hostname()
+	for _, want := range []string{"ID", "BEST VAL ACC", "RAN ON", host, store.Short(id1), store.Short(id2), "alpha", "beta", "done"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("runs output lacks %q:\n%s", want, stdout)
 		}
@@ -105,6 +107,9 @@ func TestRunsShowRm(t *testing.T) {
 	var list []map[string]any
 	if err := json.Unmarshal([]byte(stdout), &list); err != nil || len(list) != 1 || list[0]["id"] != id2 {
 		t.Fatalf("runs --json --name BETA: %v %s", err, stdout)
+	}
+	if ran, _ := list[0]["ran_on"].(string); !strings.HasPrefix(ran, host) {
+		t.Errorf("ran_on %q, want this host %q", ran, host)
 	}
 	if steps := list[0]["steps"].(float64); steps <= 0 {
 		t.Errorf("steps %v", steps)

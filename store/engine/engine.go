@@ -66,6 +66,9 @@ func New(s *store.Store, cat *assets.Catalog, opts ...Option) *Engine {
 		o(e)
 	}
 	e.users.init()
+	if s != nil {
+		e.changes.watch = s.Watch
+	}
 	return e
 }
 
@@ -119,6 +122,9 @@ func (e *Engine) launch(ctx context.Context, l *Live, rec *store.Recorder, spec 
 	}
 	go func() {
 		defer close(l.done)
+		// Where it trains, for a shared store's viewers; a run that
+		// cannot record it still trains.
+		e.s.SetRanOn(context.WithoutCancel(ctx), l.ID, thisHost)
 		if opts.Ready != nil {
 			opts.Ready(l)
 		}

@@ -106,19 +106,26 @@ func (e *Engine) stop(ctx context.Context, id, actor string) error {
 }
 
 // Subscribe returns a channel that receives a value (and holds at most
-// one) whenever the runs this engine records may have changed: one started,
-// resumed, branched, queued or ended here, or was deleted, renamed,
-// retagged or stopped through the engine. Runs that other processes change
-// are not announced: a viewer of a shared store also reads it again from
-// time to time. The channel is closed when ctx is done.
+// one) whenever the stored runs may have changed: one started, resumed,
+// branched, queued or ended here, or was deleted, renamed, retagged or
+// stopped through the engine, or changed by another process, which the
+// store learns of by itself (see store.Store.Watch: on PostgreSQL by
+// notifications, on SQLite by a cheap check every second). A value also
+// comes soon after subscribing and after the store's connection for
+// notifications came back: the subscriber then reads again everything it
+// shows. On PostgreSQL nothing is sent to the database while nothing
+// changes. The channel is closed when ctx is done.
 func (e *Engine) Subscribe(ctx context.Context) <-chan struct{} {
 	return e.changes.subscribe(ctx)
 }
 
 // changes is the engine's change feed. Its fields are guarded by mu.
+// While it has subscribers it follows the store's watch, if any.
 type changes struct {
-	mu   sync.Mutex
-	subs map[chan struct{}]struct{}
+	mu    sync.Mutex
+	subs  map[chan struct{}]struct{}
+	watch func(context.Context) <-chan struct{}
+	stop  context.CancelFunc // the store watch's, while followed
 }
 
 func (c *changes) subscribe(ctx context.Context) <-chan struct{} {
@@ -128,12 +135,26 @@ func (c *changes) subscribe(ctx context.Context) <-chan struct{} {
 		c.subs = map[chan struct{}]struct{}{}
 	}
 	c.subs[ch] = struct{}{}
+	if c.watch != nil && c.stop == nil {
+		wctx, stop := context.WithCancel(context.Background())
+		c.stop = stop
+		w := c.watch(wctx)
+		go func() {
+			for range w {
+				c.notify()
+			}
+		}()
+	}
 	c.mu.Unlock()
 	context.AfterFunc(ctx, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		delete(c.subs, ch)
 		close(ch)
+		if len(c.subs) == 0 && c.stop != nil {
+			c.stop()
+			c.stop = nil
+		}
 	})
 	return ch
 }
