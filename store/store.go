@@ -181,7 +181,7 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	for i := 0; i < attempts; i++ {
 		err = s.tryTx(ctx, fn)
 		if err == nil || !isBusy(err) {
-			return err
+			return storageError(err)
 		}
 		select {
 		case <-ctx.Done():
