@@ -116,6 +116,15 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX run_tags_tag ON run_tags (tag)`,
 	},
+	// issue 21: the process that owns a live run (host, boot and pid
+	// namespace, pid, start time), so that a reader on the same machine
+	// sees at once that it is gone; see Process.
+	{
+		`ALTER TABLE runs ADD COLUMN owner_host TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE runs ADD COLUMN owner_boot TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE runs ADD COLUMN owner_pid BIGINT NOT NULL DEFAULT 0`,
+		`ALTER TABLE runs ADD COLUMN owner_start BIGINT NOT NULL DEFAULT 0`,
+	},
 }
 
 // migrate brings the schema up to the newest version this build knows. It is

@@ -117,10 +117,13 @@ func (s *Store) StartResume(ctx context.Context, id string, build func(ResumePoi
 // after the store was opened), and the run is read again.
 func (s *Store) resumable(ctx context.Context, run Run) (Run, error) {
 	if run.Status.Live() {
-		left := s.grace - s.now().Sub(run.Heartbeat)
-		if left > 0 {
+		l, err := s.Liveness(ctx, run)
+		if err != nil {
+			return run, fmt.Errorf("resume %s: %w", run.ID, err)
+		}
+		if l.Status.Live() {
 			return run, fmt.Errorf("resume %s: %w: it is %s, its heartbeat %s old; stop it first, or, if its process is gone, wait %d s until its heartbeat is stale",
-				run.ID, ErrLive, run.Status, s.now().Sub(run.Heartbeat).Round(time.Second), int(math.Ceil(left.Seconds())))
+				run.ID, ErrLive, run.Status, l.Age.Round(time.Second), int(math.Ceil(l.Left.Seconds())))
 		}
 		if _, err := s.MarkStale(ctx); err != nil {
 			return run, fmt.Errorf("resume %s: %w", run.ID, err)
@@ -211,10 +214,13 @@ func (s *Store) hasMetric(ctx context.Context, run, name string, step int64) (bo
 // or failed on I/O, so that of two processes resuming it at once only one goes on,
 // and clears a stop request that ended it.
 func (s *Store) claim(ctx context.Context, id string) error {
+	p := self()
 	res, err := s.exec(ctx, `UPDATE runs SET status = 'running', error = '', heartbeat_ms = ?,
-		finished_ms = NULL, stop_requested = FALSE
+		finished_ms = NULL, stop_requested = FALSE,
+		owner_host = ?, owner_boot = ?, owner_pid = ?, owner_start = ?
 		WHERE id = ? AND (status IN ('interrupted', 'stopped', 'queued')
-			OR (status = 'failed' AND error LIKE ?))`, ms(s.now()), id, ioFailurePrefix+"%")
+			OR (status = 'failed' AND error LIKE ?))`, ms(s.now()), p.Host, p.Boot, p.PID, p.Start,
+		id, ioFailurePrefix+"%")
 	if err != nil {
 		return fmt.Errorf("resume %s: %w", id, err)
 	}
