@@ -731,6 +731,15 @@ func (r *runner) resume(c *Checkpoint) error {
 	r.best = c.Best
 	r.from = c.Step
 	if c.Step == r.total {
+		// Nothing left to train, but the run still ends with its last
+		// checkpoint, the uninterrupted run's: the last stage's blocks and
+		// optimizer state.
+		if err := r.enterStage(len(r.plan.Stages)-1, c.Step); err != nil {
+			return fmt.Errorf("resume: %w", err)
+		}
+		if err := r.opt.LoadState(c.Optimizer); err != nil {
+			return fmt.Errorf("resume: %w", err)
+		}
 		return nil
 	}
 	// Enter the stage of the next step without reporting it as new when it
