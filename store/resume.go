@@ -103,7 +103,13 @@ func (s *Store) StartResume(ctx context.Context, id string, build func(ResumePoi
 		return nil, trainer.Spec{}, pt, err
 	}
 	if pt.State != nil {
-		opts = append(slices.Clip(opts), ResumeFrom(pt.State.Loop, pt.Step()))
+		// Rewinding to step 0 forgets the metrics of step 0 too (see
+		// rewind): the resumed run writes them again.
+		stored := pt.Step()
+		if stored == 0 {
+			stored = -1
+		}
+		opts = append(slices.Clip(opts), ResumeFrom(pt.State.Loop, stored))
 	}
 	rec, err := s.Record(ctx, run.ID, opts...)
 	if err != nil {
