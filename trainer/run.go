@@ -770,8 +770,8 @@ func (r *runner) resume(c *Checkpoint) error {
 // stopping reports whether the run's context is cancelled.
 func (r *runner) stopping() bool { return r.ctx != nil && r.ctx.Err() != nil }
 
-// failStatus is the status a run ends with after err: stopped when the
-// context was cancelled (an evaluation cut short), failed otherwise.
+// failStatus is the status a run ends with after err: stopped when err is
+// the context's cancellation, failed otherwise.
 func (r *runner) failStatus(err error) Status {
 	if r.stopping() && errors.Is(err, r.ctx.Err()) {
 		return StatusStopped
