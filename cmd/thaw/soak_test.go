@@ -62,7 +62,9 @@ func TestSignalSoak(t *testing.T) {
 		took      time.Duration // the reference's wall time
 		dir       string        // the store the soak's runs of it go to
 		current   string        // the run being taken to its end, if any
+		signalled bool          // whether a signal reached the current run
 		completed int
+		resumed   int // of the completed runs, those a signal had reached
 	}
 	var js []*soakJob
 	for i, args := range jobs {
@@ -114,6 +116,7 @@ func TestSignalSoak(t *testing.T) {
 			werr = <-exited
 			sent++
 			count[sig]++
+			j.signalled = true
 		}
 		code := exitCodeOf(werr)
 		if ee, ok := werr.(*exec.ExitError); ok && !ee.Exited() {
@@ -136,7 +139,10 @@ func TestSignalSoak(t *testing.T) {
 				t.Errorf("run %s, done after signals: %v", r.ID, err)
 			}
 			j.completed++
-			j.current = ""
+			if j.signalled {
+				j.resumed++
+			}
+			j.current, j.signalled = "", false
 		case r.Status == trainer.StatusStopped || r.Status == trainer.StatusInterrupted || r.Status.Live():
 			// Live: killed before it knew; its process is gone, which the
 			// next thaw resume sees at once.
@@ -160,13 +166,15 @@ func TestSignalSoak(t *testing.T) {
 		}
 		st.Close()
 		j.completed++
+		j.resumed++
 	}
-	done := 0
+	done, resumed := 0, 0
 	for _, j := range js {
 		done += j.completed
+		resumed += j.resumed
 	}
-	t.Logf("%d signals (%d SIGKILL, %d SIGTERM, %d SIGINT) over %d processes; %d runs done and compared with their references",
-		count[syscall.SIGKILL]+count[syscall.SIGTERM]+count[syscall.SIGINT], count[syscall.SIGKILL], count[syscall.SIGTERM], count[syscall.SIGINT], lives, done)
+	t.Logf("%d signals (%d SIGKILL, %d SIGTERM, %d SIGINT) over %d processes; %d runs done and compared with their references, %d of them after signals",
+		count[syscall.SIGKILL]+count[syscall.SIGTERM]+count[syscall.SIGINT], count[syscall.SIGKILL], count[syscall.SIGTERM], count[syscall.SIGINT], lives, done, resumed)
 }
 
 func soakEnv(t *testing.T, name string, def int) int {
