@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"io"
 	"math"
 	"sync/atomic"
 	"testing"
@@ -130,5 +131,60 @@ func TestWriteFailureStopsRun(t *testing.T) {
 	r, _ := s.Run(ctx, run.ID)
 	if r.Status != trainer.StatusFailed || r.Error == "" {
 		t.Errorf("stored run %s %q, want failed with the write's error", r.Status, r.Error)
+	}
+}
+
+// TestRewindKeepsNewestBest: a process killed between saving a new best
+// checkpoint and deleting the older one leaves both; resuming keeps the
+// newest only, as an uninterrupted run does.
+func TestRewindKeepsNewestBest(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t)
+	run := stoppedRun(t, s, 12)
+	cs, err := s.Checkpoints(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var best, last Checkpoint
+	for _, c := range cs {
+		switch c.Kind {
+		case KindBest:
+			best = c
+		case KindLast:
+			last = c
+		}
+	}
+	if best.ID == "" || best.Step < 2 {
+		t.Fatalf("no best checkpoint past step 1: %+v", cs)
+	}
+	state, err := s.LoadCheckpoint(ctx, best.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The older one the killed process did not get to delete.
+	old, err := s.SaveCheckpoint(ctx, run.ID, CheckpointMeta{Step: 1, Stage: 0, Kind: KindBest}, func(w io.Writer) error {
+		return EncodeCheckpoint(w, state)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.rewind(ctx, run.ID, last.Step); err != nil {
+		t.Fatal(err)
+	}
+	cs, err = s.Checkpoints(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bests []int64
+	for _, c := range cs {
+		if c.Kind == KindBest {
+			bests = append(bests, c.Step)
+		}
+		if c.ID == old.ID {
+			t.Errorf("the older best checkpoint at step 1 is still there")
+		}
+	}
+	if len(bests) != 1 || bests[0] != best.Step {
+		t.Errorf("best checkpoints at steps %v, want only %d", bests, best.Step)
 	}
 }

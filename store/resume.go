@@ -247,7 +247,8 @@ func (s *Store) claim(ctx context.Context, id string) error {
 
 // rewind forgets what run recorded after step: metrics, stage boundaries,
 // and best and last checkpoints (stage-end ones stay: branches may start
-// from them, and the resumed run saves them again with the same id).
+// from them, and the resumed run saves them again with the same id), and
+// any best or last checkpoint that a newer one of its kind replaces.
 func (s *Store) rewind(ctx context.Context, run string, step int64) error {
 	from := step + 1
 	if step == 0 {
@@ -270,8 +271,18 @@ func (s *Store) rewind(ctx context.Context, run string, step int64) error {
 	if err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}
+	// Of the best and last checkpoints up to step, only the newest of each
+	// kind stays, as the recorder's retention keeps them: a process killed
+	// between saving a new one and deleting the older one left both, and
+	// the resumed run may never save another to delete it.
+	newest := map[Kind]Checkpoint{}
 	for _, c := range cs {
-		if c.Step > step && c.Kind != KindStageEnd {
+		if n, ok := newest[c.Kind]; !c.Bad && c.Step <= step && (!ok || c.Step > n.Step) {
+			newest[c.Kind] = c
+		}
+	}
+	for _, c := range cs {
+		if c.Kind != KindStageEnd && (c.Step > step || (!c.Bad && c.ID != newest[c.Kind].ID)) {
 			if err := s.DeleteCheckpoint(ctx, c.ID); err != nil {
 				return fmt.Errorf("resume: %w", err)
 			}
