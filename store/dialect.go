@@ -186,6 +186,17 @@ func isDBFull(err error) bool {
 	return false
 }
 
+// isDiskFull reports whether err is the database's "disk is full": it
+// could not grow its file or its log (SQLite's SQLITE_FULL, PostgreSQL's
+// disk_full), a narrower case than isDBFull's.
+func isDiskFull(err error) bool {
+	var e *sqlite.Error
+	if errors.As(err, &e) {
+		return e.Code()&0xff == sqlite3.SQLITE_FULL
+	}
+	return pgCode(err) == "53100"
+}
+
 // pgCode returns PostgreSQL's SQLSTATE of err, or "" when err is not an
 // error from the server.
 func pgCode(err error) string {

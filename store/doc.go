@@ -17,7 +17,9 @@
 // Writers wait for each other (busy timeout, then a retry of the whole
 // transaction), so "database is locked" does not reach callers in normal
 // use. A process that runs a run calls [Store.Heartbeat] every few seconds;
-// a run whose heartbeats stop is declared interrupted by the next [Open].
+// a run whose heartbeats stop is declared interrupted by the next [Open],
+// and at once when its process, recorded with the run, ran on the same
+// machine and is gone (see [Judge]).
 //
 // Checkpoint files are written atomically (temporary file, fsync, rename,
 // fsync of the folder) before their row is inserted, so a recorded

@@ -34,20 +34,22 @@ type Liveness struct {
 
 // Judge applies the liveness rule to run r at time now, which must come
 // from the clock the heartbeats were written by (see [Store.Now]), with a
-// grace period of grace: a running or paused run whose heartbeat is grace
-// or more old is interrupted, and one whose heartbeat is older than the
-// doubt period ([DefaultDoubt], at most grace/2) is doubtful. Any other
-// run keeps its stored status. Judge writes nothing; [Store.MarkStale]
-// makes the same judgement permanent. A check of the owning process (its
-// host, boot and pid, once runs record them) belongs here, so that every
-// reader and every check of the store keeps applying one rule.
+// grace period of grace: a running or paused run is interrupted when its
+// owning process ran on this machine, in this boot and pid namespace, and
+// is gone (its pid free, or held by a process that started at another
+// time; see [Run.Process]), or else when its heartbeat is grace or more
+// old; one whose heartbeat is older than the doubt period ([DefaultDoubt],
+// at most grace/2) is doubtful. Any other run keeps its stored status.
+// Judge writes nothing (it reads /proc on Linux); [Store.MarkStale] makes
+// the same judgement permanent. Every reader and every check of the store
+// applies this one rule.
 func Judge(r Run, now time.Time, grace time.Duration) Liveness {
 	l := Liveness{Status: r.Status}
 	if !r.Status.Live() {
 		return l
 	}
 	l.Age = max(now.Sub(r.Heartbeat), 0)
-	if stale(r.Heartbeat, now, grace) {
+	if stale(r.Heartbeat, now, grace) || r.Process.gone() {
 		l.Status = trainer.StatusInterrupted
 		return l
 	}
@@ -59,13 +61,6 @@ func Judge(r Run, now time.Time, grace time.Duration) Liveness {
 // stale is the rule itself: the heartbeat is grace or more old.
 func stale(heartbeat, now time.Time, grace time.Duration) bool {
 	return !heartbeat.After(now.Add(-grace))
-}
-
-// staleCutoff is the rule as SQL needs it: a live run is stale when its
-// heartbeat_ms is at most the cutoff. Heartbeats are whole milliseconds,
-// so comparing them with the cutoff rounded down agrees with stale.
-func staleCutoff(now time.Time, grace time.Duration) int64 {
-	return ms(now.Add(-grace))
 }
 
 // String says the status as a viewer shows it: "running", "interrupted?

@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,4 +87,107 @@ func testSkewedNodeStaysLive(t *testing.T, at place) {
 	if stale, err := s.MarkStale(ctx); err != nil || len(stale) != 0 {
 		t.Errorf("MarkStale = %v, %v; want none", stale, err)
 	}
+}
+
+// deadProcess returns a process of this machine that has ended: a child
+// started and waited for, whose pid is then free (or, rarely, another
+// process's, with another start time).
+func deadProcess(t *testing.T) Process {
+	t.Helper()
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Skip(err)
+	}
+	p := self()
+	p.PID = cmd.Process.Pid
+	start, ok := startTime(strconv.Itoa(p.PID))
+	cmd.Wait()
+	if !ok {
+		start = p.Start // it ended before its start was read: any time will do
+	}
+	p.Start = start
+	return p
+}
+
+// Judge's check of the owning process: a live run whose process ran here
+// and is gone is interrupted at once, heartbeat fresh or not; one of a
+// process that lives, or of another machine, boot or pid namespace, waits
+// for its heartbeat to go stale.
+func TestJudgeOwnerProcess(t *testing.T) {
+	if self().Boot == "" {
+		t.Skip("this system does not tell its boot id, pid namespace or process start times")
+	}
+	beat := time.Now()
+	me := self()
+	reused := me
+	reused.Start++ // this pid, another process
+	otherHost, otherBoot := deadProcess(t), deadProcess(t)
+	otherHost.Host += "-elsewhere"
+	otherBoot.Boot = "another boot"
+	tests := []struct {
+		name string
+		p    Process
+		want Status
+	}{
+		{"this process", me, trainer.StatusRunning},
+		{"gone", deadProcess(t), trainer.StatusInterrupted},
+		{"pid reused", reused, trainer.StatusInterrupted},
+		{"another host", otherHost, trainer.StatusRunning},
+		{"another boot or namespace", otherBoot, trainer.StatusRunning},
+		{"not recorded", Process{}, trainer.StatusRunning},
+	}
+	for _, tt := range tests {
+		for _, st := range []Status{trainer.StatusRunning, trainer.StatusPaused} {
+			got := Judge(Run{Status: st, Heartbeat: beat, Process: tt.p}, beat, DefaultGrace)
+			want := tt.want
+			if want == trainer.StatusRunning {
+				want = st
+			}
+			if got.Status != want {
+				t.Errorf("%s, %s: %s, want %s", tt.name, st, got.Status, want)
+			}
+		}
+	}
+}
+
+// A run whose process is gone is interrupted at once for MarkStale and
+// resume, with the store's usual grace: no 30 s wait.
+func TestGoneOwnerResumesAtOnce(t *testing.T) {
+	if self().Boot == "" {
+		t.Skip("this system does not tell its boot id, pid namespace or process start times")
+	}
+	ctx := context.Background()
+	s := mustOpen(t)
+	run := createRun(t, s, "orphan")
+	if got := s.runProcess(t, run.ID); got != self() {
+		t.Fatalf("a new run's process: %+v, want this one, %+v", got, self())
+	}
+	dead := deadProcess(t)
+	if _, err := s.db.Exec(`UPDATE runs SET owner_pid = ?, owner_start = ? WHERE id = ?`, dead.PID, dead.Start, run.ID); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := s.MarkStale(ctx)
+	if err != nil || len(ids) != 1 || ids[0] != run.ID {
+		t.Fatalf("MarkStale = %v, %v; want the orphan", ids, err)
+	}
+	r, _ := s.Run(ctx, run.ID)
+	if r.Status != trainer.StatusInterrupted || !strings.Contains(r.Error, "is gone") {
+		t.Errorf("stored %s %q, want interrupted, its process gone", r.Status, r.Error)
+	}
+	build := func(ResumePoint) (trainer.Spec, error) { return trainSpec(t, 1, 0), nil }
+	if _, err := s.Resume(ctx, run.ID, build, nil); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if got := s.runProcess(t, run.ID); got != self() {
+		t.Errorf("the resumed run's process: %+v, want this one", got)
+	}
+}
+
+func (s *Store) runProcess(t *testing.T, id string) Process {
+	t.Helper()
+	r, err := s.Run(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Process
 }

@@ -118,6 +118,10 @@ var migrations = [][]string{
 	},
 	// 3: this release's schema changes, together in one migration.
 	//
+	// issue 21: the process that owns a live run (host, boot and pid
+	// namespace, pid, start time), so that a reader on the same machine
+	// sees at once that it is gone; see Process.
+	//
 	// issue 24: where a run ran (Run.RanOn: the host, and the Slurm or
 	// Kubernetes job when there is one), and on PostgreSQL the NOTIFY
 	// triggers that tell viewers in other processes that runs changed
@@ -168,6 +172,10 @@ var migrations = [][]string{
 		pgOnly + pgRunsNotifyTrigger,
 		pgOnly + pgMetricsNotifyFunc,
 		pgOnly + pgMetricsNotifyTrigger,
+		`ALTER TABLE runs ADD COLUMN owner_host TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE runs ADD COLUMN owner_boot TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE runs ADD COLUMN owner_pid BIGINT NOT NULL DEFAULT 0`,
+		`ALTER TABLE runs ADD COLUMN owner_start BIGINT NOT NULL DEFAULT 0`,
 	},
 }
 

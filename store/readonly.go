@@ -133,7 +133,7 @@ func writableMode(dir string) bool {
 // with [Open] where the store can be written, so that a crashed run is
 // recovered and shown as interrupted, and with [OpenReadOnly] where it
 // cannot: a folder whose mode bits forbid writing, or where Open fails for
-// lack of permission or on a read-only file system. [Store.ReadOnly] says
+// lack of permission, on a read-only file system or on a full disk. [Store.ReadOnly] says
 // which. It returns an error wrapping [ErrNotFound] when dir holds no store
 // and cannot get one, and Open's or OpenReadOnly's other errors.
 func OpenForReading(dir string, opts ...Option) (*Store, error) {
@@ -141,7 +141,7 @@ func OpenForReading(dir string, opts ...Option) (*Store, error) {
 		return OpenReadOnly(dir, opts...)
 	}
 	s, err := Open(dir, opts...)
-	if err != nil && (errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS)) {
+	if err != nil && (errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.ENOSPC)) {
 		return OpenReadOnly(dir, opts...)
 	}
 	return s, err

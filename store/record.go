@@ -36,11 +36,20 @@ const maxBatch = 4096
 // memory. Nothing queued is dropped: Checkpoint, Flush, Finish and Close
 // wait for the queue to drain.
 //
-// A failed write does not panic and does not stop the run by itself: the
-// first error is kept and returned by [Recorder.Err] and by Finish. The
-// next Checkpoint, though, fails with it, which fails the run: a
+// A failed write does not panic: the first error is kept and returned by
+// [Recorder.Err] and by Finish, and the next Checkpoint fails with it (a
 // checkpoint promises that everything reported before it is stored, and
-// resuming from it would otherwise leave a hole in the curves.
+// resuming from it would otherwise leave a hole in the curves). A run
+// trained through [Recorder.Train] stops at its next step and ends failed
+// with that error, resumable when it is an I/O failure (a full disk): a
+// run that went on would only lose more.
+//
+// What the store keeps of a run is the same bits for every run of the same
+// seed and plan, resumed or not: the training loss of every step, every
+// evaluation, and the per-step numbers (learning rate, epoch, block
+// diagnostics, throughput) at the steps of evaluations and stage starts.
+// Reports made because time passed reach viewers only (their steps depend
+// on the machine's speed), and so does the final report of a stopped run.
 type Recorder struct {
 	s     *Store
 	ctx   context.Context // without cancellation: the last writes must land
@@ -61,6 +70,7 @@ type Recorder struct {
 	failure error         // first write or heartbeat error
 	other   error         // first error that does not endanger resuming
 	closed  bool
+	onFail  func(error) // called once with failure; set by Train
 
 	stop chan struct{} // closed by close
 	done sync.WaitGroup
@@ -162,11 +172,12 @@ func (r *Recorder) Run() string { return r.run }
 
 // Report queues what p says for the store: the training loss of every step
 // in p.Losses (at step FirstStep+i+1, the count of completed steps), the
-// validation loss and accuracy and the source accuracy when measured, and
-// once per step the learning rate, the epoch, the throughput and the block
-// diagnostics (drift of every block; gradient norm, update ratio and
-// learning rate of the blocks that were updated). A stage start is stored
-// as a stage, a change between running and paused as the run's status.
+// validation loss and accuracy and the source accuracy when measured, and,
+// for an evaluation or a stage start, once per step the learning rate, the
+// epoch, the throughput and the block diagnostics (drift of every block;
+// gradient norm, update ratio and learning rate of the blocks that were
+// updated). A stage start is stored as a stage, a change between running
+// and paused as the run's status.
 // Report is safe to call from one goroutine at a time, the trainer's.
 func (r *Recorder) Report(p trainer.Progress) {
 	stage := max(p.Stage, 0)
@@ -189,8 +200,10 @@ func (r *Recorder) Report(p trainer.Progress) {
 	// Several reports can share a step (an evaluation, then the next
 	// stage); their diagnostics are the same, so the first one is kept
 	// rather than rewritten. The report at step 0 gives every curve of
-	// drift its starting point, 0.
-	if step != r.scalarStep {
+	// drift its starting point, 0. Reports due to the clock, and a stopped
+	// run's last one, are left out: an uninterrupted run of the same seed
+	// makes them at other steps (see Recorder).
+	if (p.Event == trainer.EventEval || p.Event == trainer.EventStage) && step != r.scalarStep {
 		r.scalarStep = step
 		add(trainer.MetricEpoch, p.Epoch)
 		if p.SamplesPerSec > 0 {
@@ -321,15 +334,21 @@ func (r *Recorder) fatal() error {
 	return r.failure
 }
 
-// fail keeps the first error; fatal ones make the next Checkpoint fail.
+// fail keeps the first error; fatal ones make the next Checkpoint fail and
+// stop the run that Train trains.
 func (r *Recorder) fail(err error, fatal bool) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	var stop func(error)
 	switch {
 	case fatal && r.failure == nil:
 		r.failure = err
+		stop = r.onFail
 	case !fatal && r.other == nil:
 		r.other = err
+	}
+	r.mu.Unlock()
+	if stop != nil {
+		stop(err)
 	}
 }
 
@@ -518,16 +537,32 @@ func (s *Store) Train(ctx context.Context, id string, spec trainer.Spec, report 
 // Train runs spec and records it, as [Store.Train] does, with a recorder
 // already started: trainer.Run with the recorder's Report (followed by
 // report, when not nil) and Checkpoint (spec.Checkpoint is replaced), then
-// Finish. It returns the run's result and its error; when the run
-// succeeded but recording failed, the recording error.
+// Finish. The first failed write stops the run before its next step; it
+// then ends failed with the write's error (see [IOFailure] for when it
+// resumes), whatever the trainer made of the stop. It returns the run's
+// result and its error; when the run succeeded but recording failed, the
+// recording error.
 func (r *Recorder) Train(ctx context.Context, spec trainer.Spec, report func(trainer.Progress)) (trainer.Result, error) {
 	spec.Checkpoint = r.Checkpoint
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	r.mu.Lock()
+	if r.failure != nil {
+		cancel(r.failure)
+	}
+	r.onFail = cancel
+	r.mu.Unlock()
 	res, err := trainer.Run(ctx, spec, func(p trainer.Progress) {
 		r.Report(p)
 		if report != nil {
 			report(p)
 		}
 	})
+	if ferr := r.fatal(); ferr != nil && res.Status != trainer.StatusDiverged && res.Status != trainer.StatusFailed {
+		// Stopped (or ended) because the store could not keep up: the run
+		// failed, and says why.
+		res.Status, err = trainer.StatusFailed, ferr
+	}
 	if ferr := r.Finish(res, err); ferr != nil && err == nil {
 		err = ferr
 	}

@@ -51,30 +51,43 @@ func (s *Store) MarkStale(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mark stale runs: %w", err)
 	}
-	cutoff := staleCutoff(now, s.grace)
 	var ids []string
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		ids = ids[:0]
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM runs
-			WHERE status IN ('running', 'paused') AND heartbeat_ms <= ?`, cutoff)
+		var live int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM runs
+			WHERE status IN ('running', 'paused')`).Scan(&live); err != nil || live == 0 {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT `+runColumns+` FROM runs
+			WHERE status IN ('running', 'paused')`)
 		if err != nil {
 			return err
 		}
+		var why []string
 		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
+			r, err := scanRun(rows)
+			if err != nil {
 				rows.Close()
 				return err
 			}
-			ids = append(ids, id)
+			if Judge(r, now, s.grace).Status.Live() {
+				continue
+			}
+			ids = append(ids, r.ID)
+			text := "no heartbeat from its process"
+			if r.Process.gone() {
+				text = fmt.Sprintf("its process (pid %d on %s) is gone", r.Process.PID, r.Process.Host)
+			}
+			why = append(why, text)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		for _, id := range ids {
+		for i, id := range ids {
 			if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = 'interrupted', finished_ms = ?,
-				error = 'no heartbeat from its process' WHERE id = ?`, ms(now), id); err != nil {
+				error = ? WHERE id = ?`, ms(now), why[i], id); err != nil {
 				return err
 			}
 		}

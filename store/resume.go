@@ -103,7 +103,13 @@ func (s *Store) StartResume(ctx context.Context, id string, build func(ResumePoi
 		return nil, trainer.Spec{}, pt, err
 	}
 	if pt.State != nil {
-		opts = append(slices.Clip(opts), ResumeFrom(pt.State.Loop, pt.Step()))
+		// Rewinding to step 0 forgets the metrics of step 0 too (see
+		// rewind): the resumed run writes them again.
+		stored := pt.Step()
+		if stored == 0 {
+			stored = -1
+		}
+		opts = append(slices.Clip(opts), ResumeFrom(pt.State.Loop, stored))
 	}
 	rec, err := s.Record(ctx, run.ID, opts...)
 	if err != nil {
@@ -117,11 +123,13 @@ func (s *Store) StartResume(ctx context.Context, id string, build func(ResumePoi
 // after the store was opened), and the run is read again.
 func (s *Store) resumable(ctx context.Context, run Run) (Run, error) {
 	if run.Status.Live() {
-		age := s.stamp(ctx).Sub(run.Heartbeat)
-		left := s.grace - age
-		if left > 0 {
+		l, err := s.Liveness(ctx, run)
+		if err != nil {
+			return run, fmt.Errorf("resume %s: %w", run.ID, err)
+		}
+		if l.Status.Live() {
 			return run, fmt.Errorf("resume %s: %w: it is %s, its heartbeat %s old; stop it first, or, if its process is gone, wait %d s until its heartbeat is stale",
-				run.ID, ErrLive, run.Status, age.Round(time.Second), int(math.Ceil(left.Seconds())))
+				run.ID, ErrLive, run.Status, l.Age.Round(time.Second), int(math.Ceil(l.Left.Seconds())))
 		}
 		if _, err := s.MarkStale(ctx); err != nil {
 			return run, fmt.Errorf("resume %s: %w", run.ID, err)
@@ -212,10 +220,13 @@ func (s *Store) hasMetric(ctx context.Context, run, name string, step int64) (bo
 // or failed on I/O, so that of two processes resuming it at once only one goes on,
 // and clears a stop request that ended it.
 func (s *Store) claim(ctx context.Context, id string) error {
+	p := self()
 	res, err := s.exec(ctx, `UPDATE runs SET status = 'running', error = '', heartbeat_ms = ?,
-		finished_ms = NULL, stop_requested = FALSE, stop_reason = ''
+		finished_ms = NULL, stop_requested = FALSE, stop_reason = '',
+		owner_host = ?, owner_boot = ?, owner_pid = ?, owner_start = ?
 		WHERE id = ? AND (status IN ('interrupted', 'stopped', 'queued')
-			OR (status = 'failed' AND error LIKE ?))`, ms(s.stamp(ctx)), id, ioFailurePrefix+"%")
+			OR (status = 'failed' AND error LIKE ?))`, ms(s.stamp(ctx)), p.Host, p.Boot, p.PID, p.Start,
+		id, ioFailurePrefix+"%")
 	if err != nil {
 		return fmt.Errorf("resume %s: %w", id, err)
 	}
@@ -236,7 +247,8 @@ func (s *Store) claim(ctx context.Context, id string) error {
 
 // rewind forgets what run recorded after step: metrics, stage boundaries,
 // and best and last checkpoints (stage-end ones stay: branches may start
-// from them, and the resumed run saves them again with the same id).
+// from them, and the resumed run saves them again with the same id), and
+// any best or last checkpoint that a newer one of its kind replaces.
 func (s *Store) rewind(ctx context.Context, run string, step int64) error {
 	from := step + 1
 	if step == 0 {
@@ -259,8 +271,18 @@ func (s *Store) rewind(ctx context.Context, run string, step int64) error {
 	if err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}
+	// Of the best and last checkpoints up to step, only the newest of each
+	// kind stays, as the recorder's retention keeps them: a process killed
+	// between saving a new one and deleting the older one left both, and
+	// the resumed run may never save another to delete it.
+	newest := map[Kind]Checkpoint{}
 	for _, c := range cs {
-		if c.Step > step && c.Kind != KindStageEnd {
+		if n, ok := newest[c.Kind]; !c.Bad && c.Step <= step && (!ok || c.Step > n.Step) {
+			newest[c.Kind] = c
+		}
+	}
+	for _, c := range cs {
+		if c.Kind != KindStageEnd && (c.Step > step || (!c.Bad && c.ID != newest[c.Kind].ID)) {
 			if err := s.DeleteCheckpoint(ctx, c.ID); err != nil {
 				return fmt.Errorf("resume: %w", err)
 			}

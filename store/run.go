@@ -74,6 +74,11 @@ type Run struct {
 	// scheduler's job when there is one (see [Store.SetRanOn]); empty
 	// before it first starts.
 	RanOn string
+
+	// Process is the process that last owned the run live: the one that
+	// created, resumed or records it. Zero for a run no process has owned
+	// since the schema recorded it.
+	Process Process
 }
 
 // StopShutdown is the [Run.StopReason] of a run that the shutdown of the
@@ -83,7 +88,8 @@ const StopShutdown = "shutdown"
 
 const runColumns = `id, name, parent_run_id, parent_checkpoint_id, model, model_hash,
 	dataset, dataset_hash, plan, seed, version, status, created_ms, heartbeat_ms,
-	finished_ms, error, owner, parent_step, stop_requested, stop_reason, ran_on`
+	finished_ms, error, owner, parent_step, stop_requested, stop_reason, ran_on,
+	owner_host, owner_boot, owner_pid, owner_start`
 
 // scanRun reads a row of runColumns; the tags are read apart, by withTags.
 func scanRun(row interface{ Scan(...any) error }) (Run, error) {
@@ -95,7 +101,8 @@ func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 	var finished sql.NullInt64
 	err := row.Scan(&r.ID, &r.Name, &parent, &parentCk, &r.Model, &r.ModelHash,
 		&r.Dataset, &r.DatasetHash, &plan, &r.Seed, &r.Version, &r.Status,
-		&created, &heartbeat, &finished, &r.Error, &r.Owner, &parentStep, &r.StopRequested, &r.StopReason, &r.RanOn)
+		&created, &heartbeat, &finished, &r.Error, &r.Owner, &parentStep, &r.StopRequested, &r.StopReason, &r.RanOn,
+		&r.Process.Host, &r.Process.Boot, &r.Process.PID, &r.Process.Start)
 	if err != nil {
 		return Run{}, err
 	}
@@ -145,6 +152,10 @@ func (s *Store) CreateRun(ctx context.Context, r Run) (Run, error) {
 	r.ID = newID(now)
 	r.Created, r.Heartbeat = time.UnixMilli(ms(now)), time.UnixMilli(ms(now))
 	r.Finished, r.Error, r.StopRequested, r.StopReason, r.RanOn = time.Time{}, "", false, "", ""
+	r.Process = Process{}
+	if r.Status == trainer.StatusRunning {
+		r.Process = self()
+	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		if r.ParentCheckpoint != "" {
 			var parent string
@@ -176,10 +187,11 @@ func (s *Store) CreateRun(ctx context.Context, r Run) (Run, error) {
 			r.ParentStep = 0
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO runs (`+runColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '', ?, ?, FALSE, '', '')`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '', ?, ?, FALSE, '', '', ?, ?, ?, ?)`,
 			r.ID, r.Name, nullString(r.ParentRun), nullString(r.ParentCheckpoint),
 			r.Model, r.ModelHash, r.Dataset, r.DatasetHash, string(r.Plan), r.Seed,
-			r.Version, r.Status, ms(now), ms(now), r.Owner, parentStep)
+			r.Version, r.Status, ms(now), ms(now), r.Owner, parentStep,
+			r.Process.Host, r.Process.Boot, r.Process.PID, r.Process.Start)
 		if err != nil {
 			return err
 		}
@@ -530,7 +542,13 @@ func (s *Store) setStatus(ctx context.Context, id string, st Status, errText, st
 	now := ms(s.stamp(ctx))
 	var res sql.Result
 	var err error
-	if !st.Final() {
+	if st.Live() {
+		// Whoever makes a run live owns it.
+		p := self()
+		res, err = s.exec(ctx, `UPDATE runs SET status = ?, error = ?, heartbeat_ms = ?,
+			finished_ms = NULL, owner_host = ?, owner_boot = ?, owner_pid = ?, owner_start = ?
+			WHERE id = ?`, st, errText, now, p.Host, p.Boot, p.PID, p.Start, id)
+	} else if !st.Final() {
 		res, err = s.exec(ctx, `UPDATE runs SET status = ?, error = ?, heartbeat_ms = ?,
 			finished_ms = NULL, stop_reason = '' WHERE id = ?`, st, errText, now, id)
 	} else {

@@ -40,7 +40,8 @@ var (
 )
 
 // DefaultGrace is how long a running run may go without a heartbeat before
-// [Open] or [Store.MarkStale] declares it interrupted. Writers should call
+// [Open] or [Store.MarkStale] declares it interrupted (at once, when its
+// process ran on this machine and is gone; see [Judge]). Writers should call
 // [Store.Heartbeat] several times within it; every few seconds is plenty.
 const DefaultGrace = 30 * time.Second
 
@@ -333,7 +334,7 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	for i := 0; i < attempts; i++ {
 		err = s.tryTx(ctx, fn)
 		if err == nil || !isBusy(err) {
-			return err
+			return storageError(err)
 		}
 		select {
 		case <-ctx.Done():

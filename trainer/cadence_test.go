@@ -3,6 +3,7 @@ package trainer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -417,6 +418,69 @@ func TestResumeAfterEarlyStop(t *testing.T) {
 			!sameTensors(gotW, wantW) || fmt.Sprint(got.Stages) != fmt.Sprint(want.Stages) {
 			t.Errorf("resumed from the %s checkpoint at step %d: %d steps, stages %+v; want %d, %+v",
 				c.Kind, c.Step, got.Steps, got.Stages, want.Steps, want.Stages)
+		}
+	}
+}
+
+// TestStopDuringEvaluationResumes stops a patience plan during each of
+// its evaluations in turn (the stop arrives while the evaluation reports)
+// and resumes from the stop's checkpoint: the evaluation, the best
+// checkpoint it makes and the patience it counts are in that checkpoint,
+// so every resumed run evaluates at the same steps with the same numbers
+// and ends on the uninterrupted run's weights and stages.
+func TestStopDuringEvaluationResumes(t *testing.T) {
+	p := Plan{LR: 1e-12, Patience: 2, Stages: []Stage{
+		{Train: []string{"all"}, Steps: 60, Evals: 20},
+		{Train: []string{"head"}, Steps: 9, Evals: 3, LR: 1e-2},
+		{Train: []string{"all"}, Steps: 60, Evals: 20},
+	}}
+	spec := cadenceSpec(t, p)
+	var full collect
+	want, err := Run(context.Background(), spec, full.report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantW, _ := spec.Model.StateDict()
+	wantEvals := full.evals()
+	for k := range wantEvals {
+		spec := cadenceSpec(t, p)
+		ctx, cancel := context.WithCancel(context.Background())
+		var first collect
+		n := 0
+		var last *Checkpoint
+		spec.Checkpoint = func(c Checkpoint) error { last = &c; return nil }
+		_, err := Run(ctx, spec, func(p Progress) {
+			first.report(p)
+			if p.Event == EventEval {
+				if n == k {
+					cancel()
+				}
+				n++
+			}
+		})
+		cancel()
+		if err == nil {
+			continue // the stop came with the run's last evaluation: it ended
+		}
+		if !errors.Is(err, context.Canceled) || last == nil || last.Kind != CheckpointLast {
+			t.Fatalf("stop at evaluation %d: %v, want context.Canceled and a last checkpoint", k, err)
+		}
+		spec2 := cadenceSpec(t, p)
+		spec2.Resume = last
+		var second collect
+		got, err := Run(context.Background(), spec2, second.report)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotW, _ := spec2.Model.StateDict()
+		evals := append(first.evals(), second.evals()...)
+		same := len(evals) == len(wantEvals)
+		for i := 0; same && i < len(evals); i++ {
+			same = evals[i].Step == wantEvals[i].Step && math.Float64bits(evals[i].ValLoss) == math.Float64bits(wantEvals[i].ValLoss)
+		}
+		if !same || got.Steps != want.Steps || !sameTensors(gotW, wantW) || fmt.Sprint(got.Stages) != fmt.Sprint(want.Stages) {
+			t.Errorf("stopped at evaluation %d (step %d), resumed: %d evaluations, %d steps, stages %+v; want %d, %d, %+v",
+				k, wantEvals[k].Step, len(evals), got.Steps, got.Stages, len(wantEvals), want.Steps, want.Stages)
 		}
 	}
 }

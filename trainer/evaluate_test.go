@@ -387,10 +387,10 @@ func TestTrainCacheLimit(t *testing.T) {
 	}
 }
 
-// TestStopSkipsEvaluation: a run stopped while it evaluates ends without
-// finishing that pass or evaluating again, and says the final evaluation
-// was skipped.
-func TestStopSkipsEvaluation(t *testing.T) {
+// TestStopFinishesGauge: a run stopped before the gauge's first pass
+// finishes that pass (its checkpoint holds the starting value), takes no
+// step, and says the final evaluation was skipped.
+func TestStopFinishesGauge(t *testing.T) {
 	spec := cacheSpec(t, cacheCases[0], "gradual")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -404,23 +404,45 @@ func TestStopSkipsEvaluation(t *testing.T) {
 			passes++
 		}
 	}
-	r, err := newRunner(spec, report)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := r.run(ctx)
+	var last *Checkpoint
+	spec.Checkpoint = func(c Checkpoint) error { last = &c; return nil }
+	res, err := Run(ctx, spec, report)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v, want context.Canceled", err)
 	}
 	if res.Status != StatusStopped || !res.FinalSkipped || res.Steps != 0 || passes != 0 {
 		t.Errorf("status %s, final skipped %v, %d steps, %d evaluations; want stopped, true, 0, 0", res.Status, res.FinalSkipped, res.Steps, passes)
 	}
-	for _, v := range []float64{res.SourceAccBefore, res.FinalValAcc, res.SourceAccAfter} {
+	if math.IsNaN(res.SourceAccBefore) || last == nil || math.IsNaN(last.Loop.SourceAccBefore) {
+		t.Errorf("source acc before %v, in the checkpoint %v; want both measured", res.SourceAccBefore, last)
+	}
+	for _, v := range []float64{res.FinalValAcc, res.SourceAccAfter} {
 		if !math.IsNaN(v) {
 			t.Errorf("a number measured after the stop: %v", res)
 		}
 	}
-	if len(r.ev.caches) != 0 {
-		t.Errorf("a pass cut short left a cache")
+}
+
+// TestResumeMeasuresMissingGauge: a checkpoint without the gauge's
+// starting value (written by a thaw that cut that pass short) gets it on
+// resume, measured on the starting weights.
+func TestResumeMeasuresMissingGauge(t *testing.T) {
+	spec := cacheSpec(t, cacheCases[0], "gradual")
+	var ckpts []Checkpoint
+	spec.Checkpoint = func(c Checkpoint) error { ckpts = append(ckpts, c); return nil }
+	want, err := Run(context.Background(), spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ckpts[0]
+	c.Loop.SourceAccBefore = math.NaN()
+	spec2 := cacheSpec(t, cacheCases[0], "gradual")
+	spec2.Resume = &c
+	got, err := Run(context.Background(), spec2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Float64bits(got.SourceAccBefore) != math.Float64bits(want.SourceAccBefore) {
+		t.Errorf("source acc before %v on resume, %v uninterrupted", got.SourceAccBefore, want.SourceAccBefore)
 	}
 }

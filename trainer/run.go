@@ -179,7 +179,9 @@ type runner struct {
 // the Progress to a channel that drops what a slow viewer cannot take).
 //
 // Run returns ctx.Err() if ctx is cancelled (checked between batches; the
-// run ends as stopped), ErrDiverged if the loss or the weights become
+// run ends as stopped; an evaluation or gauge pass under way finishes
+// first, so that the stop's checkpoint is the uninterrupted run's state at
+// that step), ErrDiverged if the loss or the weights become
 // non-finite (the model is restored to the last weights whose evaluation
 // was finite, or to the starting weights), an error from spec.Checkpoint,
 // or an error describing a spec that cannot run (checked before training).
@@ -248,15 +250,25 @@ func newRunner(spec Spec, report func(Progress)) (*runner, error) {
 
 func (r *runner) run(ctx context.Context) (res Result, err error) {
 	r.started = time.Now()
+	// The evaluator is not given ctx: a stop lets the evaluation and the
+	// gauge of the current step finish, so that the stop's checkpoint
+	// holds them (and the patience they count), as the uninterrupted run
+	// has them at that step. The run stops before its next step.
 	r.ctx = ctx
-	r.ev.ctx = ctx
 	r.base = copyWeights(r.m)
 	r.st = LoopState{BestStep: -1, BestValLoss: math.Inf(1), BestValAcc: math.NaN(), StageBestLoss: math.Inf(1), SourceAccBefore: math.NaN()}
 	if c := r.spec.Resume; c != nil {
-		// The checkpoint holds the gauge's starting value.
+		// The checkpoint holds the gauge's starting value; one written
+		// without it (by a thaw that cut the first gauge pass short on a
+		// stop) gets it now, on the starting weights the model still holds.
+		before := c.Loop.SourceAccBefore
+		if r.gauge() && math.IsNaN(before) {
+			before = r.sourceAccuracy(r.spec.Source)
+		}
 		if err := r.resume(c); err != nil {
 			return Result{Status: StatusFailed}, err
 		}
+		r.st.SourceAccBefore = before
 	} else {
 		// Announce the first stage before the gauge's first pass, so a
 		// viewer hears from the run at once.
@@ -508,7 +520,7 @@ func (r *runner) endStage(step int) error {
 	// evaluation holds it too.
 	r.st.Stages[r.stage].EndStep = step
 	if _, err := r.evaluate(step, 0); err != nil {
-		r.st.Stages[r.stage].EndStep = 0 // not ended: its evaluation was cut short
+		r.st.Stages[r.stage].EndStep = 0 // not ended: its best checkpoint failed
 		return err
 	}
 	return r.checkpoint(CheckpointStageEnd, step)
@@ -526,10 +538,6 @@ func (r *runner) evaluate(step, patience int) (stop bool, err error) {
 	}
 	loss, acc := r.validation()
 	src := r.sourceAccIfGauge()
-	if r.stopping() {
-		// A pass cut short by a stop request measured nothing.
-		return false, r.ctx.Err()
-	}
 	if !math.IsNaN(loss) && !math.IsInf(loss, 0) {
 		r.lastGood = copyWeightsInto(r.lastGood, r.m)
 	}
@@ -572,9 +580,7 @@ func (r *runner) validation() (loss, acc float64) {
 	r.valPasses++
 	n := float64(ds.Len())
 	loss, acc = sum/n, float64(correct)/n
-	if !r.stopping() {
-		r.validated = &valValue{slices.Clone(r.ev.version), loss, acc}
-	}
+	r.validated = &valValue{slices.Clone(r.ev.version), loss, acc}
 	return loss, acc
 }
 
@@ -647,9 +653,6 @@ func (r *runner) sourceAccuracy(ds *Dataset) float64 {
 	}
 	var correct int
 	r.phase("gauge", func() { _, correct = r.ev.pass(ds, r.spec.SourceHead, false) })
-	if r.stopping() {
-		return math.NaN()
-	}
 	acc := float64(correct) / float64(ds.Len())
 	r.gauged[ds] = gaugeValue{acc, slices.Clone(used)}
 	return acc
@@ -729,6 +732,15 @@ func (r *runner) resume(c *Checkpoint) error {
 	r.best = c.Best
 	r.from = c.Step
 	if c.Step == r.total {
+		// Nothing left to train, but the run still ends with its last
+		// checkpoint, the uninterrupted run's: the last stage's blocks and
+		// optimizer state.
+		if err := r.enterStage(len(r.plan.Stages)-1, c.Step); err != nil {
+			return fmt.Errorf("resume: %w", err)
+		}
+		if err := r.opt.LoadState(c.Optimizer); err != nil {
+			return fmt.Errorf("resume: %w", err)
+		}
 		return nil
 	}
 	// Enter the stage of the next step without reporting it as new when it
@@ -759,8 +771,8 @@ func (r *runner) resume(c *Checkpoint) error {
 // stopping reports whether the run's context is cancelled.
 func (r *runner) stopping() bool { return r.ctx != nil && r.ctx.Err() != nil }
 
-// failStatus is the status a run ends with after err: stopped when the
-// context was cancelled (an evaluation cut short), failed otherwise.
+// failStatus is the status a run ends with after err: stopped when err is
+// the context's cancellation, failed otherwise.
 func (r *runner) failStatus(err error) Status {
 	if r.stopping() && errors.Is(err, r.ctx.Err()) {
 		return StatusStopped
