@@ -35,9 +35,9 @@ type RunView struct {
 	// Plan is the plan's name, empty for a run without a job record.
 	Plan string
 	// Config is what the run was started with, as its job record says:
-	// the columns a table of runs compares them by. Zero for a run
-	// without a job record.
-	Config Config
+	// the columns a table of runs compares them by; for a run
+	// without a job record: nil.
+	Config *Config
 	// Step is the last step trained, the step of the newest training
 	// loss; for a branch that has trained nothing yet, its branch point.
 	// TotalSteps is the planned length: every stage's planned steps,
@@ -87,8 +87,8 @@ type Config struct {
 }
 
 // configOf reads the configuration out of a run's job record.
-func configOf(rec store.JobRecord) Config {
-	c := Config{Shots: rec.Job.Shots, Seed: rec.Job.Seed}
+func configOf(rec store.JobRecord) *Config {
+	c := &Config{Shots: rec.Job.Shots, Seed: rec.Job.Seed}
 	if len(rec.Plan.Stages) == 0 {
 		return c
 	}
