@@ -509,11 +509,13 @@ func (r *runsScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		r.confirmDelete = ids
 	case key.Matches(msg, k.Tags):
 		if row := r.current(); row != nil {
-			return r.openPrompt(promptTags, row.run.ID, "tags: ", strings.Join(row.run.Tags, ", "))
+			// Sanitised as shown: the field draws what it holds.
+			return r.openPrompt(promptTags, row.run.ID, "tags: ", strings.Join(row.tags, ", "))
 		}
 	case key.Matches(msg, k.Rename):
 		if row := r.current(); row != nil {
-			return r.openPrompt(promptRename, row.run.ID, "name: ", row.run.Name)
+			// The stored name, not a sweep's task name the table shows.
+			return r.openPrompt(promptRename, row.run.ID, "name: ", termtext.Sanitize(row.run.Name))
 		}
 	case key.Matches(msg, k.Export):
 		return r.exportMarked()
