@@ -92,7 +92,7 @@ func (k ChartKeys) list() []key.Binding {
 // RunsKeys are the Runs screen's keys.
 type RunsKeys struct {
 	Open, Mark, Overlay, Align, Delete, Export, Resume, Filter, Sort,
-	Apply, BackToList key.Binding
+	Tags, Rename, Apply, BackToList key.Binding
 }
 
 // DefaultKeyMap returns the workbench's keys.
@@ -182,6 +182,8 @@ func DefaultKeyMap() KeyMap {
 			Resume:     b("r", "resume", "r"),
 			Filter:     b("/", "filter", "/"),
 			Sort:       b("s", "sort", "s"),
+			Tags:       b("t", "tags", "t"),
+			Rename:     b("R", "rename", "R"),
 			Apply:      b("enter", "apply", "enter"),
 			BackToList: b("esc", "back to the list", "esc"),
 		},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"image/color"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -41,6 +42,7 @@ type runRow struct {
 	view   engine.RunView
 	run    engine.Run // view.Run, as stored; show view.Status, not run.Status
 	name   string     // sanitised
+	tags   []string   // sanitised
 	plan   string
 	parent string // the parent's name, for a branch
 
@@ -74,10 +76,25 @@ type (
 		runs []export.Run
 		err  error
 	}
-	runDeletedMsg struct {
-		id  string
+	runsDeletedMsg struct {
+		ids []string
 		err error
 	}
+	// runEditedMsg says a run's name or tags were saved (what says
+	// which), or why not.
+	runEditedMsg struct {
+		id, what string
+		err      error
+	}
+)
+
+// promptKind is what the Runs screen's text prompt edits.
+type promptKind int
+
+const (
+	promptNone promptKind = iota
+	promptTags
+	promptRename
 )
 
 // sortKeys are the orders `s` cycles through.
@@ -122,28 +139,35 @@ type runsScreen struct {
 	ovAcc       *chart.Chart
 	ovW, ovH    int
 
-	confirmDelete string
+	// prompt edits the tags or the name of run promptID.
+	prompt     textinput.Model
+	promptKind promptKind
+	promptID   string
+
+	// confirmDelete are the runs the open dialog would delete.
+	confirmDelete []string
 	hits          listHits
 }
 
 func newRunsScreen(s *Session) ScreenModel {
 	return &runsScreen{
 		s: s, keys: s.Keys.Runs, marked: map[string]bool{},
-		filter: textInput("/", "name, model, data or status"),
+		filter: textInput("/", "name, model, data, status or tag"),
+		prompt: textInput("", ""),
 		pal:    palette{dark: s.Styles.Dark, noColor: s.Styles.NoColor},
 	}
 }
 
 func (r *runsScreen) Capturing() bool {
-	return r.filterOn || r.detail != nil || r.overlayOn || r.confirmDelete != ""
+	return r.filterOn || r.detail != nil || r.overlayOn || len(r.confirmDelete) > 0 || r.promptKind != promptNone
 }
 
 func (r *runsScreen) Keys() []key.Binding {
 	k := r.keys
 	switch {
-	case r.confirmDelete != "":
+	case len(r.confirmDelete) > 0:
 		return []key.Binding{r.s.Keys.Yes, r.s.Keys.No}
-	case r.filterOn:
+	case r.promptKind != promptNone, r.filterOn:
 		return []key.Binding{k.Apply, k.BackToList}
 	case r.detail != nil:
 		// esc goes back to the list: the frame's help already says "back".
@@ -152,7 +176,7 @@ func (r *runsScreen) Keys() []key.Binding {
 		return []key.Binding{k.Align, k.Export}
 	}
 	// enter opens a run: the frame's "next" key, so not listed again.
-	return []key.Binding{k.Mark, k.Overlay, k.Resume, k.Delete, k.Export, k.Filter, k.Sort}
+	return []key.Binding{k.Mark, k.Overlay, k.Resume, k.Delete, k.Tags, k.Rename, k.Export, k.Filter, k.Sort}
 }
 
 func (r *runsScreen) backend() Backend { return r.s.runs() }
@@ -232,12 +256,27 @@ func (r *runsScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 		}
 		r.overlayRuns = msg.runs
 		r.ovW, r.ovH = 0, 0
-	case runDeletedMsg:
+	case runsDeletedMsg:
+		if msg.err != nil {
+			r.s.flashErr(msg.err)
+		} else if len(msg.ids) == 1 {
+			r.s.flash("run " + engine.Short(msg.ids[0]) + " deleted")
+		} else {
+			r.s.flash(fmt.Sprintf("%d runs deleted", len(msg.ids)))
+		}
+		done := msg.ids
+		if msg.err != nil {
+			done = done[:len(done)-1] // the one that failed
+		}
+		for _, id := range done {
+			delete(r.marked, id)
+		}
+		return r, r.listCmd()
+	case runEditedMsg:
 		if msg.err != nil {
 			r.s.flashErr(msg.err)
 		} else {
-			r.s.flash("run " + engine.Short(msg.id) + " deleted")
-			delete(r.marked, msg.id)
+			r.s.flash(msg.what + " of run " + engine.Short(msg.id) + " saved")
 		}
 		return r, r.listCmd()
 	case exportedMsg:
@@ -334,6 +373,9 @@ func listRuns(ctx context.Context, src Backend) ([]runRow, error) {
 	rows := make([]runRow, 0, len(views))
 	for _, v := range views {
 		row := runRow{view: v, run: v.Run, name: termtext.Sanitize(v.Run.Name), plan: export.PlanName(v.Run.Plan)}
+		for _, t := range v.Run.Tags {
+			row.tags = append(row.tags, termtext.Sanitize(t))
+		}
 		if v.Parent.IsBranch() {
 			row.parent = termtext.Sanitize(v.Parent.Name)
 		}
@@ -371,7 +413,7 @@ func (r *runsScreen) refilterAt(cur string) {
 	q := strings.ToLower(strings.TrimSpace(r.filter.Value()))
 	r.shown = r.shown[:0]
 	for i, row := range r.rows {
-		hay := strings.ToLower(strings.Join([]string{row.name, row.run.Model, row.run.Dataset, row.plan, string(row.status()), row.run.ID}, " "))
+		hay := strings.ToLower(strings.Join(append([]string{row.name, row.run.Model, row.run.Dataset, row.plan, string(row.status()), row.run.ID}, row.tags...), " "))
 		if q == "" || strings.Contains(hay, q) {
 			r.shown = append(r.shown, i)
 		}
@@ -424,17 +466,27 @@ func (r *runsScreen) current() *runRow {
 
 func (r *runsScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 	s, k := r.s, r.keys
-	if r.confirmDelete != "" {
-		id := r.confirmDelete
+	if len(r.confirmDelete) > 0 {
+		ids := r.confirmDelete
 		switch {
 		case key.Matches(msg, s.Keys.Yes):
-			r.confirmDelete = ""
+			r.confirmDelete = nil
 			ctx, src := s.ctx, s.runs()
-			return func() tea.Msg { return runDeletedMsg{id: id, err: src.Delete(ctx, id)} }
+			return func() tea.Msg {
+				for i, id := range ids {
+					if err := src.Delete(ctx, id); err != nil {
+						return runsDeletedMsg{ids: ids[:i+1], err: err}
+					}
+				}
+				return runsDeletedMsg{ids: ids}
+			}
 		case key.Matches(msg, s.Keys.No), key.Matches(msg, s.Keys.Back):
-			r.confirmDelete = ""
+			r.confirmDelete = nil
 		}
 		return nil
+	}
+	if r.promptKind != promptNone {
+		return r.handlePrompt(msg)
 	}
 	if r.filterOn {
 		switch msg.String() {
@@ -507,12 +559,23 @@ func (r *runsScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Overlay):
 		return r.openOverlay()
 	case key.Matches(msg, k.Delete):
-		if row := r.current(); row != nil {
-			if row.status().Live() {
-				s.flashErr(fmt.Errorf("run %s is %s: stop it before deleting it", engine.Short(row.run.ID), row.view.Live))
+		ids := r.markedIDs()
+		for _, id := range ids {
+			if row := r.row(id); row != nil && row.status().Live() {
+				s.flashErr(fmt.Errorf("run %s is %s: stop it before deleting it", runLabel(row), row.view.Live))
 				return nil
 			}
-			r.confirmDelete = row.run.ID
+		}
+		r.confirmDelete = ids
+	case key.Matches(msg, k.Tags):
+		if row := r.current(); row != nil {
+			// Sanitised as shown: the field draws what it holds.
+			return r.openPrompt(promptTags, row.run.ID, "tags: ", strings.Join(row.tags, ", "))
+		}
+	case key.Matches(msg, k.Rename):
+		if row := r.current(); row != nil {
+			// The stored name, not a sweep's task name the table shows.
+			return r.openPrompt(promptRename, row.run.ID, "name: ", termtext.Sanitize(row.run.Name))
 		}
 	case key.Matches(msg, k.Export):
 		return r.exportMarked()
@@ -520,6 +583,111 @@ func (r *runsScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		return r.resume()
 	}
 	return nil
+}
+
+// openPrompt opens the text prompt on value, its cursor at the end, to
+// edit what kind says of run id.
+func (r *runsScreen) openPrompt(kind promptKind, id, prompt, value string) tea.Cmd {
+	r.promptKind, r.promptID = kind, id
+	r.prompt.Prompt = prompt
+	r.prompt.Placeholder = map[promptKind]string{promptTags: "comma-separated, empty for none", promptRename: "the run's name"}[kind]
+	r.prompt.SetValue(value)
+	r.prompt.CursorEnd()
+	return r.prompt.Focus()
+}
+
+func (r *runsScreen) closePrompt() {
+	r.promptKind, r.promptID = promptNone, ""
+	r.prompt.Blur()
+}
+
+// handlePrompt edits the tags or name: enter saves through the backend,
+// esc closes the prompt and nothing else (the innermost thing first).
+func (r *runsScreen) handlePrompt(msg tea.KeyPressMsg) tea.Cmd {
+	switch msg.String() {
+	case "esc":
+		r.closePrompt()
+		return nil
+	case "enter":
+	default:
+		var cmd tea.Cmd
+		r.prompt, cmd = r.prompt.Update(msg)
+		return cmd
+	}
+	id, kind, val := r.promptID, r.promptKind, r.prompt.Value()
+	ctx, src := r.s.ctx, r.s.runs()
+	if src == nil {
+		r.closePrompt()
+		return nil
+	}
+	switch kind {
+	case promptRename:
+		name := strings.TrimSpace(val)
+		if name == "" {
+			// Kept open: the name is refused, not the edit.
+			r.s.flashErr(errors.New("a run needs a name: type one, or esc to keep the old"))
+			return nil
+		}
+		r.closePrompt()
+		return func() tea.Msg { return runEditedMsg{id: id, what: "name", err: src.Rename(ctx, id, name)} }
+	case promptTags:
+		tags := parseTags(val)
+		r.closePrompt()
+		return func() tea.Msg { return runEditedMsg{id: id, what: "tags", err: src.SetTags(ctx, id, tags)} }
+	}
+	return nil
+}
+
+// parseTags reads comma-separated tags: trimmed, empty ones dropped. The
+// store checks and sorts them.
+func parseTags(s string) []string {
+	tags := []string{}
+	for t := range strings.SplitSeq(s, ",") {
+		if t = strings.TrimSpace(t); t != "" && !slices.Contains(tags, t) {
+			tags = append(tags, t)
+		}
+	}
+	return tags
+}
+
+// row returns the listed run id, nil when it is not listed.
+func (r *runsScreen) row(id string) *runRow {
+	for i := range r.rows {
+		if r.rows[i].run.ID == id {
+			return &r.rows[i]
+		}
+	}
+	return nil
+}
+
+// runLabel names a run in a message or dialog: its sanitised name,
+// quoted, then its short id, since names need not be unique.
+func runLabel(row *runRow) string {
+	return fmt.Sprintf("%q (%s)", row.name, engine.Short(row.run.ID))
+}
+
+// deleteQuestion is the delete dialog's question for runs ids: a run by
+// name and id, several by count and their first names.
+func (r *runsScreen) deleteQuestion() string {
+	ids := r.confirmDelete
+	label := func(id string) string {
+		if row := r.row(id); row != nil {
+			return runLabel(row)
+		}
+		return engine.Short(id)
+	}
+	if len(ids) == 1 {
+		return "Delete run " + label(ids[0]) + " with its metrics and checkpoints?"
+	}
+	var names []string
+	for _, id := range ids[:min(len(ids), 3)] {
+		names = append(names, label(id))
+	}
+	more := ""
+	if len(ids) > 3 {
+		more = fmt.Sprintf(" and %d more", len(ids)-3)
+	}
+	return fmt.Sprintf("Delete %d runs, %s%s,\nwith their metrics and checkpoints?", len(ids), strings.Join(names, ", "), more)
 }
 
 func (r *runsScreen) loadCmd(id string) tea.Cmd {
@@ -630,8 +798,8 @@ func (r *runsScreen) View(w, h int) string {
 		return st.Heading.Render("Runs") + "\n\n" + "This workbench has no run store: start thaw with --store to list runs."
 	}
 	switch {
-	case r.confirmDelete != "":
-		return overlay(r.s, w, h, fmt.Sprintf("Delete run %s with its metrics and checkpoints?\n\ny delete · n keep", engine.Short(r.confirmDelete)))
+	case len(r.confirmDelete) > 0:
+		return overlay(r.s, w, h, ansi.Wrap(r.deleteQuestion(), max(w-8, 20), " ")+"\n\ny delete · n keep")
 	case r.detail != nil:
 		return r.detailView(w, h)
 	case r.overlayOn:
@@ -640,34 +808,103 @@ func (r *runsScreen) View(w, h int) string {
 	return r.tableView(w, h)
 }
 
-// Table columns: name, model, data, plan, status, best val acc, steps,
-// started; the name column takes what is left.
+// runColumn is a column of the Runs table beside the name.
+type runColumn struct {
+	name string
+	w    int
+	// drop orders the columns a narrow table leaves out: the highest
+	// first; 0 for the columns it always keeps.
+	drop int
+}
+
+// runColumns are the table's columns after the name, in their order.
+// Name, status and best always show; the others leave, least telling
+// first, until the name has minNameW cells.
+var runColumns = []runColumn{
+	{"model", 12, 9}, {"data", 12, 10}, {"preset", 12, 3}, {"shots", 5, 4}, {"freeze", 8, 2},
+	{"peak lr", 7, 5}, {"seed", 6, 6}, {"status", 16, 0}, {"best acc", 8, 0}, {"steps", 6, 7}, {"started", 11, 8},
+}
+
+// minNameW is the narrowest name column before columns leave.
+const minNameW = 22
+
+// fitColumns returns the columns that fit w cells with the name, and
+// the name's width.
+func fitColumns(w int) ([]runColumn, int) {
+	cols := slices.Clone(runColumns)
+	nameW := func() int {
+		n := w - 4
+		for _, c := range cols {
+			n -= c.w + 1
+		}
+		return n
+	}
+	for nameW() < minNameW {
+		i := -1
+		for j, c := range cols {
+			if c.drop > 0 && (i < 0 || c.drop > cols[i].drop) {
+				i = j
+			}
+		}
+		if i < 0 {
+			break
+		}
+		cols = slices.Delete(cols, i, i+1)
+	}
+	return cols, max(nameW(), 12)
+}
+
+// configCells are a run's configuration columns, from the read model.
+func configCells(row runRow) map[string]string {
+	c := row.view.Config
+	cells := map[string]string{"preset": row.plan, "shots": "—", "freeze": "—", "peak lr": "—", "seed": "—"}
+	if c == nil {
+		return cells // no job record
+	}
+	cells["shots"] = "all"
+	if c.Shots > 0 {
+		cells["shots"] = fmt.Sprint(c.Shots)
+	}
+	if c.FreezePoint != "" {
+		cells["freeze"] = termtext.Sanitize(c.FreezePoint)
+	}
+	if c.PeakLR > 0 {
+		cells["peak lr"] = strings.Replace(fmt.Sprintf("%.0e", c.PeakLR), "e-0", "e-", 1)
+	}
+	cells["seed"] = fmt.Sprint(c.Seed)
+	return cells
+}
+
+// tableView draws the runs: the name (with its tags) takes what the
+// columns leave.
 func (r *runsScreen) tableView(w, h int) string {
 	st := r.s.Styles
 	var b strings.Builder
-	title := st.Heading.Render("Runs") + st.Faint.Render(fmt.Sprintf("  %d stored · sorted by %s · enter opens", len(r.rows), sortKeys[r.sortBy]))
+	info := fmt.Sprintf("  %d stored", len(r.rows))
+	if n := len(r.marked); n > 0 {
+		info += fmt.Sprintf(" · %d marked", n)
+	}
+	info += fmt.Sprintf(" · sorted by %s · enter opens", sortKeys[r.sortBy])
+	title := st.Heading.Render("Runs") + st.Faint.Render(info)
 	if r.filterOn || r.filter.Value() != "" {
 		title += "  " + r.filter.View()
 	}
 	b.WriteString(ansi.Truncate(title, w, "…") + "\n")
+	if r.promptKind != promptNone {
+		// The prompt takes the title's place below it, naming its run.
+		label := engine.Short(r.promptID)
+		if row := r.row(r.promptID); row != nil {
+			label = runLabel(row)
+		}
+		fieldWidth(&r.prompt, w, 2)
+		b.WriteString(ansi.Truncate(st.Faint.Render("run "+label+" · enter saves · esc keeps"), w, "…") + "\n")
+		b.WriteString(ansi.Truncate("  "+r.prompt.View(), w, "") + "\n")
+		h -= 2
+	}
 	if r.err != nil {
 		b.WriteString(st.Error.Render(r.err.Error()) + "\n")
 	}
-	fixed := []struct {
-		name string
-		w    int
-	}{{"model", 12}, {"data", 12}, {"plan", 10}, {"status", 16}, {"best acc", 8}, {"steps", 7}, {"started", 11}}
-	if w < 110 {
-		fixed = []struct {
-			name string
-			w    int
-		}{{"status", 16}, {"best acc", 8}, {"steps", 7}, {"started", 11}}
-	}
-	nameW := w - 4
-	for _, c := range fixed {
-		nameW -= c.w + 1
-	}
-	nameW = max(nameW, 12)
+	fixed, nameW := fitColumns(w)
 	head := fmt.Sprintf("   %-*s", nameW, "name")
 	for _, c := range fixed {
 		head += " " + pad(c.name, c.w)
@@ -690,14 +927,18 @@ func (r *runsScreen) tableView(w, h int) string {
 		if row.parent != "" {
 			name = "⑂ " + name + " ← " + row.parent
 		}
+		for _, t := range row.tags {
+			name += " #" + t
+		}
 		acc := "—"
 		if !math.IsNaN(row.view.Best.ValAcc) {
 			acc = fmt.Sprintf("%.1f%%", 100*row.view.Best.ValAcc)
 		}
-		vals := map[string]string{
-			"model": row.run.Model, "data": row.run.Dataset, "plan": row.plan, "status": statusCell(row.view.Live),
+		vals := configCells(row)
+		maps.Copy(vals, map[string]string{
+			"model": row.run.Model, "data": row.run.Dataset, "status": statusCell(row.view.Live),
 			"best acc": acc, "steps": compactInt(int(row.view.Step)), "started": row.run.Created.Local().Format("01-02 15:04"),
-		}
+		})
 		line := " " + mark + pad(name, nameW)
 		if i == r.cursor {
 			line = "▸" + mark + pad(name, nameW) // visible without colours too

@@ -218,9 +218,10 @@ func TestFlowTrainBranchRuns(t *testing.T) {
 			t.Errorf("overlay lacks %q:\n%s", want, final)
 		}
 	}
-	// d deletes the branch (newest, at the top) after confirmation.
-	keys("esc", "up", "up", "d")
-	scr.waitFor(t, "Delete run "+engine.Short(branch.ID))
+	// d deletes the branch (newest, at the top) after confirmation: the
+	// marks taken off first, since d deletes the marked runs.
+	keys("esc", "up", "up", "space", "space", "up", "up", "d")
+	scr.waitFor(t, "Delete run \"", "("+engine.Short(branch.ID)+")")
 	keys("y")
 	scr.waitFor(t, "1 stored")
 	if runs := onlyRun(t, st); len(runs) != 1 || runs[0].ID != id {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"thaw/store"
 	"thaw/trainer"
@@ -33,6 +34,10 @@ type RunView struct {
 
 	// Plan is the plan's name, empty for a run without a job record.
 	Plan string
+	// Config is what the run was started with, as its job record says:
+	// the columns a table of runs compares them by; for a run
+	// without a job record: nil.
+	Config *Config
 	// Step is the last step trained, the step of the newest training
 	// loss; for a branch that has trained nothing yet, its branch point.
 	// TotalSteps is the planned length: every stage's planned steps,
@@ -64,6 +69,43 @@ type RunView struct {
 	// model --save writes) and SourceAccEnd its last figure. NaN when
 	// there is no gauge or it was not measured.
 	SourceAccBefore, SourceAccBest, SourceAccEnd float64
+}
+
+// Config is a run's configuration as a table of runs compares it.
+type Config struct {
+	// Shots is the samples per class trained on, 0 for all of them.
+	Shots int
+	// Seed drives the run's random choices.
+	Seed uint64
+	// FreezePoint is the lowest block the first stage trains (the blocks
+	// below it stay frozen), "all" when it trains every block, empty when
+	// the plan has no stage.
+	FreezePoint string
+	// PeakLR is the first stage's peak learning rate, of its top
+	// trainable block; 0 when the plan has no stage.
+	PeakLR float64
+}
+
+// configOf reads the configuration out of a run's job record.
+func configOf(rec store.JobRecord) *Config {
+	c := &Config{Shots: rec.Job.Shots, Seed: rec.Job.Seed}
+	if len(rec.Plan.Stages) == 0 {
+		return c
+	}
+	first := rec.Plan.Stages[0]
+	c.PeakLR = first.LR
+	switch {
+	case len(first.Trainable) == 0:
+	case strings.HasSuffix(first.Label, ": all"),
+		len(rec.Job.Plan.Stages) > 0 && slices.Contains(rec.Job.Plan.Stages[0].Train, "all"):
+		// Resolving labels a first stage that trains every block so, and
+		// a plan may say it: the summary keeps no list of the model's
+		// blocks to compare with.
+		c.FreezePoint = "all"
+	default:
+		c.FreezePoint = first.Trainable[0] // input to output
+	}
+	return c
 }
 
 // StageView is one stage of a run, as planned and as run.
@@ -393,6 +435,7 @@ func view(ctx context.Context, st *store.Store, r store.Run, live store.Liveness
 	var planned []trainer.StageSummary
 	if rec, err := store.DecodeJob(r); err == nil {
 		v.Plan = rec.Plan.Name
+		v.Config = configOf(rec)
 		planned = rec.Plan.Stages
 	}
 	rows, err := st.Stages(ctx, r.ID)
