@@ -142,7 +142,7 @@ func (c *Catalog) Source(b *BaseModel) (*trainer.Dataset, error) {
 	if split == "" {
 		split = t.Train
 	}
-	ds, err := LoadTaskSplit(t, split)
+	ds, err := loadTaskSplit(t, split, c.loadOptions())
 	if err != nil {
 		return nil, fmt.Errorf("source task of %s: %w", b.Name, err)
 	}
@@ -163,7 +163,7 @@ const (
 // MNIST's naming) or an image folder whose images are converted to shape.
 // Every failure is an InputError; an unknown name lists the tasks.
 func (c *Catalog) Data(ref trainer.DataRef, shape []int, split DataSplit) (*trainer.Dataset, error) {
-	return c.load(ref, shape, split, trainer.LoadOptions{MaxBytes: c.MaxBytes, MaxBytesName: c.MaxBytesName})
+	return c.load(ref, shape, split, c.loadOptions())
 }
 
 // Inputs loads data for a model to label, as Data loads a test split, but
@@ -199,7 +199,7 @@ func (c *Catalog) TestSet(ref trainer.DataRef) (*trainer.Dataset, error) {
 	if !ok || t.Test == "" {
 		return nil, nil
 	}
-	ds, err := LoadTaskSplit(t, t.Test)
+	ds, err := loadTaskSplit(t, t.Test, c.loadOptions())
 	return ds, trainer.BadInput(err)
 }
 
@@ -212,7 +212,7 @@ func (c *Catalog) load(ref trainer.DataRef, shape []int, split DataSplit, opts t
 		if split == SplitTest && t.Test != "" {
 			name = t.Test
 		}
-		ds, err := LoadTaskSplit(t, name)
+		ds, err := loadTaskSplit(t, name, opts)
 		return ds, trainer.BadInput(err)
 	}
 	if c.NoFiles {
@@ -307,7 +307,7 @@ func (c *Catalog) ResolveData(ref trainer.DataRef) (trainer.DataRef, error) {
 // is an InputError.
 func (c *Catalog) TrainingData(ref trainer.DataRef, shape []int) (ds *trainer.Dataset, samples func([]int) ([]float32, error), err error) {
 	if t, ok := TaskByName(ref.Path); ok {
-		ds, samples, err = loadSplitLazy(t, t.Train)
+		ds, samples, err = loadSplitLazy(t, t.Train, c.loadOptions())
 		return ds, samples, trainer.BadInput(err)
 	}
 	ds, err = c.Data(ref, shape, SplitTrain)
@@ -355,4 +355,9 @@ func (c *Catalog) Describe(name string) (ModelSummary, error) {
 		return ModelSummary{}, err
 	}
 	return ModelSummary{Name: name, Config: cfg, Params: total, Meta: meta}, nil
+}
+
+// loadOptions are the loaders' options of c's budget.
+func (c *Catalog) loadOptions() trainer.LoadOptions {
+	return trainer.LoadOptions{MaxBytes: c.MaxBytes, MaxBytesName: c.MaxBytesName}
 }

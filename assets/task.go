@@ -27,20 +27,21 @@ func LoadTask(name string) (train, test *trainer.Dataset, err error) {
 	if !ok {
 		return nil, nil, fmt.Errorf("task %s: no dataset named %q", name, t.Dataset)
 	}
-	train, err = loadSplit(t, d, t.Train)
+	train, err = loadSplit(t, d, t.Train, trainer.LoadOptions{})
 	if err != nil {
 		return nil, nil, err
 	}
 	if t.Test != "" {
-		if test, err = loadSplit(t, d, t.Test); err != nil {
+		if test, err = loadSplit(t, d, t.Test, trainer.LoadOptions{}); err != nil {
 			return nil, nil, err
 		}
 	}
 	return train, test, nil
 }
 
-// loadSplit reads one split of d and keeps t's classes.
-func loadSplit(t Task, d DatasetInfo, split string) (*trainer.Dataset, error) {
+// loadSplit reads one split of d and keeps t's classes, its decoded
+// images counted against opts' budget.
+func loadSplit(t Task, d DatasetInfo, split string, opts trainer.LoadOptions) (*trainer.Dataset, error) {
 	s, ok := d.Split(split)
 	if !ok {
 		return nil, fmt.Errorf("task %s: dataset %s has no split %q", t.Name, d.Name, split)
@@ -58,10 +59,10 @@ func loadSplit(t Task, d DatasetInfo, split string) (*trainer.Dataset, error) {
 	switch d.Kind {
 	case Images:
 		// Only the task's images are decoded.
-		ds, err = readImages(d, s, remap)
+		ds, err = readImages(d, s, remap, opts)
 	case Table:
 		var all *trainer.Dataset
-		if all, err = readTable(d, s); err == nil {
+		if all, err = readTable(d, s, opts); err == nil {
 			keep := make([]int, 0, all.Len())
 			for i, y := range all.Y {
 				if remap[y] >= 0 {
@@ -91,12 +92,12 @@ func loadSplit(t Task, d DatasetInfo, split string) (*trainer.Dataset, error) {
 // remap sends to 0 or more, relabelled: pixels scaled to [0, 1], samples
 // of shape [1, rows, cols]. Only the kept images are decoded, as the
 // images file streams past.
-func readImages(d DatasetInfo, s Split, remap []int) (*trainer.Dataset, error) {
+func readImages(d DatasetInfo, s Split, remap []int, opts trainer.LoadOptions) (*trainer.Dataset, error) {
 	shape, rows, y, err := imageRows(d, s, remap)
 	if err != nil {
 		return nil, err
 	}
-	x, err := decodeImageRows(s.Files[0], shape, rows)
+	x, err := decodeImageRows(s.Files[0], shape, rows, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -131,9 +132,13 @@ func imageRows(d DatasetInfo, s Split, remap []int) (shape, rows, y []int, err e
 
 // decodeImageRows decodes the images at rows (sorted file indices) of
 // an IDX images file of the given shape [N, rows, cols], one after the
-// other, pixels scaled to [0, 1].
-func decodeImageRows(p string, shape, rows []int) ([]float32, error) {
+// other, pixels scaled to [0, 1]. What they take as float32 is checked
+// against opts' budget before anything is allocated.
+func decodeImageRows(p string, shape, rows []int, opts trainer.LoadOptions) ([]float32, error) {
 	size := shape[1] * shape[2]
+	if err := opts.Check(int64(len(rows)) * int64(size) * 4); err != nil {
+		return nil, fmt.Errorf("%s: %d images of %d×%d: %w", p, len(rows), shape[1], shape[2], err)
+	}
 	var lut [256]float32
 	for i := range lut {
 		lut[i] = float32(i) / 255
@@ -175,23 +180,30 @@ func readIDX(p string) ([]int, []byte, error) {
 }
 
 // readTable reads a CSV split with the dataset's classes in catalogue order.
-func readTable(d DatasetInfo, s Split) (*trainer.Dataset, error) {
+func readTable(d DatasetInfo, s Split, opts trainer.LoadOptions) (*trainer.Dataset, error) {
 	r, err := OpenGzip(s.Files[0])
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	return trainer.ReadCSV(io.Reader(r), s.Files[0], trainer.LoadOptions{Classes: d.Classes})
+	opts.Classes = d.Classes
+	return trainer.ReadCSV(io.Reader(r), s.Files[0], opts)
 }
 
 // LoadTaskSplit reads one split ("train" or "test", as the task names
-// them in t.Train and t.Test) of a catalogued task, as LoadTask does.
+// them in t.Train and t.Test) of a catalogued task, as LoadTask does,
+// within the default data budget.
 func LoadTaskSplit(t Task, split string) (*trainer.Dataset, error) {
+	return loadTaskSplit(t, split, trainer.LoadOptions{})
+}
+
+// loadTaskSplit is LoadTaskSplit within opts' budget.
+func loadTaskSplit(t Task, split string, opts trainer.LoadOptions) (*trainer.Dataset, error) {
 	d, ok := Dataset(t.Dataset)
 	if !ok {
 		return nil, fmt.Errorf("task %s: no dataset named %q", t.Name, t.Dataset)
 	}
-	return loadSplit(t, d, split)
+	return loadSplit(t, d, split, opts)
 }
 
 // loadSplitLazy reads one split of a catalogued task as LoadTaskSplit
@@ -200,14 +212,14 @@ func LoadTaskSplit(t Task, split string) (*trainer.Dataset, error) {
 // given (see trainer.JobInputs.Samples), so that a job that keeps a few
 // thousand of MNIST's 60,000 images decodes those only. A table split
 // comes whole, with a nil samples.
-func loadSplitLazy(t Task, split string) (ds *trainer.Dataset, samples func([]int) ([]float32, error), err error) {
+func loadSplitLazy(t Task, split string, opts trainer.LoadOptions) (ds *trainer.Dataset, samples func([]int) ([]float32, error), err error) {
 	d, ok := Dataset(t.Dataset)
 	if !ok {
 		return nil, nil, fmt.Errorf("task %s: no dataset named %q", t.Name, t.Dataset)
 	}
 	s, ok := d.Split(split)
 	if !ok || d.Kind != Images {
-		ds, err := loadSplit(t, d, split)
+		ds, err := loadSplit(t, d, split, opts)
 		return ds, nil, err
 	}
 	remap := make([]int, len(d.Classes))
@@ -230,7 +242,7 @@ func loadSplitLazy(t Task, split string) (ds *trainer.Dataset, samples func([]in
 		for k, i := range indices {
 			want[k] = rows[i]
 		}
-		return decodeImageRows(s.Files[0], shape, want)
+		return decodeImageRows(s.Files[0], shape, want, opts)
 	}
 	return ds, samples, nil
 }

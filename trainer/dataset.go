@@ -503,6 +503,15 @@ func (o LoadOptions) maxBytes() int64 {
 	return DefaultMaxBytes()
 }
 
+// Check returns nil when n bytes of decoded data fit o's budget, and
+// otherwise an error wrapping ErrTooLarge that names what raises the
+// limit: for a loader outside this package, such as the built-in tasks',
+// to count what it is about to allocate, before it does.
+func (o LoadOptions) Check(n int64) error {
+	b := o.budget()
+	return b.take(n)
+}
+
 // budget returns a fresh budget of o's limit.
 func (o LoadOptions) budget() *budget {
 	return &budget{limit: o.maxBytes(), name: o.MaxBytesName}
