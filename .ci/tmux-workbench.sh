@@ -56,7 +56,7 @@ for size in 80x24 160x48; do
   keys '!'
   wait_for 4-train-log "Messages" "starting when the data is loaded"
   keys Escape
-  wait_for 4-train-again "run " "Train"
+  wait_for 4-train-again "p pause/resume"
   keys q
   wait_for 5-quit "Quit and stop it?"
   keys y
