@@ -103,9 +103,6 @@ func (b *blocksScreen) toggleSweep() tea.Cmd {
 	case !s.hasStore():
 		s.flashErr(errors.New("no run store: the sweep stores its runs; start thaw with a store"))
 		return nil
-	case d.loading:
-		s.flash("the data is still loading; press w again in a moment")
-		return nil
 	case d.dataErr != nil:
 		s.flashErr(fmt.Errorf("%w — fix the data on the Plan screen (3) first", d.dataErr))
 		return nil

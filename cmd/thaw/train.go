@@ -11,11 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"thaw/trainer/termtext"
 
 	"thaw/store"
 	"thaw/store/engine"
 	"thaw/trainer"
+	"thaw/trainer/termtext"
 )
 
 // runTrain is thaw train: fine-tune a base model on a dataset with a plan,
