@@ -717,7 +717,8 @@ func (s *Store) runDir(id string) string { return filepath.Join(s.dir, "runs", i
 
 // RunSize returns the bytes that run id's files take on disk: its
 // checkpoints and whatever else its folder holds. A run without a folder
-// takes none.
+// takes none. It may be called while the run writes: a file removed during
+// the walk is not counted and is no error.
 func (s *Store) RunSize(id string) (int64, error) {
 	var n int64
 	err := filepath.WalkDir(s.runDir(id), func(_ string, d fs.DirEntry, err error) error {
@@ -729,6 +730,11 @@ func (s *Store) RunSize(id string) (int64, error) {
 		}
 		if d.Type().IsRegular() {
 			info, err := d.Info()
+			if errors.Is(err, fs.ErrNotExist) {
+				// A live run replaces its best checkpoint: the file
+				// listed a moment ago may be gone, and takes no room.
+				return nil
+			}
 			if err != nil {
 				return err
 			}

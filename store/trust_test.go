@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -156,4 +158,54 @@ func testRunSize(t *testing.T, at place) {
 	if n, err := s.RunSize(run.ID); err != nil || n != want || n == 0 {
 		t.Errorf("size %d, %v; want %d, the checkpoints' sum", n, err, want)
 	}
+}
+
+// RunSize is called by `thaw runs` while a run replaces its best
+// checkpoint: a file that vanishes between the folder's listing and its
+// stat is not counted and is no error (a Slurm sweep's `thaw runs` once
+// failed on exactly this).
+func TestRunSizeWhileFilesVanish(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	run := createRun(t, s, "churn")
+	dir := s.runDir(run.ID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keep := filepath.Join(dir, "kept")
+	if err := os.WriteFile(keep, make([]byte, 100), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			p := filepath.Join(dir, fmt.Sprintf("ckpt-%d", i%64))
+			os.WriteFile(p, make([]byte, 10), 0o644)
+			os.Remove(p)
+		}
+	}()
+	for i := 0; i < 3000; i++ {
+		n, err := s.RunSize(run.ID)
+		if err != nil {
+			t.Errorf("size while files come and go: %v", err)
+			break
+		}
+		if n < 100 {
+			t.Errorf("size %d; want at least the kept file's 100 bytes", n)
+			break
+		}
+	}
+	close(done)
+	wg.Wait()
 }
