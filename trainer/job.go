@@ -98,11 +98,12 @@ type DataRef struct {
 // stage that many optimizer steps long instead (see [Plan.Override]).
 //
 // Legacy marks a ref stored before presets had a cadence in steps and a
-// patience (DefaultEvals, DefaultPatience): it expands to the preset as it
-// ran then, so that its run resumes exactly: evaluated at the end of every
-// epoch, with no patience but chain-thaw's 5. A ref decoded from JSON
-// without the "cadence" key, which every ref written since carries, is
-// legacy; the zero value is not.
+// patience (DefaultEvals, DefaultPatience) and label smoothing
+// (DefaultLabelSmoothing): it expands to the preset as it ran then, so
+// that its run resumes exactly: evaluated at the end of every epoch, with
+// no patience but chain-thaw's 5 and no label smoothing. A ref decoded
+// from JSON without the "cadence" key, which every ref written since
+// carries, is legacy; the zero value is not.
 type PresetRef struct {
 	Name   string  `json:"name"`
 	LR     float64 `json:"lr,omitempty"`
@@ -148,7 +149,7 @@ func (r PresetRef) expand(blocks []string) (Plan, error) {
 		return Plan{}, err
 	}
 	if r.Legacy {
-		p.Patience = 0
+		p.Patience, p.LabelSmoothing = 0, 0
 		if r.Name == "chain-thaw" {
 			p.Patience = DefaultChainThawPatience
 		}

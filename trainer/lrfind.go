@@ -157,6 +157,9 @@ func FindLR(ctx context.Context, spec FindLRSpec) (LRFindResult, error) {
 		runErr    error
 		trainStep = newStepper(m, spec.Train, spec.Seed, batch)
 	)
+	// The loss the stage trains on, label smoothing and all, as fastai's
+	// lr_find uses the learner's own loss function.
+	trainStep.ce.Smoothing = stage.LabelSmoothing
 	for i := range steps {
 		if err := ctx.Err(); err != nil {
 			runErr = err

@@ -150,13 +150,20 @@ type Stage struct {
 	// TrainBN keeps BatchNorm layers of frozen blocks training (fastai's
 	// train_bn). The stage trains BN if it or the plan says so.
 	TrainBN bool `json:"train_bn,omitempty"`
+	// LabelSmoothing is ε of the stage's training loss: the target is
+	// (1-ε)·onehot + ε/K, as PyTorch's CrossEntropyLoss label_smoothing
+	// (see [CrossEntropy]). Zero means the plan's; zero in both, none.
+	// The validation loss is plain cross-entropy whatever ε is, so "the
+	// lowest validation loss" compares runs of any plan on one measure.
+	LabelSmoothing float64 `json:"label_smoothing,omitempty"`
 }
 
 // Plan is an ordered list of stages with defaults that each stage may
 // override. The zero values of the defaults are: no plan-wide length (each
 // stage then needs its own), no plan-wide learning rate (likewise), a
 // constant schedule, no discriminative factor, [DefaultOptimizer], no early
-// stopping, an evaluation at the end of every epoch and frozen BatchNorm.
+// stopping, an evaluation at the end of every epoch, frozen BatchNorm and
+// no label smoothing.
 //
 // A plan is stored as JSON with snake_case keys; unknown keys are an error.
 // A schedule is written as its kind alone or as an object with its
@@ -192,6 +199,8 @@ type Plan struct {
 	Patience  int              `json:"patience,omitempty"`
 	Evals     int              `json:"evals,omitempty"`
 	TrainBN   bool             `json:"train_bn,omitempty"`
+
+	LabelSmoothing float64 `json:"label_smoothing,omitempty"`
 
 	Stages []Stage `json:"stages"`
 }
@@ -293,6 +302,9 @@ func (p Plan) Validate() error {
 			return fmt.Errorf("plan: %w", err)
 		}
 	}
+	if e := p.LabelSmoothing; !(e >= 0 && e < 1) {
+		return fmt.Errorf("plan: label_smoothing %v must be at least 0 and below 1", e)
+	}
 	for i, s := range p.Stages {
 		if err := p.validateStage(s); err != nil {
 			return fmt.Errorf("stage %d: %w", i+1, err)
@@ -331,6 +343,9 @@ func (p Plan) validateStage(s Stage) error {
 	}
 	if pa := cmp.Or(s.Patience, p.Patience); pa < 0 {
 		return fmt.Errorf("patience %d is negative", pa)
+	}
+	if e := s.LabelSmoothing; !(e >= 0 && e < 1) {
+		return fmt.Errorf("label_smoothing %v must be at least 0 and below 1", e)
 	}
 	if s.Evals < 0 {
 		return fmt.Errorf("evals %d is negative", s.Evals)
@@ -474,6 +489,8 @@ type ResolvedStage struct {
 	Evals int
 	// TrainBN keeps BatchNorm in frozen blocks training.
 	TrainBN bool
+	// LabelSmoothing is ε of the training loss, 0 for none.
+	LabelSmoothing float64
 }
 
 // Resolve checks p against a model's blocks (input to output, as
@@ -496,17 +513,18 @@ func (p Plan) Resolve(blocks []string) (*ResolvedPlan, error) {
 			return nil, fmt.Errorf("stage %d: %w", i+1, err)
 		}
 		rs := ResolvedStage{
-			Label:     s.Name,
-			Blocks:    rp.Blocks,
-			Epochs:    s.Epochs,
-			Steps:     s.Steps,
-			LR:        cmp.Or(s.LR, p.LR),
-			LRFactor:  max(cmp.Or(s.LRFactor, p.LRFactor), 1),
-			Patience:  cmp.Or(s.Patience, p.Patience),
-			Evals:     cmp.Or(s.Evals, p.Evals),
-			TrainBN:   s.TrainBN || p.TrainBN,
-			Schedule:  Schedule{}.withDefaults(),
-			Optimizer: DefaultOptimizer(),
+			Label:          s.Name,
+			Blocks:         rp.Blocks,
+			Epochs:         s.Epochs,
+			Steps:          s.Steps,
+			LR:             cmp.Or(s.LR, p.LR),
+			LRFactor:       max(cmp.Or(s.LRFactor, p.LRFactor), 1),
+			Patience:       cmp.Or(s.Patience, p.Patience),
+			Evals:          cmp.Or(s.Evals, p.Evals),
+			TrainBN:        s.TrainBN || p.TrainBN,
+			LabelSmoothing: cmp.Or(s.LabelSmoothing, p.LabelSmoothing),
+			Schedule:       Schedule{}.withDefaults(),
+			Optimizer:      DefaultOptimizer(),
 		}
 		if rs.Epochs == 0 && rs.Steps == 0 {
 			rs.Epochs = p.Epochs

@@ -484,6 +484,7 @@ func (r *runner) enterStage(i, step int) error {
 			r.st.EverTrainable = append(r.st.EverTrainable, name)
 		}
 	}
+	r.steps.ce.Smoothing = s.LabelSmoothing
 	r.stage = i
 	r.changes = changing(r.m)
 	// A new stage may thaw a cached block or change how the blocks run;

@@ -51,7 +51,8 @@ func card(r recipe, meta assets.ModelMeta, m *trainer.Model[float32], data asset
 	rc := meta.Recipe
 	p("Fresh initialisation (PyTorch's per-layer defaults) from seed %d, then thaw's `%s` preset:\n", rc.Seed, rc.Preset)
 	p("%d epochs, peak learning rate %g with cosine annealing, AdamW (PyTorch defaults,\n", rc.Epochs, rc.LR)
-	p("weight decay 0.01), batch size %d, seed %d for batch order. No validation split: the\n", rc.BatchSize, rc.Seed)
+	p("weight decay 0.01), the plain cross-entropy (no label smoothing), batch\n")
+	p("size %d, seed %d for batch order. No validation split: the\n", rc.BatchSize, rc.Seed)
 	p("final weights are kept. Rebuild with `thaw zoo build %s` (or `recipes.Build`);\n", meta.Name)
 	p("the same binary on the same machine writes the same `config.json` and `model.safetensors`.\n\n")
 	p("Training time: %.1f s of wall time on the machine that built the shipped files (2 cores,\n", meta.TrainSeconds)

@@ -193,6 +193,11 @@ func Build(ctx context.Context, name, outDir string, progress func(string)) erro
 	if err != nil {
 		return err
 	}
+	// The zoo's models were trained on the plain cross-entropy, before
+	// the presets smoothed their labels (trainer.DefaultLabelSmoothing);
+	// the recipe keeps it, so that the shipped files rebuild to their
+	// bytes.
+	plan.LabelSmoothing = 0
 	rp, err := plan.Resolve(cfg.BlockNames())
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -244,6 +245,17 @@ func writePlan(w io.Writer, p *trainer.Prepared) {
 			st.Steps, lr, st.Schedule.Kind)
 	}
 	tw.Flush()
+	var eps []string
+	for _, st := range p.Plan.Stages {
+		eps = append(eps, fmt.Sprintf("%g", st.LabelSmoothing))
+	}
+	if same := len(slices.Compact(slices.Clone(eps))) == 1; !same || eps[0] != "0" {
+		by := eps[0]
+		if !same {
+			by = strings.Join(eps, ", ") + " (stage by stage)"
+		}
+		fmt.Fprintf(w, "training loss: cross-entropy with labels smoothed by %s; validation loss: plain cross-entropy\n", by)
+	}
 	if p.Source != nil {
 		live := trainer.GaugeLiveSet(p.Source, p.Spec().GaugeSample)
 		fmt.Fprintf(w, "forgetting gauge: %d of the %d samples of %s at each evaluation, all of them at the start and the end\n",

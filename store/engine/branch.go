@@ -195,7 +195,8 @@ func continuePlan(prep *trainer.Prepared, state *trainer.Checkpoint, cont traine
 
 // flatten returns p's stages with the plan's defaults written into each
 // (length, floor, learning rate, factor, patience, evaluation cadence,
-// schedule, optimizer), so that they keep their meaning in another plan.
+// schedule, optimizer, label smoothing), so that they keep their meaning
+// in another plan.
 func flatten(p trainer.Plan) []trainer.Stage {
 	out := slices.Clone(p.Stages)
 	for i := range out {
@@ -212,6 +213,7 @@ func flatten(p trainer.Plan) []trainer.Stage {
 		s.Patience = cmp.Or(s.Patience, p.Patience)
 		s.Evals = cmp.Or(s.Evals, p.Evals)
 		s.TrainBN = s.TrainBN || p.TrainBN
+		s.LabelSmoothing = cmp.Or(s.LabelSmoothing, p.LabelSmoothing)
 		if s.Schedule == nil {
 			s.Schedule = p.Schedule
 		}

@@ -277,9 +277,12 @@ func TestEngineBranch(t *testing.T) {
 	})
 
 	t.Run("another continuation", func(t *testing.T) {
+		// The parent's loss (the preset's label smoothing), so that the
+		// two report the same figure for the same weights.
 		cont := &Continuation{Plan: trainer.Plan{Name: "all at once", LR: 0.05, Epochs: 1,
-			Optimizer: &trainer.OptimizerConfig{Kind: trainer.OptimizerSGD, Momentum: 0.9},
-			Stages:    []trainer.Stage{{Train: []string{"all"}}}}}
+			Optimizer:      &trainer.OptimizerConfig{Kind: trainer.OptimizerSGD, Momentum: 0.9},
+			LabelSmoothing: trainer.DefaultLabelSmoothing,
+			Stages:         []trainer.Stage{{Train: []string{"all"}}}}}
 		b, err := e.Branch(ctx, parent.ID, BranchPoint{Stage: 2}, cont, StartOptions{})
 		if err != nil {
 			t.Fatal(err)
