@@ -78,6 +78,31 @@ func TestSweepSubmit(t *testing.T) {
 		t.Errorf("resubmission replaced task 0's run %s with %s", runs[0].Run.ID, again[0].Run.ID)
 	}
 
+	// --show prints the table as it stands, training nothing: task 2's
+	// row has its result and no queued task starts.
+	out, stderr, code := runMain(t, ctx, &Main{}, "sweep", "--store", dir, "--show", id, "--json")
+	if code != 0 {
+		t.Fatalf("--show: exit %d\n%s", code, stderr)
+	}
+	var shown struct {
+		Done  int `json:"done"`
+		Total int `json:"total"`
+	}
+	if err := json.Unmarshal([]byte(out), &shown); err != nil || shown.Done != 1 || shown.Total != 4 {
+		t.Errorf("--show: %+v, %v; want 1 of 4 done\n%s", shown, err, out)
+	}
+	// A plain --resume would train the tasks the scheduler was given, on
+	// this machine behind its back: it says so and trains nothing.
+	_, stderr, code = runMain(t, ctx, &Main{}, "sweep", "--store", dir, "--resume", id)
+	if code != exitUsage || !strings.Contains(stderr, "3 tasks wait for the scheduler") || !strings.Contains(stderr, "--here") {
+		t.Errorf("--resume of a submitted sweep: exit %d, stderr %q; want %d saying 3 tasks wait, and --here", code, stderr, exitUsage)
+	}
+	for i, r := range runsJSON() {
+		if i != 2 && r.Run.Status != "queued" {
+			t.Errorf("task %d after the refused --resume: %s, want still queued", i, r.Run.Status)
+		}
+	}
+
 	manifest := filepath.Join(fx.dir, "job.yaml")
 	if _, stderr, code := runMain(t, ctx, &Main{}, "sweep", "--store", dir, "--resume", id, "--submit", "k8s", "--image", "thaw:1", "--out", manifest); code != 0 {
 		t.Fatalf("k8s: exit %d\n%s", code, stderr)
@@ -89,6 +114,16 @@ func TestSweepSubmit(t *testing.T) {
 	for _, want := range []string{"completionMode: Indexed", "completions: 4", `"$(JOB_COMPLETION_INDEX)"`, "secretKeyRef:", `mountPath: "` + abs + `"`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("the manifest lacks %q:\n%s", want, b)
+		}
+	}
+
+	// --here trains them here after all: the same runs, done.
+	if _, stderr, code := runMain(t, ctx, &Main{}, "sweep", "--store", dir, "--resume", id, "--here"); code != 0 {
+		t.Fatalf("--resume --here: exit %d\n%s", code, stderr)
+	}
+	for i, r := range runsJSON() {
+		if r.Run == nil || r.Run.ID != runs[i].Run.ID || r.Run.Status != "done" {
+			t.Errorf("task %d after --resume --here: %+v, want its run %s done", i, r.Run, runs[i].Run.ID)
 		}
 	}
 

@@ -39,6 +39,8 @@ func (m *Main) runSweep(ctx context.Context, args []string) error {
 	evalEvery := fs.Int("eval-every", 0, "evaluate every `N` steps and at the end of the stage (0: the stage's cadence)")
 	workers := fs.Int("workers", 0, "train at most `N` runs at once (0: one per core)")
 	resume := fs.String("resume", "", "continue the sweep `ID` (its settings are the sweep's; done runs are kept)")
+	show := fs.String("show", "", "print the table of sweep `ID` as it stands and train nothing (a sweep a scheduler runs, say)")
+	here := fs.Bool("here", false, "with --resume, train here the tasks a scheduler was given and has not started")
 	asJSON := fs.Bool("json", false, "write the result to stdout as one JSON object")
 	var sub submitFlags
 	sub.register(fs)
@@ -62,12 +64,18 @@ func (m *Main) runSweep(ctx context.Context, args []string) error {
 	}
 	defer st.Close()
 
+	if *show != "" {
+		if *resume != "" || sub.to != "" {
+			return usagef("sweep: --show prints a sweep's table; it goes with neither --resume nor --submit")
+		}
+		return m.showSweep(ctx, eng, st, *show, *asJSON)
+	}
 	var id string
 	if *resume != "" {
 		var given []string
 		fs.Visit(func(f *flag.Flag) {
 			switch f.Name {
-			case "resume", "store", "checkpoints", "json", "workers", "max-data-bytes":
+			case "resume", "store", "checkpoints", "json", "workers", "max-data-bytes", "here":
 			default:
 				if slices.Contains(submitFlagNames, f.Name) {
 					return
@@ -86,6 +94,15 @@ func (m *Main) runSweep(ctx context.Context, args []string) error {
 			return fmt.Errorf("sweep: %w", err)
 		}
 		id = sw.ID
+		if sub.to == "" && !*here {
+			if n, err := queuedTasks(ctx, st, id); err != nil {
+				return fmt.Errorf("sweep: %w", err)
+			} else if n > 0 {
+				return usagef("sweep %s: %d tasks wait for the scheduler they were submitted to; "+
+					"thaw sweep --show %s prints the table as it stands, --resume %s --submit … submits them again, "+
+					"--resume %s --here trains them on this machine", store.Short(id), n, store.Short(id), store.Short(id), store.Short(id))
+			}
+		}
 	} else {
 		job, err := f.job(*evalEvery)
 		if err != nil {
@@ -142,6 +159,60 @@ func (m *Main) runSweep(ctx context.Context, args []string) error {
 	case runErr != nil:
 		return fmt.Errorf("sweep %s: %w", store.Short(id), runErr)
 	}
+	return nil
+}
+
+// queuedTasks counts sweep id's tasks whose runs wait as queued: tasks
+// handed to a scheduler (thaw sweep --submit) that it has not started.
+func queuedTasks(ctx context.Context, st *store.Store, id string) (int, error) {
+	tasks, err := st.SweepTasks(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	for _, t := range tasks {
+		if t.Run == "" {
+			continue
+		}
+		r, err := st.Run(ctx, t.Run)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if r.Status == trainer.StatusQueued {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// showSweep prints sweep id's table as it stands: thaw sweep's output,
+// with the rows that have results, whatever trains the others.
+func (m *Main) showSweep(ctx context.Context, eng *engine.Engine, st *store.Store, id string, asJSON bool) error {
+	sw, err := st.Sweep(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrAmbiguous) {
+		return usagef("sweep: %w", err)
+	}
+	if err != nil {
+		return fmt.Errorf("sweep: %w", err)
+	}
+	tb, err := eng.SweepTable(ctx, sw.ID)
+	if err != nil {
+		return fmt.Errorf("sweep: %w", err)
+	}
+	out := newSweepOutput(tb)
+	if asJSON {
+		enc := json.NewEncoder(m.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return fmt.Errorf("write result: %w", err)
+		}
+		return nil
+	}
+	fmt.Fprintf(m.Stdout, "sweep %s: %d of %d runs done\n", store.Short(sw.ID), tb.Done, tb.Total)
+	out.writeText(m.Stdout)
 	return nil
 }
 
