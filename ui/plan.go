@@ -725,7 +725,7 @@ func (p *planScreen) fileDone(path string) error {
 }
 
 // stageKeys are the keys a stage's line takes.
-const stageKeys = "train, epochs, steps, min_steps, lr, schedule, factor, evals, patience, name"
+const stageKeys = "train, epochs, steps, min_steps, lr, schedule, factor, evals, patience, smoothing, name"
 
 // formatStage writes a stage as the one-line form parseStage reads.
 func formatStage(st trainer.Stage) string {
@@ -754,6 +754,9 @@ func formatStage(st trainer.Stage) string {
 	if st.Patience > 0 {
 		parts = append(parts, fmt.Sprintf("patience=%d", st.Patience))
 	}
+	if st.LabelSmoothing > 0 {
+		parts = append(parts, "smoothing="+strconv.FormatFloat(st.LabelSmoothing, 'g', -1, 64))
+	}
 	if st.Name != "" {
 		parts = append(parts, "name="+st.Name)
 	}
@@ -761,9 +764,10 @@ func formatStage(st trainer.Stage) string {
 }
 
 // parseStage reads "train=fc1,head epochs=3 lr=0.001 schedule=cosine
-// factor=2.6 min_steps=100 evals=20 patience=3": the keys given replace
-// the stage's fields, and a zero value (epochs=0, lr=0, factor=0,
-// schedule=, min_steps=0, evals=0, patience=0) falls back to the plan's.
+// factor=2.6 min_steps=100 evals=20 patience=3 smoothing=0.1" (smoothing:
+// the label smoothing of its training loss): the keys given replace the
+// stage's fields, and a zero value (epochs=0, lr=0, factor=0, schedule=,
+// min_steps=0, evals=0, patience=0, smoothing=0) falls back to the plan's.
 // A length in steps drops the stage's floor, which only a length in
 // epochs has.
 func parseStage(v string, st trainer.Stage) (trainer.Stage, error) {
@@ -818,6 +822,15 @@ func parseStage(v string, st trainer.Stage) (trainer.Stage, error) {
 				return st, err
 			}
 			st.LRFactor = x
+		case "smoothing":
+			x, err := num()
+			if err != nil {
+				return st, err
+			}
+			if x >= 1 {
+				return st, fmt.Errorf("smoothing=%q: want a number from 0 to below 1", val)
+			}
+			st.LabelSmoothing = x
 		case "schedule":
 			if val == "" {
 				st.Schedule = nil
