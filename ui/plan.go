@@ -1009,6 +1009,9 @@ func stageDetail(i int, rs *trainer.ResolvedStage, spe int) string {
 	} else {
 		b.WriteString(" · no early stop")
 	}
+	if rs.LabelSmoothing > 0 {
+		fmt.Fprintf(&b, " · smoothing %g", rs.LabelSmoothing)
+	}
 	return b.String()
 }
 
