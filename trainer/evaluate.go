@@ -52,6 +52,10 @@ type evaluator struct {
 	// progress, when set, is told how far each pass has got (see
 	// EvalProgress); nil costs nothing.
 	progress *EvalProgress
+	// smoothing is ε of the loss a pass sums: the stage's training loss
+	// (Stage.LabelSmoothing), as Keras and fastai measure the validation
+	// loss with the loss the model trains on.
+	smoothing float64
 }
 
 // EvalSet names the set an evaluation pass goes through.
@@ -218,8 +222,9 @@ func (e *evaluator) stablePrefix() int {
 }
 
 // pass evaluates ds through the model, with head in place of the model's
-// own head when not nil, and returns the summed cross-entropy (NaN when
-// wantLoss is false) and the number of correct predictions.
+// own head when not nil, and returns the summed cross-entropy with labels
+// smoothed by e.smoothing (NaN when wantLoss is false) and the number of
+// correct predictions.
 func (e *evaluator) pass(ds *Dataset, head *Block[float32], wantLoss bool) (lossSum float64, correct int) {
 	batches := e.batches[ds]
 	if batches == nil {
@@ -337,6 +342,7 @@ func (e *evaluator) pass(ds *Dataset, head *Block[float32], wantLoss bool) (loss
 			}
 			logits := w.forward(w.x, h, start, pre, head)
 			if wantLoss {
+				w.ce.Smoothing = e.smoothing
 				losses[i] = w.ce.Forward(logits, w.y) * float64(len(w.y))
 			}
 			corrects[i] = countCorrect(logits, w.y)

@@ -150,11 +150,12 @@ type Stage struct {
 	// TrainBN keeps BatchNorm layers of frozen blocks training (fastai's
 	// train_bn). The stage trains BN if it or the plan says so.
 	TrainBN bool `json:"train_bn,omitempty"`
-	// LabelSmoothing is ε of the stage's training loss: the target is
+	// LabelSmoothing is ε of the stage's loss: the target is
 	// (1-ε)·onehot + ε/K, as PyTorch's CrossEntropyLoss label_smoothing
 	// (see [CrossEntropy]). Zero means the plan's; zero in both, none.
-	// The validation loss is plain cross-entropy whatever ε is, so "the
-	// lowest validation loss" compares runs of any plan on one measure.
+	// The stage's validation loss, which early stopping and the kept
+	// checkpoint go by, is the same loss, as Keras and fastai measure it
+	// with the loss the model is compiled or built with.
 	LabelSmoothing float64 `json:"label_smoothing,omitempty"`
 }
 

@@ -484,7 +484,7 @@ func (r *runner) enterStage(i, step int) error {
 			r.st.EverTrainable = append(r.st.EverTrainable, name)
 		}
 	}
-	r.steps.ce.Smoothing = s.LabelSmoothing
+	r.steps.ce.Smoothing, r.ev.smoothing = s.LabelSmoothing, s.LabelSmoothing
 	r.stage = i
 	r.changes = changing(r.m)
 	// A new stage may thaw a cached block or change how the blocks run;
@@ -572,7 +572,7 @@ func (r *runner) validation() (loss, acc float64) {
 	if ds == nil || ds.Len() == 0 {
 		return math.NaN(), math.NaN()
 	}
-	if v := r.validated; v != nil && slices.Equal(v.ver, r.ev.version) {
+	if v := r.validated; v != nil && slices.Equal(v.ver, r.ev.version) && v.smoothing == r.ev.smoothing {
 		return v.loss, v.acc
 	}
 	var sum float64
@@ -581,12 +581,13 @@ func (r *runner) validation() (loss, acc float64) {
 	r.valPasses++
 	n := float64(ds.Len())
 	loss, acc = sum/n, float64(correct)/n
-	r.validated = &valValue{slices.Clone(r.ev.version), loss, acc}
+	r.validated = &valValue{slices.Clone(r.ev.version), r.ev.smoothing, loss, acc}
 	return loss, acc
 }
 
 type valValue struct {
 	ver       []uint64
+	smoothing float64
 	loss, acc float64
 }
 

@@ -52,9 +52,9 @@ go together. A preset evaluates a stage every epoch or every twentieth of the
 stage, whichever is longer, and at its end (--eval-every N: every N steps),
 and ends the stage early after %d evaluations without a better val loss
 (chain-thaw: every epoch, and after %d, as DeepMoji's code), so each length
-below is at most. Every preset trains on the cross-entropy with labels
-smoothed by %g (a plan file: "label_smoothing", none if absent); the val
-loss that picks the kept checkpoint is the plain cross-entropy.
+below is at most. Every preset trains and validates on the cross-entropy
+with labels smoothed by %g (a plan file: "label_smoothing", none if
+absent), so its val loss is that loss too.
 `, trainer.DefaultPatience, trainer.DefaultChainThawPatience, trainer.DefaultLabelSmoothing)
 	for _, p := range presetFlags() {
 		fmt.Fprintf(w, "  %s\n    --lr X: %s\n    --epochs N: %s\n    neither: %s\n", p.name, p.lr, p.epochs, p.neither)

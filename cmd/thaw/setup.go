@@ -254,7 +254,7 @@ func writePlan(w io.Writer, p *trainer.Prepared) {
 		if !same {
 			by = strings.Join(eps, ", ") + " (stage by stage)"
 		}
-		fmt.Fprintf(w, "training loss: cross-entropy with labels smoothed by %s; validation loss: plain cross-entropy\n", by)
+		fmt.Fprintf(w, "loss: cross-entropy with labels smoothed by %s, in training and validation\n", by)
 	}
 	if p.Source != nil {
 		live := trainer.GaugeLiveSet(p.Source, p.Spec().GaugeSample)
