@@ -34,8 +34,15 @@ func newBlocksScreen(s *Session) *blocksScreen { return &blocksScreen{s: s} }
 
 func (b *blocksScreen) Keys() []key.Binding {
 	k := b.s.Keys
+	sweep := k.Blocks.Sweep
+	if sw := b.sweep; sw != nil && sw.follow != nil && sw.follow.on {
+		sweep.SetHelp(sweep.Help().Key, "stop following the sweep")
+	}
+	if b.alone() {
+		return []key.Binding{sweep, k.Blocks.TakeDepth, k.Blocks.ExportSweep}
+	}
 	// The most used first: the help bar keeps those at 80 columns.
-	return []key.Binding{k.Blocks.Toggle, k.Blocks.FreezeBelow, k.Blocks.Sweep, k.Blocks.HeadOnly, k.Blocks.ThawAll, k.Blocks.TakeDepth, k.Blocks.ExportSweep}
+	return []key.Binding{k.Blocks.Toggle, k.Blocks.FreezeBelow, sweep, k.Blocks.HeadOnly, k.Blocks.ThawAll, k.Blocks.TakeDepth, k.Blocks.ExportSweep}
 }
 
 func (b *blocksScreen) Capturing() bool { return false }
@@ -61,15 +68,20 @@ func (b *blocksScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 		return b, nil
 	case sweepTableMsg, sweepDoneMsg, exportedMsg:
 		return b, b.handleSweep(msg)
+	case followSweepMsg, sweepFeedMsg, sweepReadMsg, sweepModelMsg:
+		return b, b.handleFollow(msg)
 	case probeMsg:
 		return b, b.handleProbe(msg)
 	case dataLoadedMsg:
 		if !b.s.plan.took(msg) {
 			return b, nil
 		}
-		// New data makes the sweep stale; the probes are computed for it
-		// (or found in the cache).
-		b.dropSweep()
+		// New data makes the sweep stale, unless it is the followed
+		// sweep's own, or the followed sweep's job is still to replace
+		// it; the probes are computed for it (or found in the cache).
+		if !b.sweep.ownsData(msg.id) {
+			b.dropSweep()
+		}
 		queued := b.sweepQueued
 		b.sweepQueued = false
 		if msg.err != nil {
@@ -85,6 +97,18 @@ func (b *blocksScreen) Update(msg tea.Msg) (ScreenModel, tea.Cmd) {
 
 func (b *blocksScreen) handleKey(msg tea.KeyPressMsg) (ScreenModel, tea.Cmd) {
 	s, k := b.s, b.s.Keys
+	if b.alone() {
+		// The panel of a followed sweep without the block table.
+		switch {
+		case key.Matches(msg, k.Blocks.Sweep):
+			return b, b.toggleSweep()
+		case key.Matches(msg, k.Blocks.TakeDepth):
+			b.takeDepth()
+		case key.Matches(msg, k.Blocks.ExportSweep):
+			return b, b.exportSweep()
+		}
+		return b, nil
+	}
 	if s.base == nil {
 		if key.Matches(msg, k.Forward) {
 			s.flashErr(errors.New("no model chosen: pick one on the Models screen (1) with enter"))
@@ -264,6 +288,9 @@ func (s *Session) lrMults() []float64 {
 // or below on a small one, the sweep and the probes.
 func (b *blocksScreen) View(w, h int) string {
 	s, st := b.s, b.s.Styles
+	if b.alone() {
+		return b.aloneView(w, h)
+	}
 	if s.base == nil {
 		return st.Faint.Render("No model chosen. Press 1 for Models, pick one with enter.")
 	}

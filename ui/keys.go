@@ -93,6 +93,9 @@ func (k ChartKeys) list() []key.Binding {
 type RunsKeys struct {
 	Open, Mark, Overlay, Align, Delete, Export, Resume, Filter, Sort,
 	Tags, Rename, Apply, BackToList key.Binding
+	// Sweep opens the sweep of the run under the cursor on the Blocks
+	// screen's sweep panel, which follows it as its tasks run anywhere.
+	Sweep key.Binding
 }
 
 // DefaultKeyMap returns the workbench's keys.
@@ -186,6 +189,7 @@ func DefaultKeyMap() KeyMap {
 			Rename:     b("R", "rename", "R"),
 			Apply:      b("enter", "apply", "enter"),
 			BackToList: b("esc", "back to the list", "esc"),
+			Sweep:      b("W", "follow its sweep", "W"),
 		},
 	}
 	for i := range numScreens {

@@ -53,13 +53,16 @@ func listModels(b Backend, dirs []string) []*modelEntry {
 
 // loadModel resolves and loads a zoo model by name or a model folder.
 func loadModel(b Backend, name string) *modelEntry {
-	e := &modelEntry{name: name}
 	base, err := b.Model(name)
 	if err != nil {
-		e.err = fmt.Errorf("model %s: %w — give a zoo model or a folder holding config.json and model.safetensors", name, err)
-		return e
+		return &modelEntry{name: name, err: fmt.Errorf("model %s: %w — give a zoo model or a folder holding config.json and model.safetensors", name, err)}
 	}
-	e.name, e.zoo, e.model = base.Name, base.Zoo, base.Model
+	return modelEntryOf(base)
+}
+
+// modelEntryOf describes a loaded base model.
+func modelEntryOf(base *engine.BaseModel) *modelEntry {
+	e := &modelEntry{name: base.Name, zoo: base.Zoo, model: base.Model}
 	if base.Meta != nil {
 		e.meta = *base.Meta
 	}

@@ -85,6 +85,59 @@ func (p *planDraft) reset(e *modelEntry) {
 	}
 }
 
+// openSweepJob makes e, the model of the sweep spec, the base model and
+// the Plan the sweep's job, as far as the draft holds one: its data,
+// shots, split, batch and plan, and its first seed; the freeze choice is
+// the plan's first stage. A preset without arguments stays the preset;
+// otherwise the stages are the plan's, expanded, as edited by hand. The
+// data loads in the background, as when a model is chosen.
+func (s *Session) openSweepJob(e *modelEntry, spec engine.SweepSpec) tea.Cmd {
+	job := spec.Job
+	s.base = e
+	blocks := e.model.Config.BlockNames()
+	s.frozen = make([]bool, len(blocks))
+	d := s.plan
+	d.reset(e)
+	d.data, d.shots = job.Data.Path, job.Shots
+	if job.ValSplit > 0 {
+		d.valSplit = job.ValSplit
+	}
+	if job.BatchSize > 0 {
+		d.batch = job.BatchSize
+	}
+	if len(spec.Seeds) > 0 {
+		d.seed = spec.Seeds[0]
+	}
+	isPreset := func(name string) bool {
+		_, err := trainer.Preset(name, blocks, 0, 0)
+		return name != "" && err == nil
+	}
+	if pr := job.Preset; len(job.Plan.Stages) == 0 && pr != nil && isPreset(pr.Name) &&
+		pr.LR == 0 && pr.Epochs == 0 && pr.Steps == 0 && !pr.Legacy {
+		d.preset = pr.Name
+	} else {
+		job.FreezeBelow = ""
+		plan, _, err := job.ResolvePlan(blocks)
+		if err != nil {
+			s.flashErr(fmt.Errorf("the sweep's plan: %w — the Plan keeps the %s preset", err, d.preset))
+		} else {
+			plan.Stages = slices.Clone(plan.Stages) // edited here, not in the sweep's spec
+			d.plan, d.byHand = plan, true
+			switch ref := spec.PlanRef; {
+			case isPreset(ref):
+				d.preset = ref
+				d.edited = spec.PlanLR != 0 || spec.PlanEpochs != 0 || spec.PlanSteps != 0
+			case ref != "":
+				d.from = ref
+			default:
+				d.edited = true
+			}
+		}
+	}
+	d.syncFreeze(s)
+	return d.reload(s)
+}
+
 func (p *planDraft) dataName() string {
 	if p.data == "" {
 		return "no data"

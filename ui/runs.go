@@ -176,7 +176,7 @@ func (r *runsScreen) Keys() []key.Binding {
 		return []key.Binding{k.Align, k.Export}
 	}
 	// enter opens a run: the frame's "next" key, so not listed again.
-	return []key.Binding{k.Mark, k.Overlay, k.Resume, k.Delete, k.Tags, k.Rename, k.Export, k.Filter, k.Sort}
+	return []key.Binding{k.Mark, k.Overlay, k.Resume, k.Sweep, k.Delete, k.Tags, k.Rename, k.Export, k.Filter, k.Sort}
 }
 
 func (r *runsScreen) backend() Backend { return r.s.runs() }
@@ -581,8 +581,25 @@ func (r *runsScreen) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		return r.exportMarked()
 	case key.Matches(msg, k.Resume):
 		return r.resume()
+	case key.Matches(msg, k.Sweep):
+		return r.followSweep()
 	}
 	return nil
+}
+
+// followSweep opens the sweep of the run under the cursor on the Blocks
+// screen's sweep panel, which follows it (see blocksScreen.followSweep).
+func (r *runsScreen) followSweep() tea.Cmd {
+	row := r.current()
+	switch {
+	case row == nil:
+		return nil
+	case row.task == nil:
+		r.s.flashErr(fmt.Errorf("run %s belongs to no sweep: W follows the sweep of a sweep's run (named … · sweep ID)", runLabel(row)))
+		return nil
+	}
+	id := row.task.Sweep
+	return func() tea.Msg { return followSweepMsg{sweep: id} }
 }
 
 // openPrompt opens the text prompt on value, its cursor at the end, to

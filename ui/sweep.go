@@ -26,7 +26,9 @@ import (
 // fills: a row per freeze point in the block table's order, mean ± sd of
 // the lowest validation loss and of the accuracy there, ★ on the pick and
 // its note. w runs it (or cancels it: its runs stay stored and w resumes
-// them), t takes the pick, e writes its figure.
+// them), t takes the pick, e writes its figure. The panel also shows a
+// sweep that trains elsewhere, followed as it fills (see sweepfollow.go);
+// w then stops following rather than train its tasks here.
 
 type (
 	// sweepTableMsg: sweep id's table, as it stood when a run started or
@@ -56,6 +58,9 @@ type sweepState struct {
 	tb   engine.SweepTable
 	done bool
 	err  error
+	// follow is set for a sweep that trains elsewhere, which the panel
+	// follows (see sweepfollow.go); nil for one run here.
+	follow *sweepFollow
 }
 
 // group is the sweep's one group (the workbench crosses no presets or
@@ -93,6 +98,14 @@ func (s *Session) sweepSpec() engine.SweepSpec {
 // stopped ones resume.
 func (b *blocksScreen) toggleSweep() tea.Cmd {
 	s := b.s
+	if sw := b.sweep; sw != nil && sw.follow != nil && !sw.done {
+		// Its tasks are queued for other processes: training them here
+		// would race them. w lets the sweep go instead.
+		b.unfollow()
+		s.flash(fmt.Sprintf("stopped following sweep %s; its tasks go on where they run. W on one of its runs (5) follows it again; w now sweeps the Plan's job here",
+			engine.Short(sw.follow.sweep)))
+		return nil
+	}
 	if sw := b.sweep; sw != nil && !sw.done {
 		sw.cancel()
 		s.flash("cancelling the sweep; its runs stay stored and w resumes them…")
@@ -240,10 +253,19 @@ func (b *blocksScreen) handleSweep(msg tea.Msg) tea.Cmd {
 }
 
 // dropSweep cancels and forgets the sweep shown, made stale by new data:
-// its runs stay stored, and w on its job again goes on with it.
+// its runs stay stored, and w on its job again goes on with it. A
+// followed sweep is no longer followed.
 func (b *blocksScreen) dropSweep() {
 	sw := b.sweep
 	if sw == nil {
+		return
+	}
+	if sw.follow != nil {
+		if !sw.done {
+			b.unfollow()
+			b.s.flash(fmt.Sprintf("the data changed: sweep %s is no longer followed; W on one of its runs (5) follows it again", engine.Short(sw.follow.sweep)))
+		}
+		b.sweep = nil
 		return
 	}
 	if !sw.done {
@@ -262,7 +284,15 @@ func (b *blocksScreen) takeDepth() {
 	s := b.s
 	p := b.sweep.pick()
 	if p == "" {
-		s.flashErr(errors.New("no sweep result yet: press w to run the freeze-depth sweep"))
+		s.flashErr(b.noResult())
+		return
+	}
+	if f := b.sweep.follow; f != nil && !f.loaded {
+		err := errors.New("the sweep's model is still loading")
+		if f.modelErr != nil {
+			err = fmt.Errorf("the sweep's model could not be loaded here (%w), so its pick cannot be the freeze choice", f.modelErr)
+		}
+		s.flashErr(err)
 		return
 	}
 	k := slices.IndexFunc(s.base.blocks, func(e blockInfo) bool { return e.name == p })
@@ -276,7 +306,7 @@ func (b *blocksScreen) takeDepth() {
 	b.cursor = k
 	s.plan.freezeChanged(s)
 	so := ""
-	if !b.sweep.done {
+	if tb := b.sweep.tb; tb.Done < tb.Total {
 		so = " so far"
 	}
 	s.flash(fmt.Sprintf("freeze point taken from the sweep's pick%s: %s and above train", so, p))
@@ -289,7 +319,7 @@ func (b *blocksScreen) exportSweep() tea.Cmd {
 	s, sw := b.s, b.sweep
 	g := sw.group()
 	if g == nil || g.Pick.Index < 0 {
-		s.flashErr(errors.New("no sweep result to draw yet: press w to run the freeze-depth sweep"))
+		s.flashErr(b.noResult())
 		return nil
 	}
 	id, run := sw.tb.Sweep.ID, ""
@@ -325,6 +355,14 @@ func (b *blocksScreen) exportSweep() tea.Cmd {
 		}
 		return exportedMsg{from: ScreenBlocks, path: filepath.Join(shown, name)}
 	}
+}
+
+// noResult says why the sweep shown has no pick yet.
+func (b *blocksScreen) noResult() error {
+	if sw := b.sweep; sw != nil && sw.follow != nil {
+		return fmt.Errorf("no task of sweep %s has a result yet: they train elsewhere, and the panel fills as they end", engine.Short(sw.follow.sweep))
+	}
+	return errors.New("no sweep result yet: press w to run the freeze-depth sweep")
 }
 
 // evidenceView draws the evidence shown beside (or below) the blocks: the
@@ -369,6 +407,9 @@ func (b *blocksScreen) sweepView(w int) string {
 	seeds := len(tb.Spec.Seeds)
 	head := st.Heading.Render("Freeze-depth sweep") + st.Faint.Render("  "+status)
 	lines := []string{ansi.Truncate(head, w, "…")}
+	if sw.follow != nil {
+		lines = sw.followHead(st, w)
+	}
 	g := sw.group()
 	if g == nil {
 		return strings.Join(lines, "\n")
@@ -416,7 +457,7 @@ func (b *blocksScreen) sweepView(w int) string {
 			lines = append(lines, style.Render(ansi.Truncate(l, w, "…")))
 		}
 	}
-	if sw.done && errors.Is(sw.err, context.Canceled) {
+	if sw.follow == nil && sw.done && errors.Is(sw.err, context.Canceled) {
 		lines = append(lines, st.Faint.Render(ansi.Truncate("cancelled: its runs are kept; w goes on with it", w, "…")))
 	}
 	if t := g.Test; t != nil {
