@@ -141,7 +141,7 @@ func (m *Main) submitSweep(ctx context.Context, eng *engine.Engine, id string, r
 		out.Pending = []int{}
 	}
 	short := store.Short(id)
-	fmt.Fprintf(m.Stderr, "sweep %s: %d runs queued, %d of %d tasks to run (thaw runs --sweep %s; thaw sweep --resume %s shows the table)\n",
+	fmt.Fprintf(m.Stderr, "sweep %s: %d runs queued, %d of %d tasks to run (thaw runs --sweep %s; thaw sweep --show %s prints the table)\n",
 		short, len(pending), len(pending), tasks.Total, short, short)
 	if len(pending) == 0 {
 		fmt.Fprintln(m.Stderr, "every task is done: nothing to submit")
