@@ -12,6 +12,9 @@
 #
 #   bash trainer/testdata/bench/compare_job.sh [rounds]
 #
+# It ends with the work each contestant did in the last round (steps run
+# per stage, validations), which should agree but for where a stage stops.
+#
 # Needs libopenblas-dev and Debian's python3-torch (/usr/bin/python3).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -34,6 +37,7 @@ run() {
 	}
 	read -r u s e <"$tmp/time"
 	echo "$name $(echo "$u + $s" | bc) $e" >>"$tmp/log"
+	cp "$tmp/out.json" "$tmp/$name.json"
 }
 
 for ((i = 1; i <= rounds; i++)); do
@@ -45,10 +49,10 @@ for ((i = 1; i <= rounds; i++)); do
 	OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE run torch2 /usr/bin/python3 trainer/testdata/bench/torch_job.py --threads 2
 done
 
-/usr/bin/python3 - "$tmp/log" "$rounds" "$(nproc)" <<'PY'
-import statistics, sys
+/usr/bin/python3 - "$tmp" "$rounds" "$(nproc)" <<'PY'
+import json, math, statistics, sys
 runs = {}
-for line in open(sys.argv[1]):
+for line in open(sys.argv[1] + "/log"):
     name, cpu, wall = line.split()
     runs.setdefault(name, []).append((float(cpu), float(wall)))
 cpu = {k: statistics.median(c for c, _ in v) for k, v in runs.items()}
@@ -60,4 +64,22 @@ tw = min(wall["torch1"], wall["torch2"])
 for name, one, dflt in (("pure Go", "go1", "go"), ("OpenBLAS", "openblas1", "openblas")):
     print(f"| {name} | {cpu[one]:.2f} | {cpu['torch1']:.2f} | {cpu[one] / cpu['torch1']:.2f}× | {wall[dflt]:.2f} | {tw:.2f} | {wall[dflt] / tw:.2f}× |")
 print(f"PyTorch wall: {wall['torch1']:.2f} s at 1 thread, {wall['torch2']:.2f} s at 2; CPU {cpu['torch2']:.2f} s at 2")
+
+# The work each contestant did in the last round: the steps each stage ran
+# (* stopped early) and the validation passes. thaw's --json gives the
+# stages as run; its validations follow from them and the presets' cadence
+# (every max(steps per epoch, ceil(stage/20)) steps and at the stage's end).
+print("work in the last round: steps run per stage (* stopped early), validations")
+for name in ("go1", "openblas1", "go", "openblas", "torch1", "torch2"):
+    d = json.load(open(f"{sys.argv[1]}/{name}.json"))
+    runs = [s["end_step"] - s["start_step"] for s in d["stages"]]
+    if "validations" in d:
+        vals = d["validations"]
+    else:
+        n, b = d["train_samples"], d["batch_size"]
+        spe = -(-n // b) - (n % b == 1 and n > b)
+        every = [max(spe, -(-s["steps"] // 20)) for s in d["plan"]["stages"]]
+        vals = sum(-(-r // e) for r, e in zip(runs, every))
+    steps = " ".join(f"{r}{'*' if s['stopped_early'] else ''}" for r, s in zip(runs, d["stages"]))
+    print(f"{name}: {sum(runs)} steps ({steps}), {vals} validations, best step {d['best_step']}, test acc {d['test_acc']:.4f}")
 PY
