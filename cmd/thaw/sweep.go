@@ -31,6 +31,9 @@ func (m *Main) runSweep(ctx context.Context, args []string) error {
 	fs := m.newFlags("sweep")
 	var f setupFlags
 	f.registerJob(fs)
+	planFlag := fs.Lookup("plan")
+	planFlag.DefValue, f.plan = engine.DefaultSweepPlan, engine.DefaultSweepPlan
+	planFlag.Usage += " trained at every freeze point: its first stage, frozen below the point"
 	seeds := fs.Int("seeds", engine.DefaultSweepSeeds, fmt.Sprintf("repeat every freeze point over `N` seeds, %d, %d, …", engine.FirstSweepSeed, engine.FirstSweepSeed+1))
 	seedList := fs.String("seed-list", "", "repeat every freeze point over these `seeds` (comma-separated), instead of --seeds")
 	points := fs.String("points", "all", "the freeze points: all (every block) or `blocks` (comma-separated), each trained with every block above it")

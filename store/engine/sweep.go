@@ -40,6 +40,20 @@ type (
 	SweepTask = store.SweepTask
 )
 
+// DefaultSweepPlan is the plan thaw sweep trains at every freeze point
+// when it is given none: the full preset, whose one stage, frozen below
+// the point, fine-tunes the blocks from the point up (lr 3e-3, cosine,
+// one epoch or 200 steps), the question a freeze-depth study asks (how
+// deep to fine-tune, with one recipe). At the lowest point it is thaw
+// train --plan full itself, so the pick is measured against full
+// fine-tuning on the same runs. A multi-stage preset's first stage is
+// the wrong recipe for a deep point: gradual's is the head's stage
+// (lr 1e-2, a 100-step floor), and its sweep picked 1.2 points below the
+// full preset on digits-cnn at 5 and 10 shots where this one matches it
+// (EVIDENCE.md, seeds 3001 to 3005). The workbench sweeps the Plan's own
+// plan.
+const DefaultSweepPlan = "full"
+
 // DefaultSweepSeeds is how many seeds a sweep repeats every point over
 // when it is given none, and FirstSweepSeed the first of them (the
 // evidence tables' seeds start there too).

@@ -30,6 +30,11 @@ func BenchmarkSweepDigitsCNN(b *testing.B) {
 		if err := job.SetPlan("gradual", 0, 0, 0); err != nil {
 			b.Fatal(err)
 		}
+		// thaw sweep's plan, as thaw sweep gives it none.
+		swJob := job
+		if err := swJob.SetPlan(engine.DefaultSweepPlan, 0, 0, 0); err != nil {
+			b.Fatal(err)
+		}
 		ctx := context.Background()
 
 		// The default run, as thaw train runs it (its test score included).
@@ -49,7 +54,7 @@ func BenchmarkSweepDigitsCNN(b *testing.B) {
 
 		// The sweep, recorded and measured on the test split.
 		cpu = engine.ProcessCPU()
-		sw, err := e.NewSweep(ctx, engine.SweepSpec{Job: job})
+		sw, err := e.NewSweep(ctx, engine.SweepSpec{Job: swJob, PlanRef: engine.DefaultSweepPlan})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -128,7 +128,7 @@ func TestSweepEvidence(t *testing.T) {
 	}
 	body := "Written by `go test -run TestSweepEvidence ./store/engine -sweep-evidence -timeout 2h`.\n\n" +
 		"`thaw sweep --model M --data D --shots K --seed-list 3001,3002,3003,3004,3005` (the default plan,\n" +
-		"gradual, at every freeze point) against every preset's `thaw train` with its defaults on the\n" +
+		"full, at every freeze point: each point fine-tunes the blocks from it up in one stage) against every preset's `thaw train` with its defaults on the\n" +
 		"same seeds. Accuracies are mean ± sd over the seeds, of the checkpoint with the lowest validation\n" +
 		"loss, on the test split (the validation set for a task without one). The sweep's pick is taken\n" +
 		"by the one-standard-error rule before any test accuracy is seen; \"pick − best\" is paired over\n" +
@@ -153,10 +153,10 @@ func evidenceRow(t *testing.T, ctx context.Context, model, target string, shots 
 	defer st.Close()
 	e := engine.New(st, nil)
 	job := trainer.Job{Model: model, Data: trainer.DataRef{Path: target}, Shots: shots}
-	if err := job.SetPlan("gradual", 0, 0, 0); err != nil {
+	if err := job.SetPlan(engine.DefaultSweepPlan, 0, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	sw, err := e.NewSweep(ctx, engine.SweepSpec{Job: job, Seeds: evidenceSeeds, PlanRef: "gradual"})
+	sw, err := e.NewSweep(ctx, engine.SweepSpec{Job: job, Seeds: evidenceSeeds, PlanRef: engine.DefaultSweepPlan})
 	if err != nil {
 		t.Fatal(err)
 	}
