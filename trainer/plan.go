@@ -155,7 +155,9 @@ type Stage struct {
 	// (see [CrossEntropy]). Zero means the plan's; zero in both, none.
 	// The stage's validation loss, which early stopping and the kept
 	// checkpoint go by, is the same loss, as Keras and fastai measure it
-	// with the loss the model is compiled or built with.
+	// with the loss the model is compiled or built with. A run that keeps
+	// the base model's trained head uses none (see
+	// [Prepared.KeptHeadLoss]).
 	LabelSmoothing float64 `json:"label_smoothing,omitempty"`
 }
 

@@ -128,3 +128,57 @@ func TestLabelSmoothingDefaults(t *testing.T) {
 		t.Errorf("stages' ε %v and %v, want 0.2 (its own) and 0.1 (the plan's)", rp.Stages[0].LabelSmoothing, rp.Stages[1].LabelSmoothing)
 	}
 }
+
+// A run that keeps the base model's trained head trains on the plain
+// loss whatever the plan's ε (Prepared.KeptHeadLoss); a new head, and a
+// scratch model's, train on the plan's. The run's first step shows it:
+// its loss is the plain cross-entropy's of the step a plan without
+// smoothing takes.
+func TestKeptHeadTrainsPlain(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		classes []string
+		init    Init
+		want    float64
+	}{
+		{"kept head", []string{"c2", "c0", "c1"}, InitPretrained, 0},
+		{"new head", []string{"x", "y", "z"}, InitPretrained, DefaultLabelSmoothing},
+		{"scratch", []string{"c2", "c0", "c1"}, InitScratch, DefaultLabelSmoothing},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			job := gradualJob()
+			job.Init = c.init
+			p, err := job.Prepare(jobInputs(t, c.classes...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Job.Plan.LabelSmoothing != DefaultLabelSmoothing {
+				t.Errorf("the job's plan says ε %v, want the preset's %v", p.Job.Plan.LabelSmoothing, DefaultLabelSmoothing)
+			}
+			for i, s := range p.Plan.Stages {
+				if s.LabelSmoothing != c.want {
+					t.Errorf("stage %d trains with ε %v, want %v", i+1, s.LabelSmoothing, c.want)
+				}
+			}
+		})
+	}
+	// The kept head's first step equals a plain plan's, bit for bit.
+	first := func(eps float64) float64 {
+		job := gradualJob()
+		job.Plan, job.Preset = Plan{LR: 0.01, Epochs: 1, LabelSmoothing: eps, Stages: []Stage{{Train: []string{"all"}}}}, nil
+		p, err := job.Prepare(jobInputs(t, "c2", "c0", "c1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec := p.Spec()
+		spec.Plan.Stages[0].Steps, spec.Plan.Stages[0].Epochs, spec.Plan.Stages[0].MinSteps = 1, 0, 0
+		var col collect
+		if _, err := Run(context.Background(), spec, col.report); err != nil {
+			t.Fatal(err)
+		}
+		return col.stepLosses(t)[0]
+	}
+	if a, b := first(0.1), first(0); a != b {
+		t.Errorf("a kept head's first loss with ε 0.1 in the plan: %v; the plain plan's %v", a, b)
+	}
+}

@@ -982,7 +982,11 @@ func (p *planScreen) View(w, h int) string {
 		lines = append(lines, st.Error.Render(termtext.Sanitize("plan: "+rerr.Error())))
 	} else if i := p.cursor - numFieldRows; i >= 0 && i < len(rp.Stages) && p.editing < 0 {
 		// Two lines at most: the length and why, the cadence.
-		detail := strings.Split(ansi.Wrap(termtext.Sanitize(stageDetail(i, &rp.Stages[i], spe)), formW, " "), "\n")
+		rs := rp.Stages[i]
+		if d.prep != nil && !d.prep.HeadReplaced && d.prep.Job.Init != trainer.InitScratch {
+			rs.LabelSmoothing = 0 // the run keeps the trained head: see Prepared.KeptHeadLoss
+		}
+		detail := strings.Split(ansi.Wrap(termtext.Sanitize(stageDetail(i, &rs, spe)), formW, " "), "\n")
 		for _, l := range detail[:min(len(detail), 2)] {
 			lines = append(lines, st.Faint.Render(ansi.Truncate(l, formW, "…")))
 		}

@@ -54,7 +54,8 @@ and ends the stage early after %d evaluations without a better val loss
 (chain-thaw: every epoch, and after %d, as DeepMoji's code), so each length
 below is at most. Every preset trains and validates on the cross-entropy
 with labels smoothed by %g (a plan file: "label_smoothing", none if
-absent), so its val loss is that loss too.
+absent), so its val loss is that loss too; a run that keeps the base
+model's head (the data's classes among its own) smooths nothing.
 `, trainer.DefaultPatience, trainer.DefaultChainThawPatience, trainer.DefaultLabelSmoothing)
 	for _, p := range presetFlags() {
 		fmt.Fprintf(w, "  %s\n    --lr X: %s\n    --epochs N: %s\n    neither: %s\n", p.name, p.lr, p.epochs, p.neither)
