@@ -82,6 +82,13 @@ func probe(ctx context.Context, prep *trainer.Prepared, k int) (ProbeScore, erro
 	if err != nil {
 		return ProbeScore{}, err
 	}
+	if k == n-2 {
+		// The prepared model's own head: a kept one trains on the plain
+		// loss, as thaw train --plan head trains it.
+		keep := *prep
+		keep.Plan = rp
+		keep.KeptHeadLoss()
+	}
 	spec := trainer.Spec{Model: mod, Plan: rp, Train: prep.Train, Val: prep.Val,
 		Seed: job.Seed, BatchSize: prep.Spec().BatchSize, EvalEvery: job.EvalEvery}
 	res, err := trainer.Run(ctx, spec, func(trainer.Progress) {})
