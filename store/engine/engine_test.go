@@ -132,7 +132,9 @@ func TestEngineMatchesTrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec.Train, spec.Val = p.Train, p.Val
+	// The data and the plan as Prepare gives them (the kept head's
+	// plain loss: Prepared.KeptHeadLoss).
+	spec.Train, spec.Val, spec.Plan = p.Train, p.Val, p.Plan
 	if _, err := s.Train(ctx, direct.ID, spec, nil); err != nil {
 		t.Fatal(err)
 	}
