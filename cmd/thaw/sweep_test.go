@@ -111,7 +111,7 @@ func TestSweepSkipsOnlyTheGauge(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "store")
-	common := []string{"--store", dir, "--model", "digits-cnn", "--data", "digits-5to9", "--shots", "5"}
+	common := []string{"--store", dir, "--model", "digits-cnn", "--data", "digits-5to9", "--shots", "5", "--plan", "gradual"}
 	stdout, stderr, code := runMain(t, ctx, &Main{Zoo: assets.Zoo()}, append([]string{"sweep", "--json", "--points", "head", "--seed-list", "3001"}, common...)...)
 	if code != 0 {
 		t.Fatalf("thaw sweep: exit %d\n%s", code, stderr)
