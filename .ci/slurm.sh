@@ -16,13 +16,30 @@ fi
 slurm_dir=$(mktemp -d /tmp/thaw-slurm.XXXXXX)
 chmod 755 "$slurm_dir"
 mkdir -p "$slurm_dir/munge" "$slurm_dir/state" "$slurm_dir/spool"
+# slurm_stop returns once the daemons have exited, not when they were
+# asked to: a slurmd still shutting down tracks processes by their
+# parents and may signal whatever took a reused pid (the tmux server of
+# the next step once vanished so).
 slurm_stop() {
   [ -n "${slurm_dir:-}" ] || return 0
-  local f
+  local f pids=()
   for f in slurmd slurmctld munge/munged; do
-    [ -s "$slurm_dir/$f.pid" ] && kill "$(cat "$slurm_dir/$f.pid")" 2>/dev/null
+    if [ -s "$slurm_dir/$f.pid" ]; then
+      pids+=("$(cat "$slurm_dir/$f.pid")")
+      kill "${pids[-1]}" 2>/dev/null || true
+    fi
   done
-  sleep 1
+  local p i
+  for p in "${pids[@]}"; do
+    for i in $(seq 150); do
+      kill -0 "$p" 2>/dev/null || continue 2
+      sleep 0.1
+    done
+    echo "slurm_stop: pid $p still runs after 15 s; killing it" >&2
+    kill -9 "$p" 2>/dev/null || true
+  done
+  # The job steps' own daemons, if any outlived their jobs.
+  pkill -x slurmstepd 2>/dev/null || true
   rm -rf "$slurm_dir"
   slurm_dir=
 }
