@@ -14,49 +14,12 @@ import (
 
 	"thaw/assets"
 	"thaw/store"
+	"thaw/store/storetest"
 	"thaw/trainer"
 )
 
-// A small synthetic training problem for the engine's tests: a four-block
-// MLP (with BatchNorm and dropout, so that buffers and the dropout stream
-// must survive a resume) on Gaussian blobs.
-
-// trainConfig is the model: 8 features → 32 → 32 → 16 → 3 classes.
-func trainConfig() *trainer.Config {
-	return &trainer.Config{Name: "store-mlp", InputShape: []int{8}, Classes: []string{"a", "b", "c"},
-		Blocks: []trainer.BlockConfig{
-			{Name: "fc1", Layers: []trainer.LayerConfig{{Type: "linear", Name: "fc1", InFeatures: 8, OutFeatures: 32}, {Type: "relu"}}},
-			{Name: "fc2", Layers: []trainer.LayerConfig{{Type: "linear", Name: "fc2", InFeatures: 32, OutFeatures: 32},
-				{Type: "batchnorm1d", Name: "bn2", NumFeatures: 32}, {Type: "relu"}}},
-			{Name: "fc3", Layers: []trainer.LayerConfig{{Type: "linear", Name: "fc3", InFeatures: 32, OutFeatures: 16},
-				{Type: "relu"}, {Type: "dropout", P: 0.1}}},
-			{Name: "head", Layers: []trainer.LayerConfig{{Type: "linear", Name: "head", InFeatures: 16, OutFeatures: 3}}},
-		}}
-}
-
-// blobs is k Gaussian clusters in d dimensions, n samples per class.
-func blobs(k, d, n int, seed uint64) *trainer.Dataset {
-	rng := rand.New(rand.NewPCG(seed, 99))
-	ds := &trainer.Dataset{Name: "blobs", Shape: []int{d}}
-	centers := make([][]float64, k)
-	for c := range centers {
-		centers[c] = make([]float64, d)
-		for j := range centers[c] {
-			centers[c][j] = 1.5 * rng.NormFloat64()
-		}
-	}
-	for i := 0; i < n*k; i++ {
-		c := i % k
-		for j := 0; j < d; j++ {
-			ds.X = append(ds.X, float32(centers[c][j]+rng.NormFloat64()))
-		}
-		ds.Y = append(ds.Y, c)
-	}
-	for c := 0; c < k; c++ {
-		ds.Classes = append(ds.Classes, []string{"a", "b", "c", "d"}[c])
-	}
-	return ds
-}
+// The engine's tests train storetest's synthetic problem (storetest.TrainConfig
+// on storetest.Blobs).
 
 // testNames resolves the store-mlp model and the blobs data, as a
 // catalogue would: every call builds a fresh model and dataset.
@@ -66,7 +29,7 @@ func (testNames) Model(name string) (*assets.BaseModel, error) {
 	if name != "store-mlp" {
 		return nil, trainer.BadInput(fmt.Errorf("unknown model %q", name))
 	}
-	m, err := trainer.New[float32](trainConfig(), rand.New(rand.NewPCG(7, 7)))
+	m, err := trainer.New[float32](storetest.TrainConfig(), rand.New(rand.NewPCG(7, 7)))
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +49,7 @@ func (testNames) TrainingData(ref trainer.DataRef, _ []int) (*trainer.Dataset, f
 	if ref.Path != "blobs" {
 		return nil, nil, trainer.BadInput(fmt.Errorf("unknown data %q", ref.Path))
 	}
-	return blobs(3, 8, 80, 3), nil, nil
+	return storetest.Blobs(3, 8, 80, 3), nil, nil
 }
 
 // testJob is a gradual job of epochs epochs a stage: 180 training samples
@@ -128,12 +91,12 @@ func mustWait(t *testing.T, l *Live) trainer.Result {
 // epochs per stage, evaluating every evalEvery steps.
 func trainSpec(t testing.TB, epochs, evalEvery int) trainer.Spec {
 	t.Helper()
-	cfg := trainConfig()
+	cfg := storetest.TrainConfig()
 	m, err := trainer.New[float32](cfg, rand.New(rand.NewPCG(7, 7)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	train, val, err := blobs(3, 8, 80, 3).Split(rand.New(rand.NewPCG(1, 1)), 0.25)
+	train, val, err := storetest.Blobs(3, 8, 80, 3).Split(rand.New(rand.NewPCG(1, 1)), 0.25)
 	if err != nil {
 		t.Fatal(err)
 	}
