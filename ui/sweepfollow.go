@@ -187,7 +187,7 @@ func (b *blocksScreen) readFollowed() tea.Cmd {
 		if msg.err != nil {
 			return msg
 		}
-		views, err := back.List(ctx, engine.RunFilter{Tag: "sweep:" + msg.tb.Sweep.ID})
+		views, err := back.List(ctx, engine.RunFilter{Tag: engine.SweepTag(msg.tb.Sweep.ID)})
 		if err != nil {
 			msg.err = fmt.Errorf("its runs: %w", err)
 			return msg

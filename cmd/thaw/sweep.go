@@ -168,27 +168,8 @@ func (m *Main) runSweep(ctx context.Context, args []string) error {
 // queuedTasks counts sweep id's tasks whose runs wait as queued: tasks
 // handed to a scheduler (thaw sweep --submit) that it has not started.
 func queuedTasks(ctx context.Context, st *store.Store, id string) (int, error) {
-	tasks, err := st.SweepTasks(ctx, id)
-	if err != nil {
-		return 0, err
-	}
-	var n int
-	for _, t := range tasks {
-		if t.Run == "" {
-			continue
-		}
-		r, err := st.Run(ctx, t.Run)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return 0, err
-		}
-		if r.Status == trainer.StatusQueued {
-			n++
-		}
-	}
-	return n, nil
+	runs, err := st.ListRuns(ctx, store.RunFilter{Tag: engine.SweepTag(id), Status: []trainer.Status{trainer.StatusQueued}})
+	return len(runs), err
 }
 
 // showSweep prints sweep id's table as it stands: thaw sweep's output,

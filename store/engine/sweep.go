@@ -40,6 +40,10 @@ type (
 	SweepTask = store.SweepTask
 )
 
+// SweepTag is the tag every run of sweep id carries, beside "sweep": a
+// filter on it lists the sweep's runs in one query.
+func SweepTag(id string) string { return "sweep:" + id }
+
 // DefaultSweepPlan is the plan thaw sweep trains at every freeze point
 // when it is given none: the full preset, whose one stage, frozen below
 // the point, fine-tunes the blocks from the point up (lr 3e-3, cosine,

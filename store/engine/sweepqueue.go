@@ -36,7 +36,7 @@ func (e *Engine) QueueSweep(ctx context.Context, id string, opts StartOptions) (
 		if err != nil {
 			return nil, err
 		}
-		so := StartOptions{Name: taskName(sw, t, spec), Tags: []string{"sweep", "sweep:" + sw.ID}, Owner: opts.Owner}
+		so := StartOptions{Name: taskName(sw, t, spec), Tags: []string{"sweep", SweepTag(sw.ID)}, Owner: opts.Owner}
 		run, err := e.Enqueue(ctx, job, so)
 		if err != nil {
 			return nil, fmt.Errorf("sweep %s, task %d: %w", store.Short(sw.ID), t.Index, err)

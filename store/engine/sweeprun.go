@@ -226,7 +226,7 @@ func (e *Engine) startTask(ctx context.Context, sw SweepRecord, spec SweepSpec, 
 		return nil, err
 	}
 	so.Name = taskName(sw, t, spec)
-	so.Tags = []string{"sweep", "sweep:" + sw.ID}
+	so.Tags = []string{"sweep", SweepTag(sw.ID)}
 	l, err := e.start(ctx, job, so, names)
 	if err != nil {
 		return nil, err
