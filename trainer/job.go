@@ -474,7 +474,7 @@ func (j Job) Prepare(in JobInputs) (*Prepared, error) {
 		}
 		p.HeadReplaced = true
 	}
-	p.KeptHeadLoss()
+	p.KeptHeadLoss(p.Plan)
 	// The first forward pass allocates the activations; refuse a model
 	// whose batches (evaluation's, when larger) would pass the budget.
 	if err := checkActivations(mod, max(j.batch(), evalBatchSize), in.ActivationBudget); err != nil {
@@ -492,15 +492,22 @@ func (j Job) Prepare(in JobInputs) (*Prepared, error) {
 // made the lowest validation loss an early checkpoint (mnist8-mlp →
 // uci-digits at 5 shots, gradual: 93.5 % plain, 92.1 % smoothed, seeds
 // 1001 to 1005). A new head, or a scratch model's, has no calibration to
-// keep and trains on the plan's ε. Prepare applies it; a caller that
-// replaces p.Plan afterwards (a branch's continuation) applies it again.
-func (p *Prepared) KeptHeadLoss() {
-	if p.HeadReplaced || p.Job.Init == InitScratch || p.Plan == nil {
+// keep and trains on the plan's ε. Prepare applies it to p.Plan; a caller
+// that trains p's model on another plan (a branch's continuation, the
+// probe of the block below the head) applies it to that one.
+func (p *Prepared) KeptHeadLoss(rp *ResolvedPlan) {
+	if !p.KeepsTrainedHead() || rp == nil {
 		return
 	}
-	for i := range p.Plan.Stages {
-		p.Plan.Stages[i].LabelSmoothing = 0
+	for i := range rp.Stages {
+		rp.Stages[i].LabelSmoothing = 0
 	}
+}
+
+// KeepsTrainedHead reports whether p trains the base model's own trained
+// head: pretrained weights and the data's classes among the model's.
+func (p *Prepared) KeepsTrainedHead() bool {
+	return !p.HeadReplaced && p.Job.Init != InitScratch
 }
 
 // ErrNoValidation is wrapped by the error for data that leaves no sample

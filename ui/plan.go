@@ -983,7 +983,7 @@ func (p *planScreen) View(w, h int) string {
 	} else if i := p.cursor - numFieldRows; i >= 0 && i < len(rp.Stages) && p.editing < 0 {
 		// Two lines at most: the length and why, the cadence.
 		rs := rp.Stages[i]
-		if d.prep != nil && !d.prep.HeadReplaced && d.prep.Job.Init != trainer.InitScratch {
+		if d.prep != nil && d.prep.KeepsTrainedHead() {
 			rs.LabelSmoothing = 0 // the run keeps the trained head: see Prepared.KeptHeadLoss
 		}
 		detail := strings.Split(ansi.Wrap(termtext.Sanitize(stageDetail(i, &rs, spe)), formW, " "), "\n")

@@ -190,7 +190,7 @@ func continuePlan(prep *trainer.Prepared, state *trainer.Checkpoint, cont traine
 		return trainer.BadInput(fmt.Errorf("continuation plan: %w", err))
 	}
 	prep.Job.Plan, prep.Job.Preset, prep.Plan = plan, nil, rp
-	prep.KeptHeadLoss()
+	prep.KeptHeadLoss(rp)
 	return nil
 }
 

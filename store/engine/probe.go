@@ -85,9 +85,7 @@ func probe(ctx context.Context, prep *trainer.Prepared, k int) (ProbeScore, erro
 	if k == n-2 {
 		// The prepared model's own head: a kept one trains on the plain
 		// loss, as thaw train --plan head trains it.
-		keep := *prep
-		keep.Plan = rp
-		keep.KeptHeadLoss()
+		prep.KeptHeadLoss(rp)
 	}
 	spec := trainer.Spec{Model: mod, Plan: rp, Train: prep.Train, Val: prep.Val,
 		Seed: job.Seed, BatchSize: prep.Spec().BatchSize, EvalEvery: job.EvalEvery}
