@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -118,8 +119,31 @@ func TestSweepSubmit(t *testing.T) {
 	}
 
 	// --here trains them here after all: the same runs, done.
-	if _, stderr, code := runMain(t, ctx, &Main{}, "sweep", "--store", dir, "--resume", id, "--here"); code != 0 {
+	ran, stderr, code := runMain(t, ctx, &Main{}, "sweep", "--store", dir, "--resume", id, "--here", "--json")
+	if code != 0 {
 		t.Fatalf("--resume --here: exit %d\n%s", code, stderr)
+	}
+	// --show reads the table from the store; it is the table the run of
+	// the sweep printed, row for row.
+	shownJSON, stderr, code := runMain(t, ctx, &Main{}, "sweep", "--store", dir, "--show", id, "--json")
+	if code != 0 {
+		t.Fatalf("--show after the sweep: exit %d\n%s", code, stderr)
+	}
+	var fromRun, fromShow sweepOutput
+	if err := json.Unmarshal([]byte(ran), &fromRun); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(shownJSON), &fromShow); err != nil {
+		t.Fatal(err)
+	}
+	// The store keeps a run's CPU time to the millisecond; the sweep's
+	// own table has its process's figure: only those may differ.
+	cpu := regexp.MustCompile(`"cpu_seconds":[0-9.e+-]+`)
+	ga, _ := json.Marshal(fromRun.Groups)
+	gb, _ := json.Marshal(fromShow.Groups)
+	ga, gb = cpu.ReplaceAll(ga, nil), cpu.ReplaceAll(gb, nil)
+	if fromRun.Done != 4 || fromShow.Done != fromRun.Done || string(ga) != string(gb) {
+		t.Errorf("--show after the sweep: %d done, groups\n%s\nwant the sweep's own %d done, groups\n%s", fromShow.Done, gb, fromRun.Done, ga)
 	}
 	for i, r := range runsJSON() {
 		if r.Run == nil || r.Run.ID != runs[i].Run.ID || r.Run.Status != "done" {
