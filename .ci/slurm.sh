@@ -16,20 +16,25 @@ fi
 slurm_dir=$(mktemp -d /tmp/thaw-slurm.XXXXXX)
 chmod 755 "$slurm_dir"
 mkdir -p "$slurm_dir/munge" "$slurm_dir/state" "$slurm_dir/spool"
-# slurm_stop returns once the daemons have exited, not when they were
-# asked to: a slurmd still shutting down tracks processes by their
-# parents and may signal whatever took a reused pid (the tmux server of
-# the next step once vanished so).
+# slurm_stop returns once Slurm and everything it started are gone, not
+# when they were asked to go. A job step's daemon (slurmstepd) outlives a
+# killed slurmd and ignores SIGTERM, so the jobs are cancelled and waited
+# for first, then the daemons stop, then any step daemon left is killed
+# and waited for.
 slurm_stop() {
   [ -n "${slurm_dir:-}" ] || return 0
-  local f pids=()
+  local f i p pids=()
+  squeue -h -o %A 2>/dev/null | xargs -r scancel 2>/dev/null || true
+  for i in $(seq 100); do
+    [ -z "$(squeue -h -o %A 2>/dev/null)" ] && break
+    sleep 0.1
+  done
   for f in slurmd slurmctld munge/munged; do
     if [ -s "$slurm_dir/$f.pid" ]; then
       pids+=("$(cat "$slurm_dir/$f.pid")")
       kill "${pids[-1]}" 2>/dev/null || true
     fi
   done
-  local p i
   for p in "${pids[@]}"; do
     for i in $(seq 150); do
       kill -0 "$p" 2>/dev/null || continue 2
@@ -38,8 +43,11 @@ slurm_stop() {
     echo "slurm_stop: pid $p still runs after 15 s; killing it" >&2
     kill -9 "$p" 2>/dev/null || true
   done
-  # The job steps' own daemons, if any outlived their jobs.
-  pkill -x slurmstepd 2>/dev/null || true
+  pkill -9 -x slurmstepd 2>/dev/null || true
+  for i in $(seq 100); do
+    pgrep -x slurmstepd >/dev/null || break
+    sleep 0.1
+  done
   rm -rf "$slurm_dir"
   slurm_dir=
 }
