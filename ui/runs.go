@@ -413,8 +413,10 @@ func (r *runsScreen) refilterAt(cur string) {
 	q := strings.ToLower(strings.TrimSpace(r.filter.Value()))
 	r.shown = r.shown[:0]
 	for i, row := range r.rows {
-		hay := strings.ToLower(strings.Join(append([]string{row.name, row.run.Model, row.run.Dataset, row.plan, string(row.status()), row.run.ID}, row.tags...), " "))
-		if q == "" || strings.Contains(hay, q) {
+		// A run's id matches from its start (a short id pasted); inside,
+		// its random letters would match any two-letter filter by chance.
+		hay := strings.ToLower(strings.Join(append([]string{row.name, row.run.Model, row.run.Dataset, row.plan, string(row.status())}, row.tags...), " "))
+		if q == "" || strings.Contains(hay, q) || strings.HasPrefix(strings.ToLower(row.run.ID), q) {
 			r.shown = append(r.shown, i)
 		}
 	}
