@@ -18,8 +18,10 @@ import (
 // A probe measures how well one block's output fits the new task (see
 // engine.Engine.Probe). The Blocks screen runs them through the backend in
 // the background when the data is chosen, on the footing of the sweep (w):
-// the Plan's data, split and shots, over the sweep's seeds, each seed's
-// probe read at its lowest validation loss. The raw input's probe is the
+// the Plan's data, split and shots, over the sweep's seeds (those of the
+// sweep the panel shows, when it follows one trained elsewhere; the
+// default seeds otherwise), each seed's probe read at its lowest
+// validation loss. The raw input's probe is the
 // baseline, and the probe with the lowest mean validation loss, the
 // sweep's rule for best, is marked. They are cached per model and job.
 
@@ -64,7 +66,7 @@ func (b *blocksScreen) startProbes() tea.Cmd {
 	if s.base == nil || d.dataErr != nil || s.opts.NoProbes {
 		return nil
 	}
-	spec := s.sweepSpec()
+	spec := b.probeSpec()
 	job := spec.Job
 	key := probeKey{model: job.Model, data: job.Data.Path, shots: job.Shots, batch: job.BatchSize,
 		valSplit: job.ValSplit, seeds: fmt.Sprint(spec.Seeds), probeMinSteps: engine.ProbeMinSteps, probeLR: engine.ProbeLR}
@@ -111,6 +113,18 @@ func (b *blocksScreen) startProbes() tea.Cmd {
 		}
 	}()
 	return waitMsg(ch)
+}
+
+// probeSpec is the sweep the probes stand beside: the Plan's (see
+// Session.sweepSpec), on the seeds of the sweep the panel shows when it
+// follows one, whose job the Plan took (Session.openSweepJob) but whose
+// seeds may not be the default ones.
+func (b *blocksScreen) probeSpec() engine.SweepSpec {
+	spec := b.s.sweepSpec()
+	if sw := b.sweep; sw != nil && sw.follow != nil && len(sw.tb.Spec.Seeds) > 0 {
+		spec.Seeds = sw.tb.Spec.Seeds
+	}
+	return spec
 }
 
 func (b *blocksScreen) handleProbe(msg probeMsg) tea.Cmd {
@@ -215,7 +229,11 @@ func (b *blocksScreen) probeView(w int) string {
 		return ""
 	}
 	st := b.s.Styles
-	head := st.Heading.Render("Probes") + st.Faint.Render(fmt.Sprintf("  val acc of a linear probe on each output · %d seeds", ps.seeds))
+	seeds := fmt.Sprintf("%d seeds", ps.seeds)
+	if ps.seeds == 1 {
+		seeds = "1 seed"
+	}
+	head := st.Heading.Render("Probes") + st.Faint.Render("  val acc of a linear probe on each output · "+seeds)
 	lines := []string{ansi.Truncate(head, w, "…")}
 	best, haveBest := ps.best()
 	for k := engine.ProbeInput; k < len(ps.scores)-1; k++ {

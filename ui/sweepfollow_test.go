@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -387,6 +388,73 @@ func TestSweepFollowModelGone(t *testing.T) {
 	}
 	tm.Send(press("t"))
 	scr.waitFor(t, "no task of sweep "+engine.Short(sw.ID)+" has a result yet")
+
+	tm.Send(press("q"))
+	tm.WaitFinished(t, teatest.WithFinalTimeout(20*time.Second))
+	cancel()
+	checkNoLeak(t)
+}
+
+// TestSweepFollowProbesOnItsSeeds: the probes beside a followed sweep
+// stand on its footing, its seeds included, not the default ones: a
+// sweep of one seed, 7, gets probes of one seed, each the probe the
+// engine trains for the sweep's job on seed 7.
+func TestSweepFollowProbesOnItsSeeds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains probes")
+	}
+	dir := t.TempDir()
+	cluster := openEngine(t, dir)
+	back := &countingBackend{Engine: openEngine(t, dir)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	spec := engine.SweepSpec{
+		Job: trainer.Job{
+			Model: "mnist8-mlp", Data: trainer.DataRef{Path: "uci-digits"}, Shots: 5,
+			Preset: &trainer.PresetRef{Name: "gradual"},
+		},
+		Points: []string{"fc2", "head"}, Seeds: []uint64{7}, PlanRef: "gradual",
+	}
+	sw, err := cluster.NewSweep(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cluster.QueueSweep(ctx, sw.ID, engine.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	m := New(ctx, Options{Backend: back})
+	const w, h = 160, 48
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(w, h))
+	scr := newScreenReader(tm.Output(), w, h)
+	scr.waitFor(t, "mnist8-mlp")
+	tm.Send(press("5"))
+	scr.waitFor(t, "fc2 · seed 7 · sweep "+engine.Short(sw.ID))
+	tm.Send(press("W"))
+	got := scr.waitFor(t, "following · 0 of 2 done", "linear probe on each output · 1 seed", "best")
+
+	// The ground truth, another way: the engine's probes of the sweep's
+	// job on seed 7, block by block.
+	job := spec.Job
+	job.Seed = 7
+	for k, name := range map[int]string{engine.ProbeInput: "raw input", 0: "fc1", 1: "fc2"} {
+		sc, err := cluster.Probe(ctx, job, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := sweepMeanSD(sc.ValAcc, math.NaN(), true)
+		// A probe row: its name, then its accuracy (a block's row has
+		// its state after the name, the sweep's rows a count).
+		re := regexp.MustCompile(regexp.QuoteMeta(name) + `\s+(\d+\.\d%\S*)`)
+		mm := re.FindAllStringSubmatch(got, -1)
+		found := len(mm) == 1
+		if found && mm[0][1] != want {
+			t.Errorf("probe of %s: the panel shows %s, the engine's probe on seed 7 %s:\n%s", name, mm[0][1], want, got)
+		}
+		if !found {
+			t.Errorf("no probe row of %s:\n%s", name, got)
+		}
+	}
 
 	tm.Send(press("q"))
 	tm.WaitFinished(t, teatest.WithFinalTimeout(20*time.Second))
