@@ -548,3 +548,20 @@ func (t Table) writeTable(b *strings.Builder, extra []extraColumn) {
 		p("\n")
 	}
 }
+
+// ReplaceSection replaces the body of the section of md under heading
+// (up to the next heading of its level, "## ") with body, or appends the
+// section: how each evidence test writes its own section of
+// assets/zoo/EVIDENCE.md and leaves the others as they are.
+func ReplaceSection(md, heading, body string) string {
+	sec := heading + "\n\n" + body
+	i := strings.Index(md, "\n"+heading+"\n")
+	if i < 0 {
+		return strings.TrimRight(md, "\n") + "\n\n" + sec
+	}
+	rest := md[i+1+len(heading):]
+	if j := strings.Index(rest, "\n## "); j >= 0 {
+		return md[:i+1] + sec + rest[j:]
+	}
+	return md[:i+1] + sec
+}

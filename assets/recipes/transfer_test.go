@@ -127,9 +127,9 @@ func TestDefaultsTable(t *testing.T) {
 	cmd := "Written by `go test -run TestDefaultsTable ./assets/recipes -defaults -timeout 30m`\n" +
 		"(also `thaw bench transfer --defaults --shots 5,10` and `thaw bench transfer --probe`).\n\n"
 	md := readEvidence(t)
-	md = replaceSection(md, defaultsHeading, cmd+
+	md = ReplaceSection(md, defaultsHeading, cmd+
 		"The defaults were chosen from tuned settings measured on seeds 1 to 4.\n\n"+tab.DefaultsMarkdown())
-	md = replaceSection(md, probeHeading, cmd+
+	md = ReplaceSection(md, probeHeading, cmd+
 		probeIntro(probe)+
 		"Only the head trains, on the body's frozen features: the same defaults with a longer stage,\n"+
 		"a higher rate or a stronger weight decay, beside scratch and the tuned head and fine-tune columns.\n\n"+
@@ -278,30 +278,15 @@ func TestQuoteEvidence(t *testing.T) {
 	}
 }
 
-// replaceSection replaces the body of the section under heading (up to the
-// next heading of its level) with body, or appends the section.
-func replaceSection(md, heading, body string) string {
-	sec := heading + "\n\n" + body
-	i := strings.Index(md, "\n"+heading+"\n")
-	if i < 0 {
-		return strings.TrimRight(md, "\n") + "\n\n" + sec
-	}
-	rest := md[i+1+len(heading):]
-	if j := strings.Index(rest, "\n## "); j >= 0 {
-		return md[:i+1] + sec + rest[j:]
-	}
-	return md[:i+1] + sec
-}
-
 func TestReplaceSection(t *testing.T) {
 	md := "# E\n\ntable\n\n## A\n\nold a\n\n## B\n\nold b\n"
-	if got, want := replaceSection(md, "## A", "new a\n"), "# E\n\ntable\n\n## A\n\nnew a\n\n## B\n\nold b\n"; got != want {
+	if got, want := ReplaceSection(md, "## A", "new a\n"), "# E\n\ntable\n\n## A\n\nnew a\n\n## B\n\nold b\n"; got != want {
 		t.Errorf("replacing a middle section: got %q, want %q", got, want)
 	}
-	if got, want := replaceSection(md, "## B", "new b\n"), "# E\n\ntable\n\n## A\n\nold a\n\n## B\n\nnew b\n"; got != want {
+	if got, want := ReplaceSection(md, "## B", "new b\n"), "# E\n\ntable\n\n## A\n\nold a\n\n## B\n\nnew b\n"; got != want {
 		t.Errorf("replacing the last section: got %q, want %q", got, want)
 	}
-	if got, want := replaceSection(md, "## C", "c\n"), md+"\n## C\n\nc\n"; got != want {
+	if got, want := ReplaceSection(md, "## C", "c\n"), md+"\n## C\n\nc\n"; got != want {
 		t.Errorf("appending a section: got %q, want %q", got, want)
 	}
 }
