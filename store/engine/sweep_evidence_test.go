@@ -44,6 +44,30 @@ type sweepEvidenceRow struct {
 	BestAcc []float64
 	// CPU is the sweep's processor time, in seconds.
 	CPU float64
+	// Recipes are the same sweep with the first stage of each of
+	// sweepRecipes in place of the default plan's, in that order.
+	Recipes []recipeResult
+}
+
+// sweepRecipes are the presets whose first stage the evidence also
+// sweeps with, beside the default plan: each distinct first stage of a
+// preset (chain-thaw's is gradual's without its discriminative factor,
+// fine-tune's a one-epoch head that validates near chance at 5 shots).
+var sweepRecipes = []string{"head", "lp-ft", "gradual"}
+
+// recipeResult is a sweep with one preset's first stage as its recipe:
+// its pick and the accuracy of the pick's runs, by seed.
+type recipeResult struct {
+	Preset string
+	Pick   string
+	Acc    []float64
+}
+
+// holds is the acceptance for a pick's accuracies against the best
+// preset's.
+func holds(pick, best []float64) bool {
+	d, se := paired(pick, best)
+	return d >= 0 || -d <= se
 }
 
 // paired returns the mean of a−b over the seeds and the standard error
@@ -59,10 +83,7 @@ func paired(a, b []float64) (mean, se float64) {
 
 // holds reports the acceptance: the pick's mean accuracy is above the
 // best preset's, or within one paired standard error of it.
-func (r sweepEvidenceRow) holds() bool {
-	d, se := paired(r.PickAcc, r.BestAcc)
-	return d >= 0 || -d <= se
-}
+func (r sweepEvidenceRow) holds() bool { return holds(r.PickAcc, r.BestAcc) }
 
 func pct(x []float64) string {
 	m, sd := stat.MeanStdDev(x, nil)
@@ -83,7 +104,62 @@ func sweepEvidenceMarkdown(rows []sweepEvidenceRow) string {
 		fmt.Fprintf(&b, "| %s → %s | %d | %s | %s | %s | %s | %s | %s | %+.1f (%.1f) | %s | %.1f |\n",
 			r.Model, r.Target, r.Shots, r.Test, r.Pick, pct(r.PickAcc), pct(r.TrainAcc), r.Best, pct(r.BestAcc), 100*d, 100*se, verdict, r.CPU)
 	}
+	fmt.Fprintf(&b, "\nThe pick holds on %d of %d rows.\n", countHolds(rows, -1), len(rows))
+	if len(rows) == 0 || len(rows[0].Recipes) == 0 {
+		return b.String()
+	}
+
+	// The same sweeps with each preset's first stage as the recipe.
+	b.WriteString("\nThe same sweeps (the same seeds, points and rule) with another recipe at every point: the first\n" +
+		"stage of a preset, frozen below the point, in place of the default plan's. Each cell is the\n" +
+		"pick, the mean accuracy of its runs, and its paired difference from the best preset of the\n" +
+		"table above (its standard error), in bold where the acceptance does not hold.\n\n")
+	b.WriteString("| model → task | shots | full (the default) |")
+	for _, rc := range rows[0].Recipes {
+		fmt.Fprintf(&b, " %s's first stage |", rc.Preset)
+	}
+	b.WriteString("\n|---|---:|---|")
+	for range rows[0].Recipes {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	cell := func(pick string, acc, best []float64) string {
+		d, se := paired(acc, best)
+		c := fmt.Sprintf("%s %.1f, %+.1f (%.1f)", pick, 100*stat.Mean(acc, nil), 100*d, 100*se)
+		if !holds(acc, best) {
+			c = "**" + c + "**"
+		}
+		return c
+	}
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s → %s | %d | %s |", r.Model, r.Target, r.Shots, cell(r.Pick, r.PickAcc, r.BestAcc))
+		for _, rc := range r.Recipes {
+			fmt.Fprintf(&b, " %s |", cell(rc.Pick, rc.Acc, r.BestAcc))
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "\nHolds on: full (the default) %d of %d", countHolds(rows, -1), len(rows))
+	for i, rc := range rows[0].Recipes {
+		fmt.Fprintf(&b, ", %s's first stage %d", rc.Preset, countHolds(rows, i))
+	}
+	b.WriteString(".\n")
 	return b.String()
+}
+
+// countHolds counts the rows where the acceptance holds for the default
+// plan's pick (recipe -1) or for recipe i's.
+func countHolds(rows []sweepEvidenceRow, recipe int) int {
+	n := 0
+	for _, r := range rows {
+		acc := r.PickAcc
+		if recipe >= 0 {
+			acc = r.Recipes[recipe].Acc
+		}
+		if holds(acc, r.BestAcc) {
+			n++
+		}
+	}
+	return n
 }
 
 // TestSweepEvidenceMarkdown: the verdict and the paired figures come from
@@ -95,8 +171,12 @@ func TestSweepEvidenceMarkdown(t *testing.T) {
 		{Model: "m", Target: "t", Shots: 10, Test: "test", Pick: "head", PickAcc: []float64{0.70, 0.71, 0.72}, TrainAcc: []float64{0.7, 0.7, 0.7},
 			Best: "full", BestAcc: []float64{0.80, 0.82, 0.83}, CPU: 1},
 	}
+	rows[0].Recipes = []recipeResult{{Preset: "head", Pick: "fc1", Acc: []float64{0.70, 0.70, 0.70}}}
+	rows[1].Recipes = []recipeResult{{Preset: "head", Pick: "fc1", Acc: []float64{0.81, 0.82, 0.83}}}
 	md := sweepEvidenceMarkdown(rows)
-	for _, want := range []string{"| m → t | 5 | test | fc1 | 81.3 ± 1.5 |", "-0.7 (0.9) | yes | 4.2 |", "| **no** |"} {
+	for _, want := range []string{"| m → t | 5 | test | fc1 | 81.3 ± 1.5 |", "-0.7 (0.9) | yes | 4.2 |", "| **no** |",
+		"The pick holds on 1 of 2 rows.", "| m → t | 5 | fc1 81.3, -0.7 (0.9) | **fc1 70.0, -12.0 (0.6)** |",
+		"| m → t | 10 | **head 71.0, -10.7 (0.3)** | fc1 82.0, +0.3 (0.3) |", "Holds on: full (the default) 1 of 2, head's first stage 1."} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
@@ -108,7 +188,9 @@ func TestSweepEvidenceMarkdown(t *testing.T) {
 // seeds 3001 to 3005 as one 5-seed sweep, against every preset's thaw
 // train with its defaults on the same seeds; the pick's accuracy is above
 // the best preset's or within one paired standard error. It writes the
-// table into assets/zoo/EVIDENCE.md.
+// table into assets/zoo/EVIDENCE.md, with a second one: the same sweeps
+// with the first stage of each of sweepRecipes as the recipe, which says
+// whether another one-stage recipe would hold where the default does not.
 func TestSweepEvidence(t *testing.T) {
 	if !*sweepEvidence {
 		t.Skip("tens of minutes; run with -sweep-evidence")
@@ -139,7 +221,7 @@ func TestSweepEvidence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path, []byte(replaceSection(string(md), sweepHeading, body)), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(recipes.ReplaceSection(string(md), sweepHeading, body)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -171,6 +253,24 @@ func evidenceRow(t *testing.T, ctx context.Context, model, target string, shots 
 		r.PickAcc = g.Test.Acc
 	} else {
 		r.Test, r.PickAcc = "validation", row.ValAcc
+	}
+	// The same sweep with each recipe: one sweep crossed with the presets.
+	rsw, err := e.NewSweep(ctx, engine.SweepSpec{Job: job, Seeds: evidenceSeeds, Presets: sweepRecipes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtb, err := e.RunSweep(ctx, rsw.ID, engine.SweepOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rg := range rtb.Groups {
+		rr := recipeResult{Preset: rg.Preset, Pick: rg.Rows[rg.Pick.Index].Point}
+		if rg.Test != nil {
+			rr.Acc = rg.Test.Acc
+		} else {
+			rr.Acc = rg.Rows[rg.Pick.Index].ValAcc
+		}
+		r.Recipes = append(r.Recipes, rr)
 	}
 	// thaw train of one job on every seed: the accuracy that thaw train
 	// reports (test, else the best checkpoint's validation accuracy).
@@ -212,20 +312,4 @@ func evidenceRow(t *testing.T, ctx context.Context, model, target string, shots 
 		}
 	}
 	return r
-}
-
-// replaceSection replaces the body of the section under heading (up to
-// the next heading of its level) with body, or appends the section, as
-// the other evidence tables are written (assets/recipes).
-func replaceSection(md, heading, body string) string {
-	sec := heading + "\n\n" + body
-	i := strings.Index(md, "\n"+heading+"\n")
-	if i < 0 {
-		return strings.TrimRight(md, "\n") + "\n\n" + sec
-	}
-	rest := md[i+1+len(heading):]
-	if j := strings.Index(rest, "\n## "); j >= 0 {
-		return md[:i+1] + sec + rest[j:]
-	}
-	return md[:i+1] + sec
 }
