@@ -61,21 +61,27 @@ func openEngine(t testing.TB, dir string) *engine.Engine {
 // tasks, as thaw sweep --submit does.
 func queueTinySweep(t *testing.T, cluster *engine.Engine, seeds int) engine.SweepRecord {
 	t.Helper()
+	return queueTinySweepOn(t, cluster, engine.SweepSeeds(seeds))
+}
+
+// queueTinySweepOn is queueTinySweep on the given seeds.
+func queueTinySweepOn(t *testing.T, cluster *engine.Engine, seeds []uint64) engine.SweepRecord {
+	t.Helper()
 	ctx := context.Background()
 	spec := engine.SweepSpec{
 		Job: trainer.Job{
 			Model: "mnist8-mlp", Data: trainer.DataRef{Path: "uci-digits"}, Shots: 5,
 			Preset: &trainer.PresetRef{Name: "gradual"},
 		},
-		Points: []string{"fc2", "head"}, Seeds: engine.SweepSeeds(seeds), PlanRef: "gradual",
+		Points: []string{"fc2", "head"}, Seeds: seeds, PlanRef: "gradual",
 	}
 	sw, err := cluster.NewSweep(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pending, err := cluster.QueueSweep(ctx, sw.ID, engine.StartOptions{})
-	if err != nil || len(pending) != 2*seeds {
-		t.Fatalf("queued %v, %v; want %d tasks", pending, err, 2*seeds)
+	if err != nil || len(pending) != 2*len(seeds) {
+		t.Fatalf("queued %v, %v; want %d tasks", pending, err, 2*len(seeds))
 	}
 	return sw
 }
@@ -406,22 +412,13 @@ func TestSweepFollowProbesOnItsSeeds(t *testing.T) {
 	dir := t.TempDir()
 	cluster := openEngine(t, dir)
 	back := &countingBackend{Engine: openEngine(t, dir)}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	spec := engine.SweepSpec{
-		Job: trainer.Job{
-			Model: "mnist8-mlp", Data: trainer.DataRef{Path: "uci-digits"}, Shots: 5,
-			Preset: &trainer.PresetRef{Name: "gradual"},
-		},
-		Points: []string{"fc2", "head"}, Seeds: []uint64{7}, PlanRef: "gradual",
-	}
-	sw, err := cluster.NewSweep(ctx, spec)
+	sw := queueTinySweepOn(t, cluster, []uint64{7})
+	spec, err := engine.DecodeSweep(sw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cluster.QueueSweep(ctx, sw.ID, engine.StartOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 
 	m := New(ctx, Options{Backend: back})
 	const w, h = 160, 48
