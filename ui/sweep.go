@@ -102,8 +102,9 @@ func (b *blocksScreen) toggleSweep() tea.Cmd {
 		// Its tasks are queued for other processes: training them here
 		// would race them. w lets the sweep go instead.
 		b.unfollow()
-		s.flash(fmt.Sprintf("stopped following sweep %s; its tasks go on where they run. W on one of its runs (5) follows it again; w now sweeps the Plan's job here",
-			engine.Short(sw.follow.sweep)))
+		// Short enough for an 80-column status line: the panel itself
+		// says how to follow it again.
+		s.flash(fmt.Sprintf("stopped following sweep %s; its tasks go on where they run", engine.Short(sw.follow.sweep)))
 		return nil
 	}
 	if sw := b.sweep; sw != nil && !sw.done {
