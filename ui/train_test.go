@@ -255,6 +255,12 @@ func TestFlowTrainBranchRuns(t *testing.T) {
 	if r, err := st.Run(ctx, id); err != nil || r.Status != trainer.StatusStopped {
 		t.Errorf("after quitting, the resumed run is %v (%v), want stopped", r.Status, err)
 	}
+	// thaw says which run the quit stopped ("stopping run …, thaw resume
+	// continues it") even once it has ended: a run may stop before the
+	// program returns, and was stopped all the same.
+	if got := m.Stopping(); got != id {
+		t.Errorf("Stopping() = %q once the run the quit stopped has ended, want %s", got, id)
+	}
 	cancel()
 	checkNoLeak(t)
 }

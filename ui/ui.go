@@ -132,8 +132,10 @@ type Model struct {
 	showLog     bool
 	logOff      int // lines scrolled up from the log's end
 	confirmQuit bool
-	help        help.Model
-	mouse       bool
+	// stopping is the run the user quit while it trained (see Stopping).
+	stopping string
+	help     help.Model
+	mouse    bool
 	// armed is the seq of the message an expiry timer waits for.
 	armed int
 }
@@ -173,10 +175,17 @@ func (m *Model) Wait() {
 	}
 }
 
-// Stopping returns the id of the session's run while it has not ended:
-// after the program quits, that run is stopping and Wait waits for its
-// last checkpoint. It returns "" when there is no such run.
+// Stopping returns the id of the run the quit stops: the session's run
+// if it trained when the user confirmed the quit, else the session's run
+// while it has not ended (the program cancelled or killed); Wait waits for
+// its last checkpoint. It returns "" when there is no such run. The run
+// the user stopped is named even when it has ended by the time the
+// program returns: a run that stops at once was still stopped, and
+// resumes.
 func (m *Model) Stopping() string {
+	if m.stopping != "" {
+		return m.stopping
+	}
 	if r := m.s.run; r != nil {
 		select {
 		case <-r.Done():
@@ -385,6 +394,9 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		switch {
 		case key.Matches(msg, k.Yes), key.Matches(msg, k.ForceQuit), key.Matches(msg, k.Quit):
 			// q again quits too: the help bar goes on saying so.
+			if m.s.training() {
+				m.stopping = m.s.run.ID
+			}
 			m.s.stopAll()
 			return m, tea.Quit
 		case key.Matches(msg, k.No), key.Matches(msg, k.Back):
