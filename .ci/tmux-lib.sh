@@ -52,9 +52,17 @@ check_frame() {
 # after thaw exited); fails after $wait_seconds with the last screen.
 wait_for() {
   local name=$1; shift
-  local screen
+  local screen="" next
   for _ in $(seq $((wait_seconds * 10))); do
-    screen=$(tm capture-pane -t "$session" -p)
+    # The pane's command outlives the wait (thaw, then a sleep longer
+    # than it), so a server gone means thaw's pane ended early: say so,
+    # with the last screen seen, not only tmux's "no server running".
+    if ! next=$(tm capture-pane -t "$session" -p); then
+      echo "FAIL at $size: screen '$name': the tmux session ended while waiting for: $*; the last screen:" >&2
+      printf '%s\n' "$screen" >&2
+      exit 1
+    fi
+    screen=$next
     local ok=1
     for want in "$@"; do
       if ! grep -qF -- "$want" <<<"$screen"; then ok=0; break; fi

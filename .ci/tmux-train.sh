@@ -31,7 +31,7 @@ for size in 80x24 160x48; do
   out="$work/out-$size"
   mkdir -p "$out"
   tm new-session -d -s "$session" -x "$w" -y "$h" -c "$out" \
-    "THAW_STORE=$store NO_COLOR= $work/thaw; echo thaw-exited-\$?; sleep 30"
+    "THAW_STORE=$store NO_COLOR= $work/thaw; echo thaw-exited-\$?; sleep $((wait_seconds + 30))"
 
   wait_for 1-models "mnist8-mlp" "1 Models"
   keys j j
@@ -93,7 +93,7 @@ done
 # workbench STORE starts the workbench on STORE in a fresh tmux session.
 workbench() {
   tm new-session -d -s "$session" -x 80 -y 24 -c "$work" \
-    "THAW_STORE=$1 NO_COLOR= $work/thaw; echo thaw-exited-\$?; sleep 30"
+    "THAW_STORE=$1 NO_COLOR= $work/thaw; echo thaw-exited-\$?; sleep $((wait_seconds + 30))"
 }
 
 # Deleting the last run on Runs (d, y) leaves the workbench running: it

@@ -20,7 +20,7 @@ for size in 80x24 160x48; do
   w=${size%x*} h=${size#*x}
   store="$work/store-$size"
   tm new-session -d -s "$session" -x "$w" -y "$h" \
-    "THAW_STORE=$store NO_COLOR= $work/thaw; echo thaw-exited-\$?; sleep 30"
+    "THAW_STORE=$store NO_COLOR= $work/thaw; echo thaw-exited-\$?; sleep $((wait_seconds + 30))"
 
   wait_for 1-models "Base models" "digits-cnn" "mnist8-mlp" "1 Models" "5 Runs"
   keys '?'
@@ -82,7 +82,7 @@ for size in 80x24 160x48; do
   figs="$work/sweep-figs-$size"
   mkdir -p "$figs"
   tm new-session -d -s "$session" -x "$w" -y "$h" \
-    "cd $figs && THAW_STORE=$store NO_COLOR= $work/thaw; echo thaw-exited-\$?; sleep 30"
+    "cd $figs && THAW_STORE=$store NO_COLOR= $work/thaw; echo thaw-exited-\$?; sleep $((wait_seconds + 30))"
 
   wait_for sweep-1-models "Base models" "mnist8-mlp"
   keys j j Enter
