@@ -175,23 +175,19 @@ func (m *Model) Wait() {
 	}
 }
 
-// Stopping returns the id of the run the quit stops: the session's run
-// if it trained when the user confirmed the quit, else the session's run
-// while it has not ended (the program cancelled or killed); Wait waits for
-// its last checkpoint. It returns "" when there is no such run. The run
-// the user stopped is named even when it has ended by the time the
-// program returns: a run that stops at once was still stopped, and
-// resumes.
+// Stopping returns the id of the run the quit stops, once the program
+// has returned: the session's run if it trained when the user confirmed
+// the quit, or, when the program was cancelled or killed (a signal), if
+// it trained when the program ended. Wait waits for its last checkpoint.
+// It returns "" when there is no such run. The run is named even when it
+// has ended by the time the program returns: a run that stops at once was
+// still stopped, and resumes.
 func (m *Model) Stopping() string {
 	if m.stopping != "" {
 		return m.stopping
 	}
-	if r := m.s.run; r != nil {
-		select {
-		case <-r.Done():
-		default:
-			return r.ID
-		}
+	if m.s.training() {
+		return m.s.run.ID
 	}
 	return ""
 }
