@@ -211,7 +211,45 @@ case_branch_from_train() {
   echo "ok branch from Train"
 }
 
+# SIGTERM (systemd, a container stop, kill) on the workbench while a run
+# trains: thaw says it is stopping the run and how to resume it, exits,
+# and the run is stored stopped, not left running.
+case_sigterm_workbench() {
+  local store="$work/store-sigterm"
+  workbench "$store"
+  wait_for t4-models "mnist8-mlp"
+  keys j j
+  keys Enter
+  wait_for t4-blocks "Blocks of mnist8-mlp"
+  keys Enter
+  wait_for t4-plan "preset" "uci-digits"
+  keys L
+  keys -l "$work/long.json"
+  keys Enter
+  wait_for t4-plan-loaded "loaded the plan"
+  keys Down e C-u
+  keys -l 10
+  keys Enter
+  wait_for t4-plan-shots "10 per class"
+  keys Enter
+  wait_for t4-train "stage 1/3" "best val loss"
+  local shell thaw_pid
+  shell=$(tm display-message -p -t "$session" '#{pane_pid}')
+  thaw_pid=$(pgrep -P "$shell" -x thaw)
+  kill -TERM "$thaw_pid"
+  wait_for t4-exited "stopping run" "thaw resume" "thaw-exited-"
+  tm kill-server
+  local runs
+  runs=$(THAW_STORE=$store "$work/thaw" runs --json)
+  if ! grep -q '"status": *"stopped"' <<<"$runs"; then
+    echo "FAIL: after SIGTERM the workbench's run is not stored stopped: $runs" >&2
+    exit 1
+  fi
+  echo "ok SIGTERM on the workbench"
+}
+
 size=80x24 w=80 h=24
+case_sigterm_workbench
 case_delete_last_run
 case_resume_after_kill9
 case_branch_from_train
