@@ -341,3 +341,38 @@ func TestPlaceholderWhole(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanStageNoteSmoothing: the stage note says the loss the run will
+// train on, held against the engine's own preparation of the Plan's job
+// (what thaw train runs): mnist8-mlp on uci-digits keeps its trained head
+// and trains plain, so the note says no smoothing; digits-cnn on
+// digits-5to9 gets a new head and the preset's ε.
+func TestPlanStageNoteSmoothing(t *testing.T) {
+	for _, c := range []struct {
+		model     string
+		smoothing bool
+	}{{"mnist8-mlp", false}, {"digits-cnn", true}} {
+		d := newDriver(t, Options{})
+		d.chooseModel(c.model)
+		d.keys("enter")
+		for range numFieldRows {
+			d.keys("down")
+		}
+		p, err := engine.New(nil, nil).Prepare(d.m.s.plan.job(d.m.s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		eps := p.Plan.Stages[0].LabelSmoothing
+		if got := eps > 0; got != c.smoothing {
+			t.Fatalf("%s: the engine prepares stage 1 with smoothing %g; the test expects smoothing %v", c.model, eps, c.smoothing)
+		}
+		scr := d.screen()
+		if !strings.Contains(scr, "patience") {
+			t.Fatalf("%s: no stage note under the cursor on stage 1:\n%s", c.model, scr)
+		}
+		note := fmt.Sprintf("· smoothing %g", eps)
+		if shown := strings.Contains(scr, "· smoothing"); shown != c.smoothing || c.smoothing && !strings.Contains(scr, note) {
+			t.Errorf("%s: the stage note's smoothing does not match the prepared run's (%g):\n%s", c.model, eps, scr)
+		}
+	}
+}

@@ -301,12 +301,18 @@ func (p *planDraft) syncFreeze(s *Session) {
 // freezeChanged follows a new freeze choice on the Blocks screen.
 func (p *planDraft) freezeChanged(s *Session) { p.rebuild(s) }
 
-// resolved is the plan resolved against the model's blocks.
+// resolved is the plan resolved against the model's blocks, as the run
+// will train it: with the loaded data, a run that keeps the base model's
+// trained head trains on the plain loss (Prepared.KeptHeadLoss).
 func (p *planDraft) resolved(s *Session) (*trainer.ResolvedPlan, error) {
 	if s.base == nil || s.base.model == nil {
 		return nil, errors.New("no model chosen")
 	}
-	return p.plan.Resolve(s.base.model.Config.BlockNames())
+	rp, err := p.plan.Resolve(s.base.model.Config.BlockNames())
+	if err == nil && p.prep != nil {
+		p.prep.KeptHeadLoss(rp)
+	}
+	return rp, err
 }
 
 // dataBad reports that the plan's data failed to load: an error about it
@@ -982,11 +988,7 @@ func (p *planScreen) View(w, h int) string {
 		lines = append(lines, st.Error.Render(termtext.Sanitize("plan: "+rerr.Error())))
 	} else if i := p.cursor - numFieldRows; i >= 0 && i < len(rp.Stages) && p.editing < 0 {
 		// Two lines at most: the length and why, the cadence.
-		rs := rp.Stages[i]
-		if d.prep != nil && d.prep.KeepsTrainedHead() {
-			rs.LabelSmoothing = 0 // the run keeps the trained head: see Prepared.KeptHeadLoss
-		}
-		detail := strings.Split(ansi.Wrap(termtext.Sanitize(stageDetail(i, &rs, spe)), formW, " "), "\n")
+		detail := strings.Split(ansi.Wrap(termtext.Sanitize(stageDetail(i, &rp.Stages[i], spe)), formW, " "), "\n")
 		for _, l := range detail[:min(len(detail), 2)] {
 			lines = append(lines, st.Faint.Render(ansi.Truncate(l, formW, "…")))
 		}
