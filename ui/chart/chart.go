@@ -651,6 +651,7 @@ func (c *Chart) Render() bool {
 	for r := 0; r < rows; r++ {
 		cv.put(c.lw, topRows+r, '│', ast)
 	}
+	labelled := -1 // the last row given a label
 	for i, t := range ticks {
 		r := int(math.Round((yhi - t) / (yhi - ylo) * float64(H-1)))
 		if r < 0 || r >= H {
@@ -658,8 +659,15 @@ func (c *Chart) Render() bool {
 		}
 		row := topRows + r/4
 		l := labels[i]
+		if row == labelled {
+			// Ticks closer than a row (a chart a row or two high): the
+			// higher one's label replaces the lower's whole, rather than
+			// over it ("0.01" over "0.005" read "00.01").
+			cv.text(0, row, strings.Repeat(" ", c.lw), ast)
+		}
 		cv.text(c.lw-len([]rune(l)), row, l, ast)
 		cv.put(c.lw, row, '┤', ast)
+		labelled = row
 	}
 	axisRow := topRows + rows
 	cv.put(c.lw, axisRow, '└', ast)

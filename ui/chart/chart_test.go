@@ -1,6 +1,7 @@
 package chart
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -319,6 +320,39 @@ func TestNonFiniteBreaksTheLine(t *testing.T) {
 		}
 		if runs != 2 {
 			t.Errorf("hole %v: the line draws as %d runs, want 2:\n%s", hole, runs, ansi.Strip(c.View()))
+		}
+	}
+}
+
+// TestYLabelsNeverOverprint: on a chart a row or two high, two y ticks
+// fall on the same row; one label is drawn there, not one over the other
+// ("0" over " 0.01" read "00.01" on the Plan's LR preview at 80×24).
+// Every label drawn is one that a tall chart of the same range draws.
+func TestYLabelsNeverOverprint(t *testing.T) {
+	yLabels := func(h int) []string {
+		c := New(60, h)
+		c.YFormat = func(v float64) string { return fmt.Sprintf("%.2g", v) } // as the LR preview
+		s := c.AddSeries("lr", Line, Style{}, true)
+		c.Append(s, []float64{0, 50, 100}, []float64{0, 0.01, 0})
+		c.SetYRange(0, 0.01)
+		c.Render()
+		var out []string
+		for _, l := range lines(c) {
+			if i := strings.Index(l, "┤"); i >= 0 {
+				out = append(out, strings.TrimSpace(l[:i]))
+			}
+		}
+		return out
+	}
+	valid := map[string]bool{}
+	for _, l := range yLabels(40) {
+		valid[l] = true
+	}
+	for h := 3; h <= 8; h++ {
+		for _, l := range yLabels(h) {
+			if !valid[l] {
+				t.Errorf("height %d: y label %q, not one of a tall chart's %v", h, l, valid)
+			}
 		}
 	}
 }
