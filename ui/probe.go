@@ -263,4 +263,35 @@ func (b *blocksScreen) probeView(w int) string {
 	return strings.Join(lines, "\n")
 }
 
+// probeSummary is the probes' panel in one line, for a screen too short
+// for it: the raw input's probe, the baseline, and the best probe, or how
+// far the probes are.
+func (b *blocksScreen) probeSummary(w int) string {
+	ps, st := b.probes, b.s.Styles
+	seeds := fmt.Sprintf("%d seeds", ps.seeds)
+	if ps.seeds == 1 {
+		seeds = "1 seed"
+	}
+	line := st.Heading.Render("Probes") + st.Faint.Render(" · "+seeds+"  ")
+	if s, ok := ps.stats(engine.ProbeInput); ok {
+		line += "raw input " + fmt.Sprintf("%.1f%%", 100*s.AccMean) + st.Faint.Render(" baseline")
+	} else {
+		line += st.Faint.Render("raw input …")
+	}
+	if k, ok := ps.best(); ok {
+		s, _ := ps.stats(k)
+		name := "raw input"
+		if k >= 0 {
+			name = b.probeName(k)
+		}
+		line += st.Faint.Render(" · ") + st.Marker.Render("★ ") + ansi.Truncate(name, 10, "…") +
+			fmt.Sprintf(" %.1f%%", 100*s.AccMean) + st.Marker.Render(" best")
+	} else if ps.err != nil {
+		line += st.Faint.Render(" · ✗")
+	} else {
+		line += st.Faint.Render(" · measuring…")
+	}
+	return ansi.Truncate(line, w, "…")
+}
+
 func errorsIsCanceled(err error) bool { return errors.Is(err, context.Canceled) }

@@ -2,9 +2,12 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
+
+	tea "charm.land/bubbletea/v2"
 
 	"thaw/store/engine"
 )
@@ -71,6 +74,24 @@ func TestProbesOnTheSweepsFooting(t *testing.T) {
 		if line := lineWith(scr, "  "+name+" "); !strings.Contains(line, "★") {
 			t.Errorf("the best probe's block, %s, is not marked in the table: %q", name, line)
 		}
+	}
+
+	// On a screen too short for the probes' panel under the sweep (80×24),
+	// its one-line summary stands in: the baseline and the best probe,
+	// the same figures, and no heading without its rows.
+	d.send(tea.WindowSizeMsg{Width: 80, Height: 24})
+	small := d.screen()
+	d.send(tea.WindowSizeMsg{Width: 160, Height: 48})
+	sum := lineWith(small, "Probes")
+	bestSt, _ := ps.stats(best)
+	for _, want := range []string{fmt.Sprintf("raw input %.1f%% baseline", 100*raw.AccMean),
+		fmt.Sprintf("★ %s %.1f%% best", name, 100*bestSt.AccMean)} {
+		if !strings.Contains(sum, want) {
+			t.Errorf("at 80×24 the probes' line %q lacks %q:\n%s", sum, want, small)
+		}
+	}
+	if strings.Contains(small, "val acc of a linear probe") {
+		t.Errorf("at 80×24 the probes' panel heading is drawn, its rows cut:\n%s", small)
 	}
 
 	// The data changes and comes back: the probes come from the cache.

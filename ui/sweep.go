@@ -366,18 +366,28 @@ func (b *blocksScreen) noResult() error {
 	return errors.New("no sweep result yet: press w to run the freeze-depth sweep")
 }
 
-// evidenceView draws the evidence shown beside (or below) the blocks: the
-// sweep, and the probes' panel when there are probes; "" when there is
-// neither.
+// evidenceView draws the evidence shown beside (or below) the blocks in h
+// lines: the sweep, and the probes' panel when there are probes; "" when
+// there is neither. Where the probes' panel does not fit under the sweep,
+// its one-line summary takes its place (the blocks table's probe column
+// has every block's figure), so no heading is left without its rows.
 func (b *blocksScreen) evidenceView(w, h int) string {
-	var parts []string
-	if sv := b.sweepView(w); sv != "" {
-		parts = append(parts, sv)
+	sv, pv := b.sweepView(w), b.probeView(w)
+	switch {
+	case sv == "":
+		return pv
+	case pv == "":
+		return sv
 	}
-	if pv := b.probeView(w); pv != "" {
-		parts = append(parts, pv)
+	used := strings.Count(sv, "\n") + 1
+	if used+1+strings.Count(pv, "\n")+1 <= h {
+		return sv + "\n\n" + pv
 	}
-	return strings.Join(parts, "\n\n")
+	sum := b.probeSummary(w)
+	if used+2 <= h {
+		return sv + "\n\n" + sum
+	}
+	return sv + "\n" + sum
 }
 
 // sweepView draws the sweep's table as it stands: per freeze point, in the
