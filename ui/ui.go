@@ -535,7 +535,7 @@ func (m *Model) render() string {
 	var body string
 	switch {
 	case m.confirmQuit:
-		body = m.confirmView(w, bodyH)
+		body = m.confirmView(w, bodyH, m.screens[m.active].View(w, bodyH))
 	case m.showHelp:
 		body = m.fullHelpView(w, bodyH)
 	case m.showLog:
@@ -808,7 +808,9 @@ func (m *Model) mouseToScreen(msg tea.Msg, y int) tea.Cmd {
 	return nil
 }
 
-func (m *Model) confirmView(w, h int) string {
+// confirmView asks before a quit stops a run or a sweep: a box in the
+// middle of the screen, under (the active screen) faint around it.
+func (m *Model) confirmView(w, h int, under string) string {
 	st := m.s.Styles
 	var msg string
 	switch {
@@ -825,7 +827,17 @@ func (m *Model) confirmView(w, h int) string {
 	}
 	msg += "y or q quit · n stay"
 	box := st.Overlay.Render(msg)
-	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, box)
+	// The screen stays in sight under the question, faint and without its
+	// own styles, as a modal dialog leaves it.
+	lines := strings.Split(fitBlock(under, w, h), "\n")
+	for i, l := range lines {
+		lines[i] = st.Faint.Render(ansi.Strip(l))
+	}
+	bw, bh := lipgloss.Width(box), lipgloss.Height(box)
+	return lipgloss.NewCanvas(w, h).Compose(lipgloss.NewCompositor(
+		lipgloss.NewLayer(strings.Join(lines, "\n")),
+		lipgloss.NewLayer(box).X(max((w-bw)/2, 0)).Y(max((h-bh)/2, 0)).Z(1),
+	)).Render()
 }
 
 // joinColumns sets right beside left, left padded to leftW columns and a

@@ -404,12 +404,20 @@ func TestQuitConfirm(t *testing.T) {
 	}
 	d = newDriver(t, Options{})
 	d.m.s.run = &engine.Live{ID: "0123456789abcdef"}
+	before := strings.Split(d.screen(), "\n")
 	d.keys("q")
 	if d.quit || !d.m.confirmQuit {
 		t.Fatalf("q with a live run: quit %v, asking %v", d.quit, d.m.confirmQuit)
 	}
-	if !strings.Contains(d.screen(), "Quit and stop it?") {
-		t.Errorf("no question on screen:\n%s", d.screen())
+	scr := d.screen()
+	if !strings.Contains(scr, "Quit and stop it?") {
+		t.Errorf("no question on screen:\n%s", scr)
+	}
+	// The screen stays under the box: its first lines, above the box,
+	// are as they were.
+	if after := strings.Split(scr, "\n"); len(after) < 4 || strings.TrimSpace(before[1]) == "" ||
+		after[1] != before[1] || after[2] != before[2] {
+		t.Errorf("the screen under the question is gone:\n%s\nbefore:\n%s", scr, strings.Join(before, "\n"))
 	}
 	d.keys("n")
 	if d.quit || d.m.confirmQuit {
