@@ -78,6 +78,16 @@ func TestRunCadence(t *testing.T) {
 	if got := evalSteps(&c); !slices.Equal(got, want) {
 		t.Errorf("evaluated at %v, want %v", got, want)
 	}
+	// Evaluations, which the Plan screen shows, counts what the run did:
+	// 5 in the first stage, 2 in the second.
+	for i, n := range []int{5, 2} {
+		if got := spec.Plan.Stages[i].Evaluations(3); got != n {
+			t.Errorf("stage %d: Evaluations %d, the run evaluated %d times", i+1, got, n)
+		}
+	}
+	if got := spec.Plan.Stages[2].Evaluations(3); got != 0 {
+		t.Errorf("a stage without Evals: Evaluations %d, want 0", got)
+	}
 	// --eval-every replaces the cadence by every 4 steps of the plan; the
 	// stage without one keeps its epoch ends as well.
 	spec = cadenceSpec(t, p)

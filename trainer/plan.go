@@ -647,6 +647,18 @@ func (s *ResolvedStage) EvalInterval(stepsPerEpoch int) int {
 	return max(stepsPerEpoch, (n+s.Evals-1)/s.Evals)
 }
 
+// Evaluations returns how many times a stage with Evals is evaluated when
+// it runs to its end on its cadence (no --eval-every, no early stop): at
+// every multiple of EvalInterval and at its end, ⌈Len/EvalInterval⌉; 0
+// for a stage without Evals, which is evaluated at the plan's epoch ends.
+func (s *ResolvedStage) Evaluations(stepsPerEpoch int) int {
+	every := s.EvalInterval(stepsPerEpoch)
+	if every <= 0 {
+		return 0
+	}
+	return (s.Len(stepsPerEpoch) + every - 1) / every
+}
+
 // LRAt returns the learning rate of the top trainable block at step of the
 // stage (counting from 0); see [Schedule.LR] for steps out of range.
 func (s *ResolvedStage) LRAt(step, stepsPerEpoch int) float64 {

@@ -290,7 +290,7 @@ func TestPlanFields(t *testing.T) {
 	d.typeText("train=head epochs=2")
 	d.keys("enter")
 	scr := d.screen()
-	for _, want := range []string{"2 ep → 100 st (floor)", "stage 1: 2 epochs of 1 step, floor 100 steps → 100 steps", "eval every 5 steps", "(evals=20)", "patience 3"} {
+	for _, want := range []string{"2 ep → 100 st (floor)", "stage 1: 2 epochs of 1 step, floor 100 steps → 100 steps", "eval every 5 steps, 20 times (evals=20)", "patience 3"} {
 		if !strings.Contains(scr, want) {
 			t.Errorf("the plan lacks %q:\n%s", want, scr)
 		}

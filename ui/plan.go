@@ -987,10 +987,9 @@ func (p *planScreen) View(w, h int) string {
 	if rerr != nil {
 		lines = append(lines, st.Error.Render(termtext.Sanitize("plan: "+rerr.Error())))
 	} else if i := p.cursor - numFieldRows; i >= 0 && i < len(rp.Stages) && p.editing < 0 {
-		// Two lines at most: the length and why, the cadence.
-		detail := strings.Split(ansi.Wrap(termtext.Sanitize(stageDetail(i, &rp.Stages[i], spe)), formW, " "), "\n")
-		for _, l := range detail[:min(len(detail), 2)] {
-			lines = append(lines, st.Faint.Render(ansi.Truncate(l, formW, "…")))
+		// Two lines: the length and why, the cadence.
+		for _, l := range strings.Split(stageDetail(i, &rp.Stages[i], spe), "\n") {
+			lines = append(lines, st.Faint.Render(ansi.Truncate(termtext.Sanitize(l), formW, "…")))
 		}
 	}
 	form := strings.Join(lines, "\n")
@@ -1030,8 +1029,9 @@ func stageLength(rs *trainer.ResolvedStage, spe int) string {
 	return fmt.Sprintf("%d ep (%d st)", rs.Epochs, rs.Len(spe))
 }
 
-// stageDetail says in one line how long stage i lasts and why, how often
-// it is evaluated and when it stops early: the stage under the cursor.
+// stageDetail says how long stage i lasts and why, then on a second line
+// how often it is evaluated and when it stops early: the stage under the
+// cursor.
 func stageDetail(i int, rs *trainer.ResolvedStage, spe int) string {
 	plural := func(n int, one string) string {
 		if n == 1 {
@@ -1057,11 +1057,15 @@ func stageDetail(i int, rs *trainer.ResolvedStage, spe int) string {
 	}
 	switch {
 	case rs.Evals > 0 && spe > 0:
-		fmt.Fprintf(&b, " · eval every %s (evals=%d)", plural(rs.EvalInterval(spe), "step"), rs.Evals)
+		// How many evaluations that makes, beside the key that sets it:
+		// evals=20 on a stage of large epochs evaluates once an epoch,
+		// not 20 times.
+		fmt.Fprintf(&b, "\neval every %s, %s (evals=%d)", plural(rs.EvalInterval(spe), "step"),
+			plural(rs.Evaluations(spe), "time"), rs.Evals)
 	case rs.Evals > 0:
-		fmt.Fprintf(&b, " · evals=%d a stage", rs.Evals)
+		fmt.Fprintf(&b, "\nevals=%d a stage", rs.Evals)
 	default:
-		b.WriteString(" · eval every epoch")
+		b.WriteString("\neval every epoch")
 	}
 	if rs.Patience > 0 {
 		fmt.Fprintf(&b, " · patience %d", rs.Patience)
