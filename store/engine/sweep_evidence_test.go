@@ -38,6 +38,9 @@ type sweepEvidenceRow struct {
 	// --freeze-below Pick, the whole default plan, by seed.
 	Pick              string
 	PickAcc, TrainAcc []float64
+	// PickValLoss is the lowest validation loss of the pick's runs, by
+	// seed: what the sweep ranks its points by.
+	PickValLoss []float64
 	// Best is the preset whose thaw train has the highest mean accuracy
 	// on the same seeds, BestAcc its accuracies by seed.
 	Best    string
@@ -47,6 +50,16 @@ type sweepEvidenceRow struct {
 	// Recipes are the same sweep with the first stage of each of
 	// sweepRecipes in place of the default plan's, in that order.
 	Recipes []recipeResult
+	// Presets are every preset's thaw train on the same seeds, in the
+	// order of trainer.Presets: what Best was chosen from.
+	Presets []presetResult
+}
+
+// presetResult is one preset's thaw train on the evidence seeds: the
+// accuracy it reports and its lowest validation loss, by seed.
+type presetResult struct {
+	Name         string
+	Acc, ValLoss []float64
 }
 
 // sweepRecipes are the presets whose first stage the evidence also
@@ -143,6 +156,64 @@ func sweepEvidenceMarkdown(rows []sweepEvidenceRow) string {
 		fmt.Fprintf(&b, ", %s's first stage %d", rc.Preset, countHolds(rows, i))
 	}
 	b.WriteString(".\n")
+	if len(rows[0].Presets) > 0 {
+		b.WriteString(presetBarMarkdown(rows))
+	}
+	return b.String()
+}
+
+// presetBarMarkdown holds every preset's own thaw train to the bar the
+// sweep's pick is held to, the best of the presets by test accuracy on
+// the same seeds, and shows each one's mean lowest validation loss, what
+// the sweep ranks its points by: it measures the bar itself.
+func presetBarMarkdown(rows []sweepEvidenceRow) string {
+	var b strings.Builder
+	b.WriteString("\nEvery preset's `thaw train` held to the same bar: its mean accuracy, its paired difference\n" +
+		"from the best preset of its row (standard error), and its mean lowest validation loss, the\n" +
+		"quantity the sweep ranks its points by; in bold where the acceptance would not hold for it.\n" +
+		"\"Lowest validation loss\" is the preset a user would choose without the test split, by the rule\n" +
+		"thaw calls best everywhere; the last column is the sweep's pick and its runs' mean lowest\n" +
+		"validation loss.\n\n")
+	b.WriteString("| model → task | shots |")
+	for _, p := range rows[0].Presets {
+		fmt.Fprintf(&b, " %s |", p.Name)
+	}
+	b.WriteString(" lowest validation loss | sweep pick |\n|---|---:|")
+	for range rows[0].Presets {
+		b.WriteString("---|")
+	}
+	b.WriteString("---|---|\n")
+	holdsOn := make([]int, len(rows[0].Presets))
+	byLoss := 0
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s → %s | %d |", r.Model, r.Target, r.Shots)
+		low := 0
+		for i, p := range r.Presets {
+			d, se := paired(p.Acc, r.BestAcc)
+			c := fmt.Sprintf("%.1f, %+.1f (%.1f), %.3f", 100*stat.Mean(p.Acc, nil), 100*d, 100*se, stat.Mean(p.ValLoss, nil))
+			if holds(p.Acc, r.BestAcc) {
+				holdsOn[i]++
+			} else {
+				c = "**" + c + "**"
+			}
+			fmt.Fprintf(&b, " %s |", c)
+			if stat.Mean(p.ValLoss, nil) < stat.Mean(r.Presets[low].ValLoss, nil) {
+				low = i
+			}
+		}
+		verdict := "holds"
+		if holds(r.Presets[low].Acc, r.BestAcc) {
+			byLoss++
+		} else {
+			verdict = "**does not hold**"
+		}
+		fmt.Fprintf(&b, " %s, %s | %s, %.3f |\n", r.Presets[low].Name, verdict, r.Pick, stat.Mean(r.PickValLoss, nil))
+	}
+	fmt.Fprintf(&b, "\nHolds on (of %d rows):", len(rows))
+	for i, p := range rows[0].Presets {
+		fmt.Fprintf(&b, " %s %d,", p.Name, holdsOn[i])
+	}
+	fmt.Fprintf(&b, " the preset of the lowest validation loss %d, the sweep's pick %d.\n", byLoss, countHolds(rows, -1))
 	return b.String()
 }
 
@@ -173,10 +244,22 @@ func TestSweepEvidenceMarkdown(t *testing.T) {
 	}
 	rows[0].Recipes = []recipeResult{{Preset: "head", Pick: "fc1", Acc: []float64{0.70, 0.70, 0.70}}}
 	rows[1].Recipes = []recipeResult{{Preset: "head", Pick: "fc1", Acc: []float64{0.81, 0.82, 0.83}}}
+	rows[0].PickValLoss, rows[1].PickValLoss = []float64{0.5, 0.6, 0.7}, []float64{0.9, 0.9, 0.9}
+	rows[0].Presets = []presetResult{
+		{Name: "gradual", Acc: rows[0].BestAcc, ValLoss: []float64{0.7, 0.7, 0.7}},
+		{Name: "full", Acc: []float64{0.75, 0.76, 0.77}, ValLoss: []float64{0.4, 0.5, 0.6}},
+	}
+	rows[1].Presets = []presetResult{
+		{Name: "gradual", Acc: []float64{0.80, 0.81, 0.83}, ValLoss: []float64{0.3, 0.3, 0.3}},
+		{Name: "full", Acc: rows[1].BestAcc, ValLoss: []float64{0.4, 0.4, 0.4}},
+	}
 	md := sweepEvidenceMarkdown(rows)
 	for _, want := range []string{"| m → t | 5 | test | fc1 | 81.3 ± 1.5 |", "-0.7 (0.9) | yes | 4.2 |", "| **no** |",
 		"The pick holds on 1 of 2 rows.", "| m → t | 5 | fc1 81.3, -0.7 (0.9) | **fc1 70.0, -12.0 (0.6)** |",
-		"| m → t | 10 | **head 71.0, -10.7 (0.3)** | fc1 82.0, +0.3 (0.3) |", "Holds on: full (the default) 1 of 2, head's first stage 1."} {
+		"| m → t | 10 | **head 71.0, -10.7 (0.3)** | fc1 82.0, +0.3 (0.3) |", "Holds on: full (the default) 1 of 2, head's first stage 1.",
+		"| m → t | 5 | 82.0, +0.0 (0.0), 0.700 | **76.0, -6.0 (0.0), 0.500** | full, **does not hold** | fc1, 0.600 |",
+		"| m → t | 10 | 81.3, -0.3 (0.3), 0.300 | 81.7, +0.0 (0.0), 0.400 | gradual, holds | head, 0.900 |",
+		"Holds on (of 2 rows): gradual 2, full 1, the preset of the lowest validation loss 1, the sweep's pick 1."} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
@@ -248,7 +331,7 @@ func evidenceRow(t *testing.T, ctx context.Context, model, target string, shots 
 	}
 	g := tb.Groups[0]
 	row := g.Rows[g.Pick.Index]
-	r := sweepEvidenceRow{Model: model, Target: target, Shots: shots, Pick: row.Point, CPU: tb.CPU.Seconds(), Test: "test"}
+	r := sweepEvidenceRow{Model: model, Target: target, Shots: shots, Pick: row.Point, PickValLoss: row.ValLoss, CPU: tb.CPU.Seconds(), Test: "test"}
 	if g.Test != nil {
 		r.PickAcc = g.Test.Acc
 	} else {
@@ -274,8 +357,7 @@ func evidenceRow(t *testing.T, ctx context.Context, model, target string, shots 
 	}
 	// thaw train of one job on every seed: the accuracy that thaw train
 	// reports (test, else the best checkpoint's validation accuracy).
-	train := func(j trainer.Job) []float64 {
-		var accs []float64
+	train := func(j trainer.Job) (accs, losses []float64) {
 		for _, seed := range evidenceSeeds {
 			j.Seed = seed
 			l, err := e.Start(ctx, j, engine.StartOptions{})
@@ -294,19 +376,21 @@ func evidenceRow(t *testing.T, ctx context.Context, model, target string, shots 
 				acc = res.BestValAcc
 			}
 			accs = append(accs, acc)
+			losses = append(losses, res.BestValLoss)
 		}
-		return accs
+		return accs, losses
 	}
 	pickJob := job
 	pickJob.FreezeBelow = r.Pick
-	r.TrainAcc = train(pickJob)
+	r.TrainAcc, _ = train(pickJob)
 	best := math.Inf(-1)
 	for _, p := range trainer.Presets() {
 		pj := job
 		if err := pj.SetPlan(p.Name, 0, 0, 0); err != nil {
 			t.Fatal(err)
 		}
-		accs := train(pj)
+		accs, losses := train(pj)
+		r.Presets = append(r.Presets, presetResult{Name: p.Name, Acc: accs, ValLoss: losses})
 		if m := stat.Mean(accs, nil); m > best {
 			best, r.Best, r.BestAcc = m, p.Name, accs
 		}
