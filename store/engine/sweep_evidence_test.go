@@ -172,8 +172,9 @@ func presetBarMarkdown(rows []sweepEvidenceRow) string {
 		"from the best preset of its row (standard error), and its mean lowest validation loss, the\n" +
 		"quantity the sweep ranks its points by; in bold where the acceptance would not hold for it.\n" +
 		"\"Lowest validation loss\" is the preset a user would choose without the test split, by the rule\n" +
-		"thaw calls best everywhere; the last column is the sweep's pick and its runs' mean lowest\n" +
-		"validation loss.\n\n")
+		"thaw calls best everywhere; the last column is the sweep's pick, its runs' mean lowest\n" +
+		"validation loss, and its paired difference in accuracy from that preset (standard error), in\n" +
+		"bold where it is more than one standard error below.\n\n")
 	b.WriteString("| model → task | shots |")
 	for _, p := range rows[0].Presets {
 		fmt.Fprintf(&b, " %s |", p.Name)
@@ -184,7 +185,7 @@ func presetBarMarkdown(rows []sweepEvidenceRow) string {
 	}
 	b.WriteString("---|---|\n")
 	holdsOn := make([]int, len(rows[0].Presets))
-	byLoss := 0
+	byLoss, pickByLoss := 0, 0
 	for _, r := range rows {
 		fmt.Fprintf(&b, "| %s → %s | %d |", r.Model, r.Target, r.Shots)
 		low := 0
@@ -207,13 +208,22 @@ func presetBarMarkdown(rows []sweepEvidenceRow) string {
 		} else {
 			verdict = "**does not hold**"
 		}
-		fmt.Fprintf(&b, " %s, %s | %s, %.3f |\n", r.Presets[low].Name, verdict, r.Pick, stat.Mean(r.PickValLoss, nil))
+		// The pick against that preset, on the same bar.
+		d, se := paired(r.PickAcc, r.Presets[low].Acc)
+		pick := fmt.Sprintf("%s, %.3f, %+.1f (%.1f)", r.Pick, stat.Mean(r.PickValLoss, nil), 100*d, 100*se)
+		if holds(r.PickAcc, r.Presets[low].Acc) {
+			pickByLoss++
+		} else {
+			pick = "**" + pick + "**"
+		}
+		fmt.Fprintf(&b, " %s, %s | %s |\n", r.Presets[low].Name, verdict, pick)
 	}
 	fmt.Fprintf(&b, "\nHolds on (of %d rows):", len(rows))
 	for i, p := range rows[0].Presets {
 		fmt.Fprintf(&b, " %s %d,", p.Name, holdsOn[i])
 	}
 	fmt.Fprintf(&b, " the preset of the lowest validation loss %d, the sweep's pick %d.\n", byLoss, countHolds(rows, -1))
+	fmt.Fprintf(&b, "Against the preset of the lowest validation loss instead, the sweep's pick holds on %d of %d.\n", pickByLoss, len(rows))
 	return b.String()
 }
 
@@ -257,9 +267,10 @@ func TestSweepEvidenceMarkdown(t *testing.T) {
 	for _, want := range []string{"| m → t | 5 | test | fc1 | 81.3 ± 1.5 |", "-0.7 (0.9) | yes | 4.2 |", "| **no** |",
 		"The pick holds on 1 of 2 rows.", "| m → t | 5 | fc1 81.3, -0.7 (0.9) | **fc1 70.0, -12.0 (0.6)** |",
 		"| m → t | 10 | **head 71.0, -10.7 (0.3)** | fc1 82.0, +0.3 (0.3) |", "Holds on: full (the default) 1 of 2, head's first stage 1.",
-		"| m → t | 5 | 82.0, +0.0 (0.0), 0.700 | **76.0, -6.0 (0.0), 0.500** | full, **does not hold** | fc1, 0.600 |",
-		"| m → t | 10 | 81.3, -0.3 (0.3), 0.300 | 81.7, +0.0 (0.0), 0.400 | gradual, holds | head, 0.900 |",
-		"Holds on (of 2 rows): gradual 2, full 1, the preset of the lowest validation loss 1, the sweep's pick 1."} {
+		"| m → t | 5 | 82.0, +0.0 (0.0), 0.700 | **76.0, -6.0 (0.0), 0.500** | full, **does not hold** | fc1, 0.600, +5.3 (0.9) |",
+		"| m → t | 10 | 81.3, -0.3 (0.3), 0.300 | 81.7, +0.0 (0.0), 0.400 | gradual, holds | **head, 0.900, -10.3 (0.3)** |",
+		"Holds on (of 2 rows): gradual 2, full 1, the preset of the lowest validation loss 1, the sweep's pick 1.",
+		"Against the preset of the lowest validation loss instead, the sweep's pick holds on 1 of 2."} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
