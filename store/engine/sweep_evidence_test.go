@@ -127,15 +127,11 @@ func sweepEvidenceMarkdown(rows []sweepEvidenceRow) string {
 		"stage of a preset, frozen below the point, in place of the default plan's. Each cell is the\n" +
 		"pick, the mean accuracy of its runs, and its paired difference from the best preset of the\n" +
 		"table above (its standard error), in bold where the acceptance does not hold.\n\n")
-	b.WriteString("| model → task | shots | full (the default) |")
+	cols := []string{"full (the default)"}
 	for _, rc := range rows[0].Recipes {
-		fmt.Fprintf(&b, " %s's first stage |", rc.Preset)
+		cols = append(cols, rc.Preset+"'s first stage")
 	}
-	b.WriteString("\n|---|---:|---|")
-	for range rows[0].Recipes {
-		b.WriteString("---|")
-	}
-	b.WriteString("\n")
+	writeHead(&b, cols...)
 	cell := func(pick string, acc, best []float64) string {
 		d, se := paired(acc, best)
 		c := fmt.Sprintf("%s %.1f, %+.1f (%.1f)", pick, 100*stat.Mean(acc, nil), 100*d, 100*se)
@@ -175,15 +171,11 @@ func presetBarMarkdown(rows []sweepEvidenceRow) string {
 		"thaw calls best everywhere; the last column is the sweep's pick, its runs' mean lowest\n" +
 		"validation loss, and its paired difference in accuracy from that preset (standard error), in\n" +
 		"bold where it is more than one standard error below.\n\n")
-	b.WriteString("| model → task | shots |")
+	var cols []string
 	for _, p := range rows[0].Presets {
-		fmt.Fprintf(&b, " %s |", p.Name)
+		cols = append(cols, p.Name)
 	}
-	b.WriteString(" lowest validation loss | sweep pick |\n|---|---:|")
-	for range rows[0].Presets {
-		b.WriteString("---|")
-	}
-	b.WriteString("---|---|\n")
+	writeHead(&b, append(cols, "lowest validation loss", "sweep pick")...)
 	holdsOn := make([]int, len(rows[0].Presets))
 	byLoss, pickByLoss := 0, 0
 	for _, r := range rows {
@@ -225,6 +217,12 @@ func presetBarMarkdown(rows []sweepEvidenceRow) string {
 	fmt.Fprintf(&b, " the preset of the lowest validation loss %d, the sweep's pick %d.\n", byLoss, countHolds(rows, -1))
 	fmt.Fprintf(&b, "Against the preset of the lowest validation loss instead, the sweep's pick holds on %d of %d.\n", pickByLoss, len(rows))
 	return b.String()
+}
+
+// writeHead writes the heading and the rule of a table whose rows start
+// with their pair and shots, then cols.
+func writeHead(b *strings.Builder, cols ...string) {
+	b.WriteString("| model → task | shots | " + strings.Join(cols, " | ") + " |\n|---|---:|" + strings.Repeat("---|", len(cols)) + "\n")
 }
 
 // countHolds counts the rows where the acceptance holds for the default
@@ -270,7 +268,9 @@ func TestSweepEvidenceMarkdown(t *testing.T) {
 		"| m → t | 5 | 82.0, +0.0 (0.0), 0.700 | **76.0, -6.0 (0.0), 0.500** | full, **does not hold** | fc1, 0.600, +5.3 (0.9) |",
 		"| m → t | 10 | 81.3, -0.3 (0.3), 0.300 | 81.7, +0.0 (0.0), 0.400 | gradual, holds | **head, 0.900, -10.3 (0.3)** |",
 		"Holds on (of 2 rows): gradual 2, full 1, the preset of the lowest validation loss 1, the sweep's pick 1.",
-		"Against the preset of the lowest validation loss instead, the sweep's pick holds on 1 of 2."} {
+		"Against the preset of the lowest validation loss instead, the sweep's pick holds on 1 of 2.",
+		"\n| model → task | shots | full (the default) | head's first stage |\n|---|---:|---|---|\n| m → t | 5 |",
+		"\n| model → task | shots | gradual | full | lowest validation loss | sweep pick |\n|---|---:|---|---|---|---|\n| m → t | 5 |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
