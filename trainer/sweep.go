@@ -170,7 +170,7 @@ func pickNote(rows []SweepRow, stats []SweepStats, pk SweepPick) string {
 	ls := stats[pk.Lowest]
 	var b strings.Builder
 	if pk.Index == pk.Lowest {
-		fmt.Fprintf(&b, "%s: the lowest mean validation loss (%.4f over %s)", low.Point, ls.LossMean, seedCount(ls.Seeds))
+		fmt.Fprintf(&b, "%s: the lowest mean validation loss (%.4f over %s)", low.Point, ls.LossMean, SeedCount(ls.Seeds))
 		var others []string
 		for _, i := range pk.Within {
 			if i != pk.Lowest {
@@ -190,8 +190,8 @@ func pickNote(rows []SweepRow, stats []SweepStats, pk SweepPick) string {
 	return b.String()
 }
 
-// seedCount says n seeds: "1 seed", "3 seeds".
-func seedCount(n int) string {
+// SeedCount says n seeds: "1 seed", "3 seeds".
+func SeedCount(n int) string {
 	if n == 1 {
 		return "1 seed"
 	}

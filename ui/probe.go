@@ -229,11 +229,7 @@ func (b *blocksScreen) probeView(w int) string {
 		return ""
 	}
 	st := b.s.Styles
-	seeds := fmt.Sprintf("%d seeds", ps.seeds)
-	if ps.seeds == 1 {
-		seeds = "1 seed"
-	}
-	head := st.Heading.Render("Probes") + st.Faint.Render("  val acc of a linear probe on each output · "+seeds)
+	head := st.Heading.Render("Probes") + st.Faint.Render("  val acc of a linear probe on each output · "+trainer.SeedCount(ps.seeds))
 	lines := []string{ansi.Truncate(head, w, "…")}
 	best, haveBest := ps.best()
 	for k := engine.ProbeInput; k < len(ps.scores)-1; k++ {
@@ -268,11 +264,7 @@ func (b *blocksScreen) probeView(w int) string {
 // far the probes are.
 func (b *blocksScreen) probeSummary(w int) string {
 	ps, st := b.probes, b.s.Styles
-	seeds := fmt.Sprintf("%d seeds", ps.seeds)
-	if ps.seeds == 1 {
-		seeds = "1 seed"
-	}
-	line := st.Heading.Render("Probes") + st.Faint.Render(" · "+seeds+"  ")
+	line := st.Heading.Render("Probes") + st.Faint.Render(" · "+trainer.SeedCount(ps.seeds)+"  ")
 	if s, ok := ps.stats(engine.ProbeInput); ok {
 		line += "raw input " + fmt.Sprintf("%.1f%%", 100*s.AccMean) + st.Faint.Render(" baseline")
 	} else {
