@@ -56,6 +56,14 @@ func openEngine(t testing.TB, dir string) *engine.Engine {
 	return engine.New(st, nil)
 }
 
+// clusterAndBackend opens one new store twice: as a cluster's process
+// that queues a sweep, and as the workbench's counting backend.
+func clusterAndBackend(t testing.TB) (*engine.Engine, *countingBackend) {
+	t.Helper()
+	dir := t.TempDir()
+	return openEngine(t, dir), &countingBackend{Engine: openEngine(t, dir)}
+}
+
 // queueTinySweep records a sweep of mnist8-mlp → uci-digits at 5 shots
 // over points fc2 and head and the given number of seeds, and queues its
 // tasks, as thaw sweep --submit does.
@@ -131,9 +139,7 @@ func TestSweepFollowFromRuns(t *testing.T) {
 		t.Skip("trains four runs")
 	}
 	t.Chdir(t.TempDir()) // figures go to the working directory
-	dir := t.TempDir()
-	cluster := openEngine(t, dir)
-	back := &countingBackend{Engine: openEngine(t, dir)}
+	cluster, back := clusterAndBackend(t)
 	sw := queueTinySweep(t, cluster, 2)
 	short := engine.Short(sw.ID)
 
@@ -265,9 +271,7 @@ func TestSweepFollowIdle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains two runs")
 	}
-	dir := t.TempDir()
-	cluster := openEngine(t, dir)
-	back := &countingBackend{Engine: openEngine(t, dir)}
+	cluster, back := clusterAndBackend(t)
 	sw := queueTinySweep(t, cluster, 1)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -349,9 +353,7 @@ func TestSweepFollowIdle(t *testing.T) {
 // says why there is no block table, and t says why it cannot take the
 // pick.
 func TestSweepFollowModelGone(t *testing.T) {
-	dir := t.TempDir()
-	cluster := openEngine(t, dir)
-	back := &countingBackend{Engine: openEngine(t, dir)}
+	cluster, back := clusterAndBackend(t)
 	base, err := cluster.Model("mnist8-mlp")
 	if err != nil {
 		t.Fatal(err)
@@ -409,9 +411,7 @@ func TestSweepFollowProbesOnItsSeeds(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains probes")
 	}
-	dir := t.TempDir()
-	cluster := openEngine(t, dir)
-	back := &countingBackend{Engine: openEngine(t, dir)}
+	cluster, back := clusterAndBackend(t)
 	sw := queueTinySweepOn(t, cluster, []uint64{7})
 	spec, err := engine.DecodeSweep(sw)
 	if err != nil {
