@@ -294,21 +294,20 @@ func (b *blocksScreen) View(w, h int) string {
 	if s.base == nil {
 		return st.Faint.Render("No model chosen. Press 1 for Models, pick one with enter.")
 	}
-	leftW := w
-	evidence := b.evidenceView(min(w, 60), h)
-	if w >= 130 && evidence != "" {
-		leftW = w - 62
-	}
-	left := b.blocksView(leftW, h)
-	if evidence == "" {
-		return left
-	}
+	// The sweep and the probes: beside the blocks on a wide screen, under
+	// them where they leave four lines; drawn once, in the room they get.
 	if w >= 130 {
-		return joinColumns(left, leftW, 2, evidence)
+		if evidence := b.evidenceView(60, h); evidence != "" {
+			return joinColumns(b.blocksView(w-62, h), w-62, 2, evidence)
+		}
+		return b.blocksView(w, h)
 	}
+	left := b.blocksView(w, h)
 	used := strings.Count(left, "\n") + 1
 	if h-used >= 4 {
-		return left + "\n" + fitBlock(b.evidenceView(w, h-used), w, h-used)
+		if evidence := b.evidenceView(w, h-used); evidence != "" {
+			return left + "\n" + fitBlock(evidence, w, h-used)
+		}
 	}
 	return left
 }
