@@ -821,6 +821,9 @@ func (m *Model) confirmView(w, h int, under string) string {
 	case m.s.training():
 		msg = "A run is training. Quit and stop it?\n\n" +
 			"It is stored: thaw resume " + engine.Short(m.s.run.ID) + " continues it later.\n\n"
+	case !m.s.sweeping:
+		// What the question was asked about ended while it stood.
+		msg = "What was training has ended: quitting stops nothing.\n\n"
 	default:
 		msg = "A freeze-depth sweep is running. Quit and stop it?\n\n" +
 			"The freeze points it finished stay stored (thaw runs).\n\n"

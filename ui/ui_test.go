@@ -419,6 +419,13 @@ func TestQuitConfirm(t *testing.T) {
 		after[1] != before[1] || after[2] != before[2] {
 		t.Errorf("the screen under the question is gone:\n%s\nbefore:\n%s", scr, strings.Join(before, "\n"))
 	}
+	// The run ends while the question stands: it says so, not that a
+	// sweep is running.
+	d.m.s.runDone = true
+	if scr := d.screen(); !strings.Contains(scr, "What was training has ended") || strings.Contains(scr, "sweep") {
+		t.Errorf("the question after the run ended:\n%s", scr)
+	}
+	d.m.s.runDone = false
 	d.keys("n")
 	if d.quit || d.m.confirmQuit {
 		t.Fatalf("n did not cancel")
