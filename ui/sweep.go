@@ -472,8 +472,10 @@ func (b *blocksScreen) sweepView(w int) string {
 		lines = append(lines, st.Faint.Render(ansi.Truncate("cancelled: its runs are kept; w goes on with it", w, "…")))
 	}
 	if t := g.Test; t != nil {
-		lines = append(lines, ansi.Truncate(fmt.Sprintf("test acc of %s: %s (measured once, after the choice)",
-			termtext.Sanitize(t.Point), sweepMeanSD(t.Mean, t.SD, true)), w, "…"))
+		test := fmt.Sprintf("test acc of %s: %s (measured once, after the choice)", termtext.Sanitize(t.Point), sweepMeanSD(t.Mean, t.SD, true))
+		for _, l := range strings.Split(ansi.Wrap(test, max(w, 10), ""), "\n") {
+			lines = append(lines, ansi.Truncate(l, w, "…"))
+		}
 	}
 	return strings.Join(lines, "\n")
 }

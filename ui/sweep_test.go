@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"thaw/store"
@@ -309,5 +310,39 @@ func sweepSetup(d *driver) {
 	d.keys("enter", "2")
 	if d.m.s.plan.shots != 5 || d.m.s.plan.prep == nil || d.m.active != ScreenBlocks {
 		d.t.Fatalf("setup: shots %d, data %v (%v), screen %v", d.m.s.plan.shots, d.m.s.plan.prep != nil, d.m.s.plan.dataErr, d.m.active)
+	}
+}
+
+// TestSweepTestLineWhole: the pick's test accuracy under the sweep's
+// table is the table's own (engine.SweepTest), and it is drawn whole,
+// wrapped where the panel is narrow (beside the blocks at 160×48, under
+// them at 80×24 and on a 56-column terminal), never cut.
+func TestSweepTestLineWhole(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a sweep")
+	}
+	eng, _ := newEngine(t)
+	d := newDriver(t, Options{Backend: eng})
+	d.chooseModel("letters-mlp")
+	d.keys("enter") // Plan
+	d.keys("down", "e", "ctrl+u")
+	d.typeText("5")
+	d.keys("enter", "2", "w")
+	b := d.m.screens[ScreenBlocks].(*blocksScreen)
+	if b.sweep == nil || !b.sweep.done || b.sweep.err != nil {
+		t.Fatalf("sweep: %+v", b.sweep)
+	}
+	test := b.sweep.tb.Groups[0].Test
+	if test == nil {
+		t.Fatal("letters-n-z has a test split, and the sweep measured none")
+	}
+	want := "test acc of " + test.Point + ": " + sweepMeanSD(test.Mean, test.SD, true)
+	for _, size := range [][2]int{{160, 48}, {80, 24}, {56, 40}} {
+		d.send(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
+		scr := d.screen()
+		// Its last word ends the line or opens the next one.
+		if !strings.Contains(scr, want) || !regexp.MustCompile(`(after the choice\)|\n *choice\))`).MatchString(scr) {
+			t.Errorf("%dx%d: no whole line %q … \"after the choice)\":\n%s", size[0], size[1], want, scr)
+		}
 	}
 }
