@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
 	"thaw/store"
 	"thaw/trainer"
@@ -91,8 +92,8 @@ func (e *Engine) Branch(ctx context.Context, parent string, from BranchPoint, co
 	if err != nil {
 		return nil, fmt.Errorf("branch: %w", err)
 	}
-	ctl := &trainer.Control{}
-	ropts := append(e.recordOptions(ctx, ctl), store.ResumeFrom(state.Loop, int64(state.Step)))
+	ctl, stored := &trainer.Control{}, new(atomic.Int64)
+	ropts := append(e.recordOptions(ctx, ctl, stored), store.ResumeFrom(state.Loop, int64(state.Step)))
 	recorder, err := e.s.Record(ctx, run.ID, ropts...)
 	if err != nil {
 		e.s.SetStatus(context.WithoutCancel(ctx), run.ID, trainer.StatusFailed, err.Error())
@@ -100,7 +101,7 @@ func (e *Engine) Branch(ctx context.Context, parent string, from BranchPoint, co
 	}
 	spec := prep.Spec()
 	spec.Resume = &state
-	l := newLive(run, prep, ctl, int64(state.Step))
+	l := newLive(run, prep, ctl, int64(state.Step), stored)
 	l.Warning = rec.KernelWarning()
 	e.launch(ctx, l, recorder, spec, opts)
 	return l, nil

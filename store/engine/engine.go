@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"runtime"
 	"slices"
+	"sync/atomic"
 
 	"thaw/assets"
 	"thaw/store"
@@ -143,14 +144,14 @@ func (e *Engine) launch(ctx context.Context, l *Live, rec *store.Recorder, spec 
 // for a run under ctx: a run that [Engine.Shutdown] stops (ctx is then
 // the users' and cancelled with [ErrClosed]) is recorded as stopped by the
 // shutdown, to resume when the server starts again.
-func (e *Engine) recordOptions(ctx context.Context, ctl *trainer.Control) []store.RecordOption {
+func (e *Engine) recordOptions(ctx context.Context, ctl *trainer.Control, stored *atomic.Int64) []store.RecordOption {
 	why := store.WhyStopped(func(err error) string {
 		if errors.Is(err, context.Canceled) && errors.Is(context.Cause(ctx), ErrClosed) {
 			return store.StopShutdown
 		}
 		return ""
 	})
-	return append(slices.Clip(e.record), store.StopWith(ctl), why)
+	return append(slices.Clip(e.record), store.StopWith(ctl), why, store.OnAck(stored.Store))
 }
 
 // Start prepares job, records it as a new run and trains it in a goroutine
@@ -175,13 +176,13 @@ func (e *Engine) start(ctx context.Context, job trainer.Job, opts StartOptions, 
 	if err != nil {
 		return nil, err
 	}
-	ctl := &trainer.Control{}
-	rec, err := e.s.Record(ctx, run.ID, e.recordOptions(ctx, ctl)...)
+	ctl, stored := &trainer.Control{}, new(atomic.Int64)
+	rec, err := e.s.Record(ctx, run.ID, e.recordOptions(ctx, ctl, stored)...)
 	if err != nil {
 		e.s.SetStatus(context.WithoutCancel(ctx), run.ID, trainer.StatusFailed, err.Error())
 		return nil, err
 	}
-	l := newLive(run, prep, ctl, 0)
+	l := newLive(run, prep, ctl, 0, stored)
 	e.launch(ctx, l, rec, prep.Spec(), opts)
 	return l, nil
 }
@@ -290,8 +291,8 @@ func (e *Engine) Resume(ctx context.Context, id string, opts StartOptions) (*Liv
 		}
 		return prep.Spec(), nil
 	}
-	ctl := &trainer.Control{}
-	rec, spec, pt, err := e.s.StartResume(ctx, id, build, e.recordOptions(ctx, ctl)...)
+	ctl, stored := &trainer.Control{}, new(atomic.Int64)
+	rec, spec, pt, err := e.s.StartResume(ctx, id, build, e.recordOptions(ctx, ctl, stored)...)
 	if err != nil {
 		return nil, err
 	}
@@ -300,7 +301,7 @@ func (e *Engine) Resume(ctx context.Context, id string, opts StartOptions) (*Liv
 		rec.Close()
 		return nil, err
 	}
-	l := newLive(run, prep, ctl, pt.Step())
+	l := newLive(run, prep, ctl, pt.Step(), stored)
 	l.Resumed, l.Warning = pt, warning
 	if pt.Run.Status != trainer.StatusQueued {
 		// A queued run starting is not anyone's resume.

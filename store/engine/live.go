@@ -36,12 +36,20 @@ type Live struct {
 	// nobody cancels.
 	feed <-chan trainer.Progress
 
+	// stored is the step up to which the store holds every report's
+	// metrics: its recorder's writer sets it after each committed batch
+	// (store.OnAck).
+	stored *atomic.Int64
+
 	mu     sync.Mutex
 	subs   map[*subscriber]struct{}
 	ended  bool // the subscribers are closed; no more reports
 	latest trainer.Progress
 	seen   bool
-	recent []trainer.Progress // the newest reports, at most replayReports
+	// recent are the reports a new subscription replays: every report
+	// the store may not hold yet (past stored), and at least the newest
+	// replayReports; at most maxReplay.
+	recent []trainer.Progress
 	res    trainer.Result
 	err    error
 }
@@ -52,9 +60,15 @@ type Live struct {
 const progressBuffer = 64
 
 // replayReports is how many of the newest reports a new subscription
-// starts with: they cover what the store may not have written yet when a
-// viewer reads the run's past there (its writer lags by one transaction).
-const replayReports = progressBuffer / 2
+// starts with at least; it starts with every report the store has not
+// committed yet too, however far its writer lags (a loaded machine), so
+// that a viewer reading the run's past there and going on from the feed
+// has no hole. maxReplay bounds them for a store that stalls: about seven
+// minutes of reports at the trainer's 5 a second.
+const (
+	replayReports = progressBuffer / 2
+	maxReplay     = 2048
+)
 
 // subscriber is one viewer's feed of a run's reports.
 type subscriber struct {
@@ -62,19 +76,23 @@ type subscriber struct {
 	dropped *atomic.Int64
 }
 
-func newLive(run Run, prep *trainer.Prepared, ctl *trainer.Control, from int64) *Live {
+// newLive returns the Live of a run training from step from, whose
+// recorder sets stored (see recordOptions).
+func newLive(run Run, prep *trainer.Prepared, ctl *trainer.Control, from int64, stored *atomic.Int64) *Live {
 	l := &Live{
 		ID: run.ID, Run: run, Prepared: prep, Control: ctl, From: from,
-		done: make(chan struct{}),
-		subs: make(map[*subscriber]struct{}),
+		done:   make(chan struct{}),
+		subs:   make(map[*subscriber]struct{}),
+		stored: stored,
 	}
 	l.feed, _ = l.subscribe(&l.dropped)
 	return l
 }
 
 // Subscribe returns a feed of the run's reports, its own. It starts with
-// the newest few reports made before it (up to replayReports), which
-// cover what the store may not have written yet: a viewer that shows the
+// the newest reports made before it (every one the store has not
+// committed yet, and at least replayReports), which cover what the store
+// may not have written yet: a viewer that shows the
 // run's past from the store and goes on from the feed misses nothing, and
 // drops by their step the reports it already has. Then it gets every new
 // report. Any number of viewers may each subscribe, and each sees every
@@ -93,15 +111,16 @@ func (l *Live) Subscribe() (<-chan trainer.Progress, func()) {
 }
 
 func (l *Live) subscribe(dropped *atomic.Int64) (<-chan trainer.Progress, func()) {
-	sub := &subscriber{ch: make(chan trainer.Progress, progressBuffer), dropped: dropped}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// Room for the replay, and a live buffer beyond it.
+	sub := &subscriber{ch: make(chan trainer.Progress, max(progressBuffer, len(l.recent)+replayReports)), dropped: dropped}
 	if l.ended {
 		close(sub.ch)
 		return sub.ch, func() {}
 	}
 	for _, p := range l.recent {
-		sub.ch <- p // the buffer holds more than replayReports
+		sub.ch <- p
 	}
 	l.subs[sub] = struct{}{}
 	return sub.ch, func() {
@@ -171,10 +190,16 @@ func (l *Live) publish(p trainer.Progress) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.latest, l.seen = p, true
-	if len(l.recent) == replayReports {
-		l.recent = append(l.recent[:0], l.recent[1:]...)
-	}
 	l.recent = append(l.recent, p)
+	stored := l.stored.Load()
+	drop := 0
+	for len(l.recent)-drop > maxReplay ||
+		(len(l.recent)-drop > replayReports && int64(l.recent[drop].Step) <= stored) {
+		drop++
+	}
+	if drop > 0 {
+		l.recent = append(l.recent[:0], l.recent[drop:]...)
+	}
 	for sub := range l.subs {
 		for {
 			select {

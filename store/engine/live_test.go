@@ -3,7 +3,9 @@ package engine
 import (
 	"context"
 	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"thaw/trainer"
@@ -219,5 +221,62 @@ func TestLiveSubscribeReplaysTheNewest(t *testing.T) {
 			t.Fatalf("report %d of the late feed is step %d event %v, want step %d event %v",
 				i, got[i].Step, got[i].Event, tail[i].Step, tail[i].Event)
 		}
+	}
+}
+
+// TestLiveReplaysWhatTheStoreLacks: a new subscription starts with every
+// report past the step the store has committed, however many (a writer
+// lagging on a loaded machine), at least the newest replayReports, and at
+// most maxReplay; then it goes on live.
+func TestLiveReplaysWhatTheStoreLacks(t *testing.T) {
+	stored := new(atomic.Int64)
+	l := newLive(Run{ID: "r"}, nil, &trainer.Control{}, 0, stored)
+	publish := func(from, to int) {
+		for s := from; s <= to; s++ {
+			l.publish(trainer.Progress{Step: s})
+		}
+	}
+	replay := func() []int {
+		ch, cancel := l.Subscribe()
+		defer cancel()
+		var steps []int
+		for range len(ch) {
+			steps = append(steps, (<-ch).Step)
+		}
+		return steps
+	}
+	span := func(from, to int) []int {
+		var s []int
+		for i := from; i <= to; i++ {
+			s = append(s, i)
+		}
+		return s
+	}
+	// The store has steps up to 100 of 300: the replay is 101 to 300.
+	stored.Store(100)
+	publish(1, 300)
+	if got := replay(); !slices.Equal(got, span(101, 300)) {
+		t.Errorf("store at 100 of 300: replay %v", got)
+	}
+	// It catches up: the newest replayReports still.
+	stored.Store(300)
+	publish(301, 301)
+	if got := replay(); !slices.Equal(got, span(301-replayReports+1, 301)) {
+		t.Errorf("store caught up: replay %v", got)
+	}
+	// A stalled store: at most maxReplay, the newest.
+	publish(302, 301+maxReplay+10)
+	if got := replay(); !slices.Equal(got, span(301+10+1, 301+maxReplay+10)) {
+		t.Errorf("store stalled: replay of %d, %v…", len(got), got[:min(3, len(got))])
+	}
+	// After the replay, the feed goes on live.
+	ch, cancel := l.Subscribe()
+	defer cancel()
+	for range len(ch) {
+		<-ch
+	}
+	publish(5000, 5000)
+	if p := <-ch; p.Step != 5000 {
+		t.Errorf("live after the replay: step %d", p.Step)
 	}
 }
